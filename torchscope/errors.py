@@ -1,0 +1,51 @@
+"""The one root error type of torchscope and its per-layer subclasses.
+
+Every error carries a message a user can act on. ``http_code`` says how the dashboard maps it onto an HTTP status,
+as TensorBoard's ``PublicError.http_code`` does.
+"""
+
+from __future__ import annotations
+
+
+class TorchscopeError(Exception):
+    """Root of every error torchscope raises on purpose."""
+
+    http_code: int = 500
+
+
+class StoreError(TorchscopeError):
+    """The database cannot be opened, read or written as asked."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer torchscope than this one."""
+
+
+class NotFoundError(TorchscopeError):
+    """A run, profile or graph id that the store does not hold."""
+
+    http_code = 404
+
+
+class BadRequestError(TorchscopeError):
+    """A request (dashboard URL, CLI argument, API argument) that cannot be served as given."""
+
+    http_code = 400
+
+
+class CaptureError(TorchscopeError):
+    """Graph or tensor capture was asked for something it cannot do."""
+
+
+class ProfilerError(TorchscopeError):
+    """A profiler session was set up or driven wrongly."""
+
+
+class TraceImportError(TorchscopeError):
+    """A file or directory given to ``torchscope import`` cannot be imported."""
+
+    http_code = 400
+
+
+class ExportError(TorchscopeError):
+    """A run or profile cannot be exported as asked."""

@@ -1,0 +1,131 @@
+"""Opening a store: resolve a path or URL, create the SQLAlchemy engine, check and migrate the schema."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from torchscope.errors import SchemaVersionError, StoreError
+from torchscope.storage import migrations
+from torchscope.storage.schema import SCHEMA_VERSION, meta
+from torchscope.storage.tables import metadata
+
+DEFAULT_DB = "torchscope.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
+    """Turn a path, a SQLAlchemy URL or ``None`` into a SQLAlchemy URL.
+
+    ``None`` means ``$TORCHSCOPE_DB`` or ``./torchscope.db``. Anything with ``://`` is taken as a URL.
+    """
+    if db is None:
+        db = os.environ.get("TORCHSCOPE_DB") or DEFAULT_DB
+    text = os.fspath(db)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    """WAL, a busy timeout and, for the writer, ``BEGIN IMMEDIATE`` so two writers queue instead of failing."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, *, writer: bool = False) -> Engine:
+    """A SQLAlchemy engine for ``url``; ``writer=True`` takes write locks up front on SQLite."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, poolclass=NullPool if writer else None)
+            _configure_sqlite(engine, immediate=writer)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {url!r}: {exc}") from exc
+    return engine
+
+
+def open_engine(db: str | os.PathLike[str] | None, *, create: bool, writer: bool = False) -> Engine:
+    """Open (and with ``create=True`` create) a torchscope store and bring its schema up to date.
+
+    Raises :class:`StoreError` with an actionable message for a missing file, a file that is not a torchscope
+    database, or an unreachable server; :class:`SchemaVersionError` for a store written by a newer torchscope.
+    """
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None:
+        if path.is_dir():
+            raise StoreError(f"{path} is a directory, not a torchscope database file")
+        if not path.exists():
+            if not create:
+                raise StoreError(
+                    f"no torchscope database at {path}: train with torchscope.init(db=...) "
+                    "or run `torchscope demo` first, or pass --db"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url, writer=writer)
+    try:
+        ensure_schema(engine, create=create, where=str(path or url))
+    except (OperationalError, DatabaseError) as exc:
+        engine.dispose()
+        detail = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
+        if "file is not a database" in detail:
+            raise StoreError(f"{path} is not a SQLite database (and so not a torchscope store)") from exc
+        raise StoreError(f"cannot open database {path or url}: {detail.splitlines()[0]}") from exc
+    except Exception:
+        engine.dispose()
+        raise
+    return engine
+
+
+def ensure_schema(engine: Engine, *, create: bool, where: str) -> None:
+    """Create the tables of an empty database, migrate an older one, refuse a newer or foreign one."""
+    with engine.begin() as conn:
+        has_meta = engine.dialect.has_table(conn, "meta")
+        if not has_meta:
+            existing = engine.dialect.get_table_names(conn)
+            if existing:
+                raise StoreError(
+                    f"{where} is a database but not a torchscope store (it has tables {', '.join(sorted(existing)[:5])}"
+                    f"{'...' if len(existing) > 5 else ''}); give another --db"
+                )
+            if not create:
+                raise StoreError(f"{where} is empty, not a torchscope store; give another --db")
+            metadata.create_all(conn)
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{where} was written by a newer torchscope (schema {version}, this one reads up to "
+                f"{SCHEMA_VERSION}): upgrade torchscope (pip install -U torchscope)"
+            )
+        if version < SCHEMA_VERSION:
+            migrations.migrate(conn, version)
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))

@@ -1,0 +1,31 @@
+"""Moving a store written by an older torchscope forward to :data:`SCHEMA_VERSION`.
+
+Each entry of ``STEPS`` takes a connection inside the open transaction and moves the schema from version ``n`` to
+``n + 1``. Tables that a version only adds are created by ``create_all`` (it skips existing tables), so a step only
+has to alter what already exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection
+
+from torchscope.errors import StoreError
+
+Step = Callable[[Connection], None]
+
+STEPS: dict[int, Step] = {}
+"""``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
+
+
+def migrate(conn: Connection, version: int) -> None:
+    """Apply every step from ``version`` up to the current schema, then create tables that are new."""
+    from torchscope.storage.schema import SCHEMA_VERSION
+    from torchscope.storage.tables import metadata
+
+    if version < 1:
+        raise StoreError("this store has no usable schema version; it was not written by a released torchscope")
+    for current in range(version, SCHEMA_VERSION):
+        STEPS[current](conn)
+    metadata.create_all(conn)

@@ -1,0 +1,157 @@
+"""Read API for runs and scalars (mixed into :class:`torchscope.storage.store.Store`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import psutil
+from sqlalchemy import Engine, and_, select
+
+from torchscope.errors import NotFoundError
+from torchscope.storage.downsample import downsample_keep_extremes
+from torchscope.storage.schema import names, runs, scalar_latest, scalars
+
+HEARTBEAT_STALE_NS = 15_000_000_000
+"""A running run with no heartbeat for this long is read as interrupted (its process died or hangs off-host)."""
+DEAD_PID_GRACE_NS = 3_000_000_000
+"""On the same host, a run whose process is gone is interrupted once its heartbeat is this old."""
+
+RUN_COLUMNS = [
+    "id", "name", "status", "started_at", "ended_at", "heartbeat_at", "duration_ns", "last_step", "scalar_count",
+    "config", "source", "hostname", "pid", "dropped", "error",
+]  # fmt: skip
+SCALAR_COLUMNS = ["run_id", "step", "tag", "value", "wall_time"]
+
+
+def _process_alive(pid: int | None, started_at: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started_at is None or abs(int(proc.create_time() * 1e9) - started_at) < 1_000_000_000
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def effective_status(row: dict[str, Any], now: int, hostname: str) -> str:
+    """The status a run really has: a ``running`` run whose process is gone reads as ``interrupted``."""
+    if row["status"] != "running":
+        return row["status"]
+    age = now - (row["heartbeat_at"] or row["started_at"])
+    if age > HEARTBEAT_STALE_NS:
+        return "interrupted"
+    if row["hostname"] == hostname and age > DEAD_PID_GRACE_NS and not _process_alive(row["pid"], row["pid_started_at"]):
+        return "interrupted"
+    return "running"
+
+
+class RunReads:
+    """``runs``, ``run``, ``scalars``, ``tags`` and ``last_scalars``."""
+
+    _engine: Engine
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run, newest first.
+
+        Columns: ``id, name, status, started_at, ended_at, heartbeat_at, duration_ns, last_step, scalar_count,
+        config`` (a dict) ``, source, hostname, pid, dropped, error``. ``status`` is one of running, finished,
+        failed, interrupted; a run whose process died without finishing reads as interrupted, with ``ended_at``
+        set to its last heartbeat.
+        """
+        with self._engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(runs).order_by(runs.c.id.desc()))]
+        now, host = time.time_ns(), socket.gethostname()
+        for row in rows:
+            row["status"] = effective_status(row, now, host)
+            if row["status"] == "interrupted" and row["ended_at"] is None:
+                row["ended_at"] = row["heartbeat_at"]
+            row["duration_ns"] = (row["ended_at"] or now) - row["started_at"]
+            row["config"] = json.loads(row["config"] or "{}")
+        frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        return frame.astype({"id": "int64", "started_at": "int64", "duration_ns": "int64"})
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """The row of :meth:`runs` for ``run_id`` as a dict; :class:`NotFoundError` if there is none."""
+        frame = self.runs()
+        match = frame[frame["id"] == int(run_id)]
+        if match.empty:
+            raise NotFoundError(f"there is no run {run_id} in this database (see `torchscope runs`)")
+        return match.iloc[0].to_dict()
+
+    def tags(self, run_id: int) -> list[str]:
+        """The scalar tags of a run, sorted."""
+        with self._engine.connect() as conn:
+            query = (
+                select(names.c.name)
+                .join(scalar_latest, scalar_latest.c.tag_id == names.c.id)
+                .where(scalar_latest.c.run_id == int(run_id))
+            )
+            return sorted(r[0] for r in conn.execute(query))
+
+    def scalars(
+        self,
+        run_id: int,
+        tags: Sequence[str] | None = None,
+        *,
+        start_step: int | None = None,
+        max_items: int | None = None,
+    ) -> pd.DataFrame:
+        """Logged scalars of a run: columns ``run_id, step, tag, value, wall_time`` sorted by tag and step.
+
+        ``tags`` selects tags; ``start_step`` returns only steps after it (for incremental updates);
+        ``max_items`` bounds the points per tag by downsampling that keeps the first, last, minimum, maximum and
+        every NaN/Inf point of each bucket. NaN reads back as NaN, ±Inf as ±Inf.
+        """
+        query = (
+            select(scalars.c.run_id, scalars.c.step, names.c.name.label("tag"), scalars.c.value, scalars.c.wall_time)
+            .join(names, names.c.id == scalars.c.tag_id)
+            .where(scalars.c.run_id == int(run_id))
+        )
+        if tags is not None:
+            query = query.where(names.c.name.in_(list(tags)))
+        if start_step is not None:
+            query = query.where(scalars.c.step > start_step)
+        with self._engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=SCALAR_COLUMNS)
+        frame = frame.astype({"run_id": "int64", "step": "int64", "value": "float64", "wall_time": "int64"})
+        frame = frame.sort_values(["tag", "step"], kind="stable").reset_index(drop=True)
+        if max_items is not None:
+            frame = downsample_keep_extremes(frame, "tag", "step", "value", max_items)
+        return frame
+
+    def last_scalars(self, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """The latest value of every tag of the given runs: columns ``run_id, tag, step, value, wall_time, count``."""
+        query = select(
+            scalar_latest.c.run_id,
+            names.c.name.label("tag"),
+            scalar_latest.c.step,
+            scalar_latest.c.value,
+            scalar_latest.c.wall_time,
+            scalar_latest.c.count,
+        ).join(names, names.c.id == scalar_latest.c.tag_id)
+        if run_ids is not None:
+            query = query.where(scalar_latest.c.run_id.in_([int(r) for r in run_ids]))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        columns = ["run_id", "tag", "step", "value", "wall_time", "count"]
+        return pd.DataFrame(rows, columns=columns).astype({"value": "float64"})
+
+    def scalar_counts(self, run_id: int) -> dict[str, int]:
+        """How many points each tag of a run holds."""
+        with self._engine.connect() as conn:
+            query = (
+                select(names.c.name, scalar_latest.c.count)
+                .join(names, names.c.id == scalar_latest.c.tag_id)
+                .where(and_(scalar_latest.c.run_id == int(run_id)))
+            )
+            return {tag: int(n) for tag, n in conn.execute(query)}
+
+
+

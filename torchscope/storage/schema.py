@@ -1,0 +1,79 @@
+"""The SQLAlchemy Core schema of the store: one ``MetaData`` that every table of torchscope registers on.
+
+Conventions (documented in ``docs/store.md``):
+
+- ids are plain integers in a column ``id``;
+- times are integer nanoseconds since the Unix epoch (``BigInteger``);
+- repeated strings (tags, op, kernel and module names) are interned in ``names`` and referenced by id;
+- on SQLite a NaN float is stored as NULL (SQLite cannot hold NaN) and reads back as NaN; ±Inf are stored as such.
+
+Tables of later capabilities (graphs, profiles) live in their own modules and register on ``metadata`` too; import
+:mod:`torchscope.storage.tables` to get all of them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward."""
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+names = Table(
+    "names",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # 63-bit hash of the name: long kernel names exceed PostgreSQL's btree key limit, so uniqueness is on the hash.
+    Column("hash", BigInteger, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # running | finished | failed | interrupted
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+    Column("heartbeat_at", BigInteger),
+    Column("config", Text, nullable=False, default="{}"),  # JSON object
+    Column("source", String(16), nullable=False, default="live"),  # live | import
+    Column("hostname", Text),
+    Column("pid", Integer),
+    Column("pid_started_at", BigInteger),  # process start time, guards against pid reuse
+    Column("last_step", BigInteger),
+    Column("scalar_count", BigInteger, nullable=False, default=0),
+    Column("dropped", BigInteger, nullable=False, default=0),  # records the training process could not store
+    Column("error", Text),  # why a run failed, one line
+)
+
+scalars = Table(
+    "scalars",
+    metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("tag_id", Integer, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Float(53)),  # NULL on SQLite means NaN
+    Column("wall_time", BigInteger, nullable=False),
+    Index("ix_scalars_run_tag_step", "run_id", "tag_id", "step"),
+)
+
+scalar_latest = Table(
+    "scalar_latest",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("tag_id", Integer, primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Float(53)),
+    Column("wall_time", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+)

@@ -1,0 +1,5 @@
+"""Every table of the store, registered on one ``MetaData``: import this module to see the whole schema."""
+
+from torchscope.storage.schema import metadata, meta, names, runs, scalar_latest, scalars
+
+__all__ = ["metadata", "meta", "names", "runs", "scalars", "scalar_latest"]

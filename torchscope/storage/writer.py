@@ -1,0 +1,190 @@
+"""The single background writer: one thread owns the write connection and is fed through a queue.
+
+The training thread only calls :meth:`Writer.put`, which appends to an in-memory queue and returns in well under a
+microsecond; it never touches the database. The writer thread drains the queue at least every ``flush_interval``
+seconds, hands each kind of record to its handler (``torchscope.storage.records``) and commits the batch in one
+transaction, so a batch is either stored whole or not at all. A batch that keeps failing is dropped and counted,
+with one warning: a failure in torchscope never reaches the user's training.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from torchscope.storage.bulk import Interner
+from torchscope.storage.records import HANDLERS, load_handlers
+
+
+class TorchscopeWarning(RuntimeWarning):
+    """Something in torchscope went wrong without stopping the user's program."""
+
+
+_FLUSH = "__flush__"
+_STOP = "__stop__"
+_CALL = "__call__"
+
+
+class Writer:
+    """Owns the write connection of one store in one process; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flush_interval: float = 0.25,
+        max_batch: int = 200_000,
+        max_pending: int = 5_000_000,
+        retries: int = 3,
+    ) -> None:
+        load_handlers()
+        self.engine = engine
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self.retries = retries
+        self.dropped = 0
+        self.written_batches = 0
+        self.interner = Interner()
+        self.periodic: list[tuple[float, Callable[[Connection], None]]] = []
+        self._last_periodic: list[float] = []
+        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._warned: set[str] = set()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="torchscope-writer", daemon=True)
+        self._thread.start()
+
+    # -- training-thread side -------------------------------------------------------------------------------------
+    def put(self, kind: str, payload: Any) -> None:
+        """Enqueue one record for the handler of ``kind``; never blocks, never raises."""
+        if self._closed or self._queue.qsize() > self.max_pending:
+            self.dropped += 1
+            self.warn_once("backlog", "torchscope: the writer cannot keep up or is closed; records are being dropped")
+            return
+        self._queue.put((kind, payload))
+
+    def every(self, seconds: float, task: Callable[[Connection], None]) -> None:
+        """Run ``task(conn)`` in the writer's transaction about every ``seconds`` (heartbeats, samples)."""
+        self.periodic.append((seconds, task))
+        self._last_periodic.append(0.0)
+
+    def call(self, task: Callable[[Connection], Any], timeout: float = 30.0) -> Any:
+        """Run ``task(conn)`` on the writer thread after everything queued so far, and return its result."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._queue.put((_CALL, (task, box, done)))
+        if not done.wait(timeout):
+            raise TimeoutError("torchscope writer did not answer in time")
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every record put before this call is committed (or dropped); False on timeout."""
+        if not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        self._queue.put((_FLUSH, done))
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Write what is queued, then stop the thread. Idempotent. False if it did not finish in time."""
+        if self._closed:
+            return not self._thread.is_alive()
+        self._closed = True
+        self._queue.put((_STOP, None))
+        self._thread.join(timeout)
+        finished = not self._thread.is_alive()
+        if finished:
+            self.engine.dispose()
+        return finished
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen."""
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, TorchscopeWarning, stacklevel=3)
+
+    # -- writer-thread side ---------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            batch = self._take()
+            records: dict[str, list[Any]] = {}
+            signals: list[threading.Event] = []
+            calls: list[tuple[Callable[[Connection], Any], dict[str, Any], threading.Event]] = []
+            for kind, payload in batch:
+                if kind == _FLUSH:
+                    signals.append(payload)
+                elif kind == _STOP:
+                    stop = True
+                elif kind == _CALL:
+                    calls.append(payload)
+                else:
+                    records.setdefault(kind, []).append(payload)
+            due = self._due_periodic()
+            if records or due:
+                self._write(records, due)
+            for task, box, done in calls:
+                self._run_call(task, box)
+                done.set()
+            for done in signals:
+                done.set()
+
+    def _take(self) -> list[tuple[str, Any]]:
+        try:
+            first = self._queue.get(timeout=self.flush_interval)
+        except queue.Empty:
+            return []
+        batch = [first]
+        get = self._queue.get_nowait
+        try:
+            while len(batch) < self.max_batch and first[0] not in (_STOP, _FLUSH, _CALL):
+                item = get()
+                batch.append(item)
+                if item[0] in (_STOP, _FLUSH, _CALL):
+                    break
+        except queue.Empty:
+            pass
+        return batch
+
+    def _due_periodic(self) -> list[Callable[[Connection], None]]:
+        now = time.monotonic()
+        due = []
+        for i, (seconds, task) in enumerate(self.periodic):
+            if now - self._last_periodic[i] >= seconds:
+                self._last_periodic[i] = now
+                due.append(task)
+        return due
+
+    def _write(self, records: dict[str, list[Any]], due: list[Callable[[Connection], None]]) -> None:
+        for attempt in range(self.retries):
+            try:
+                with self.engine.begin() as conn:
+                    for kind, payloads in records.items():
+                        HANDLERS[kind](conn, self.interner, payloads)
+                    for task in due:
+                        task(conn)
+                self.written_batches += 1
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure must stay inside torchscope
+                if attempt + 1 < self.retries:
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                lost = sum(len(p) for p in records.values())
+                self.dropped += lost
+                kinds = ", ".join(sorted(records)) or "periodic tasks"
+                self.warn_once(f"write:{type(exc).__name__}", f"torchscope: dropped {lost} records ({kinds}): {exc}")
+
+    def _run_call(self, task: Callable[[Connection], Any], box: dict[str, Any]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                box["result"] = task(conn)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
