@@ -41,6 +41,8 @@ class Run:
         self.config = config
         self.url = url
         self._writer = writer
+        self.writer = writer
+        """The store's background writer; hooks and profiler sessions put their records on it."""
         self._next_step = 0
         self._finished = False
         self._lock = threading.Lock()
@@ -77,6 +79,26 @@ class Run:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything logged so far is committed; False if that took longer than ``timeout``."""
         return self._writer.flush(timeout)
+
+    # -- capture and profiling -------------------------------------------------------------------------------------
+    def watch(self, model: Any, every: int = 50, tensors: str = "stats", grads: bool = True, **options: Any) -> Any:
+        """Capture ``model``'s executed graph and tensor values every ``every``-th step; returns a removable handle.
+
+        See :func:`torchscope.hooks.capture.watch` for the options.
+        """
+        from torchscope.hooks.capture import watch
+
+        return watch(self, model, every=every, tensors=tensors, grads=grads, **options)
+
+    def profile(self, **options: Any) -> Any:
+        """A ``torch.profiler`` session whose finished windows are stored as profiles of this run.
+
+        Takes ``wait, warmup, active, repeat, record_shapes, profile_memory, with_stack``; see
+        :class:`torchscope.profiler.session.ProfileSession`.
+        """
+        from torchscope.profiler.session import ProfileSession
+
+        return ProfileSession(self, **options)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def finish(self, status: str = "finished", error: str | None = None) -> None:

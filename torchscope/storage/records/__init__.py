@@ -17,7 +17,7 @@ from torchscope.storage.bulk import Interner
 
 Handler = Callable[[Connection, Interner, list[Any]], None]
 HANDLERS: dict[str, Handler] = {}
-MODULES = ("scalars", "runs")
+MODULES = ("scalars", "runs", "graph", "profile")
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
