@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +29,99 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# -- a served dashboard and a real headless Chromium -------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, deadline_s: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200 or the deadline passes (or ``proc`` exits)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {deadline_s}s")
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path], str]]:
+    """Start ``torchscope serve DB`` (the real console script) on a free port; returns the base URL."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(db: Path) -> str:
+        port = free_port()
+        exe = shutil.which("torchscope", path=os.path.dirname(sys.executable)) or "torchscope"
+        proc = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(url + "/", proc)
+        return url
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium (Debian's ``/usr/bin/chromium``, or ``$TORCHSCOPE_CHROMIUM``) driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("TORCHSCOPE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        raise RuntimeError("Chromium not found: install Debian's chromium (make test does) or set TORCHSCOPE_CHROMIUM")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class PageProblems:
+    """Console errors, uncaught page errors and failed Dash callbacks seen by a page."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __repr__(self) -> str:
+        return "\n".join(self.items)
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[tuple[object, PageProblems]]:
+    """A fresh browser page (1400x900) and the problems it records; the test asserts there are none."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
+    new_page = context.new_page()
+    problems = PageProblems()
+    new_page.on("console", lambda msg: problems.items.append(f"console: {msg.text}") if msg.type == "error" else None)
+    new_page.on("pageerror", lambda exc: problems.items.append(f"pageerror: {exc}"))
+    new_page.on(
+        "response",
+        lambda r: problems.items.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and "_dash" in r.url else None,
+    )
+    yield new_page, problems
+    context.close()

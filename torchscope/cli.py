@@ -66,7 +66,7 @@ def runs_command(database: str | None, db: str | None) -> None:
     from torchscope.tables_text import runs_table
 
     with Store(_pick_db(database, db)) as store:
-        click.echo(runs_table(store.runs(), store.last_scalars()))
+        click.echo(runs_table(*store.run_summaries()))
 
 
 @cli.command()

@@ -7,6 +7,7 @@ to the driver's ``executemany`` as tuples through a statement compiled once per 
 from __future__ import annotations
 
 import hashlib
+from itertools import chain
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,33 +17,54 @@ from sqlalchemy.dialects import postgresql, sqlite
 from torchscope.errors import StoreError
 from torchscope.storage.schema import names
 
-_compiled: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+MAX_PARAMS = 30_000
+"""Bound parameters per statement (SQLite allows 32766, PostgreSQL 65535)."""
+
+_sql_cache: dict[tuple[str, str, tuple[str, ...], int], str] = {}
 
 
-def _statement(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
-    key = (conn.dialect.name, table.name, columns)
-    hit = _compiled.get(key)
-    if hit is None:
-        compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
-        order = tuple(compiled.positiontup) if compiled.positional else None
-        hit = _compiled[key] = (str(compiled), order)
-    return hit
+def _multi_values_sql(conn: Connection, table: Table, columns: tuple[str, ...], count: int) -> str:
+    key = (conn.dialect.name, table.name, columns, count)
+    sql = _sql_cache.get(key)
+    if sql is None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        row = "(" + ", ".join([mark] * len(columns)) + ")"
+        quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+        table_name = conn.dialect.identifier_preparer.format_table(table)
+        sql = _sql_cache[key] = f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([row] * count)
+    return sql
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """``executemany`` ``rows`` (tuples in ``columns`` order) into ``table`` on the connection's open transaction."""
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table`` on the connection's open transaction.
+
+    Rows go in multi-row ``INSERT ... VALUES (...), (...)`` statements of up to :data:`MAX_PARAMS` parameters.
+    Besides being fast, this matters for threads: the sqlite3 driver releases the GIL around every statement it
+    steps, so a per-row ``executemany`` on the writer thread would wait for the GIL once per row behind a busy
+    training thread (the convoy effect) and fall far behind.
+    """
     if not rows:
         return
     columns = tuple(columns)
-    sql, order = _statement(conn, table, columns)
-    if order is None:
-        params: Any = [dict(zip(columns, row)) for row in rows]
-    elif order == columns:
-        params = rows if isinstance(rows, list) else list(rows)
-    else:
-        index = [columns.index(name) for name in order]
-        params = [tuple(row[i] for i in index) for row in rows]
-    conn.exec_driver_sql(sql, params)
+    flat = chain.from_iterable
+    start = 0
+    for size in _chunk_sizes(len(rows), max(1, MAX_PARAMS // len(columns))):
+        chunk = rows[start : start + size]
+        conn.exec_driver_sql(_multi_values_sql(conn, table, columns, size), tuple(flat(chunk)))
+        start += size
+
+
+def _chunk_sizes(total: int, largest: int) -> list[int]:
+    """Full chunks of ``largest`` rows, then the rest as powers of two: few distinct statements to cache."""
+    sizes = [largest] * (total // largest)
+    rest = total % largest
+    bit = 1 << max(0, rest.bit_length() - 1)
+    while rest:
+        if rest >= bit:
+            sizes.append(bit)
+            rest -= bit
+        bit >>= 1
+    return sizes
 
 
 def upsert(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:

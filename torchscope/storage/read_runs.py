@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, select
 from torchscope.errors import NotFoundError
 from torchscope.storage.downsample import downsample_keep_extremes
 from torchscope.storage.schema import names, runs, scalar_latest, scalars
+from torchscope.storage.summaries import run_summaries
 
 HEARTBEAT_STALE_NS = 15_000_000_000
 """A running run with no heartbeat for this long is read as interrupted (its process died or hangs off-host)."""
@@ -153,5 +154,9 @@ class RunReads:
             )
             return {tag: int(n) for tag, n in conn.execute(query)}
 
+    def run_summaries(self, limit: int = 3) -> tuple[pd.DataFrame, list[str]]:
+        """:meth:`runs` with the latest value of the ``limit`` key scalars (losses first) as extra columns.
 
-
+        Returns the frame and the names of the key-scalar columns.
+        """
+        return run_summaries(self.runs(), self.last_scalars(), limit)

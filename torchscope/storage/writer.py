@@ -143,15 +143,15 @@ class Writer:
         except queue.Empty:
             return []
         batch = [first]
+        if first[0] in (_STOP, _FLUSH, _CALL):
+            return batch
+        # Take only what is queued now: a producer that never pauses must not keep the batch from committing.
         get = self._queue.get_nowait
-        try:
-            while len(batch) < self.max_batch and first[0] not in (_STOP, _FLUSH, _CALL):
-                item = get()
-                batch.append(item)
-                if item[0] in (_STOP, _FLUSH, _CALL):
-                    break
-        except queue.Empty:
-            pass
+        for _ in range(min(self._queue.qsize(), self.max_batch - 1)):
+            item = get()
+            batch.append(item)
+            if item[0] in (_STOP, _FLUSH, _CALL):
+                break
         return batch
 
     def _due_periodic(self) -> list[Callable[[Connection], None]]:

@@ -1,0 +1,45 @@
+"""Training processes the tests start as subprocesses (``python tests/procs.py KIND DB ...``). Fixtures are code."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torchscope
+
+
+def value_at(step: int, tag: int = 0) -> float:
+    """The exact value logged at ``step`` for tag number ``tag`` (tests recompute it to check the store)."""
+    return step * 0.5 + tag / 7
+
+
+def log_until_killed(db: str) -> None:
+    """Log one step after another, printing ``step wall_time`` after each log call, until killed."""
+    run = torchscope.init(name="doomed", db=db)
+    print(f"run {run.id}", flush=True)
+    step = 0
+    while True:
+        sum(range(3000))  # stands in for a training step
+        run.log({"v": value_at(step)}, step=step)
+        print(f"{step} {time.time()}", flush=True)
+        step += 1
+
+
+def log_steps(db: str, name: str, steps: int) -> None:
+    """Log ``steps`` steps of four tags, then finish."""
+    with torchscope.init(name=name, db=db) as run:
+        for step in range(steps):
+            run.log({f"t{i}": value_at(step, i) for i in range(4)}, step=step)
+            if step % 100 == 0:
+                sum(range(20000))  # some work between bursts, so both processes commit many times
+    print(f"dropped {run.dropped}", flush=True)
+
+
+if __name__ == "__main__":
+    kind, db, *rest = sys.argv[1:]
+    if kind == "until-killed":
+        log_until_killed(db)
+    elif kind == "steps":
+        log_steps(db, rest[0], int(rest[1]))
+    else:
+        raise SystemExit(f"unknown kind {kind}")

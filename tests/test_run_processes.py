@@ -1,0 +1,81 @@
+"""Runs written by real training processes: killed mid-run, and two writing one SQLite file at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torchscope
+from procs import value_at
+
+PROCS = str(Path(__file__).with_name("procs.py"))
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+
+
+def test_sigkilled_run_keeps_what_it_logged_and_reads_interrupted(db_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, PROCS, "until-killed", str(db_path)], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    assert proc.stdout is not None
+    run_id = int(proc.stdout.readline().split()[1])
+    logged: list[tuple[int, float]] = []
+    first = None
+    for line in proc.stdout:
+        step, when = line.split()
+        logged.append((int(step), float(when)))
+        first = first or float(when)
+        if float(when) - first > 2.5:
+            break
+    killed_at = time.time()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+    store = torchscope.open(db_path)
+    stored = dict(zip(store.scalars(run_id)["step"], store.scalars(run_id)["value"]))
+    old_enough = [step for step, when in logged if when < killed_at - 1.0]
+    assert len(old_enough) > 100
+    missing = [step for step in old_enough if step not in stored]
+    assert missing == []
+    assert all(stored[step] == value_at(step) for step in old_enough)
+
+    deadline = time.monotonic() + 30
+    while store.run(run_id)["status"] != "interrupted" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = store.run(run_id)
+    assert run["status"] == "interrupted"
+    assert run["ended_at"] is not None and run["ended_at"] <= killed_at * 1e9
+
+
+def test_two_processes_log_into_one_sqlite_file_without_lock_errors(db_path: Path) -> None:
+    torchscope.init(name="creator", db=db_path).finish()  # both children open an existing store
+    steps = 4000
+    procs = [
+        subprocess.Popen(
+            [sys.executable, PROCS, "steps", str(db_path), name, str(steps)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        )  # fmt: skip
+        for name in ("left", "right")
+    ]
+    store = torchscope.open(db_path)
+    while any(p.poll() is None for p in procs):
+        store.runs()  # a reader polling alongside the two writers, as the dashboard does
+    outputs = [p.communicate() for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+        assert "locked" not in err and "torchscope:" not in err, err
+        assert out.strip() == "dropped 0"
+    runs = store.runs().set_index("name")
+    for name in ("left", "right"):
+        run_id = int(runs.loc[name, "id"])
+        assert runs.loc[name, "status"] == "finished"
+        frame = store.scalars(run_id)
+        assert len(frame) == steps * 4
+        expected = {(f"t{i}", s): value_at(s, i) for s in range(steps) for i in range(4)}
+        assert {(t, s): v for t, s, v in zip(frame["tag"], frame["step"], frame["value"])} == expected

@@ -1,0 +1,1 @@
+"""Pure figure builders: rows in, plotly figures out. No store, no Dash callbacks."""

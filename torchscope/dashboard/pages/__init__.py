@@ -1,0 +1,1 @@
+"""One module per page: ``PATH``, ``layout(store, ...)`` and ``register(app, store)``."""
