@@ -88,7 +88,7 @@ def charts(store: Store, run_id: int, *, x: str, smoothing: float, log_y: bool) 
             dcc.Graph(
                 id={"type": "scalar-chart", "tag": tag},
                 figure=scalar_figure(by_tag[tag], tag, x=x, smoothing=smoothing, log_y=log_y),
-                config={"displaylogo": False, "responsive": True},
+                config={"displaylogo": False},
                 className="chart",
             )
             for tag in tags

@@ -13,7 +13,7 @@ from torchscope.formatting import fmt_duration, fmt_time, fmt_value
 def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
     """AG Grid column definitions: the name links to the run's page."""
     columns: list[dict[str, Any]] = [
-        {"field": "id", "headerName": "#", "maxWidth": 80, "sort": "desc"},
+        {"field": "id", "headerName": "#", "minWidth": 90, "maxWidth": 100, "sort": "desc"},
         {"field": "name", "cellRenderer": "markdown", "minWidth": 180, "flex": 2},
         {"field": "status", "cellClassRules": {f"status-{s}": f"x == '{s}'" for s in STATUSES}, "maxWidth": 130},
         {"field": "started", "minWidth": 170},
