@@ -1,0 +1,205 @@
+"""Statistics of one tensor, computed on the tensor's own device, gathered to the host once per step.
+
+A tensor's statistics are one row of :data:`WIDTH` float64 numbers (layout in :data:`COLUMNS`). On the CPU the row is
+computed right away (reading a CPU scalar costs no synchronisation). On an accelerator the row is built from device
+ops only — no ``.item()``, no boolean indexing, no data-dependent shapes — and stays on the device until
+:meth:`StatsBatch.gather` stacks every row of the step and copies them to the host with one transfer.
+
+Statistics are computed when the tensor is produced, so a later in-place op cannot change what was recorded.
+``min, max, mean, std, norm`` and the histogram are over the finite elements; NaN, +Inf and -Inf are counted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+BINS = 32
+"""Histogram bins, spread evenly over ``[hist_lo, hist_hi]`` (the finite min and max)."""
+SAMPLE = 16
+"""Values sampled from each tensor, evenly strided over its flattened elements (first element included)."""
+
+HIST_MAX = 16384
+"""Tensors up to this many elements get an exact histogram; larger ones one of this many elements taken at fixed
+pseudo-random positions (exact histograms cost as much as a matmul on the CPU; no RNG is consumed)."""
+_PRIME = 1_000_003
+
+SCALARS = (
+    "numel", "min", "max", "mean", "std", "norm", "nan", "posinf", "neginf", "zeros", "hist_lo", "hist_hi", "hist_n",
+)  # fmt: skip
+COLUMNS = SCALARS + tuple(f"hist{i}" for i in range(BINS)) + tuple(f"sample{i}" for i in range(SAMPLE))
+WIDTH = len(COLUMNS)
+HIST = len(SCALARS)
+SAMPLE_AT = HIST + BINS
+
+_NAN = float("nan")
+_INF = float("inf")
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor | None:
+    """``x`` detached as float32/float64, or None for dtypes that have no meaningful statistics (complex)."""
+    x = x.detach()
+    if x.is_complex():
+        return None
+    if x.dtype in (torch.float32, torch.float64):
+        return x
+    if x.is_floating_point() or x.dtype == torch.bool:
+        return x.float()
+    return x.double()  # integers: float64 keeps them exact up to 2**53
+
+
+def _sample_stride(numel: int) -> int:
+    return max(1, numel // SAMPLE)
+
+
+def _hist_source(finite: torch.Tensor) -> torch.Tensor:
+    """The elements the histogram counts: all of them, or :data:`HIST_MAX` at fixed scattered positions."""
+    n = finite.numel()
+    if n <= HIST_MAX:
+        return finite
+    prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
+    index = torch.arange(HIST_MAX, device=finite.device, dtype=torch.int64).mul_(prime).remainder_(n)
+    return finite[index]
+
+
+def _empty_row(numel: int) -> np.ndarray:
+    row = np.full(WIDTH, np.nan)
+    row[0] = numel
+    row[6:10] = 0
+    row[12] = 0
+    row[HIST : HIST + BINS] = 0
+    return row
+
+
+def cpu_row(x: torch.Tensor) -> np.ndarray:
+    """The statistics row of a CPU tensor (host values are free here, so finite tensors take a short path)."""
+    numel = x.numel()
+    xf = _as_float(x)
+    if xf is None or numel == 0:
+        return _empty_row(numel)
+    flat = xf.reshape(-1)
+    row = np.empty(WIDTH)
+    row[0] = numel
+    lo_t, hi_t = torch.aminmax(flat)
+    lo, hi = lo_t.item(), hi_t.item()
+    if math.isfinite(lo) and math.isfinite(hi):
+        finite = flat
+        row[6:9] = 0
+    else:  # NaN propagates through aminmax; count the non-finite values and keep the finite ones
+        isnan = torch.isnan(flat)
+        row[6] = int(isnan.sum())
+        row[7] = int((flat == _INF).sum())
+        row[8] = int((flat == -_INF).sum())
+        finite = flat[torch.isfinite(flat)]
+        if finite.numel():
+            lo_t, hi_t = torch.aminmax(finite)
+            lo, hi = lo_t.item(), hi_t.item()
+    n = finite.numel()
+    row[9] = n - int(torch.count_nonzero(finite)) if n else 0
+    if n == 0:
+        row[[1, 2, 3, 4, 5, 10, 11]] = _NAN
+        row[12] = 0
+        row[HIST : HIST + BINS] = 0
+    else:
+        # two passes for the std (sum, then the norm of the deviations): exact enough and far faster than std_mean
+        mean = finite.sum().item() / n
+        row[1], row[2], row[3] = lo, hi, mean
+        row[4] = torch.linalg.vector_norm(finite - mean).item() / math.sqrt(max(n - 1, 1))
+        row[5] = torch.linalg.vector_norm(finite).item()
+        h_lo, h_hi = (lo - 1, hi + 1) if lo == hi else (lo, hi)  # as torch.histc does for a constant tensor
+        source = _hist_source(finite)
+        row[10], row[11], row[12] = h_lo, h_hi, source.numel()
+        row[HIST : HIST + BINS] = torch.histc(source, BINS, h_lo, h_hi).numpy()
+    sample = flat[:: _sample_stride(numel)][:SAMPLE]
+    row[SAMPLE_AT : SAMPLE_AT + sample.numel()] = sample.double().numpy()
+    row[SAMPLE_AT + sample.numel() :] = _NAN
+    return row
+
+
+def device_row(x: torch.Tensor) -> torch.Tensor:
+    """The statistics row of a tensor as a float64 tensor on the tensor's device, built without any host sync."""
+    numel = x.numel()
+    xf = _as_float(x)
+    if xf is None or numel == 0:
+        row = torch.full((WIDTH,), _NAN, dtype=torch.float64, device=x.device)
+        row[0] = numel
+        row[6:10] = 0
+        row[12] = 0
+        row[HIST : HIST + BINS] = 0
+        return row
+    flat = xf.reshape(-1)
+    fin = torch.isfinite(flat)
+    n = fin.sum()
+    nf = n.to(flat.dtype)
+    zero = torch.zeros((), dtype=flat.dtype, device=flat.device)
+    xm = torch.where(fin, flat, zero)
+    lo = torch.where(fin, flat, _INF).amin()
+    hi = torch.where(fin, flat, -_INF).amax()
+    mean = xm.sum() / nf
+    dev = torch.where(fin, flat - mean, zero)
+    var = (dev * dev).sum() / torch.clamp(nf - 1, min=1)
+    counts = torch.stack(
+        [torch.isnan(flat).sum(), (flat == _INF).sum(), (flat == -_INF).sum(), (fin & (flat == 0)).sum()]
+    )
+    same = lo == hi
+    h_lo = torch.where(same, lo - 1, lo)
+    h_hi = torch.where(same, hi + 1, hi)
+    width = torch.where(h_hi > h_lo, h_hi - h_lo, torch.ones_like(h_hi))
+    # histc's rule: bin = floor((v - lo) * bins / (hi - lo)), the maximum going to the last bin; non-finite to a spare
+    if numel > HIST_MAX:  # the histogram counts a fixed scattered subset (see HIST_MAX)
+        prime = _PRIME if numel % _PRIME else _PRIME + 2
+        index = torch.arange(HIST_MAX, device=flat.device, dtype=torch.int64).mul_(prime).remainder_(numel)
+        hx, hfin = flat[index], fin[index]
+    else:
+        hx, hfin = flat, fin
+    bins = ((torch.where(hfin, hx, zero) - h_lo) * BINS / width).floor().clamp(0, BINS - 1).long()
+    bins = torch.where(hfin, bins, BINS)
+    hist = torch.zeros(BINS + 1, dtype=torch.float64, device=flat.device)
+    hist.index_add_(0, bins, torch.ones_like(bins, dtype=torch.float64))
+    sample = flat[:: _sample_stride(numel)][:SAMPLE].double()
+    pad = torch.full((SAMPLE - sample.numel(),), _NAN, dtype=torch.float64, device=flat.device)
+    # min, max, mean, std, norm and the histogram range are undefined when no element is finite
+    defined = torch.stack([lo, hi, mean, var.sqrt(), torch.linalg.vector_norm(xm), h_lo, h_hi]).double()
+    defined = torch.where(n == 0, _NAN, defined)
+    numel_t = torch.full((1,), float(numel), dtype=torch.float64, device=flat.device)  # a fill, not a copy
+    hist_n = hist[:BINS].sum().reshape(1)
+    scalars = torch.cat([numel_t, defined[:5], counts.double(), defined[5:], hist_n])
+    return torch.cat([scalars, hist[:BINS], sample, pad])
+
+
+class StatsBatch:
+    """The statistics rows of one captured step, in the order they were taken; one host transfer in total."""
+
+    def __init__(self, force_device_path: bool = False) -> None:
+        self.meta: list[tuple[Any, ...]] = []
+        self._rows: list[np.ndarray | torch.Tensor] = []
+        self._force_device = force_device_path
+
+    def add(self, x: torch.Tensor, meta: tuple[Any, ...]) -> int:
+        """Take the statistics of ``x`` now; ``meta`` describes it (node, output, role, ...). Returns its row index."""
+        if x.device.type == "cpu" and not self._force_device:
+            self._rows.append(cpu_row(x))
+        else:
+            self._rows.append(device_row(x))
+        self.meta.append(meta)
+        return len(self._rows) - 1
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def gather(self) -> np.ndarray:
+        """Every row as one ``(n, WIDTH)`` float64 array: device rows are stacked and copied once per device."""
+        out = np.empty((len(self._rows), WIDTH))
+        by_device: dict[torch.device, list[int]] = {}
+        for i, row in enumerate(self._rows):
+            if isinstance(row, np.ndarray):
+                out[i] = row
+            else:
+                by_device.setdefault(row.device, []).append(i)
+        for indices in by_device.values():
+            stacked = torch.stack([self._rows[i] for i in indices]).cpu().numpy()  # the one transfer of the step
+            out[indices] = stacked
+        return out
