@@ -1,0 +1,113 @@
+"""Pure post-processing of profile events: interval unions, step breakdowns, call-tree attribution.
+
+numpy and pandas only; nothing else of torchscope (the SQL that feeds these lives in ``analyses_profile``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> int:
+    """Total length of the union of ``[start, end)`` intervals clipped to ``[lo, hi)``."""
+    s = np.clip(starts, lo, hi)
+    e = np.clip(ends, lo, hi)
+    keep = e > s
+    s, e = s[keep], e[keep]
+    if len(s) == 0:
+        return 0
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], np.maximum.accumulate(e[order])
+    # an interval opens a new block where it starts after every earlier interval ended
+    new = np.concatenate(([True], s[1:] > e[:-1]))
+    block_start = s[new]
+    block_end = np.concatenate((e[np.flatnonzero(new)[1:] - 1], [e[-1]]))
+    return int((block_end - block_start).sum())
+
+
+def breakdown(
+    steps: pd.DataFrame, categories: Sequence[tuple[str, np.ndarray, np.ndarray]], rest: str
+) -> pd.DataFrame:
+    """Split each step's wall time among ``categories`` (highest priority first); what none covers is ``rest``.
+
+    ``steps`` has ``start`` and ``end``; each category is ``(name, starts, ends)``. Every instant of a step is
+    counted once, in the first category active then, so the columns ``<name>_ns`` add up to ``wall_ns``.
+    """
+    out = steps.copy()
+    out["wall_ns"] = (out["end"] - out["start"]).astype("int64")
+    names = [c[0] for c in categories]
+    for name in [*names, rest]:
+        out[f"{name}_ns"] = 0
+    if out.empty:
+        return out
+    lo = out["start"].to_numpy(np.int64)
+    hi = out["end"].to_numpy(np.int64)
+    bounds = [lo, hi] + [c[1] for c in categories] + [c[2] for c in categories]
+    cuts = np.unique(np.concatenate(bounds))
+    seg_lo, seg_hi = cuts[:-1], cuts[1:]
+    owner = np.full(len(seg_lo), len(categories), dtype=np.int64)
+    for rank in range(len(categories) - 1, -1, -1):  # lower priorities first, higher ones overwrite
+        _, s, e = categories[rank]
+        if len(s) == 0:
+            continue
+        active = np.searchsorted(np.sort(s), seg_lo, "right") - np.searchsorted(np.sort(e), seg_lo, "right") > 0
+        owner[active] = rank
+    step_of = np.searchsorted(lo, seg_lo, "right") - 1
+    inside = (step_of >= 0) & (seg_lo < hi[np.maximum(step_of, 0)])
+    length = seg_hi - seg_lo
+    table = np.zeros((len(out), len(categories) + 1), dtype=np.int64)
+    np.add.at(table, (step_of[inside], owner[inside]), length[inside])
+    for i, name in enumerate([*names, rest]):
+        out[f"{name}_ns"] = table[:, i]
+    return out
+
+
+def positions(ids: np.ndarray, base: int, size: int) -> np.ndarray:
+    """Map event ids (contiguous per profile from ``base``) to row positions of an array of ``size``; -1 if out."""
+    pos = ids - base
+    return np.where((ids >= 0) & (pos >= 0) & (pos < size), pos, -1)
+
+
+def nearest_marked(parent_pos: np.ndarray, marked: np.ndarray, include_self: bool) -> np.ndarray:
+    """For every event, the position of its nearest ancestor (or itself) that is ``marked``, or -1.
+
+    Pointer jumping along ``parent_pos`` (-1 at roots): one numpy pass per level of the call tree.
+    """
+    n = len(parent_pos)
+    result = np.where(marked, np.arange(n), -1) if include_self else np.full(n, -1)
+    cur = parent_pos.copy() if not include_self else np.where(marked, -1, parent_pos)
+    todo = cur >= 0
+    while todo.any():
+        idx = np.flatnonzero(todo)
+        hit = marked[cur[idx]]
+        result[idx[hit]] = cur[idx[hit]]
+        cur[idx[hit]] = -1
+        miss = idx[~hit]
+        cur[miss] = parent_pos[cur[miss]]
+        todo = cur >= 0
+    return result
+
+
+def add_up_ancestors(owner: np.ndarray, values: np.ndarray, up: np.ndarray, size: int) -> np.ndarray:
+    """Sum ``values`` into ``owner`` and into every ancestor reached through ``up`` (position -> position or -1)."""
+    total = np.zeros(size, dtype=np.int64)
+    cur, vals = owner.copy(), values.astype(np.int64)
+    while True:
+        keep = cur >= 0
+        if not keep.any():
+            return total
+        cur, vals = cur[keep], vals[keep]
+        np.add.at(total, cur, vals)
+        cur = up[cur]
+
+
+def module_paths(names: list[str], parent_module: np.ndarray) -> list[str]:
+    """Slash-joined module paths of module events (listed parents-first); ``nn.Module: Linear_0`` -> ``Linear_0``."""
+    paths: list[str] = []
+    for name, up in zip(names, parent_module.tolist()):
+        short = name.split(": ", 1)[1] if ": " in name else name
+        paths.append(f"{paths[up]}/{short}" if up >= 0 else short)
+    return paths
