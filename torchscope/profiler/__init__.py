@@ -1,0 +1,1 @@
+"""torch.profiler sessions that store into torchscope, trace importers and exporters."""

@@ -1,0 +1,176 @@
+"""Importing real Kineto traces: counts and times checked against the JSON itself, atomicity, windows, analyses."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from torchscope.cli import main
+from torchscope.errors import TraceImportError
+from torchscope.profiler.importing import import_path
+from torchscope.storage.store import Store
+
+TRACES = ["a100_alexnet", "v100_train_rank0", "mi250_rocm_train", "cpu_only_rank34", "gpu_sampled_rank0"]
+
+
+def truth(path: Path) -> dict[str, object]:
+    """What the file holds, derived straight from its JSON."""
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    kernels = [e for e in events if e.get("ph") == "X" and e.get("cat") == "kernel"]
+    steps = {e["name"] for e in events if e.get("ph") == "X" and e.get("cat") == "user_annotation"
+             and e["name"].startswith("ProfilerStep#")}  # fmt: skip
+    stored = [e for e in events if e.get("ph") == "X" or (e.get("ph") == "i" and e.get("name") != "[memory]")]
+    return {
+        "kernels": len(kernels),
+        "kernel_ns": sum(round(e["dur"] * 1000) for e in kernels),
+        "steps": len(steps),
+        "events": len(stored),
+    }
+
+
+@pytest.mark.parametrize("trace", TRACES)
+def test_real_trace_imports_with_the_files_kernel_count_time_and_steps(trace, shared_data, db_path):
+    path = shared_data / "kineto" / f"{trace}.json.gz"
+    expected = truth(path)
+    result = import_path(db_path, path)
+    with Store(db_path) as store:
+        profile = store.profiles(result.run_id).iloc[0]
+        kernels = store.kernel_table(int(profile["id"]))
+        assert profile["source"] == "import"
+        assert int(profile["kernel_count"]) == expected["kernels"]
+        assert int(kernels["calls"].sum()) == expected["kernels"]
+        assert int(kernels["total_ns"].sum()) == expected["kernel_ns"]
+        assert int(profile["step_count"]) == expected["steps"]
+        assert len(store.step_breakdown(int(profile["id"]))) == max(expected["steps"], 1)
+        assert int(profile["event_count"]) == expected["events"]
+        assert len(store.events(int(profile["id"]))) == expected["events"]
+
+
+def test_step_breakdown_adds_up_to_each_steps_wall_time(shared_data, db_path):
+    result = import_path(db_path, shared_data / "kineto" / "v100_train_rank0.json.gz")
+    with Store(db_path) as store:
+        pid = int(store.profiles(result.run_id).iloc[0]["id"])
+        frame = store.step_breakdown(pid)
+        parts = [c for c in frame.columns if c.endswith("_ns") and c != "wall_ns"]
+        assert parts == ["kernel_ns", "communication_ns", "memcpy_ns", "memset_ns", "runtime_ns", "dataloader_ns",
+                         "cpu_ns", "idle_ns"]  # fmt: skip
+        assert (frame[parts].sum(axis=1) == frame["wall_ns"]).all()
+        assert frame["step"].tolist() == [101, 102, 103, 104, 105]
+        assert (frame["kernel_ns"] > 0).all()
+        util = store.device_utilization(pid)
+        assert ((util["busy_ns"] + util["idle_ns"]) == util["wall_ns"]).all()
+        assert (util["kernel_ns"] <= util["busy_ns"]).all()
+
+
+def test_each_kernel_is_joined_to_the_op_that_launched_it(shared_data, db_path):
+    path = shared_data / "kineto" / "v100_train_rank0.json.gz"
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    result = import_path(db_path, path)
+    launches = {e["args"]["correlation"]: e["name"] for e in events
+                if e.get("cat") == "cuda_runtime" and "correlation" in e.get("args", {})}  # fmt: skip
+    with Store(db_path) as store:
+        pid = int(store.profiles(result.run_id).iloc[0]["id"])
+        joined = store.kernel_ops(pid)
+        full = store.events(pid)
+        kernels = joined[joined["kind"] == "kernel"]
+        assert len(kernels) == 4350
+        launch = full.set_index("id").loc[kernels["launch_id"].astype("int64")]
+        by_corr = [launches[int(c)] for c in launch["corr"]]
+        assert launch["name"].tolist() == by_corr
+        assert kernels["op"].notna().all()
+        assert set(kernels["op"]) >= {"aten::convolution_backward", "aten::cudnn_convolution"}
+        ops = store.op_table(pid)
+        conv = ops.set_index("name").loc["aten::convolution_backward"]
+        assert conv["device_self_ns"] == conv["device_total_ns"] > 0
+
+
+def test_events_window_returns_exactly_the_events_overlapping_it(shared_data, db_path):
+    result = import_path(db_path, shared_data / "kineto" / "gpu_sampled_rank0.json.gz")
+    with Store(db_path) as store:
+        pid = int(store.profiles(result.run_id).iloc[0]["id"])
+        every = store.events(pid)
+        a, b = 40_000_000, 41_000_000
+        window = store.events(pid, start=a, end=b)
+        end = every["start"] + every["dur"]
+        expected = every[(every["start"] < b) & (end >= a)]
+        assert sorted(window["id"]) == sorted(expected["id"])
+        assert 0 < len(window) < len(every)
+
+
+def test_max_items_keeps_the_longest_events_of_each_lane(shared_data, db_path):
+    result = import_path(db_path, shared_data / "kineto" / "v100_train_rank0.json.gz")
+    with Store(db_path) as store:
+        pid = int(store.profiles(result.run_id).iloc[0]["id"])
+        every = store.events(pid)
+        few = store.events(pid, max_items=50)
+        assert few.groupby("lane_id").size().max() <= 50
+        assert set(few.attrs["truncated"]) == {lane for lane, n in every.groupby("lane_id").size().items() if n > 50}
+        for lane, group in few.groupby("lane_id"):
+            rest = every[(every["lane_id"] == lane) & ~every["id"].isin(group["id"])]
+            if len(rest):
+                # whole duration classes are kept: nothing left out is as long as the shortest kept class
+                level = np.frexp(group["dur"].to_numpy(float))[1].min()
+                assert np.frexp(rest["dur"].to_numpy(float))[1].max() < level
+
+
+def test_trace_directory_with_several_ranks_gives_one_profile_per_file(shared_data, tmp_path, db_path):
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    shutil.copy(shared_data / "kineto" / "gpu_sampled_rank0.json.gz", logdir / "host_0.pt.trace.json.gz")
+    shutil.copy(shared_data / "kineto" / "gpu_sampled_rank1.json.gz", logdir / "host_1.pt.trace.json.gz")
+    result = import_path(db_path, logdir, name="ranks")
+    with Store(db_path) as store:
+        frame = store.profiles(result.run_id)
+        assert frame["name"].tolist() == ["host_0", "host_1"]
+        assert frame["kernel_count"].tolist() == [1154, 1104]
+        assert store.run(result.run_id)["name"] == "ranks"
+    assert "profile" in result.summary()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(lambda raw: gzip.compress(raw)[: len(gzip.compress(raw)) // 2], id="truncated-gzip"),
+        pytest.param(lambda raw: raw[: len(raw) // 2], id="truncated-json"),
+        pytest.param(lambda raw: b'{"hello": "world"}', id="unrelated-json"),
+        pytest.param(lambda raw: b'{"traceEvents": [{"ph": "X", "name": "x"}]}', id="malformed-event"),
+    ],
+)
+def test_broken_trace_raises_a_clear_error_and_leaves_nothing_behind(content, shared_data, tmp_path, db_path):
+    raw = gzip.decompress((shared_data / "kineto" / "mi250_rocm_train.json.gz").read_bytes())
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    (logdir / "a_good.json").write_bytes(raw)  # imported first, then rolled back with the bad one
+    bad = content(raw)
+    (logdir / ("b_bad.json.gz" if bad[:2] == b"\x1f\x8b" else "b_bad.json")).write_bytes(bad)
+    import_path(db_path, tmp_path / "log" / "a_good.json")  # the store already holds one good import
+    with pytest.raises(TraceImportError, match="b_bad"):
+        import_path(db_path, logdir)
+    with Store(db_path) as store:
+        assert len(store.runs()) == 1
+        assert len(store.profiles()) == 1
+
+
+def test_unrelated_file_is_refused(tmp_path, db_path):
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    with pytest.raises(TraceImportError, match="neither a Chrome/Kineto trace"):
+        import_path(db_path, other)
+
+
+def test_cli_import_prints_summary_and_reports_errors_in_one_line(shared_data, tmp_path, db_path, capsys):
+    main(["import", str(shared_data / "kineto" / "mi250_rocm_train.json.gz"), "--db", str(db_path), "--name", "rocm"])
+    out = capsys.readouterr().out
+    assert "imported run 1 (rocm)" in out and "14 kernels" in out
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"[")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import", str(bad), "--db", str(db_path)])
+    assert exit_info.value.code != 0
+    err = capsys.readouterr().err
+    assert "bad.json" in err and len(err.strip().splitlines()) == 1
