@@ -1,0 +1,112 @@
+"""run.profile on a real tiny model: windows stored as profiles, ops with shapes, modules, memory."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import torchscope
+from torchscope.errors import ProfilerError
+from torchscope.storage.writer import TorchscopeWarning
+
+
+def train(run, steps: int, **options):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*acc_events.*")
+        with run.profile(**options) as prof:
+            for _ in range(steps):
+                loss = model(torch.randn(4, 8)).sum()
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+                prof.step()
+    return prof
+
+
+def test_each_finished_window_becomes_a_profile_with_its_steps(db_path):
+    run = torchscope.init("p", db=db_path)
+    prof = train(run, 9, wait=1, warmup=1, active=2, repeat=2)
+    run.finish()
+    assert prof.windows == 2
+    with torchscope.open(db_path) as store:
+        frame = store.profiles(run.id)
+        assert frame["source"].tolist() == ["live", "live"]
+        assert frame[["step_first", "step_last", "step_count"]].values.tolist() == [[2, 3, 2], [6, 7, 2]]
+        breakdown = store.step_breakdown(int(frame.iloc[0]["id"]))
+        assert breakdown["step"].tolist() == [2, 3]
+        parts = [c for c in breakdown.columns if c.endswith("_ns") and c != "wall_ns"]
+        assert (breakdown[parts].sum(axis=1) == breakdown["wall_ns"]).all()
+        assert (breakdown["cpu_ns"] > 0).all() and (breakdown["kernel_ns"] == 0).all()
+
+
+def test_ops_shapes_modules_and_memory_of_a_window(db_path):
+    run = torchscope.init("p", db=db_path)
+    train(run, 4, wait=1, warmup=1, active=2, record_shapes=True, profile_memory=True, with_stack=True)
+    run.finish()
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run.id).iloc[0]["id"])
+        ops = store.op_table(pid, group_by_shape=True)
+        linear = ops[ops["name"] == "aten::linear"].set_index("input_shapes")
+        assert linear.loc["[[4,8],[16,8],[16]]", "calls"] == 2
+        assert linear.loc["[[4,16],[2,16],[2]]", "calls"] == 2
+        assert (ops["host_self_ns"] <= ops["host_total_ns"]).all()
+        modules = store.module_table(pid).set_index("module")
+        assert list(modules.index) == ["Sequential_0", "Sequential_0/Linear_0", "Sequential_0/Linear_1",
+                                       "Sequential_0/ReLU_0"]  # fmt: skip
+        assert (modules["calls"] == 2).all()
+        assert modules.loc["Sequential_0", "host_total_ns"] >= modules.drop("Sequential_0")["host_total_ns"].sum()
+        memory = store.memory_timeline(pid)
+        assert len(memory) > 0 and (memory["device"] == -1).all()
+        peak = store.memory_peak(pid).iloc[0]
+        assert peak["peak_allocated"] == memory["allocated"].max() > 0
+
+
+def test_cuda_activities_only_when_a_gpu_is_present(db_path):
+    run = torchscope.init("p", db=db_path)
+    session = run.profile(active=1)
+    names = {a.name for a in session.activities}
+    assert names == ({"CPU", "CUDA"} if torch.cuda.is_available() else {"CPU"})
+    run.finish()
+
+
+def test_bad_schedule_is_a_profiler_error(db_path):
+    run = torchscope.init("p", db=db_path)
+    with pytest.raises(ProfilerError, match="active"):
+        run.profile(active=0)
+    run.finish()
+
+
+def test_a_window_that_cannot_be_stored_warns_and_training_goes_on(tmp_path, db_path):
+    run = torchscope.init("p", db=db_path)
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(b'{"traceEvents": [')
+    run.writer.put("profile_trace", (run.id, str(broken), "broken"))
+    run.log({"loss": 1.0}, step=0)
+    with pytest.warns(RuntimeWarning, match="not stored"):
+        run.flush()
+    run.finish()
+    with torchscope.open(db_path) as store:
+        assert store.profiles(run.id).empty
+        assert store.scalars(run.id)["value"].tolist() == [1.0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_window_stores_kernels_joined_to_their_ops(db_path):
+    run = torchscope.init("p", db=db_path)
+    model = torch.nn.Linear(64, 64).cuda()
+    with run.profile(wait=0, warmup=1, active=2) as prof:
+        for _ in range(3):
+            model(torch.randn(32, 64, device="cuda")).sum().backward()
+            prof.step()
+    run.finish()
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run.id).iloc[0]["id"])
+        assert store.kernel_table(pid)["calls"].sum() > 0
+        joined = store.kernel_ops(pid)
+        assert joined.loc[joined["kind"] == "kernel", "op"].notna().all()
