@@ -41,7 +41,7 @@ def synthetic_batch(generator: torch.Generator, batch: int = 64) -> tuple[torch.
     coords = torch.arange(SIZE, dtype=torch.float32)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     patterns = torch.stack([torch.sin(yy), torch.sin(xx), torch.sin(xx + yy), torch.sin(xx - yy)])
-    images = patterns[labels] + 2.0 * torch.randn(batch, SIZE, SIZE, generator=generator)
+    images = patterns[labels] + 6.0 * torch.randn(batch, SIZE, SIZE, generator=generator)
     return images.unsqueeze(1), labels
 
 

@@ -1,0 +1,72 @@
+"""Take the README's screenshots: train the demo briefly into a temporary store, serve it, photograph pages.
+
+    .venv/bin/python docs/screenshots.py            # writes docs/img/*.png
+
+Uses Debian's headless Chromium through Playwright, as the browser tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+OUT = Path(__file__).resolve().parent / "img"
+PAGES = [
+    ("runs", "/", ".ag-row"),
+    ("run", "/run/1", ".chart .js-plotly-plot"),
+]
+"""(file name, URL path, selector to wait for); later views add their pages here."""
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    exe = Path(sys.executable).with_name("torchscope")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "demo.db"
+        subprocess.run([exe, "demo", "--db", str(db), "--seconds", "20", "--no-serve"], check=True)
+        port = _port()
+        server = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=os.environ.get("TORCHSCOPE_CHROMIUM", "/usr/bin/chromium"),
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"],
+                )
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                for name, path, selector in PAGES:
+                    page.goto(f"http://127.0.0.1:{port}{path}")
+                    page.wait_for_selector(selector, timeout=30_000)
+                    page.wait_for_load_state("networkidle")
+                    page.screenshot(path=str(OUT / f"{name}.png"))
+                    print(f"wrote {OUT / f'{name}.png'}")
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()

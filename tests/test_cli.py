@@ -1,0 +1,79 @@
+"""The ``torchscope`` console script: tables, version, and one-line errors with a non-zero exit code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torchscope
+
+EXE = shutil.which("torchscope", path=os.path.dirname(sys.executable)) or "torchscope"
+
+
+def _cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_runs_prints_a_table_of_runs(db_path: Path) -> None:
+    with torchscope.init(name="alpha", db=db_path) as run:
+        for step in range(10):
+            run.log({"train/loss": 1.0 / (step + 1), "sys/cpu": 50.0}, step=step)
+    result = _cli("runs", str(db_path))
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["id", "name", "status", "started", "duration", "steps", "train/loss"]
+    fields = row.split()
+    assert fields[:3] == [str(run.id), "alpha", "finished"]
+    assert fields[-2:] == ["10", "0.1"]
+
+
+def test_db_option_and_environment_variable_select_the_database(db_path: Path, tmp_path: Path) -> None:
+    torchscope.init(name="from-env", db=db_path).finish()
+    by_option = _cli("runs", "--db", str(db_path))
+    by_env = _cli("runs", env={**os.environ, "TORCHSCOPE_DB": str(db_path)}, cwd=tmp_path)
+    assert "from-env" in by_option.stdout and "from-env" in by_env.stdout
+
+
+def test_missing_database_is_one_line_on_stderr(tmp_path: Path) -> None:
+    result = _cli("runs", str(tmp_path / "missing.db"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("torchscope: error: no torchscope database at")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_non_torchscope_file_is_one_line_on_stderr(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.db"
+    bogus.write_bytes(b"\x00garbage" * 100)
+    result = _cli("serve", str(bogus), "--port", "1")
+    assert result.returncode == 2
+    assert result.stderr == f"torchscope: error: {bogus} is not a SQLite database (and so not a torchscope store)\n"
+
+
+def test_version_prints_the_package_version() -> None:
+    result = _cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"torchscope, version {torchscope.__version__}"
+
+
+def test_empty_database_says_how_to_get_runs(db_path: Path) -> None:
+    from torchscope.storage.engine import open_engine
+
+    open_engine(db_path, create=True).dispose()
+    result = _cli("runs", str(db_path))
+    assert result.returncode == 0
+    assert result.stdout.strip() == "no runs yet: train with torchscope.init(...) or run `torchscope demo`"
+
+
+def test_demo_trains_a_run_into_the_database(db_path: Path) -> None:
+    result = _cli("demo", "--db", str(db_path), "--seconds", "3", "--no-serve")
+    assert result.returncode == 0, result.stderr
+    store = torchscope.open(db_path)
+    run = store.runs().iloc[0]
+    assert (run["name"], run["status"]) == ("demo-cnn", "finished")
+    assert {"train/loss", "train/accuracy", "train/lr", "val/loss", "val/accuracy"} <= set(store.tags(int(run["id"])))
+    assert run["last_step"] > 10
