@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from types import ModuleType
 from typing import Any
@@ -9,13 +11,23 @@ from urllib.parse import parse_qs
 
 from dash import dcc, html
 
-from torchscope.dashboard.pages import run_page, runs_page
+from torchscope.dashboard import pages
 from torchscope.errors import TorchscopeError
 from torchscope.storage.store import Store
 
-PAGES: list[ModuleType] = [runs_page, run_page]
-"""Each page module has ``PATH`` (a regex with named groups), ``layout(store, refresh_ms=..., **groups)`` and
-``register(app, store)`` for its callbacks."""
+
+def _discover() -> list[ModuleType]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{pages.__name__}.{info.name}")
+        if hasattr(module, "PATH"):
+            found.append(module)
+    return found
+
+
+PAGES: list[ModuleType] = _discover()
+"""Every module of ``dashboard/pages`` with ``PATH`` (a regex with named groups, matched against the whole path),
+``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks."""
 
 
 def render(store: Store, pathname: str, search: str, *, refresh_ms: int) -> Any:
