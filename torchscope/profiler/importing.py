@@ -24,6 +24,7 @@ from torchscope.storage.trace_rows import decode_trace, load_json, read_bytes
 from torchscope.storage.write_profile import insert_profile
 
 TRACE_SUFFIXES = (".json", ".json.gz")
+PLUGIN_TRACE_SUFFIXES = (".pt.trace.json", ".pt.trace.json.gz")
 EVENTS_MARKER = "tfevents"
 
 
@@ -66,8 +67,10 @@ def classify(path: Path) -> tuple[list[Path], list[Path]]:
     if not path.exists():
         raise TraceImportError(f"{path} does not exist")
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    traces = [p for p in files if p.name.endswith(TRACE_SUFFIXES)]
     events = [p for p in files if EVENTS_MARKER in p.name]
+    traces = [p for p in files if p.name.endswith(TRACE_SUFFIXES)]
+    if events and path.is_dir():  # a TensorBoard log dir: only the profiler plugin's traces, not any JSON in it
+        traces = [p for p in traces if p.name.endswith(PLUGIN_TRACE_SUFFIXES)]
     if not traces and not events:
         if path.is_file():
             raise TraceImportError(

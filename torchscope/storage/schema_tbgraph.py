@@ -24,6 +24,7 @@ tb_graphs = Table(
 tb_graph_nodes = Table(
     "tb_graph_nodes",
     metadata,
+    Column("id", Integer, primary_key=True),  # keeps the graph's node order
     Column("graph_id", Integer, nullable=False),
     Column("name", Text, nullable=False),  # full node name, name scopes separated by "/"
     Column("op", Text, nullable=False),  # TF op type, or the Keras layer class

@@ -1,0 +1,57 @@
+"""Read API for imported TensorBoard graphs and histograms (mixed into ``Store``)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sqlalchemy import Engine, text
+
+NODE_COLUMNS = ["graph_id", "tag", "kind", "name", "op", "scope", "inputs", "device", "attrs"]
+EDGE_COLUMNS = ["graph_id", "source", "target"]
+HISTOGRAM_COLUMNS = ["run_id", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares", "buckets"]
+
+
+class TbGraphReads:
+    """``imported_graph`` and ``histograms``."""
+
+    _engine: Engine
+
+    def imported_graph(self, run_id: int, tag: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The graphs imported from TensorBoard logs into ``run_id`` as ``(nodes, edges)``.
+
+        ``nodes``: ``graph_id, tag, kind`` (graph_def | op_graph | keras) ``, name, op, scope`` (name-scope path)
+        ``, inputs`` (list of node names) ``, device, attrs`` (dict). ``edges``: ``graph_id, source, target`` for
+        every input that is a node of the same graph. ``tag`` selects one graph by its tag.
+        """
+        sql = (
+            "SELECT g.id, g.tag, g.kind, n.name, n.op, n.scope, n.inputs, n.device, n.attrs FROM tb_graph_nodes n "
+            "JOIN tb_graphs g ON g.id = n.graph_id WHERE g.run_id = :r"
+        )
+        params: dict[str, object] = {"r": int(run_id)}
+        if tag is not None:
+            sql += " AND g.tag = :t"
+            params["t"] = tag
+        with self._engine.connect() as conn:
+            nodes = pd.DataFrame(conn.execute(text(sql + " ORDER BY g.id, n.id"), params).all(), columns=NODE_COLUMNS)
+        nodes["inputs"] = nodes["inputs"].map(json.loads)
+        nodes["attrs"] = nodes["attrs"].map(json.loads)
+        edges = []
+        for graph_id, group in nodes.groupby("graph_id", sort=False):
+            known = set(group["name"])
+            edges.extend((graph_id, src, dst) for dst, ins in zip(group["name"], group["inputs"]) for src in ins if src in known)
+        return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
+
+    def histograms(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:
+        """Imported histograms: ``run_id, tag, step, wall_time, min, max, num, sum, sum_squares, buckets``
+        (``buckets`` a list of ``[left, right, count]``), by tag and step."""
+        sql = (
+            "SELECT h.run_id, n.name, h.step, h.wall_time, h.min, h.max, h.num, h.sum, h.sum_squares, h.buckets "
+            "FROM tb_histograms h JOIN names n ON n.id = h.tag_id WHERE h.run_id = :r ORDER BY n.name, h.step"
+        )
+        with self._engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(text(sql), {"r": int(run_id)}).all(), columns=HISTOGRAM_COLUMNS)
+        if tags is not None:
+            frame = frame[frame["tag"].isin(list(tags))].reset_index(drop=True)
+        frame["buckets"] = frame["buckets"].map(json.loads)
+        return frame
