@@ -35,10 +35,21 @@ def log_steps(db: str, name: str, steps: int) -> None:
     print(f"dropped {run.dropped}", flush=True)
 
 
+def exit_without_finish(db: str, crash: str) -> None:
+    """Log, never call ``finish``, and leave the interpreter normally or through an uncaught exception."""
+    run = torchscope.init(name=f"exit-{crash}", db=db)
+    for step in range(1000):
+        run.log({"v": value_at(step)}, step=step)
+    if crash == "raise":
+        raise RuntimeError("training blew up")
+
+
 if __name__ == "__main__":
     kind, db, *rest = sys.argv[1:]
     if kind == "until-killed":
         log_until_killed(db)
+    elif kind == "exit":
+        exit_without_finish(db, rest[0])
     elif kind == "steps":
         log_steps(db, rest[0], int(rest[1]))
     else:

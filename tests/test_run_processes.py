@@ -79,3 +79,18 @@ def test_two_processes_log_into_one_sqlite_file_without_lock_errors(db_path: Pat
         assert len(frame) == steps * 4
         expected = {(f"t{i}", s): value_at(s, i) for s in range(steps) for i in range(4)}
         assert {(t, s): v for t, s, v in zip(frame["tag"], frame["step"], frame["value"])} == expected
+
+
+def test_interpreter_exit_flushes_and_finishes_open_runs(db_path: Path) -> None:
+    clean = subprocess.run([sys.executable, PROCS, "exit", str(db_path), "clean"], env=_env(), capture_output=True)
+    crash = subprocess.run([sys.executable, PROCS, "exit", str(db_path), "raise"], env=_env(), capture_output=True, text=True)
+    assert clean.returncode == 0
+    assert crash.returncode == 1 and "training blew up" in crash.stderr
+    store = torchscope.open(db_path)
+    runs = store.runs().set_index("name")
+    assert runs.loc["exit-clean", "status"] == "finished"
+    assert runs.loc["exit-raise", "status"] == "failed"
+    assert runs.loc["exit-raise", "error"] == "RuntimeError: training blew up"
+    for name in ("exit-clean", "exit-raise"):
+        frame = store.scalars(int(runs.loc[name, "id"]))
+        assert frame["value"].tolist() == [value_at(step) for step in range(1000)]

@@ -8,7 +8,6 @@ import socket
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -24,7 +23,8 @@ from torchscope.storage.writer import Writer
 HEARTBEAT_SECONDS = 1.0
 """How often a live run proves it is alive; the store reads a run without a recent heartbeat as interrupted."""
 
-_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+_open_runs: set[Run] = set()
+"""Runs not finished yet; held strongly so that a run the program dropped is still finished at exit."""
 _exit_state: dict[str, Any] = {"exception": None}
 
 
