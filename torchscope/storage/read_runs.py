@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import psutil
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, or_, select
 
 from torchscope.errors import NotFoundError
 from torchscope.storage.downsample import downsample_keep_extremes
 from torchscope.storage.schema import names, runs, scalar_latest, scalars
+from torchscope.storage.schema_profile import profiles
 from torchscope.storage.summaries import run_summaries
 
 HEARTBEAT_STALE_NS = 15_000_000_000
@@ -27,6 +28,7 @@ RUN_COLUMNS = [
     "config", "source", "hostname", "pid", "dropped", "error",
 ]  # fmt: skip
 SCALAR_COLUMNS = ["run_id", "step", "tag", "value", "wall_time"]
+ARTIFACT_COLUMNS = ["kind", "id", "name", "step", "created_at"]
 
 
 def _process_alive(pid: int | None, started_at: int | None) -> bool:
@@ -126,6 +128,74 @@ class RunReads:
         if max_items is not None:
             frame = downsample_keep_extremes(frame, "tag", "step", "value", max_items)
         return frame
+
+    def scalars_after(
+        self,
+        run_id: int,
+        cursors: Mapping[str, tuple[int, int]],
+        *,
+        max_items: int | None = None,
+    ) -> pd.DataFrame:
+        """The points a live view does not have yet: same columns and order as :meth:`scalars`.
+
+        ``cursors`` maps a tag to the ``(step, wall_time)`` of the last point the view holds; only points after it
+        (a later step, or the same step logged later, as system metrics are) come back. Tags missing from ``cursors``
+        come back whole. ``max_items`` bounds the points per tag as in :meth:`scalars`. A poll with nothing new costs
+        one lookup in ``scalar_latest``, not a scan of ``scalars``.
+        """
+        run_id = int(run_id)
+        with self._engine.connect() as conn:
+            latest = conn.execute(
+                select(scalar_latest.c.tag_id, names.c.name, scalar_latest.c.step, scalar_latest.c.wall_time)
+                .join(names, names.c.id == scalar_latest.c.tag_id)
+                .where(scalar_latest.c.run_id == run_id)
+            ).all()
+            wanted = []
+            for tag_id, tag, step, wall in latest:
+                cursor = cursors.get(tag)
+                if cursor is None:
+                    wanted.append(scalars.c.tag_id == tag_id)
+                elif (step, wall) > tuple(cursor):
+                    after_step, after_wall = int(cursor[0]), int(cursor[1])
+                    wanted.append(
+                        and_(
+                            scalars.c.tag_id == tag_id,
+                            scalars.c.step >= after_step,
+                            or_(scalars.c.step > after_step, scalars.c.wall_time > after_wall),
+                        )
+                    )
+            rows = []
+            if wanted:
+                query = (
+                    select(
+                        scalars.c.run_id, scalars.c.step, names.c.name.label("tag"), scalars.c.value, scalars.c.wall_time
+                    )
+                    .join(names, names.c.id == scalars.c.tag_id)
+                    .where(scalars.c.run_id == run_id, or_(*wanted))
+                )
+                rows = conn.execute(query).all()
+        frame = pd.DataFrame(rows, columns=SCALAR_COLUMNS)
+        frame = frame.astype({"run_id": "int64", "step": "int64", "value": "float64", "wall_time": "int64"})
+        frame = frame.sort_values(["tag", "step", "wall_time"], kind="stable").reset_index(drop=True)
+        if max_items is not None:
+            frame = downsample_keep_extremes(frame, "tag", "step", "value", max_items)
+        return frame
+
+    def run_artifacts(self, run_id: int) -> pd.DataFrame:
+        """What a run produced besides scalars, oldest first: columns ``kind, id, name, step, created_at``.
+
+        ``kind`` is ``profile`` for now.
+        """
+        # Captured graphs and anomalies join here (kinds ``graph`` and ``anomaly``, linking to /graph/<run>) once
+        # their tables exist in schema_graph.py; the run page lists whatever kinds this returns.
+        query = (
+            select(profiles.c.id, profiles.c.name, profiles.c.step_first, profiles.c.created_at)
+            .where(profiles.c.run_id == int(run_id))
+            .order_by(profiles.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = [("profile", *row) for row in conn.execute(query)]
+        return pd.DataFrame(rows, columns=ARTIFACT_COLUMNS)
 
     def last_scalars(self, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """The latest value of every tag of the given runs: columns ``run_id, tag, step, value, wall_time, count``."""

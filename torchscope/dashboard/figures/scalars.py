@@ -1,38 +1,98 @@
-"""Scalar charts: one small chart per tag, NaN/Inf marked, optional smoothing and log scale."""
+"""Scalar charts: one small chart per tag, NaN/Inf marked, optional smoothing and log scale. Pure functions.
+
+Every chart has the same three traces, so a live page can extend them by index (see
+:mod:`torchscope.dashboard.figures.live`): ``RAW`` (finite points, hover shows the exact logged value),
+``SMOOTH`` (the debiased EMA of the raw points, empty when smoothing is off) and ``BAD`` (NaN/±Inf, drawn as red
+crosses at the bottom edge because they have no place on the y axis). Figures are plain dicts: building 50
+``go.Figure`` objects validates every property and costs more than the whole query.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 LINE = "#3b6fd8"
-SMOOTH = "#1d3f8f"
-BAD = "#d62728"
+SMOOTH_COLOR = "#1d3f8f"
+BAD_COLOR = "#d62728"
+RAW, SMOOTH, BAD = 0, 1, 2
+"""Trace indices of every scalar chart."""
+SYSTEM_PREFIX = "sys"
+"""Tags ``sys/...`` are system metrics: their own section, always against wall time (their step repeats)."""
 
 
-def ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard's debiased exponential moving average; non-finite values pass through and are skipped."""
+def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)) -> tuple[np.ndarray, tuple[float, int]]:
+    """TensorBoard's debiased exponential moving average, resumable: returns the series and the state to go on with.
+
+    ``state`` is ``(biased_last, count)`` after the points already smoothed; non-finite values pass through
+    unsmoothed and do not move the average.
+    """
     out = np.array(values, dtype="float64", copy=True)
-    if weight <= 0 or len(out) == 0:
-        return out
-    last, count = 0.0, 0
+    last, count = float(state[0]), int(state[1])
+    if weight <= 0:
+        return out, (last, count)
     for i, v in enumerate(out):
         if not np.isfinite(v):
             continue
         last = last * weight + (1 - weight) * v
         count += 1
         out[i] = last / (1 - weight**count)
-    return out
+    return out, (last, count)
 
 
 def group_tags(tags: list[str]) -> dict[str, list[str]]:
-    """Tags grouped by their prefix before the first ``/`` (``train/loss`` -> ``train``); no prefix -> ``""``."""
+    """Tags grouped by their prefix before the first ``/`` (``train/loss`` -> ``train``); no prefix -> ``""``.
+
+    Groups are sorted by name with the system metrics (``sys``) last; tags inside a group are sorted.
+    """
     groups: dict[str, list[str]] = {}
     for tag in sorted(tags):
-        prefix = tag.split("/", 1)[0] if "/" in tag else ""
-        groups.setdefault(prefix, []).append(tag)
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0] == "sys", kv[0])))
+        groups.setdefault(tag_prefix(tag), []).append(tag)
+    return dict(sorted(groups.items(), key=lambda kv: group_key(kv[0])))
+
+
+def tag_prefix(tag: str) -> str:
+    """The section a tag belongs to: the text before its first ``/``, or ``""``."""
+    return tag.split("/", 1)[0] if "/" in tag else ""
+
+
+def group_key(prefix: str) -> tuple[bool, str]:
+    """Sort key of a section: by name, system metrics last."""
+    return (prefix == SYSTEM_PREFIX, prefix)
+
+
+def x_mode_for(tag: str, x: str) -> str:
+    """The x axis a tag's chart really uses: system metrics always plot against wall time."""
+    return "wall_time" if tag_prefix(tag) == SYSTEM_PREFIX else x
+
+
+def trace_columns(
+    points: pd.DataFrame, *, x: str, t0: int, smoothing: float, state: tuple[float, int] = (0.0, 0)
+) -> tuple[dict[str, list[list[Any]]], tuple[float, int]]:
+    """``{"x": [...3 lists], "y": ..., "customdata": ..., "text": ...}`` for the three traces, and the EMA state.
+
+    ``points`` has columns ``step, value, wall_time`` in step order; ``x`` is ``step`` or ``wall_time`` (seconds
+    since ``t0`` ns). Lists hold plain Python numbers (no NaN: JSON has none), ready for ``extendData``.
+    """
+    xs = points["step"].to_numpy() if x == "step" else (points["wall_time"].to_numpy() - t0) / 1e9
+    ys = points["value"].to_numpy(dtype="float64")
+    finite = np.isfinite(ys)
+    good_x, good_y = xs[finite].tolist(), ys[finite]
+    smooth, state = ema(good_y, smoothing, state) if smoothing > 0 else (np.empty(0), state)
+    bad = ys[~finite]
+    labels = np.where(np.isnan(bad), "NaN", np.where(bad > 0, "+Inf", "-Inf")).tolist()
+    good = good_y.tolist()
+    return (
+        {
+            "x": [good_x, good_x if smoothing > 0 else [], xs[~finite].tolist()],
+            "y": [good, smooth.tolist(), [0.0] * len(labels)],
+            "customdata": [good, [], []],
+            "text": [[], [], labels],
+        },
+        state,
+    )
 
 
 def scalar_figure(
@@ -40,57 +100,40 @@ def scalar_figure(
     tag: str,
     *,
     x: str = "step",
+    t0: int = 0,
     smoothing: float = 0.0,
     log_y: bool = False,
     height: int = 240,
-) -> go.Figure:
-    """A chart of one tag's ``points`` (columns ``step, value, wall_time``).
+) -> tuple[dict[str, Any], tuple[float, int]]:
+    """A chart of one tag's ``points`` (columns ``step, value, wall_time``, step order) and its EMA state.
 
-    ``x`` is ``step`` or ``wall_time`` (shown as relative seconds). NaN and ±Inf cannot be drawn on the line, so
-    they are red markers on the x axis, labelled in the hover. Uses SVG traces: a page of many charts would run
-    out of WebGL contexts.
+    ``x`` is ``step`` or ``wall_time`` (seconds since ``t0`` ns, the run's start). SVG traces only: a page of
+    many charts would run out of WebGL contexts.
     """
-    xs = points["step"].to_numpy() if x == "step" else (points["wall_time"].to_numpy() - _t0(points)) / 1e9
-    ys = points["value"].to_numpy(dtype="float64")
-    finite = np.isfinite(ys)
-    fig = go.Figure()
+    columns, state = trace_columns(points, x=x, t0=t0, smoothing=smoothing)
     raw_opacity = 0.35 if smoothing > 0 else 1.0
-    fig.add_trace(
-        go.Scatter(
-            x=xs[finite], y=ys[finite], mode="lines", name=tag, line={"color": LINE, "width": 1.5},
-            opacity=raw_opacity, hovertemplate="%{x}: %{y:.6g}<extra></extra>",
-        )
-    )  # fmt: skip
-    if smoothing > 0:
-        fig.add_trace(
-            go.Scatter(
-                x=xs[finite], y=ema(ys[finite], smoothing), mode="lines", name="smoothed",
-                line={"color": SMOOTH, "width": 2}, hovertemplate="%{x}: %{y:.6g} (smoothed)<extra></extra>",
-            )
-        )  # fmt: skip
-    if (~finite).any():
-        labels = np.where(np.isnan(ys[~finite]), "NaN", np.where(ys[~finite] > 0, "+Inf", "-Inf"))
-        fig.add_trace(
-            go.Scatter(
-                x=xs[~finite], y=[0] * int((~finite).sum()), yaxis="y2", mode="markers", name="NaN/Inf",
-                marker={"color": BAD, "symbol": "x", "size": 9}, text=labels,
-                hovertemplate="%{x}: %{text}<extra></extra>",
-            )
-        )  # fmt: skip
-    fig.update_layout(
-        title={"text": tag, "font": {"size": 13}, "x": 0.02},
-        height=height,
-        margin={"l": 50, "r": 10, "t": 32, "b": 30},
-        showlegend=False,
-        hovermode="x unified",
-        uirevision=tag,
-        template="plotly_white",
-        xaxis={"title": None if x == "step" else "seconds"},
-        yaxis={"type": "log" if log_y else "linear", "exponentformat": "SI"},
-        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
-    )
-    return fig
-
-
-def _t0(points: pd.DataFrame) -> int:
-    return int(points["wall_time"].min()) if len(points) else 0
+    traces = [
+        {"type": "scatter", "mode": "lines", "name": tag, "line": {"color": LINE, "width": 1.5},
+         "opacity": raw_opacity, "hovertemplate": "%{customdata}<extra></extra>"},
+        {"type": "scatter", "mode": "lines", "name": "smoothed", "line": {"color": SMOOTH_COLOR, "width": 2},
+         "hovertemplate": "%{y:.6g} (smoothed)<extra></extra>", "visible": smoothing > 0},
+        {"type": "scatter", "mode": "markers", "name": "NaN/Inf", "yaxis": "y2",
+         "marker": {"color": BAD_COLOR, "symbol": "x", "size": 9}, "hovertemplate": "%{text}<extra></extra>"},
+    ]  # fmt: skip
+    for i, trace in enumerate(traces):
+        for key, values in columns.items():
+            trace[key] = values[i]
+    layout = {
+        "title": {"text": tag, "font": {"size": 13}, "x": 0.02},
+        "height": height,
+        "margin": {"l": 50, "r": 10, "t": 32, "b": 30},
+        "showlegend": False,
+        "hovermode": "x unified",
+        "uirevision": tag,  # keeps the user's zoom while points are appended
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {"title": {"text": None if x == "step" else "seconds"}, "gridcolor": "#eef0f3", "zeroline": False},
+        "yaxis": {"type": "log" if log_y else "linear", "exponentformat": "SI", "gridcolor": "#eef0f3"},
+        "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True},
+    }
+    return {"data": traces, "layout": layout}, state
