@@ -151,10 +151,24 @@ class ProfileReads:
 
     def memory_timeline(self, profile_id: int) -> pd.DataFrame:
         """Allocator events by time: ``ts, device_type, device, bytes, addr, allocated, reserved`` (allocated and
-        reserved as the profiler reported them after each event; ``bytes`` < 0 is a free)."""
+        reserved as the profiler reported them after each event; ``bytes`` < 0 is a free), ``lane_id``."""
         self.profile(profile_id)
-        cols = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved"]
+        cols = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "lane_id"]
         sql = f"SELECT {', '.join(cols)} FROM profile_memory WHERE profile_id = :p ORDER BY ts"
+        with self._engine.connect() as conn:
+            return pd.DataFrame(conn.execute(text(sql), {"p": int(profile_id)}).all(), columns=cols)
+
+    def event_details(self, profile_id: int) -> pd.DataFrame:
+        """What device events carry: ``event_id, grid, block`` ("x,y,z") ``, registers, shared_memory,
+        blocks_per_sm, warps_per_sm, occupancy`` (percent) ``, bytes`` (memcpy/memset), by event id."""
+        self.profile(profile_id)
+        cols = ["event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm",
+                "occupancy", "bytes"]  # fmt: skip
+        sql = (
+            f"SELECT {', '.join('d.' + c for c in cols)} FROM profile_event_details d "
+            "JOIN profile_events e ON e.id = d.event_id JOIN profile_lanes l ON l.id = e.lane_id "
+            "WHERE l.profile_id = :p ORDER BY d.event_id"
+        )
         with self._engine.connect() as conn:
             return pd.DataFrame(conn.execute(text(sql), {"p": int(profile_id)}).all(), columns=cols)
 
