@@ -47,6 +47,7 @@ class Run:
         self._finished = False
         self._lock = threading.Lock()
         self.status = "running"
+        self._system: Any = None  # the system-metrics sampler thread, see init(system_metrics=...)
 
     # -- logging --------------------------------------------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
@@ -107,6 +108,8 @@ class Run:
             if self._finished:
                 return
             self._finished = True
+        if self._system is not None:
+            self._system.stop()
         self.status = status
         values: dict[str, Any] = {"status": status, "ended_at": time.time_ns(), "heartbeat_at": time.time_ns()}
         if error:
@@ -140,8 +143,12 @@ def init(
     name: str | None = None,
     db: str | os.PathLike[str] | None = None,
     config: Mapping[str, Any] | None = None,
+    system_metrics: bool | float = True,
 ) -> Run:
     """Start recording a run into the store ``db`` (a path or SQLAlchemy URL; default ``./torchscope.db``).
+
+    ``system_metrics`` samples CPU, memory and GPU use as ``sys/...`` scalars every 5 seconds (a number: every that
+    many seconds; False: not at all); see :mod:`torchscope.hooks.system_metrics`.
 
     Creates the database when it does not exist. Raises :class:`torchscope.StoreError` when it cannot be opened;
     everything after this call only warns.
@@ -167,6 +174,11 @@ def init(
     writer = Writer(engine)
     writer.every(HEARTBEAT_SECONDS, _heartbeat(run_id))
     run = Run(writer, run_id, run_name, dict(config or {}), url)
+    if system_metrics:
+        from torchscope.hooks.system_metrics import DEFAULT_INTERVAL, start_for_run
+
+        interval = DEFAULT_INTERVAL if system_metrics is True else float(system_metrics)
+        run._system = start_for_run(run, interval)
     _open_runs.add(run)
     return run
 

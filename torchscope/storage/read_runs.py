@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, or_, select
 from torchscope.errors import NotFoundError
 from torchscope.storage.downsample import downsample_keep_extremes
 from torchscope.storage.schema import names, runs, scalar_latest, scalars
+from torchscope.storage.schema_graph import graph_anomalies, graph_versions
 from torchscope.storage.schema_profile import profiles
 from torchscope.storage.summaries import run_summaries
 
@@ -181,21 +182,32 @@ class RunReads:
             frame = downsample_keep_extremes(frame, "tag", "step", "value", max_items)
         return frame
 
-    def run_artifacts(self, run_id: int) -> pd.DataFrame:
-        """What a run produced besides scalars, oldest first: columns ``kind, id, name, step, created_at``.
+    def run_artifacts(self, run_id: int, *, limit: int = 50) -> pd.DataFrame:
+        """What a run produced besides scalars: columns ``kind, id, name, step, created_at``, by kind then id.
 
-        ``kind`` is ``profile`` for now.
+        ``kind`` is ``graph`` (a distinct captured graph structure, ``step`` its first step), ``anomaly`` (the first
+        NaN/Inf origin of a captured step, ``name`` is ``phase: tensor``) or ``profile``. At most ``limit`` of each
+        kind, the earliest; cheap enough for a live page to poll every second.
         """
-        # Captured graphs and anomalies join here (kinds ``graph`` and ``anomaly``, linking to /graph/<run>) once
-        # their tables exist in schema_graph.py; the run page lists whatever kinds this returns.
-        query = (
-            select(profiles.c.id, profiles.c.name, profiles.c.step_first, profiles.c.created_at)
-            .where(profiles.c.run_id == int(run_id))
-            .order_by(profiles.c.id)
-        )
+        run_id = int(run_id)
+        g, a, p = graph_versions.c, graph_anomalies.c, profiles.c
+        queries = {
+            "graph": select(g.id, g.n_ops, g.first_step, g.created_at).where(g.run_id == run_id).order_by(g.id),
+            "anomaly": select(a.id, a.phase, a.tensor, a.step, a.wall_time).where(a.run_id == run_id).order_by(a.id),
+            "profile": select(p.id, p.name, p.step_first, p.created_at).where(p.run_id == run_id).order_by(p.id),
+        }
+        rows: list[tuple[Any, ...]] = []
         with self._engine.connect() as conn:
-            rows = [("profile", *row) for row in conn.execute(query)]
-        return pd.DataFrame(rows, columns=ARTIFACT_COLUMNS)
+            for kind, query in queries.items():
+                for row in conn.execute(query.limit(limit)):
+                    if kind == "graph":
+                        rows.append((kind, row[0], f"{row[1]} ops", row[2], row[3]))
+                    elif kind == "anomaly":
+                        rows.append((kind, row[0], f"{row[1]}: {row[2]}", row[3], row[4]))
+                    else:
+                        rows.append((kind, *row))
+        frame = pd.DataFrame(rows, columns=ARTIFACT_COLUMNS)
+        return frame.astype({"id": "int64", "step": "Int64", "created_at": "int64"})
 
     def last_scalars(self, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
         """The latest value of every tag of the given runs: columns ``run_id, tag, step, value, wall_time, count``."""

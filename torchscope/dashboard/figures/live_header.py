@@ -51,17 +51,23 @@ def config_block(config: dict[str, Any]) -> Any:
     )
 
 
-def alert_block(run_id: int, found: list[tuple[str, int, str]]) -> Any:
-    """A visible alert naming the first NaN/Inf of each affected tag, linking to the graph view at that step."""
-    if not found:
+def alert_block(run_id: int, found: list[tuple[str, int, str]], artifacts: pd.DataFrame | None = None) -> Any:
+    """A visible alert for NaN/Inf: the first one of each scalar tag, and the anomalies graph capture found (where a
+    NaN/Inf was first produced), each linking to the graph view at its step. None when there is nothing to report."""
+    anomalies = [] if artifacts is None else artifacts[artifacts["kind"] == "anomaly"].to_dict("records")
+    if not found and not anomalies:
         return None
-    first_step = found[0][1]
     items = [html.Li(f"{tag}: {label} at step {step}") for tag, step, label in found[:8]]
     if len(found) > 8:
         items.append(html.Li(f"... and {len(found) - 8} more tags"))
+    for rec in anomalies[:8]:
+        items.append(html.Li(dcc.Link(f"step {rec['step']}: first NaN/Inf from {rec['name']}",
+                                      href=f"/graph/{run_id}?step={rec['step']}")))  # fmt: skip
+    first_step = min([step for _, step, _ in found] + [int(rec["step"]) for rec in anomalies])
+    title = "Non-finite values (NaN/Inf) logged" if found else "NaN/Inf produced inside the model"
     return html.Div(
         [
-            html.B(f"Non-finite values logged in {len(found)} tag{'s' if len(found) > 1 else ''}"),
+            html.B(title),
             html.Ul(items),
             dcc.Link(f"Inspect the graph at step {first_step}", href=f"/graph/{run_id}?step={first_step}"),
         ],
@@ -70,18 +76,19 @@ def alert_block(run_id: int, found: list[tuple[str, int, str]]) -> Any:
     )
 
 
-def artifacts_block(artifacts: pd.DataFrame) -> Any:
-    """Links to what the run produced besides scalars (profiles; graphs and anomalies once they are stored)."""
-    if artifacts.empty:
-        return None
+def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
+    """Links to the captured graphs and profiles of the run (anomalies go to :func:`alert_block`)."""
     links = []
-    for rec in artifacts.to_dict("records"):
+    for rec in artifacts[artifacts["kind"] != "anomaly"].to_dict("records"):
         if rec["kind"] == "profile":
-            href = f"/profile/{int(rec['id'])}"
-        else:  # graph, anomaly: the graph view of the run at that step
-            href = f"/graph/{int(rec['id'])}"
-        links.append(dcc.Link(f"{rec['kind']} {rec['name']}", href=href, className="artifact"))
-    return html.Div([html.Span("artifacts", className="muted"), *links], className="artifacts")
+            links.append(dcc.Link(f"profile {rec['name']}", href=f"/profile/{int(rec['id'])}", className="artifact"))
+        else:
+            step = rec["step"]
+            links.append(dcc.Link(f"graph at step {step} ({rec['name']})", href=f"/graph/{run_id}?step={step}",
+                                  className="artifact"))  # fmt: skip
+    if not links:
+        return None
+    return html.Div([html.Span("captured", className="muted"), *links], className="artifacts")
 
 
 def header_parts(run: dict[str, Any], rate: float | None) -> dict[str, Any]:

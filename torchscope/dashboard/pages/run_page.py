@@ -47,6 +47,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
         store.scalars(run["id"], max_items=MAX_POINTS), x=x, t0=run["started_at"], smoothing=smoothing, log_y=log_y
     )
     parts = header_parts(run, None)
+    artifacts = store.run_artifacts(run["id"])
     return html.Div(
         [
             dcc.Store(id="run-id", data=int(run_id)),
@@ -67,8 +68,8 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(latest_values(store.last_scalars([run["id"]])), className="latest-values", id="run-latest"),
             config_block(run["config"] or {}),
             html.P(parts["error"], className="run-error", id="run-error"),
-            html.Div(alert_block(run["id"], live.alerts(cursors)), id="run-alert"),
-            html.Div(artifacts_block(store.run_artifacts(run["id"])), id="run-artifacts"),
+            html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
+            html.Div(artifacts_block(run["id"], artifacts), id="run-artifacts"),
             html.Div(
                 [
                     html.Label(["Smoothing", dcc.Slider(id="run-smoothing", min=0, max=0.99, step=0.01, value=smoothing,
@@ -167,7 +168,6 @@ def register(app: dash.Dash, store: Store) -> None:
         Output({"type": "scalar-chart", "tag": ALL}, "extendData"),
         Output({"type": "scalar-chart", "tag": ALL}, "figure"),
         Output("run-cursors", "data"),
-        Output("run-alert", "children"),
         Input("run-refresh", "n_intervals"),
         Input("run-smoothing", "value"),
         Input("run-log", "value"),
@@ -185,14 +185,8 @@ def register(app: dash.Dash, store: Store) -> None:
                 store.scalars(run_id, max_items=MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
             )
             none = [dash.no_update] * len(chart_tags)
-            return sections, none, none, cursors, alert_block(run_id, live.alerts(cursors))
-        children, extend, figures, new_cursors = update_charts(
-            store, run_id, t0, cursors or {}, chart_tags, x=x, smoothing=smoothing, log_y=log_y
-        )
-        if new_cursors is dash.no_update:
-            return children, extend, figures, new_cursors, dash.no_update
-        before, after = live.alerts(cursors or {}), live.alerts(new_cursors)
-        return children, extend, figures, new_cursors, (alert_block(run_id, after) if after != before else dash.no_update)
+            return sections, none, none, cursors
+        return update_charts(store, run_id, t0, cursors or {}, chart_tags, x=x, smoothing=smoothing, log_y=log_y)
 
     @app.callback(
         Output("run-status", "children"),
@@ -203,13 +197,15 @@ def register(app: dash.Dash, store: Store) -> None:
         Output("run-latest", "children"),
         Output("run-error", "children"),
         Output("run-artifacts", "children"),
+        Output("run-alert", "children"),
         Output("run-samples", "data"),
         Input("run-refresh", "n_intervals"),
         State("run-id", "data"),
         State("run-samples", "data"),
+        State("run-cursors", "data"),
         prevent_initial_call=True,
     )
-    def header(_n: Any, run_id: int, samples: list[list[int]]) -> tuple:
+    def header(_n: Any, run_id: int, samples: list[list[int]], cursors: dict) -> tuple:
         run = store.run(run_id)
         last = store.last_scalars([run_id])
         training = last[~last["tag"].str.startswith(SYSTEM_PREFIX + "/")]
@@ -221,7 +217,9 @@ def register(app: dash.Dash, store: Store) -> None:
         samples = live.add_sample(samples or [], last_wall, last_step)
         rate = live.steps_per_second(samples if run["status"] == "running" else [], run["started_at"], last_step, last_wall)
         parts = header_parts(run, rate)
+        artifacts = store.run_artifacts(run_id)
         return (
             parts["status"], parts["status_class"], parts["elapsed"], parts["steps"], parts["rate"],
-            latest_values(last), parts["error"], artifacts_block(store.run_artifacts(run_id)), samples,
+            latest_values(last), parts["error"], artifacts_block(run_id, artifacts),
+            alert_block(run_id, live.alerts(cursors or {}), artifacts), samples,
         )  # fmt: skip
