@@ -100,7 +100,7 @@ class SharedTwice(nn.Module):
 
 
 class InPlace(nn.Module):
-    """In-place ops: relu_, +=, index assignment."""
+    """In-place ops on tensors autograd does not save: add_, index assignment, +=, then relu_ last."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,11 +108,11 @@ class InPlace(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc(x)
-        h = h * 1.0
-        h.relu_()  # <relu_>
+        h.add_(1.0)  # <add_>
+        h[:, 0] = -5.0  # <setitem>
         h += 1.0
-        h[:, 0] = 0.0
-        return h
+        h.relu_()  # <relu_>
+        return h * 2
 
 
 class Square(torch.autograd.Function):

@@ -3,7 +3,8 @@
 Forward: the first node, in execution order, whose output holds NaN/Inf while every input it read was finite (an
 op; or an input, parameter or buffer that already held NaN/Inf). Backward: the first gradient, in the order the
 backward pass produced them, that holds NaN/Inf while the gradients flowing into it (those of the outputs of the
-ops that consumed the tensor) were finite; it is attributed to the consuming op whose backward produced it.
+ops that consumed the tensor) and the forward values that op read were finite; it is attributed to the consuming op
+whose backward produced it.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def find_origins(
     forward = _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows)
     if forward:
         origins.append(forward)
-    backward = _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of)
+    backward = _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of, inputs_of)
     if backward:
         origins.append(backward)
     return origins
@@ -111,7 +112,7 @@ def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows) -> dict[s
     return None
 
 
-def _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
+def _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of, inputs_of) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
     grads_of_node: dict[int, list[int]] = {}
     for g, (node, _output) in grad_of.items():
         grads_of_node.setdefault(node, []).append(g)
@@ -128,9 +129,13 @@ def _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of) -> di
                 if g_row is not None:
                     clean = clean and not bad[g_row]
                     upstream.append(_summary(values, g_row, nodes[g][_NAME], nodes[user][_NAME]))
-        if not clean:
-            continue
         # the op whose backward made this gradient: the last consumer (its backward runs first)
         culprit = nodes[users[-1]] if users else nodes[target[0]]
+        # a backward fed by forward values that already held NaN/Inf is not where the anomaly started
+        for src, src_out, _arg in inputs_of.get(culprit[0], ()) if users else ((target[0], target[1], ""),):
+            row_in = row_of.get((src, src_out, "value"))
+            clean = clean and (row_in is None or not bad[row_in])
+        if not clean:
+            continue
         return _origin("backward", culprit, values, row, nodes[grad][_NAME], upstream)
     return None

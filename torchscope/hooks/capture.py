@@ -25,7 +25,7 @@ from torch.nn.modules import module as nn_module
 
 from torchscope.errors import CaptureError
 from torchscope.hooks.anomaly import find_origins
-from torchscope.hooks.graph_record import GraphMode, StepRecord, dtype_name, shape_text
+from torchscope.hooks.graph_record import GraphMode, StepRecord, dtype_name, one_shape
 from torchscope.hooks.tensor_stats import StatsBatch
 from torchscope.storage.writer import TorchscopeWarning
 
@@ -58,7 +58,7 @@ class _Step:
     def observe(self, t: torch.Tensor, node: int, output: int) -> None:
         watch = self.watch
         if self.stats is not None:
-            self.stats.add(t, (node, output, shape_text([tuple(t.shape)]), dtype_name(t), str(t.device)))
+            self.stats.add(t, (node, output, one_shape(t), dtype_name(t), str(t.device)))
         if watch.tensors == "full":
             self._keep_full(t, node, output, "value")
         if watch.grads and t.requires_grad and torch.is_grad_enabled():
@@ -91,7 +91,7 @@ class _Step:
                     torch.autograd.Variable._execution_engine.queue_callback(self.finish)
                 if self.stats is not None and isinstance(grad, torch.Tensor):
                     row = len(self.stats)
-                    meta = (-1 - k, 0, shape_text([tuple(grad.shape)]), dtype_name(grad), str(grad.device))
+                    meta = (-1 - k, 0, one_shape(grad), dtype_name(grad), str(grad.device))
                     self.stats.add(grad, meta)
                     self.grad_rows.append((k, row))
                 if self.watch.tensors == "full" and isinstance(grad, torch.Tensor):
@@ -391,4 +391,4 @@ def watch(
     return Watch(run, model, every, tensors, bool(grads), step)
 
 
-__all__ = ["Watch", "watch", "dtype_name", "shape_text"]
+__all__ = ["Watch", "watch"]

@@ -93,6 +93,11 @@ def shape_text(shapes: list[tuple[int, ...]]) -> str:
     return "[" + ", ".join("[" + ", ".join(map(str, s)) + "]" for s in shapes) + "]"
 
 
+def one_shape(t: torch.Tensor) -> str:
+    """A tensor's shape as a JSON list, e.g. ``[16, 64]``."""
+    return "[" + ", ".join(map(str, t.shape)) + "]"
+
+
 def dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
@@ -166,7 +171,7 @@ class StepRecord:
             if to_graph:
                 src, src_out = self.source(t)
                 node_id = len(self.nodes)
-                self.edges.append((src, src_out, node_id, "0", "data", shape_text([tuple(t.shape)]), dtype_name(t)))
+                self.edges.append((src, src_out, node_id, "0", "data", one_shape(t), dtype_name(t)))
                 self.nodes.append(
                     (node_id, kind, name, None, self.stack[-1][2] if self.stack else None,
                      self.stack[-1][0] if self.stack else None, None, None, None, None, len(self.stack), None,
@@ -245,7 +250,7 @@ class StepRecord:
         sources = [(self.source(t), label_, t) for t, label_ in inputs]
         node_id = len(self.nodes)
         for (src, src_out), arg_label, t in sources:
-            self.edges.append((src, src_out, node_id, arg_label, "data", shape_text([tuple(t.shape)]), dtype_name(t)))
+            self.edges.append((src, src_out, node_id, arg_label, "data", one_shape(t), dtype_name(t)))
         file, line = user_location(3)
         count = self.op_counts.get(label, 0)
         self.op_counts[label] = count + 1
