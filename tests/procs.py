@@ -25,6 +25,22 @@ def log_until_killed(db: str) -> None:
         step += 1
 
 
+def log_live(db: str) -> None:
+    """Log ``train/loss`` every 20 ms until killed, printing ``step wall_time`` after each; ``train/bad`` is NaN at
+    step 40; system metrics every second."""
+    run = torchscope.init(name="live", db=db, config={"lr": 0.25}, system_metrics=1.0)
+    print(f"run {run.id}", flush=True)
+    step = 0
+    while True:
+        data = {"train/loss": value_at(step)}
+        if step % 10 == 0:
+            data["train/bad"] = float("nan") if step == 40 else 1.0
+        run.log(data, step=step)
+        print(f"{step} {time.time()}", flush=True)
+        step += 1
+        time.sleep(0.02)  # a training step
+
+
 def log_steps(db: str, name: str, steps: int) -> None:
     """Log ``steps`` steps of four tags, then finish."""
     with torchscope.init(name=name, db=db) as run:
@@ -50,6 +66,8 @@ if __name__ == "__main__":
         log_until_killed(db)
     elif kind == "exit":
         exit_without_finish(db, rest[0])
+    elif kind == "live":
+        log_live(db)
     elif kind == "steps":
         log_steps(db, rest[0], int(rest[1]))
     else:

@@ -1,7 +1,7 @@
 """Incremental updates of a page of scalar charts. Pure functions over plain data, tested without a browser.
 
 A live page keeps one *cursor* per tag in a ``dcc.Store`` (JSON): the ``(step, wall)`` of the last point its chart
-holds, how many points it holds (``n``), the smoothing state (``ema``) and the first NaN/Inf seen (``bad``). Each
+holds (``wall`` as a string: nanosecond times exceed the 2**53 a JavaScript number holds exactly), how many points it holds (``n``), the smoothing state (``ema``) and the first NaN/Inf seen (``bad``). Each
 poll asks the store only for points after the cursors (:meth:`Store.scalars_after`) and turns them into
 ``extendData`` for the existing charts; a chart that has grown past :data:`REDRAW_POINTS` is redrawn from a fresh
 downsampled read instead, so the browser never holds more than a few thousand points per chart.
@@ -29,7 +29,7 @@ def cursor_for(points: pd.DataFrame, *, n: int | None = None, ema_state: tuple[f
     last = points.iloc[-1]
     return {
         "step": int(last["step"]),
-        "wall": int(last["wall_time"]),
+        "wall": str(int(last["wall_time"])),
         "n": int(len(points) if n is None else n),
         "ema": [float(ema_state[0]), int(ema_state[1])],
         "bad": bad if bad is not None else first_nonfinite(points),
@@ -48,7 +48,7 @@ def first_nonfinite(points: pd.DataFrame) -> list[Any] | None:
 
 def store_cursors(cursors: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     """The ``{tag: (step, wall)}`` that :meth:`Store.scalars_after` takes."""
-    return {tag: (c["step"], c["wall"]) for tag, c in cursors.items()}
+    return {tag: (int(c["step"]), int(c["wall"])) for tag, c in cursors.items()}
 
 
 def extension(
@@ -99,20 +99,22 @@ def alerts(cursors: dict[str, dict[str, Any]]) -> list[tuple[str, int, str]]:
 
 
 def steps_per_second(samples: list[list[int]], started_at: int, last_step: int | None, last_wall: int | None,
-                     *, window_ns: int = 10_000_000_000) -> float | None:
-    """Training speed: over the recent ``samples`` (``[wall_ns, step]`` the page saw, oldest first) when they span
-    at least a second, else the average since ``started_at``. None before any step."""
+                     *, window_ms: int = 10_000) -> float | None:
+    """Training speed: over the recent ``samples`` (``[wall_ms, step]`` the page saw, oldest first) when they span
+    at least a second, else the average since ``started_at`` (ns). None before any step."""
     if last_step is None or last_wall is None:
         return None
-    recent = [s for s in samples if s[0] >= last_wall - window_ns]
-    if len(recent) >= 2 and recent[-1][0] - recent[0][0] >= 1_000_000_000:
-        return (recent[-1][1] - recent[0][1]) / ((recent[-1][0] - recent[0][0]) / 1e9)
+    recent = [s for s in samples if s[0] >= last_wall // 1_000_000 - window_ms]
+    if len(recent) >= 2 and recent[-1][0] - recent[0][0] >= 1000:
+        return (recent[-1][1] - recent[0][1]) / ((recent[-1][0] - recent[0][0]) / 1e3)
     elapsed = (last_wall - started_at) / 1e9
     return (last_step + 1) / elapsed if elapsed > 0 else None
 
 
 def add_sample(samples: list[list[int]], wall: int | None, step: int | None, keep: int = 20) -> list[list[int]]:
-    """``samples`` with ``[wall, step]`` appended when it is new, the oldest dropped beyond ``keep``."""
-    if wall is None or step is None or (samples and samples[-1][0] >= wall):
+    """``samples`` with ``[wall_ms, step]`` (``wall`` in ns) appended when newer, the oldest dropped past ``keep``.
+
+    Milliseconds, because the samples live in the browser, where integers beyond 2**53 lose precision."""
+    if wall is None or step is None or (samples and samples[-1][0] >= wall // 1_000_000):
         return samples
-    return [*samples, [int(wall), int(step)]][-keep:]
+    return [*samples, [int(wall) // 1_000_000, int(step)]][-keep:]

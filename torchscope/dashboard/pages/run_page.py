@@ -51,7 +51,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     return html.Div(
         [
             dcc.Store(id="run-id", data=int(run_id)),
-            dcc.Store(id="run-t0", data=int(run["started_at"])),
+            dcc.Store(id="run-t0", data=str(int(run["started_at"]))),  # a string: JS numbers hold 2**53 exactly
             dcc.Store(id="run-cursors", data=cursors),
             dcc.Store(id="run-samples", data=[]),
             html.H1([run["name"], html.Span(parts["status"], className=parts["status_class"], id="run-status")]),
@@ -177,8 +177,9 @@ def register(app: dash.Dash, store: Store) -> None:
         State("run-cursors", "data"),
         prevent_initial_call=True,
     )
-    def charts(_n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0: int, cursors: dict) -> tuple:
+    def charts(_n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict) -> tuple:
         x, smoothing, log_y = _controls_of(smoothing, log, x_value)
+        t0 = int(t0_text)
         chart_tags = [out["id"]["tag"] for out in ctx.outputs_list[1]]
         if ctx.triggered_id != "run-refresh":  # a control changed: redraw every chart
             sections, cursors = chart_sections(

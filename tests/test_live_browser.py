@@ -1,0 +1,142 @@
+"""Live monitoring in real headless Chromium: a training subprocess logs, the open pages follow it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import torchscope
+from procs import value_at
+
+pytestmark = pytest.mark.browser
+
+PROCS = str(Path(__file__).with_name("procs.py"))
+CHART = ".chart-cell[data-tag='{tag}'] .js-plotly-plot"
+# The raw trace of a chart holds (step, exact value) pairs: x and customdata (what the hover shows).
+HAS_POINT = """([selector, step, value]) => {
+    const gd = document.querySelector(selector);
+    if (!gd || !gd.data) return false;
+    const xs = Array.from(gd.data[0].x), values = Array.from(gd.data[0].customdata);
+    const i = xs.indexOf(step);
+    return i >= 0 && values[i] === value;
+}"""
+
+
+class Lines:
+    """The ``step wall_time`` lines a training subprocess prints, read on a thread (readline blocks)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.run_id = int(proc.stdout.readline().split()[1])
+        self.last: tuple[int, float] | None = None
+        self.got = threading.Event()
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
+        for line in stream:
+            step, when = line.split()
+            self.last = (int(step), float(when))
+            self.got.set()
+
+    def next_logged(self) -> tuple[int, float]:
+        """A step logged from now on, and when ``run.log`` returned for it."""
+        self.got.clear()
+        assert self.got.wait(10), "the training process stopped logging"
+        assert self.last is not None
+        return self.last
+
+
+@pytest.fixture
+def training(db_path: Path):  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, PROCS, "live", str(db_path)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )  # fmt: skip
+    yield proc, Lines(proc)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_logged_values_appear_within_3s_and_killed_run_turns_interrupted(db_path: Path, serve, page, training) -> None:
+    proc, lines = training
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/run/{lines.run_id}")
+    loss = CHART.format(tag="train/loss")
+    tab.wait_for_selector(loss)
+    assert tab.locator("#run-status").inner_text() == "running"
+    tab.evaluate(f"document.querySelector({loss!r}).dataset.probe = 'first-draw'")
+
+    for _ in range(3):
+        step, logged_at = lines.next_logged()
+        budget_ms = (logged_at + 3.0 - time.time()) * 1000
+        tab.wait_for_function(HAS_POINT, arg=[loss, step, value_at(step)], timeout=max(budget_ms, 1), polling=20)
+    # extended in place: the chart drawn first is still there, holding every step logged so far in order
+    assert tab.evaluate(f"document.querySelector({loss!r}).dataset.probe") == "first-draw"
+    xs = tab.evaluate(f"Array.from(document.querySelector({loss!r}).data[0].x)")
+    assert xs == list(range(xs[0], xs[0] + len(xs))) and xs[0] == 0
+
+    # tags that appear later get their own charts (system metrics every second) without a redraw of the others
+    tab.wait_for_selector(".chart-section[data-prefix='sys'] " + CHART.format(tag="sys/rss_gib"), timeout=10_000)
+    assert tab.locator(".chart-section[data-prefix='sys'] h3").inner_text().lower() == "system"
+    assert tab.evaluate(f"document.querySelector({loss!r}).dataset.probe") == "first-draw"
+    # the NaN logged at step 40 is called out
+    tab.wait_for_selector(".alert-nonfinite")
+    assert "train/bad: NaN at step 40" in tab.locator(".alert-nonfinite").inner_text()
+    assert tab.locator(".alert-nonfinite a").get_attribute("href") == f"/graph/{lines.run_id}?step=40"
+    assert "steps/s" in tab.locator("#run-rate").inner_text() and "- steps/s" not in tab.locator("#run-rate").inner_text()
+
+    runs_tab = tab.context.new_page()
+    runs_tab.goto(url + "/")
+    status_cell = f".ag-row[row-id='{lines.run_id}'] [col-id='status']"
+    runs_tab.wait_for_selector(status_cell)
+    assert runs_tab.locator(status_cell).inner_text() == "running"
+
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    tab.wait_for_function("document.querySelector('#run-status').innerText === 'interrupted'", timeout=20_000)
+    assert "status-interrupted" in tab.locator("#run-status").get_attribute("class")
+    runs_tab.wait_for_function(
+        f"document.querySelector(\"{status_cell}\").innerText === 'interrupted'", timeout=20_000
+    )
+    assert not problems, problems
+
+
+def test_runs_page_keeps_sort_and_filter_while_runs_appear_and_finish(db_path: Path, serve, page) -> None:
+    for name in ("b-first", "c-second"):
+        with torchscope.init(name=name, db=db_path, system_metrics=False) as run:
+            run.log({"loss": 1.0}, step=0)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(url + "/")
+    tab.wait_for_selector(".ag-row")
+    tab.locator(".ag-header-cell[col-id='name'] .ag-header-cell-label").click()  # sort by name, ascending
+    tab.wait_for_selector(".ag-header-cell[col-id='name'][aria-sort='ascending']")
+    tab.evaluate(
+        "dash_ag_grid.getApi('runs-grid').setFilterModel("
+        "{status: {filterType: 'text', type: 'equals', filter: 'finished'}})"
+    )
+
+    late = torchscope.init(name="a-late", db=db_path, system_metrics=False)
+    late.log({"loss": 0.5}, step=0)
+    late.flush()
+    tab.wait_for_function("document.querySelector('#runs-count').innerText === '3 runs'", timeout=10_000)
+    assert tab.locator(f".ag-row[row-id='{late.id}']").count() == 0  # running: filtered out, filter kept
+    late.finish()
+    tab.wait_for_selector(f".ag-row[row-id='{late.id}']", timeout=10_000)
+    names = tab.evaluate(
+        "Array.from(document.querySelectorAll('.ag-center-cols-container .ag-row'))"
+        ".sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)"
+        ".map(r => r.querySelector(\"[col-id='name']\").innerText)"
+    )
+    assert names == ["a-late", "b-first", "c-second"]
+    assert tab.locator(".ag-header-cell[col-id='name'][aria-sort='ascending']").count() == 1
+    assert not problems, problems
