@@ -9,9 +9,10 @@ from torchscope.storage.read_graph import GraphReads
 from torchscope.storage.read_profile import ProfileReads
 from torchscope.storage.read_runs import RunReads
 from torchscope.storage.read_tbgraph import TbGraphReads
+from torchscope.storage.read_timeline import TimelineReads
 
 
-class Store(RunReads, GraphReads, ProfileReads, TbGraphReads):
+class Store(RunReads, GraphReads, ProfileReads, TbGraphReads, TimelineReads):
     """Read access to a torchscope database; every table method returns a pandas DataFrame.
 
     Open it with :func:`torchscope.open`. The store never writes except to migrate an older schema on open.

@@ -1,0 +1,386 @@
+"""Timeline reads (mixed into ``Store``): lanes as rows, level-of-detail windows, search, event details, minimap.
+
+A pan or zoom must answer in well under 100 ms on a million-event profile, so the first read of a profile loads a
+compact columnar index of its events (:class:`~torchscope.storage.timeline_lod.EventIndex`, about 40 bytes per
+event, one range scan by primary key) and keeps the few most recently viewed in memory. Profiles never change once
+stored, so the cache needs no invalidation beyond the profile's event count. Every later window query is answered
+from that index; names, arguments and device details of what is drawn come from SQL by id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage import timeline_lod as lod
+from torchscope.storage.profile_kinds import KIND, KINDS
+
+CACHE_BYTES = 512 << 20  # indexes of recently viewed profiles kept in memory (a 1M-event profile takes ~40 MB)
+LANE_GROUP_COLUMNS = ["id", "position", "row0", "rows", "group", "label", "kind", "device", "stream", "event_count"]
+WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
+BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
+_SCAN_SQL = (
+    "SELECT id, lane_id, kind, name_id, level, start, dur, COALESCE(parent, -1), COALESCE(link, -1) "
+    "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+)
+_LANE_SCAN_SQL = (
+    "SELECT id, lane_id, kind, name_id, level, start, dur, COALESCE(parent, -1), COALESCE(link, -1) "
+    "FROM profile_events WHERE lane_id IN ({lanes}) ORDER BY id"
+)
+
+
+class _Loaded:
+    """A profile's event index and the lane layout derived from it."""
+
+    def __init__(self, ix: lod.EventIndex, lanes: pd.DataFrame, duration: int, event_count: int) -> None:
+        self.ix = ix
+        self.lanes = lanes
+        self.duration = duration
+        self.event_count = event_count
+        self.row_of_lane = lanes.sort_values("position")["row0"].to_numpy(np.int64)
+        self.lane_ids = lanes.sort_values("position")["id"].to_numpy(np.int64)
+        self._launched: tuple[np.ndarray, np.ndarray] | None = None
+
+    def launched_by(self, pos: int) -> np.ndarray:
+        """Positions of the device events launched by the runtime call at ``pos``."""
+        if self._launched is None:
+            has = np.flatnonzero(self.ix.link >= 0)
+            order = np.argsort(self.ix.link[has], kind="stable")
+            self._launched = (self.ix.link[has][order], has[order])
+        keys, targets = self._launched
+        return targets[np.searchsorted(keys, pos, "left") : np.searchsorted(keys, pos, "right")]
+
+
+class TimelineReads:
+    """``timeline_lanes``, ``timeline_window``, ``timeline_search``, ``timeline_event``, ``timeline_minimap``,
+    ``name_spans``, ``memory_by_op``: what the timeline and the profile page's links need."""
+
+    _engine: Engine
+
+    # -- the per-profile index -------------------------------------------------------------------------------------
+
+    def _timeline(self, profile_id: int) -> _Loaded:
+        meta = self.profile(profile_id)  # type: ignore[attr-defined]
+        cache: OrderedDict[int, _Loaded] = self.__dict__.setdefault("_timeline_cache", OrderedDict())
+        lock: threading.Lock = self.__dict__.setdefault("_timeline_lock", threading.Lock())
+        with lock:
+            hit = cache.get(int(profile_id))
+            if hit is not None and hit.event_count == int(meta["event_count"]):
+                cache.move_to_end(int(profile_id))
+                return hit
+            loaded = self._load_timeline(int(profile_id), meta)
+            cache[int(profile_id)] = loaded
+            while len(cache) > 1 and sum(v.ix.nbytes for v in cache.values()) > CACHE_BYTES:
+                cache.popitem(last=False)
+            return loaded
+
+    def _load_timeline(self, profile_id: int, meta: dict[str, Any]) -> _Loaded:
+        lanes = self.lanes(profile_id)  # type: ignore[attr-defined]
+        lane_ids = lanes["id"].astype("int64").tolist()
+        with self._engine.connect() as conn:
+            rows = _scan(conn, lanes)
+        # plain tuples through fromiter: numpy probing SQLAlchemy Row objects costs ~30 µs per row
+        data = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=9 * len(rows)).reshape(-1, 9)
+        ids = data[:, 0]
+        base = int(ids[0]) if len(ids) else 0
+        contiguous = len(ids) == 0 or int(ids[-1]) - base + 1 == len(ids)
+
+        def position(values: np.ndarray) -> np.ndarray:
+            if contiguous:
+                pos = values - base
+                return np.where((values >= 0) & (pos >= 0) & (pos < len(ids)), pos, -1)
+            at = np.clip(np.searchsorted(ids, values), 0, max(len(ids) - 1, 0))
+            return np.where((values >= 0) & (ids[at] == values), at, -1) if len(ids) else values
+
+        lane_pos = {lane: i for i, lane in enumerate(lane_ids)}
+        lane = np.array([lane_pos[x] for x in data[:, 1].tolist()], dtype=np.int32) if len(ids) < 64 else (
+            np.searchsorted(np.array(lane_ids, dtype=np.int64), data[:, 1]).astype(np.int32)
+        )  # fmt: skip
+        kind = data[:, 2].astype(np.int8)
+        parent = position(data[:, 7])
+        depth = lod.nesting_depth(parent)
+        device_lane = (lanes["kind"] == "device").to_numpy()
+        on_device = device_lane[lane] if len(lane) else np.zeros(0, dtype=bool)
+        if on_device.any():
+            # device streams do not nest, but a record_function range projected on a stream spans its kernels
+            annotated = np.zeros(len(lane_ids), dtype=bool)
+            annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
+            depth = np.where(on_device, (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16), depth)
+        ix = lod.EventIndex(
+            base=base, lane=lane, kind=kind, name_id=data[:, 3].copy(), level=data[:, 4].astype(np.int8),
+            start=data[:, 5].copy(), dur=data[:, 6].copy(), parent=parent, link=position(data[:, 8]),
+            depth=depth.astype(np.int16), n_lanes=len(lane_ids),
+        )  # fmt: skip
+        layout = _lane_layout(lanes, ix)
+        return _Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
+
+    # -- reads -------------------------------------------------------------------------------------------------------
+
+    def timeline_lanes(self, profile_id: int) -> pd.DataFrame:
+        """The lanes in display order, one row block each: :data:`LANE_GROUP_COLUMNS` (``row0`` is the lane's first
+        row, ``rows`` its nesting depth + 1, ``group`` the process / device it belongs to)."""
+        return self._timeline(profile_id).lanes.copy()
+
+    def timeline_window(
+        self,
+        profile_id: int,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        px: int = 1200,
+        max_items: int = 3000,
+        max_blocks: int = 2000,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What to draw of ``[start, end)`` (ns since the profile start) at ``px`` pixels: ``(events, blocks)``.
+
+        ``events`` (:data:`WINDOW_COLUMNS`) are the events at least a pixel wide, the longest ``max_items`` when
+        there are more; ``blocks`` (:data:`BLOCK_COLUMNS`) merge the rest per row into density blocks (``count``
+        events covering ``busy`` of the block's width). ``events.attrs`` holds ``in_window`` and ``ns_per_px``.
+        """
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
+        if max_items < 0 or max_blocks < 0 or px <= 0:
+            raise BadRequestError("px must be positive, max_items and max_blocks non-negative")
+        w = lod.window(t.ix, t.row_of_lane, a, b, px, max_items, max_blocks)
+        events = self._event_rows(t, w.events)
+        events.attrs.update(in_window=w.in_window, ns_per_px=w.ns_per_px, start=a, end=b)
+        blocks = pd.DataFrame(
+            {"row": w.block_row, "start": w.block_start, "end": w.block_end, "count": w.block_count,
+             "busy": w.block_busy}, columns=BLOCK_COLUMNS,
+        )  # fmt: skip
+        return events, blocks
+
+    def timeline_search(
+        self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
+    ) -> pd.DataFrame:
+        """Events whose name contains ``query`` (case-insensitive) overlapping the window, longest first, at most
+        ``max_items``; ``attrs["total"]`` counts the matches in the whole profile. Columns :data:`WINDOW_COLUMNS`."""
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
+        wanted = self._matching_names(t, query)
+        hit = np.flatnonzero(np.isin(t.ix.name_id, wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
+        total = len(hit)
+        s, d = t.ix.start[hit], t.ix.dur[hit]
+        hit = hit[((s + d > a) | ((d == 0) & (s >= a))) & (s < b)]
+        hit = hit[np.argsort(-t.ix.dur[hit], kind="stable")[:max_items]]
+        frame = self._event_rows(t, np.sort(hit))
+        frame.attrs["total"] = total
+        return frame
+
+    def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
+        """One event with everything the details panel shows: its row, lane, arguments, device details, the
+        enclosing call stack, the runtime call that launched it (a device event) or the device events it launched
+        (a runtime call), each related event with its row and times so the link can be drawn."""
+        t = self._timeline(profile_id)
+        pos = int(event_id) - t.ix.base
+        if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
+            raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
+        event = self._event_rows(t, np.array([pos])).iloc[0].to_dict()
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
+                     "WHERE e.id = :id"), {"id": int(event_id)},
+            ).one()  # fmt: skip
+            details = conn.execute(
+                text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
+                     "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
+            ).mappings().first()  # fmt: skip
+        lane = t.lanes.set_index("position").loc[int(t.ix.lane[pos])]
+        stack = []
+        up = int(t.ix.parent[pos])
+        while up >= 0:
+            stack.append(up)
+            up = int(t.ix.parent[up])
+        launcher = int(t.ix.link[pos])
+        launched = t.launched_by(pos)
+        related = self._event_rows(t, np.array(([launcher] if launcher >= 0 else []) + launched.tolist(), dtype=np.int64))
+        op = None
+        if launcher >= 0:
+            op = self._nearest_op(t, launcher)
+        elif t.ix.kind[pos] in (KIND["cuda_runtime"], KIND["cuda_driver"]):
+            op = self._nearest_op(t, pos)
+        event.update(
+            lane_label=lane["label"], group=lane["group"], corr=row[0], ext_id=row[1], info=row[2],
+            details={k: v for k, v in dict(details or {}).items() if v is not None},
+            stack=self._event_rows(t, np.array(stack[::-1], dtype=np.int64))["name"].tolist(),
+            launched_by=related.iloc[:1].to_dict("records") if launcher >= 0 else [],
+            launched=related.iloc[(1 if launcher >= 0 else 0):].to_dict("records"),
+            op=op,
+        )  # fmt: skip
+        return event
+
+    def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
+        """Events per lane (rows, display order, indexed by lane id) and time bin (columns) of the whole profile;
+        ``attrs["bin_ns"]`` is a bin's width."""
+        t = self._timeline(profile_id)
+        counts = lod.density(t.ix, t.duration, bins)
+        order = t.lanes.sort_values("row0")
+        frame = pd.DataFrame(counts[order["position"].to_numpy()], index=order["id"].to_numpy())
+        frame.attrs["bin_ns"] = max(t.duration, 1) / max(bins, 1)
+        frame.attrs["labels"] = order["label"].tolist()
+        return frame
+
+    def name_spans(self, profile_id: int) -> pd.DataFrame:
+        """Per event name: ``name, calls, first_start, last_end`` (ns since the profile start), for links that open
+        the timeline on every occurrence of an op, kernel or module."""
+        t = self._timeline(profile_id)
+        ids, inverse = np.unique(t.ix.name_id, return_inverse=True)
+        first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.zeros(len(ids), dtype=np.int64)
+        np.minimum.at(first, inverse, t.ix.start)
+        np.maximum.at(last, inverse, t.ix.start + t.ix.dur)
+        names = self._names(ids)
+        return pd.DataFrame(
+            {"name": [names.get(int(i)) for i in ids], "calls": np.bincount(inverse, minlength=len(ids)),
+             "first_start": first, "last_end": last}
+        )  # fmt: skip
+
+    def memory_by_op(self, profile_id: int) -> pd.DataFrame:
+        """Allocator events attributed to the innermost op running on their thread: ``op, allocations,
+        allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside any op)."""
+        memory = self.memory_timeline(profile_id)  # type: ignore[attr-defined]
+        cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "net_bytes"]
+        if memory.empty or "lane_id" not in memory.columns:
+            return pd.DataFrame(columns=cols)
+        t = self._timeline(profile_id)
+        owner = _enclosing_ops(t, memory["lane_id"].to_numpy(np.int64), memory["ts"].to_numpy(np.int64))
+        names = self._names(np.unique(t.ix.name_id[owner[owner >= 0]]))
+        op = [names.get(int(t.ix.name_id[o])) if o >= 0 else "(no op)" for o in owner.tolist()]
+        size = memory["bytes"].to_numpy(np.int64)
+        frame = pd.DataFrame({"op": op, "alloc": size > 0, "bytes": size})
+        frame["allocated"] = np.where(size > 0, size, 0)
+        frame["freed"] = np.where(size < 0, -size, 0)
+        g = frame.groupby("op", sort=False)
+        out = pd.DataFrame(
+            {"allocations": g["alloc"].sum().astype("int64"), "allocated_bytes": g["allocated"].sum(),
+             "frees": (g.size() - g["alloc"].sum()).astype("int64"), "freed_bytes": g["freed"].sum()}
+        )  # fmt: skip
+        out["net_bytes"] = out["allocated_bytes"] - out["freed_bytes"]
+        out = out.reset_index().sort_values(["allocated_bytes", "op"], ascending=[False, True], kind="stable")
+        return out.reset_index(drop=True)[cols]
+
+    # -- helpers -----------------------------------------------------------------------------------------------------
+
+    def _names(self, ids: np.ndarray) -> dict[int, str]:
+        wanted = sorted({int(i) for i in ids})
+        out: dict[int, str] = {}
+        with self._engine.connect() as conn:
+            for i in range(0, len(wanted), 900):
+                marks = ",".join(str(x) for x in wanted[i : i + 900])
+                out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
+        return out
+
+    def _matching_names(self, t: _Loaded, query: str) -> np.ndarray:
+        query = (query or "").strip().lower()
+        if not query:
+            return np.zeros(0, dtype=np.int64)
+        present = np.unique(t.ix.name_id)
+        names = self._names(present)
+        return np.array([i for i, n in names.items() if query in n.lower()], dtype=np.int64)
+
+    def _event_rows(self, t: _Loaded, pos: np.ndarray) -> pd.DataFrame:
+        pos = np.asarray(pos, dtype=np.int64)
+        ix = t.ix
+        names = self._names(np.unique(ix.name_id[pos])) if len(pos) else {}
+        lane = ix.lane[pos]
+        return pd.DataFrame(
+            {"id": pos + ix.base, "row": t.row_of_lane[lane] + ix.depth[pos], "lane_id": t.lane_ids[lane],
+             "kind": [KINDS[k] for k in ix.kind[pos].tolist()], "name": [names.get(int(i)) for i in ix.name_id[pos]],
+             "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos].astype(np.int64)},
+            columns=WINDOW_COLUMNS,
+        )  # fmt: skip
+
+    def _nearest_op(self, t: _Loaded, pos: int) -> dict[str, Any] | None:
+        while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:
+            pos = int(t.ix.parent[pos])
+        return self._event_rows(t, np.array([pos])).iloc[0].to_dict() if pos >= 0 else None
+
+
+def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int]:
+    a = 0 if start is None else int(start)
+    b = duration + 1 if end is None else int(end)
+    if b <= a:
+        raise BadRequestError(f"the window end ({b}) must come after its start ({a})")
+    return a, b
+
+
+def _scan(conn: Any, lanes: pd.DataFrame) -> list[tuple]:
+    """Every event of the lanes, by id: a primary-key range when the ids are contiguous (as the writer stores them)."""
+    lane_ids = lanes["id"].astype("int64").tolist()
+    if not lane_ids:
+        return []
+    total = int(lanes["event_count"].sum())
+    first_lane = next((int(i) for i, c in zip(lane_ids, lanes["event_count"].tolist()) if c), None)
+    if first_lane is None:
+        return []
+    lo = conn.execute(text("SELECT MIN(id) FROM profile_events WHERE lane_id = :l"), {"l": first_lane}).scalar_one()
+    rows = _raw_rows(conn, _SCAN_SQL.format(lo=int(lo), hi=int(lo) + total - 1))
+    if len(rows) == total and all(r[1] in set(lane_ids) for r in (rows[0], rows[-1])):
+        return rows
+    marks = ",".join(str(i) for i in lane_ids)
+    return _raw_rows(conn, _LANE_SCAN_SQL.format(lanes=marks))
+
+
+def _raw_rows(conn: Any, sql: str) -> list[tuple]:
+    """Rows as plain tuples from the DB-API cursor (the SQL holds only integers formatted in, no parameters)."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _lane_layout(lanes: pd.DataFrame, ix: lod.EventIndex) -> pd.DataFrame:
+    """Display order (grouped by process / device, host threads first) and the rows each lane takes."""
+    frame = lanes.reset_index(drop=True).copy()
+    frame["position"] = np.arange(len(frame))
+    max_depth = np.zeros(len(frame), dtype=np.int64)
+    if len(ix):
+        np.maximum.at(max_depth, ix.lane.astype(np.int64), ix.depth.astype(np.int64))
+    frame["rows"] = max_depth + 1
+    kind_order = frame["kind"].map({"host": 0, "device": 1}).fillna(2)
+    frame["group"] = [
+        f"GPU {int(d)}" if k == "device" and pd.notna(d) else (f"process {p}" if k == "host" else "other")
+        for k, d, p in zip(frame["kind"], frame["device"], frame["pid"])
+    ]
+    frame["_k"] = kind_order
+    frame["_sort"] = pd.to_numeric(frame["sort"], errors="coerce").fillna(np.inf)
+    frame = frame.sort_values(["_k", "group", "_sort", "id"], kind="stable").reset_index(drop=True)
+    frame["row0"] = np.concatenate(([0], np.cumsum(frame["rows"].to_numpy())[:-1])) if len(frame) else []
+    frame["label"] = [
+        str(lab) if isinstance(lab, str) and lab else (f"{p} / {t}" if p or t else "(unnamed)") for lab, p, t in zip(frame["label"], frame["pid"], frame["tid"])
+    ]
+    return frame[LANE_GROUP_COLUMNS].astype({"row0": "int64", "rows": "int64"})
+
+
+def _enclosing_ops(t: _Loaded, lane_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """For each (lane id, time), the position of the innermost ``cpu_op`` on that lane running then, or -1."""
+    ix = t.ix
+    lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
+    out = np.full(len(ts), -1, dtype=np.int64)
+    for lane_id in np.unique(lane_ids).tolist():
+        if lane_id not in lane_of:
+            continue
+        lane = lane_of[lane_id]
+        members = np.flatnonzero(ix.lane == lane)  # sorted by start within the lane (id order)
+        which = np.flatnonzero(lane_ids == lane_id)
+        at = np.searchsorted(ix.start[members], ts[which], "right") - 1
+        cand = np.where(at >= 0, members[np.maximum(at, 0)], -1)
+        # walk up from the last event started before ts until one that is an op and still running at ts
+        for _ in range(int(ix.depth.max()) + 2 if len(ix) else 0):
+            ok = cand >= 0
+            c = np.maximum(cand, 0)
+            done = ~ok | ((ix.kind[c] == KIND["cpu_op"]) & (ix.start[c] + ix.dur[c] > ts[which]))
+            if done.all():
+                break
+            cand = np.where(done, cand, ix.parent[c])
+        out[which] = cand
+    return out

@@ -1,0 +1,177 @@
+"""Level of detail for the timeline: which events of a window are drawn one by one, and density blocks for the rest.
+
+Pure computation over a profile's events held as columns (numpy only, nothing else of torchscope). The read API
+(``read_timeline``) loads a :class:`EventIndex` once per profile and answers every pan/zoom from it: a window query
+is a few ``searchsorted`` calls per lane and duration class, then vectorised binning, so it costs
+O(events in the window) numpy work and never a table scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_NS_PER_PX = 1.0
+
+
+@dataclass
+class EventIndex:
+    """The events of one profile as columns, by position (position ``i`` is event id ``base + i``).
+
+    Events are sorted by lane then start (the store's id order). ``by_level`` lists positions grouped by
+    ``(lane, level)`` with starts ascending inside a group; ``bounds[lane, level]`` is that group's slice of it.
+    An event of level ``L`` lasts less than ``2**L`` ns, so one overlapping ``[a, b)`` starts in ``[a - 2**L, b)``.
+    """
+
+    base: int
+    lane: np.ndarray  # lane position (index into the lane list), int32
+    kind: np.ndarray  # int8, torchscope.storage.profile_kinds
+    name_id: np.ndarray  # int64
+    level: np.ndarray  # int8
+    start: np.ndarray  # int64 ns since the profile start
+    dur: np.ndarray  # int64 ns
+    parent: np.ndarray  # position of the enclosing event, -1 at roots
+    link: np.ndarray  # position of the launching runtime call, -1 when none
+    depth: np.ndarray  # int16 nesting depth inside the lane
+    by_level: np.ndarray = field(init=False)
+    level_start: np.ndarray = field(init=False)
+    bounds: np.ndarray = field(init=False)
+    n_lanes: int = 0
+
+    def __post_init__(self) -> None:
+        n_levels = int(self.level.max()) + 1 if len(self.level) else 1
+        self.by_level = np.lexsort((self.start, self.level, self.lane))
+        self.level_start = self.start[self.by_level]
+        keys = self.lane[self.by_level].astype(np.int64) * n_levels + self.level[self.by_level]
+        groups = np.arange(self.n_lanes * n_levels, dtype=np.int64)
+        lo = np.searchsorted(keys, groups, "left")
+        hi = np.searchsorted(keys, groups, "right")
+        self.bounds = np.stack((lo, hi), axis=-1).reshape(self.n_lanes, n_levels, 2)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the columns (what the store's cache budgets)."""
+        arrays = (self.lane, self.kind, self.name_id, self.level, self.start, self.dur, self.parent, self.link,
+                  self.depth, self.by_level, self.level_start)  # fmt: skip
+        return int(sum(a.nbytes for a in arrays))
+
+
+def nesting_depth(parent: np.ndarray) -> np.ndarray:
+    """Depth of every event in its lane's call tree (roots 0), by pointer jumping along ``parent`` (-1 at roots)."""
+    depth = np.zeros(len(parent), dtype=np.int16)
+    cur = parent.copy()
+    todo = np.flatnonzero(cur >= 0)
+    while len(todo):
+        depth[todo] += 1
+        cur[todo] = parent[cur[todo]]
+        todo = todo[cur[todo] >= 0]
+    return depth
+
+
+def overlapping(ix: EventIndex, a: int, b: int, lanes: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the events that overlap ``[a, b)`` (an instant counts when ``a <= start < b``)."""
+    chosen = range(ix.n_lanes) if lanes is None else lanes.tolist()
+    parts = []
+    for lane in chosen:
+        for level in range(ix.bounds.shape[1]):
+            lo, hi = ix.bounds[lane, level]
+            if hi <= lo:
+                continue
+            starts = ix.level_start[lo:hi]
+            i0 = lo + np.searchsorted(starts, a - (1 << level), "left")
+            i1 = lo + np.searchsorted(starts, b, "left")
+            if i1 > i0:
+                parts.append(ix.by_level[i0:i1])
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    pos = np.concatenate(parts)
+    end = ix.start[pos] + ix.dur[pos]
+    return pos[(end > a) | ((ix.dur[pos] == 0) & (ix.start[pos] >= a))]
+
+
+@dataclass
+class Window:
+    """One answer to a pan/zoom: events drawn individually and density blocks, in ns since the profile start."""
+
+    events: np.ndarray  # positions of the events drawn one by one
+    block_row: np.ndarray  # row of each density block
+    block_start: np.ndarray
+    block_end: np.ndarray
+    block_count: np.ndarray  # events merged into the block
+    block_busy: np.ndarray  # share of the block's width covered by its events (can exceed 1 when they overlap)
+    in_window: int  # events overlapping the window
+    ns_per_px: float
+
+
+def window(
+    ix: EventIndex, row_of_lane: np.ndarray, a: int, b: int, px: int, max_items: int, max_blocks: int
+) -> Window:
+    """Level of detail for ``[a, b)`` drawn ``px`` pixels wide.
+
+    Events at least a pixel wide are drawn, the longest ``max_items`` when more are; the rest are merged per row
+    (lane row + depth) and pixel column into density blocks, adjacent columns joined, columns coarsened until at
+    most ``max_blocks`` blocks remain.
+    """
+    px = max(int(px), 1)
+    npp = max((b - a) / px, MIN_NS_PER_PX)
+    pos = overlapping(ix, a, b)
+    dur = ix.dur[pos]
+    wide = dur >= npp
+    if int(wide.sum()) > max_items:
+        wide_pos = np.flatnonzero(wide)
+        keep = wide_pos[np.argpartition(-dur[wide_pos], max_items - 1)[:max_items]] if max_items > 0 else wide_pos[:0]
+        wide = np.zeros(len(pos), dtype=bool)
+        wide[keep] = True
+    narrow = pos[~wide]
+    row = row_of_lane[ix.lane[narrow]] + ix.depth[narrow]
+    col = np.clip(((ix.start[narrow] - a) / npp).astype(np.int64), 0, px - 1)
+    busy = np.minimum(ix.dur[narrow], b - a).astype(np.float64)
+    factor = 1
+    while True:
+        blocks = _blocks(row, col // factor, busy, -(-px // factor))
+        if len(blocks[0]) <= max_blocks or factor >= px:
+            break
+        factor *= 2
+    b_row, c0, c1, count, total = blocks
+    width_ns = npp * factor
+    start = a + c0 * width_ns
+    end = np.minimum(a + (c1 + 1) * width_ns, b)
+    share = np.where(end > start, total / np.maximum(end - start, 1.0), 0.0)
+    return Window(pos[wide], b_row, start.astype(np.int64), end.astype(np.int64), count, share, len(pos), npp)
+
+
+def _blocks(row: np.ndarray, col: np.ndarray, busy: np.ndarray, cols: int) -> tuple[np.ndarray, ...]:
+    """Runs of adjacent non-empty columns per row: ``(row, first col, last col, count, busy ns)``."""
+    if len(row) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, np.zeros(0)
+    key = row.astype(np.int64) * cols + col
+    cells, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse)
+    sums = np.bincount(inverse, weights=busy)
+    # a new block starts where the cell is not the right neighbour of the previous one (or a new row)
+    new = np.concatenate(([True], np.diff(cells) != 1))
+    new |= np.concatenate(([True], (cells[1:] // cols) != (cells[:-1] // cols)))
+    block = np.cumsum(new) - 1
+    first = cells[new]
+    last = cells[np.concatenate((np.flatnonzero(new)[1:] - 1, [len(cells) - 1]))]
+    return (
+        first // cols,
+        first % cols,
+        last % cols,
+        np.bincount(block, weights=counts).astype(np.int64),
+        np.bincount(block, weights=sums),
+    )
+
+
+def density(ix: EventIndex, duration: int, bins: int) -> np.ndarray:
+    """Events per lane and time bin over the whole profile (``n_lanes x bins``): the minimap."""
+    bins = max(int(bins), 1)
+    span = max(int(duration), 1)
+    col = np.clip(ix.start * bins // span, 0, bins - 1)
+    flat = np.bincount(ix.lane.astype(np.int64) * bins + col, minlength=ix.n_lanes * bins)
+    return flat.reshape(ix.n_lanes, bins)
