@@ -9,6 +9,7 @@ from torchscope.errors import (
     TorchscopeError,
     TraceImportError,
 )
+from torchscope.compare import compare
 from torchscope.hooks.run import Run, init
 from torchscope.storage.store import Store
 from torchscope.storage.store import open_store as open  # noqa: A001 - the public name is torchscope.open
@@ -27,6 +28,7 @@ __all__ = [
     "TorchscopeError",
     "TraceImportError",
     "__version__",
+    "compare",
     "init",
     "open",
 ]
