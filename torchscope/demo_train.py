@@ -45,6 +45,22 @@ def synthetic_batch(generator: torch.Generator, batch: int = 64) -> tuple[torch.
     return images.unsqueeze(1), labels
 
 
+def validate(model: nn.Module, generator: torch.Generator, run: torchscope.Run, step: int) -> None:
+    """Loss and accuracy on a fresh batch, without gradients."""
+    model.eval()
+    with torch.no_grad():
+        images, labels = synthetic_batch(generator, 256)
+        logits = model(images)
+        run.log(
+            {
+                "val/loss": F.cross_entropy(logits, labels).item(),
+                "val/accuracy": (logits.argmax(1) == labels).float().mean().item(),
+            },
+            step=step,
+        )
+    model.train()
+
+
 def train(db: str | None, seconds: float, name: str = "demo-cnn") -> int:
     """Train for ``seconds`` (wall time), logging into ``db``; returns the run id."""
     torch.manual_seed(0)
@@ -54,9 +70,12 @@ def train(db: str | None, seconds: float, name: str = "demo-cnn") -> int:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     config = {"model": "SmallCNN", "lr": lr, "batch_size": 64, "optimizer": "AdamW", "seconds": seconds}
     with torchscope.init(name=name, db=db, config=config) as run:
+        run.watch(model, every=100, tensors="stats", grads=True)
         start = time.monotonic()
         step = 0
-        while time.monotonic() - start < seconds:
+
+        def train_step() -> None:
+            nonlocal step
             images, labels = synthetic_batch(generator)
             logits = model(images)
             loss = F.cross_entropy(logits, labels)
@@ -69,19 +88,16 @@ def train(db: str | None, seconds: float, name: str = "demo-cnn") -> int:
             accuracy = (logits.argmax(1) == labels).float().mean()
             run.log({"train/loss": loss.item(), "train/accuracy": accuracy.item(), "train/lr": scheduled}, step=step)
             if step % 50 == 0:
-                model.eval()
-                with torch.no_grad():
-                    images, labels = synthetic_batch(generator, 256)
-                    logits = model(images)
-                    run.log(
-                        {
-                            "val/loss": F.cross_entropy(logits, labels).item(),
-                            "val/accuracy": (logits.argmax(1) == labels).float().mean().item(),
-                        },
-                        step=step,
-                    )
-                model.train()
+                validate(model, generator, run, step)
             step += 1
+
+        # One profiled window early on (steps 2-4 are recorded), then plain training until time is up.
+        with run.profile(wait=1, warmup=1, active=3, record_shapes=True, profile_memory=True, with_stack=True) as prof:
+            for _ in range(5):
+                train_step()
+                prof.step()
+        while time.monotonic() - start < seconds:
+            train_step()
         return run.id
 
 

@@ -129,3 +129,6 @@ def ensure_schema(engine: Engine, *, create: bool, where: str) -> None:
         if version < SCHEMA_VERSION:
             migrations.migrate(conn, version)
             conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+        else:
+            # Tables that only add to the schema need no version bump: create any that are missing.
+            metadata.create_all(conn, checkfirst=True)
