@@ -5,6 +5,7 @@ Used inside one transaction, by the writer thread (live profiles) and by ``torch
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 import time
@@ -134,12 +135,12 @@ def insert_profile(
 
     rows = zip(
         ids.tolist(), lane_ids.tolist(), kind.tolist(), name_map[_pick(cols.name, order.tolist())].tolist() if n else [],
-        level.tolist(), start.tolist(), dur.tolist(), parent, _nullable(corr), _nullable(link),
+        level.tolist(), start.tolist(), dur.tolist(), parent, corr_list, _nullable(link),
         _pick(cols.ext, order.tolist()), [info_ids.get(s) if s is not None else None for s in info_list],
     )  # fmt: skip
     done = 0
     while True:
-        chunk = list(_take(rows, CHUNK))
+        chunk = list(itertools.islice(rows, CHUNK))
         if not chunk:
             break
         insert_rows(conn, profile_events, EVENT_COLUMNS, chunk)
@@ -164,11 +165,6 @@ def insert_profile(
         "memory_events": len(cols.memory),
         "lanes": len(cols.lanes),
     }
-
-
-def _take(iterator: Any, size: int) -> Any:
-    for _, item in zip(range(size), iterator):
-        yield item
 
 
 def _int(value: Any) -> int | None:
