@@ -7,13 +7,14 @@ import os
 from torchscope.storage.engine import open_engine, resolve_url
 from torchscope.storage.read_compare import CompareReads
 from torchscope.storage.read_graph import GraphReads
+from torchscope.storage.read_graphview import GraphViewReads
 from torchscope.storage.read_profile import ProfileReads
 from torchscope.storage.read_runs import RunReads
 from torchscope.storage.read_tbgraph import TbGraphReads
 from torchscope.storage.read_timeline import TimelineReads
 
 
-class Store(RunReads, GraphReads, ProfileReads, TbGraphReads, TimelineReads, CompareReads):
+class Store(RunReads, GraphReads, GraphViewReads, ProfileReads, TbGraphReads, TimelineReads, CompareReads):
     """Read access to a torchscope database; every table method returns a pandas DataFrame.
 
     Open it with :func:`torchscope.open`. The store never writes except to migrate an older schema on open.
