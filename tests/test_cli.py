@@ -76,4 +76,6 @@ def test_demo_trains_a_run_into_the_database(db_path: Path) -> None:
     run = store.runs().iloc[0]
     assert (run["name"], run["status"]) == ("demo-cnn", "finished")
     assert {"train/loss", "train/accuracy", "train/lr", "val/loss", "val/accuracy"} <= set(store.tags(int(run["id"])))
-    assert run["last_step"] > 10
+    assert run["last_step"] >= 4  # the profiled window alone trains 5 steps, however slow the machine
+    assert store.profiles(int(run["id"]))["name"].tolist() == ["window 1"]
+    assert store.graph_steps(int(run["id"]))["step"].iloc[0] == 0
