@@ -49,12 +49,12 @@ def cli() -> None:
 def serve(database: str | None, db: str | None, host: str, port: int, debug: bool) -> None:
     """Serve the dashboard for a database."""
     from torchscope.dashboard.app import create_app
+    from torchscope.dashboard.server import serve as serve_app
     from torchscope.storage.store import Store
 
     store = Store(_pick_db(database, db))
-    app = create_app(store)
     click.echo(f"torchscope: serving {store.url} at http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    app.run(host=host, port=port, debug=debug)
+    serve_app(create_app(store), host=host, port=port, debug=debug)
 
 
 @cli.command(name="runs")

@@ -19,12 +19,13 @@ def run_demo(db: str | None, *, seconds: float = 60.0, host: str = "127.0.0.1", 
     if not serve:
         return training.wait()
     from torchscope.dashboard.app import create_app
+    from torchscope.dashboard.server import serve as serve_app
     from torchscope.storage.store import Store
 
     print(f"torchscope demo: training for {seconds:.0f}s into {url}", file=sys.stderr)
     print(f"torchscope demo: open http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr)
     try:
-        create_app(Store(url)).run(host=host, port=port)
+        serve_app(create_app(Store(url)), host=host, port=port)
     finally:
         if training.poll() is None:
             training.terminate()
