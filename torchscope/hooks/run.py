@@ -13,11 +13,8 @@ from types import TracebackType
 from typing import Any
 
 import psutil
-from sqlalchemy import Connection
-
-from torchscope.storage.engine import open_engine
-from torchscope.storage.records.runs import create_run
-from torchscope.storage.schema import runs
+from torchscope.storage.engine import open_engine, resolve_url
+from torchscope.storage.records.runs import heartbeat, open_run
 from torchscope.storage.writer import Writer
 
 HEARTBEAT_SECONDS = 1.0
@@ -153,26 +150,23 @@ def init(
     Creates the database when it does not exist. Raises :class:`torchscope.StoreError` when it cannot be opened;
     everything after this call only warns.
     """
-    from torchscope.storage.engine import resolve_url
-
     url = resolve_url(db)
     engine = open_engine(url, create=True, writer=True)
     now = time.time_ns()
     pid = os.getpid()
     run_name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
-    with engine.begin() as conn:
-        run_id = create_run(
-            conn,
-            name=run_name,
-            config=dict(config or {}),
-            started_at=now,
-            hostname=socket.gethostname(),
-            pid=pid,
-            pid_started_at=int(psutil.Process(pid).create_time() * 1e9),
-        )
+    run_id = open_run(
+        engine,
+        name=run_name,
+        config=dict(config or {}),
+        started_at=now,
+        hostname=socket.gethostname(),
+        pid=pid,
+        pid_started_at=int(psutil.Process(pid).create_time() * 1e9),
+    )
     _install_exit_hooks()
     writer = Writer(engine)
-    writer.every(HEARTBEAT_SECONDS, _heartbeat(run_id))
+    writer.every(HEARTBEAT_SECONDS, heartbeat(run_id))
     run = Run(writer, run_id, run_name, dict(config or {}), url)
     if system_metrics:
         from torchscope.hooks.system_metrics import DEFAULT_INTERVAL, start_for_run
@@ -181,13 +175,6 @@ def init(
         run._system = start_for_run(run, interval)
     _open_runs.add(run)
     return run
-
-
-def _heartbeat(run_id: int):  # type: ignore[no-untyped-def]
-    def beat(conn: Connection) -> None:
-        conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time_ns()))
-
-    return beat
 
 
 def _record_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
 from torchscope.storage.records import handler
@@ -43,6 +45,21 @@ def create_run(
         )
     )
     return int(result.inserted_primary_key[0])
+
+
+def open_run(engine: Engine, **fields: Any) -> int:
+    """Create a run (see :func:`create_run` for the fields) in its own transaction and return its id."""
+    with engine.begin() as conn:
+        return create_run(conn, **fields)
+
+
+def heartbeat(run_id: int) -> Callable[[Connection], None]:
+    """A writer task that stamps the run's ``heartbeat_at`` with the current time."""
+
+    def beat(conn: Connection) -> None:
+        conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time_ns()))
+
+    return beat
 
 
 @handler("run_update")
