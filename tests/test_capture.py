@@ -331,3 +331,21 @@ def test_nan_statistics_count_each_kind_and_skip_them_in_min_max(run):
     row = dict(zip(COLUMNS, cpu_row(torch.tensor([1.0, math.nan, math.inf, -math.inf, 0.0, 3.0]))))
     assert (row["nan"], row["posinf"], row["neginf"], row["zeros"]) == (1, 1, 1, 1)
     assert (row["min"], row["max"], row["mean"]) == (0.0, 3.0, pytest.approx(4 / 3))
+
+
+def test_a_step_that_is_not_captured_installs_nothing_but_the_two_root_hooks(run):
+    from torch.nn.modules import module as nn_module
+    from torch.overrides import _get_current_function_mode_stack
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((len(nn_module._global_forward_pre_hooks), len(_get_current_function_mode_stack())))
+            return x * 2
+
+    model = torch.nn.Sequential(Probe())
+    with run.watch(model, every=2):
+        for _ in range(3):
+            model(torch.ones(1))
+    assert seen == [(1, 1), (0, 0), (1, 1)]

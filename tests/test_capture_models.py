@@ -186,3 +186,13 @@ def test_cuda_model_statistics_without_per_tensor_host_sync(run):
     assert stats.loc["linear_0", "device"].startswith("cuda")
     assert stats.loc["linear_0", "max"] == pytest.approx(hidden.max().item())
     assert stats.loc["grad:fc1.weight", "norm"] == pytest.approx(model.fc1.weight.grad.norm().item(), rel=1e-4)
+
+
+def test_zero_count_is_exact_for_small_tensors_and_scaled_from_the_subset_for_large_ones():
+    small = torch.relu(torch.randn(HIST_MAX))
+    assert cpu_row(small)[9] == int((small == 0).sum())
+    large = torch.relu(torch.randn(HIST_MAX * 16))
+    exact = int((large == 0).sum())
+    estimate = cpu_row(large)[9]
+    assert abs(estimate - exact) < 0.03 * large.numel()
+    np.testing.assert_allclose(device_row(large).numpy()[9], estimate)

@@ -22,9 +22,10 @@ BINS = 32
 SAMPLE = 16
 """Values sampled from each tensor, evenly strided over its flattened elements (first element included)."""
 
-HIST_MAX = 16384
-"""Tensors up to this many elements get an exact histogram; larger ones one of this many elements taken at fixed
-pseudo-random positions (exact histograms cost as much as a matmul on the CPU; no RNG is consumed)."""
+HIST_MAX = 8192
+"""Tensors up to this many elements get an exact histogram and zero count; for larger ones both are taken over this
+many elements at fixed pseudo-random positions, the zero count scaled to the tensor (an estimate). Exact histograms
+and zero counts cost as much as a matmul on the CPU. No RNG is consumed."""
 _PRIME = 1_000_003
 
 SCALARS = (
@@ -60,9 +61,23 @@ def _hist_source(finite: torch.Tensor) -> torch.Tensor:
     n = finite.numel()
     if n <= HIST_MAX:
         return finite
-    prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
-    index = torch.arange(HIST_MAX, device=finite.device, dtype=torch.int64).mul_(prime).remainder_(n)
-    return finite[index]
+    return finite[_scattered_index(n, finite.device)]
+
+
+_index_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def _scattered_index(n: int, device: torch.device) -> torch.Tensor:
+    """:data:`HIST_MAX` distinct positions spread over ``range(n)``; cached, as the same sizes recur every step."""
+    key = (n, device)
+    index = _index_cache.get(key)
+    if index is None:
+        if len(_index_cache) > 256:
+            _index_cache.clear()
+        prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
+        index = torch.arange(HIST_MAX, device=device, dtype=torch.int64).mul_(prime).remainder_(n)
+        _index_cache[key] = index
+    return index
 
 
 def _empty_row(numel: int) -> np.ndarray:
@@ -98,19 +113,25 @@ def cpu_row(x: torch.Tensor) -> np.ndarray:
             lo_t, hi_t = torch.aminmax(finite)
             lo, hi = lo_t.item(), hi_t.item()
     n = finite.numel()
-    row[9] = n - int(torch.count_nonzero(finite)) if n else 0
     if n == 0:
         row[[1, 2, 3, 4, 5, 10, 11]] = _NAN
-        row[12] = 0
+        row[9] = row[12] = 0
         row[HIST : HIST + BINS] = 0
     else:
-        # two passes for the std (sum, then the norm of the deviations): exact enough and far faster than std_mean
         mean = finite.sum().item() / n
-        row[1], row[2], row[3] = lo, hi, mean
-        row[4] = torch.linalg.vector_norm(finite - mean).item() / math.sqrt(max(n - 1, 1))
-        row[5] = torch.linalg.vector_norm(finite).item()
+        norm = torch.linalg.vector_norm(finite).item()
+        row[1], row[2], row[3], row[5] = lo, hi, mean, norm
+        # the std from the sum of squares costs no pass; when the mean dwarfs the spread that formula cancels
+        # catastrophically, and a second pass over the deviations gives it exactly (std_mean is far slower)
+        spread = norm * norm - n * mean * mean
+        if spread > 1e-3 * norm * norm:
+            row[4] = math.sqrt(spread / max(n - 1, 1))
+        else:
+            row[4] = torch.linalg.vector_norm(finite - mean).item() / math.sqrt(max(n - 1, 1))
         h_lo, h_hi = (lo - 1, hi + 1) if lo == hi else (lo, hi)  # as torch.histc does for a constant tensor
         source = _hist_source(finite)
+        zeros = int((source == 0).sum())
+        row[9] = zeros if source.numel() == n else round(zeros * n / source.numel())
         row[10], row[11], row[12] = h_lo, h_hi, source.numel()
         row[HIST : HIST + BINS] = torch.histc(source, BINS, h_lo, h_hi).numpy()
     sample = flat[:: _sample_stride(numel)][:SAMPLE]
@@ -141,17 +162,14 @@ def device_row(x: torch.Tensor) -> torch.Tensor:
     mean = xm.sum() / nf
     dev = torch.where(fin, flat - mean, zero)
     var = (dev * dev).sum() / torch.clamp(nf - 1, min=1)
-    counts = torch.stack(
-        [torch.isnan(flat).sum(), (flat == _INF).sum(), (flat == -_INF).sum(), (fin & (flat == 0)).sum()]
-    )
+    counts = torch.stack([torch.isnan(flat).sum(), (flat == _INF).sum(), (flat == -_INF).sum()])
     same = lo == hi
     h_lo = torch.where(same, lo - 1, lo)
     h_hi = torch.where(same, hi + 1, hi)
     width = torch.where(h_hi > h_lo, h_hi - h_lo, torch.ones_like(h_hi))
     # histc's rule: bin = floor((v - lo) * bins / (hi - lo)), the maximum going to the last bin; non-finite to a spare
     if numel > HIST_MAX:  # the histogram counts a fixed scattered subset (see HIST_MAX)
-        prime = _PRIME if numel % _PRIME else _PRIME + 2
-        index = torch.arange(HIST_MAX, device=flat.device, dtype=torch.int64).mul_(prime).remainder_(numel)
+        index = _scattered_index(numel, flat.device)
         hx, hfin = flat[index], fin[index]
     else:
         hx, hfin = flat, fin
@@ -166,7 +184,10 @@ def device_row(x: torch.Tensor) -> torch.Tensor:
     defined = torch.where(n == 0, _NAN, defined)
     numel_t = torch.full((1,), float(numel), dtype=torch.float64, device=flat.device)  # a fill, not a copy
     hist_n = hist[:BINS].sum().reshape(1)
-    scalars = torch.cat([numel_t, defined[:5], counts.double(), defined[5:], hist_n])
+    zeros = (hfin & (hx == 0)).sum().double().reshape(1)
+    if numel > HIST_MAX:  # scaled from the subset to the tensor, as on the CPU
+        zeros = torch.round(zeros * nf.double() / torch.clamp(hist_n, min=1))
+    scalars = torch.cat([numel_t, defined[:5], counts.double(), zeros, defined[5:], hist_n])
     return torch.cat([scalars, hist[:BINS], sample, pad])
 
 
