@@ -1,0 +1,177 @@
+"""Diffs of real Kineto traces (``../shared/data/kineto``), checked against rows derived from the JSON itself."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import torchscope
+from torchscope.cli import cli
+from torchscope.profiler.importing import import_path
+from torchscope.storage import diff
+
+HOST_CATS = {"cpu_op", "user_annotation", "cuda_runtime", "cuda_driver", "python_function"}
+
+
+def events(path: Path) -> list[dict]:
+    with gzip.open(path) as f:
+        return [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X"]
+
+
+def ns(us: float) -> int:
+    return round(us * 1000)
+
+
+def kernels_of(evs: list[dict]) -> dict[str, tuple[int, int]]:
+    """name -> (calls, total ns) of the GPU kernels."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for e in evs:
+        if e.get("cat", "").lower() == "kernel":
+            out[e["name"]][0] += 1
+            out[e["name"]][1] += ns(e["dur"])
+    return {k: (c, t) for k, (c, t) in out.items()}
+
+
+def ops_of(evs: list[dict]) -> dict[str, tuple[int, int, int]]:
+    """name -> (calls, total ns, self ns) of the CPU ops; self = minus the host events directly inside it."""
+    host = [e for e in evs if e.get("cat") in HOST_CATS]
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for op in (e for e in host if e["cat"] == "cpu_op"):
+        lo, hi = op["ts"], op["ts"] + op["dur"]
+        inside = [e for e in host if e is not op and (e["pid"], e["tid"]) == (op["pid"], op["tid"])
+                  and lo <= e["ts"] and e["ts"] + e["dur"] <= hi and e["dur"] < op["dur"]]  # fmt: skip
+        direct = [e for e in inside if not any(o is not e and o["ts"] <= e["ts"] and e["ts"] + e["dur"] <= o["ts"] + o["dur"]
+                                               and o["dur"] > e["dur"] for o in inside)]  # fmt: skip
+        row = out[op["name"]]
+        row[0] += 1
+        row[1] += ns(op["dur"])
+        row[2] += ns(op["dur"]) - sum(ns(e["dur"]) for e in direct)
+    return {k: (c, t, s) for k, (c, t, s) in out.items()}
+
+
+def expected_diff(a: dict[str, tuple], b: dict[str, tuple], sort_index: int) -> list[tuple]:
+    """(name, status, *values A, *values B) per name, by |change of value sort_index| then name."""
+    rows = []
+    for name in set(a) | set(b):
+        status = diff.BOTH if name in a and name in b else (diff.ONLY_A if name in a else diff.ONLY_B)
+        va = a.get(name, (0,) * len(next(iter(b.values()))))
+        vb = b.get(name, (0,) * len(va))
+        rows.append((name, status, *va, *vb))
+    width = (len(rows[0]) - 2) // 2
+    return sorted(rows, key=lambda r: (-abs(r[2 + width + sort_index] - r[2 + sort_index]), r[0]))
+
+
+@pytest.fixture
+def base_test(shared_data: Path, db_path: Path) -> tuple[int, int, list[dict], list[dict]]:
+    kineto = shared_data / "kineto"
+    pa = import_path(db_path, kineto / "compare_base.json.gz").profiles[0]["id"]
+    pb = import_path(db_path, kineto / "compare_test.json.gz").profiles[0]["id"]
+    return pa, pb, events(kineto / "compare_base.json.gz"), events(kineto / "compare_test.json.gz")
+
+
+def test_kernel_diff_of_the_reference_traces_matches_the_json(db_path: Path, base_test) -> None:
+    pa, pb, ea, eb = base_test
+    with torchscope.open(db_path) as store:
+        got = store.kernel_diff(pa, pb)
+    want = expected_diff(kernels_of(ea), kernels_of(eb), sort_index=1)
+    cols = ["name", "status", "calls_a", "total_ns_a", "calls_b", "total_ns_b"]
+    assert [tuple(r) for r in got[cols].itertuples(index=False)] == want
+    assert (got["total_ns_delta"] == got["total_ns_b"] - got["total_ns_a"]).all()
+    assert (got["calls_delta"] == got["calls_b"] - got["calls_a"]).all()
+    # one launch of the int add kernel is gone: the only change, and the largest row
+    top = got.iloc[0]
+    assert "CUDAFunctor_add<int>" in top["name"] and (top["calls_delta"], top["total_ns_delta"]) == (-1, -4000)
+    assert top["mean_ns_a"] == top["mean_ns_b"] == 4000.0
+    # the deltas add up exactly to the change of the total kernel time in the files
+    total_a = sum(t for _, t in kernels_of(ea).values())
+    total_b = sum(t for _, t in kernels_of(eb).values())
+    totals = diff.totals(got, ["calls", "total_ns"]).set_index("column")
+    assert totals.loc["total_ns"].tolist() == [total_a, total_b, total_b - total_a]
+    assert int(got["total_ns_delta"].sum()) == total_b - total_a == -4000
+
+
+def test_op_diff_of_the_reference_traces_matches_the_json(db_path: Path, base_test) -> None:
+    pa, pb, ea, eb = base_test
+    with torchscope.open(db_path) as store:
+        got = store.op_diff(pa, pb)
+    assert got.attrs["sort_by"] == "host_self_ns"  # no kernel was launched from inside an op
+    want = expected_diff(ops_of(ea), ops_of(eb), sort_index=2)
+    cols = ["name", "status", "calls_a", "host_total_ns_a", "host_self_ns_a", "calls_b", "host_total_ns_b",
+            "host_self_ns_b"]  # fmt: skip
+    assert [tuple(r) for r in got[cols].itertuples(index=False)] == want
+    only_b = diff.by_status(got, diff.ONLY_B)
+    assert only_b["name"].tolist() == ["All2All_Pooled_Req", "AddmmBackward0", "CatBackward0"]
+    assert diff.by_status(got, diff.ONLY_A).empty
+    for col in ("calls", "host_total_ns", "host_self_ns", "device_self_ns"):
+        assert int(got[f"{col}_delta"].sum()) == int(got[f"{col}_b"].sum()) - int(got[f"{col}_a"].sum())
+    json_total = {side: sum(t for _, t, _ in ops_of(e).values()) for side, e in (("a", ea), ("b", eb))}
+    assert int(got["host_total_ns_delta"].sum()) == json_total["b"] - json_total["a"] == 529_000
+
+
+def test_steps_and_breakdown_side_by_side_reconcile(db_path: Path, base_test) -> None:
+    pa, pb, ea, eb = base_test
+    with torchscope.open(db_path) as store:
+        steps = store.step_diff(pa, pb)
+        breakdown = store.breakdown_diff(pa, pb)
+
+    def json_steps(evs: list[dict]) -> list[tuple[int, int]]:
+        return sorted((int(e["name"].split("#")[1]), ns(e["dur"])) for e in evs if e["name"].startswith("ProfilerStep#"))
+
+    assert list(zip(steps["step_a"], steps["wall_ns_a"])) == json_steps(ea)
+    assert list(zip(steps["step_b"], steps["wall_ns_b"])) == json_steps(eb)
+    assert steps["wall_ns_delta"].tolist() == [0, 0]
+    parts = breakdown[breakdown["category"] != "wall"]
+    wall = breakdown[breakdown["category"] == "wall"].iloc[0]
+    assert wall["total_ns_a"] == sum(w for _, w in json_steps(ea))
+    assert int(parts["total_ns_a"].sum()) == wall["total_ns_a"] and int(parts["total_ns_b"].sum()) == wall["total_ns_b"]
+    assert parts["mean_ns_delta"].sum() == pytest.approx(wall["mean_ns_delta"], abs=1e-6)
+    # B's extra ops are CPU time taken from idle time
+    by_cat = breakdown.set_index("category")
+    assert by_cat.loc["cpu", "total_ns_b"] - by_cat.loc["cpu", "total_ns_a"] == 529_000 - 67_000
+    assert by_cat.loc["idle", "total_ns_b"] - by_cat.loc["idle", "total_ns_a"] == -(529_000 - 67_000)
+
+
+def test_cli_prints_the_top_rows_and_the_reconciled_totals(db_path: Path, base_test) -> None:
+    pa, pb, _, _ = base_test
+    result = CliRunner().invoke(cli, ["compare", f"p{pa}", f"profile:{pb}", "--db", str(db_path), "--top", "2"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.splitlines()[:2] == [f"A: profile {pa} (compare_base) of run 1 (compare_base)",
+                                    f"B: profile {pb} (compare_test) of run 2 (compare_test)"]  # fmt: skip
+    ops = out[out.index("Operators by host_self_ns (top 2") :].splitlines()
+    assert ops[2].split() == ["name", "status", "calls", "A", "calls", "B", "A", "B", "delta", "change"]
+    assert ops[3].split() == ["All2All_Pooled_Req", "only", "B", "0", "1", "0ns", "311µs", "+311µs", "only", "B"]
+    assert ops[4].split() == ["AddmmBackward0", "only", "B", "0", "1", "0ns", "207µs", "+207µs", "only", "B"]
+    assert ops[5].startswith("total host_self_ns: A 28µs, B 557µs, change +529µs")
+    kernels = out[out.index("Kernels by total_ns") :].splitlines()
+    assert "CUDAFunctor_add<int>" in kernels[3]
+    assert kernels[3].split()[-7:] == ["both", "3", "2", "12µs", "8µs", "-4µs", "-33.3%"]
+    assert kernels[5].startswith("total total_ns: A 432µs, B 428µs, change -4µs")
+
+
+def test_a100_against_v100_compares_kernels_by_name_across_devices(shared_data: Path, db_path: Path) -> None:
+    kineto = shared_data / "kineto"
+    pa = import_path(db_path, kineto / "a100_alexnet.json.gz").profiles[0]["id"]
+    pb = import_path(db_path, kineto / "v100_train_rank0.json.gz").profiles[0]["id"]
+    ka, kb = kernels_of(events(kineto / "a100_alexnet.json.gz")), kernels_of(events(kineto / "v100_train_rank0.json.gz"))
+    with torchscope.open(db_path) as store:
+        cmp = torchscope.compare(store, f"p{pa}", f"p{pb}")
+    assert "different devices: NVIDIA A100-PG509-200 vs Tesla V100-SXM2-32GB" in cmp.notes
+    kernels = cmp.kernels
+    assert set(diff.by_status(kernels, diff.BOTH)["name"]) == set(ka) & set(kb)
+    assert set(diff.by_status(kernels, diff.ONLY_A)["name"]) == set(ka) - set(kb)
+    assert set(diff.by_status(kernels, diff.ONLY_B)["name"]) == set(kb) - set(ka)
+    total_a, total_b = sum(t for _, t in ka.values()), sum(t for _, t in kb.values())
+    assert diff.totals(kernels, ["total_ns"]).iloc[0].tolist() == ["total_ns", total_a, total_b, total_b - total_a]
+    deltas = kernels["total_ns_delta"].abs().tolist()
+    assert deltas == sorted(deltas, reverse=True)
+    assert cmp.ops.attrs["sort_by"] == "device_self_ns"
+    assert int(cmp.ops["device_self_ns_delta"].sum()) == int(cmp.ops["device_self_ns_b"].sum()) - int(
+        cmp.ops["device_self_ns_a"].sum()
+    )
+    assert cmp.config is None and cmp.scalars is None  # profiles, not runs: no run-level tables
