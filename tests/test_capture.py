@@ -349,3 +349,31 @@ def test_a_step_that_is_not_captured_installs_nothing_but_the_two_root_hooks(run
         for _ in range(3):
             model(torch.ones(1))
     assert seen == [(1, 1), (0, 0), (1, 1)]
+
+
+def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(run):
+    from torch.nn.modules import module as nn_module
+    from torch.overrides import _get_current_function_mode_stack
+
+    class Fails(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def forward(self, x):
+            h = self.fc(x)
+            if x.sum() > 100:
+                raise RuntimeError("bad batch")
+            return h
+
+    model = Fails()
+    with run.watch(model, every=1):
+        with pytest.raises(RuntimeError, match="bad batch"):
+            model(torch.full((1, 2), 1000.0))
+        assert not _get_current_function_mode_stack() and not nn_module._global_forward_pre_hooks
+        model(torch.ones(1, 2)).sum().backward()
+    store = _store(run)
+    assert store.graph_steps(run.id)["step"].tolist() == [0, 1]
+    failed = store.graph(run.id, step=0)[0]
+    assert failed.query("kind == 'op'")["op"].tolist() == ["F.linear", "Tensor.sum", "Tensor.gt"]
+    assert "output" not in set(failed.kind)
