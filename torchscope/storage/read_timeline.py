@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.errors import BadRequestError, NotFoundError, StoreError
 from torchscope.storage import timeline_lod as lod
 from torchscope.storage.profile_kinds import KIND, KINDS
 
@@ -26,14 +26,6 @@ CACHE_BYTES = 512 << 20  # indexes of recently viewed profiles kept in memory (a
 LANE_GROUP_COLUMNS = ["id", "position", "row0", "rows", "group", "label", "kind", "device", "stream", "event_count"]
 WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
 BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
-_SCAN_SQL = (
-    "SELECT id, lane_id, kind, name_id, level, start, dur, COALESCE(parent, -1), COALESCE(link, -1) "
-    "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-)
-_LANE_SCAN_SQL = (
-    "SELECT id, lane_id, kind, name_id, level, start, dur, COALESCE(parent, -1), COALESCE(link, -1) "
-    "FROM profile_events WHERE lane_id IN ({lanes}) ORDER BY id"
-)
 
 
 class _Loaded:
@@ -83,43 +75,37 @@ class TimelineReads:
 
     def _load_timeline(self, profile_id: int, meta: dict[str, Any]) -> _Loaded:
         lanes = self.lanes(profile_id)  # type: ignore[attr-defined]
-        lane_ids = lanes["id"].astype("int64").tolist()
         with self._engine.connect() as conn:
-            rows = _scan(conn, lanes)
-        # plain tuples through fromiter: numpy probing SQLAlchemy Row objects costs ~30 µs per row
-        data = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=9 * len(rows)).reshape(-1, 9)
-        ids = data[:, 0]
-        base = int(ids[0]) if len(ids) else 0
-        contiguous = len(ids) == 0 or int(ids[-1]) - base + 1 == len(ids)
-
-        def position(values: np.ndarray) -> np.ndarray:
-            if contiguous:
-                pos = values - base
-                return np.where((values >= 0) & (pos >= 0) & (pos < len(ids)), pos, -1)
-            at = np.clip(np.searchsorted(ids, values), 0, max(len(ids) - 1, 0))
-            return np.where((values >= 0) & (ids[at] == values), at, -1) if len(ids) else values
-
-        lane_pos = {lane: i for i, lane in enumerate(lane_ids)}
-        lane = np.array([lane_pos[x] for x in data[:, 1].tolist()], dtype=np.int32) if len(ids) < 64 else (
-            np.searchsorted(np.array(lane_ids, dtype=np.int64), data[:, 1]).astype(np.int32)
-        )  # fmt: skip
-        kind = data[:, 2].astype(np.int8)
-        parent = position(data[:, 7])
+            base, cols = _scan(conn, lanes)
+        lane = np.repeat(np.arange(len(lanes), dtype=np.int32), lanes["event_count"].to_numpy(np.int64))
+        start, dur, packed, parent, link = cols
+        kind = (packed & 0xF).astype(np.int8)
         depth = lod.nesting_depth(parent)
         device_lane = (lanes["kind"] == "device").to_numpy()
         on_device = device_lane[lane] if len(lane) else np.zeros(0, dtype=bool)
         if on_device.any():
             # device streams do not nest, but a record_function range projected on a stream spans its kernels
-            annotated = np.zeros(len(lane_ids), dtype=bool)
+            annotated = np.zeros(len(lanes), dtype=bool)
             annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
             depth = np.where(on_device, (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16), depth)
         ix = lod.EventIndex(
-            base=base, lane=lane, kind=kind, name_id=data[:, 3].copy(), level=data[:, 4].astype(np.int8),
-            start=data[:, 5].copy(), dur=data[:, 6].copy(), parent=parent, link=position(data[:, 8]),
-            depth=depth.astype(np.int16), n_lanes=len(lane_ids),
+            base=base, lane=lane, kind=kind, name_id=packed >> 10, level=((packed >> 4) & 0x3F).astype(np.int8),
+            start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
         )  # fmt: skip
         layout = _lane_layout(lanes, ix)
         return _Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
+
+    def timeline_prefetch(self, profile_id: int) -> None:
+        """Load a profile's timeline index on a background thread (the profile page calls this, so the timeline
+        opens at once); errors are left for the timeline's own read to report."""
+
+        def load() -> None:
+            try:
+                self._timeline(profile_id)
+            except Exception:  # noqa: BLE001 - a prefetch must never fail the page that asked for it
+                pass
+
+        threading.Thread(target=load, name=f"timeline-prefetch-{profile_id}", daemon=True).start()
 
     # -- reads -------------------------------------------------------------------------------------------------------
 
@@ -266,6 +252,33 @@ class TimelineReads:
         out = out.reset_index().sort_values(["allocated_bytes", "op"], ascending=[False, True], kind="stable")
         return out.reset_index(drop=True)[cols]
 
+    def op_modules(self, profile_id: int) -> pd.DataFrame:
+        """Per operator name, the module path (``Sequential_0/Linear_0``, from ``with_stack=True`` module events) in
+        which it spent most host time: ``name, module, host_ns``; empty without module events."""
+        t = self._timeline(profile_id)
+        ix = t.ix
+        cols = ["name", "module", "host_ns"]
+        candidates = np.flatnonzero(ix.kind == KIND["python_function"])
+        names = self._names(np.unique(ix.name_id[candidates]))
+        is_module = np.zeros(len(ix), dtype=bool)
+        is_module[[p for p in candidates.tolist() if names.get(int(ix.name_id[p]), "").startswith("nn.Module: ")]] = True
+        if not is_module.any():
+            return pd.DataFrame(columns=cols)
+        owner = _nearest_marked(ix.parent, is_module)
+        paths: dict[int, str] = {}
+        for p in np.flatnonzero(is_module).tolist():  # parents come first: they start earlier in the same lane
+            up = int(owner[p])
+            short = names[int(ix.name_id[p])].split(": ", 1)[1]
+            paths[p] = f"{paths[up]}/{short}" if up >= 0 else short
+        ops = np.flatnonzero((ix.kind == KIND["cpu_op"]) & (owner >= 0))
+        frame = pd.DataFrame({"name_id": ix.name_id[ops], "module": [paths[int(o)] for o in owner[ops]],
+                              "host_ns": ix.dur[ops]})  # fmt: skip
+        total = frame.groupby(["name_id", "module"], sort=False)["host_ns"].sum().reset_index()
+        best = total.sort_values(["host_ns", "module"], ascending=[False, True]).drop_duplicates("name_id")
+        op_names = self._names(best["name_id"].to_numpy())
+        best.insert(0, "name", best["name_id"].map(op_names))
+        return best[cols].sort_values("name").reset_index(drop=True)
+
     # -- helpers -----------------------------------------------------------------------------------------------------
 
     def _names(self, ids: np.ndarray) -> dict[int, str]:
@@ -311,31 +324,44 @@ def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int
     return a, b
 
 
-def _scan(conn: Any, lanes: pd.DataFrame) -> list[tuple]:
-    """Every event of the lanes, by id: a primary-key range when the ids are contiguous (as the writer stores them)."""
-    lane_ids = lanes["id"].astype("int64").tolist()
-    if not lane_ids:
-        return []
+def _scan(conn: Any, lanes: pd.DataFrame) -> tuple[int, list[np.ndarray]]:
+    """Every event of the lanes, by id, as columns ``start, dur, kind | level << 4 | name_id << 10, parent
+    position, link position`` (positions -1 when none), and the profile's first event id.
+
+    The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan;
+    values travel packed (kind, level and name id in one integer, parent and link positions in another) because
+    each value costs a Python object on the way out of the driver.
+    """
     total = int(lanes["event_count"].sum())
-    first_lane = next((int(i) for i, c in zip(lane_ids, lanes["event_count"].tolist()) if c), None)
-    if first_lane is None:
-        return []
-    lo = conn.execute(text("SELECT MIN(id) FROM profile_events WHERE lane_id = :l"), {"l": first_lane}).scalar_one()
-    rows = _raw_rows(conn, _SCAN_SQL.format(lo=int(lo), hi=int(lo) + total - 1))
-    if len(rows) == total and all(r[1] in set(lane_ids) for r in (rows[0], rows[-1])):
-        return rows
-    marks = ",".join(str(i) for i in lane_ids)
-    return _raw_rows(conn, _LANE_SCAN_SQL.format(lanes=marks))
-
-
-def _raw_rows(conn: Any, sql: str) -> list[tuple]:
-    """Rows as plain tuples from the DB-API cursor (the SQL holds only integers formatted in, no parameters)."""
+    if total == 0:
+        return 0, [np.zeros(0, dtype=np.int64) for _ in range(5)]
+    first = lanes[lanes["event_count"] > 0].iloc[0]
+    # the first event (lowest id) starts first in the first lane: one index seek per duration class finds it
+    seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
+    found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in range(int(first["max_level"]) + 1)]
+    lo = min(int(i) for i in found if i is not None)
+    hi = lo + total - 1
+    sql = (
+        "SELECT start, dur, kind | (level << 4) | (name_id << 10), "
+        "(COALESCE(parent - {lo:d}, -1) + 1) | ((COALESCE(link - {lo:d}, -1) + 1) << 32) "
+        "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+    ).format(lo=lo, hi=hi)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(sql)
-        return cursor.fetchall()
+        cursor.execute(sql)  # the SQL holds only integers formatted in, no parameters (paramstyles differ)
+        rows = cursor.fetchall()
     finally:
         cursor.close()
+    if len(rows) != total:
+        raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
+    # plain tuples through fromiter: numpy probing row objects would cost ~30 µs per row
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=4 * len(rows)).reshape(-1, 4)
+    del rows
+    links = flat[:, 3]
+    parent = (links & 0xFFFFFFFF) - 1
+    link = (links >> 32) - 1
+    return lo, [np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), np.ascontiguousarray(flat[:, 2]),
+                parent, link]  # fmt: skip
 
 
 def _lane_layout(lanes: pd.DataFrame, ix: lod.EventIndex) -> pd.DataFrame:
@@ -359,6 +385,20 @@ def _lane_layout(lanes: pd.DataFrame, ix: lod.EventIndex) -> pd.DataFrame:
         str(lab) if isinstance(lab, str) and lab else (f"{p} / {t}" if p or t else "(unnamed)") for lab, p, t in zip(frame["label"], frame["pid"], frame["tid"])
     ]
     return frame[LANE_GROUP_COLUMNS].astype({"row0": "int64", "rows": "int64"})
+
+
+def _nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """For every event, its nearest strict ancestor that is ``marked``, or -1 (pointer jumping)."""
+    result = np.full(len(parent), -1, dtype=np.int64)
+    cur = parent.copy()
+    todo = np.flatnonzero(cur >= 0)
+    while len(todo):
+        hit = marked[cur[todo]]
+        result[todo[hit]] = cur[todo[hit]]
+        todo = todo[~hit]
+        cur[todo] = parent[cur[todo]]
+        todo = todo[cur[todo] >= 0]
+    return result
 
 
 def _enclosing_ops(t: _Loaded, lane_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:

@@ -150,9 +150,12 @@ def _blocks(row: np.ndarray, col: np.ndarray, busy: np.ndarray, cols: int) -> tu
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty, np.zeros(0)
     key = row.astype(np.int64) * cols + col
-    cells, inverse = np.unique(key, return_inverse=True)
-    counts = np.bincount(inverse)
-    sums = np.bincount(inverse, weights=busy)
+    # rows x columns is small (hundreds x a screen width): counting beats sorting a million keys
+    size = int(key.max()) + 1
+    counts_all = np.bincount(key, minlength=size)
+    cells = np.flatnonzero(counts_all)
+    counts = counts_all[cells]
+    sums = np.bincount(key, weights=busy, minlength=size)[cells]
     # a new block starts where the cell is not the right neighbour of the previous one (or a new row)
     new = np.concatenate(([True], np.diff(cells) != 1))
     new |= np.concatenate(([True], (cells[1:] // cols) != (cells[:-1] // cols)))

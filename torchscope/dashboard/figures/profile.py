@@ -1,0 +1,101 @@
+"""The profile overview: per-step breakdown, device utilisation, top ops / kernels and plain-language hints.
+
+Pure builders: the store's analysis frames in, plotly figures (or sentences) out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
+"""Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
+CATEGORY_COLORS = {
+    "kernel": "#54a24b", "memcpy": "#eeca3b", "memset": "#ff9da6", "communication": "#e45756",
+    "runtime": "#f58518", "dataloader": "#b279a2", "cpu": "#4c78a8", "idle": "#d0d0d0",
+}  # fmt: skip
+IDLE_SHARE = 0.5
+LOADER_SHARE = 0.3
+LAUNCH_SHARE = 0.3
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 40}, "plot_bgcolor": "white", "height": 320}
+
+
+def step_label(step: int) -> str:
+    """``step 12``, or ``whole profile`` for a trace without ``ProfilerStep`` markers (step -1)."""
+    return "whole profile" if int(step) < 0 else f"step {int(step)}"
+
+
+def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
+    """Stacked bars: where each step's wall time went, in ms (the categories add up to the step's wall time)."""
+    labels = [step_label(s) for s in breakdown["step"]]
+    fig = go.Figure()
+    for cat in CATEGORIES:
+        column = f"{cat}_ns"
+        if column not in breakdown:
+            continue
+        fig.add_trace(
+            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=CATEGORY_COLORS[cat],
+                   customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100).fillna(0),
+                   hovertemplate="%{x} · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>")
+        )  # fmt: skip
+    fig.update_layout(barmode="stack", title={"text": "Step time breakdown", "x": 0}, yaxis_title="ms",
+                      legend={"orientation": "h", "y": -0.15}, **_LAYOUT)  # fmt: skip
+    return fig
+
+
+def utilization_figure(utilization: pd.DataFrame) -> go.Figure:
+    """Device utilisation per step (kernel time / wall time), one bar group per device."""
+    fig = go.Figure()
+    for device, group in utilization.groupby("device", sort=True):
+        fig.add_trace(
+            go.Bar(name=f"GPU {int(device)}", x=[step_label(s) for s in group["step"]], y=group["utilization"] * 100,
+                   customdata=group["idle_ns"] / 1e6, hovertemplate="%{x}: %{y:.1f}% busy, idle %{customdata:.3f} ms"
+                   "<extra>%{fullData.name}</extra>")
+        )  # fmt: skip
+    fig.update_layout(title={"text": "Device utilisation (kernel time / step time)", "x": 0}, yaxis={"title": "%",
+                      "range": [0, 100]}, barmode="group", **_LAYOUT)  # fmt: skip
+    return fig
+
+
+def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int = 10) -> go.Figure:
+    """Horizontal bars of the ``n`` largest ``value`` (ns) rows, labelled by ``label``, largest on top."""
+    top = frame.nlargest(n, value) if len(frame) else frame
+    names = [s if len(s) <= 60 else s[:59] + "…" for s in top[label].astype(str)]
+    fig = go.Figure(
+        go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8", customdata=top[label],
+               hovertemplate="%{customdata}<br>%{x:,.1f} µs<extra></extra>")
+    )  # fmt: skip
+    fig.update_layout(title={"text": title, "x": 0}, xaxis_title="µs", yaxis={"autorange": "reversed", "automargin": True},
+                      **{**_LAYOUT, "height": max(220, 60 + 24 * len(top))})  # fmt: skip
+    return fig
+
+
+def step_hints(breakdown: pd.DataFrame, utilization: pd.DataFrame | None = None) -> list[str]:
+    """Plain-language hints, one per step that is mostly idle, data-loading bound or launch bound.
+
+    Shares are of the step's wall time: idle (nothing ran on host or device) over 50%; waiting for the DataLoader
+    over 30%; CUDA runtime calls over 30% while kernels fill less of the step than the runtime does.
+    """
+    hints = []
+    for row in breakdown.to_dict("records"):
+        wall = row.get("wall_ns") or 0
+        if wall <= 0:
+            continue
+        share = {cat: row.get(f"{cat}_ns", 0) / wall for cat in CATEGORIES}
+        name = step_label(row["step"]).capitalize()
+        if share["idle"] > IDLE_SHARE:
+            hints.append(f"{name} is mostly idle: nothing ran on the CPU or the GPU for {share['idle']:.0%} of it. "
+                         "Look for waits between iterations (synchronisation, logging, I/O).")  # fmt: skip
+        if share["dataloader"] > LOADER_SHARE:
+            hints.append(f"{name} is data-loading bound: {share['dataloader']:.0%} of it waits for the DataLoader. "
+                         "Try more workers (num_workers), pin_memory=True and prefetching.")  # fmt: skip
+        if share["runtime"] > LAUNCH_SHARE and share["kernel"] < share["runtime"]:
+            hints.append(f"{name} is launch bound: {share['runtime']:.0%} of it is spent in CUDA runtime calls "
+                         f"(kernel launches) while kernels run only {share['kernel']:.0%} of it. Fuse small ops "
+                         "(torch.compile), use CUDA graphs or larger batches.")  # fmt: skip
+    if utilization is not None and len(utilization) and not hints:
+        mean = float(utilization["utilization"].mean())
+        if mean >= 0.8:
+            hints.append(f"The GPU is busy {mean:.0%} of the time: this profile is compute bound; look at the top "
+                         "kernels.")  # fmt: skip
+    return hints
