@@ -377,3 +377,22 @@ def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(
     failed = store.graph(run.id, step=0)[0]
     assert failed.query("kind == 'op'")["op"].tolist() == ["F.linear", "Tensor.sum", "Tensor.gt"]
     assert "output" not in set(failed.kind)
+
+
+def test_a_captured_step_reads_back_the_same_on_both_backends(any_db):
+    torch.manual_seed(8)
+    model = NanNet()
+    model.encoder.block.act.poison = True
+    x = torch.randn(2, 4)
+    with torchscope.init("backend", db=any_db) as run:
+        with pytest.warns(TorchscopeWarning, match="torch.log"):
+            with run.watch(model, every=1, tensors="full"):
+                model(x).backward()
+    store = torchscope.open(any_db)
+    nodes, edges = store.graph(run.id)
+    assert (nodes.kind == "op").sum() == 8 and len(edges) > 0
+    assert store.graph_versions(run.id)["n_ops"].tolist() == [8]
+    stats = store.tensor_stats(run.id, "log_0")
+    assert stats.loc[0, "nan"] == 8 and math.isnan(stats.loc[0, "min"]) and stats.loc[0, "hist"].sum() == 0
+    assert store.anomalies(run.id)[["phase", "op"]].values.tolist() == [["forward", "torch.log"]]
+    np.testing.assert_array_equal(store.tensor_value(run.id, 0, "input[0]"), x.numpy())
