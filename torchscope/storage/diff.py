@@ -149,7 +149,8 @@ def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> pd.DataFrame:
             rows.append((key, ONLY_A, _text(fa[key]), None))
         else:
             rows.append((key, ONLY_B, None, _text(fb[key])))
-    return pd.DataFrame(rows, columns=["key", "status", "value_a", "value_b"])
+    # object columns: a side without the key reads None, not the NaN a string column would hold
+    return pd.DataFrame(rows, columns=["key", "status", "value_a", "value_b"], dtype=object)
 
 
 def _last_per_x(frame: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -204,7 +205,7 @@ def scalar_summary(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
                              "min": frame.groupby("tag")["value"].min()})  # fmt: skip
 
     sa, sb = per_side(a), per_side(b)
-    joined = sa.join(sb, how="outer", lsuffix="_a", rsuffix="_b").reset_index(names="tag")
+    joined = sa.join(sb, how="outer", suffixes=("_a", "_b")).reset_index(names="tag")
     joined["status"] = np.where(joined["points_a"].isna(), ONLY_B, np.where(joined["points_b"].isna(), ONLY_A, BOTH))
     joined["last_delta"] = joined["last_b"] - joined["last_a"]
     for c in ("points_a", "points_b"):
@@ -289,7 +290,7 @@ def graph_module_diff(nodes_a: pd.DataFrame, nodes_b: pd.DataFrame) -> pd.DataFr
         frame["ops"] = ops.reindex(frame.index).fillna(0).astype("int64")
         return frame
 
-    joined = side(nodes_a).join(side(nodes_b), how="outer", lsuffix="_a", rsuffix="_b").reset_index(names="module")
+    joined = side(nodes_a).join(side(nodes_b), how="outer", suffixes=("_a", "_b")).reset_index(names="module")
     joined["status"] = np.where(joined["calls_a"].isna(), ONLY_B, np.where(joined["calls_b"].isna(), ONLY_A, BOTH))
     for c in ("calls_a", "calls_b", "ops_a", "ops_b"):
         joined[c] = joined[c].fillna(0).astype("int64")

@@ -1,0 +1,180 @@
+"""Comparing two live-captured runs of real tiny models, where B adds one layer (``extra``) to A."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import torchscope
+from torchscope.profiler.importing import import_path
+from torchscope.storage import diff
+
+STEPS = 4
+ACTIVE = 2  # profiled steps: wait=0, warmup=1, active=2
+CAPTURED = [0, 2]  # run.watch(every=2)
+
+
+class Net(nn.Module):
+    """fc1 -> relu -> [extra] -> fc2."""
+
+    def __init__(self, extra: bool) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.extra = nn.Linear(8, 8) if extra else None
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.fc1(x))
+        if self.extra is not None:
+            h = self.extra(h)
+        return self.fc2(h)
+
+
+def train(db: Path, name: str, extra: bool) -> dict:
+    """Train 4 steps with watch + profile + log; return what the test needs to know independently."""
+    torch.manual_seed(0)
+    model = Net(extra)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses, fc1_norm = {}, {}
+    config = {"layers": 3 if extra else 2, "lr": 0.1, "optim": {"name": "sgd", "momentum": 0.0}}
+    if extra:
+        config["extra_width"] = 8
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*acc_events.*")
+        with torchscope.init(name=name, db=db, config=config) as run:
+            run.watch(model, every=2)
+            with run.profile(wait=0, warmup=1, active=ACTIVE, with_stack=True) as prof:
+                for step in range(STEPS):
+                    fc1_norm[step] = float(model.fc1.weight.detach().double().norm())
+                    loss = model(torch.randn(5, 4)).pow(2).mean()
+                    loss.backward()
+                    opt.step()
+                    opt.zero_grad()
+                    losses[step] = loss.item()
+                    run.log({"loss": losses[step]}, step=step)
+                    prof.step()
+    return {"id": run.id, "losses": losses, "fc1_norm": fc1_norm}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    db = tmp_path_factory.mktemp("compare") / "torchscope.db"
+    return db, train(db, "two-layers", extra=False), train(db, "three-layers", extra=True)
+
+
+def test_structural_diff_names_exactly_the_added_layer_and_its_ops(two_runs) -> None:
+    db, a, b = two_runs
+    with torchscope.open(db) as store:
+        cmp = torchscope.compare(store, a["id"], b["id"])
+    nodes, modules = cmp.graph_nodes, cmp.graph_modules
+    assert diff.by_status(nodes, diff.ONLY_A).empty
+    only_b = diff.by_status(nodes, diff.ONLY_B)
+    assert sorted(only_b["key"]) == sorted([
+        "module:extra", "param:extra.weight", "param:extra.bias", "op:extra/F.linear#0",
+        "grad:param:extra.weight", "grad:param:extra.bias", "grad:op:extra/F.linear#0",
+    ])  # fmt: skip
+    assert set(only_b["module"]) == {"extra"}
+    assert only_b.loc[only_b["kind"] == "op", ["op", "name_b"]].values.tolist() == [["F.linear", "linear_1"]]
+    assert modules[modules["status"] != diff.BOTH][["module", "status", "class_b", "ops_b"]].values.tolist() == [
+        ["extra", diff.ONLY_B, "Linear", 1]
+    ]
+    # fc2's op is linear_1 in A and linear_2 in B: matched by its place (module fc2), not by its counter name
+    fc2 = nodes.set_index("key").loc["op:fc2/F.linear#0"]
+    assert (fc2["status"], fc2["name_a"], fc2["name_b"], fc2["shape_changed"]) == (diff.BOTH, "linear_1", "linear_2", False)
+    shared_ops = nodes[(nodes["status"] == diff.BOTH) & (nodes["kind"] == "op")]
+    assert sorted(shared_ops["key"]) == ["op:/torch.relu#0", "op:fc1/F.linear#0", "op:fc2/F.linear#0"]
+
+
+def test_node_statistics_change_on_the_shared_structure(two_runs) -> None:
+    db, a, b = two_runs
+    with torchscope.open(db) as store:
+        changes = store.graph_node_diff(a["id"], b["id"])
+    assert (changes["status"] == diff.BOTH).all()
+    assert not changes["key"].str.contains("extra").any()
+    weight = changes.set_index("key").loc["param:fc1.weight"]
+    # the last captured step is 2; the statistics are of the weights its forward used
+    assert weight["norm_a"] == pytest.approx(a["fc1_norm"][CAPTURED[-1]], rel=1e-5)
+    assert weight["norm_b"] == pytest.approx(b["fc1_norm"][CAPTURED[-1]], rel=1e-5)
+    assert weight["norm_change"] == pytest.approx((weight["norm_b"] - weight["norm_a"]) / weight["norm_a"])
+    grads = changes[changes["role"] == "grad"]
+    assert "grad:param:fc2.weight" in set(grads["key"])
+    sizes = changes["norm_change"].abs().dropna().tolist()
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_scalars_config_and_profiles_of_the_two_runs(two_runs) -> None:
+    db, a, b = two_runs
+    with torchscope.open(db) as store:
+        cmp = torchscope.compare(store, str(a["id"]), f"run:{b['id']}")
+        pa, pb = store.latest_profile(a["id"]), store.latest_profile(b["id"])
+    assert cmp.config.values.tolist() == [
+        ["extra_width", diff.ONLY_B, None, "8"],
+        ["layers", "changed", "2", "3"],
+    ]
+    loss = cmp.scalars[cmp.scalars["tag"] == "loss"]
+    assert loss["x"].tolist() == list(range(STEPS))
+    assert loss["value_a"].tolist() == [a["losses"][s] for s in range(STEPS)]
+    assert loss["value_b"].tolist() == [b["losses"][s] for s in range(STEPS)]
+    assert loss["delta"].tolist() == [b["losses"][s] - a["losses"][s] for s in range(STEPS)]
+    assert f"run {a['id']} (two-layers): comparing its latest profile, p{pa} (window 1)" in cmp.notes
+    assert (cmp.a.profile_id, cmp.b.profile_id) == (pa, pb)
+    # B runs one more Linear per forward: 2 more aten::linear calls over the 2 profiled steps
+    linear = cmp.ops.set_index("name").loc["aten::linear"]
+    assert (linear["calls_a"], linear["calls_b"], linear["calls_delta"]) == (2 * ACTIVE, 3 * ACTIVE, ACTIVE)
+    assert list(cmp.steps["step_a"]) == list(cmp.steps["step_b"]) == [1, 2]
+    for table, cols in ((cmp.ops, ["calls", "host_self_ns", "host_total_ns"]), (cmp.modules, ["calls", "host_self_ns"])):
+        t = diff.totals(table, cols)
+        assert (t["delta"] == t["b"] - t["a"]).all()
+    # the profiler names modules by class and count: B's third Linear is the one A does not have
+    assert diff.by_status(cmp.modules, diff.ONLY_B)["module"].tolist() == ["Net_0/Linear_2"]
+
+
+def test_time_alignment_interpolates_each_run_on_seconds_since_start(two_runs) -> None:
+    db, a, b = two_runs
+    with torchscope.open(db) as store:
+        frame = store.scalar_diff(a["id"], b["id"], align="time")
+        ra, sa = store.run(a["id"]), store.scalars(a["id"])
+    assert (frame["x"].diff().dropna() >= 0).all()
+    own = ((sa["wall_time"] - ra["started_at"]) / 1e9).tolist()
+    at_own = frame.set_index("x").loc[own, "value_a"].tolist()
+    assert at_own == pytest.approx([a["losses"][s] for s in range(STEPS)])
+
+
+def test_live_profile_against_an_imported_trace(two_runs, shared_data: Path) -> None:
+    db, a, _ = two_runs
+    trace = shared_data / "kineto" / "compare_base.json.gz"
+    imported = import_path(db, trace).profiles[0]["id"]
+    with gzip.open(trace) as f:
+        kernels = [e for e in json.load(f)["traceEvents"] if e.get("cat") == "kernel"]
+    with torchscope.open(db) as store:
+        cmp = torchscope.compare(store, a["id"], f"p{imported}")
+        ops_a, ops_b = store.op_table(cmp.a.profile_id), store.op_table(imported)
+    assert cmp.config is None and cmp.graph_nodes is None  # a run against a profile: profile tables only
+    assert set(diff.by_status(cmp.ops, diff.BOTH)["name"]) == set(ops_a["name"]) & set(ops_b["name"]) != set()
+    assert (cmp.kernels["status"] == diff.ONLY_B).all()
+    assert int(cmp.kernels["total_ns_delta"].sum()) == sum(round(e["dur"] * 1000) for e in kernels)
+    t = diff.totals(cmp.ops, ["calls", "host_self_ns"])
+    assert (t["delta"] == t["b"] - t["a"]).all()
+
+
+def test_runs_without_profiles_or_graphs_say_so(db_path: Path) -> None:
+    with torchscope.init(name="a", db=db_path) as ra:
+        ra.log({"loss": 1.0}, step=0)
+    with torchscope.init(name="b", db=db_path) as rb:
+        rb.log({"loss": 0.5}, step=0)
+    with torchscope.open(db_path) as store:
+        cmp = torchscope.compare(store, ra.id, rb.id)
+    assert cmp.ops is None and cmp.graph_nodes is None and cmp.config.empty
+    assert f"run {ra.id} (a) has no profile: no profile comparison" in cmp.notes
+    assert f"run {ra.id} (a) and run {rb.id} (b) captured no graph: no graph comparison" in cmp.notes
+    assert cmp.scalar_summary.values.tolist() == [["loss", diff.BOTH, 1, 1, 1.0, 0.5, -0.5, 1.0, 0.5]]
+    with pytest.raises(torchscope.NotFoundError):
+        torchscope.compare(store, ra.id, 999)
+    with pytest.raises(torchscope.TorchscopeError, match="not a run or profile id"):
+        torchscope.compare(store, ra.id, "q7")
