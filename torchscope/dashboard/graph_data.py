@@ -1,0 +1,156 @@
+"""What the graph page reads, through the ``Store`` read API only, with small caches for what cannot change.
+
+A stored graph version never changes, nor do the statistics of a captured step once written, so models built from
+them are kept (a few, least recently used first out); the list of captured steps is read fresh each time, as a
+live run keeps adding steps.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
+from torchscope.dashboard.graph_profile import op_times
+from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage.store import Store
+
+T = TypeVar("T")
+
+
+class _Lru(OrderedDict):  # type: ignore[type-arg]
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key: Any, make: Callable[[], T]) -> T:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]  # type: ignore[no-any-return]
+        value = self[key] = make()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+class GraphData:
+    """Models, statistics, version differences, anomalies and profile times of one store's runs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._models: _Lru = _Lru(16)
+        self._stats: _Lru = _Lru(32)
+        self._only: _Lru = _Lru(16)
+        self._times: _Lru = _Lru(16)
+        self._imported: _Lru = _Lru(4)
+
+    # -- which graph ---------------------------------------------------------------------------------------------
+    def source(self, run_id: int) -> str | None:
+        """``"captured"`` when the run has captured steps, ``"imported"`` when it has TensorBoard graphs, else None."""
+        if not self.store.graph_steps(run_id).empty:
+            return "captured"
+        if not self._imported_frames(run_id)[0].empty:
+            return "imported"
+        return None
+
+    def steps(self, run_id: int) -> pd.DataFrame:
+        """Captured steps (``step, version_id, ...``), by step."""
+        return self.store.graph_steps(run_id)
+
+    def version_of(self, run_id: int, step: int) -> int:
+        """The graph version ``step`` ran; NotFoundError for a step that was not captured."""
+        steps = self.steps(run_id)
+        hit = steps[steps["step"] == int(step)]
+        if hit.empty:
+            shown = ", ".join(map(str, steps["step"].tolist()[:10]))
+            raise NotFoundError(f"step {step} of run {run_id} was not captured (captured: {shown or 'none'})")
+        return int(hit["version_id"].iloc[0])
+
+    def imported_graphs(self, run_id: int) -> list[tuple[int, str]]:
+        """``(graph_id, label)`` of every TensorBoard graph imported into the run."""
+        nodes = self._imported_frames(run_id)[0]
+        if nodes.empty:
+            return []
+        firsts = nodes.drop_duplicates("graph_id")
+        return [(int(g), f"{kind} {tag}".strip()) for g, kind, tag in zip(firsts["graph_id"], firsts["kind"], firsts["tag"])]
+
+    # -- models --------------------------------------------------------------------------------------------------
+    def captured(self, run_id: int, version: int) -> GraphModel:
+        """The model of one captured graph version."""
+        return self._models.get_or(("c", run_id, version), lambda: captured_model(*self.store.graph(run_id, version=version)))
+
+    def imported(self, run_id: int, graph_id: int) -> GraphModel:
+        """The model of one imported graph; NotFoundError for a graph id the run does not have."""
+
+        def make() -> GraphModel:
+            nodes, edges = self._imported_frames(run_id)
+            if not (nodes["graph_id"] == graph_id).any():
+                raise NotFoundError(f"run {run_id} has no imported graph {graph_id}")
+            return imported_model(nodes[nodes["graph_id"] == graph_id], edges[edges["graph_id"] == graph_id])
+
+        return self._models.get_or(("i", run_id, graph_id), make)
+
+    def _imported_frames(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self._imported.get_or(run_id, lambda: self.store.imported_graph(run_id))
+
+    # -- per step ------------------------------------------------------------------------------------------------
+    def step_stats(self, run_id: int, step: int) -> pd.DataFrame:
+        """Compact statistics of a captured step (``store.step_stats``)."""
+        return self._stats.get_or((run_id, step), lambda: self.store.step_stats(run_id, step))
+
+    def only_here(self, run_id: int, version: int) -> set[int]:
+        """Nodes of ``version`` that no other version of the run has (same kind and name), when there are several."""
+
+        def make() -> set[int]:
+            versions = self.store.graph_versions(run_id)["id"].tolist()
+            if len(versions) < 2:
+                return set()
+            mine = self.captured(run_id, version)
+            others: set[tuple[str, str]] = set()
+            for other in versions:
+                if other != version:
+                    others |= {(n.kind, n.name) for n in self.captured(run_id, other).nodes.values()}
+            return {n.id for n in mine.nodes.values() if (n.kind, n.name) not in others and not n.group}
+
+        return self._only.get_or((run_id, version), make)
+
+    def first_anomaly(self, run_id: int) -> dict[str, Any] | None:
+        """The first NaN/Inf origin of the run (earliest step; forward before backward), as a dict, or None."""
+        frame = self.store.anomalies(run_id)
+        if frame.empty:
+            return None
+        frame = frame.assign(_phase=frame["phase"].map({"forward": 0, "backward": 1}))
+        row = frame.sort_values(["step", "_phase"], kind="stable").iloc[0]
+        return {k: row[k] for k in frame.columns if not k.startswith("_")}
+
+    def anomaly_nodes(self, run_id: int, step: int) -> list[int]:
+        """Origin nodes of the NaN/Inf anomalies recorded at ``step``."""
+        frame = self.store.anomalies(run_id)
+        return [int(n) for n in frame.loc[frame["step"] == int(step), "node"]]
+
+    # -- profile ---------------------------------------------------------------------------------------------------
+    def times(self, run_id: int, version: int) -> tuple[int | None, dict[int, dict[str, object]]]:
+        """``(profile_id, per-op-node times)`` from the run's latest profile; ``(None, {})`` when it has none."""
+        profiles = self.store.profiles(run_id)
+        if profiles.empty:
+            return None, {}
+        profile_id = int(profiles["id"].iloc[-1])
+
+        def make() -> tuple[int | None, dict[int, dict[str, object]]]:
+            table = self.store.op_table(profile_id, group_by_shape=True)
+            return profile_id, op_times(self.captured(run_id, version), table)
+
+        return self._times.get_or((run_id, version, profile_id), make)
+
+
+def parse_int(value: str | None, what: str) -> int | None:
+    """A query parameter as an int (None when absent); BadRequestError when it is not one."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequestError(f"{what} must be an integer, not {value!r}") from exc

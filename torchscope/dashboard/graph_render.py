@@ -1,0 +1,113 @@
+"""The graph page's drawing: from the page state to Cytoscape elements, legend and breadcrumb.
+
+Called by the page's layout (the first paint comes with the page, no round trip) and by its callback; both hand in
+the same state, so a reload draws exactly what the callback drew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dash import html
+
+from torchscope.dashboard.figures import graph_colors
+from torchscope.dashboard.figures.graph_elements import graph_elements
+from torchscope.dashboard.graph_collapse import View, visible_view
+from torchscope.dashboard.graph_data import GraphData
+from torchscope.dashboard.graph_layout import layout
+from torchscope.dashboard.graph_model import GraphModel
+from torchscope.dashboard.graph_profile import time_values
+from torchscope.formatting import fmt_duration, fmt_value
+
+
+@dataclass
+class Scene:
+    """Everything drawn for one state."""
+
+    model: GraphModel
+    view: View
+    elements: list[dict[str, Any]]
+    legend: Any
+    crumbs: Any
+    status: str
+
+
+def model_for(data: GraphData, state: dict[str, Any]) -> GraphModel:
+    """The model the state shows: a captured version, or an imported graph."""
+    if state["source"] == "captured":
+        return data.captured(state["run"], state["version"])
+    return data.imported(state["run"], state["key"])
+
+
+def draw(data: GraphData, state: dict[str, Any]) -> Scene:
+    """Elements, legend, breadcrumb and a status line for ``state`` (``run, source, key, version, expanded,
+    hide, colour, selected``)."""
+    model = model_for(data, state)
+    view = visible_view(model, state["expanded"], state["hide"])
+    positions = layout(model, view)
+    mode = state["colour"]
+    flagged: set[int] = set()
+    only: set[int] = set()
+    origin = None
+    values: dict[int, float] = {}
+    if state["source"] == "captured":
+        stats = data.step_stats(state["run"], state["key"])
+        bad = stats[(stats["nan"] + stats["posinf"] + stats["neginf"]) > 0]
+        target_of = {g: t for t, g in model.grad_of.items()}
+        flagged = {target_of.get(int(n), int(n)) for n in bad["node"]}
+        only = data.only_here(state["run"], state["version"])
+        origins = data.anomaly_nodes(state["run"], state["key"])
+        origin = target_of.get(origins[0], origins[0]) if origins else None
+        times = time_values(data.times(state["run"], state["version"])[1]) if mode == "time" else {}
+        values = graph_colors.node_values(model, stats, mode, times)
+    elif mode != "op":
+        mode = "op"  # imported graphs carry no values: only op types colour them
+    fills = graph_colors.colours(model, view, values, mode)
+    elements = graph_elements(model, view, positions, fills, flagged=flagged, only_here=only, origin=origin)
+    spec = graph_colors.legend(model, view, values, mode)
+    legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None)
+    n_ops = sum(1 for n in view.nodes if model.nodes[n].kind in ("op", "tf"))
+    status = f"{len(view.nodes)} nodes ({n_ops} ops) · {len(view.boxes)} open boxes · {len(view.edges)} edges shown"
+    return Scene(model, view, elements, legend, breadcrumb(model, state.get("selected"), state["expanded"]), status)
+
+
+def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool) -> html.Div:
+    """The legend: colour swatches or a colour bar, then the border marks."""
+    fmt = fmt_duration if mode == "time" else fmt_value
+    parts: list[Any] = [html.Div(spec["title"], className="legend-title")]
+    if spec.get("scale"):
+        lo, hi, gradient = spec["scale"]
+        parts.append(html.Div([html.Span(fmt(lo)), html.Span(className="legend-bar", style={"background": gradient}),
+                               html.Span(fmt(hi))], className="legend-scale"))  # fmt: skip
+    if spec.get("note"):
+        parts.append(html.Div(spec["note"], className="legend-note"))
+    for colour, text in spec["items"]:
+        parts.append(html.Div([html.Span(className="swatch", style={"background": colour}), html.Span(text)],
+                              className="legend-item"))  # fmt: skip
+    marks = [("mark-anomaly", "red border: NaN/Inf in its output or gradient (a box: inside it)")]
+    if has_origin:
+        marks.append(("mark-origin", "thick dark border: where this step's first NaN/Inf came from"))
+    if several_versions:
+        marks.append(("mark-version", "dashed orange: only in this graph version"))
+    for cls, text in marks:
+        parts.append(html.Div([html.Span(className=f"swatch {cls}"), html.Span(text)], className="legend-item"))
+    return html.Div(parts, className="graph-legend", id="graph-legend-body")
+
+
+def breadcrumb(model: GraphModel, selected: int | None, expanded: list[int]) -> list[Any]:
+    """Buttons for the boxes from the top down to the selected node's box; a click closes what is inside that box."""
+    if selected is not None and selected in model.nodes:
+        node = model.nodes[selected]
+        chain = [*model.ancestors(selected), *([selected] if node.group else [])]
+    else:
+        chain = [r for r in model.roots if model.nodes[r].group and r in expanded][:1]
+    crumbs: list[Any] = []
+    if model.source == "imported":
+        crumbs.append(html.Button("(top)", id={"type": "graph-crumb", "index": -1}, className="crumb"))
+    for box in chain:
+        if crumbs:
+            crumbs.append(html.Span("›", className="crumb-sep"))
+        crumbs.append(html.Button(model.nodes[box].label, id={"type": "graph-crumb", "index": box}, className="crumb",
+                                  title=model.nodes[box].module or model.nodes[box].name))  # fmt: skip
+    return crumbs
