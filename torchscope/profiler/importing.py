@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from torchscope.errors import TorchscopeError, TraceImportError
+from torchscope.errors import StoreError, TorchscopeError, TraceImportError
 from torchscope.storage.bulk import Interner
 from torchscope.storage.engine import open_engine
 from torchscope.storage.records.runs import create_run
@@ -112,6 +113,11 @@ def import_path(
         raise
     except MemoryError as exc:
         raise TraceImportError(f"{root}: not enough memory to import it") from exc
+    except OSError as exc:
+        raise TraceImportError(f"{root}: cannot read it ({exc})") from exc
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(f"import of {root} was rolled back, the database refused a write: {detail}") from exc
     finally:
         engine.dispose()
     result.seconds = time.perf_counter() - started

@@ -81,6 +81,8 @@ def insert_profile(
     lane, kind, start, dur = lane[order], kind[order], start[order], dur[order]
     level = np.frexp(dur.astype(np.float64))[1].astype(np.int64)
 
+    if conn.dialect.name == "postgresql":  # ids are taken as MAX + 1: keep concurrent imports from sharing them
+        conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
     event_base = _next_id(conn, profile_events.c.id)
     lane_base = _next_id(conn, profile_lanes.c.id)
     profile_id = _next_id(conn, profiles.c.id)

@@ -1,0 +1,50 @@
+"""The profile tables, import and analyses on both backends (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+
+from torchscope.errors import TraceImportError
+from torchscope.profiler.exporting import export_run
+from torchscope.profiler.importing import import_path
+from torchscope.storage.store import Store
+
+
+def test_trace_import_analyses_and_round_trip_on_each_backend(any_db, shared_data, tmp_path):
+    path = shared_data / "kineto" / "mi250_rocm_train.json.gz"
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    first = import_path(any_db, path)
+    with Store(any_db) as store:
+        pid = first.profiles[0]["id"]
+        table = store.kernel_table(pid)
+        assert int(table["calls"].sum()) == len(kernels) == 14
+        assert int(table["total_ns"].sum()) == sum(round(e["dur"] * 1000) for e in kernels)
+        breakdown = store.step_breakdown(pid)
+        parts = [c for c in breakdown.columns if c.endswith("_ns") and c != "wall_ns"]
+        assert (breakdown[parts].sum(axis=1) == breakdown["wall_ns"]).all()
+        assert len(store.events(pid, max_items=5)) <= 5 * len(store.lanes(pid))
+        assert store.op_table(pid)["calls"].sum() == sum(1 for e in events if e.get("cat") == "cpu_op")
+    out = tmp_path / "again.json"
+    list(export_run(any_db, first.run_id, chrome_trace=out))
+    second = import_path(any_db, out)
+    with Store(any_db) as store:
+        a, b = store.events(first.profiles[0]["id"]), store.events(second.profiles[0]["id"])
+        cols = ["kind", "name", "start", "dur", "corr", "ext_id"]
+        assert a[cols].reset_index(drop=True).equals(b[cols].reset_index(drop=True))
+
+
+def test_tensorboard_import_and_failed_import_on_each_backend(any_db, shared_data, tmp_path):
+    result = import_path(any_db, shared_data / "tensorboard_keras" / "keras")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"traceEvents": [')
+    with pytest.raises(TraceImportError):
+        import_path(any_db, bad)
+    with Store(any_db) as store:
+        assert len(store.runs()) == 2
+        nodes, edges = store.imported_graph(result.run_id)
+        assert len(nodes) == 4 and len(edges) == 3
+        assert len(store.histograms(result.run_id)) == 20
