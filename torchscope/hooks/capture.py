@@ -47,8 +47,8 @@ class _Step:
         self.stats = StatsBatch() if watch.tensors != "none" else None
         self.full: list[tuple[int, int, str, torch.Tensor]] = []
         self.full_bytes = 0
+        self.full_devices: list[tuple[int, torch.device]] = []
         self.grad_targets: list[tuple[int, int]] = []
-        self.grad_rows: list[tuple[int, int]] = []  # (target index, stats row) in arrival order
         self.handles: list[Any] = []
         self.lock = threading.Lock()
         self.backward_started = False
@@ -76,8 +76,10 @@ class _Step:
         self.full_bytes += size
         if t.device.type == "cpu":
             copy = t.detach().clone()
-        else:  # no host sync now: the copy completes before the step's one transfer
+        else:  # no host sync now: the copies complete before the step is emitted
             copy = t.detach().to("cpu", non_blocking=True)
+            if t.device.type == "cuda":
+                self.full_devices.append((node, t.device))
         self.full.append((node, output, role, copy))
 
     def _on_grad(self, k: int, grad: torch.Tensor) -> None:
@@ -90,10 +92,7 @@ class _Step:
                     # runs once when this backward pass has finished, on the thread that ran it
                     torch.autograd.Variable._execution_engine.queue_callback(self.finish)
                 if self.stats is not None and isinstance(grad, torch.Tensor):
-                    row = len(self.stats)
-                    meta = (-1 - k, 0, one_shape(grad), dtype_name(grad), str(grad.device))
-                    self.stats.add(grad, meta)
-                    self.grad_rows.append((k, row))
+                    self.stats.add(grad, (-1 - k, 0, one_shape(grad), dtype_name(grad), str(grad.device)))
                 if self.watch.tensors == "full" and isinstance(grad, torch.Tensor):
                     self._keep_full(grad, -1 - k, 0, "grad")
         except Exception as exc:  # noqa: BLE001 - never break the user's backward
@@ -277,6 +276,9 @@ class Watch:
                     meta.append((node, output, "value", shape, dtype, device))
             stats = (meta, values)
         full = []
+        devices = {copy_device for *_, copy_device in step.full_devices}
+        for device in devices:  # the non-blocking copies of whole tensors must have landed
+            torch.cuda.synchronize(device)
         for node, output, role, copy in step.full:
             if node < 0:
                 node = grad_ids[-1 - node]
