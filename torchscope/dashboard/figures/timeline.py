@@ -73,7 +73,7 @@ def timeline_figure(
         fig.add_trace(
             go.Bar(
                 name=DENSITY_TRACE, orientation="h", y=blocks["row"], base=ms(blocks["start"]), x=width, width=0.8,
-                marker={"color": np.clip(blocks["busy"].to_numpy(), 0.05, 1.0), "colorscale": "Greys", "cmin": 0,
+                marker={"color": np.clip(blocks["busy"].to_numpy(), 0.3, 1.0), "colorscale": "Greys", "cmin": 0,
                         "cmax": 1.2, "line": {"width": 0}},
                 customdata=np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(), blocks["start"].to_numpy(),
                                             blocks["end"].to_numpy())),

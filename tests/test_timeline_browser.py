@@ -1,0 +1,122 @@
+"""The timeline page in real headless Chromium, on the imported A100 trace: URL window, mouse zoom, click, search.
+
+Expected values come from the trace JSON itself (the longest kernel, the runtime call with its correlation id).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+
+import torchscope
+from torchscope.profiler.importing import import_path
+
+pytestmark = pytest.mark.browser
+
+
+def _trace(shared_data: Path) -> dict:
+    events = orjson.loads(gzip.decompress((shared_data / "kineto" / "a100_alexnet.json.gz").read_bytes()))["traceEvents"]
+    t0 = min(e["ts"] for e in events if e.get("ph") == "X")
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    longest = max(kernels, key=lambda e: e["dur"])
+    launch = next(e for e in events if e.get("cat") == "cuda_runtime" and e["args"].get("correlation") == longest["args"]["correlation"])
+    return {
+        "t0": t0, "kernel": longest, "launch": launch, "events": sum(1 for e in events if e.get("ph") in ("X", "i")),
+        "launch_calls": sum(1 for e in events if e.get("name") == "cudaLaunchKernel"),
+    }  # fmt: skip
+
+
+def _ns(us: float) -> int:
+    return round(us * 1000)
+
+
+def _graph_js(tab, expr: str):
+    return tab.evaluate(f"(() => {{ const gd = document.querySelector('#tl-graph .js-plotly-plot'); return {expr}; }})()")
+
+
+def _pixel(tab, x_ms: float, row: float) -> tuple[float, float]:
+    """Page coordinates of a point in the timeline's data coordinates."""
+    return tuple(
+        _graph_js(
+            tab,
+            f"(() => {{ const r = gd.getBoundingClientRect(), L = gd._fullLayout; return [r.left + L._size.l + "
+            f"L.xaxis.l2p({x_ms}), r.top + L._size.t + L.yaxis.l2p({row})]; }})()",
+        )
+    )
+
+
+def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launch(
+    db_path: Path, shared_data: Path, serve, page
+) -> None:
+    facts = _trace(shared_data)
+    import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+    kernel, launch = facts["kernel"], facts["launch"]
+    k_start = _ns(kernel["ts"] - facts["t0"])
+    with torchscope.open(db_path) as store:
+        found = store.events(1, k_start, k_start + 1)
+        kernel_id = int(found[(found["kind"] == "kernel") & (found["start"] == k_start)]["id"].iloc[0])
+    url = serve(db_path)
+    tab, problems = page
+
+    # the whole profile first: every event is drawn or merged into a density block
+    tab.goto(f"{url}/timeline/1")
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    assert f"{facts['events']} events" in tab.locator("#tl-status").inner_text()
+
+    # a URL window around the kernel (200 ms), then a mouse drag zooms into 3 ms around it
+    a, b = k_start - 100_000_000, k_start + 100_000_000
+    tab.goto(f"{url}/timeline/1?start={a}&end={b}")
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    assert _graph_js(tab, "gd.layout.xaxis.range") == pytest.approx([a / 1e6, b / 1e6])
+    row = _graph_js(tab, "gd._fullData.find(t => t.name === 'kernel').y[0]")
+    x0, y = _pixel(tab, (k_start - 1_000_000) / 1e6, row)
+    x1, _ = _pixel(tab, (k_start + _ns(kernel["dur"]) + 1_000_000) / 1e6, row)
+    tab.mouse.move(x0, y)
+    tab.mouse.down()
+    tab.mouse.move((x0 + x1) / 2, y, steps=4)
+    tab.mouse.move(x1, y, steps=4)
+    tab.mouse.up()
+    tab.wait_for_function("document.querySelector('#tl-status').innerText.startsWith('3ms window')")
+    lo, hi = _graph_js(tab, "gd.layout.xaxis.range")
+    assert lo * 1e6 < k_start and hi * 1e6 > k_start + _ns(kernel["dur"]) and (hi - lo) < 3.5
+    ids = _graph_js(tab, "Array.from(gd._fullData.find(t => t.name === 'kernel').customdata, c => Number(c[0]))")
+    assert kernel_id in ids  # drawn as its own bar now, not merged
+
+    # click the kernel's bar: its details, its launching runtime call, and the arrow between them
+    i = ids.index(kernel_id)
+    row = _graph_js(tab, f"gd._fullData.find(t => t.name === 'kernel').y[{i}]")
+    tab.mouse.click(*_pixel(tab, (k_start + _ns(kernel["dur"]) / 2) / 1e6, row))
+    tab.wait_for_selector(f"#tl-event[data-event='{kernel_id}']")
+    details = tab.locator("#tl-details").inner_text()
+    assert kernel["name"] in details
+    assert f"{kernel['dur']:.3f} µs" in details
+    assert f"grid\t{','.join(str(g) for g in kernel['args']['grid'])}" in details
+    launched_by = tab.locator("#tl-details .tl-link").first.inner_text()
+    assert launched_by.startswith(f"cudaLaunchKernel (cuda_runtime, {launch['dur']:.3f} µs at {_ns(launch['ts'] - facts['t0']) / 1e6:.6f} ms")
+    arrow = _graph_js(tab, "gd.layout.annotations.map(a => [a.ax, a.x])")
+    assert arrow == [[pytest.approx(_ns(launch["ts"] - facts["t0"]) / 1e6), pytest.approx(k_start / 1e6)]]
+    assert re.search(rf"event={kernel_id}", tab.locator("#tl-share").get_attribute("href"))
+    assert not problems, problems
+
+
+def test_timeline_search_from_the_url_highlights_every_match(db_path: Path, shared_data: Path, serve, page) -> None:
+    facts = _trace(shared_data)
+    import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/timeline/1?q=cudaLaunchKernel")
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    assert f"{facts['launch_calls']} matches" in tab.locator("#tl-status").inner_text()
+    marks = _graph_js(tab, "gd._fullData.find(t => t.name === 'search matches').x.length")
+    assert marks == facts["launch_calls"]
+    tab.fill("#tl-search", "no such event anywhere")
+    tab.press("#tl-search", "Enter")
+    tab.wait_for_function("document.querySelector('#tl-status').innerText.endsWith(' 0 matches')")
+    tab.goto(f"{url}/timeline/99")
+    tab.wait_for_selector(".error-panel")
+    assert tab.locator(".error-code").inner_text() == "404"
+    assert not problems, problems
