@@ -396,3 +396,26 @@ def test_a_captured_step_reads_back_the_same_on_both_backends(any_db):
     assert stats.loc[0, "nan"] == 8 and math.isnan(stats.loc[0, "min"]) and stats.loc[0, "hist"].sum() == 0
     assert store.anomalies(run.id)[["phase", "op"]].values.tolist() == [["forward", "torch.log"]]
     np.testing.assert_array_equal(store.tensor_value(run.id, 0, "input[0]"), x.numpy())
+
+
+def test_a_failure_mid_forward_removes_the_gradient_hooks_it_had_placed(run, monkeypatch):
+    from torchscope.hooks import graph_record
+
+    real = graph_record.StepRecord.on_op
+    calls = []
+
+    def fails_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("second op")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(graph_record.StepRecord, "on_op", fails_second)
+    model = TinyMLP()
+    with pytest.warns(TorchscopeWarning, match="second op"):
+        with run.watch(model, every=2):
+            for _ in range(2):
+                model(torch.randn(2, 4)).sum().backward()
+            assert not model.fc1.weight._backward_hooks
+    assert _store(run).graph_steps(run.id).empty
+    assert run.dropped == 1

@@ -98,6 +98,14 @@ class _Step:
         except Exception as exc:  # noqa: BLE001 - never break the user's backward
             self.watch._fail(exc)
 
+    def abandon(self) -> None:
+        """Drop this step (its forward failed): remove its gradient hooks, store nothing."""
+        with self.lock:
+            self.done = True
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
     def end_forward(self) -> None:
         """The forward returned: finish now unless gradients are coming."""
         if not self.grad_targets:
@@ -195,6 +203,8 @@ class Watch:
             self.last_step = step
             self._start_capture(module, step, args, kwargs)
         except Exception as exc:  # noqa: BLE001
+            if self._current is not None:
+                self._current.abandon()
             self._stop_capture()
             self._fail(exc)
 
@@ -220,6 +230,7 @@ class Watch:
                 record.add_tensors("output", leaves, to_graph=True)
                 record.exit_module(module)
             if record.failed is not None:
+                current.abandon()
                 self._fail(record.failed)
                 return
             self._pending = current
@@ -227,6 +238,7 @@ class Watch:
             if current.done:
                 self._pending = None
         except Exception as exc:  # noqa: BLE001
+            current.abandon()
             self._fail(exc)
 
     def _start_capture(self, model: torch.nn.Module, step: int, args: Any, kwargs: Any) -> None:
@@ -249,7 +261,7 @@ class Watch:
             nn_module.register_module_forward_pre_hook(record.module_pre_hook),
             nn_module.register_module_forward_hook(record.module_post_hook, always_call=True),
         ]
-        self._mode = GraphMode(record, self._fail)
+        self._mode = GraphMode(record)
         self._mode.__enter__()
 
     def _stop_capture(self) -> None:
@@ -313,7 +325,6 @@ class Watch:
         writer.warn_once(
             f"capture:{type(exc).__name__}", f"torchscope: graph capture skipped a step: {type(exc).__name__}: {exc}"
         )
-        self._current = None
 
     def _warn_anomaly(self, step: int, origin: dict[str, Any]) -> None:
         where = f"{origin['file']}:{origin['line']}" if origin.get("file") else "unknown line"

@@ -300,12 +300,12 @@ def _json_list_item(text: str, index: int) -> str:
 
 
 class GraphMode(TorchFunctionMode):
-    """Sends every torch-API call of the thread that entered it to :meth:`StepRecord.on_op`."""
+    """Sends every torch-API call of the thread that entered it to :meth:`StepRecord.on_op`; after a failure the
+    record stops growing and the step is dropped when the forward returns."""
 
-    def __init__(self, record: StepRecord, on_error: Callable[[BaseException], None]) -> None:
+    def __init__(self, record: StepRecord) -> None:
         super().__init__()
         self.record = record
-        self.on_error = on_error
 
     def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         if kwargs is None:
@@ -316,6 +316,5 @@ class GraphMode(TorchFunctionMode):
             try:
                 record.on_op(func, args, kwargs, out)
             except Exception as exc:  # noqa: BLE001 - a capture bug must not break the user's forward
-                record.failed = exc
-                self.on_error(exc)
+                record.failed = exc  # reported once, when the forward returns
         return out
