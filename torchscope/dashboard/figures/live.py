@@ -26,10 +26,10 @@ TRACES = [0, 1, 2]
 def cursor_for(points: pd.DataFrame, *, n: int | None = None, ema_state: tuple[float, int] = (0.0, 0),
                bad: list[Any] | None = None) -> dict[str, Any]:
     """The cursor after a chart was drawn or extended with ``points`` (one tag, step order, not empty)."""
-    last = points.iloc[-1]
+    # column by column: a row of mixed dtypes (iloc[-1]) is upcast to float64, which rounds nanosecond times
     return {
-        "step": int(last["step"]),
-        "wall": str(int(last["wall_time"])),
+        "step": int(points["step"].iloc[-1]),
+        "wall": str(int(points["wall_time"].iloc[-1])),
         "n": int(len(points) if n is None else n),
         "ema": [float(ema_state[0]), int(ema_state[1])],
         "bad": bad if bad is not None else first_nonfinite(points),
