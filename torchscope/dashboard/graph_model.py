@@ -192,12 +192,14 @@ def imported_model(nodes: pd.DataFrame, edges: pd.DataFrame) -> GraphModel:
 
     for index, row in enumerate(rows):
         ids[row.name] = index
+    # an op whose name is also a scope ("block1/MatMul" with "block1/MatMul/ReadVariableOp") goes inside that box
+    scope_names = {row.scope for row in rows if row.scope}
     for index, row in enumerate(rows):
         attrs = row.attrs if isinstance(row.attrs, dict) else {}
         shape = attrs.get("_output_shapes") or attrs.get("shape") or attrs.get("output_shape")
         node = Node(
             id=index, kind="tf", name=row.name, label=row.name.rpartition("/")[2] or row.name, op=row.op,
-            module=row.scope, parent=scope_box(row.scope), file=None, line=None,
+            module=row.scope, parent=scope_box(row.name if row.name in scope_names else row.scope),
             extra={"device": row.device, "attrs": attrs, "inputs": row.inputs, "tag": row.tag, "graph_kind": row.kind,
                    "shape": _short(shape)},
         )  # fmt: skip

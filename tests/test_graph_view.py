@@ -1,0 +1,276 @@
+"""The graph view's pure parts on real captured and imported graphs: collapse/expand, layout, colours, elements,
+version differences, the profile join and the inspector's figures and tables (no browser)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from models import Branchy, NanNet, TinyMLP, TinyTransformer, line_of
+
+import torchscope
+from torchscope.dashboard import routes
+from torchscope.dashboard.figures import graph_colors
+from torchscope.dashboard.figures.graph_elements import graph_elements
+from torchscope.dashboard.figures.graph_inspector import histogram_figure, history_figure
+from torchscope.dashboard.graph_collapse import (
+    collapse_below, default_expanded, expand_all, expand_to, toggle, visible_view,
+)  # fmt: skip
+from torchscope.dashboard.graph_data import GraphData
+from torchscope.dashboard.graph_layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
+from torchscope.dashboard.graph_model import captured_model, imported_model
+from torchscope.dashboard.graph_profile import aten_names, op_times
+from torchscope.dashboard.tables.graph_stats import node_facts, stats_rows, timeline_href
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One database: NanNet with a NaN planted at step 7, Branchy with two graph versions, a 2-layer transformer,
+    and a profiled TinyMLP."""
+    db = tmp_path_factory.mktemp("graphview") / "g.db"
+    torch.manual_seed(0)
+    with torchscope.init(name="nan", db=db) as run:
+        model = NanNet()
+        run.watch(model, every=1)
+        for step in range(10):
+            model.encoder.block.act.poison = step == 7
+            model(torch.randn(8, 4)).backward()
+    with torchscope.init(name="branchy", db=db) as run:
+        model = Branchy()
+        run.watch(model, every=1)
+        for step in range(4):
+            model(torch.full((2, 4), 1.0 if step % 2 == 0 else -1.0)).sum().backward()
+    with torchscope.init(name="transformer", db=db) as run:
+        model = TinyTransformer(layers=2, d=32, seq=16)
+        run.watch(model, every=1)
+        model(torch.randint(0, 256, (2, 16))).sum().backward()
+    with torchscope.init(name="profiled", db=db) as run:
+        model = TinyMLP()
+        run.watch(model, every=1)
+        with run.profile(wait=0, warmup=1, active=2, record_shapes=True) as prof:
+            for _ in range(4):
+                model(torch.randn(8, 4)).sum().backward()
+                prof.step()
+    opened = torchscope.open(db)
+    yield opened
+    opened.close()
+
+
+def _names(model, ids) -> set[str]:  # type: ignore[no-untyped-def]
+    return {model.nodes[i].name for i in ids}
+
+
+def test_first_view_shows_the_top_level_modules_closed(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(1, step=9))
+    view = visible_view(model, default_expanded(model))
+    assert _names(model, view.nodes) == {"input[0]", "encoder.block.act", "head", "sum_0", "output"}
+    assert _names(model, view.boxes) == {"NanNet"}
+    assert len(view.edges) == 4
+    act, head = model.by_module["encoder.block.act"], model.by_module["head"]
+    assert view.edges[(act, head)] == (1, ["[8, 4]"])
+
+
+def test_opening_a_module_shows_exactly_its_ops_and_closed_submodules(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(1, step=9))
+    act = model.by_module["encoder.block.act"]
+    view = visible_view(model, toggle(model, act, default_expanded(model)))
+    assert _names(model, view.nodes) == {
+        "input[0]", "encoder.block.act.proj", "abs_0", "add_0", "log_0", "mul_0", "head", "sum_0", "output",
+    }  # fmt: skip
+    assert (len(view.nodes), len(view.boxes), len(view.edges)) == (9, 2, 8)
+    proj = model.by_module["encoder.block.act.proj"]
+    opened = toggle(model, proj, toggle(model, act, default_expanded(model)))
+    with_params = visible_view(model, opened)
+    assert {"linear_0", "encoder.block.act.proj.weight", "encoder.block.act.proj.bias"} <= _names(model, with_params.nodes)
+    assert len(with_params.nodes) == 11
+    hidden = visible_view(model, opened, hide_params=True)
+    assert len(hidden.nodes) == 9 and "encoder.block.act.proj.weight" not in _names(model, hidden.nodes)
+    # closing the outer box closes what is open inside it
+    assert toggle(model, act, opened) == default_expanded(model)
+    assert collapse_below(model, act, opened) == opened - {proj}
+
+
+def test_expand_all_opens_everything_or_stops_at_the_budget(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(3))
+    expanded, complete = expand_all(model)
+    view = visible_view(model, expanded)
+    assert complete
+    leaves = [n for n in model.nodes.values() if not n.group]
+    assert len(view.nodes) == len(leaves)
+    assert len(view.boxes) == sum(1 for n in model.nodes.values() if n.group)
+    small, complete = expand_all(model, budget=12)
+    assert not complete and len(visible_view(model, small).nodes) <= 12
+    target = model.by_name["relu_1"]
+    path = expand_to(model, target, default_expanded(model))
+    assert target in visible_view(model, path).nodes
+
+
+def test_layout_is_deterministic_flows_down_and_nothing_overlaps(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(3))
+    expanded, _ = expand_all(model)
+    view = visible_view(model, expanded)
+    first, again = layout(model, view), layout(model, visible_view(model, expanded))
+    assert first == again
+    for a, b in view.edges:
+        assert first[b][1] > first[a][1], (model.nodes[a].name, model.nodes[b].name)
+
+    def rect(i: int) -> tuple[float, float, float, float]:
+        w, h = (MODULE_W, MODULE_H) if model.nodes[i].group else (NODE_W, NODE_H)
+        x, y = first[i]
+        return x - w / 2, y - h / 2, x + w / 2, y + h / 2
+
+    for a, b in itertools.combinations(view.nodes, 2):
+        ra, rb = rect(a), rect(b)
+        assert ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1], (a, b)
+
+
+def test_opening_a_module_moves_the_rows_above_it_rigidly(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(3))
+    base = default_expanded(model)
+    before = layout(model, visible_view(model, base))
+    encoder = model.by_module["encoder"]
+    after = layout(model, visible_view(model, toggle(model, encoder, base)))
+    above = [i for i in before if before[i][1] < before[encoder][1]]
+    shifts = {(round(after[i][0] - before[i][0], 1), round(after[i][1] - before[i][1], 1)) for i in above}
+    assert len(above) >= 3 and len(shifts) == 1
+
+
+def test_colour_by_anomaly_marks_the_nan_and_the_closed_module_holding_it(store) -> None:  # type: ignore[no-untyped-def]
+    data = GraphData(store)
+    model = data.captured(1, data.version_of(1, 7))
+    view = visible_view(model, default_expanded(model))
+    values = graph_colors.node_values(model, data.step_stats(1, 7), "anomaly")
+    fills = graph_colors.colours(model, view, values, "anomaly")
+    act, head = model.by_module["encoder.block.act"], model.by_module["head"]
+    assert fills[act] == graph_colors.BROKEN and fills[head] == graph_colors.BROKEN  # NaN flows on into head
+    assert fills[model.by_name["input[0]"]] == graph_colors.HEALTHY
+    model9 = data.captured(1, data.version_of(1, 9))
+    fills9 = graph_colors.colours(model9, visible_view(model9, default_expanded(model9)),
+                                  graph_colors.node_values(model9, data.step_stats(1, 9), "anomaly"), "anomaly")  # fmt: skip
+    output = model9.by_name["output"]  # an output node only names the returned tensor: no statistics of its own
+    assert fills9.pop(output) == graph_colors.NO_DATA and set(fills9.values()) == {graph_colors.HEALTHY}
+
+
+def test_colour_by_magnitude_gives_a_closed_module_the_largest_value_inside(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(1, step=9))
+    stats = store.step_stats(1, 9)
+    values = graph_colors.node_values(model, stats, "magnitude")
+    log = model.by_name["log_0"]
+    row = stats[(stats["node"] == log) & (stats["role"] == "value")].iloc[0]
+    assert values[log] == pytest.approx(row["norm"] / row["numel"] ** 0.5)
+    view = visible_view(model, default_expanded(model))
+    act = model.by_module["encoder.block.act"]
+    inside = [values[d] for d in model.descendants(act) if d in values]
+    assert graph_colors.visible_values(model, view, values, "magnitude")[act] == max(inside)
+    grads = graph_colors.node_values(model, stats, "grad")
+    assert grads[log] == pytest.approx(float(stats[(stats["node"] == model.grad_of[log])]["norm"].iloc[0]))
+    fills = graph_colors.colours(model, view, values, "magnitude")
+    assert all(c.startswith("rgb") for n, c in fills.items() if n in graph_colors.visible_values(model, view, values, "magnitude"))
+    assert graph_colors.op_colour("F.linear") == graph_colors.op_colour("F.linear") != graph_colors.op_colour("torch.log")
+    spec = graph_colors.legend(model, view, values, "magnitude")
+    assert spec["scale"][0] <= spec["scale"][1]
+
+
+def test_nodes_only_in_one_graph_version_are_found(store) -> None:  # type: ignore[no-untyped-def]
+    data = GraphData(store)
+    v_pos, v_neg = data.version_of(2, 0), data.version_of(2, 1)
+    assert v_pos != v_neg
+    assert _names(data.captured(2, v_pos), data.only_here(2, v_pos)) == {"relu_0"}
+    assert _names(data.captured(2, v_neg), data.only_here(2, v_neg)) == {"sigmoid_0", "mul_0"}
+    model = data.captured(2, v_neg)
+    view = visible_view(model, default_expanded(model))
+    elements = graph_elements(model, view, layout(model, view), {}, only_here=data.only_here(2, v_neg))
+    flagged = {e["data"]["id"] for e in elements if "only-version" in str(e.get("classes", ""))}
+    assert flagged == {str(model.by_name["sigmoid_0"]), str(model.by_name["mul_0"])}
+
+
+def test_elements_mark_the_origin_and_every_box_around_a_nan(store) -> None:  # type: ignore[no-untyped-def]
+    data = GraphData(store)
+    model = data.captured(1, data.version_of(1, 7))
+    log = model.by_name["log_0"]
+    act = model.by_module["encoder.block.act"]
+    opened = expand_to(model, log, default_expanded(model))
+    view = visible_view(model, opened)
+    elements = graph_elements(model, view, layout(model, view), {}, flagged={log}, origin=log)
+    by_id = {e["data"]["id"]: e for e in elements}
+    assert "origin" in by_id[str(log)]["classes"] and "anomaly" in by_id[str(log)]["classes"]
+    assert by_id[str(act)]["classes"].split()[0] == "box" and "anomaly" in by_id[str(act)]["classes"]
+    assert by_id[str(log)]["data"]["parent"] == str(act)
+    assert by_id[str(log)]["data"]["label"] == "log\n[8×4]"
+    edges = [e for e in elements if "source" in e["data"]]
+    assert len(edges) == len(view.edges) and all(e["data"]["shapes"] for e in edges)
+    anomaly = data.first_anomaly(1)
+    assert (anomaly["step"], anomaly["name"], anomaly["module"]) == (7, "log_0", "encoder.block.act")
+    assert anomaly["line"] == line_of(__import__("models").LogBlock.forward, "# <log>")
+
+
+def test_inspector_facts_tables_and_figures(store) -> None:  # type: ignore[no-untyped-def]
+    model = captured_model(*store.graph(1, step=9))
+    log = model.by_name["log_0"]
+    facts = dict(node_facts(model, log))
+    assert facts["op"] == "torch.log" and facts["module path"] == "encoder.block.act"
+    assert facts["source"] == f"models.py:{line_of(__import__('models').LogBlock.forward, '# <log>')}"
+    assert facts["inputs"] == "add_0 [8, 4] float32" and facts["outputs"] == "[8, 4] float32"
+    act_facts = dict(node_facts(model, model.by_module["encoder.block.act"]))
+    assert act_facts["class"] == "LogBlock" and act_facts["outputs"] == "mul_0 [8, 4] float32"
+    stats = store.tensor_stats(1, log, step=9)
+    rows = stats_rows(stats)
+    assert rows[0][:5] == ["value", "[8, 4]", "float32", "cpu", "32"]
+    hist = histogram_figure(stats, "h")
+    assert len(hist.data) == 1 and sum(hist.data[0].y) == 32 and len(hist.data[0].x) == 32
+    history = history_figure(store.tensor_stats(1, "log_0"), store.tensor_stats(1, "grad:log_0"), 9)
+    value_traces = [t for t in history.data if t.name == "value"]
+    assert len(value_traces) == 4 and list(value_traces[0].x) == list(range(10))
+    assert list(value_traces[3].y) == [0] * 7 + [32] + [0] * 2  # the NaN count panel
+    assert timeline_href(3, 5000, 6000, "aten::log") == "/timeline/3?start=4000&end=7000&q=aten%3A%3Alog"
+
+
+def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store) -> None:  # type: ignore[no-untyped-def]
+    assert aten_names("F.linear") == ["aten::linear", "aten::addmm"]
+    assert aten_names("Tensor.__add__") == ["aten::add"] and aten_names("torch.relu") == ["aten::relu"]
+    data = GraphData(store)
+    version = int(store.graph_steps(4)["version_id"].iloc[-1])
+    profile_id, times = data.times(4, version)
+    assert profile_id == int(store.profiles(4)["id"].iloc[-1])
+    model = data.captured(4, version)
+    linear = times[model.by_name["linear_0"]]
+    assert linear["aten"] == "aten::linear" and linear["by_shape"] and linear["calls"] == 2
+    assert times[model.by_name["relu_0"]]["aten"] == "aten::relu"
+    events = store.op_events(profile_id, ["aten::linear"], max_items=10)
+    assert len(events) == 4 and set(events["name"]) == {"aten::linear"}
+    op_table = store.op_table(profile_id, group_by_shape=True)
+    assert op_times(model, op_table.iloc[0:0]) == {}
+
+
+def test_imported_keras_and_op_graphs_group_by_name_scope(shared_data: Path, tmp_path: Path) -> None:
+    from torchscope.profiler.importing import import_path
+
+    db = tmp_path / "i.db"
+    import_path(db, shared_data / "tensorboard_keras" / "opgraph")
+    with torchscope.open(db) as opened:
+        nodes, edges = opened.imported_graph(1)
+        first = nodes[nodes["graph_id"] == nodes["graph_id"].min()]
+        model = imported_model(first, edges[edges["graph_id"] == first["graph_id"].iloc[0]])
+        view = visible_view(model, default_expanded(model))
+        assert _names(model, view.boxes) == set()
+        assert {"block1", "block2"} <= _names(model, view.nodes)
+        block1 = model.by_module["block1"]
+        opened_view = visible_view(model, toggle(model, block1, set()))
+        assert {"block1/Relu", "block1/MatMul"} <= _names(model, opened_view.nodes) | _names(model, opened_view.boxes)
+        assert len(view.edges) > 0
+        layout(model, opened_view)
+        panel = routes.render(opened, "/graph/1", "?node=block1/Relu", refresh_ms=1000)
+        assert "Relu" in str(panel)
+
+
+def test_unknown_run_step_and_node_are_404(store) -> None:  # type: ignore[no-untyped-def]
+    for path, search, text in (
+        ("/graph/999", "", "no run 999"),
+        ("/graph/1", "?step=5000", "step 5000 of run 1 was not captured"),
+        ("/graph/1", "?node=nope", "no node or module 'nope'"),
+    ):
+        panel = routes.render(store, path, search, refresh_ms=1000)
+        assert "404" in str(panel) and text in str(panel), str(panel)[:300]
+    assert "400" in str(routes.render(store, "/graph/1", "?step=x", refresh_ms=1000))
