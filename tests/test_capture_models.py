@@ -196,3 +196,18 @@ def test_zero_count_is_exact_for_small_tensors_and_scaled_from_the_subset_for_la
     estimate = cpu_row(large)[9]
     assert abs(estimate - exact) < 0.03 * large.numel()
     np.testing.assert_allclose(device_row(large).numpy()[9], estimate)
+
+
+def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
+    class Odd(torch.nn.Module):
+        def forward(self, x):
+            idx = torch.argmax(x, dim=1)
+            sparse = x.to_sparse()
+            return sparse.to_dense() + idx.unsqueeze(1)
+
+    model = Odd()
+    with run.watch(model, every=1):
+        model(torch.tensor([[1.0, 3.0], [2.0, 0.0]]))
+    stats = _store(run).tensor_stats(run.id).set_index("name")
+    assert stats.loc["argmax_0", "dtype"] == "int64" and stats.loc["argmax_0", "max"] == 1.0
+    assert stats.loc["to_sparse_0", "numel"] == 4 and stats.loc["to_sparse_0", "hist_n"] == 0

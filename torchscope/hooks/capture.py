@@ -385,7 +385,8 @@ def watch(
     activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``. Raises
     :class:`CaptureError` for arguments that cannot work; after that, capture problems only warn.
     """
-    if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):  # what torch.compile returns
+    # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
         warnings.warn(
             "torchscope: watching a torch.compile'd module captures nothing while it runs compiled; "
             "watch the original module and call it uncompiled on the steps you want captured",

@@ -10,6 +10,7 @@ one node. Calls that return no tensor (``x.shape``, ``x.dim()``, ``bool(x)``) ar
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -293,9 +294,7 @@ class StepRecord:
 
 
 def _json_list_item(text: str, index: int) -> str:
-    """Item ``index`` of a JSON list of lists/strings written by this module, without parsing the whole."""
-    import json
-
+    """Item ``index`` of a JSON list of shapes or dtypes written by this module, as JSON."""
     return json.dumps(json.loads(text)[index])
 
 

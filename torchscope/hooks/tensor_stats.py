@@ -201,10 +201,13 @@ class StatsBatch:
 
     def add(self, x: torch.Tensor, meta: tuple[Any, ...]) -> int:
         """Take the statistics of ``x`` now; ``meta`` describes it (node, output, role, ...). Returns its row index."""
-        if x.device.type == "cpu" and not self._force_device:
-            self._rows.append(cpu_row(x))
+        if x.layout != torch.strided or x.is_quantized or x.device.type == "meta":
+            row: np.ndarray | torch.Tensor = _empty_row(x.numel())  # sparse, quantized, meta: the size only
+        elif x.device.type == "cpu" and not self._force_device:
+            row = cpu_row(x)
         else:
-            self._rows.append(device_row(x))
+            row = device_row(x)
+        self._rows.append(row)
         self.meta.append(meta)
         return len(self._rows) - 1
 
