@@ -419,3 +419,32 @@ def test_a_failure_mid_forward_removes_the_gradient_hooks_it_had_placed(run, mon
             assert not model.fc1.weight._backward_hooks
     assert _store(run).graph_steps(run.id).empty
     assert run.dropped == 1
+
+
+def test_outputs_in_a_dataclass_or_a_dict_subclass_become_output_nodes(run):
+    import collections
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Result:
+        logits: torch.Tensor
+        extra: dict
+
+    class ModelOutput(collections.OrderedDict):  # what transformers-style models return
+        pass
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def forward(self, x, *, mask=None):
+            h = self.fc(x) * mask
+            return Result(h, {"out": ModelOutput(hidden=h + 1)})
+
+    model = Wrapped()
+    with run.watch(model, every=1):
+        model(torch.ones(1, 2), mask=torch.ones(1, 2)).logits.sum().backward()
+    nodes, _ = _store(run).graph(run.id)
+    assert nodes[nodes.kind == "input"]["name"].tolist() == ["input[0]", "input.mask"]
+    assert nodes[nodes.kind == "output"]["name"].tolist() == ["output.logits", "output.extra['out']['hidden']"]

@@ -13,14 +13,15 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Mapping
 import warnings
 import weakref
 from typing import Any
 
 import torch
-import torch.utils._pytree as pytree
 from torch.nn.modules import module as nn_module
 
 from torchscope.errors import CaptureError
@@ -222,11 +223,7 @@ class Watch:
         try:
             record = current.record
             if record.failed is None:
-                leaves = [
-                    ("output" + pytree.keystr(path), t)
-                    for path, t in pytree.tree_flatten_with_path(output)[0]
-                    if isinstance(t, torch.Tensor)
-                ]
+                leaves = named_tensors(output, "output")
                 record.add_tensors("output", leaves, to_graph=True)
                 record.exit_module(module)
             if record.failed is not None:
@@ -250,11 +247,9 @@ class Watch:
         current = holder["step"] = _Step(self, step, record)
         self._current = current
         record.enter_module(model, "")
-        leaves = [
-            (_input_name(path), t)
-            for path, t in pytree.tree_flatten_with_path((args, kwargs))[0]
-            if isinstance(t, torch.Tensor)
-        ]
+        leaves = [] if not args else named_tensors(args, "input")
+        for key, value in kwargs.items():
+            leaves += named_tensors(value, f"input.{key}")
         record.add_tensors("input", leaves, to_graph=False)
         del paths[id(model)]  # the root's call node is made here, not by the global hooks
         self._module_handles = [
@@ -348,11 +343,24 @@ class Watch:
             )
 
 
-def _input_name(path: tuple[Any, ...]) -> str:
-    """``input[0]``, ``input[0]['a']`` for positional arguments, ``input.x`` for keyword ``x``."""
-    if path[0].idx == 0:
-        return "input" + pytree.keystr(path[1:])
-    return f"input.{path[1].key}" + pytree.keystr(path[2:])
+def named_tensors(value: Any, name: str, depth: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """The tensors inside nested tuples, lists, mappings (``ModelOutput`` too) and dataclasses, named by their path:
+    ``input[0]``, ``output['logits']``, ``output[1].hidden``."""
+    if isinstance(value, torch.Tensor):
+        return [(name, value)]
+    if depth > 8 or isinstance(value, (str, bytes)):
+        return []
+    found: list[tuple[str, torch.Tensor]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += named_tensors(item, f"{name}[{key!r}]", depth + 1)
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            found += named_tensors(item, f"{name}[{i}]", depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            found += named_tensors(getattr(value, field.name), f"{name}.{field.name}", depth + 1)
+    return found
 
 
 def _to_numpy(t: torch.Tensor) -> Any:
