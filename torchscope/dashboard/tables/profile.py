@@ -149,22 +149,22 @@ def memory_op_columns() -> list[dict[str, Any]]:
     return [
         {"field": "op", "headerName": "operator", "minWidth": 260, "flex": 3, **TEXT},
         {"field": "allocations", "type": "numericColumn", "filter": "agNumberColumnFilter"},
-        {"field": "allocated_kb", "headerName": "allocated (KiB)", **NUM, "sort": "desc"},
+        {"field": "allocated_bytes", "headerName": "allocated (bytes)", **NUM, "sort": "desc"},
         {"field": "frees", "type": "numericColumn", "filter": "agNumberColumnFilter"},
-        {"field": "freed_kb", "headerName": "freed (KiB)", **NUM},
-        {"field": "net_kb", "headerName": "net (KiB)", **NUM},
+        {"field": "freed_bytes", "headerName": "freed (bytes)", **NUM},
+        {"field": "net_bytes", "headerName": "net (bytes)", **NUM},
         LINKS,
     ]
 
 
 def memory_op_rows(frame: pd.DataFrame, profile_id: int, spans: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """One row per op of :meth:`Store.memory_by_op`, sizes in KiB."""
+    """One row per op of :meth:`Store.memory_by_op`, sizes in bytes."""
     if frame.empty:
         return []
     out = pd.DataFrame({"op": frame["op"].astype(str), "allocations": frame["allocations"].astype(int),
                         "frees": frame["frees"].astype(int)})  # fmt: skip
-    for col in ("allocated", "freed", "net"):
-        out[f"{col}_kb"] = np.round(frame[f"{col}_bytes"].to_numpy(dtype=np.float64) / 1024, 3)
+    for col in ("allocated_bytes", "freed_bytes", "net_bytes"):
+        out[col] = frame[col].astype("int64")
     out["links"] = [_links(("timeline", timeline_href(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]]
     out.insert(0, "row", np.arange(len(out)))
     return out.to_dict("records")

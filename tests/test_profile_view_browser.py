@@ -1,0 +1,138 @@
+"""The profile page in real headless Chromium: overview of an imported GPU trace, kernels grid (sort, search,
+timeline link), and the memory and modules tabs of a live CPU profile. Expectations come from the trace JSON or
+from the raw allocator events."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import re
+import warnings
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+
+import torchscope
+from torchscope.profiler.importing import import_path
+
+pytestmark = pytest.mark.browser
+KINETO = "a100_alexnet.json.gz"
+
+
+def _kernels(shared_data: Path) -> dict[str, list[float]]:
+    events = orjson.loads(gzip.decompress((shared_data / "kineto" / KINETO).read_bytes()))["traceEvents"]
+    durations: dict[str, list[float]] = collections.defaultdict(list)
+    for e in events:
+        if e.get("cat") == "kernel":
+            durations[e["name"]].append(e["dur"])
+    return durations
+
+
+def _first_cell(tab, col: str) -> str:
+    return tab.locator(f"#prof-grid .ag-center-cols-container .ag-row[row-index='0'] [col-id='{col}']").inner_text()
+
+
+def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, shared_data: Path, serve, page) -> None:
+    kernels = _kernels(shared_data)
+    import_path(db_path, shared_data / "kineto" / KINETO)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/profile/1")
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot")
+    meta = tab.locator(".meta").first.inner_text()
+    assert f"{sum(len(v) for v in kernels.values())} kernels" in meta and "NVIDIA A100" in meta
+    # CUDA runtime calls fill most of this trace while kernels run a tiny share of it: the hint says launch bound
+    assert "launch bound" in tab.locator("#prof-hints").inner_text()
+    top = tab.evaluate("document.querySelector('#prof-top-kernels .js-plotly-plot')._fullData[0].customdata[0]")
+    assert top == max(kernels, key=lambda n: sum(kernels[n]))
+
+    tab.click("#tab-kernels")
+    tab.wait_for_url(re.compile(r".*/profile/1\?tab=kernels$"))
+    tab.wait_for_selector("#prof-grid .ag-row")
+    assert tab.locator("#prof-rows").inner_text() == f"{len(kernels)} rows"
+    assert _first_cell(tab, "name") == max(kernels, key=lambda n: sum(kernels[n]))  # sorted by total time
+    header = tab.locator("#prof-grid .ag-header-cell[col-id='mean_us'] .ag-header-cell-label")
+    header.click()  # ascending
+    tab.wait_for_function(
+        "document.querySelector(\"#prof-grid .ag-header-cell[col-id='mean_us']\").getAttribute('aria-sort') === 'ascending'"
+    )
+    assert _first_cell(tab, "name") == min(kernels, key=lambda n: sum(kernels[n]) / len(kernels[n]))
+    header.click()  # descending
+    tab.wait_for_function(
+        "document.querySelector(\"#prof-grid .ag-header-cell[col-id='mean_us']\").getAttribute('aria-sort') === 'descending'"
+    )
+    longest = max(kernels, key=lambda n: sum(kernels[n]) / len(kernels[n]))
+    assert _first_cell(tab, "name") == longest
+    assert float(_first_cell(tab, "mean_us").replace(",", "")) == pytest.approx(sum(kernels[longest]) / len(kernels[longest]))
+
+    tab.fill("#prof-search", "gemm")
+    expected = sum(1 for n in kernels if "gemm" in n.lower())
+    tab.wait_for_function(f"document.querySelectorAll('#prof-grid .ag-center-cols-container .ag-row').length === {expected}")
+
+    # a row's timeline link opens the timeline on every call of that kernel, highlighted
+    tab.locator("#prof-grid .ag-row[row-index='0'] [col-id='links'] a", has_text="timeline").click()
+    tab.wait_for_url(re.compile(r".*/timeline/1\?start=\d+&end=\d+&q=.+"))
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    first_gemm = [n for n in sorted(kernels, key=lambda n: -sum(kernels[n]) / len(kernels[n])) if "gemm" in n.lower()][0]
+    assert tab.input_value("#tl-search") == first_gemm
+    assert f"{len(kernels[first_gemm])} matches" in tab.locator("#tl-status").inner_text()
+    assert not problems, problems
+
+
+def _live_profile(db: Path) -> int:
+    run = torchscope.init("live", db=db)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        with run.profile(wait=1, warmup=1, active=2, record_shapes=True, profile_memory=True, with_stack=True) as prof:
+            for _ in range(4):
+                model(torch.randn(4, 8)).sum().backward()
+                opt.step()
+                opt.zero_grad()
+                prof.step()
+    run.finish()
+    return run.id
+
+
+def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serve, page) -> None:
+    run_id = _live_profile(db_path)
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run_id)["id"].iloc[0])
+        raw = store.memory_timeline(pid)
+    peak = int(raw["allocated"].max())
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/profile/{pid}?tab=memory")
+    tab.wait_for_selector("#prof-memory .js-plotly-plot")
+    assert f"peak CPU: {peak / 2**20:.3f} MiB" in tab.locator("#prof-peaks").inner_text()
+    tab.wait_for_selector("#prof-grid .ag-row")
+    # every allocation and free is attributed to exactly one row
+    totals = tab.evaluate(
+        "(() => { let a = 0, f = 0, b = 0; dash_ag_grid.getApi('prof-grid').forEachNode(n => { a += n.data.allocations;"
+        " f += n.data.frees; b += n.data.allocated_bytes; }); return [a, f, b]; })()"
+    )
+    assert totals[:2] == [int((raw["bytes"] > 0).sum()), int((raw["bytes"] < 0).sum())]
+    assert totals[2] == int(raw.loc[raw["bytes"] > 0, "bytes"].sum())
+    assert _first_cell(tab, "op").startswith("aten::")
+
+    tab.goto(f"{url}/profile/{pid}?tab=modules")
+    tab.wait_for_selector("#prof-grid .ag-row")
+    modules = sorted(tab.locator("#prof-grid .ag-center-cols-container [col-id='module']").all_inner_texts())
+    assert modules == ["Sequential_0", "Sequential_0/Linear_0", "Sequential_0/Linear_1", "Sequential_0/ReLU_0"]
+    graph = tab.locator("#prof-grid a", has_text="graph").first.get_attribute("href")
+    assert re.fullmatch(rf"/graph/{run_id}\?node=Sequential_0(%2F\w+)?", graph)
+
+    tab.goto(f"{url}/profile/{pid}?tab=operators&shapes=1")
+    tab.wait_for_selector("#prof-grid .ag-row")
+    tab.fill("#prof-search", "aten::linear")
+    tab.wait_for_function("document.querySelectorAll('#prof-grid .ag-center-cols-container .ag-row').length === 2")
+    shapes = sorted(tab.locator("#prof-grid .ag-center-cols-container [col-id='input_shapes']").all_inner_texts())
+    assert shapes == ["[[4,16],[2,16],[2]]", "[[4,8],[16,8],[16]]"]
+    tab.goto(f"{url}/profile/{pid}?tab=nope")
+    tab.wait_for_selector(".error-panel")
+    assert tab.locator(".error-code").inner_text() == "400"
+    assert not problems, problems
