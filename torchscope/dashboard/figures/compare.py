@@ -6,6 +6,7 @@ Pure functions: diff tables (from ``store.*_diff``) in, plotly figure dicts out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,7 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
     largest changes, the largest at the top; slower in red, faster in green."""
     head = table[table[f"{time}_delta"] != 0].head(top).iloc[::-1]
     delta_us = (head[f"{time}_delta"] / 1e3).tolist()
-    labels = [_short(k) for k in head[key]]
+    labels = [short_name(k) for k in head[key]]
     trace = {
         "type": "bar", "orientation": "h", "x": delta_us, "y": labels,
         "marker": {"color": [SLOWER if d > 0 else FASTER for d in delta_us]},
@@ -82,8 +83,12 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
     return {"data": [trace], "layout": layout}
 
 
-def _short(name: object, width: int = 48) -> str:
+def short_name(name: object, width: int = 60) -> str:
+    """A label that fits a bar chart's axis: C++ kernel signatures lose ``void`` and namespaces (the functor, which
+    tells kernels apart, stays), then every name is cut at ``width`` characters."""
     text = str(name)
+    if text.startswith("void ") or "<" in text:  # a C++ kernel signature; op names keep their aten:: namespace
+        text = re.sub(r"\b[A-Za-z_]\w*::", "", text.removeprefix("void "))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -101,10 +106,10 @@ def breakdown_bars(breakdown: pd.DataFrame) -> dict[str, Any]:
         **_BASE_LAYOUT,
         "barmode": "stack",
         "title": {"text": "mean step time and where it went", "font": {"size": 13}, "x": 0.02},
-        "height": 200,
-        "margin": {"l": 30, "r": 20, "t": 36, "b": 36},
+        "height": 210,
+        "margin": {"l": 30, "r": 20, "t": 60, "b": 40},
         "xaxis": {"title": {"text": "ms per step"}, "gridcolor": "#eef0f3"},
         "yaxis": {"autorange": "reversed"},
-        "legend": {"orientation": "h", "y": -0.35},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
     }
     return {"data": traces, "layout": layout}

@@ -165,8 +165,8 @@ def _profile_sections(cmp: Comparison) -> list[Any]:
         className="meta",
     )
     sections = [html.Section([html.H3("Step time"), summary,
-                              dcc.Graph(figure=breakdown_bars(cmp.breakdown), config=GRAPH_CONFIG)],
-                             id="compare-steps")]  # fmt: skip
+                              dcc.Graph(figure=breakdown_bars(cmp.breakdown), config=GRAPH_CONFIG),
+                              _steps_table(cmp.steps)], id="compare-steps")]  # fmt: skip
     for title, table, key, mean, grid_id in (
         ("Kernels", cmp.kernels, "name", "mean_ns", "compare-kernels"),
         ("Operators", cmp.ops, "name", None, "compare-ops"),
@@ -194,6 +194,20 @@ def _profile_sections(cmp: Comparison) -> list[Any]:
             )  # fmt: skip
         )
     return sections
+
+
+def _steps_table(steps: pd.DataFrame, limit: int = 50) -> html.Table:
+    """Each step's wall time, A's i-th step beside B's i-th step (step numbers differ between traces)."""
+    def ms(v: Any) -> str:
+        return "-" if pd.isna(v) else f"{v / 1e6:.3f}"
+
+    head = html.Tr([html.Th(h) for h in ("#", "step A", "step B", "A (ms)", "B (ms)", "B - A (ms)")])
+    body = [html.Tr([html.Td(int(r["index"])), html.Td("-" if pd.isna(r["step_a"]) else int(r["step_a"])),
+                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])), html.Td(ms(r["wall_ns_a"])),
+                     html.Td(ms(r["wall_ns_b"])),
+                     html.Td("-" if pd.isna(r["wall_ns_delta"]) else f"{r['wall_ns_delta'] / 1e6:+.3f}")])
+            for r in steps.head(limit).to_dict("records")]  # fmt: skip
+    return html.Table([html.Thead(head), html.Tbody(body)], className="compare-config", id="compare-step-table")
 
 
 # -- graphs ---------------------------------------------------------------------------------------------------------
