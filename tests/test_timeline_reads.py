@@ -1,0 +1,176 @@
+"""Timeline reads and the pure level-of-detail code: windows, density blocks, search, event details, spans.
+
+Store-level expectations come from the trace JSON (the A100 and V100 traces of ../shared/data); the pure functions
+are checked on hand-made events whose answer is known.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+import torchscope
+from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.profiler.importing import import_path
+from torchscope.storage import timeline_lod as lod
+
+
+def _events(path: Path) -> list[dict]:
+    return orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+
+
+@pytest.fixture
+def a100(db_path: Path, shared_data: Path) -> tuple[torchscope.Store, list[dict], float]:
+    path = shared_data / "kineto" / "a100_alexnet.json.gz"
+    import_path(db_path, path)
+    events = _events(path)
+    t0 = min(e["ts"] for e in events if e.get("ph") == "X")
+    with torchscope.open(db_path) as store:
+        yield store, events, t0
+
+
+def _ns(us: float) -> int:
+    return round(us * 1000)
+
+
+def test_whole_window_draws_or_merges_every_event_once(a100) -> None:
+    store, events, _ = a100
+    stored = [e for e in events if e.get("ph") in ("X", "i")]
+    drawn, blocks = store.timeline_window(1, px=800)
+    assert drawn.attrs["in_window"] == len(stored)
+    assert len(drawn) + int(blocks["count"].sum()) == len(stored)
+    assert drawn["id"].is_unique
+    # what is drawn one by one is at least a pixel wide; density blocks stay inside the window
+    assert (drawn["dur"] >= drawn.attrs["ns_per_px"]).all()
+    assert (blocks["start"] >= 0).all() and (blocks["end"] <= drawn.attrs["end"]).all()
+
+
+def test_budget_keeps_the_longest_events(a100) -> None:
+    store, _, _ = a100
+    drawn, blocks = store.timeline_window(1, px=100_000, max_items=50)
+    everything, _ = store.timeline_window(1, px=100_000, max_items=10**6)
+    assert len(drawn) == 50
+    assert sorted(drawn["dur"], reverse=True) == sorted(everything["dur"], reverse=True)[:50]
+    assert len(drawn) + blocks["count"].sum() == drawn.attrs["in_window"]
+
+
+def test_zoomed_window_draws_the_kernel_with_exact_times_and_lanes_in_display_order(a100) -> None:
+    store, events, t0 = a100
+    kernel = max((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["dur"])
+    start = _ns(kernel["ts"] - t0)
+    drawn, _ = store.timeline_window(1, start - 1_000_000, start + 2_000_000, px=1200)
+    row = drawn[(drawn["kind"] == "kernel") & (drawn["start"] == start)]
+    assert row["name"].tolist() == [kernel["name"]] and row["dur"].tolist() == [_ns(kernel["dur"])]
+    lanes = store.timeline_lanes(1)
+    assert lanes["kind"].tolist()[:1] == ["host"] and "device" in lanes["kind"].tolist()
+    assert lanes["row0"].is_monotonic_increasing
+    assert lanes.set_index("id").loc[int(row["lane_id"].iloc[0]), "label"] == f"stream {kernel['args']['stream']}"
+
+
+def test_event_details_join_kernel_and_launch(a100) -> None:
+    store, events, t0 = a100
+    kernel = max((e for e in events if e.get("cat") == "kernel"), key=lambda e: e["dur"])
+    launch = next(e for e in events if e.get("cat") == "cuda_runtime" and e["args"]["correlation"] == kernel["args"]["correlation"])
+    drawn, _ = store.timeline_window(1, _ns(kernel["ts"] - t0), _ns(kernel["ts"] - t0) + 1)
+    kernel_id = int(drawn[drawn["kind"] == "kernel"]["id"].iloc[0])
+    detail = store.timeline_event(1, kernel_id)
+    assert detail["details"]["grid"] == ",".join(str(g) for g in kernel["args"]["grid"])
+    assert detail["details"]["registers"] == kernel["args"]["registers per thread"]
+    assert detail["corr"] == kernel["args"]["correlation"]
+    (src,) = detail["launched_by"]
+    assert (src["name"], src["start"], src["dur"]) == (launch["name"], _ns(launch["ts"] - t0), _ns(launch["dur"]))
+    back = store.timeline_event(1, int(src["id"]))
+    assert [k["id"] for k in back["launched"]] == [kernel_id]
+    assert back["op"] is not None and back["op"]["kind"] == "cpu_op"
+    with pytest.raises(NotFoundError):
+        store.timeline_event(1, 10**9)
+    with pytest.raises(BadRequestError):
+        store.timeline_window(1, 10, 5)
+
+
+def test_search_and_name_spans_match_the_trace(a100) -> None:
+    store, events, t0 = a100
+    launches = [e for e in events if e.get("name") == "cudaLaunchKernel"]
+    found = store.timeline_search(1, "CUDALAUNCHKERNEL")
+    assert found.attrs["total"] == len(found) == len(launches)
+    spans = store.name_spans(1).set_index("name")
+    assert spans.loc["cudaLaunchKernel", "calls"] == len(launches)
+    assert spans.loc["cudaLaunchKernel", "first_start"] == min(_ns(e["ts"] - t0) for e in launches)
+    assert spans.loc["cudaLaunchKernel", "last_end"] == max(_ns(e["ts"] - t0) + _ns(e["dur"]) for e in launches)
+    assert store.timeline_search(1, "").attrs["total"] == 0
+
+
+def test_minimap_counts_every_event_per_lane(a100) -> None:
+    store, events, _ = a100
+    counts = store.timeline_minimap(1, bins=50)
+    lanes = store.timeline_lanes(1).set_index("id")
+    assert counts.shape == (len(lanes), 50)
+    assert counts.sum(axis=1).to_dict() == lanes["event_count"].to_dict()
+    per_stream = collections.Counter(e["args"]["stream"] for e in events if e.get("cat") == "kernel")
+    stream_lane = lanes[lanes["label"] == "stream 7"].index[0]
+    assert counts.loc[stream_lane].sum() >= per_stream[7]
+
+
+def test_nested_host_events_get_their_depth(db_path: Path, shared_data: Path) -> None:
+    import_path(db_path, shared_data / "kineto" / "v100_train_rank0.json.gz")
+    with torchscope.open(db_path) as store:
+        raw = store.events(1)
+        drawn, _ = store.timeline_window(1, px=10**7, max_items=10**7)
+        lanes = store.timeline_lanes(1).set_index("id")
+    parent = {int(i): (None if p is pd.NA else int(p)) for i, p in zip(raw["id"], raw["parent"])}
+
+    def depth(i: int) -> int:
+        d = 0
+        while parent[i] is not None:
+            i, d = parent[i], d + 1
+        return d
+
+    host = drawn[drawn["lane_id"].map(lanes["kind"]) == "host"]
+    assert len(host) > 30_000 and host["depth"].max() >= 5
+    expected = [depth(int(i)) for i in host["id"]]
+    assert host["depth"].tolist() == expected
+    assert (host["row"] == host["lane_id"].map(lanes["row0"]) + host["depth"]).all()
+
+
+# -- the pure level-of-detail functions ---------------------------------------------------------------------------------
+
+
+def _index(lanes: list[int], starts: list[int], durs: list[int], parents: list[int] | None = None) -> lod.EventIndex:
+    dur = np.array(durs, dtype=np.int64)
+    parent = np.array(parents or [-1] * len(durs), dtype=np.int64)
+    return lod.EventIndex(
+        base=1, lane=np.array(lanes, dtype=np.int32), kind=np.zeros(len(durs), dtype=np.int8),
+        name_id=np.zeros(len(durs), dtype=np.int64), level=np.frexp(dur.astype(float))[1].astype(np.int8),
+        start=np.array(starts, dtype=np.int64), dur=dur, parent=parent, link=np.full(len(durs), -1),
+        depth=lod.nesting_depth(parent), n_lanes=max(lanes) + 1,
+    )  # fmt: skip
+
+
+def test_nesting_depth_follows_parents() -> None:
+    assert lod.nesting_depth(np.array([-1, 0, 1, 0, -1, 4])).tolist() == [0, 1, 2, 1, 0, 1]
+
+
+def test_overlap_includes_long_events_that_started_before_the_window() -> None:
+    ix = _index([0, 0, 0, 1], [0, 500, 2000, 900], [10_000, 10, 10, 0])
+    assert sorted(lod.overlapping(ix, 1000, 1500).tolist()) == [0]
+    assert sorted(lod.overlapping(ix, 900, 1000).tolist()) == [0, 3]  # the instant at 900
+    assert sorted(lod.overlapping(ix, 10_000, 20_000).tolist()) == []
+
+
+def test_narrow_events_merge_into_blocks_of_adjacent_pixels() -> None:
+    # 1 px = 10 ns: one 100 ns event is drawn; 5 one-ns events in pixels 20-22 form one block; one in pixel 50 another
+    starts = [0, 200, 205, 210, 221, 229, 500]
+    ix = _index([0] * 7, starts, [100, 1, 1, 1, 1, 1, 1])
+    w = lod.window(ix, np.array([0]), 0, 1000, px=100, max_items=100, max_blocks=100)
+    assert w.events.tolist() == [0]
+    assert w.block_count.tolist() == [5, 1]
+    assert w.block_start.tolist() == [200, 500] and w.block_end.tolist() == [230, 510]
+    assert w.block_busy.tolist() == pytest.approx([5 / 30, 1 / 10])
+    coarse = lod.window(ix, np.array([0]), 0, 1000, px=100, max_items=100, max_blocks=1)
+    assert len(coarse.block_count) == 1 and coarse.block_count.tolist() == [6]
