@@ -64,7 +64,7 @@ def timeline_figure(
             go.Bar(
                 name=str(kind), orientation="h", y=group["row"], base=ms(group["start"]), x=ms(group["dur"]),
                 width=0.8, marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
-                customdata=np.column_stack((group["id"].to_numpy(), [short(n) for n in group["name"]])),
+                customdata=_id_names(group),
                 hovertemplate="%{customdata[1]}<br>%{x:.4f} ms at %{base:.4f} ms<extra>" + str(kind) + "</extra>",
             )
         )  # fmt: skip
@@ -85,7 +85,7 @@ def timeline_figure(
             go.Scattergl(
                 name=MATCH_TRACE, mode="markers", x=ms(matches["start"] + matches["dur"] / 2), y=matches["row"],
                 marker={"symbol": "diamond", "size": 9, "color": "#d62728", "line": {"width": 1, "color": "white"}},
-                customdata=np.column_stack((matches["id"].to_numpy(), [short(n) for n in matches["name"]])),
+                customdata=_id_names(matches),
                 hovertemplate="%{customdata[1]}<extra>match</extra>",
             )
         )  # fmt: skip
@@ -102,6 +102,14 @@ def timeline_figure(
     )  # fmt: skip
     fig.update_layout(shapes=_separators(lanes) + _selection_shapes(selected), annotations=_link_arrows(selected))
     return fig
+
+
+def _id_names(frame: pd.DataFrame) -> np.ndarray:
+    """``[[id, short name], ...]`` as objects, so ids stay integers in the figure's JSON."""
+    data = np.empty((len(frame), 2), dtype=object)
+    data[:, 0] = [int(i) for i in frame["id"]]
+    data[:, 1] = [short(n) for n in frame["name"]]
+    return data
 
 
 def _separators(lanes: pd.DataFrame) -> list[dict[str, Any]]:

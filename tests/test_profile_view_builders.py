@@ -1,0 +1,151 @@
+"""Pure builders of the profile and timeline views, without a browser: figures, hints, grid rows, URL parsing."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from torchscope.dashboard.figures.memory import bucket_max, memory_figure
+from torchscope.dashboard.figures.profile import breakdown_figure, step_hints, top_figure, utilization_figure
+from torchscope.dashboard.figures.timeline import DENSITY_TRACE, MATCH_TRACE, minimap_figure, timeline_figure
+from torchscope.dashboard.pages.timeline_page import clamp_window, parse_relayout
+from torchscope.dashboard.tables import profile as tables
+
+
+def _breakdown(**shares: float) -> pd.DataFrame:
+    wall = 1_000_000
+    row = {"step": 7, "start": 0, "end": wall, "wall_ns": wall}
+    cats = ("kernel", "communication", "memcpy", "memset", "runtime", "dataloader", "cpu", "idle")
+    row.update({f"{c}_ns": int(shares.get(c, 0) * wall) for c in cats})
+    return pd.DataFrame([row])
+
+
+def test_breakdown_bars_stack_to_the_step_wall_time() -> None:
+    frame = pd.concat([_breakdown(kernel=0.5, cpu=0.25, idle=0.25), _breakdown(idle=1.0).assign(step=8)])
+    fig = breakdown_figure(frame)
+    assert [t.name for t in fig.data] == ["kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle"]
+    totals = np.sum([np.asarray(t.y, dtype=float) for t in fig.data], axis=0)
+    assert totals.tolist() == [1.0, 1.0]  # ms
+    assert list(fig.data[0].x) == ["step 7", "step 8"]
+    assert breakdown_figure(_breakdown(idle=1.0).assign(step=-1)).data[0].x[0] == "whole profile"
+
+
+@pytest.mark.parametrize(
+    ("shares", "words"),
+    [
+        ({"idle": 0.6, "kernel": 0.4}, "Step 7 is mostly idle: nothing ran on the CPU or the GPU for 60% of it."),
+        ({"dataloader": 0.45, "kernel": 0.55}, "Step 7 is data-loading bound: 45% of it waits for the DataLoader."),
+        ({"runtime": 0.5, "kernel": 0.1, "cpu": 0.4}, "Step 7 is launch bound: 50% of it is spent in CUDA runtime calls"),
+    ],
+)
+def test_hints_name_what_bounds_a_step(shares: dict[str, float], words: str) -> None:
+    hints = step_hints(_breakdown(**shares))
+    assert len(hints) == 1 and hints[0].startswith(words)
+
+
+def test_no_hint_for_a_busy_gpu_step_but_a_compute_bound_note() -> None:
+    util = pd.DataFrame({"step": [7], "device": [0], "wall_ns": [10], "busy_ns": [9], "kernel_ns": [9], "idle_ns": [1],
+                         "utilization": [0.9]})  # fmt: skip
+    assert step_hints(_breakdown(kernel=0.9, cpu=0.1)) == []
+    assert step_hints(_breakdown(kernel=0.9, cpu=0.1), util)[0].startswith("The GPU is busy 90% of the time")
+    fig = utilization_figure(util)
+    assert fig.data[0].name == "GPU 0" and list(fig.data[0].y) == [90.0]
+
+
+def test_top_figure_lists_the_largest_first() -> None:
+    frame = pd.DataFrame({"name": ["a", "b", "c"], "total_ns": [1000, 3000, 2000]})
+    fig = top_figure(frame, "name", "total_ns", "Top", n=2)
+    assert list(fig.data[0].y) == ["b", "c"] and list(fig.data[0].x) == [3.0, 2.0]
+
+
+def test_kernel_rows_in_microseconds_with_a_timeline_link() -> None:
+    kernels = pd.DataFrame({
+        "name": ["void k<(1)>"], "calls": [4], "total_ns": [10_000], "mean_ns": [2_500.0], "min_ns": [1_000],
+        "max_ns": [4_000], "share": [0.25], "tensor_cores": [True], "mean_occupancy": [None],
+        "mean_registers": [None], "mean_blocks_per_sm": [None],
+    })  # fmt: skip
+    spans = pd.DataFrame({"name": ["void k<(1)>"], "first_start": [100_000], "last_end": [600_000]}).set_index("name")
+    (row,) = tables.kernel_rows(kernels, 3, spans)
+    assert (row["total_us"], row["mean_us"], row["min_us"], row["max_us"]) == (10.0, 2.5, 1.0, 4.0)
+    assert row["share_pct"] == 25.0 and row["tensor_cores"] == "yes" and row["occupancy_pct"] is None
+    href = row["links"].split("](", 1)[1].rstrip(")")
+    url = urlsplit(href.replace("%28", "(").replace("%29", ")"))
+    assert url.path == "/timeline/3"
+    assert parse_qs(url.query) == {"start": ["90000"], "end": ["610000"], "q": ["void k<(1)>"]}
+    assert [c["field"] for c in tables.kernel_columns()][:3] == ["name", "calls", "total_us"]
+
+
+def test_op_and_module_rows_link_to_the_graph_node() -> None:
+    ops = pd.DataFrame({"name": ["aten::relu", "aten::mm"], "input_shapes": ["[[4,16]]", "[]"], "calls": [2, 1],
+                        "host_total_ns": [5000, 100], "host_self_ns": [4000, 100], "device_total_ns": [0, 0],
+                        "device_self_ns": [0, 0], "host_mean_ns": [2500.0, 100.0], "device_mean_ns": [0.0, 0.0]})  # fmt: skip
+    rows = tables.op_rows(ops, 1, 9, None, {"aten::relu": "Sequential_0/ReLU_0"})
+    assert "[graph](/graph/9?node=Sequential_0%2FReLU_0)" in rows[0]["links"]
+    assert "graph" not in rows[1]["links"]
+    assert rows[0]["input_shapes"] == "[[4,16]]" and rows[0]["host_self_us"] == 4.0
+    assert "input_shapes" in [c["field"] for c in tables.op_columns(True)]
+    assert "input_shapes" not in [c["field"] for c in tables.op_columns(False)]
+    modules = pd.DataFrame({"module": ["Seq_0/Linear_1"], "calls": [2], "host_total_ns": [10], "host_self_ns": [10],
+                            "device_total_ns": [0], "device_self_ns": [0]})  # fmt: skip
+    (mrow,) = tables.module_rows(modules, 1, 9, None)
+    assert "q=nn.Module%3A%20Linear_1" in mrow["links"] and "/graph/9?node=Seq_0%2FLinear_1" in mrow["links"]
+
+
+def _lanes() -> pd.DataFrame:
+    return pd.DataFrame({"id": [1, 2], "position": [0, 1], "row0": [0, 3], "rows": [3, 1], "group": ["process 1", "GPU 0"],
+                         "label": ["thread 1", "stream 7"], "kind": ["host", "device"], "device": [None, 0],
+                         "stream": [None, 7], "event_count": [3, 1]})  # fmt: skip
+
+
+def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> None:
+    events = pd.DataFrame({"id": [10, 11, 12, 13], "row": [0, 1, 2, 3], "lane_id": [1, 1, 1, 2],
+                           "kind": ["cpu_op", "cpu_op", "cuda_runtime", "kernel"], "name": ["a", "b", "cudaLaunchKernel", "k"],
+                           "start": [0, 1000, 2000, 5000], "dur": [9000, 3000, 500, 2000], "depth": [0, 1, 2, 0]})  # fmt: skip
+    blocks = pd.DataFrame({"row": [1], "start": [6000], "end": [7000], "count": [40], "busy": [0.5]})
+    selected = {**events.iloc[3].to_dict(), "launched_by": [events.iloc[2].to_dict()], "launched": []}
+    fig = timeline_figure(_lanes(), events, blocks, start_ns=0, end_ns=10_000, matches=events.iloc[[3]], selected=selected)
+    assert [t.name for t in fig.data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
+    assert fig.data[0].customdata[:, 0].tolist() == [10, 11]
+    assert list(fig.data[0].base) == [0.0, 0.001] and list(fig.data[0].x) == [0.009, 0.003]
+    assert fig.data[3].customdata.tolist() == [[-1, 40, 6000, 7000]]
+    assert fig.data[4].type == "scattergl"
+    (arrow,) = fig.layout.annotations
+    assert (arrow.ax, arrow.ay, arrow.x, arrow.y) == (0.002, 2, 0.005, 3)
+    assert list(fig.layout.xaxis.range) == [0.0, 0.01] and list(fig.layout.yaxis.range) == [3.5, -0.5]
+    assert list(fig.layout.yaxis.ticktext) == ["process 1 · thread 1", "GPU 0 · stream 7"]
+
+
+def test_minimap_outlines_the_window() -> None:
+    counts = pd.DataFrame([[1, 0, 2], [0, 5, 0]], index=[1, 2])
+    counts.attrs.update(bin_ns=1_000_000, labels=["thread 1", "stream 7"])
+    fig = minimap_figure(counts, duration_ns=3_000_000, start_ns=1_000_000, end_ns=2_000_000)
+    assert fig.data[0].customdata.tolist() == [[1, 0, 2], [0, 5, 0]]
+    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == (1.0, 2.0)
+
+
+def test_relayout_events_become_windows() -> None:
+    assert parse_relayout({"xaxis.range[0]": 1.5, "xaxis.range[1]": 2.25}) == (1_500_000, 2_250_000)
+    assert parse_relayout({"xaxis.range": [0, 1]}) == (0, 1_000_000)
+    assert parse_relayout({"xaxis.autorange": True}) == "all"
+    assert parse_relayout({"autosize": True}) is None and parse_relayout(None) is None
+    assert clamp_window(None, None, 5000) == (0, 5001)
+    assert clamp_window(-50, 10**9, 5000) == (0, 5001)
+    assert clamp_window(2000, 2010, 10**6) == (1505, 2505)  # at least a microsecond wide
+
+
+def test_memory_figure_keeps_the_peak_when_downsampled() -> None:
+    ts = np.arange(100_000, dtype=np.int64)
+    values = np.sin(ts / 5000.0)
+    values[54_321] = 7.0
+    x, y = bucket_max(ts, values, 500)
+    assert len(x) <= 500 and 54_321 in x.tolist() and y.max() == 7.0
+    timeline = pd.DataFrame({"ts": [0, 10, 20], "device_type": [0, 0, 0], "device": [-1, -1, -1],
+                             "bytes": [1024, 2048, -1024], "allocated": [1024, 3072, 2048]})  # fmt: skip
+    peaks = pd.DataFrame({"device_type": [0], "device": [-1], "peak_allocated": [3072], "peak_at": [10],
+                          "peak_reserved": [None], "events": [3]})  # fmt: skip
+    fig = memory_figure(timeline, peaks)
+    assert fig.data[0].name == "CPU allocated" and list(fig.data[0].y * 2**20) == [1024, 3072, 2048]
+    assert fig.layout.annotations[0].text == "peak CPU: 0.003 MiB"
