@@ -10,7 +10,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import torchscope
-from torchscope.hooks.tensor_stats import HIST_MAX, cpu_row, device_row
+from torchscope.hooks.tensor_stats import HIST_MAX, StatsBatch, cpu_row
 from torchscope.storage.writer import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
@@ -134,8 +134,25 @@ def test_device_path_equals_cpu_path_on_every_kind_of_tensor():
         torch.randn(3, 3).half(),
         torch.empty(0),
     ]
+    batch = StatsBatch(force_device_path=True)
     for x in cases:
-        np.testing.assert_allclose(device_row(x).numpy(), cpu_row(x), rtol=1e-5, atol=1e-6, equal_nan=True)
+        batch.add(x, ())
+    rows = batch.gather()
+    for x, row in zip(cases, rows, strict=True):
+        np.testing.assert_allclose(row, cpu_row(x), rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_device_path_reduces_in_batches_and_keeps_the_order(monkeypatch):
+    from torchscope.hooks import device_stats
+
+    monkeypatch.setattr(device_stats, "FLUSH_ELEMENTS", 50)  # a batch every few tensors
+    torch.manual_seed(9)
+    cases = [torch.randn(n) * n for n in (7, 30, 1, 64, 3, 100, 9)] + [torch.arange(5)]
+    batch = StatsBatch(force_device_path=True)
+    for x in cases:
+        batch.add(x, ())
+    for x, row in zip(cases, batch.gather(), strict=True):
+        np.testing.assert_allclose(row, cpu_row(x), rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 def test_histogram_of_a_large_tensor_counts_the_documented_subset():
@@ -195,7 +212,9 @@ def test_zero_count_is_exact_for_small_tensors_and_scaled_from_the_subset_for_la
     exact = int((large == 0).sum())
     estimate = cpu_row(large)[9]
     assert abs(estimate - exact) < 0.03 * large.numel()
-    np.testing.assert_allclose(device_row(large).numpy()[9], estimate)
+    batch = StatsBatch(force_device_path=True)
+    batch.add(large, ())
+    np.testing.assert_allclose(batch.gather()[0, 9], estimate)
 
 
 def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
@@ -211,3 +230,27 @@ def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
     stats = _store(run).tensor_stats(run.id).set_index("name")
     assert stats.loc["argmax_0", "dtype"] == "int64" and stats.loc["argmax_0", "max"] == 1.0
     assert stats.loc["to_sparse_0", "numel"] == 4 and stats.loc["to_sparse_0", "hist_n"] == 0
+
+
+def test_a_step_captured_through_the_device_path_stores_the_same_statistics(db_path, monkeypatch):
+    import functools
+
+    from torchscope.hooks import capture
+
+    import copy
+
+    torch.manual_seed(10)
+    base = ConvBN()
+    x = torch.randn(2, 3, 6, 6)
+    frames = []
+    for force in (False, True):
+        model = copy.deepcopy(base)  # batchnorm's buffers change with each training forward
+        monkeypatch.setattr(capture, "StatsBatch", functools.partial(StatsBatch, force_device_path=force))
+        with torchscope.init(f"force={force}", db=db_path) as run:
+            with run.watch(model, every=1):
+                model(x).sum().backward()
+        frames.append(torchscope.open(db_path).tensor_stats(run.id))
+    plain, device = frames
+    assert plain["name"].tolist() == device["name"].tolist()
+    columns = ["numel", "min", "max", "mean", "std", "norm", "nan", "zeros", "hist_n"]
+    np.testing.assert_allclose(device[columns].to_numpy(float), plain[columns].to_numpy(float), rtol=1e-4, atol=1e-5)

@@ -1,11 +1,12 @@
 """Statistics of one tensor, computed on the tensor's own device, gathered to the host once per step.
 
 A tensor's statistics are one row of :data:`WIDTH` float64 numbers (layout in :data:`COLUMNS`). On the CPU the row is
-computed right away (reading a CPU scalar costs no synchronisation). On an accelerator the row is built from device
-ops only — no ``.item()``, no boolean indexing, no data-dependent shapes — and stays on the device until
-:meth:`StatsBatch.gather` stacks every row of the step and copies them to the host with one transfer.
+computed right away (reading a CPU scalar costs no synchronisation). On an accelerator the tensor is copied when it is
+produced and reduced in batches by device ops only — no ``.item()``, no boolean indexing, no data-dependent shapes
+(:mod:`torchscope.hooks.device_stats`); the rows stay on the device until :meth:`StatsBatch.gather` copies them to the
+host with one transfer.
 
-Statistics are computed when the tensor is produced, so a later in-place op cannot change what was recorded.
+Statistics are taken (or the values copied) when the tensor is produced, so a later in-place op cannot change them.
 ``min, max, mean, std, norm`` and the histogram are over the finite elements; NaN, +Inf and -Inf are counted.
 """
 
@@ -67,16 +68,20 @@ def _hist_source(finite: torch.Tensor) -> torch.Tensor:
 _index_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
+def scattered_positions(n: int) -> np.ndarray:
+    """:data:`HIST_MAX` distinct positions spread over ``range(n)`` (``n > HIST_MAX``), the same on every device."""
+    prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
+    return (np.arange(HIST_MAX, dtype=np.int64) * prime) % n
+
+
 def _scattered_index(n: int, device: torch.device) -> torch.Tensor:
-    """:data:`HIST_MAX` distinct positions spread over ``range(n)``; cached, as the same sizes recur every step."""
+    """:func:`scattered_positions` as a tensor; cached, as the same sizes recur every step."""
     key = (n, device)
     index = _index_cache.get(key)
     if index is None:
         if len(_index_cache) > 256:
             _index_cache.clear()
-        prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
-        index = torch.arange(HIST_MAX, device=device, dtype=torch.int64).mul_(prime).remainder_(n)
-        _index_cache[key] = index
+        index = _index_cache[key] = torch.from_numpy(scattered_positions(n)).to(device)
     return index
 
 
@@ -140,73 +145,35 @@ def cpu_row(x: torch.Tensor) -> np.ndarray:
     return row
 
 
-def device_row(x: torch.Tensor) -> torch.Tensor:
-    """The statistics row of a tensor as a float64 tensor on the tensor's device, built without any host sync."""
-    numel = x.numel()
-    xf = _as_float(x)
-    if xf is None or numel == 0:
-        row = torch.full((WIDTH,), _NAN, dtype=torch.float64, device=x.device)
-        row[0] = numel
-        row[6:10] = 0
-        row[12] = 0
-        row[HIST : HIST + BINS] = 0
-        return row
-    flat = xf.reshape(-1)
-    fin = torch.isfinite(flat)
-    n = fin.sum()
-    nf = n.to(flat.dtype)
-    zero = torch.zeros((), dtype=flat.dtype, device=flat.device)
-    xm = torch.where(fin, flat, zero)
-    lo = torch.where(fin, flat, _INF).amin()
-    hi = torch.where(fin, flat, -_INF).amax()
-    mean = xm.sum() / nf
-    dev = torch.where(fin, flat - mean, zero)
-    var = (dev * dev).sum() / torch.clamp(nf - 1, min=1)
-    counts = torch.stack([torch.isnan(flat).sum(), (flat == _INF).sum(), (flat == -_INF).sum()])
-    same = lo == hi
-    h_lo = torch.where(same, lo - 1, lo)
-    h_hi = torch.where(same, hi + 1, hi)
-    width = torch.where(h_hi > h_lo, h_hi - h_lo, torch.ones_like(h_hi))
-    # histc's rule: bin = floor((v - lo) * bins / (hi - lo)), the maximum going to the last bin; non-finite to a spare
-    if numel > HIST_MAX:  # the histogram counts a fixed scattered subset (see HIST_MAX)
-        index = _scattered_index(numel, flat.device)
-        hx, hfin = flat[index], fin[index]
-    else:
-        hx, hfin = flat, fin
-    bins = ((torch.where(hfin, hx, zero) - h_lo) * BINS / width).floor().clamp(0, BINS - 1).long()
-    bins = torch.where(hfin, bins, BINS)
-    hist = torch.zeros(BINS + 1, dtype=torch.float64, device=flat.device)
-    hist.index_add_(0, bins, torch.ones_like(bins, dtype=torch.float64))
-    sample = flat[:: _sample_stride(numel)][:SAMPLE].double()
-    pad = torch.full((SAMPLE - sample.numel(),), _NAN, dtype=torch.float64, device=flat.device)
-    # min, max, mean, std, norm and the histogram range are undefined when no element is finite
-    defined = torch.stack([lo, hi, mean, var.sqrt(), torch.linalg.vector_norm(xm), h_lo, h_hi]).double()
-    defined = torch.where(n == 0, _NAN, defined)
-    numel_t = torch.full((1,), float(numel), dtype=torch.float64, device=flat.device)  # a fill, not a copy
-    hist_n = hist[:BINS].sum().reshape(1)
-    zeros = (hfin & (hx == 0)).sum().double().reshape(1)
-    if numel > HIST_MAX:  # scaled from the subset to the tensor, as on the CPU
-        zeros = torch.round(zeros * nf.double() / torch.clamp(hist_n, min=1))
-    scalars = torch.cat([numel_t, defined[:5], counts.double(), zeros, defined[5:], hist_n])
-    return torch.cat([scalars, hist[:BINS], sample, pad])
-
-
 class StatsBatch:
-    """The statistics rows of one captured step, in the order they were taken; one host transfer in total."""
+    """The statistics rows of one captured step, in the order they were taken; one host transfer in total.
+
+    CPU tensors get their row at once (:func:`cpu_row`). Other devices stage the tensor for a batched reduction
+    (:mod:`torchscope.hooks.device_stats`); ``force_device_path`` sends CPU tensors that way too (for tests).
+    """
 
     def __init__(self, force_device_path: bool = False) -> None:
         self.meta: list[tuple[Any, ...]] = []
-        self._rows: list[np.ndarray | torch.Tensor] = []
+        self._rows: list[np.ndarray | tuple[tuple[torch.device, torch.dtype], int]] = []
+        self._devices: dict[tuple[torch.device, torch.dtype], Any] = {}
         self._force_device = force_device_path
 
     def add(self, x: torch.Tensor, meta: tuple[Any, ...]) -> int:
         """Take the statistics of ``x`` now; ``meta`` describes it (node, output, role, ...). Returns its row index."""
-        if x.layout != torch.strided or x.is_quantized or x.device.type == "meta":
-            row: np.ndarray | torch.Tensor = _empty_row(x.numel())  # sparse, quantized, meta: the size only
+        numel = x.numel()
+        if x.layout != torch.strided or x.is_quantized or x.device.type == "meta" or x.is_complex() or numel == 0:
+            row: Any = _empty_row(numel)  # sparse, quantized, meta, complex, empty: the size only
         elif x.device.type == "cpu" and not self._force_device:
             row = cpu_row(x)
         else:
-            row = device_row(x)
+            from torchscope.hooks.device_stats import DeviceStats
+
+            wide = x.dtype == torch.float64 or not (x.is_floating_point() or x.dtype == torch.bool)
+            key = (x.device, torch.float64 if wide else torch.float32)
+            staged = self._devices.get(key)
+            if staged is None:
+                staged = self._devices[key] = DeviceStats(*key)
+            row = (key, staged.add(x))
         self._rows.append(row)
         self.meta.append(meta)
         return len(self._rows) - 1
@@ -215,15 +182,9 @@ class StatsBatch:
         return len(self._rows)
 
     def gather(self) -> np.ndarray:
-        """Every row as one ``(n, WIDTH)`` float64 array: device rows are stacked and copied once per device."""
+        """Every row as one ``(n, WIDTH)`` float64 array: one transfer per device (and compute dtype)."""
         out = np.empty((len(self._rows), WIDTH))
-        by_device: dict[torch.device, list[int]] = {}
+        host = {key: staged.rows().cpu().numpy() for key, staged in self._devices.items()}  # the transfers
         for i, row in enumerate(self._rows):
-            if isinstance(row, np.ndarray):
-                out[i] = row
-            else:
-                by_device.setdefault(row.device, []).append(i)
-        for indices in by_device.values():
-            stacked = torch.stack([self._rows[i] for i in indices]).cpu().numpy()  # the one transfer of the step
-            out[indices] = stacked
+            out[i] = row if isinstance(row, np.ndarray) else host[row[0]][row[1]]
         return out
