@@ -16,8 +16,9 @@ import torch
 
 from torchscope.hooks.tensor_stats import BINS, HIST, HIST_MAX, SAMPLE, WIDTH, scattered_positions
 
-FLUSH_ELEMENTS = 32 << 20
-"""Staged elements per device and dtype after which a batch is reduced (bounds the extra memory to ~128 MiB)."""
+FLUSH_ELEMENTS = 8 << 20
+"""Staged elements per device and dtype after which a batch is reduced: the copies take up to 32 MiB (float32) and
+the reduction's temporaries about 12x that, for a few dozen kernel launches per batch."""
 _INF = float("inf")
 _NAN = float("nan")
 
