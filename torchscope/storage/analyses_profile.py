@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any
+
 import numpy as np
 import orjson
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from torchscope.errors import BadRequestError
 from torchscope.storage import profile_math as pm
 from torchscope.storage.profile_kinds import KIND, KINDS, uses_tensor_cores
 
@@ -14,21 +19,56 @@ _K = KIND
 _DEVICE_WORK = (_K["kernel"], _K["collective"], _K["memcpy"], _K["memset"])
 
 _EVENTS_SQL = """
-SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, e.parent, e.link, e.info_id
+SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, -1), COALESCE(e.link, -1),
+       COALESCE(e.info_id, -1)
 FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id
-WHERE l.profile_id = :p AND l.kind = :lane_kind
+WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
 """
+_EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
+
+
+_cache: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_cache_lock = threading.Lock()
+CACHED_FRAMES = 4
+"""Event frames kept per process: a profile page runs several analyses over the same profile, and stored profiles
+never change (the key holds the profile's creation time and event count, so a different profile never matches)."""
 
 
 def event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
-    """Events of one profile's host (or device) lanes, with ``device``/``stream`` of their lane."""
-    sql = _EVENTS_SQL
-    rows = conn.execute(text(sql), {"p": profile_id, "lane_kind": lane_kind}).all()
-    cols = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
-    frame = pd.DataFrame(rows, columns=cols)
-    for c in ("parent", "link", "info_id"):
-        frame[c] = frame[c].fillna(-1).astype("int64")
-    return frame.astype({"id": "int64", "start": "int64", "dur": "int64", "kind": "int64", "name_id": "int64"})
+    """Events of one profile's host (or device) lanes (cached; see :func:`_event_frame`)."""
+    stamp = conn.execute(
+        text("SELECT created_at, event_count FROM profiles WHERE id = :p"), {"p": int(profile_id)}
+    ).first()
+    key = (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    frame = _event_frame(conn, profile_id, lane_kind)
+    with _cache_lock:
+        _cache[key] = frame
+        while len(_cache) > CACHED_FRAMES:
+            _cache.popitem(last=False)
+    return frame
+
+
+def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
+    """Events of one profile's host (or device) lanes, all columns int64 (-1 for NULL).
+
+    Read through the DBAPI cursor as plain tuples: SQLAlchemy ``Row`` objects cost more than the query on a
+    million events. The SQL holds only integers and a fixed word, so it is built as text.
+    """
+    if lane_kind not in ("host", "device", "other"):
+        raise BadRequestError(f"lane kind must be host, device or other, not {lane_kind!r}")
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS))
+    return pd.DataFrame({c: table[:, i] for i, c in enumerate(_EVENT_FRAME_COLUMNS)})
 
 
 def names_of(conn: Connection, ids: np.ndarray) -> dict[int, str]:
@@ -45,11 +85,7 @@ def names_of(conn: Connection, ids: np.ndarray) -> dict[int, str]:
 def profile_base(conn: Connection, profile_id: int) -> tuple[int, int]:
     """(first event id, event count) of a profile: its events have contiguous ids."""
     row = conn.execute(
-        text(
-            "SELECT MIN(e.id), COUNT(*) FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id "
-            "WHERE l.profile_id = :p"
-        ),
-        {"p": profile_id},
+        text("SELECT first_event_id, event_count FROM profiles WHERE id = :p"), {"p": profile_id}
     ).one()
     return int(row[0] or 0), int(row[1])
 
@@ -102,7 +138,7 @@ def device_utilization(conn: Connection, profile_id: int, duration: int) -> pd.D
     steps = steps_frame(conn, profile_id, duration)
     dev = event_frame(conn, profile_id, "device")
     lanes = dict(conn.execute(text("SELECT id, device FROM profile_lanes WHERE profile_id = :p"), {"p": profile_id}).all())
-    dev["device"] = dev["lane_id"].map(lanes).fillna(-1).astype("int64")
+    dev = dev.assign(device=dev["lane_id"].map(lanes).fillna(-1).astype("int64"))  # the frame is shared: no writes
     rows = []
     for device, group in dev.groupby("device"):
         work = group[group["kind"].isin(_DEVICE_WORK)]
@@ -234,10 +270,11 @@ def kernel_ops(conn: Connection, profile_id: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.kernel_ops`."""
     a = _attribution(conn, profile_id)
     n, host, dev, names = a["n"], a["host"], a["dev"], a["names"]
-    host_by_pos = host.set_index(pm.positions(host["id"].to_numpy(), a["base"], n))
+    name_at = np.full(n, -1, dtype=np.int64)
+    name_at[a["hpos"]] = host["name_id"].to_numpy()
     dev_op = a["dev_op"]
     op_id = np.where(dev_op >= 0, dev_op + a["base"], -1)
-    op_name = [names.get(int(host_by_pos.at[p, "name_id"])) if p >= 0 else None for p in dev_op.tolist()]
+    op_name = pd.Series(np.where(dev_op >= 0, name_at[np.maximum(dev_op, 0)], -1)).map(names).to_numpy()
     paths = _module_path_of(a, dev_op)
     return pd.DataFrame(
         {

@@ -34,6 +34,7 @@ profiles = Table(
     Column("step_last", BigInteger),
     Column("step_count", Integer, nullable=False, default=0),
     Column("event_count", BigInteger, nullable=False, default=0),
+    Column("first_event_id", BigInteger),  # the profile's events have ids first_event_id .. + event_count - 1
     Column("kernel_count", BigInteger, nullable=False, default=0),
     Column("device_name", Text),
     Column("devices", Text, nullable=False, default="[]"),  # JSON: Kineto deviceProperties

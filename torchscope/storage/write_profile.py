@@ -127,7 +127,7 @@ def insert_profile(
         profiles.insert().values(
             id=profile_id, run_id=run_id, name=name, source=source, path=path, rank=cols.rank, start_ns=t0,
             duration_ns=t_end - t0, step_first=min(steps) if steps else None, step_last=max(steps) if steps else None,
-            step_count=len(steps), event_count=n,
+            step_count=len(steps), event_count=n, first_event_id=event_base,
             kernel_count=int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum()),
             device_name=_device_name(devices), devices=orjson.dumps(devices, default=str).decode(),
             info=orjson.dumps(cols.info_fields, default=str).decode(), created_at=time.time_ns(),
