@@ -254,3 +254,20 @@ def test_a_step_captured_through_the_device_path_stores_the_same_statistics(db_p
     assert plain["name"].tolist() == device["name"].tolist()
     columns = ["numel", "min", "max", "mean", "std", "norm", "nan", "zeros", "hist_n"]
     np.testing.assert_allclose(device[columns].to_numpy(float), plain[columns].to_numpy(float), rtol=1e-4, atol=1e-5)
+
+
+def test_distributed_data_parallel_wrapper_is_captured_with_its_inner_module_paths(run, tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(TinyMLP())
+        with run.watch(model, every=1):
+            for _ in range(2):
+                model(torch.randn(3, 4)).sum().backward()
+    finally:
+        dist.destroy_process_group()
+    store = _store(run)
+    nodes, _ = store.graph(run.id)
+    assert nodes[nodes.kind == "op"]["module"].tolist() == ["module.fc1", "module", "module.fc2", "module"]
+    assert store.graph_steps(run.id)["version_id"].nunique() == 1

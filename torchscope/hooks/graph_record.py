@@ -124,7 +124,7 @@ def _outputs(out: Any) -> list[torch.Tensor]:
 class StepRecord:
     """The graph of one captured step under construction; see the module docstring for what an op is.
 
-    ``observe(tensor, node, output, role)`` is called for every tensor the graph gets (op outputs, inputs,
+    ``observe(tensor, node, output)`` is called for every tensor the graph gets (op outputs, inputs,
     parameters) so that the caller can take statistics and register gradient hooks; it must not raise.
     """
 
