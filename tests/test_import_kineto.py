@@ -174,3 +174,17 @@ def test_cli_import_prints_summary_and_reports_errors_in_one_line(shared_data, t
     assert exit_info.value.code != 0
     err = capsys.readouterr().err
     assert "bad.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tensor_core_kernels_are_flagged_by_name(shared_data, db_path):
+    a100 = import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+    sampled = import_path(db_path, shared_data / "kineto" / "gpu_sampled_rank0.json.gz")
+    with Store(db_path) as store:
+        table = store.kernel_table(a100.profiles[0]["id"])
+        flagged = table.loc[table["tensor_cores"], "name"].tolist()
+        assert len(flagged) == 1 and flagged[0].startswith("sm80_xmma_fprop_implicit_gemm_indexed_tf32f32")
+        other = store.kernel_table(sampled.profiles[0]["id"]).set_index("name")["tensor_cores"]
+        assert other[[n for n in other.index if "cutlass_80_tensorop_s1688gemm" in n]].all()
+        assert not other[[n for n in other.index if "sgemm" in n]].any()
+        assert not other[[n for n in other.index if "GammaBeta" in n]].any()
+        assert abs(table["share"].sum() - 1.0) < 1e-9

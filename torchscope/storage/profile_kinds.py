@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 KINDS = (
     "cpu_op",  # 0  an ATen / autograd operator on a host thread
     "python_function",  # 1  a Python frame (with_stack=True), incl. "nn.Module: Name_i"
@@ -47,12 +49,10 @@ DEVICE_KINDS = frozenset(
 LAUNCH_KINDS = frozenset((KIND["cuda_runtime"], KIND["cuda_driver"]))
 COLLECTIVE_PREFIXES = ("nccl", "ncclKernel", "ncclDevKernel", "rccl", "void ncclKernel", "void ncclDevKernel")
 
-TENSOR_CORE_MARKERS = (
-    "884", "1688", "16816", "hmma", "HMMA", "wmma", "xmma", "gemmk1", "_tensorop_", "tensorop",
-    "cutlass_80", "cutlass_90", "sm80_", "sm86_", "sm89_", "sm90_", "s16816", "h16816", "i16832", "mma_",
-    "mfma", "MFMA",
-)  # fmt: skip
-"""Substrings of kernel names that run on tensor cores (cuBLAS/cuDNN/CUTLASS naming, AMD MFMA)."""
+TENSOR_CORE_MARKERS = ("hmma", "wmma", "imma", "xmma", "gmma", "tensorop", "mfma")
+_TENSOR_CORE_SHAPES = re.compile(r"(?:^|[_a-z])[shi](?:884|1688|16816|8816|16832)", re.IGNORECASE)
+"""Tensor-core kernels by name, as cuBLAS/cuDNN/CUTLASS and AMD name them: HMMA/WMMA/XMMA/WGMMA, CUTLASS
+``tensorop``, MFMA, and cuBLAS instruction shapes (``volta_h884gemm``, ``turing_s1688gemm``, ``s16816gemm``)."""
 
 
 def is_collective(name: str) -> bool:
@@ -62,4 +62,5 @@ def is_collective(name: str) -> bool:
 
 def uses_tensor_cores(name: str) -> bool:
     """Whether a kernel name marks a tensor-core kernel (a name-based heuristic, as torch-tb-profiler's)."""
-    return any(marker in name for marker in TENSOR_CORE_MARKERS)
+    lower = name.lower()
+    return any(marker in lower for marker in TENSOR_CORE_MARKERS) or bool(_TENSOR_CORE_SHAPES.search(name))
