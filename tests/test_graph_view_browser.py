@@ -1,0 +1,140 @@
+"""The graph page in real headless Chromium: open, expand a module, inspect a node, search, jump to the first NaN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from models import LogBlock, NanNet, line_of
+
+import torchscope
+from torchscope.dashboard.graph_model import captured_model
+
+pytestmark = pytest.mark.browser
+
+CY = "[document.getElementById('graph-cy'), ...document.querySelectorAll('#graph-cy div')].find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
+LOG_LINE = line_of(LogBlock.forward, "# <log>")
+
+
+def _nan_run(db: Path) -> int:
+    """NanNet trained 10 steps, every step captured; step 7 runs torch.log on negative values deep inside."""
+    torch.manual_seed(0)
+    with torchscope.init(name="nan", db=db) as run:
+        model = NanNet()
+        run.watch(model, every=1)
+        for step in range(10):
+            model.encoder.block.act.poison = step == 7
+            model(torch.randn(8, 4)).backward()
+    return run.id
+
+
+def _ids(db: Path, run_id: int, step: int) -> dict[str, int]:
+    with torchscope.open(db) as store:
+        model = captured_model(*store.graph(run_id, step=step))
+    return {**model.by_name, **model.by_module}
+
+
+def _count(tab) -> int:  # type: ignore[no-untyped-def]
+    return tab.evaluate(f"{CY}.nodes().length")
+
+
+def _click_node(tab, node_id: int) -> None:  # type: ignore[no-untyped-def]
+    tab.wait_for_function(f"(() => {{ try {{ return {CY}.getElementById('{node_id}').nonempty(); }} catch (e) {{ return false; }} }})()")
+    box = tab.locator("#graph-cy").bounding_box()
+    # an open box is clicked in its left padding (where none of its children is), halfway down its visible part
+    x, y = tab.evaluate(
+        f"(() => {{ const n = {CY}.getElementById('{node_id}'); if (!n.isParent()) {{ const p = n.renderedPosition(); "
+        "return [p.x, p.y]; } const b = n.renderedBoundingBox({includeLabels: false, includeOverlays: false}); "
+        "const h = n.cy().height(); return [b.x1 + 6, (Math.max(b.y1, 0) + Math.min(b.y2, h)) / 2]; })()"
+    )
+    tab.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def _wait_count(tab, n: int) -> None:  # type: ignore[no-untyped-def]
+    tab.wait_for_function(f"(() => {{ try {{ return {CY}.nodes().length === {n}; }} catch (e) {{ return false; }} }})()")
+
+
+def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+    run_id = _nan_run(db_path)
+    ids = _ids(db_path, run_id, 9)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}")
+    _wait_count(tab, 6)  # the root box, input, two closed modules, sum, output
+    assert tab.locator("#graph-step").inner_text().strip() == "step 9 (v1)"
+    _click_node(tab, ids["encoder.block.act"])
+    _wait_count(tab, 11)  # act opened: its closed proj and four ops, inside a second box
+    assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act']}').isParent()")
+    assert tab.locator("#graph-crumbs").inner_text().split() == ["NanNet", "›", "encoder.block.act"]
+    _click_node(tab, ids["log_0"])
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'log_0'")
+    assert tab.locator(".fact-op").inner_text() == "torch.log"
+    assert tab.locator(".fact-module-path").inner_text() == "encoder.block.act"
+    assert tab.locator(".fact-source").inner_text() == f"models.py:{LOG_LINE}"
+    rows = tab.locator(".stats-table tbody tr")
+    assert rows.count() == 2
+    assert rows.nth(0).inner_text().split()[:5] == ["value", "[8,", "4]", "float32", "cpu"]
+    assert rows.nth(1).inner_text().split()[0] == "grad"
+    tab.wait_for_selector("#inspector-history .js-plotly-plot")
+    titles = sorted(t.text_content() for t in tab.locator("#inspector-history .annotation-text").all())
+    assert titles == ["L2 norm", "NaN / Inf count", "mean", "std"]
+    tab.wait_for_selector("#inspector-histogram .js-plotly-plot")
+    # closing the module again shows the first view
+    _click_node(tab, ids["encoder.block.act"])
+    _wait_count(tab, 6)
+    assert not problems, problems
+
+
+def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+    run_id = _nan_run(db_path)
+    ids = _ids(db_path, run_id, 7)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}?color=anomaly")
+    _wait_count(tab, 6)
+    tab.locator("#graph-jump").click()
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'log_0'")
+    assert tab.locator(".fact-op").inner_text() == "torch.log"
+    assert tab.locator(".fact-module-path").inner_text() == "encoder.block.act"
+    assert tab.locator(".fact-source").inner_text() == f"models.py:{LOG_LINE}"
+    assert tab.locator("#inspector-anomaly").inner_text() == (
+        f"First NaN of step 7 (forward) comes from torch.log in encoder.block.act at models.py:{LOG_LINE}"
+    )
+    tab.wait_for_function("document.querySelector('#graph-step').innerText.trim() === 'step 7 (v2)'")
+    log = ids["log_0"]
+    tab.wait_for_function(f"{CY}.getElementById('{log}').hasClass('origin')")
+    assert tab.evaluate(f"{CY}.getElementById('{log}').data('color')") == "#ef4444"
+    assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act']}').hasClass('anomaly')")
+    # the NaN row of the statistics table
+    cells = tab.locator(".stats-table tbody tr").nth(0).locator("td").all_inner_texts()
+    assert cells[0] == "value" and cells[10] == "32"
+    # centred on the origin: the client reports what it focused
+    tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused?.startsWith('{log}:')")
+    assert not problems, problems
+
+
+def test_url_node_search_expand_all_and_collapse_all(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+    run_id = _nan_run(db_path)
+    ids = _ids(db_path, run_id, 3)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}?step=3&node=encoder.block.act.proj")
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'encoder.block.act.proj'")
+    _wait_count(tab, 11)  # the boxes around proj open (root, act); proj itself selected, closed
+    assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act.proj']}').selected()")
+    assert tab.evaluate(f"{CY}.getElementById('{ids['linear_0']}').empty()")
+    tab.locator("#graph-search").fill("head")
+    tab.locator("#graph-search").press("Enter")
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'head'")
+    tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused === '{ids['head']}:1'")
+    tab.locator("#graph-expand-all").click()
+    _wait_count(tab, 17)  # every box open: 4 boxes and 13 nodes
+    tab.locator("#graph-hide input").check()
+    _wait_count(tab, 13)  # without the four weights
+    tab.locator("#graph-collapse-all").click()
+    _wait_count(tab, 6)
+    tab.locator("#graph-search").fill("no-such-thing")
+    tab.locator("#graph-search").press("Enter")
+    tab.wait_for_function("document.querySelector('#graph-message').innerText.includes('nothing named')")
+    assert not problems, problems
