@@ -99,6 +99,7 @@ def test_node_keys_follow_module_calls_not_counter_names() -> None:
         0: "module:", 1: "module:block", 2: "op:block/F.linear#0", 3: "module:block#1", 4: "op:block#1/F.linear#0",
         5: "op:/Tensor.add#0", 6: "param:block.weight", 7: "grad:op:block#1/F.linear#0",
     }  # fmt: skip
+    assert diff.profiler_module_names(nodes) == {"Net_0": "", "Net_0/Linear_0": "block"}
     fewer = nodes[nodes["id"].isin([0, 1, 2, 5, 6])]
     structure = diff.graph_diff(fewer, nodes)
     assert structure[structure["status"] == diff.ONLY_B]["key"].tolist() == [

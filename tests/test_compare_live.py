@@ -131,8 +131,16 @@ def test_scalars_config_and_profiles_of_the_two_runs(two_runs) -> None:
     for table, cols in ((cmp.ops, ["calls", "host_self_ns", "host_total_ns"]), (cmp.modules, ["calls", "host_self_ns"])):
         t = diff.totals(table, cols)
         assert (t["delta"] == t["b"] - t["a"]).all()
-    # the profiler names modules by class and count: B's third Linear is the one A does not have
+    # the profiler names modules by class and count: extra took B's Linear_1, so fc2 became Linear_2, "only in B"...
     assert diff.by_status(cmp.modules, diff.ONLY_B)["module"].tolist() == ["Net_0/Linear_2"]
+    # ...while on the graph's module paths the one module only in B is extra
+    times = cmp.module_times.set_index("module")
+    assert times["status"].to_dict() == {"": diff.BOTH, "fc1": diff.BOTH, "fc2": diff.BOTH, "extra": diff.ONLY_B}
+    assert (times["calls_b"] == ACTIVE).all() and times.loc["extra", "calls_a"] == 0
+    profile_fc2 = cmp.modules.set_index("module").loc["Net_0/Linear_2", "host_self_ns_b"]  # fc2 is B's 3rd Linear
+    assert times.loc["fc2", "host_self_ns_b"] == profile_fc2
+    t = diff.totals(cmp.module_times, ["host_self_ns"])
+    assert t.iloc[0]["delta"] == t.iloc[0]["b"] - t.iloc[0]["a"]
 
 
 def test_time_alignment_interpolates_each_run_on_seconds_since_start(two_runs) -> None:

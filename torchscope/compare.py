@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.errors import BadRequestError, NotFoundError, TorchscopeError
 from torchscope.storage.store import Store
 
 _REF = re.compile(r"(?:(?P<kind>run|r|profile|p)[:#]?)?(?P<id>\d+)", re.IGNORECASE)
@@ -84,9 +84,10 @@ class Comparison:
     graph_nodes: pd.DataFrame | None = None
     graph_modules: pd.DataFrame | None = None
     node_changes: pd.DataFrame | None = None
+    module_times: pd.DataFrame | None = None
 
     TABLES = ("config", "scalars", "scalar_summary", "steps", "breakdown", "ops", "kernels", "modules",
-              "graph_nodes", "graph_modules", "node_changes")  # fmt: skip
+              "graph_nodes", "graph_modules", "node_changes", "module_times")  # fmt: skip
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table that applies, by name, in the order of :data:`TABLES`."""
@@ -131,6 +132,11 @@ def compare(
         out.scalar_summary = store.scalar_summary(sa.run_id, sb.run_id)
         _compare_graphs(store, out)
     _compare_profiles(store, out, group_by_shape)
+    if out.graph_nodes is not None and out.ops is not None:
+        try:
+            out.module_times = store.graph_module_time_diff(sa.run_id, sb.run_id)
+        except TorchscopeError as exc:  # no module events, or a profile of another model: the rest still stands
+            out.notes.append(f"no time per graph module: {exc}")
     return out
 
 

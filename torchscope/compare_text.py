@@ -104,6 +104,9 @@ def report(cmp: Comparison, top: int = 15) -> str:
             parts.append(_table_section("Modules", cmp.modules, "module", cmp.modules.attrs.get("sort_by", "host_self_ns"), top))
     if cmp.graph_nodes is not None:
         parts.append(_graph_section(cmp, top))
+    if cmp.module_times is not None:
+        time = cmp.module_times.attrs.get("sort_by", "host_self_ns")
+        parts.append(_table_section("Graph modules", cmp.module_times, "module", time, top))
     return "\n".join(p for p in parts if p)
 
 

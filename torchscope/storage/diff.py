@@ -329,3 +329,37 @@ def node_stat_diff(structure: pd.DataFrame, stats_a: pd.DataFrame, stats_b: pd.D
     cols = ["key", "kind", "status", "name_a", "name_b", "id_a", "id_b", "module", "role", *stat_cols, "nan_a",
             "nan_b", "norm_change"]  # fmt: skip
     return joined.reset_index(drop=True)[cols]
+
+
+def profiler_module_names(nodes: pd.DataFrame) -> dict[str, str]:
+    """``{profiler module path: graph module path}`` for a captured graph's module calls.
+
+    ``torch.profiler`` (``with_stack=True``) names a module ``<Class>_<k>``, k counting the distinct modules of
+    that class in the order they are first called, and nests the names along the call stack
+    (``Net_0/Block_1/Linear_2``). Numbering the graph's module calls the same way, in call order, recovers which
+    module each profiler path is (``b2.lin``).
+    """
+    counters: dict[str, int] = {}
+    label: dict[str, str] = {}
+    prof_path: dict[int, str] = {}
+    out: dict[str, str] = {}
+    for row in nodes[nodes["kind"] == "module"].sort_values("id", kind="stable").itertuples(index=False):
+        path = row.module or ""
+        if path not in label:
+            k = counters.get(row.op, 0)
+            counters[row.op] = k + 1
+            label[path] = f"{row.op}_{k}"
+        parent = None if pd.isna(row.parent) else prof_path.get(int(row.parent))
+        prof_path[int(row.id)] = label[path] if parent is None else f"{parent}/{label[path]}"
+        out[prof_path[int(row.id)]] = path
+    return out
+
+
+def on_graph_modules(modules: pd.DataFrame, names: Mapping[str, str], sums: Sequence[str]) -> pd.DataFrame | None:
+    """A profile's ``module_table`` re-keyed by the graph's module paths (``names`` from
+    :func:`profiler_module_names`), summed where several profiler paths are one module; None when a profiler path
+    has no module in the graph (the profile and the graph do not describe the same model)."""
+    if modules.empty or not set(modules["module"]) <= set(names):
+        return None
+    keyed = modules.assign(module=modules["module"].map(names))
+    return keyed.groupby("module", sort=True)[list(sums)].sum().reset_index()

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from torchscope.errors import BadRequestError
+from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage import diff
 from torchscope.storage.schema_profile import profiles
 
@@ -31,7 +31,7 @@ def _time_column(a: pd.DataFrame, b: pd.DataFrame) -> str:
 class CompareReads:
     """``latest_profile``, ``op_diff``, ``kernel_diff``, ``module_diff``, ``breakdown_diff``, ``step_diff``,
     ``config_diff``, ``scalar_diff``, ``scalar_summary``, ``graph_diff``, ``graph_module_diff``,
-    ``graph_node_diff``."""
+    ``graph_node_diff``, ``graph_module_time_diff``."""
 
     _engine: Engine
 
@@ -137,6 +137,29 @@ class CompareReads:
         stats_a = self.tensor_stats(run_a, step=step_a)
         stats_b = self.tensor_stats(run_b, step=step_b)
         return diff.node_stat_diff(structure, stats_a, stats_b)
+
+    def graph_module_time_diff(
+        self, run_a: int, run_b: int, *, profile_a: int | None = None, profile_b: int | None = None
+    ) -> pd.DataFrame:
+        """The change of time per module on the captured graphs' module paths (``b2.lin``, not the profiler's
+        ``Net_0/Block_1/Linear_2``), from each run's latest profile (or ``profile_a``/``profile_b``): the columns
+        and order of :meth:`module_diff`. Raises ``NotFoundError`` when a run has no graph or no profile and
+        ``BadRequestError`` when a profile's module names do not fit its run's graph (or it has no module events:
+        profile with ``with_stack=True``)."""
+        tables = []
+        for run_id, pid in ((run_a, profile_a), (run_b, profile_b)):
+            pid = self.latest_profile(run_id) if pid is None else int(pid)
+            if pid is None:
+                raise NotFoundError(f"run {run_id} has no profile: time per module needs run.profile(with_stack=True)")
+            names = diff.profiler_module_names(self.graph(run_id)[0])
+            keyed = diff.on_graph_modules(self.module_table(pid), names, MODULE_SUMS)
+            if keyed is None:
+                raise BadRequestError(
+                    f"the module names of profile {pid} do not fit run {run_id}'s captured graph "
+                    "(profile with run.profile(with_stack=True) while the model is watched)"
+                )
+            tables.append(keyed)
+        return diff.table_diff(tables[0], tables[1], ["module"], MODULE_SUMS, OP_MEANS, _time_column(*tables))
 
     def _captured_step(self, run_id: int, step: int | None) -> int | None:
         if step is not None:

@@ -231,4 +231,11 @@ def _graph_sections(cmp: Comparison) -> list[Any]:
     if cmp.node_changes is not None and not cmp.node_changes.empty:
         parts += [html.H4("Activation and gradient statistics on the shared structure"),
                   _grid("compare-node-changes", node_change_rows(cmp.node_changes.head(MAX_ROWS)), node_change_columns())]  # fmt: skip
+    times = cmp.module_times
+    if times is not None and not times.empty:
+        time = times.attrs.get("sort_by", "host_self_ns")
+        mean = "device_mean_ns" if time.startswith("device") else "host_mean_ns"
+        parts += [html.H4("Time per module of the captured graph (from each run's latest profile)"),
+                  _grid("compare-module-times", diff_rows(times.assign(module=times["module"].replace("", "(root)")),
+                                                          "module", time, mean), diff_columns("module", time))]  # fmt: skip
     return [html.Section(parts, id="compare-graph")]
