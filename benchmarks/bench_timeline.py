@@ -151,7 +151,7 @@ def main() -> None:
     first = timeline_page.window_figure(store, profile_id, None, None, "", None, 1200)
     t_first = time.perf_counter() - t0
     print(f"first open (index load + window + figure)  {t_first * 1e3:7.0f} ms  (index load {t_index * 1e3:.0f} ms; "
-          f"{sum(len(tr.x) for tr in first['figure'].data if tr.x is not None)} drawn items)")  # fmt: skip
+          f"{sum(len(tr['x']) for tr in first['figure']['data'] if tr['type'] == 'bar')} drawn items)")  # fmt: skip
 
     duration = int(meta["duration_ns"])
     rng = random.Random(1)

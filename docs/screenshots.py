@@ -22,8 +22,14 @@ OUT = Path(__file__).resolve().parent / "img"
 PAGES = [
     ("runs", "/", ".ag-row"),
     ("run", "/run/1", ".chart .js-plotly-plot"),
+    # profile views: {gpu} is the imported GPU trace when ../shared/data is there, else the demo's own profile
+    ("profile", "/profile/{gpu}", "#prof-breakdown .js-plotly-plot"),
+    ("profile-kernels", "/profile/{gpu}?tab=kernels", "#prof-grid .ag-row"),
+    ("profile-memory", "/profile/1?tab=memory", "#prof-memory .js-plotly-plot"),
+    ("timeline", "/timeline/{gpu}?start=95000000&end=135000000&q=addmm", "#tl-graph .js-plotly-plot"),
 ]
 """(file name, URL path, selector to wait for); later views add their pages here."""
+GPU_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto" / "v100_train_rank0.json.gz"
 
 
 def _port() -> int:
@@ -38,6 +44,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "demo.db"
         subprocess.run([exe, "demo", "--db", str(db), "--seconds", "20", "--no-serve"], check=True)
+        gpu = 1
+        if GPU_TRACE.exists():
+            from torchscope.profiler.importing import import_path
+
+            gpu = import_path(db, GPU_TRACE, name="v100 trace").profiles[0]["id"]
         port = _port()
         server = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stderr=subprocess.DEVNULL)
         try:
@@ -57,7 +68,7 @@ def main() -> None:
                 )
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 for name, path, selector in PAGES:
-                    page.goto(f"http://127.0.0.1:{port}{path}")
+                    page.goto(f"http://127.0.0.1:{port}{path.format(gpu=gpu)}")
                     page.wait_for_selector(selector, timeout=30_000)
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=str(OUT / f"{name}.png"))

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from torchscope.dashboard.figures.memory import bucket_max, memory_figure
@@ -107,23 +108,27 @@ def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> N
     blocks = pd.DataFrame({"row": [1], "start": [6000], "end": [7000], "count": [40], "busy": [0.5]})
     selected = {**events.iloc[3].to_dict(), "launched_by": [events.iloc[2].to_dict()], "launched": []}
     fig = timeline_figure(_lanes(), events, blocks, start_ns=0, end_ns=10_000, matches=events.iloc[[3]], selected=selected)
-    assert [t.name for t in fig.data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
-    assert fig.data[0].customdata[:, 0].tolist() == [10, 11]
-    assert list(fig.data[0].base) == [0.0, 0.001] and list(fig.data[0].x) == [0.009, 0.003]
-    assert fig.data[3].customdata.tolist() == [[-1, 40, 6000, 7000]]
-    assert fig.data[4].type == "scattergl"
-    (arrow,) = fig.layout.annotations
-    assert (arrow.ax, arrow.ay, arrow.x, arrow.y) == (0.002, 2, 0.005, 3)
-    assert list(fig.layout.xaxis.range) == [0.0, 0.01] and list(fig.layout.yaxis.range) == [3.5, -0.5]
-    assert list(fig.layout.yaxis.ticktext) == ["process 1 · thread 1", "GPU 0 · stream 7"]
+    data, layout = fig["data"], fig["layout"]
+    assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
+    assert data[0]["customdata"].tolist() == [[10, "a"], [11, "b"]]
+    assert data[0]["base"].tolist() == [0.0, 0.001] and data[0]["x"].tolist() == [0.009, 0.003]
+    assert data[3]["customdata"].tolist() == [[-1, 40, 6000, 7000]]
+    assert data[4]["type"] == "scattergl" and data[4]["y"].tolist() == [3]
+    (arrow,) = layout["annotations"]
+    assert (arrow["ax"], arrow["ay"], arrow["x"], arrow["y"]) == (0.002, 2, 0.005, 3)
+    assert layout["xaxis"]["range"] == [0.0, 0.01] and layout["yaxis"]["range"] == [3.5, -0.5]
+    assert layout["yaxis"]["ticktext"] == ["process 1 · thread 1", "GPU 0 · stream 7"]
+    go.Figure(fig)  # and plotly accepts it as a valid figure
 
 
 def test_minimap_outlines_the_window() -> None:
     counts = pd.DataFrame([[1, 0, 2], [0, 5, 0]], index=[1, 2])
     counts.attrs.update(bin_ns=1_000_000, labels=["thread 1", "stream 7"])
     fig = minimap_figure(counts, duration_ns=3_000_000, start_ns=1_000_000, end_ns=2_000_000)
-    assert fig.data[0].customdata.tolist() == [[1, 0, 2], [0, 5, 0]]
-    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == (1.0, 2.0)
+    assert fig["data"][0]["customdata"].tolist() == [[1, 0, 2], [0, 5, 0]]
+    shape = fig["layout"]["shapes"][0]
+    assert (shape["x0"], shape["x1"]) == (1.0, 2.0)
+    go.Figure(fig)
 
 
 def test_relayout_events_become_windows() -> None:

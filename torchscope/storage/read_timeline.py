@@ -39,6 +39,7 @@ class _Loaded:
         self.row_of_lane = lanes.sort_values("position")["row0"].to_numpy(np.int64)
         self.lane_ids = lanes.sort_values("position")["id"].to_numpy(np.int64)
         self._launched: tuple[np.ndarray, np.ndarray] | None = None
+        self.minimaps: dict[int, np.ndarray] = {}
 
     def launched_by(self, pos: int) -> np.ndarray:
         """Positions of the device events launched by the runtime call at ``pos``."""
@@ -76,7 +77,7 @@ class TimelineReads:
     def _load_timeline(self, profile_id: int, meta: dict[str, Any]) -> _Loaded:
         lanes = self.lanes(profile_id)  # type: ignore[attr-defined]
         with self._engine.connect() as conn:
-            base, cols = _scan(conn, lanes)
+            base, cols = _scan(conn, lanes, meta.get("first_event_id"))
         lane = np.repeat(np.arange(len(lanes), dtype=np.int32), lanes["event_count"].to_numpy(np.int64))
         start, dur, packed, parent, link = cols
         kind = (packed & 0xF).astype(np.int8)
@@ -206,7 +207,9 @@ class TimelineReads:
         """Events per lane (rows, display order, indexed by lane id) and time bin (columns) of the whole profile;
         ``attrs["bin_ns"]`` is a bin's width."""
         t = self._timeline(profile_id)
-        counts = lod.density(t.ix, t.duration, bins)
+        counts = t.minimaps.get(bins)
+        if counts is None:  # the whole profile never changes: count once per resolution
+            counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
         order = t.lanes.sort_values("row0")
         frame = pd.DataFrame(counts[order["position"].to_numpy()], index=order["id"].to_numpy())
         frame.attrs["bin_ns"] = max(t.duration, 1) / max(bins, 1)
@@ -324,7 +327,7 @@ def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int
     return a, b
 
 
-def _scan(conn: Any, lanes: pd.DataFrame) -> tuple[int, list[np.ndarray]]:
+def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[int, list[np.ndarray]]:
     """Every event of the lanes, by id, as columns ``start, dur, kind | level << 4 | name_id << 10, parent
     position, link position`` (positions -1 when none), and the profile's first event id.
 
@@ -335,11 +338,13 @@ def _scan(conn: Any, lanes: pd.DataFrame) -> tuple[int, list[np.ndarray]]:
     total = int(lanes["event_count"].sum())
     if total == 0:
         return 0, [np.zeros(0, dtype=np.int64) for _ in range(5)]
-    first = lanes[lanes["event_count"] > 0].iloc[0]
-    # the first event (lowest id) starts first in the first lane: one index seek per duration class finds it
-    seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
-    found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in range(int(first["max_level"]) + 1)]
-    lo = min(int(i) for i in found if i is not None)
+    if first_id is not None and not pd.isna(first_id):
+        lo = int(first_id)
+    else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
+        first = lanes[lanes["event_count"] > 0].iloc[0]
+        seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
+        found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in range(int(first["max_level"]) + 1)]
+        lo = min(int(i) for i in found if i is not None)
     hi = lo + total - 1
     sql = (
         "SELECT start, dur, kind | (level << 4) | (name_id << 10), "

@@ -1,6 +1,7 @@
 """The timeline figure and its minimap. Pure builders: the store's window rows in, a plotly figure out.
 
-Few traces whatever the zoom: one horizontal bar trace per event kind (SVG bars, at most a few thousand), one for
+The figures are plain dicts, not ``go.Figure``: plotly's property validation costs ~60 ms for a few thousand bars,
+more than the window query itself, and this figure is rebuilt on every pan and zoom. Few traces whatever the zoom: one horizontal bar trace per event kind (SVG bars, at most a few thousand), one for
 the density blocks that stand for events narrower than a pixel, and one WebGL marker trace for search matches (a
 match stays visible however narrow it is). Times are drawn in milliseconds since the profile start; rows are lanes
 (host threads, device streams) stacked by nesting depth, grouped by process / device.
@@ -12,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 ROW_PX = 18
 NAME_CHARS = 90
@@ -51,28 +51,29 @@ def timeline_figure(
     end_ns: int,
     matches: pd.DataFrame | None = None,
     selected: dict[str, Any] | None = None,
-) -> go.Figure:
+) -> dict[str, Any]:
     """Lanes as rows, ``events`` as bars coloured by kind, ``blocks`` as grey density bars, ``matches`` marked.
 
     ``selected`` (a :meth:`Store.timeline_event` dict) is outlined, with an arrow from the runtime call that
     launched it (or to each kernel it launched). Every bar's ``customdata[0]`` is its event id; a density block's
     is ``[-1, count, start_ns, end_ns]``.
     """
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
     for kind, group in events.groupby("kind", sort=True):
-        fig.add_trace(
-            go.Bar(
-                name=str(kind), orientation="h", y=group["row"], base=ms(group["start"]), x=ms(group["dur"]),
-                width=0.8, marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
+        data.append(
+            dict(
+                type="bar", name=str(kind), orientation="h", y=group["row"].to_numpy(), base=ms(group["start"]),
+                x=ms(group["dur"]), width=0.8, marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
                 customdata=_id_names(group),
                 hovertemplate="%{customdata[1]}<br>%{x:.4f} ms at %{base:.4f} ms<extra>" + str(kind) + "</extra>",
             )
         )  # fmt: skip
     if len(blocks):
         width = ms(blocks["end"] - blocks["start"])
-        fig.add_trace(
-            go.Bar(
-                name=DENSITY_TRACE, orientation="h", y=blocks["row"], base=ms(blocks["start"]), x=width, width=0.8,
+        data.append(
+            dict(
+                type="bar", name=DENSITY_TRACE, orientation="h", y=blocks["row"].to_numpy(), base=ms(blocks["start"]),
+                x=width, width=0.8,
                 marker={"color": np.clip(blocks["busy"].to_numpy(), 0.3, 1.0), "colorscale": "Greys", "cmin": 0,
                         "cmax": 1.2, "line": {"width": 0}},
                 customdata=np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(), blocks["start"].to_numpy(),
@@ -81,16 +82,17 @@ def timeline_figure(
             )
         )  # fmt: skip
     if matches is not None and len(matches):
-        fig.add_trace(
-            go.Scattergl(
-                name=MATCH_TRACE, mode="markers", x=ms(matches["start"] + matches["dur"] / 2), y=matches["row"],
+        data.append(
+            dict(
+                type="scattergl", name=MATCH_TRACE, mode="markers", x=ms(matches["start"] + matches["dur"] / 2),
+                y=matches["row"].to_numpy(),
                 marker={"symbol": "diamond", "size": 9, "color": "#d62728", "line": {"width": 1, "color": "white"}},
                 customdata=_id_names(matches),
                 hovertemplate="%{customdata[1]}<extra>match</extra>",
             )
         )  # fmt: skip
     rows = total_rows(lanes)
-    fig.update_layout(
+    layout = dict(
         barmode="overlay", bargap=0, height=max(260, rows * ROW_PX + 90), margin={"l": 10, "r": 10, "t": 30, "b": 40},
         showlegend=True, legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
         dragmode="zoom", hovermode="closest", plot_bgcolor="white", uirevision=None,
@@ -99,9 +101,9 @@ def timeline_figure(
         yaxis={"range": [rows - 0.5, -0.5], "fixedrange": True, "tickvals": lanes["row0"].tolist(),
                "ticktext": [short(f"{g} · {lab}", 48) for g, lab in zip(lanes["group"], lanes["label"])],
                "showgrid": False, "zeroline": False, "automargin": True, "tickfont": {"size": 11}},
+        shapes=_separators(lanes) + _selection_shapes(selected), annotations=_link_arrows(selected),
     )  # fmt: skip
-    fig.update_layout(shapes=_separators(lanes) + _selection_shapes(selected), annotations=_link_arrows(selected))
-    return fig
+    return {"data": data, "layout": layout}
 
 
 def _id_names(frame: pd.DataFrame) -> np.ndarray:
@@ -147,22 +149,21 @@ def _link_arrows(selected: dict[str, Any] | None) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end_ns: int) -> go.Figure:
+def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end_ns: int) -> dict[str, Any]:
     """The whole profile as a heat strip (events per lane and time bin), the visible window outlined."""
     bin_ms = ms(counts.attrs.get("bin_ns", max(duration_ns, 1) / max(counts.shape[1], 1)))
     x = (np.arange(counts.shape[1]) + 0.5) * bin_ms
     labels = [short(lab, 30) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
-    fig = go.Figure(
-        go.Heatmap(
-            z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))), colorscale="Blues",
-            showscale=False, customdata=counts.to_numpy(), hovertemplate="%{customdata} events<extra></extra>",
-        )
+    heat = dict(
+        type="heatmap", z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))),
+        colorscale="Blues", showscale=False, customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
+        hovertemplate="%{text}: %{customdata} events<extra></extra>",
     )  # fmt: skip
-    fig.update_layout(
+    layout = dict(
         height=40 + 10 * max(len(labels), 1), margin={"l": 10, "r": 10, "t": 4, "b": 18}, dragmode=False,
         xaxis={"range": [0, ms(duration_ns)], "fixedrange": True, "showgrid": False, "tickfont": {"size": 10}},
         yaxis={"fixedrange": True, "showticklabels": False, "autorange": "reversed"},
         shapes=[{"type": "rect", "x0": ms(start_ns), "x1": ms(end_ns), "yref": "paper", "y0": 0, "y1": 1,
                  "line": {"color": "#d62728", "width": 2}, "fillcolor": "rgba(214,39,40,0.08)"}],
     )  # fmt: skip
-    return fig
+    return {"data": [heat], "layout": layout}
