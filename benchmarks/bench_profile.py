@@ -4,7 +4,7 @@
 ``torch.profiler.tensorboard_trace_handler``. Both loops run alternately in this process (best of ``--repeat``);
 prints the mean step time of each, their ratio (target <= 1.10), and an unprofiled loop for reference.
 
-    .venv/bin/python benchmarks/bench_profile.py [--steps 60] [--repeat 3]
+    .venv/bin/python benchmarks/bench_profile.py [--model cnn|tiny] [--steps 60] [--repeat 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,8 +26,21 @@ SETTINGS = {"wait": 1, "warmup": 1, "active": 3, "repeat": 0}
 OPTIONS = {"record_shapes": True, "profile_memory": False, "with_stack": False}
 
 
-def make_step() -> Callable[[], None]:
+def make_step(kind: str = "cnn") -> Callable[[], None]:
+    """A training step: ``cnn`` (tens of ms on a CPU core) or ``tiny`` (a ~2 ms MLP step: the worst case, where
+    storing each window in the background weighs most against the step itself)."""
     torch.manual_seed(0)
+    if kind == "tiny":
+        mlp = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+        mlp_opt = torch.optim.SGD(mlp.parameters(), lr=0.01)
+        mx, my = torch.randn(32, 64), torch.randint(0, 10, (32,))
+
+        def tiny_step() -> None:
+            torch.nn.functional.cross_entropy(mlp(mx), my).backward()
+            mlp_opt.step()
+            mlp_opt.zero_grad()
+
+        return tiny_step
     # a small CNN whose step takes tens of ms on a CPU core, like a real (if small) training step
     model = torch.nn.Sequential(
         torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
@@ -74,10 +87,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: steadier on a shared VM)")
+    parser.add_argument("--model", choices=("cnn", "tiny"), default="cnn")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    step = make_step()
+    step = make_step(args.model)
     for _ in range(5):
         step()
     best = {"none": float("inf"), "torch": float("inf"), "torchscope": float("inf")}
@@ -89,7 +103,7 @@ def main() -> None:
         with torchscope.open(Path(tmp) / "ts0.db") as store:
             windows = len(store.profiles())
             events = int(store.profiles()["event_count"].sum())
-    print(f"step time, {args.steps} steps, schedule {SETTINGS}, {OPTIONS}:")
+    print(f"{args.model} model, step time, {args.steps} steps, schedule {SETTINGS}, {OPTIONS}:")
     print(f"  no profiler          {best['none'] * 1e3:8.2f} ms")
     print(f"  torch.profiler alone {best['torch'] * 1e3:8.2f} ms")
     print(f"  torchscope profile   {best['torchscope'] * 1e3:8.2f} ms   ({windows} windows, {events} events stored)")

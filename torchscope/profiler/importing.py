@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
-from torchscope.errors import StoreError, TorchscopeError, TraceImportError
+from torchscope.errors import TorchscopeError, TraceImportError
 from torchscope.storage.bulk import Interner
-from torchscope.storage.engine import open_engine
 from torchscope.storage.records.runs import create_run
 from torchscope.storage.trace_rows import decode_trace, load_json, read_bytes
+from torchscope.storage.trace_transaction import import_transaction
 from torchscope.storage.write_profile import insert_profile
 
 TRACE_SUFFIXES = (".json", ".json.gz")
@@ -92,10 +91,9 @@ def import_path(
     root = Path(path).expanduser()
     traces, event_files = classify(root)
     base_name = name or root.name.split(".")[0] or str(root)
-    engine = open_engine(db, create=True, writer=True)
     result = ImportResult()
     try:
-        with engine.begin() as conn:
+        with import_transaction(db, str(root)) as conn:
             interner = Interner()
             if traces:
                 run_id = create_run(
@@ -115,11 +113,6 @@ def import_path(
         raise TraceImportError(f"{root}: not enough memory to import it") from exc
     except OSError as exc:
         raise TraceImportError(f"{root}: cannot read it ({exc})") from exc
-    except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"import of {root} was rolled back, the database refused a write: {detail}") from exc
-    finally:
-        engine.dispose()
     result.seconds = time.perf_counter() - started
     return result
 
