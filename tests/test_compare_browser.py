@@ -48,6 +48,11 @@ def test_run_comparison_shows_config_scalars_ops_and_the_added_layer(compare_db,
     tab.wait_for_function("document.querySelectorAll('#compare-ops .ag-center-cols-container .ag-row').length === 1")
     assert linear.locator("[col-id='key']").inner_text() == "aten::linear"
     assert [linear.locator(f"[col-id='{c}']").inner_text() for c in ("calls_a", "calls_b", "calls_delta")] == ["4", "6", "+2"]
+    tab.wait_for_selector("#compare-module-times .ag-row")
+    extra = tab.locator("#compare-module-times .ag-center-cols-container .ag-row", has_text="extra").first
+    assert [extra.locator(f"[col-id='{c}']").inner_text() for c in ("key", "status", "calls_a", "calls_b")] == [
+        "extra", "only B", "0", "2"
+    ]  # fmt: skip
     assert tab.locator("#compare-graph a", has_text="coloured by change").get_attribute("href") == f"/graph/{b}?compare={a}"
     assert not problems, problems
 

@@ -34,7 +34,7 @@ def fmt_pct(ratio: float | None) -> str:
 
 
 def _short(name: object, width: int = 90) -> str:
-    text = str(name)
+    text = str(name) or "(root)"  # the root module's path is ""
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -31,7 +31,7 @@ def diff_columns(key: str, time: str, *, key_header: str | None = None) -> list[
     """Columns of an op/kernel/module diff grid: key, status, calls A/B/Δ, ``time`` A/B/Δ (µs), change, mean A/B."""
     label = time.removesuffix("_ns").replace("_", " ")
     num = {"type": "numericColumn", "maxWidth": 130}
-    return [
+    columns = [
         {"field": "key", "headerName": key_header or key, "minWidth": 260, "flex": 3, "tooltipField": "key"},
         {"field": "status", "maxWidth": 110, "cellClassRules": STATUS_CLASSES},
         {"field": "calls_a", "headerName": "calls A", **num},
@@ -44,6 +44,9 @@ def diff_columns(key: str, time: str, *, key_header: str | None = None) -> list[
         {"field": "mean_a", "headerName": "mean A (µs)", **num, "valueFormatter": US},
         {"field": "mean_b", "headerName": "mean B (µs)", **num, "valueFormatter": US},
     ]  # fmt: skip
+    for column in columns:  # narrow numeric headers get cut: the whole header on hover
+        column["headerTooltip"] = column.get("headerName", column["field"])
+    return columns
 
 
 def diff_rows(table: pd.DataFrame, key: str, time: str, mean: str | None) -> list[dict[str, Any]]:
