@@ -188,3 +188,33 @@ def test_tensor_core_kernels_are_flagged_by_name(shared_data, db_path):
         assert not other[[n for n in other.index if "sgemm" in n]].any()
         assert not other[[n for n in other.index if "GammaBeta" in n]].any()
         assert abs(table["share"].sum() - 1.0) < 1e-9
+
+
+def test_cpu_only_collectives_count_as_communication(shared_data, db_path):
+    path = shared_data / "kineto" / "cpu_only_rank34.json.gz"
+    data = orjson.loads(gzip.decompress(path.read_bytes()))
+    base = int(data["baseTimeNanoseconds"])
+
+    def ns(us: float) -> int:
+        return int(np.floor(us)) * 1000 + int(np.rint((us - np.floor(us)) * 1000)) + base
+
+    step = next(e for e in data["traceEvents"] if e.get("name", "").startswith("ProfilerStep#"))
+    lo, hi = ns(step["ts"]), ns(step["ts"]) + round(step["dur"] * 1000)
+    spans = sorted((max(ns(e["ts"]), lo), min(ns(e["ts"]) + round(e["dur"] * 1000), hi))
+                   for e in data["traceEvents"] if e.get("name", "").startswith("gloo:"))  # fmt: skip
+    covered, reach = 0, lo
+    for s, e in spans:
+        s = max(s, reach)
+        if e > s:
+            covered, reach = covered + e - s, e
+    result = import_path(db_path, path)
+    with Store(db_path) as store:
+        row = store.step_breakdown(result.profiles[0]["id"]).iloc[0]
+    assert row["wall_ns"] == hi - lo
+    assert row["communication_ns"] == covered > 0
+    assert row["kernel_ns"] == row["memcpy_ns"] == 0
+
+
+def test_progress_bar_is_shown_when_asked(shared_data, db_path, capsys):
+    import_path(db_path, shared_data / "kineto" / "mi250_rocm_train.json.gz", progress=True)
+    assert "import mi250_rocm_train.json.gz" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from torchscope.storage import profile_math as pm
 from torchscope.storage.profile_kinds import KIND, KINDS, uses_tensor_cores
 
 _K = KIND
+COLLECTIVE_ANNOTATIONS = ("gloo:", "nccl:", "mpi:", "ucc:", "c10d::")
 _DEVICE_WORK = (_K["kernel"], _K["collective"], _K["memcpy"], _K["memset"])
 
 _EVENTS_SQL = """
@@ -112,8 +113,8 @@ def step_breakdown(conn: Connection, profile_id: int, duration: int) -> pd.DataF
     steps = steps_frame(conn, profile_id, duration)
     host = event_frame(conn, profile_id, "host")
     dev = event_frame(conn, profile_id, "device")
-    step_names = set(names_of(conn, host.loc[host["kind"] == _K["user_annotation"], "name_id"].unique()).items())
-    step_ids = {i for i, n in step_names if n.startswith("ProfilerStep#")}
+    annotation_names = set(names_of(conn, host.loc[host["kind"] == _K["user_annotation"], "name_id"].unique()).items())
+    step_ids = {i for i, n in annotation_names if n.startswith("ProfilerStep#")}
     loader_ids = {i for i, n in names_of(conn, host["name_id"].unique()).items() if "DataLoader" in n}
 
     def spans(frame: pd.DataFrame, mask: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -121,9 +122,14 @@ def step_breakdown(conn: Connection, profile_id: int, duration: int) -> pd.DataF
         return s, s + frame.loc[mask, "dur"].to_numpy(np.int64)
 
     cpu_mask = host["kind"].isin([_K["cpu_op"], _K["user_annotation"]]) & ~host["name_id"].isin(step_ids)
+    if len(dev):
+        communication = spans(dev, dev["kind"] == _K["collective"])
+    else:  # no device: collectives run on host threads (gloo), seen as their record_function ranges
+        comm_ids = {i for i, n in annotation_names if n.startswith(COLLECTIVE_ANNOTATIONS)}
+        communication = spans(host, (host["kind"] == _K["user_annotation"]) & host["name_id"].isin(comm_ids))
     categories = [
         ("kernel", *spans(dev, dev["kind"] == _K["kernel"])),
-        ("communication", *spans(dev, dev["kind"] == _K["collective"])),
+        ("communication", *communication),
         ("memcpy", *spans(dev, dev["kind"] == _K["memcpy"])),
         ("memset", *spans(dev, dev["kind"] == _K["memset"])),
         ("runtime", *spans(host, host["kind"].isin([_K["cuda_runtime"], _K["cuda_driver"]]))),
