@@ -110,3 +110,14 @@ def test_cuda_window_stores_kernels_joined_to_their_ops(db_path):
         assert store.kernel_table(pid)["calls"].sum() > 0
         joined = store.kernel_ops(pid)
         assert joined.loc[joined["kind"] == "kernel", "op"].notna().all()
+
+
+def test_window_files_are_removed_once_stored(db_path, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    run = torchscope.init("p", db=db_path)
+    prof = train(run, 5, wait=0, warmup=1, active=2, repeat=2)
+    run.finish()
+    assert prof.windows == 2
+    assert list(tmp_path.glob("torchscope-*")) == []

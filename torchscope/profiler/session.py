@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import shutil
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -50,7 +50,6 @@ class ProfileSession:
         self.windows = 0
         """How many windows were handed to the writer so far."""
         self._counter = itertools.count(1)
-        self._dir = Path(tempfile.mkdtemp(prefix="torchscope-profile-"))
         activities = [ProfilerActivity.CPU]
         if torch.cuda.is_available():
             activities.append(ProfilerActivity.CUDA)
@@ -105,8 +104,6 @@ class ProfileSession:
                 self._prof.stop()
             except Exception as exc:  # noqa: BLE001
                 self._warn("stop", f"torchscope: stopping the profiler failed: {exc}")
-        # the writer deletes each file once stored; the directory goes when it is empty
-        shutil.rmtree(self._dir, ignore_errors=True) if not any(self._dir.iterdir()) else None
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every finished window is stored; False on timeout."""
@@ -114,10 +111,14 @@ class ProfileSession:
 
     def _on_trace_ready(self, prof: profile) -> None:
         index = next(self._counter)
-        path = self._dir / f"{index}.json"
+        # one temporary file per window, deleted by the writer once stored
+        fd, name = tempfile.mkstemp(prefix=f"torchscope-run{self.run.id}-window{index}-", suffix=".json")
+        os.close(fd)
+        path = Path(name)
         try:
             prof.export_chrome_trace(str(path))
         except Exception as exc:  # noqa: BLE001
+            path.unlink(missing_ok=True)
             self._warn("export", f"torchscope: a profiler window could not be exported and is lost: {exc}")
             return
         self.windows += 1
