@@ -94,14 +94,17 @@ def report(cmp: Comparison, top: int = 15) -> str:
     if cmp.breakdown is not None:
         b = cmp.breakdown
         steps_a, steps_b = b.attrs.get("steps", ("?", "?"))
-        shown = pd.DataFrame({"category": b["category"], "A": b["mean_ns_a"].map(fmt_ns), "B": b["mean_ns_b"].map(fmt_ns),
+        shown = pd.DataFrame({"category": b["category"], "A": b["mean_ns_a"].map(fmt_ns),
+                              "B": b["mean_ns_b"].map(fmt_ns),
                               "delta": b["mean_ns_delta"].map(lambda v: fmt_ns(v, True))})  # fmt: skip
-        parts.append(_section(f"Step time, mean per step ({steps_a} steps in A, {steps_b} in B)", shown.to_string(index=False)))
+        title = f"Step time, mean per step ({steps_a} steps in A, {steps_b} in B)"
+        parts.append(_section(title, shown.to_string(index=False)))
     if cmp.ops is not None:
         parts.append(_table_section("Operators", cmp.ops, "name", cmp.ops.attrs.get("sort_by", "host_self_ns"), top))
         parts.append(_table_section("Kernels", cmp.kernels, "name", "total_ns", top))
         if cmp.modules is not None and not cmp.modules.empty:
-            parts.append(_table_section("Modules", cmp.modules, "module", cmp.modules.attrs.get("sort_by", "host_self_ns"), top))
+            time = cmp.modules.attrs.get("sort_by", "host_self_ns")
+            parts.append(_table_section("Modules", cmp.modules, "module", time, top))
     if cmp.graph_nodes is not None:
         parts.append(_graph_section(cmp, top))
     if cmp.module_times is not None:

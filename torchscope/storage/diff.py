@@ -92,7 +92,8 @@ def breakdown_diff(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         ma = ta / len(a) if len(a) else float("nan")
         mb = tb / len(b) if len(b) else float("nan")
         rows.append((cat, ta, tb, ma, mb, mb - ma))
-    out = pd.DataFrame(rows, columns=["category", "total_ns_a", "total_ns_b", "mean_ns_a", "mean_ns_b", "mean_ns_delta"])
+    cols = ["category", "total_ns_a", "total_ns_b", "mean_ns_a", "mean_ns_b", "mean_ns_delta"]
+    out = pd.DataFrame(rows, columns=cols)
     wall_a = out.loc[out["category"] == "wall", "total_ns_a"].sum()
     wall_b = out.loc[out["category"] == "wall", "total_ns_b"].sum()
     out["share_a"] = out["total_ns_a"] / wall_a if wall_a else np.nan

@@ -115,7 +115,9 @@ class CompareReads:
 
     # -- graphs ------------------------------------------------------------------------------------------------------
 
-    def graph_diff(self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None) -> pd.DataFrame:
+    def graph_diff(
+        self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None
+    ) -> pd.DataFrame:
         """Structural diff of the graphs two runs captured (default: each run's last captured step); one row per
         node key, ``only A`` / ``only B`` / ``both``. Raises ``NotFoundError`` when a run captured no graph."""
         return diff.graph_diff(self.graph(run_a, step_a)[0], self.graph(run_b, step_b)[0])

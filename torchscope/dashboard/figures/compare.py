@@ -76,7 +76,8 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
                   "x": 0.02},
         "height": 80 + 24 * max(len(head), 1),
         "margin": {"l": 10, "r": 20, "t": 36, "b": 36},
-        "xaxis": {"title": {"text": "B - A (µs)"}, "zeroline": True, "zerolinecolor": "#6b7280", "gridcolor": "#eef0f3"},
+        "xaxis": {"title": {"text": "B - A (µs)"}, "zeroline": True, "zerolinecolor": "#6b7280",
+                  "gridcolor": "#eef0f3"},
         "yaxis": {"automargin": True, "tickfont": {"family": "monospace", "size": 11}},
         "showlegend": False,
     }  # fmt: skip

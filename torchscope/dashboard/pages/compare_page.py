@@ -120,8 +120,8 @@ def _run_sections(cmp: Comparison, a: str, b: str, align: str) -> list[Any]:
     if config.empty:
         config_block: Any = html.P("same config", className="muted")
     else:
-        rows = [html.Tr([html.Td(r["key"]), html.Td(r["status"]), html.Td(r["value_a"] or "-"), html.Td(r["value_b"] or "-")])
-                for r in config.to_dict("records")]  # fmt: skip
+        rows = [html.Tr([html.Td(r["key"]), html.Td(r["status"]), html.Td(r["value_a"] or "-"),
+                         html.Td(r["value_b"] or "-")]) for r in config.to_dict("records")]  # fmt: skip
         head = html.Tr([html.Th("key"), html.Th("status"), html.Th("A"), html.Th("B")])
         config_block = html.Table([html.Thead(head), html.Tbody(rows)], className="compare-config", id="compare-config")
     other = "time" if align == "step" else "step"
@@ -229,13 +229,14 @@ def _graph_sections(cmp: Comparison) -> list[Any]:
         parts += [html.H4("Nodes only in A or only in B, or with a new output shape"),
                   _grid("compare-graph-nodes", rows, graph_node_columns())]  # fmt: skip
     if cmp.node_changes is not None and not cmp.node_changes.empty:
+        rows = node_change_rows(cmp.node_changes.head(MAX_ROWS))
         parts += [html.H4("Activation and gradient statistics on the shared structure"),
-                  _grid("compare-node-changes", node_change_rows(cmp.node_changes.head(MAX_ROWS)), node_change_columns())]  # fmt: skip
+                  _grid("compare-node-changes", rows, node_change_columns())]
     times = cmp.module_times
     if times is not None and not times.empty:
         time = times.attrs.get("sort_by", "host_self_ns")
         mean = "device_mean_ns" if time.startswith("device") else "host_mean_ns"
+        rows = diff_rows(times.assign(module=times["module"].replace("", "(root)")), "module", time, mean)
         parts += [html.H4("Time per module of the captured graph (from each run's latest profile)"),
-                  _grid("compare-module-times", diff_rows(times.assign(module=times["module"].replace("", "(root)")),
-                                                          "module", time, mean), diff_columns("module", time))]  # fmt: skip
+                  _grid("compare-module-times", rows, diff_columns("module", time))]
     return [html.Section(parts, id="compare-graph")]

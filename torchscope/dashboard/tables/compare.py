@@ -12,6 +12,8 @@ import pandas as pd
 
 US = {"function": "params.value == null ? '-' : d3.format(',.1f')(params.value)"}
 SIGNED_US = {"function": "params.value == null ? '-' : d3.format('+,.1f')(params.value)"}
+SIGNED_INT = {"function": "d3.format('+')(params.value)"}
+GRAPH_FIELDS = ("key", "kind", "status", "name_a", "name_b", "module", "op", "out_shapes_a", "out_shapes_b")
 PCT = {"function": "params.value == null ? '-' : d3.format('+.1%')(params.value)"}
 STATUS_CLASSES = {"status-only-a": "x == 'only A'", "status-only-b": "x == 'only B'"}
 DELTA_CLASSES = {"delta-slower": "x > 0", "delta-faster": "x < 0"}
@@ -36,10 +38,11 @@ def diff_columns(key: str, time: str, *, key_header: str | None = None) -> list[
         {"field": "status", "maxWidth": 110, "cellClassRules": STATUS_CLASSES},
         {"field": "calls_a", "headerName": "calls A", **num},
         {"field": "calls_b", "headerName": "calls B", **num},
-        {"field": "calls_delta", "headerName": "calls Δ", **num, "valueFormatter": {"function": "d3.format('+')(params.value)"}},
+        {"field": "calls_delta", "headerName": "calls Δ", **num, "valueFormatter": SIGNED_INT},
         {"field": "time_a", "headerName": f"{label} A (µs)", **num, "valueFormatter": US},
         {"field": "time_b", "headerName": f"{label} B (µs)", **num, "valueFormatter": US},
-        {"field": "time_delta", "headerName": "Δ (µs)", **num, "valueFormatter": SIGNED_US, "cellClassRules": DELTA_CLASSES},
+        {"field": "time_delta", "headerName": "Δ (µs)", **num, "valueFormatter": SIGNED_US,
+         "cellClassRules": DELTA_CLASSES},
         {"field": "change", "headerName": "change", **num, "valueFormatter": PCT},
         {"field": "mean_a", "headerName": "mean A (µs)", **num, "valueFormatter": US},
         {"field": "mean_b", "headerName": "mean B (µs)", **num, "valueFormatter": US},
@@ -98,7 +101,7 @@ def graph_node_rows(structure: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for i, rec in enumerate(shown.to_dict("records")):
         row = {c: (None if _missing(rec[c]) else str(rec[c])) for c in
-               ("key", "kind", "status", "name_a", "name_b", "module", "op", "out_shapes_a", "out_shapes_b")}  # fmt: skip
+               GRAPH_FIELDS}  # fmt: skip
         rows.append({"id": i, **row})
     return rows
 
@@ -115,7 +118,8 @@ def node_change_columns() -> list[dict[str, Any]]:
         {"field": "mean_b", "headerName": "mean B", **num, "valueFormatter": g},
         {"field": "norm_a", "headerName": "norm A", **num, "valueFormatter": g},
         {"field": "norm_b", "headerName": "norm B", **num, "valueFormatter": g},
-        {"field": "norm_change", "headerName": "norm change", **num, "valueFormatter": PCT, "cellClassRules": DELTA_CLASSES},
+        {"field": "norm_change", "headerName": "norm change", **num, "valueFormatter": PCT,
+         "cellClassRules": DELTA_CLASSES},
     ]  # fmt: skip
 
 
