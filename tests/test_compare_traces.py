@@ -175,3 +175,22 @@ def test_a100_against_v100_compares_kernels_by_name_across_devices(shared_data: 
         cmp.ops["device_self_ns_a"].sum()
     )
     assert cmp.config is None and cmp.scalars is None  # profiles, not runs: no run-level tables
+
+
+def test_the_same_diff_on_both_backends(any_db: str, shared_data: Path) -> None:
+    kineto = shared_data / "kineto"
+    pa = import_path(any_db, kineto / "compare_base.json.gz").profiles[0]["id"]
+    pb = import_path(any_db, kineto / "compare_test.json.gz").profiles[0]["id"]
+    ea, eb = events(kineto / "compare_base.json.gz"), events(kineto / "compare_test.json.gz")
+    with torchscope.open(any_db) as store:
+        cmp = torchscope.compare(store, f"p{pa}", f"p{pb}")
+        assert store.latest_profile(cmp.a.run_id) == pa
+    cols = ["name", "status", "calls_a", "total_ns_a", "calls_b", "total_ns_b"]
+    assert [tuple(r) for r in cmp.kernels[cols].itertuples(index=False)] == expected_diff(
+        kernels_of(ea), kernels_of(eb), sort_index=1
+    )
+    op_cols = ["name", "status", "calls_a", "host_total_ns_a", "host_self_ns_a", "calls_b", "host_total_ns_b",
+               "host_self_ns_b"]  # fmt: skip
+    assert [tuple(r) for r in cmp.ops[op_cols].itertuples(index=False)] == expected_diff(
+        ops_of(ea), ops_of(eb), sort_index=2
+    )
