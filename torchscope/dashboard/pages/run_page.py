@@ -25,7 +25,7 @@ from torchscope.storage.store import Store
 
 PATH = r"/run/(?P<run_id>\d+)"
 MAX_POINTS = live.MAX_POINTS
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG = {"displaylogo": False}
 
 
 def _controls(query: dict[str, str]) -> tuple[str, float, bool]:
