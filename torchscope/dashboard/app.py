@@ -21,6 +21,7 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
         assets_folder=str(ASSETS),
         suppress_callback_exceptions=True,
         update_title=None,
+        eager_loading=True,  # plotly.js loads with the app, not after the first chart arrives (live run page)
     )
     app.layout = html.Div(
         [
