@@ -27,6 +27,7 @@ PAGES = [
     ("profile-kernels", "/profile/{gpu}?tab=kernels", "#prof-grid .ag-row"),
     ("profile-memory", "/profile/1?tab=memory", "#prof-memory .js-plotly-plot"),
     ("timeline", "/timeline/{gpu}?start=95000000&end=135000000&q=addmm", "#tl-graph .js-plotly-plot"),
+    ("graph", "/graph/1?node=features.3&color=magnitude", "#inspector-history .js-plotly-plot"),
 ]
 """(file name, URL path, selector to wait for); later views add their pages here."""
 GPU_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto" / "v100_train_rank0.json.gz"

@@ -274,3 +274,23 @@ def test_unknown_run_step_and_node_are_404(store) -> None:  # type: ignore[no-un
         panel = routes.render(store, path, search, refresh_ms=1000)
         assert "404" in str(panel) and text in str(panel), str(panel)[:300]
     assert "400" in str(routes.render(store, "/graph/1", "?step=x", refresh_ms=1000))
+
+
+def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store) -> None:  # type: ignore[no-untyped-def]
+    from torchscope.dashboard.graph_inspect import inspector
+    from torchscope.dashboard.graph_render import draw
+
+    data = GraphData(store)
+    steps = store.graph_steps(4)
+    step, version = int(steps["step"].iloc[-1]), int(steps["version_id"].iloc[-1])
+    model = data.captured(4, version)
+    profile_id = int(store.profiles(4)["id"].iloc[-1])
+    state = {"run": 4, "source": "captured", "key": step, "version": version, "hide": False, "colour": "time",
+             "selected": model.by_name["linear_0"], "expanded": sorted(model.nodes)}  # fmt: skip
+    panel = str(inspector(data, state))
+    assert f"/timeline/{profile_id}?start=" in panel and "q=aten%3A%3Alinear" in panel
+    assert "aten::linear: host" in panel
+    scene = draw(data, state)
+    fills = {e["data"]["id"]: e["data"].get("color") for e in scene.elements if "source" not in e["data"]}
+    assert fills[str(model.by_name["linear_0"])].startswith("rgb")  # on the time scale
+    assert "time (profile)" in str(scene.legend)

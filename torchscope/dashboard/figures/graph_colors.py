@@ -90,13 +90,15 @@ def visible_values(model: GraphModel, view: View, values: Mapping[int, float], m
 
 
 def _scaled(values: Mapping[int, float], log: bool) -> tuple[dict[int, float], float, float]:
-    finite = {k: v for k, v in values.items() if math.isfinite(v) and (v > 0 or not log)}
-    if not finite:
-        return {}, 0.0, 0.0
-    lo, hi = min(finite.values()), max(finite.values())
+    """Values mapped to [0, 1]; on a log scale, zeros (an all-zero tensor) go to the bottom of the scale."""
+    finite = {k: v for k, v in values.items() if math.isfinite(v)}
+    positive = [v for v in finite.values() if v > 0 or not log]
+    if not positive:
+        return {k: 0.0 for k in finite}, 0.0, 0.0
+    lo, hi = min(positive), max(positive)
     f = math.log10 if log else (lambda x: x)
     a, b = f(lo), f(hi)
-    return {k: 0.5 if b == a else (f(v) - a) / (b - a) for k, v in finite.items()}, lo, hi
+    return {k: 0.0 if log and v <= 0 else (0.5 if b == a else (f(v) - a) / (b - a)) for k, v in finite.items()}, lo, hi
 
 
 def colours(model: GraphModel, view: View, values: Mapping[int, float], mode: str) -> dict[int, str]:

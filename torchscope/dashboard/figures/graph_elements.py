@@ -83,6 +83,7 @@ def stylesheet() -> list[dict[str, object]]:
             "text-wrap": "wrap", "text-max-width": NODE_W - 8, "text-valign": "center", "text-halign": "center",
             "font-size": 11, "font-family": "ui-monospace, SFMono-Regular, Menlo, monospace", "color": "#111827",
             "background-color": "data(color)", "border-width": 1, "border-color": "#64748b",
+            "text-outline-color": "#ffffff", "text-outline-width": 2, "text-outline-opacity": 0.85,
         }},
         {"selector": "node.module", "style": {
             "width": MODULE_W, "height": MODULE_H, "border-width": 2, "border-color": "#334155", "font-weight": "bold",
@@ -96,7 +97,7 @@ def stylesheet() -> list[dict[str, object]]:
             "background-color": "#f8fafc", "background-opacity": 0.55, "border-color": "#94a3b8", "border-width": 1,
             "border-style": "solid", "padding": PAD, "label": "data(label)", "text-valign": "top",
             "text-halign": "center", "text-margin-y": -4, "font-size": 12, "font-weight": "bold", "color": "#334155",
-            "min-height": LABEL_H,
+            "min-height": LABEL_H, "text-max-width": 600, "text-wrap": "ellipsis",
         }},
         {"selector": "node.anomaly", "style": {"border-color": "#dc2626", "border-width": 3}},
         {"selector": "node.only-version", "style": {"border-color": "#f59e0b", "border-width": 3, "border-style": "dashed"}},

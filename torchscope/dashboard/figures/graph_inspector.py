@@ -12,26 +12,26 @@ _LAYOUT = {"margin": {"l": 48, "r": 12, "t": 28, "b": 32}, "template": "plotly_w
 
 
 def histogram_figure(stats: pd.DataFrame, title: str) -> go.Figure:
-    """One bar trace per row of ``stats`` (``store.tensor_stats`` rows of one step: the value and its gradient).
-
-    The 32 bins span ``[hist_lo, hist_hi]`` (finite values only, as captured).
-    """
-    fig = go.Figure()
-    for row in stats.itertuples(index=False):
+    """Side by side, one bar chart per row of ``stats`` (``store.tensor_stats`` rows of one step: the value and its
+    gradient, whose ranges differ by orders of magnitude). The 32 bins span ``[hist_lo, hist_hi]`` (finite values)."""
+    rows = [r for r in stats.itertuples(index=False)
+            if len(r.hist) and r.hist_n > 0 and np.isfinite([r.hist_lo, r.hist_hi]).all()]  # fmt: skip
+    fig = make_subplots(rows=1, cols=max(len(rows), 1), subplot_titles=[str(r.role) for r in rows] or [""],
+                        horizontal_spacing=0.12)  # fmt: skip
+    for col, row in enumerate(rows, start=1):
         counts = np.asarray(row.hist, dtype=np.int64)
-        if not len(counts) or row.hist_n == 0 or not np.isfinite([row.hist_lo, row.hist_hi]).all():
-            continue
         edges = np.linspace(row.hist_lo, row.hist_hi, len(counts) + 1)
-        centres = (edges[:-1] + edges[1:]) / 2
         width = (edges[1] - edges[0]) if row.hist_hi > row.hist_lo else 1.0
         fig.add_bar(
-            x=centres, y=counts, width=width, name=str(row.role), opacity=0.75,
-            hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y}<extra>" + str(row.role) + "</extra>",
+            x=(edges[:-1] + edges[1:]) / 2, y=counts, width=width, name=str(row.role), showlegend=False,
+            marker={"color": "#2563eb" if row.role == "value" else "#ea580c"},
             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+            hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y}<extra>" + str(row.role) + "</extra>",
+            row=1, col=col,
         )  # fmt: skip
-    fig.update_layout(title={"text": title, "font": {"size": 12}}, barmode="overlay", height=220, showlegend=True,
-                      legend={"orientation": "h", "y": -0.2}, **_LAYOUT)  # fmt: skip
-    if not fig.data:
+    fig.update_layout(title={"text": title, "font": {"size": 12}}, height=220, bargap=0, **_LAYOUT)
+    fig.update_annotations(font_size=11)
+    if not rows:
         fig.add_annotation(text="no finite values", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
 

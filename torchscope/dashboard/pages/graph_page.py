@@ -18,6 +18,7 @@ from torchscope.dashboard.figures.graph_colors import MODES
 from torchscope.dashboard.figures.graph_elements import stylesheet
 from torchscope.dashboard.graph_collapse import collapse_below, default_expanded, expand_all, expand_to, toggle
 from torchscope.dashboard.graph_data import GraphData, parse_int
+from torchscope.dashboard.graph_layout import MODULE_H
 from torchscope.dashboard.graph_inspect import inspector
 from torchscope.dashboard.graph_render import draw, model_for
 from torchscope.errors import BadRequestError, NotFoundError
@@ -175,7 +176,7 @@ def register(app: dash.Dash, store: Store) -> None:
         state = dict(state)
         state["colour"], state["hide"] = colour, bool(hide)
         model = model_for(data, state)
-        message, target, fit = "", None, False
+        message, target, fit, keep = "", None, False, {}
         if trigger == "graph-step" and step != state["key"]:
             state["key"] = step
             if state["source"] == "captured":
@@ -190,8 +191,12 @@ def register(app: dash.Dash, store: Store) -> None:
             node_id = int(tap["data"]["id"])
             if node_id in model.nodes:
                 if model.nodes[node_id].group:
+                    was_open = node_id in state["expanded"]
                     state["expanded"] = sorted(toggle(model, node_id, state["expanded"]))
-                state["selected"], target = node_id, node_id
+                    # the clicked module stays where it was on screen: its top edge when it opens, its centre
+                    # when it closes (a click on a plain node redraws nothing, so nothing needs to move)
+                    keep = {"at": tap.get("renderedPosition"), "keep": "centre" if was_open else "top"}
+                state["selected"], target = node_id, node_id if model.nodes[node_id].group else None
         elif trigger == "graph-expand-all":
             expanded, complete = expand_all(model, state["hide"])
             state["expanded"], fit = sorted(expanded), True
@@ -222,7 +227,7 @@ def register(app: dash.Dash, store: Store) -> None:
                 state["selected"], target = node_id, node_id
         scene = draw(data, state)
         n = (focus or {}).get("n", 0) + 1
-        new_focus = {"id": "fit", "n": n} if fit else ({"id": str(target), "n": n} if target is not None else dash.no_update)
+        new_focus = {"id": "fit", "n": n} if fit else ({"id": str(target), "n": n, **keep} if target is not None else dash.no_update)
         step_out = state["key"] if state["key"] != step else dash.no_update
         return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,
                 _versions(data, state))  # fmt: skip
@@ -235,6 +240,7 @@ def register(app: dash.Dash, store: Store) -> None:
     clientside_callback(
         """
         function(focus) {
+            const MODULE_H = MODULE_H_VALUE;
             if (!focus) { return window.dash_clientside.no_update; }
             const root = document.getElementById('graph-cy');
             let tries = 0;
@@ -244,19 +250,23 @@ def register(app: dash.Dash, store: Store) -> None:
                 const node = cy && focus.id !== 'fit' ? cy.getElementById(focus.id) : null;
                 if (cy && (focus.id === 'fit' || (node && node.nonempty()))) {
                     if (focus.id === 'fit') { cy.fit(undefined, 30); }
-                    else {
+                    else if (focus.at) {
+                        const b = node.renderedBoundingBox({includeLabels: false, includeOverlays: false});
+                        const half = 0.5 * MODULE_H * cy.zoom();
+                        const dy = focus.keep === 'top' ? (focus.at.y - half) - b.y1 : focus.at.y - (b.y1 + b.y2) / 2;
+                        cy.panBy({x: focus.at.x - (b.x1 + b.x2) / 2, y: dy});
+                    } else {
                         cy.zoom(Math.max(cy.zoom(), 0.8));
                         cy.center(node);
-                        cy.$(':selected').unselect();
-                        node.select();
                     }
+                    if (focus.id !== 'fit') { cy.$(':selected').unselect(); node.select(); }
                     root.dataset.focused = focus.id + ':' + focus.n;
                 } else if (tries++ < 40) { setTimeout(go, 50); }
             };
             setTimeout(go, 30);
             return '';
         }
-        """,
+        """.replace("MODULE_H_VALUE", str(MODULE_H)),
         Output("graph-focus-done", "children"),
         Input("graph-focus", "data"),
     )

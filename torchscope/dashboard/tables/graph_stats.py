@@ -45,7 +45,7 @@ def node_facts(model: GraphModel, node_id: int) -> list[tuple[str, str]]:
             inside = set(model.descendants(node_id))
             ins = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in model.edges if d in inside and s not in inside]
             outs = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in model.edges if s in inside and d not in inside]
-            facts.append(("inputs", "; ".join(f"{n} {s} {t}" for n, s, t in ins[:12]) or "-"))
+            facts.append(("inputs", "; ".join(f"{n} {s} {t}" for n, s, t in _unique(ins)[:12]) or "-"))
             facts.append(("outputs", "; ".join(f"{n} {s} {t}" for n, s, t in _unique(outs)[:12]) or "-"))
         else:
             facts.append(("inputs", "; ".join(f"{n} {s} {t}" for n, s, t in ins) or "-"))
