@@ -107,6 +107,7 @@ def test_logged_values_appear_within_3s_and_killed_run_turns_interrupted(db_path
     runs_tab.wait_for_function(
         f"document.querySelector(\"{status_cell}\").innerText === 'interrupted'", timeout=20_000
     )
+    assert "status-interrupted" in runs_tab.locator(status_cell).get_attribute("class")  # coloured as such
     assert not problems, problems
 
 

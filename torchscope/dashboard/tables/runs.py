@@ -15,7 +15,7 @@ def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
     columns: list[dict[str, Any]] = [
         {"field": "id", "headerName": "#", "minWidth": 90, "maxWidth": 100, "sort": "desc"},
         {"field": "name", "cellRenderer": "markdown", "minWidth": 180, "flex": 2},
-        {"field": "status", "cellClassRules": {f"status-{s}": f"x == '{s}'" for s in STATUSES}, "maxWidth": 130},
+        {"field": "status", "cellClassRules": {f"status-{s}": f"params.value == '{s}'" for s in STATUSES}, "maxWidth": 130},
         {"field": "started", "minWidth": 170},
         {"field": "duration", "maxWidth": 130},
         {"field": "steps", "type": "numericColumn", "maxWidth": 110},
