@@ -83,6 +83,13 @@ def test_profile_comparison_of_the_reference_traces(compare_db, shared_data: Pat
     y = tab.evaluate("(el) => el.data[0].y", bars.element_handle())
     assert y == ["CatBackward0", "AddmmBackward0", "All2All_Pooled_Req"]  # largest change drawn at the top
     assert "+0.000 ms" in tab.locator("#compare-step-delta").inner_text()
+    tab.click("#compare-shapes")  # the op diff split by input shapes, as a shareable URL
+    tab.wait_for_url(re.compile(r".*&shapes=1$"))
+    tab.wait_for_function(
+        "document.querySelector(\"#compare-ops .ag-row[row-index='0'] [col-id='key']\")?.innerText"
+        " === 'All2All_Pooled_Req [[2048,34820]]'"
+    )
+    assert tab.locator("#compare-shapes").text_content() == "ungroup input shapes"
     assert not problems, problems
 
 
@@ -100,6 +107,11 @@ def test_bad_and_unknown_ids_and_the_form(compare_db, serve, page) -> None:
     assert "no profile 999" in tab.locator(".error-message").inner_text()
     tab.goto(f"{url}/compare")
     tab.wait_for_selector("#compare-a")
+    choices = tab.locator("#compare-choices option")
+    offered = {choices.nth(i).get_attribute("value"): choices.nth(i).get_attribute("label") for i in range(choices.count())}
+    assert (offered[str(a)], offered[str(b)]) == (f"run {a}: two-layers", f"run {b}: three-layers")
+    runs = [int(v) for v in offered if v.isdigit()]
+    assert runs == sorted(runs, reverse=True)  # newest first
     tab.fill("#compare-a", str(b))
     tab.fill("#compare-b", str(a))
     tab.click("#compare-go")

@@ -28,19 +28,33 @@ MAX_POINTS = 2000
 """Points per tag and run read for the scalar overlays."""
 MAX_TAGS = 24
 """Scalar overlays drawn at most; the rest are listed by name."""
+MAX_CHOICES = 50
+"""Newest runs and newest profiles offered as completions in the form."""
 MAX_ROWS = 500
 """Rows per diff grid (largest changes first)."""
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 GRID_DEFAULTS = {"sortable": True, "filter": True, "resizable": True}
 
 
-def _form(a: str, b: str) -> html.Form:
+def _choices(store: Store) -> html.Datalist:
+    """The newest runs and profiles, offered as the form's completions."""
+    runs = store.runs().head(MAX_CHOICES)
+    profiles = store.profiles().tail(MAX_CHOICES).iloc[::-1]
+    options = [html.Option(value=str(r["id"]), label=f"run {r['id']}: {r['name']}") for r in runs.to_dict("records")]
+    options += [html.Option(value=f"p{p['id']}", label=f"profile {p['id']}: {p['name']} (run {p['run_id']})")
+                for p in profiles.to_dict("records")]  # fmt: skip
+    return html.Datalist(options, id="compare-choices")
+
+
+def _form(store: Store, a: str, b: str) -> html.Form:
+    inputs = {"name": "", "list": "compare-choices", "debounce": True, "autoComplete": "off"}
     return html.Form(
         [
-            html.Label(["A ", dcc.Input(id="compare-a", name="a", value=a, placeholder="3 or p12", debounce=True)]),
-            html.Label(["B ", dcc.Input(id="compare-b", name="b", value=b, placeholder="4 or p13", debounce=True)]),
+            html.Label(["A ", dcc.Input(id="compare-a", value=a, placeholder="3 or p12", **{**inputs, "name": "a"})]),
+            html.Label(["B ", dcc.Input(id="compare-b", value=b, placeholder="4 or p13", **{**inputs, "name": "b"})]),
             html.Button("Compare", type="submit", id="compare-go"),
             html.Span("runs: 3 (or run:3); profiles: p12 (or profile:12)", className="muted"),
+            _choices(store),
         ],
         action="/compare",
         method="get",
@@ -55,21 +69,22 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     """
     a, b = query.get("a", "").strip(), query.get("b", "").strip()
     if not a and not b:
-        return html.Div([html.H1("Compare"), _form(a, b)])
+        return html.Div([html.H1("Compare"), _form(store, a, b)])
     if not a or not b:
         raise BadRequestError("give both sides of the comparison: /compare?a=<id>&b=<id> (3 is a run, p12 a profile)")
     align = query.get("align", "step")
     if align not in ("step", "time"):
         raise BadRequestError(f"align must be step or time, not {align!r}")
-    cmp = compare(store, a, b, align=align, max_points=MAX_POINTS)
+    shapes = query.get("shapes", "0") in ("1", "true", "yes")
+    cmp = compare(store, a, b, align=align, max_points=MAX_POINTS, group_by_shape=shapes)
     return html.Div(
         [
             html.H1("Compare"),
-            _form(a, b),
+            _form(store, a, b),
             _sides(cmp),
             html.Ul([html.Li(n) for n in cmp.notes], className="compare-notes", id="compare-notes"),
             *_run_sections(cmp, a, b, align),
-            *_profile_sections(cmp),
+            *_profile_sections(cmp, a, b, shapes),
             *_graph_sections(cmp),
         ],
         className="compare-page",
@@ -151,7 +166,7 @@ def _scalar_charts(points: pd.DataFrame, align: str) -> Any:
 # -- profiles -------------------------------------------------------------------------------------------------------
 
 
-def _profile_sections(cmp: Comparison) -> list[Any]:
+def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any]:
     if cmp.breakdown is None:
         return []
     wall = cmp.breakdown[cmp.breakdown["category"] == "wall"].iloc[0]
@@ -174,6 +189,13 @@ def _profile_sections(cmp: Comparison) -> list[Any]:
     ):
         if table is None or table.empty:
             continue
+        heading: list[Any] = [title]
+        if grid_id == "compare-ops":
+            toggle = "0" if shapes else "1"
+            heading += [" ", dcc.Link("ungroup input shapes" if shapes else "group by input shapes", id="compare-shapes",
+                                      href=f"/compare?a={a}&b={b}&shapes={toggle}")]  # fmt: skip
+            if shapes:  # one key column for the grid and the chart: the op and its input shapes
+                table = table.assign(name=table["name"] + " " + table["input_shapes"].fillna("")).rename_axis(None)
         time = table.attrs.get("sort_by", "total_ns")
         mean_col = mean or ("device_mean_ns" if time.startswith("device") else "host_mean_ns")
         totals = diff.totals(table, [time]).iloc[0]
@@ -184,7 +206,7 @@ def _profile_sections(cmp: Comparison) -> list[Any]:
         sections.append(
             html.Section(
                 [
-                    html.H3(title),
+                    html.H3(heading),
                     dcc.Graph(figure=change_bars(table, key, time, title=f"{title.lower()}: largest changes"),
                               config=GRAPH_CONFIG, id=f"{grid_id}-bars"),
                     html.P(caption, className="muted", id=f"{grid_id}-totals"),
