@@ -80,6 +80,12 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> N
     titles = sorted(t.text_content() for t in tab.locator("#inspector-history .annotation-text").all())
     assert titles == ["L2 norm", "NaN / Inf count", "mean", "std"]
     tab.wait_for_selector("#inspector-histogram .js-plotly-plot")
+    # hovering an edge shows the shapes it carries
+    box = tab.locator("#graph-cy").bounding_box()
+    edge = f"{CY}.getElementById('e{ids['abs_0']}-{ids['add_0']}')"
+    mx, my = tab.evaluate(f"(() => {{ const m = {edge}.renderedMidpoint(); return [m.x, m.y]; }})()")
+    tab.mouse.move(box["x"] + mx, box["y"] + my)
+    tab.wait_for_function("document.getElementById('graph-hover').innerText === 'tensor [8, 4]'")
     # closing the module again shows the first view
     _click_node(tab, ids["encoder.block.act"])
     _wait_count(tab, 6)
@@ -137,4 +143,30 @@ def test_url_node_search_expand_all_and_collapse_all(db_path: Path, serve, page)
     tab.locator("#graph-search").fill("no-such-thing")
     tab.locator("#graph-search").press("Enter")
     tab.wait_for_function("document.querySelector('#graph-message').innerText.includes('nothing named')")
+    assert not problems, problems
+
+
+def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+    from torchscope.dashboard.graph_collapse import toggle, visible_view
+    from torchscope.dashboard.graph_model import imported_model
+    from torchscope.profiler.importing import import_path
+
+    run_id = import_path(db_path, shared_data / "tensorboard_keras" / "opgraph").runs[0]["id"]
+    with torchscope.open(db_path) as store:
+        nodes, edges = store.imported_graph(run_id)
+    first = int(nodes["graph_id"].min())
+    model = imported_model(nodes[nodes["graph_id"] == first], edges[edges["graph_id"] == first])
+    block1 = model.by_module["block1"]
+    closed, opened = visible_view(model, set()), visible_view(model, toggle(model, block1, set()))
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}")
+    _wait_count(tab, len(closed.nodes))
+    assert tab.locator("#graph-step").inner_text().strip() == "op_graph op_graph/0"
+    _click_node(tab, block1)
+    _wait_count(tab, len(opened.nodes) + len(opened.boxes))
+    _click_node(tab, model.by_name["block1/Relu"])
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'block1/Relu'")
+    assert tab.locator(".fact-op").inner_text() == "Relu"
+    assert tab.locator(".fact-name-scope").inner_text() == "block1"
     assert not problems, problems
