@@ -71,6 +71,7 @@ def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launc
     a, b = k_start - 100_000_000, k_start + 100_000_000
     tab.goto(f"{url}/timeline/1?start={a}&end={b}")
     tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    tab.wait_for_load_state("networkidle")  # the graph's first relayout (autosize) has been answered
     assert _graph_js(tab, "gd.layout.xaxis.range") == pytest.approx([a / 1e6, b / 1e6])
     row = _graph_js(tab, "gd._fullData.find(t => t.name === 'kernel').y[0]")
     x0, y = _pixel(tab, (k_start - 1_000_000) / 1e6, row)
@@ -85,10 +86,13 @@ def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launc
     assert lo * 1e6 < k_start and hi * 1e6 > k_start + _ns(kernel["dur"]) and (hi - lo) < 3.5
     ids = _graph_js(tab, "Array.from(gd._fullData.find(t => t.name === 'kernel').customdata, c => Number(c[0]))")
     assert kernel_id in ids  # drawn as its own bar now, not merged
+    tab.wait_for_load_state("networkidle")
 
     # click the kernel's bar: its details, its launching runtime call, and the arrow between them
     i = ids.index(kernel_id)
     row = _graph_js(tab, f"gd._fullData.find(t => t.name === 'kernel').y[{i}]")
+    # plotly counts a click within 300 ms of the drag's mouse-up as a double click (which resets the zoom)
+    tab.wait_for_timeout(400)
     tab.mouse.click(*_pixel(tab, (k_start + _ns(kernel["dur"]) / 2) / 1e6, row))
     tab.wait_for_selector(f"#tl-event[data-event='{kernel_id}']")
     details = tab.locator("#tl-details").inner_text()

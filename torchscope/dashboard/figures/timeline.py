@@ -74,8 +74,8 @@ def timeline_figure(
             dict(
                 type="bar", name=DENSITY_TRACE, orientation="h", y=blocks["row"].to_numpy(), base=ms(blocks["start"]),
                 x=width, width=0.8,
-                marker={"color": np.clip(blocks["busy"].to_numpy(), 0.3, 1.0), "colorscale": "Greys", "cmin": 0,
-                        "cmax": 1.2, "line": {"width": 0}},
+                marker={"color": [f"rgba(90,90,90,{a:.2f})" for a in np.clip(blocks["busy"].to_numpy(), 0.25, 1.0)],
+                        "line": {"width": 0}},
                 customdata=np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(), blocks["start"].to_numpy(),
                                             blocks["end"].to_numpy())),
                 hovertemplate="%{customdata[1]} events narrower than a pixel<br>click to zoom in<extra></extra>",
