@@ -78,6 +78,10 @@ def test_profile_comparison_of_the_reference_traces(compare_db, shared_data: Pat
     tab.wait_for_selector("#compare-ops .ag-row")
     assert [_cell(tab, "compare-ops", i, "key") for i in range(3)] == ["All2All_Pooled_Req", "AddmmBackward0", "CatBackward0"]
     assert _cell(tab, "compare-ops", 0, "status") == "only B"
+    row0 = "#compare-{} .ag-center-cols-container .ag-row[row-index='0'] [col-id='{}']"
+    assert "status-only-b" in tab.locator(row0.format("ops", "status")).get_attribute("class")
+    assert "delta-slower" in tab.locator(row0.format("ops", "time_delta")).get_attribute("class")
+    assert "delta-faster" in tab.locator(row0.format("kernels", "time_delta")).get_attribute("class")
     bars = tab.locator("#compare-ops-bars .js-plotly-plot")
     bars.wait_for()
     y = tab.evaluate("(el) => el.data[0].y", bars.element_handle())

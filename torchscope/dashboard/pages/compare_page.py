@@ -192,8 +192,8 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
         heading: list[Any] = [title]
         if grid_id == "compare-ops":
             toggle = "0" if shapes else "1"
-            heading += [" ", dcc.Link("ungroup input shapes" if shapes else "group by input shapes", id="compare-shapes",
-                                      href=f"/compare?a={a}&b={b}&shapes={toggle}")]  # fmt: skip
+            label = "ungroup input shapes" if shapes else "group by input shapes"
+            heading += [" ", dcc.Link(label, id="compare-shapes", href=f"/compare?a={a}&b={b}&shapes={toggle}")]
             if shapes:  # one key column for the grid and the chart: the op and its input shapes
                 table = table.assign(name=table["name"] + " " + table["input_shapes"].fillna("")).rename_axis(None)
         time = table.attrs.get("sort_by", "total_ns")

@@ -15,8 +15,8 @@ SIGNED_US = {"function": "params.value == null ? '-' : d3.format('+,.1f')(params
 SIGNED_INT = {"function": "d3.format('+')(params.value)"}
 GRAPH_FIELDS = ("key", "kind", "status", "name_a", "name_b", "module", "op", "out_shapes_a", "out_shapes_b")
 PCT = {"function": "params.value == null ? '-' : d3.format('+.1%')(params.value)"}
-STATUS_CLASSES = {"status-only-a": "x == 'only A'", "status-only-b": "x == 'only B'"}
-DELTA_CLASSES = {"delta-slower": "x > 0", "delta-faster": "x < 0"}
+STATUS_CLASSES = {"status-only-a": "params.value == 'only A'", "status-only-b": "params.value == 'only B'"}
+DELTA_CLASSES = {"delta-slower": "params.value > 0", "delta-faster": "params.value < 0"}
 
 
 def _num(value: Any) -> float | None:
