@@ -141,3 +141,28 @@ def test_runs_page_keeps_sort_and_filter_while_runs_appear_and_finish(db_path: P
     assert names == ["a-late", "b-first", "c-second"]
     assert tab.locator(".ag-header-cell[col-id='name'][aria-sort='ascending']").count() == 1
     assert not problems, problems
+
+
+def test_controls_redraw_charts_and_hover_shows_the_exact_logged_value(db_path: Path, serve, page) -> None:
+    with torchscope.init(name="controls", db=db_path, system_metrics=False) as run:
+        for step in range(50):
+            run.log({"train/loss": 1 / (step + 3), "val/loss": 2 / (step + 3)}, step=step)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/run/{run.id}?smoothing=0.6")
+    loss = CHART.format(tag="train/loss")
+    tab.wait_for_selector(loss)
+    assert [s.get_attribute("data-prefix") for s in tab.locator(".chart-section").all()] == ["train", "val"]
+    assert tab.evaluate(f"document.querySelector({loss!r}).data[1].visible") is True  # smoothed trace from the URL
+
+    tab.evaluate(f"Plotly.Fx.hover(document.querySelector({loss!r}), {{xval: 4}}, ['xy'])")
+    assert "0.14285714285714285" in tab.locator(f"{loss} .hoverlayer").text_content()  # 1/7 to the last digit
+
+    tab.get_by_text("log scale").click()
+    tab.wait_for_function(f"document.querySelector({loss!r}).layout.yaxis.type === 'log'")
+    tab.get_by_text("wall time").click()
+    tab.wait_for_function(f"document.querySelector({loss!r}).layout.xaxis.title.text === 'seconds'")
+    xs = tab.evaluate(f"Array.from(document.querySelector({loss!r}).data[0].x)")
+    assert len(xs) == 50 and 0 < xs[0] < xs[-1] < 60  # seconds since the run started
+    assert tab.evaluate(f"document.querySelector({loss!r}).layout.yaxis.type") == "log"
+    assert not problems, problems

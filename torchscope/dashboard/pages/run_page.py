@@ -53,6 +53,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             dcc.Store(id="run-id", data=int(run_id)),
             dcc.Store(id="run-t0", data=str(int(run["started_at"]))),  # a string: JS numbers hold 2**53 exactly
             dcc.Store(id="run-cursors", data=cursors),
+            dcc.Store(id="run-drawn", data=[x, smoothing, log_y]),  # the controls the charts were drawn with
             dcc.Store(id="run-samples", data=[]),
             html.H1([run["name"], html.Span(parts["status"], className=parts["status_class"], id="run-status")]),
             html.Div(
@@ -168,6 +169,7 @@ def register(app: dash.Dash, store: Store) -> None:
         Output({"type": "scalar-chart", "tag": ALL}, "extendData"),
         Output({"type": "scalar-chart", "tag": ALL}, "figure"),
         Output("run-cursors", "data"),
+        Output("run-drawn", "data"),
         Input("run-refresh", "n_intervals"),
         Input("run-smoothing", "value"),
         Input("run-log", "value"),
@@ -175,19 +177,25 @@ def register(app: dash.Dash, store: Store) -> None:
         State("run-id", "data"),
         State("run-t0", "data"),
         State("run-cursors", "data"),
+        State("run-drawn", "data"),
         prevent_initial_call=True,
     )
-    def charts(_n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict) -> tuple:
+    def charts(
+        _n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict, drawn: list
+    ) -> tuple:
         x, smoothing, log_y = _controls_of(smoothing, log, x_value)
         t0 = int(t0_text)
         chart_tags = [out["id"]["tag"] for out in ctx.outputs_list[1]]
-        if ctx.triggered_id != "run-refresh":  # a control changed: redraw every chart
+        # Redraw when a control changed, or when the charts were drawn with other controls: a poll that superseded
+        # the redraw of a control change (Dash keeps only the newest call) must not extend them in the new mode.
+        if ctx.triggered_id != "run-refresh" or list(drawn or []) != [x, smoothing, log_y]:
             sections, cursors = chart_sections(
                 store.scalars(run_id, max_items=MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
             )
             none = [dash.no_update] * len(chart_tags)
-            return sections, none, none, cursors
-        return update_charts(store, run_id, t0, cursors or {}, chart_tags, x=x, smoothing=smoothing, log_y=log_y)
+            return sections, none, none, cursors, [x, smoothing, log_y]
+        return (*update_charts(store, run_id, t0, cursors or {}, chart_tags, x=x, smoothing=smoothing, log_y=log_y),
+                dash.no_update)  # fmt: skip
 
     @app.callback(
         Output("run-status", "children"),
