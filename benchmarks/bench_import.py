@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 
 from torchscope.profiler.importing import import_path
+from torchscope.storage.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto"
 
@@ -103,12 +104,31 @@ def measure(label: str, path: Path, repeat: int, work: Path) -> None:
         best_ours = tuple(map(min, best_ours, mine))
         db = work / f"ours{i}.db"
         size = db.stat().st_size + (Path(str(db) + "-wal").stat().st_size if Path(str(db) + "-wal").exists() else 0)
+    window_queries(label, work / f"ours{repeat - 1}.db")
     print(
         f"{label}: import {best_ours[0]:.2f} s wall / {best_ours[1]:.2f} s CPU, bare minimum {best_bare[0]:.2f} s "
         f"wall / {best_bare[1]:.2f} s CPU, ratio {best_ours[0] / best_bare[0]:.2f} wall / "
         f"{best_ours[1] / best_bare[1]:.2f} CPU (target <= 1.5); database {size / 1e6:.1f} MB for "
         f"{raw_size / 1e6:.1f} MB of JSON, ratio {size / raw_size:.2f} (target <= 0.5)"
     )
+
+
+def window_queries(label: str, db: Path) -> None:
+    """Time ``store.events`` over the whole profile, 10% and 1% of it (max 2000 per lane), best of 3."""
+    with Store(db) as store:
+        pid = int(store.profiles().iloc[-1]["id"])
+        duration = int(store.profile(pid)["duration_ns"])
+        parts = []
+        for share in (1.0, 0.1, 0.01):
+            a = int(duration * (1 - share) / 2)
+            b = a + int(duration * share)
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                frame = store.events(pid, a, b, max_items=2000)
+                best = min(best, time.perf_counter() - started)
+            parts.append(f"{share:.0%}: {best * 1e3:.0f} ms ({len(frame)} events)")
+    print(f"{label}: events(window, max_items=2000) " + ", ".join(parts))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
@@ -19,9 +20,9 @@ EVENT_COLUMNS = ["id", "lane_id", "kind", "name", "start", "dur", "parent", "cor
 _EVENT_SQL = (
     "SELECT e.id, e.lane_id, e.kind, n.name, e.start, e.dur, e.parent, e.corr, e.link, e.ext_id, i.name "
     "FROM profile_events e JOIN names n ON n.id = e.name_id LEFT JOIN names i ON i.id = e.info_id "
-    "WHERE e.lane_id = :lane AND e.level = :level AND e.start >= :lo AND e.start < :hi AND e.start + e.dur >= :a "
+    "WHERE e.lane_id = {lane} AND e.level = {level} AND e.start >= {lo} AND e.start < {hi} AND e.start + e.dur >= {a} "
     "ORDER BY e.start"
-)
+)  # only integers are formatted in; read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more)
 
 
 class ProfileReads:
@@ -80,23 +81,29 @@ class ProfileReads:
         rows: list[tuple] = []
         truncated: list[int] = []
         with self._engine.connect() as conn:
-            for lane_id, max_level in zip(lane_frame["id"].tolist(), lane_frame["max_level"].tolist()):
-                budget = max_items
-                got: list[tuple] = []
-                for level in range(int(max_level), -1, -1):
-                    params = {"lane": lane_id, "level": level, "lo": a - (1 << level), "hi": b, "a": a}
-                    sql = _EVENT_SQL if budget is None else f"{_EVENT_SQL} LIMIT {budget + 1}"
-                    part = conn.execute(text(sql), params).all()
-                    if budget is not None:
-                        if len(part) > budget:
-                            truncated.append(lane_id)
-                            break
-                        budget -= len(part)
-                    got.extend(part)
-                got.sort(key=lambda r: (r[4], -r[5]))
-                rows.extend(got)
+            cursor = conn.connection.cursor()
+            try:
+                for lane_id, max_level in zip(lane_frame["id"].tolist(), lane_frame["max_level"].tolist()):
+                    budget = max_items
+                    got: list[tuple] = []
+                    for level in range(int(max_level), -1, -1):
+                        sql = _EVENT_SQL.format(lane=int(lane_id), level=level, lo=a - (1 << level), hi=b, a=a)
+                        if budget is not None:
+                            sql += f" LIMIT {budget + 1}"
+                        cursor.execute(sql)
+                        part = cursor.fetchall()
+                        if budget is not None:
+                            if len(part) > budget:
+                                truncated.append(lane_id)
+                                break
+                            budget -= len(part)
+                        got.extend(part)
+                    got.sort(key=lambda r: (r[4], -r[5]))
+                    rows.extend(got)
+            finally:
+                cursor.close()
         frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
-        frame["kind"] = frame["kind"].map(lambda k: KINDS[k])
+        frame["kind"] = np.asarray(KINDS, dtype=object)[frame["kind"].to_numpy(np.int64)] if len(frame) else []
         frame = frame.astype({c: "Int64" for c in ("parent", "corr", "link", "ext_id")})
         frame.attrs["truncated"] = truncated
         return frame
