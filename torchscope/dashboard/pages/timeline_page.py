@@ -147,7 +147,8 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
     return html.Div(
         [
             dcc.Store(id="tl-state", data=state),
-            html.H1(["Timeline", html.Span(meta["name"], className="muted")]),
+            html.H1(["Timeline", html.Span(meta["name"], className="muted"),
+                     html.Span(f"rank {meta['rank']}", className="badge") if meta.get("rank") is not None else None]),
             html.Div(
                 [
                     dcc.Link("← profile", href=f"/profile/{pid}"),
