@@ -48,3 +48,26 @@ def test_tensorboard_import_and_failed_import_on_each_backend(any_db, shared_dat
         nodes, edges = store.imported_graph(result.run_id)
         assert len(nodes) == 4 and len(edges) == 3
         assert len(store.histograms(result.run_id)) == 20
+
+
+def test_live_profile_window_is_stored_on_each_backend(any_db):
+    import warnings
+
+    import torch
+
+    import torchscope
+
+    run = torchscope.init("live", db=any_db)
+    model = torch.nn.Linear(4, 4)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*acc_events.*")
+        with run.profile(wait=0, warmup=1, active=2, record_shapes=True) as prof:
+            for _ in range(3):
+                model(torch.randn(2, 4)).sum().backward()
+                prof.step()
+    run.finish()
+    with Store(any_db) as store:
+        frame = store.profiles(run.id)
+        assert frame[["source", "step_first", "step_last"]].values.tolist() == [["live", 1, 2]]
+        ops = store.op_table(int(frame.iloc[0]["id"]))
+        assert ops.set_index("name").loc["aten::linear", "calls"] == 2
