@@ -120,8 +120,15 @@ def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve, page)
     assert not problems, problems
 
 
-def test_url_node_search_expand_all_and_collapse_all(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
-    run_id = _nan_run(db_path)
+def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    run = torchscope.init(name="still-training", db=db_path)  # stays open: the page must follow new steps
+    model = NanNet()
+    run.watch(model, every=1)
+    for _ in range(4):
+        model(torch.randn(8, 4)).backward()
+    assert run.flush()
+    run_id = run.id
     ids = _ids(db_path, run_id, 3)
     url = serve(db_path)
     tab, problems = page
@@ -143,6 +150,11 @@ def test_url_node_search_expand_all_and_collapse_all(db_path: Path, serve, page)
     tab.locator("#graph-search").fill("no-such-thing")
     tab.locator("#graph-search").press("Enter")
     tab.wait_for_function("document.querySelector('#graph-message').innerText.includes('nothing named')")
+    for _ in range(2):
+        model(torch.randn(8, 4)).backward()
+    run.finish()
+    tab.locator("#graph-step").click()
+    tab.get_by_text("step 5 (v1)").wait_for()
     assert not problems, problems
 
 

@@ -107,15 +107,27 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
                 className="graph-body",
             ),
             html.Div(id="graph-focus-done", style={"display": "none"}),
+            # a run still training adds captured steps (and maybe anomalies): the step list follows them
+            dcc.Interval(id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state["source"] != "captured"),
         ],
         className="graph-page",
     )
 
 
+def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
+    steps = data.steps(run_id)
+    return [{"label": f"step {s} (v{v})", "value": int(s)} for s, v in zip(steps["step"], steps["version_id"])]
+
+
+def _jump_title(anomaly: dict[str, Any] | None) -> str:
+    if anomaly is None:
+        return "no NaN/Inf was captured"
+    return f"step {anomaly['step']}: {anomaly['op'] or anomaly['name']} in {anomaly['module'] or '(root)'}"
+
+
 def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | None) -> list[Any]:
     if state["source"] == "captured":
-        steps = data.steps(state["run"])
-        options = [{"label": f"step {s} (v{v})", "value": int(s)} for s, v in zip(steps["step"], steps["version_id"])]
+        options = _step_options(data, state["run"])
         picker = html.Label(["Step ", dcc.Dropdown(id="graph-step", options=options, value=state["key"],
                                                     clearable=False, className="graph-step")], className="control")  # fmt: skip
         modes = [{"label": v, "value": k} for k, v in MODES.items()]
@@ -135,9 +147,7 @@ def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | N
                   html.Button("Find", id="graph-find")], className="control search"),  # fmt: skip
         html.Button("Expand all", id="graph-expand-all"),
         html.Button("Collapse all", id="graph-collapse-all"),
-        html.Button("Jump to first anomaly", id="graph-jump", disabled=anomaly is None,
-                    title="no NaN/Inf was captured" if anomaly is None else
-                    f"step {anomaly['step']}: {anomaly['op'] or anomaly['name']} in {anomaly['module'] or '(root)'}"),  # fmt: skip
+        html.Button("Jump to first anomaly", id="graph-jump", disabled=anomaly is None, title=_jump_title(anomaly)),
         html.Span("", id="graph-message", className="graph-message"),
     ]
 
@@ -231,6 +241,18 @@ def register(app: dash.Dash, store: Store) -> None:
         step_out = state["key"] if state["key"] != step else dash.no_update
         return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,
                 _versions(data, state))  # fmt: skip
+
+    @app.callback(
+        Output("graph-step", "options"), Output("graph-jump", "disabled"), Output("graph-jump", "title"),
+        Input("graph-refresh", "n_intervals"), State("graph-state", "data"), State("graph-step", "options"),
+        prevent_initial_call=True,
+    )
+    def refresh(_n: int, state: dict[str, Any], shown: list[dict[str, Any]]) -> tuple[Any, ...]:
+        if state["source"] != "captured":
+            raise dash.exceptions.PreventUpdate
+        options = _step_options(data, state["run"])
+        anomaly = data.first_anomaly(state["run"])
+        return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-state", "data"), prevent_initial_call=True)
     def inspect(state: dict[str, Any]) -> Any:
