@@ -174,3 +174,42 @@ def test_narrow_events_merge_into_blocks_of_adjacent_pixels() -> None:
     assert w.block_busy.tolist() == pytest.approx([5 / 30, 1 / 10])
     coarse = lod.window(ix, np.array([0]), 0, 1000, px=100, max_items=100, max_blocks=1)
     assert len(coarse.block_count) == 1 and coarse.block_count.tolist() == [6]
+
+
+def test_live_profile_timeline_modules_and_memory_attribution(db_path: Path) -> None:
+    import warnings
+
+    import torch
+
+    run = torchscope.init("live", db=db_path)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        with run.profile(wait=0, warmup=0, active=2, record_shapes=True, profile_memory=True, with_stack=True) as prof:
+            for _ in range(2):
+                model(torch.randn(4, 8)).sum().backward()
+                prof.step()
+    run.finish()
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run.id)["id"].iloc[0])
+        raw = store.events(pid)
+        drawn, blocks = store.timeline_window(pid, px=400)
+        assert len(drawn) + blocks["count"].sum() == drawn.attrs["in_window"] == len(raw)
+        modules = store.op_modules(pid).set_index("name")["module"]
+        assert modules["aten::relu"] == "Sequential_0/ReLU_0"
+        assert set(modules) <= {"Sequential_0", "Sequential_0/Linear_0", "Sequential_0/Linear_1", "Sequential_0/ReLU_0"}
+        memory = store.memory_timeline(pid)
+        by_op = store.memory_by_op(pid)
+        assert by_op["allocations"].sum() == (memory["bytes"] > 0).sum() > 0
+        assert by_op["frees"].sum() == (memory["bytes"] < 0).sum()
+        assert by_op["net_bytes"].sum() == memory["bytes"].sum()
+        # brute force: the innermost op running on the allocation's thread (latest start, then shortest)
+        ops = raw[raw["kind"] == "cpu_op"]
+        expected: collections.Counter[str] = collections.Counter()
+        for lane, ts in memory.loc[memory["bytes"] > 0, ["lane_id", "ts"]].itertuples(index=False):
+            inside = ops[(ops["lane_id"] == lane) & (ops["start"] <= ts) & (ops["start"] + ops["dur"] > ts)]
+            inside = inside.sort_values(["start", "dur"], ascending=[False, True])
+            expected[inside["name"].iloc[0] if len(inside) else "(no op)"] += 1
+        got = by_op[by_op["allocations"] > 0].set_index("op")["allocations"].to_dict()
+        assert got == dict(expected)
