@@ -218,3 +218,19 @@ def test_cpu_only_collectives_count_as_communication(shared_data, db_path):
 def test_progress_bar_is_shown_when_asked(shared_data, db_path, capsys):
     import_path(db_path, shared_data / "kineto" / "mi250_rocm_train.json.gz", progress=True)
     assert "import mi250_rocm_train.json.gz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trace", ["a100_alexnet", "mi250_rocm_train", "gpu_sampled_rank0"])
+def test_every_device_activity_with_a_launch_in_the_trace_is_linked_to_it(trace, shared_data, db_path):
+    path = shared_data / "kineto" / f"{trace}.json.gz"
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    launches = {e["args"]["correlation"] for e in events
+                if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}  # fmt: skip
+    device = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    expected = sum(1 for e in device if e["args"].get("correlation") in launches)
+    result = import_path(db_path, path)
+    with Store(db_path) as store:
+        joined = store.kernel_ops(result.profiles[0]["id"])
+    work = joined[joined["kind"].isin(["kernel", "collective", "memcpy", "memset"])]
+    assert len(work) == len(device)
+    assert int((work["launch_id"] >= 0).sum()) == expected == len(device)
