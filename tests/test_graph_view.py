@@ -294,3 +294,24 @@ def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store) -> No
     fills = {e["data"]["id"]: e["data"].get("color") for e in scene.elements if "source" not in e["data"]}
     assert fills[str(model.by_name["linear_0"])].startswith("rgb")  # on the time scale
     assert "time (profile)" in str(scene.legend)
+
+
+def test_add_graph_of_a_torch_model_is_grouped_by_its_module_scopes(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from torchscope.profiler.importing import import_path
+
+    writer = SummaryWriter(str(tmp_path / "logs"))
+    writer.add_graph(NanNet(), torch.randn(8, 4))
+    writer.close()
+    result = import_path(tmp_path / "a.db", tmp_path / "logs")
+    with torchscope.open(tmp_path / "a.db") as opened:
+        model = imported_model(*opened.imported_graph(result.runs[0]["id"]))
+    first = visible_view(model, default_expanded(model))
+    assert _names(model, first.nodes) == {"input", "output", "NanNet"} and not first.boxes
+    expanded, complete = expand_all(model)
+    everything = visible_view(model, expanded)
+    assert complete and len(everything.nodes) == 17
+    log = next(n for n in model.nodes.values() if n.op == "aten::log")
+    assert model.nodes[log.parent].name == "NanNet/LogBlock[act]"
+    assert dict(node_facts(model, log.id))["name scope"] == "NanNet/LogBlock[act]"
