@@ -186,3 +186,24 @@ def test_runs_without_profiles_or_graphs_say_so(db_path: Path) -> None:
         torchscope.compare(store, ra.id, 999)
     with pytest.raises(torchscope.TorchscopeError, match="not a run or profile id"):
         torchscope.compare(store, ra.id, "q7")
+
+
+def test_a_run_with_several_profiles_is_compared_on_its_latest(db_path: Path) -> None:
+    model = nn.Linear(4, 2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*acc_events.*")
+        with torchscope.init(name="two-windows", db=db_path) as run:
+            with run.profile(wait=0, warmup=1, active=1, repeat=2) as prof:
+                for _ in range(4):
+                    model(torch.randn(3, 4)).sum().backward()
+                    prof.step()
+    with torchscope.open(db_path) as store:
+        first, latest = store.profiles(run.id)["id"].tolist()
+        cmp = torchscope.compare(store, run.id, f"p{first}")
+    assert (cmp.a.profile_id, cmp.b.profile_id) == (latest, first)
+    assert cmp.notes == [
+        f"run {run.id} (two-windows): comparing its latest profile, p{latest} (window 2); it has 2 profiles, "
+        "compare another with p<id>"
+    ]
+    t = diff.totals(cmp.ops, ["calls", "host_self_ns"])
+    assert (t["delta"] == t["b"] - t["a"]).all() and t.loc[0, "a"] > 0

@@ -149,7 +149,9 @@ def _compare_profiles(store: Store, out: Comparison, group_by_shape: bool) -> No
         return
     picked = [side for side in (sa, sb) if side.kind == RUN]
     for side in picked:
-        out.notes.append(f"{side.label}: comparing its latest profile, p{side.profile_id} ({side.profile_name})")
+        count = len(store.profiles(side.run_id))
+        more = f"; it has {count} profiles, compare another with p<id>" if count > 1 else ""
+        out.notes.append(f"{side.label}: comparing its latest profile, p{side.profile_id} ({side.profile_name}){more}")
     if sa.device != sb.device and (sa.device or sb.device):
         out.notes.append(f"different devices: {sa.device or 'unknown'} vs {sb.device or 'unknown'}")
     pa, pb = sa.profile_id, sb.profile_id
