@@ -47,7 +47,8 @@ def export_run(
             if profile_id is None:
                 profile_id = int(profiles.iloc[0]["id"])
             elif int(profile_id) not in set(profiles["id"]):
-                raise ExportError(f"profile {profile_id} is not a profile of run {run_id} (it has {list(profiles['id'])})")
+                known = list(profiles["id"])
+                raise ExportError(f"profile {profile_id} is not a profile of run {run_id} (it has {known})")
             yield write_chrome_trace(store, int(profile_id), Path(chrome_trace))
 
 
@@ -107,7 +108,8 @@ def write_chrome_trace(store: Store, profile_id: int, path: Path) -> str:
     for lane_id, lane in lanes.iterrows():
         pid, tid = _lane_id(lane["pid"]), _lane_id(lane["tid"])
         if lane["label"] is not None and not pd.isna(lane["label"]):
-            out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "ts": 0, "args": {"name": lane["label"]}})
+            label = {"name": lane["label"]}
+            out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "ts": 0, "args": label})
         if not pd.isna(lane["sort"]):
             out.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid, "ts": 0,
                         "args": {"sort_index": int(lane["sort"])}})  # fmt: skip
@@ -128,7 +130,8 @@ def write_chrome_trace(store: Store, profile_id: int, path: Path) -> str:
         if not pd.isna(ev.corr):
             args["correlation"] = int(ev.corr)
         if kind == KIND["instant"]:
-            out.append({"ph": "i", "s": ev.info or "t", "name": ev.name, "pid": pid, "tid": tid, "ts": ts, "args": args})
+            scope = ev.info or "t"
+            out.append({"ph": "i", "s": scope, "name": ev.name, "pid": pid, "tid": tid, "ts": ts, "args": args})
             continue
         cat = ev.info if kind == KIND["other"] else KIND_CATEGORY[kind]
         if kind != KIND["other"] and isinstance(ev.info, str):
@@ -146,7 +149,8 @@ def write_chrome_trace(store: Store, profile_id: int, path: Path) -> str:
             flow = int(ev.corr)
             out.append({"ph": "s", "id": flow, "cat": "ac2g", "name": "ac2g", "pid": lpid, "tid": ltid,
                         "ts": _us(offset + int(launch_start))})  # fmt: skip
-            out.append({"ph": "f", "id": flow, "cat": "ac2g", "name": "ac2g", "pid": pid, "tid": tid, "ts": ts, "bp": "e"})
+            out.append({"ph": "f", "id": flow, "cat": "ac2g", "name": "ac2g", "pid": pid, "tid": tid, "ts": ts,
+                        "bp": "e"})  # fmt: skip
     for m in memory.itertuples(index=False):
         pid, tid = lane_pid[m.lane_id]
         args = {"Total Reserved": _opt(m.reserved), "Total Allocated": _opt(m.allocated), "Bytes": int(m.bytes),

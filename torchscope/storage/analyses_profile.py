@@ -143,7 +143,8 @@ def device_utilization(conn: Connection, profile_id: int, duration: int) -> pd.D
     """See :meth:`ProfileReads.device_utilization`."""
     steps = steps_frame(conn, profile_id, duration)
     dev = event_frame(conn, profile_id, "device")
-    lanes = dict(conn.execute(text("SELECT id, device FROM profile_lanes WHERE profile_id = :p"), {"p": profile_id}).all())
+    query = text("SELECT id, device FROM profile_lanes WHERE profile_id = :p")
+    lanes = dict(conn.execute(query, {"p": profile_id}).all())
     dev = dev.assign(device=dev["lane_id"].map(lanes).fillna(-1).astype("int64"))  # the frame is shared: no writes
     rows = []
     for device, group in dev.groupby("device"):

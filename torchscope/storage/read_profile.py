@@ -15,7 +15,9 @@ PROFILE_COLUMNS = [
     "id", "run_id", "name", "source", "path", "rank", "start_ns", "duration_ns", "step_first", "step_last",
     "step_count", "event_count", "kernel_count", "device_name", "created_at",
 ]  # fmt: skip
-LANE_COLUMNS = ["id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level"]
+LANE_COLUMNS = [
+    "id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level",
+]  # fmt: skip
 EVENT_COLUMNS = ["id", "lane_id", "kind", "name", "start", "dur", "parent", "corr", "link", "ext_id", "info"]
 _EVENT_SQL = (
     "SELECT e.id, e.lane_id, e.kind, n.name, e.start, e.dur, e.parent, e.corr, e.link, e.ext_id, i.name "
@@ -187,6 +189,6 @@ class ProfileReads:
         for (dtype, device), group in frame.groupby(["device_type", "device"]):
             allocated = group["allocated"].fillna(group["bytes"].cumsum())
             at = allocated.idxmax()
-            rows.append((int(dtype), int(device), int(allocated[at]), int(group.at[at, "ts"]),
-                         int(group["reserved"].max()) if group["reserved"].notna().any() else None, len(group)))  # fmt: skip
+            reserved = int(group["reserved"].max()) if group["reserved"].notna().any() else None
+            rows.append((int(dtype), int(device), int(allocated[at]), int(group.at[at, "ts"]), reserved, len(group)))
         return pd.DataFrame(rows, columns=cols)

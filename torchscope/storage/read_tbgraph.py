@@ -39,7 +39,8 @@ class TbGraphReads:
         edges = []
         for graph_id, group in nodes.groupby("graph_id", sort=False):
             known = set(group["name"])
-            edges.extend((graph_id, src, dst) for dst, ins in zip(group["name"], group["inputs"]) for src in ins if src in known)
+            pairs = zip(group["name"], group["inputs"])
+            edges.extend((graph_id, src, dst) for dst, ins in pairs for src in ins if src in known)
         return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
 
     def histograms(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:

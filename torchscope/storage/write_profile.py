@@ -35,7 +35,9 @@ DETAIL_COLUMNS = (
     "event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm", "occupancy", "bytes",
 )  # fmt: skip
 MEMORY_COLUMNS = ("profile_id", "lane_id", "ts", "device_type", "device", "bytes", "addr", "allocated", "reserved")
-LANE_COLUMNS = ("id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level")
+LANE_COLUMNS = (
+    "id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level",
+)  # fmt: skip
 CHUNK = 100_000
 _STEP = re.compile(r"ProfilerStep#(\d+)$")
 _DEVICE_NAME = re.compile(r"'name':\s*'([^']*)'")
@@ -74,10 +76,12 @@ def insert_profile(
     start_abs = ns_from_us(cols.ts, cols.base_ns) if n else np.zeros(0, np.int64)
     dur = np.maximum(np.rint(np.asarray(cols.dur, dtype=np.float64) * 1000.0), 0).astype(np.int64)
     mem_ts = ns_from_us([m[1] for m in cols.memory], cols.base_ns) if cols.memory else np.zeros(0, np.int64)
-    t0 = int(min(start_abs.min() if n else np.iinfo(np.int64).max, mem_ts.min() if len(mem_ts) else np.iinfo(np.int64).max))
+    never = np.iinfo(np.int64).max
+    t0 = int(min(start_abs.min() if n else never, mem_ts.min() if len(mem_ts) else never))
     t_end = int(max((start_abs + dur).max() if n else t0, mem_ts.max() if len(mem_ts) else t0))
     start = start_abs - t0
     order = np.lexsort((-dur, start, lane))
+    order_list = order.tolist()
     lane, kind, start, dur = lane[order], kind[order], start[order], dur[order]
     level = np.frexp(dur.astype(np.float64))[1].astype(np.int64)
 
@@ -92,14 +96,15 @@ def insert_profile(
     host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
     parent = nest_parents(lane, start, dur, host, event_base)
 
-    corr_list = _pick(cols.corr, order.tolist())
+    corr_list = _pick(cols.corr, order_list)
     corr = np.array([-1 if c is None else c for c in corr_list], dtype=np.int64)
     link = np.full(n, -1, dtype=np.int64)
     launch = np.isin(kind, list(LAUNCH_KINDS)) & (corr >= 0)
     if launch.any():
         by_corr = corr[launch]
         sorter = np.argsort(by_corr, kind="stable")
-        targets = (corr >= 0) & ~launch & np.isin(kind, [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")])
+        launched = [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")]
+        targets = (corr >= 0) & ~launch & np.isin(kind, launched)
         pos = np.searchsorted(by_corr, corr[targets], sorter=sorter)
         pos = np.minimum(pos, len(by_corr) - 1)
         found = by_corr[sorter[pos]] == corr[targets]
@@ -108,7 +113,7 @@ def insert_profile(
 
     name_ids = interner.ids(conn, cols.names)
     name_map = np.array([name_ids[s] for s in cols.names] or [0], dtype=np.int64)
-    info_list = _pick(cols.info, order.tolist())
+    info_list = _pick(cols.info, order_list)
     info_ids = interner.ids(conn, {s for s in set(info_list) if s is not None})
     lane_ids = lane + lane_base
 
@@ -135,10 +140,11 @@ def insert_profile(
     )  # fmt: skip
     insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
 
+    order_names = _pick(cols.name, order_list)
     rows = zip(
-        ids.tolist(), lane_ids.tolist(), kind.tolist(), name_map[_pick(cols.name, order.tolist())].tolist() if n else [],
+        ids.tolist(), lane_ids.tolist(), kind.tolist(), name_map[order_names].tolist() if n else [],
         level.tolist(), start.tolist(), dur.tolist(), parent, corr_list, _nullable(link),
-        _pick(cols.ext, order.tolist()), [info_ids.get(s) if s is not None else None for s in info_list],
+        _pick(cols.ext, order_list), [info_ids.get(s) if s is not None else None for s in info_list],
     )  # fmt: skip
     done = 0
     while True:

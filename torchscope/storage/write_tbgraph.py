@@ -30,7 +30,9 @@ def insert_graph(
     return graph_id
 
 
-def insert_histograms(conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, Any]]) -> None:
+def insert_histograms(
+    conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, Any]]
+) -> None:
     """Insert ``(tag, step, wall_time, (min, max, num, sum, sum_squares, buckets))`` histograms of ``run_id``."""
     if not items:
         return
