@@ -37,9 +37,18 @@ class _Loaded:
         self.duration = duration
         self.event_count = event_count
         self.row_of_lane = lanes.sort_values("position")["row0"].to_numpy(np.int64)
+        ix.row = (self.row_of_lane[ix.lane] + ix.depth).astype(np.int32)
+        self.windows: OrderedDict[tuple[int, ...], lod.Window] = OrderedDict()
         self.lane_ids = lanes.sort_values("position")["id"].to_numpy(np.int64)
         self._launched: tuple[np.ndarray, np.ndarray] | None = None
         self.minimaps: dict[int, np.ndarray] = {}
+        self._names: tuple[np.ndarray, np.ndarray] | None = None
+
+    def name_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(distinct name ids, code of each event)``: searches and spans work on the few distinct names."""
+        if self._names is None:
+            self._names = np.unique(self.ix.name_id, return_inverse=True)
+        return self._names
 
     def launched_by(self, pos: int) -> np.ndarray:
         """Positions of the device events launched by the runtime call at ``pos``."""
@@ -135,7 +144,16 @@ class TimelineReads:
         a, b = _bounds(start, end, t.duration)
         if max_items < 0 or max_blocks < 0 or px <= 0:
             raise BadRequestError("px must be positive, max_items and max_blocks non-negative")
-        w = lod.window(t.ix, t.row_of_lane, a, b, px, max_items, max_blocks)
+        key = (a, b, px, max_items, max_blocks)
+        w = t.windows.get(key)
+        if w is None:  # the same view asked again (reloads, the whole profile after a double click) is remembered
+            w = lod.window(t.ix, t.row_of_lane, a, b, px, max_items, max_blocks)
+            t.windows[key] = w
+            while len(t.windows) > 16:
+                try:
+                    t.windows.popitem(last=False)
+                except KeyError:  # another request trimmed it first
+                    break
         events = self._event_rows(t, w.events)
         events.attrs.update(in_window=w.in_window, ns_per_px=w.ns_per_px, start=a, end=b)
         blocks = pd.DataFrame(
@@ -151,8 +169,7 @@ class TimelineReads:
         ``max_items``; ``attrs["total"]`` counts the matches in the whole profile. Columns :data:`WINDOW_COLUMNS`."""
         t = self._timeline(profile_id)
         a, b = _bounds(start, end, t.duration)
-        wanted = self._matching_names(t, query)
-        hit = np.flatnonzero(np.isin(t.ix.name_id, wanted)) if len(wanted) else np.zeros(0, dtype=np.int64)
+        hit = self._matching_events(t, query)
         total = len(hit)
         s, d = t.ix.start[hit], t.ix.dur[hit]
         hit = hit[((s + d > a) | ((d == 0) & (s >= a))) & (s < b)]
@@ -220,7 +237,7 @@ class TimelineReads:
         """Per event name: ``name, calls, first_start, last_end`` (ns since the profile start), for links that open
         the timeline on every occurrence of an op, kernel or module."""
         t = self._timeline(profile_id)
-        ids, inverse = np.unique(t.ix.name_id, return_inverse=True)
+        ids, inverse = t.name_codes()
         first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
         last = np.zeros(len(ids), dtype=np.int64)
         np.minimum.at(first, inverse, t.ix.start)
@@ -293,13 +310,15 @@ class TimelineReads:
                 out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
         return out
 
-    def _matching_names(self, t: _Loaded, query: str) -> np.ndarray:
+    def _matching_events(self, t: _Loaded, query: str) -> np.ndarray:
+        """Positions of the events whose name contains ``query`` (case-insensitive)."""
         query = (query or "").strip().lower()
         if not query:
             return np.zeros(0, dtype=np.int64)
-        present = np.unique(t.ix.name_id)
-        names = self._names(present)
-        return np.array([i for i, n in names.items() if query in n.lower()], dtype=np.int64)
+        distinct, codes = t.name_codes()
+        names = self._names(distinct)
+        wanted = np.array([query in names.get(int(i), "").lower() for i in distinct], dtype=bool)
+        return np.flatnonzero(wanted[codes]) if wanted.any() else np.zeros(0, dtype=np.int64)
 
     def _event_rows(self, t: _Loaded, pos: np.ndarray) -> pd.DataFrame:
         pos = np.asarray(pos, dtype=np.int64)

@@ -19,7 +19,7 @@ MIN_NS_PER_PX = 1.0
 class EventIndex:
     """The events of one profile as columns, by position (position ``i`` is event id ``base + i``).
 
-    Events are sorted by lane then start (the store's id order). ``by_level`` lists positions grouped by
+    Events must be sorted by lane then start (the store's id order). ``by_level`` lists positions grouped by
     ``(lane, level)`` with starts ascending inside a group; ``bounds[lane, level]`` is that group's slice of it.
     An event of level ``L`` lasts less than ``2**L`` ns, so one overlapping ``[a, b)`` starts in ``[a - 2**L, b)``.
     """
@@ -39,15 +39,18 @@ class EventIndex:
     bounds: np.ndarray = field(init=False)
     n_lanes: int = 0
     first_start: int = 0
-    last_end: int = 0
+    last_start: int = 0
+    row: np.ndarray | None = None  # display row of every event, once the reader has laid the lanes out
 
     def __post_init__(self) -> None:
         if len(self.start):
-            self.first_start, self.last_end = int(self.start.min()), int((self.start + self.dur).max())
+            self.first_start, self.last_start = int(self.start.min()), int(self.start.max())
         n_levels = int(self.level.max()) + 1 if len(self.level) else 1
-        self.by_level = np.lexsort((self.start, self.level, self.lane))
+        # events come sorted by (lane, start): a stable sort on (lane, level) keeps starts ascending in each group
+        group = self.lane.astype(np.int64) * n_levels + self.level
+        self.by_level = np.argsort(group, kind="stable")
         self.level_start = self.start[self.by_level]
-        keys = self.lane[self.by_level].astype(np.int64) * n_levels + self.level[self.by_level]
+        keys = group[self.by_level]
         groups = np.arange(self.n_lanes * n_levels, dtype=np.int64)
         lo = np.searchsorted(keys, groups, "left")
         hi = np.searchsorted(keys, groups, "right")
@@ -78,7 +81,7 @@ def nesting_depth(parent: np.ndarray) -> np.ndarray:
 
 def overlapping(ix: EventIndex, a: int, b: int, lanes: np.ndarray | None = None) -> np.ndarray:
     """Positions of the events that overlap ``[a, b)`` (an instant counts when ``a <= start < b``)."""
-    if lanes is None and len(ix) and a <= ix.first_start and b > ix.last_end:
+    if lanes is None and len(ix) and a <= ix.first_start and b > ix.last_start:
         return np.arange(len(ix), dtype=np.int64)  # the whole profile: no index walk, and gathers stay sequential
     chosen = range(ix.n_lanes) if lanes is None else lanes.tolist()
     parts = []
@@ -133,7 +136,7 @@ def window(
         wide = np.zeros(len(pos), dtype=bool)
         wide[keep] = True
     narrow = pos[~wide]
-    row = row_of_lane[ix.lane[narrow]] + ix.depth[narrow]
+    row = (row_of_lane[ix.lane] + ix.depth if ix.row is None else ix.row)[narrow]
     col = np.clip(((ix.start[narrow] - a) / npp).astype(np.int64), 0, px - 1)
     busy = np.minimum(ix.dur[narrow], b - a).astype(np.float64)
     factor = 1
