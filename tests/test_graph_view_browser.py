@@ -63,8 +63,14 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> N
     tab.goto(f"{url}/graph/{run_id}")
     _wait_count(tab, 6)  # the root box, input, two closed modules, sum, output
     assert tab.locator("#graph-step").inner_text().strip() == "step 9 (v1)"
+    act = f"{CY}.getElementById('{ids['encoder.block.act']}')"
+    before = tab.evaluate(f"(() => {{ const b = {act}.renderedBoundingBox({{includeLabels: false, includeOverlays: false}}); return [(b.x1 + b.x2) / 2, b.y1]; }})()")
     _click_node(tab, ids["encoder.block.act"])
     _wait_count(tab, 11)  # act opened: its closed proj and four ops, inside a second box
+    # the opened box is drawn where the closed module was: same top edge, same centre line
+    tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused?.startsWith('{ids['encoder.block.act']}:')")
+    after = tab.evaluate(f"(() => {{ const b = {act}.renderedBoundingBox({{includeLabels: false, includeOverlays: false}}); return [(b.x1 + b.x2) / 2, b.y1]; }})()")
+    assert after == pytest.approx(before, abs=6)  # a closed module and a box have borders of different widths
     assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act']}').isParent()")
     assert tab.locator("#graph-crumbs").inner_text().split() == ["NanNet", "›", "encoder.block.act"]
     _click_node(tab, ids["log_0"])

@@ -7,6 +7,7 @@ live run keeps adding steps.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,17 +23,24 @@ T = TypeVar("T")
 
 
 class _Lru(OrderedDict):  # type: ignore[type-arg]
+    """A small least-recently-used cache; the server answers callbacks on several threads, hence the lock (held
+    for the bookkeeping only: two threads may both build a missing value, and the second one wins)."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self.lock = threading.Lock()
 
     def get_or(self, key: Any, make: Callable[[], T]) -> T:
-        if key in self:
-            self.move_to_end(key)
-            return self[key]  # type: ignore[no-any-return]
-        value = self[key] = make()
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self.lock:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]  # type: ignore[no-any-return]
+        value = make()
+        with self.lock:
+            self[key] = value
+            while len(self) > self.size:
+                self.popitem(last=False)
         return value
 
 
