@@ -65,16 +65,21 @@ def test_scalar_diff_by_step_and_by_relative_time() -> None:
     by_step = diff.scalar_diff(a, b)
     loss = by_step[by_step["tag"] == "loss"]
     assert loss["x"].tolist() == [0, 1, 2, 3]
-    assert loss["value_b"].tolist()[1] == 2.0  # a step logged twice: the last value
-    assert loss["delta"].tolist()[1] == -1.0 and loss["delta"].isna().tolist() == [True, False, True, True]
-    assert by_step[by_step["tag"] == "acc"]["value_b"].isna().all()
+    assert loss["value_a"].tolist()[:3] == [4.0, 3.0, 2.0] and math.isnan(loss["value_a"].tolist()[3])
+    assert loss["value_b"].isna().tolist() == [True, False, True, False]  # the logged values only...
+    assert loss["value_b"].tolist()[1] == 2.0  # (a step logged twice: the last value)
+    # ...while the difference interpolates B at step 2, between its own steps 1 and 3, and needs both runs' ranges
+    assert loss["delta"].isna().tolist() == [True, False, False, True]
+    assert loss["delta"].tolist()[1:3] == [2.0 - 3.0, 1.5 - 2.0]
+    assert by_step[by_step["tag"] == "acc"]["delta"].isna().all()
     a_time = _scalars([("loss", 0, 0.0, 0), ("loss", 1, 10.0, 2_000_000_000)])
     b_time = _scalars([("loss", 0, 5.0, 1_000_000_000 + 500), ("loss", 1, 5.0, 1_000_000_000 + 1_000_000_500)])
     by_time = diff.scalar_diff(a_time, b_time, align="time", t0_a=0, t0_b=500)
     assert by_time["x"].tolist() == [0.0, 1.0, 2.0]  # seconds since each run's own start
-    assert by_time["value_a"].tolist() == [0.0, 5.0, 10.0]  # A interpolated at B's point in time
-    assert by_time["value_b"].isna().tolist() == [True, False, False]  # before B's first point: no value
-    assert by_time["delta"].tolist()[1:] == [0.0, -5.0]
+    assert by_time["value_a"].isna().tolist() == [False, True, False]
+    assert by_time["value_b"].isna().tolist() == [True, False, False]
+    assert by_time["delta"].isna().tolist() == [True, False, False]  # before B's first point: no difference
+    assert by_time["delta"].tolist()[1:] == [5.0 - 5.0, 5.0 - 10.0]  # A interpolated at B's first point
     with pytest.raises(ValueError):
         diff.scalar_diff(a, b, align="epoch")
 

@@ -162,37 +162,50 @@ def _last_per_x(frame: pd.DataFrame, x: str) -> pd.DataFrame:
 def scalar_diff(a: pd.DataFrame, b: pd.DataFrame, *, align: str = "step", t0_a: int = 0, t0_b: int = 0) -> pd.DataFrame:
     """Two runs' scalars on one x axis per tag: ``tag, x, value_a, value_b, delta`` (B - A), by tag and x.
 
-    ``align="step"`` joins on the logged step (NaN where a side has no point at that step); ``align="time"`` uses
-    seconds since each run's start (``t0_a``/``t0_b``, ns) and, at every x either run logged, interpolates each
-    run linearly between its own points (NaN outside its range). ``delta`` is NaN unless both values are there.
+    ``x`` is the logged step (``align="step"``; a step logged twice keeps its last value) or seconds since each
+    run's own start (``align="time"``; ``t0_a``/``t0_b`` in ns), at every x either run logged. ``value_*`` are the
+    logged values (NaN where that run has no point at x). ``delta`` is defined wherever x lies within both runs'
+    ranges: a run that did not log that exact x is interpolated linearly between its own neighbouring points, so
+    runs logged at different steps, or downsampled differently, still have a continuous difference.
     """
     if align not in ("step", "time"):
         raise ValueError(f"align must be 'step' or 'time', not {align!r}")
+    parts = []
+    for tag in sorted(set(a["tag"]) | set(b["tag"])):
+        sides = []
+        for frame, t0 in ((a, t0_a), (b, t0_b)):
+            points = frame[frame["tag"] == tag]
+            if align == "step":
+                points = _last_per_x(points, "step")
+                x = points["step"].to_numpy(dtype="float64")
+            else:
+                points = points.sort_values("wall_time", kind="stable")
+                x = (points["wall_time"].to_numpy() - t0) / 1e9
+            sides.append((x, points["value"].to_numpy(dtype="float64")))
+        (xa, ya), (xb, yb) = sides
+        xs = np.union1d(xa, xb)
+        parts.append(pd.DataFrame({"tag": tag, "x": xs, "value_a": _at(xs, xa, ya), "value_b": _at(xs, xb, yb),
+                                   "delta": _interp(xs, xb, yb) - _interp(xs, xa, ya)}))  # fmt: skip
     cols = ["tag", "x", "value_a", "value_b", "delta"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     if align == "step":
-        pa = _last_per_x(a, "step")[["tag", "step", "value"]].rename(columns={"step": "x", "value": "value_a"})
-        pb = _last_per_x(b, "step")[["tag", "step", "value"]].rename(columns={"step": "x", "value": "value_b"})
-        out = pa.merge(pb, on=["tag", "x"], how="outer")
-    else:
-        parts = []
-        for tag in sorted(set(a["tag"]) | set(b["tag"])):
-            sa = a[a["tag"] == tag].sort_values("wall_time", kind="stable")
-            sb = b[b["tag"] == tag].sort_values("wall_time", kind="stable")
-            xa, xb = (sa["wall_time"].to_numpy() - t0_a) / 1e9, (sb["wall_time"].to_numpy() - t0_b) / 1e9
-            xs = np.union1d(xa, xb)
-            parts.append(pd.DataFrame({"tag": tag, "x": xs, "value_a": _interp(xs, xa, sa["value"].to_numpy()),
-                                       "value_b": _interp(xs, xb, sb["value"].to_numpy())}))  # fmt: skip
-        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols[:-1])
-    out["delta"] = out["value_b"] - out["value_a"]
-    return out.sort_values(["tag", "x"], kind="stable").reset_index(drop=True)[cols].astype(
-        {"value_a": "float64", "value_b": "float64", "delta": "float64"}
-    )
+        out["x"] = out["x"].astype("int64")
+    return out[cols].astype({"value_a": "float64", "value_b": "float64", "delta": "float64"})
+
+
+def _at(xs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` where ``x`` has the point ``xs``, NaN elsewhere (``x`` sorted and unique)."""
+    out = np.full(len(xs), np.nan)
+    pos = np.searchsorted(x, xs)
+    hit = (pos < len(x)) & (x[np.minimum(pos, len(x) - 1)] == xs) if len(x) else np.zeros(len(xs), dtype=bool)
+    out[hit] = y[pos[hit]]
+    return out
 
 
 def _interp(xs: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if len(x) == 0:
         return np.full(len(xs), np.nan)
-    out = np.interp(xs, x, y.astype("float64"))
+    out = np.interp(xs, x, y)
     out[(xs < x[0]) | (xs > x[-1])] = np.nan
     return out
 
