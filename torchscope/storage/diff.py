@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 BOTH, ONLY_A, ONLY_B = "both", "only A", "only B"
-STATUS_ORDER = {BOTH: 0, ONLY_A: 1, ONLY_B: 2}
+STATUS_ORDER = {ONLY_A: 0, ONLY_B: 1, BOTH: 2}
+"""How structural diffs order their rows: what changed first."""
 _MERGE_STATUS = {"both": BOTH, "left_only": ONLY_A, "right_only": ONLY_B}
 
 
@@ -285,7 +286,7 @@ def graph_diff(nodes_a: pd.DataFrame, nodes_b: pd.DataFrame) -> pd.DataFrame:
     joined["shape_changed"] = (joined["status"] == BOTH) & ~same
     for c in ("id_a", "id_b"):
         joined[c] = joined[c].astype("Int64")
-    joined["_order"] = joined["status"].map({ONLY_A: 0, ONLY_B: 1, BOTH: 2})
+    joined["_order"] = joined["status"].map(STATUS_ORDER)
     joined["_pos"] = joined["id_a"].fillna(joined["id_b"])
     joined = joined.sort_values(["_order", "_pos", "key"], kind="stable").reset_index(drop=True)
     cols = ["key", "kind", "status", "name_a", "name_b", "id_a", "id_b", "module", "op", "out_shapes_a",
@@ -308,7 +309,7 @@ def graph_module_diff(nodes_a: pd.DataFrame, nodes_b: pd.DataFrame) -> pd.DataFr
     joined["status"] = np.where(joined["calls_a"].isna(), ONLY_B, np.where(joined["calls_b"].isna(), ONLY_A, BOTH))
     for c in ("calls_a", "calls_b", "ops_a", "ops_b"):
         joined[c] = joined[c].fillna(0).astype("int64")
-    joined["_order"] = joined["status"].map({ONLY_A: 0, ONLY_B: 1, BOTH: 2})
+    joined["_order"] = joined["status"].map(STATUS_ORDER)
     joined = joined.sort_values(["_order", "module"], kind="stable").reset_index(drop=True)
     return joined[["module", "status", "class_a", "class_b", "calls_a", "calls_b", "ops_a", "ops_b"]]
 
