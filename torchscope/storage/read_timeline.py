@@ -88,8 +88,8 @@ class TimelineReads:
         with self._engine.connect() as conn:
             base, cols = _scan(conn, lanes, meta.get("first_event_id"))
         lane = np.repeat(np.arange(len(lanes), dtype=np.int32), lanes["event_count"].to_numpy(np.int64))
-        start, dur, packed, parent, link = cols
-        kind = (packed & 0xF).astype(np.int8)
+        start, dur, kind, name_id, parent, link = cols
+        kind = kind.astype(np.int8)
         depth = lod.nesting_depth(parent)
         device_lane = (lanes["kind"] == "device").to_numpy()
         on_device = device_lane[lane] if len(lane) else np.zeros(0, dtype=bool)
@@ -99,7 +99,7 @@ class TimelineReads:
             annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
             depth = np.where(on_device, (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16), depth)
         ix = lod.EventIndex(
-            base=base, lane=lane, kind=kind, name_id=packed >> 10, level=((packed >> 4) & 0x3F).astype(np.int8),
+            base=base, lane=lane, kind=kind, name_id=name_id, level=np.frexp(dur.astype(np.float64))[1].astype(np.int8),
             start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
         )  # fmt: skip
         layout = _lane_layout(lanes, ix)
@@ -347,16 +347,16 @@ def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int
 
 
 def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[int, list[np.ndarray]]:
-    """Every event of the lanes, by id, as columns ``start, dur, kind | level << 4 | name_id << 10, parent
-    position, link position`` (positions -1 when none), and the profile's first event id.
+    """Every event of the lanes, by id, as columns ``start, dur, kind, name_id, parent, link`` (positions of the
+    parent / launching event, -1 when none), and the profile's first event id.
 
-    The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan;
-    values travel packed (kind, level and name id in one integer, parent and link positions in another) because
-    each value costs a Python object on the way out of the driver.
+    The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan. Each
+    value costs a Python object on its way out of the driver, so values travel packed: kind, name id and the one
+    relation an event has (host events have a parent, device events a launch link, never both) in one integer.
     """
     total = int(lanes["event_count"].sum())
     if total == 0:
-        return 0, [np.zeros(0, dtype=np.int64) for _ in range(5)]
+        return 0, [np.zeros(0, dtype=np.int64) for _ in range(6)]
     if first_id is not None and not pd.isna(first_id):
         lo = int(first_id)
     else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
@@ -365,11 +365,19 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
         found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in range(int(first["max_level"]) + 1)]
         lo = min(int(i) for i in found if i is not None)
     hi = lo + total - 1
-    sql = (
-        "SELECT start, dur, kind | (level << 4) | (name_id << 10), "
-        "(COALESCE(parent - {lo:d}, -1) + 1) | ((COALESCE(link - {lo:d}, -1) + 1) << 32) "
-        "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-    ).format(lo=lo, hi=hi)
+    max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
+    packed = max_name < (1 << 28) and total < (1 << 30)
+    if packed:
+        sql = (
+            "SELECT start, dur, kind | (name_id << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
+            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+        ).format(lo=lo, hi=hi, below=lo - 1)
+    else:
+        sql = (
+            "SELECT start, dur, kind, name_id, COALESCE(parent - {lo:d}, -1), COALESCE(link - {lo:d}, -1) "
+            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+        ).format(lo=lo, hi=hi)
+    width = 3 if packed else 6
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.execute(sql)  # the SQL holds only integers formatted in, no parameters (paramstyles differ)
@@ -379,13 +387,18 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     if len(rows) != total:
         raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
     # plain tuples through fromiter: numpy probing row objects would cost ~30 µs per row
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=4 * len(rows)).reshape(-1, 4)
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)
     del rows
-    links = flat[:, 3]
-    parent = (links & 0xFFFFFFFF) - 1
-    link = (links >> 32) - 1
-    return lo, [np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]), np.ascontiguousarray(flat[:, 2]),
-                parent, link]  # fmt: skip
+    start, dur = np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
+    if not packed:
+        return lo, [start, dur] + [np.ascontiguousarray(flat[:, i]) for i in range(2, 6)]
+    value = flat[:, 2]
+    relation = (value >> 32) - 1
+    lane = np.repeat(np.arange(len(lanes)), lanes["event_count"].to_numpy(np.int64))
+    device = (lanes["kind"] == "device").to_numpy()[lane]
+    parent = np.where(device, -1, relation)
+    link = np.where(device, relation, -1)
+    return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
 
 
 def _lane_layout(lanes: pd.DataFrame, ix: lod.EventIndex) -> pd.DataFrame:
