@@ -448,3 +448,34 @@ def test_outputs_in_a_dataclass_or_a_dict_subclass_become_output_nodes(run):
     nodes, _ = _store(run).graph(run.id)
     assert nodes[nodes.kind == "input"]["name"].tolist() == ["input[0]", "input.mask"]
     assert nodes[nodes.kind == "output"]["name"].tolist() == ["output.logits", "output.extra['out']['hidden']"]
+
+
+def test_two_watched_models_in_one_run_keep_their_own_steps_and_statistics(run):
+    import copy
+
+    torch.manual_seed(11)
+    generator = TinyMLP()
+    twin = copy.deepcopy(generator)  # same structure: one shared graph version, separate steps and values
+    with torch.no_grad():
+        twin.fc1.weight.mul_(2)
+    x = torch.randn(3, 4)
+    with run.watch(generator, every=1, name="generator"), run.watch(twin, every=2) as second:
+        assert second.name == "TinyMLP"
+        for _ in range(3):
+            generator(x).sum().backward()
+            twin(x).sum().backward()
+    third = run.watch(TinyMLP())
+    assert third.name == "TinyMLP#2"
+    third.remove()
+    store = _store(run)
+    steps = store.graph_steps(run.id)
+    assert steps[["step", "model"]].values.tolist() == [
+        [0, "generator"], [0, "TinyMLP"], [1, "generator"], [2, "generator"], [2, "TinyMLP"],
+    ]  # fmt: skip
+    assert steps["version_id"].nunique() == 1
+    assert store.graph_versions(run.id, model="TinyMLP")["n_steps"].tolist() == [2]
+    weights = store.tensor_stats(run.id, "fc1.weight", step=0).set_index("model")["norm"]
+    assert weights["TinyMLP"] == pytest.approx(2 * weights["generator"])
+    assert len(store.graph_steps(run.id, model="generator")) == 3
+    with pytest.raises(NotFoundError, match="step 1 of run .* of model 'TinyMLP' was not captured"):
+        store.graph(run.id, step=1, model="TinyMLP")

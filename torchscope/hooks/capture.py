@@ -134,8 +134,11 @@ class Watch:
     waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer.
     """
 
-    def __init__(self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: str) -> None:
+    def __init__(
+        self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: str, name: str
+    ) -> None:
         self.run = run
+        self.name = name
         self.every = every
         self.tensors = tensors
         self.grads = grads
@@ -302,6 +305,7 @@ class Watch:
             "graph",
             {
                 "run_id": self.run.id,
+                "model": self.name,
                 "step": step.step,
                 "wall_time": step.wall_time,
                 "hash": key,
@@ -385,12 +389,15 @@ def watch(
     grads: bool = True,
     *,
     step: str = "forward",
+    name: str | None = None,
 ) -> Watch:
     """Capture ``model``'s executed graph and tensor values every ``every``-th step; see the module docstring.
 
     ``tensors``: ``"none"`` (graph only), ``"stats"`` (statistics of every tensor) or ``"full"`` (also whole tensors
     up to :data:`FULL_MAX_BYTES` each, compressed in the store). ``grads``: also capture gradients of parameters and
-    activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``. Raises
+    activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``. ``name`` tells the
+watched models of one run apart (default: the model's class; a name already watched in this run gets ``#2``,
+``#3``...). Raises
     :class:`CaptureError` for arguments that cannot work; after that, capture problems only warn.
     """
     # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
@@ -410,7 +417,16 @@ def watch(
         raise CaptureError(f"tensors must be one of {', '.join(TENSOR_MODES)}, got {tensors!r}")
     if step not in ("forward", "log"):
         raise CaptureError(f"step must be 'forward' or 'log', got {step!r}")
-    return Watch(run, model, every, tensors, bool(grads), step)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise CaptureError(f"name must be a non-empty string, got {name!r}")
+    taken = run.__dict__.setdefault("_torchscope_watch_names", set())  # names stay taken: each keeps its own steps
+    base = name or type(model).__name__
+    unique, n = base, 1
+    while unique in taken:
+        n += 1
+        unique = f"{base}#{n}"
+    taken.add(unique)
+    return Watch(run, model, every, tensors, bool(grads), step, unique)
 
 
 __all__ = ["Watch", "watch"]

@@ -2,7 +2,7 @@
 
 - ``graph_versions``: one row per distinct graph structure of a run (deduplicated by ``hash``);
 - ``graph_nodes`` / ``graph_edges``: the nodes and edges of a version (node ``id`` is local to its version);
-- ``graph_steps``: which version each captured step ran;
+- ``graph_steps``: which version each captured step of each watched model ran (``model_id``: the watch's name);
 - ``tensor_stats``: one statistics row per tensor (op output, input, parameter, gradient) per captured step;
 - ``tensor_data``: whole tensors of ``tensors="full"`` capture, zlib-compressed ``.npy`` bytes;
 - ``graph_anomalies``: the first NaN/Inf origin of a step, forward and backward.
@@ -80,6 +80,7 @@ graph_steps = Table(
     "graph_steps",
     metadata,
     Column("run_id", Integer, primary_key=True),
+    Column("model_id", Integer, primary_key=True),  # names: the watch's name (a run may watch several models)
     Column("step", BigInteger, primary_key=True),
     Column("version_id", Integer, nullable=False),
     Column("wall_time", BigInteger, nullable=False),
@@ -93,6 +94,7 @@ tensor_stats = Table(
     "tensor_stats",
     metadata,
     Column("run_id", Integer, nullable=False),
+    Column("model_id", Integer, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("version_id", Integer, nullable=False),
     Column("node", Integer, nullable=False),
@@ -118,6 +120,7 @@ tensor_data = Table(
     "tensor_data",
     metadata,
     Column("run_id", Integer, nullable=False),
+    Column("model_id", Integer, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("version_id", Integer, nullable=False),
     Column("node", Integer, nullable=False),
@@ -133,6 +136,7 @@ graph_anomalies = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("run_id", Integer, nullable=False),
+    Column("model_id", Integer, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("version_id", Integer, nullable=False),
     Column("phase", String(8), nullable=False),  # forward | backward

@@ -1,6 +1,7 @@
 """``graph`` records: one captured step (graph structure when new, statistics, whole tensors, anomalies).
 
-Payload (a dict, built by ``torchscope.hooks.capture``): ``run_id, step, wall_time, hash``; ``graph``: None when
+Payload (a dict, built by ``torchscope.hooks.capture``): ``run_id, model`` (the watch's name) ``, step, wall_time,
+hash``; ``graph``: None when
 this run already stored a version with that hash, else ``(nodes, edges)`` as tuples in the order of
 ``NODE_FIELDS``/``EDGE_FIELDS``; ``stats``: None or ``(meta, values)`` with
 ``meta[i] = (node, output, role, shape, dtype, device)`` and ``values`` a float64 array whose columns are ``STAT_COLUMNS``, then 32 histogram counts, then 16 sampled values;
@@ -39,7 +40,7 @@ SAMPLE = 16
 NODE_COLUMNS = ("version_id", "id", "kind", "name", "op_id", "module_id", "parent", "call", "file_id", "line",
                 "order", "depth", "target", "in_shapes", "out_shapes", "out_dtypes")  # fmt: skip
 EDGE_COLUMNS = ("version_id", "src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype_id")
-STATS_COLUMNS = ("run_id", "step", "version_id", "node", "output", "role", "seq", "shape", "dtype_id", "device_id",
+STATS_COLUMNS = ("run_id", "model_id", "step", "version_id", "node", "output", "role", "seq", "shape", "dtype_id", "device_id",
                  *STAT_COLUMNS, "hist", "sample")  # fmt: skip
 _COUNTS = {"numel", "nan", "posinf", "neginf", "zeros", "hist_n"}
 
@@ -81,7 +82,9 @@ def _insert_version(conn: Connection, interner: Interner, payload: dict[str, Any
     return version
 
 
-def _stats_rows(conn: Connection, interner: Interner, payload: dict[str, Any], version: int) -> list[tuple[Any, ...]]:
+def _stats_rows(
+    conn: Connection, interner: Interner, payload: dict[str, Any], version: int, model: int
+) -> list[tuple[Any, ...]]:
     meta, values = payload["stats"]
     run_id, step = payload["run_id"], payload["step"]
     rows = []
@@ -94,12 +97,12 @@ def _stats_rows(conn: Connection, interner: Interner, payload: dict[str, Any], v
         ]
         n_sample = int(min(SAMPLE, scalars[0]))
         rows.append(
-            (run_id, step, version, node, output, role, i, shape, dtype, device, *scalars, hist[i].tobytes(),
+            (run_id, model, step, version, node, output, role, i, shape, dtype, device, *scalars, hist[i].tobytes(),
              sample[i, :n_sample].tobytes())
         )  # fmt: skip
-    strings = {r[8] for r in rows if r[8]} | {r[9] for r in rows if r[9]}
+    strings = {r[9] for r in rows if r[9]} | {r[10] for r in rows if r[10]}
     ids = interner.ids(conn, strings)
-    return [r[:8] + (ids.get(r[8]), ids.get(r[9])) + r[10:] for r in rows]
+    return [r[:9] + (ids.get(r[9]), ids.get(r[10])) + r[11:] for r in rows]
 
 
 def _compress(array: np.ndarray) -> bytes:
@@ -113,40 +116,46 @@ def write_graph(conn: Connection, interner: Interner, payloads: list[Any]) -> No
     """Store captured steps: a new graph version when its structure is new, then the step and its tensors."""
     for payload in payloads:
         run_id, step = payload["run_id"], payload["step"]
-        taken = select(graph_steps.c.step).where(graph_steps.c.run_id == run_id, graph_steps.c.step == step)
-        if conn.execute(taken).first() is not None:  # a second watch of the same run: keep the first capture
-            continue
+        model = interner.ids(conn, [payload["model"]])[payload["model"]]
         version = _version_id(conn, run_id, payload["hash"])
         if version is None:
             if payload["graph"] is None:  # its version was in a batch that could not be written
                 warnings.warn(f"torchscope: graph of step {step} was lost; step not stored", RuntimeWarning, stacklevel=2)
                 continue
             version = _insert_version(conn, interner, payload)
+        s = graph_steps.c
+        taken = select(s.step).where(s.run_id == run_id, s.model_id == model, s.step == step)
+        if conn.execute(taken).first() is not None:  # two watches under one name: the first capture stays
+            continue
         stats = payload["stats"]
         n_tensors = 0 if stats is None else len(stats[0])
         conn.execute(
             graph_steps.insert().values(
-                run_id=run_id, step=step, version_id=version, wall_time=payload["wall_time"], n_tensors=n_tensors
+                run_id=run_id, model_id=model, step=step, version_id=version, wall_time=payload["wall_time"],
+                n_tensors=n_tensors,
             )
         )
         if stats is not None:
-            insert_rows(conn, tensor_stats, STATS_COLUMNS, _stats_rows(conn, interner, payload, version))
+            insert_rows(conn, tensor_stats, STATS_COLUMNS, _stats_rows(conn, interner, payload, version, model))
         data_rows = [
-            (run_id, step, version, node, output, role, "zlib-npy", _compress(array))
+            (run_id, model, step, version, node, output, role, "zlib-npy", _compress(array))
             for node, output, role, array in payload["tensors"]
         ]
         insert_rows(
-            conn, tensor_data, ("run_id", "step", "version_id", "node", "output", "role", "codec", "data"), data_rows
+            conn,
+            tensor_data,
+            ("run_id", "model_id", "step", "version_id", "node", "output", "role", "codec", "data"),
+            data_rows,
         )
         anomaly_rows = [
-            (run_id, step, version, a["phase"], a["node"], a["tensor"], a["nan"], a["posinf"], a["neginf"],
+            (run_id, model, step, version, a["phase"], a["node"], a["tensor"], a["nan"], a["posinf"], a["neginf"],
              json.dumps(a["inputs"]), payload["wall_time"])
             for a in payload["anomalies"]
         ]  # fmt: skip
         insert_rows(
             conn,
             graph_anomalies,
-            ("run_id", "step", "version_id", "phase", "node", "tensor", "nan", "posinf", "neginf", "inputs",
-             "wall_time"),
+            ("run_id", "model_id", "step", "version_id", "phase", "node", "tensor", "nan", "posinf", "neginf",
+             "inputs", "wall_time"),
             anomaly_rows,
         )  # fmt: skip
