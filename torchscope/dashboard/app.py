@@ -29,7 +29,7 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
             html.Header(
                 [
                     dcc.Link("torchscope", href="/", className="brand"),
-                    html.Nav([dcc.Link("Runs", href="/")], className="nav"),
+                    html.Nav([dcc.Link("Runs", href="/"), dcc.Link("Compare", href="/compare")], className="nav"),
                     html.Span(store.url, className="db-url", title="database"),
                 ],
                 className="topbar",
