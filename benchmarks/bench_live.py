@@ -93,7 +93,9 @@ def bench_latency(browser, tmp: Path, count: int) -> list[float]:  # type: ignor
         proc.wait(10)
 
 
-def bench_first_render(browser, tmp: Path, points: int, tags: int, repeats: int = 5) -> None:  # type: ignore[no-untyped-def]
+def bench_first_render(  # type: ignore[no-untyped-def]
+    browser, tmp: Path, points: int, tags: int, repeats: int = 5
+) -> None:
     """Prints the write time, the server render time and the browser time to every chart of a big run."""
     db = tmp / "big.db"
     steps = points // tags

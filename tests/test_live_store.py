@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import torchscope
 from torchscope.storage.downsample import downsample_keep_extremes
-from torchscope.storage.engine import open_engine
-from torchscope.storage.schema_graph import graph_anomalies, graph_versions
-from torchscope.storage.schema_profile import profiles
+from torchscope.storage.writer import TorchscopeWarning
 
 
 def test_scalars_after_returns_only_points_past_each_tags_cursor(any_db: str) -> None:
@@ -72,24 +71,50 @@ def test_downsampling_keeps_each_buckets_first_last_min_and_max() -> None:
 
 
 def test_run_artifacts_lists_graphs_anomalies_and_profiles(db_path: Path) -> None:
-    with torchscope.init(name="art", db=db_path, system_metrics=False) as run:
-        run.log({"loss": 1.0}, step=0)
+    import torch
+
+    run = torchscope.init(name="art", db=db_path, system_metrics=False)
     store = torchscope.open(db_path)
     assert store.run_artifacts(run.id).empty
-    engine = open_engine(db_path, create=False)
-    now = time.time_ns()
-    with engine.begin() as conn:
-        conn.execute(graph_versions.insert().values(run_id=run.id, hash="h", n_nodes=9, n_ops=4, n_edges=8,
-                                                    first_step=0, created_at=now))  # fmt: skip
-        conn.execute(graph_anomalies.insert().values(run_id=run.id, step=7, version_id=1, phase="forward", node=3,
-                                                     tensor="fc.out", nan=1, posinf=0, neginf=0, inputs="[]",
-                                                     wall_time=now))  # fmt: skip
-        conn.execute(profiles.insert().values(run_id=run.id, name="window 1", source="live", start_ns=now,
-                                              duration_ns=1, step_first=3, created_at=now))  # fmt: skip
-        conn.execute(profiles.insert().values(run_id=run.id + 1, name="other run", source="live", start_ns=now,
-                                              duration_ns=1, created_at=now))  # fmt: skip
-    engine.dispose()
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    watching = run.watch(model, every=1)
+    with watching, run.profile(wait=0, warmup=1, active=1, name="window") as prof, pytest.warns(TorchscopeWarning):
+        for step in range(3):
+            x = torch.ones(4, 3)
+            x[0, 0] = math.nan if step == 2 else 1.0  # the first NaN enters at step 2
+            model(x).sum().backward()
+            run.log({"loss": 1.0}, step=step)
+            prof.step()
+    run.finish()
     artifacts = store.run_artifacts(run.id)
-    assert artifacts[["kind", "name", "step"]].values.tolist() == [
-        ["graph", "4 ops", 0], ["anomaly", "forward: fc.out", 7], ["profile", "window 1", 3],
-    ]  # fmt: skip
+    assert artifacts["kind"].tolist() == ["graph", "anomaly", "profile"]
+    graph, anomaly, profile = artifacts.to_dict("records")
+    assert graph["step"] == 0 and graph["name"].endswith(" ops")
+    assert anomaly["step"] == 2 and anomaly["name"].startswith("forward: ")
+    assert profile["id"] == int(store.profiles(run.id)["id"].iloc[0])
+    assert store.run_artifacts(run.id + 1).empty
+
+
+def test_downsampled_series_are_cached_and_caught_up_with_new_points(db_path: Path) -> None:
+    run = torchscope.init(name="cache", db=db_path, system_metrics=False)
+    for step in range(3000):
+        run.log({"x": math.sin(step / 50), "y": float(step)}, step=step)
+    run.flush()
+    store = torchscope.open(db_path)
+    first = store.scalars_downsampled(run.id, 400)
+    assert first.equals(store.scalars(run.id, max_items=400))
+
+    run.log({"x": 1000.0}, step=3000)  # a spike after the cached read
+    run.log({"x": math.nan, "z": 5.0}, step=3001)  # a NaN, and a new tag
+    for step in range(3002, 3400):
+        run.log({"x": 0.5, "y": float(step)}, step=step)
+    run.flush()
+    cached = store.scalars_downsampled(run.id, 400)
+    x = cached[cached["tag"] == "x"]
+    assert x["step"].is_monotonic_increasing and x["step"].iloc[-1] == 3399
+    kept = dict(zip(x["step"], x["value"]))
+    assert kept[3000] == 1000.0 and math.isnan(kept[3001])
+    assert cached[cached["tag"] == "z"]["value"].tolist() == [5.0]
+    assert cached.groupby("tag").size().max() <= 2 * 400
+    assert cached[cached["tag"] == "y"]["value"].max() == 3399.0  # the last point of every tag is kept
+    run.finish()

@@ -1,8 +1,9 @@
 """System metrics of the training process, sampled by a background thread and logged as ``sys/...`` scalars.
 
-Every ``interval`` seconds (5 by default; the first sample one interval after start) the sampler reads, through psutil, the training process's CPU use
-(``sys/cpu_percent``, 100 = one core busy), its resident memory (``sys/rss_gib``) and the host's memory in use
-(``sys/host_mem_percent``, ``sys/host_mem_used_gib``); and through NVML, for every GPU the driver shows,
+Every ``interval`` seconds (5 by default; the first sample one interval after start) the sampler reads, through
+psutil, the training process's CPU use (``sys/cpu_percent``, 100 = one core busy), its resident memory
+(``sys/rss_gib``) and the host's memory in use (``sys/host_mem_percent``, ``sys/host_mem_used_gib``); and through
+NVML, for every GPU the driver shows,
 ``sys/gpu{i}/util_percent``, ``sys/gpu{i}/mem_used_gib`` and ``sys/gpu{i}/temp_c`` (``i`` is NVML's index, which
 ignores ``CUDA_VISIBLE_DEVICES``). With no NVIDIA driver or no GPU there are simply no GPU tags.
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 
 from torchscope.errors import NotFoundError
 from torchscope.storage.downsample import downsample_keep_extremes
+from torchscope.storage.scalar_cache import ScalarCache
 from torchscope.storage.schema import names, runs, scalar_latest, scalars
 from torchscope.storage.schema_graph import graph_anomalies, graph_versions
 from torchscope.storage.schema_profile import profiles
@@ -210,6 +211,10 @@ class RunReads:
                 .where(scalar_latest.c.run_id == run_id)
             ).all()
             wanted, tag_ids = [], {}
+            if not cursors:  # a first read: every point of the run, read as scalars() does
+                tag_ids = {int(tag_id): tag for tag_id, tag, _, _ in latest}
+                query = _SCALAR_SELECT.where(_run_filter(conn, run_id))
+                return _scalar_frame(conn, query, run_id, tag_ids, max_items)
             for tag_id, tag, step, wall in latest:
                 cursor = cursors.get(tag)
                 if cursor is None:
@@ -228,6 +233,16 @@ class RunReads:
                 tag_ids[tag_id] = tag
             query = _SCALAR_SELECT.where(scalars.c.run_id == run_id, or_(*wanted)) if wanted else None
             return _scalar_frame(conn, query, run_id, tag_ids, max_items)
+
+    def scalars_downsampled(self, run_id: int, max_items: int) -> pd.DataFrame:
+        """Every tag of a run downsampled for display, as :meth:`scalars` with ``max_items`` (up to twice as many
+        points per tag), from a cache this store keeps up to date: the first call reads the run, later calls only
+        what was logged since (see :mod:`torchscope.storage.scalar_cache`). Points logged later at a step before
+        a tag's last one are not picked up."""
+        cache = self.__dict__.get("_scalar_cache")
+        if cache is None:
+            cache = self.__dict__.setdefault("_scalar_cache", ScalarCache())
+        return cache.get(run_id, max_items, lambda cursors: self.scalars_after(run_id, cursors))
 
     def run_artifacts(self, run_id: int, *, limit: int = 50) -> pd.DataFrame:
         """What a run produced besides scalars: columns ``kind, id, name, step, created_at``, by kind then id.

@@ -1,7 +1,8 @@
 """Incremental updates of a page of scalar charts. Pure functions over plain data, tested without a browser.
 
 A live page keeps one *cursor* per tag in a ``dcc.Store`` (JSON): the ``(step, wall)`` of the last point its chart
-holds (``wall`` as a string: nanosecond times exceed the 2**53 a JavaScript number holds exactly), how many points it holds (``n``), the smoothing state (``ema``) and the first NaN/Inf seen (``bad``). Each
+holds (``wall`` as a string: nanosecond times exceed the 2**53 a JavaScript number holds exactly), how many points
+it holds (``n``), the smoothing state (``ema``) and the first NaN/Inf seen (``bad``). Each
 poll asks the store only for points after the cursors (:meth:`Store.scalars_after`) and turns them into
 ``extendData`` for the existing charts; a chart that has grown past :data:`REDRAW_POINTS` is redrawn from a fresh
 downsampled read instead, so the browser never holds more than a few thousand points per chart.

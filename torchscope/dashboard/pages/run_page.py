@@ -1,6 +1,7 @@
 """``/run/<id>``: a run's header and its scalar charts, growing while the run trains.
 
-The page is drawn once on the server (every chart downsampled to :data:`MAX_POINTS`); after that a timer asks the
+The page is drawn once on the server (every chart downsampled to about :data:`MAX_POINTS`, from the store's cache of
+downsampled series, so a reload or a control change does not read the whole run again); after that a timer asks the
 store only for the points after each chart's cursor and appends them with ``extendData``. New tags get a chart
 inserted in place (a ``Patch`` of the chart list), and the controls (smoothing, log scale, x axis) redraw.
 Query parameters ``x=wall_time``, ``smoothing=0.6`` and ``log=1`` set the controls, so a view can be shared.
@@ -44,7 +45,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     run = store.run(int(run_id))
     x, smoothing, log_y = _controls(query)
     sections, cursors = chart_sections(
-        store.scalars(run["id"], max_items=MAX_POINTS), x=x, t0=run["started_at"], smoothing=smoothing, log_y=log_y
+        store.scalars_downsampled(run["id"], MAX_POINTS), x=x, t0=run["started_at"], smoothing=smoothing, log_y=log_y
     )
     parts = header_parts(run, None)
     artifacts = store.run_artifacts(run["id"])
@@ -190,7 +191,7 @@ def register(app: dash.Dash, store: Store) -> None:
         # the redraw of a control change (Dash keeps only the newest call) must not extend them in the new mode.
         if ctx.triggered_id != "run-refresh" or list(drawn or []) != [x, smoothing, log_y]:
             sections, cursors = chart_sections(
-                store.scalars(run_id, max_items=MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
+                store.scalars_downsampled(run_id, MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
             )
             none = [dash.no_update] * len(chart_tags)
             return sections, none, none, cursors, [x, smoothing, log_y]
@@ -224,7 +225,8 @@ def register(app: dash.Dash, store: Store) -> None:
             newest = training.loc[training["step"].idxmax()]
             last_step, last_wall = int(newest["step"]), int(training["wall_time"].max())
         samples = live.add_sample(samples or [], last_wall, last_step)
-        rate = live.steps_per_second(samples if run["status"] == "running" else [], run["started_at"], last_step, last_wall)
+        recent = samples if run["status"] == "running" else []  # an ended run: its average speed
+        rate = live.steps_per_second(recent, run["started_at"], last_step, last_wall)
         parts = header_parts(run, rate)
         artifacts = store.run_artifacts(run_id)
         return (
