@@ -59,7 +59,9 @@ def test_no_hint_for_a_busy_gpu_step_but_a_compute_bound_note() -> None:
 def test_top_figure_lists_the_largest_first() -> None:
     frame = pd.DataFrame({"name": ["a", "b", "c"], "total_ns": [1000, 3000, 2000]})
     fig = top_figure(frame, "name", "total_ns", "Top", n=2)
-    assert list(fig.data[0].y) == ["b", "c"] and list(fig.data[0].x) == [3.0, 2.0]
+    assert list(fig.data[0].y) == ["1. b", "2. c"] and list(fig.data[0].x) == [3.0, 2.0]
+    same = pd.DataFrame({"name": ["k" * 70 + "1", "k" * 70 + "2"], "total_ns": [2, 1]})
+    assert len(set(top_figure(same, "name", "total_ns", "Top").data[0].y)) == 2
 
 
 def test_kernel_rows_in_microseconds_with_a_timeline_link() -> None:

@@ -60,7 +60,8 @@ def utilization_figure(utilization: pd.DataFrame) -> go.Figure:
 def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int = 10) -> go.Figure:
     """Horizontal bars of the ``n`` largest ``value`` (ns) rows, labelled by ``label``, largest on top."""
     top = frame.nlargest(n, value) if len(frame) else frame
-    names = [s if len(s) <= 60 else s[:59] + "…" for s in top[label].astype(str)]
+    # numbered: two long names cut to the same prefix must stay two bars
+    names = [f"{i}. {s if len(s) <= 60 else s[:59] + '…'}" for i, s in enumerate(top[label].astype(str), start=1)]
     fig = go.Figure(
         go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8", customdata=top[label],
                hovertemplate="%{customdata}<br>%{x:,.1f} µs<extra></extra>")

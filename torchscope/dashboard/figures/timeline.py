@@ -156,7 +156,7 @@ def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end
     labels = [short(lab, 30) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
     heat = dict(
         type="heatmap", z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))),
-        colorscale="Blues", showscale=False, customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
+        colorscale=[[0, "#ffffff"], [0.001, "#dbe6f6"], [1, "#1f4e99"]], showscale=False, customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
         hovertemplate="%{text}: %{customdata} events<extra></extra>",
     )  # fmt: skip
     layout = dict(

@@ -49,7 +49,7 @@ def op_columns(group_by_shape: bool) -> list[dict[str, Any]]:
     if group_by_shape:
         cols.append({"field": "input_shapes", "headerName": "input shapes", "minWidth": 200, "flex": 2, **TEXT})
     cols += [
-        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "maxWidth": 110},
+        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "minWidth": 100, "maxWidth": 120},
         {"field": "host_total_us", "headerName": "host total (µs)", **NUM, "sort": "desc"},
         {"field": "host_self_us", "headerName": "host self (µs)", **NUM},
         {"field": "device_total_us", "headerName": "device total (µs)", **NUM},
@@ -86,7 +86,7 @@ def kernel_columns() -> list[dict[str, Any]]:
     """Kernel grid columns."""
     return [
         {"field": "name", "headerName": "kernel", "minWidth": 320, "flex": 4, **TEXT},
-        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "maxWidth": 100},
+        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "minWidth": 100, "maxWidth": 120},
         {"field": "total_us", "headerName": "total (µs)", **NUM, "sort": "desc"},
         {"field": "mean_us", "headerName": "mean (µs)", **NUM},
         {"field": "min_us", "headerName": "min (µs)", **NUM},
@@ -118,7 +118,7 @@ def module_columns() -> list[dict[str, Any]]:
     """Module grid columns."""
     return [
         {"field": "module", "headerName": "module path", "minWidth": 300, "flex": 3, **TEXT},
-        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "maxWidth": 110},
+        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "minWidth": 100, "maxWidth": 120},
         {"field": "host_total_us", "headerName": "host total (µs)", **NUM, "sort": "desc"},
         {"field": "host_self_us", "headerName": "host self (µs)", **NUM},
         {"field": "device_total_us", "headerName": "device total (µs)", **NUM},
