@@ -213,3 +213,17 @@ def test_live_profile_timeline_modules_and_memory_attribution(db_path: Path) -> 
             expected[inside["name"].iloc[0] if len(inside) else "(no op)"] += 1
         got = by_op[by_op["allocations"] > 0].set_index("op")["allocations"].to_dict()
         assert got == dict(expected)
+
+
+def test_timeline_reads_agree_on_sqlite_and_postgresql(any_db: str, shared_data: Path, tmp_path: Path) -> None:
+    path = shared_data / "kineto" / "a100_alexnet.json.gz"
+    import_path(any_db, path)
+    import_path(tmp_path / "reference.db", path)
+    with torchscope.open(any_db) as store, torchscope.open(tmp_path / "reference.db") as reference:
+        for a, b in ((None, None), (30_000_000_000, 31_000_000_000)):
+            got, ref = store.timeline_window(1, a, b, px=800), reference.timeline_window(1, a, b, px=800)
+            pd.testing.assert_frame_equal(got[0], ref[0])
+            pd.testing.assert_frame_equal(got[1], ref[1])
+        pd.testing.assert_frame_equal(store.timeline_search(1, "cudaLaunch"), reference.timeline_search(1, "cudaLaunch"))
+        kernel = int(reference.timeline_window(1, px=10**6)[0].query("kind == 'kernel'")["id"].iloc[0])
+        assert store.timeline_event(1, kernel) == reference.timeline_event(1, kernel)

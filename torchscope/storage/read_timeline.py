@@ -369,7 +369,7 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     packed = max_name < (1 << 28) and total < (1 << 30)
     if packed:
         sql = (
-            "SELECT start, dur, kind | (name_id << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
+            "SELECT start, dur, kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
             "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
         ).format(lo=lo, hi=hi, below=lo - 1)
     else:
