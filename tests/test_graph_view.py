@@ -315,3 +315,32 @@ def test_add_graph_of_a_torch_model_is_grouped_by_its_module_scopes(tmp_path: Pa
     log = next(n for n in model.nodes.values() if n.op == "aten::log")
     assert model.nodes[log.parent].name == "NanNet/LogBlock[act]"
     assert dict(node_facts(model, log.id))["name scope"] == "NanNet/LogBlock[act]"
+
+
+def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_path: Path) -> None:
+    from torchscope.dashboard.graph_inspect import inspector
+    from torchscope.dashboard.pages.graph_page import _initial_state, _step_options
+
+    db = tmp_path / "two.db"
+    torch.manual_seed(0)
+    with torchscope.init(name="gan", db=db) as run:
+        generator, critic = TinyMLP(), NanNet()
+        run.watch(generator, every=1, name="generator")
+        run.watch(critic, every=1, name="critic")
+        for _ in range(2):
+            generator(torch.randn(8, 4)).sum().backward()
+            critic(torch.randn(8, 4)).backward()
+    with torchscope.open(db) as opened:
+        data = GraphData(opened)
+        labels = [o["label"] for o in _step_options(data, run.id)]
+        assert sorted(labels) == ["critic · step 0 (v2)", "critic · step 1 (v2)", "generator · step 0 (v1)",
+                                  "generator · step 1 (v1)"]  # fmt: skip
+        state = _initial_state(data, run.id, {"model": "critic", "step": "1", "node": "log_0"})
+        assert state["model"] == "critic" and state["version"] == 2
+        model = data.captured(run.id, state["version"])
+        stats = data.step_stats(run.id, 1, "critic")
+        assert set(stats["node"]) <= set(model.nodes) | set(model.grad_of.values())
+        assert len(stats) == len(opened.tensor_stats(run.id, step=1, model="critic"))
+        panel = str(inspector(data, state))
+        assert "Statistics at step 1" in panel and "model=critic" in panel
+        assert "404" in str(routes.render(opened, f"/graph/{run.id}", "?model=nobody", refresh_ms=1000))

@@ -68,14 +68,23 @@ class GraphData:
         """Captured steps (``step, version_id, ...``), by step."""
         return self.store.graph_steps(run_id)
 
-    def version_of(self, run_id: int, step: int) -> int:
-        """The graph version ``step`` ran; NotFoundError for a step that was not captured."""
+    def locate(self, run_id: int, step: int, model: str | None = None) -> tuple[int, str | None]:
+        """``(version, model)`` of the graph ``step`` ran (of the watched ``model``, default the first captured at
+        that step); NotFoundError for a step that was not captured."""
         steps = self.steps(run_id)
         hit = steps[steps["step"] == int(step)]
+        if model is not None and "model" in hit:
+            hit = hit[hit["model"] == model]
         if hit.empty:
-            shown = ", ".join(map(str, steps["step"].tolist()[:10]))
-            raise NotFoundError(f"step {step} of run {run_id} was not captured (captured: {shown or 'none'})")
-        return int(hit["version_id"].iloc[0])
+            shown = ", ".join(map(str, steps["step"].drop_duplicates().tolist()[:10]))
+            whose = f" of model {model!r}" if model is not None else ""
+            raise NotFoundError(f"step {step} of run {run_id}{whose} was not captured (captured: {shown or 'none'})")
+        row = hit.iloc[0]
+        return int(row["version_id"]), (str(row["model"]) if "model" in hit else None)
+
+    def version_of(self, run_id: int, step: int, model: str | None = None) -> int:
+        """The graph version ``step`` ran (see :meth:`locate`)."""
+        return self.locate(run_id, step, model)[0]
 
     def imported_graphs(self, run_id: int) -> list[tuple[int, str]]:
         """``(graph_id, label)`` of every TensorBoard graph imported into the run."""
@@ -105,15 +114,15 @@ class GraphData:
         return self._imported.get_or(run_id, lambda: self.store.imported_graph(run_id))
 
     # -- per step ------------------------------------------------------------------------------------------------
-    def step_stats(self, run_id: int, step: int) -> pd.DataFrame:
-        """Compact statistics of a captured step (``store.step_stats``)."""
-        return self._stats.get_or((run_id, step), lambda: self.store.step_stats(run_id, step))
+    def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
+        """Compact statistics of a captured step of one watched model (``store.step_stats``)."""
+        return self._stats.get_or((run_id, step, model), lambda: self.store.step_stats(run_id, step, model))
 
-    def only_here(self, run_id: int, version: int) -> set[int]:
-        """Nodes of ``version`` that no other version of the run has (same kind and name), when there are several."""
+    def only_here(self, run_id: int, version: int, model: str | None = None) -> set[int]:
+        """Nodes of ``version`` that no other version (of the same watched model) has (same kind and name)."""
 
         def make() -> set[int]:
-            versions = self.store.graph_versions(run_id)["id"].tolist()
+            versions = self.store.graph_versions(run_id, model)["id"].tolist()
             if len(versions) < 2:
                 return set()
             mine = self.captured(run_id, version)
@@ -123,7 +132,7 @@ class GraphData:
                     others |= {(n.kind, n.name) for n in self.captured(run_id, other).nodes.values()}
             return {n.id for n in mine.nodes.values() if (n.kind, n.name) not in others and not n.group}
 
-        return self._only.get_or((run_id, version), make)
+        return self._only.get_or((run_id, version, model), make)
 
     def first_anomaly(self, run_id: int) -> dict[str, Any] | None:
         """The first NaN/Inf origin of the run (earliest step; forward before backward), as a dict, or None."""
@@ -134,9 +143,9 @@ class GraphData:
         row = frame.sort_values(["step", "_phase"], kind="stable").iloc[0]
         return {k: row[k] for k in frame.columns if not k.startswith("_")}
 
-    def anomaly_nodes(self, run_id: int, step: int) -> list[int]:
-        """Origin nodes of the NaN/Inf anomalies recorded at ``step``."""
-        frame = self.store.anomalies(run_id)
+    def anomaly_nodes(self, run_id: int, step: int, model: str | None = None) -> list[int]:
+        """Origin nodes of the NaN/Inf anomalies recorded at ``step`` (in the watched ``model``'s graph)."""
+        frame = self.store.anomalies(run_id, model)
         return [int(n) for n in frame.loc[frame["step"] == int(step), "node"]]
 
     # -- profile ---------------------------------------------------------------------------------------------------

@@ -48,13 +48,14 @@ def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
     body.extend(_anomaly_banner(data, state, model, selected))
     body.extend(_statistics(data, state, model, selected))
     body.extend(_profile(data, state, model, selected))
-    query = urlencode({"step": state["key"], "node": node.module if node.group else node.name})
+    query = urlencode({"step": state["key"], "node": node.module if node.group else node.name}
+                      | ({"model": state["model"]} if state.get("several") else {}))
     body.append(dcc.Link("link to this view", href=f"/graph/{state['run']}?{query}", className="permalink"))
     return body
 
 
 def _anomaly_banner(data: GraphData, state: dict[str, Any], model: GraphModel, node_id: int) -> list[Any]:
-    frame = data.store.anomalies(state["run"])
+    frame = data.store.anomalies(state["run"], state.get("model"))
     target_of = {g: t for t, g in model.grad_of.items()}
     here = frame[(frame["version_id"] == state["version"]) & (frame["node"].map(lambda n: target_of.get(n, n)) == node_id)]
     if here.empty:
@@ -80,9 +81,10 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
         out.append(html.P(f"Statistics of the module's output {model.nodes[shown].name} "
                           f"({len(outputs)} output tensor{'s' if len(outputs) > 1 else ''})", className="muted"))  # fmt: skip
     grad = model.grad_of.get(shown)
-    now = data.store.tensor_stats(run, shown, step=step)
+    watched = state.get("model")
+    now = data.store.tensor_stats(run, shown, step=step, model=watched)
     if grad is not None:
-        now = pd.concat([now, data.store.tensor_stats(run, grad, step=step)], ignore_index=True)
+        now = pd.concat([now, data.store.tensor_stats(run, grad, step=step, model=watched)], ignore_index=True)
     out.append(html.H4(f"Statistics at step {step}"))
     if now.empty:
         out.append(html.P("No statistics were captured for this node (tensors='none'?).", className="muted"))
@@ -90,10 +92,11 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
     out.append(_table(STATS_HEADER, stats_rows(now), "stats-table"))
     name = model.nodes[shown].name
     first = now[now["output"] == 0]
+    out.append(html.H4(f"Histogram of {name} at step {step}"))
     out.append(dcc.Graph(figure=histogram_figure(first, f"histogram of {name} at step {step}"),
-                         config=GRAPH_CONFIG, id="inspector-histogram", style={"height": "220px"}))  # fmt: skip
-    values = data.store.tensor_stats(run, name)
-    grads = data.store.tensor_stats(run, f"grad:{name}") if grad is not None else values.iloc[0:0]
+                         config=GRAPH_CONFIG, id="inspector-histogram", style={"height": "200px"}))  # fmt: skip
+    values = data.store.tensor_stats(run, name, model=watched)
+    grads = data.store.tensor_stats(run, f"grad:{name}", model=watched) if grad is not None else values.iloc[0:0]
     out.append(html.H4("Across captured steps"))
     out.append(dcc.Graph(figure=history_figure(values, grads, step), config=GRAPH_CONFIG, id="inspector-history",
                          style={"height": "360px"}))

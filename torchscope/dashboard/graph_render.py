@@ -52,12 +52,12 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
     origin = None
     values: dict[int, float] = {}
     if state["source"] == "captured":
-        stats = data.step_stats(state["run"], state["key"])
+        stats = data.step_stats(state["run"], state["key"], state.get("model"))
         bad = stats[(stats["nan"] + stats["posinf"] + stats["neginf"]) > 0]
         target_of = {g: t for t, g in model.grad_of.items()}
         flagged = {target_of.get(int(n), int(n)) for n in bad["node"]}
-        only = data.only_here(state["run"], state["version"])
-        origins = data.anomaly_nodes(state["run"], state["key"])
+        only = data.only_here(state["run"], state["version"], state.get("model"))
+        origins = data.anomaly_nodes(state["run"], state["key"], state.get("model"))
         origin = target_of.get(origins[0], origins[0]) if origins else None
         times = time_values(data.times(state["run"], state["version"])[1]) if mode == "time" else {}
         values = graph_colors.node_values(model, stats, mode, times)

@@ -10,7 +10,9 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, select, text
 
 from torchscope.errors import BadRequestError
+from torchscope.storage.bulk import name_hash
 from torchscope.storage.profile_kinds import KIND
+from torchscope.storage.schema import names
 from torchscope.storage.schema_graph import tensor_stats
 
 STEP_STATS_COLUMNS = ["node", "output", "role", "numel", "min", "max", "mean", "std", "norm", "nan", "posinf",
@@ -28,10 +30,11 @@ class GraphViewReads:
 
     _engine: Engine
 
-    def step_stats(self, run_id: int, step: int) -> pd.DataFrame:
+    def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
         """Every tensor statistic of one captured step without blobs: :data:`STEP_STATS_COLUMNS`, by node.
 
         ``node`` is the graph node (for ``role == "grad"`` the grad node, whose ``target`` is the value's node).
+        ``model`` keeps one watched model (node ids are per graph, so a run watching several models needs it).
         An uncaptured step gives an empty frame.
         """
         s = tensor_stats.c
@@ -40,6 +43,9 @@ class GraphViewReads:
             .where(s.run_id == int(run_id), s.step == int(step))
             .order_by(s.node, s.output)
         )
+        if model is not None:
+            watched = select(names.c.id).where(names.c.hash == name_hash(model)).scalar_subquery()
+            query = query.where(s.model_id == watched)
         with self._engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=STEP_STATS_COLUMNS)
         ints = ["node", "output", "numel", "nan", "posinf", "neginf", "zeros"]

@@ -29,7 +29,7 @@ def histogram_figure(stats: pd.DataFrame, title: str) -> go.Figure:
             hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y}<extra>" + str(row.role) + "</extra>",
             row=1, col=col,
         )  # fmt: skip
-    fig.update_layout(title={"text": title, "font": {"size": 12}}, height=220, bargap=0, **_LAYOUT)
+    fig.update_layout(height=200, bargap=0, meta={"title": title}, **_LAYOUT)
     fig.update_annotations(font_size=11)
     if not rows:
         fig.add_annotation(text="no finite values", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)

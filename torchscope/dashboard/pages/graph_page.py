@@ -45,8 +45,14 @@ def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> dict[
     if source == "captured":
         step = parse_int(query.get("step"), "step")
         steps = data.steps(run_id)
+        wanted_model = query.get("model")
+        if wanted_model is not None and "model" in steps:
+            steps = steps[steps["model"] == wanted_model]
+            if steps.empty:
+                raise NotFoundError(f"run {run_id} has no watched model {wanted_model!r}")
         state["key"] = int(steps["step"].iloc[-1]) if step is None else step
-        state["version"] = data.version_of(run_id, state["key"])
+        state["version"], state["model"] = data.locate(run_id, state["key"], wanted_model)
+        state["several"] = "model" in steps and data.steps(run_id)["model"].nunique() > 1
     else:
         graphs = data.imported_graphs(run_id)
         wanted = parse_int(query.get("graph"), "graph")
@@ -115,8 +121,21 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
 
 
 def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
+    """One option per captured step and watched model; the value is ``"<step>@<model>"``."""
     steps = data.steps(run_id)
-    return [{"label": f"step {s} (v{v})", "value": int(s)} for s, v in zip(steps["step"], steps["version_id"])]
+    models = steps["model"] if "model" in steps else [None] * len(steps)
+    several = len(set(models)) > 1
+    return [{"label": (f"{m} · " if several else "") + f"step {s} (v{v})", "value": _step_value(int(s), m)}
+            for s, v, m in zip(steps["step"], steps["version_id"], models)]  # fmt: skip
+
+
+def _step_value(step: int, model: str | None) -> str:
+    return f"{step}@{model}" if model is not None else str(step)
+
+
+def _parse_step_value(value: str) -> tuple[int, str | None]:
+    step, _, model = str(value).partition("@")
+    return int(step), (model if _ else None)
 
 
 def _jump_title(anomaly: dict[str, Any] | None) -> str:
@@ -128,7 +147,8 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
 def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | None) -> list[Any]:
     if state["source"] == "captured":
         options = _step_options(data, state["run"])
-        picker = html.Label(["Step ", dcc.Dropdown(id="graph-step", options=options, value=state["key"],
+        picker = html.Label(["Step ", dcc.Dropdown(id="graph-step", options=options,
+                                                    value=_step_value(state["key"], state.get("model")),
                                                     clearable=False, className="graph-step")], className="control")  # fmt: skip
         modes = [{"label": v, "value": k} for k, v in MODES.items()]
     else:
@@ -155,7 +175,7 @@ def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | N
 def _versions(data: GraphData, state: dict[str, Any]) -> list[Any]:
     if state["source"] != "captured":
         return []
-    versions = data.store.graph_versions(state["run"])
+    versions = data.store.graph_versions(state["run"], state.get("model"))
     if len(versions) < 2:
         return []
     items = [html.Span(f"v{r.id}: {r.n_ops} ops, first at step {r.first_step}, {r.n_steps} steps",
@@ -187,14 +207,16 @@ def register(app: dash.Dash, store: Store) -> None:
         state["colour"], state["hide"] = colour, bool(hide)
         model = model_for(data, state)
         message, target, fit, keep = "", None, False, {}
-        if trigger == "graph-step" and step != state["key"]:
-            state["key"] = step
+        current = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
+        if trigger == "graph-step" and step != current:
             if state["source"] == "captured":
-                version = data.version_of(state["run"], step)
+                state["key"], model_name = _parse_step_value(step)
+                version, state["model"] = data.locate(state["run"], state["key"], model_name)
                 if version != state["version"]:
                     state["version"] = version
                     state["expanded"], state["selected"] = sorted(default_expanded(model_for(data, state))), None
             else:
+                state["key"] = step
                 state["expanded"], state["selected"] = sorted(default_expanded(model_for(data, state))), None
             model = model_for(data, state)
         elif trigger == "graph-cy" and tap:
@@ -231,6 +253,7 @@ def register(app: dash.Dash, store: Store) -> None:
             first = data.first_anomaly(state["run"])
             if first is not None:
                 state["key"], state["version"] = int(first["step"]), int(first["version_id"])
+                state["model"] = first.get("model")
                 model = model_for(data, state)
                 node_id = {g: t for t, g in model.grad_of.items()}.get(int(first["node"]), int(first["node"]))
                 state["expanded"] = sorted(expand_to(model, node_id, default_expanded(model)))
@@ -238,7 +261,8 @@ def register(app: dash.Dash, store: Store) -> None:
         scene = draw(data, state)
         n = (focus or {}).get("n", 0) + 1
         new_focus = {"id": "fit", "n": n} if fit else ({"id": str(target), "n": n, **keep} if target is not None else dash.no_update)
-        step_out = state["key"] if state["key"] != step else dash.no_update
+        shown = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
+        step_out = shown if shown != step else dash.no_update
         return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,
                 _versions(data, state))  # fmt: skip
 
@@ -278,7 +302,7 @@ def register(app: dash.Dash, store: Store) -> None:
                         const dy = focus.keep === 'top' ? (focus.at.y - half) - b.y1 : focus.at.y - (b.y1 + b.y2) / 2;
                         cy.panBy({x: focus.at.x - (b.x1 + b.x2) / 2, y: dy});
                     } else {
-                        cy.zoom(Math.max(cy.zoom(), 0.8));
+                        cy.zoom(Math.max(cy.zoom(), 1.0));  // readable labels
                         cy.center(node);
                     }
                     if (focus.id !== 'fit') { cy.$(':selected').unselect(); node.select(); }
