@@ -5,7 +5,9 @@ from the raw allocator events."""
 from __future__ import annotations
 
 import collections
+import csv
 import gzip
+import io
 import re
 import warnings
 from pathlib import Path
@@ -66,6 +68,13 @@ def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, share
     longest = max(kernels, key=lambda n: sum(kernels[n]) / len(kernels[n]))
     assert _first_cell(tab, "name") == longest
     assert float(_first_cell(tab, "mean_us").replace(",", "")) == pytest.approx(sum(kernels[longest]) / len(kernels[longest]))
+
+    with tab.expect_download() as download:
+        tab.click("#prof-csv")
+    assert download.value.suggested_filename == "profile1_kernels.csv"
+    exported = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert {r["kernel"]: int(r["Calls"]) for r in exported} == {n: len(d) for n, d in kernels.items()}
+    assert exported[0]["kernel"] == longest  # in the grid's current order
 
     tab.fill("#prof-search", "gemm")
     expected = sum(1 for n in kernels if "gemm" in n.lower())
