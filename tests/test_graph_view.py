@@ -344,3 +344,19 @@ def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_
         panel = str(inspector(data, state))
         assert "Statistics at step 1" in panel and "model=critic" in panel
         assert "404" in str(routes.render(opened, f"/graph/{run.id}", "?model=nobody", refresh_ms=1000))
+
+
+def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_tensor(store) -> None:  # type: ignore[no-untyped-def]
+    from torchscope.dashboard.graph_inspect import inspector
+    from torchscope.dashboard.graph_render import draw
+
+    data = GraphData(store)
+    version = data.version_of(1, 9)
+    model = data.captured(1, version)
+    assert model.find("grad:head.weight") == model.by_name["head.weight"]
+    output = model.by_name["output"]
+    state = {"run": 1, "source": "captured", "key": 9, "version": version, "model": None, "hide": False,
+             "colour": "time", "selected": output, "expanded": sorted(default_expanded(model))}  # fmt: skip
+    panel = str(inspector(data, state))
+    assert "Statistics of sum_0, the returned tensor" in panel and "stats-table" in panel
+    assert "this run has no profile" in str(draw(data, state).legend)

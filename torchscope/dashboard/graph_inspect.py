@@ -80,6 +80,11 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
         shown = outputs[-1]
         out.append(html.P(f"Statistics of the module's output {model.nodes[shown].name} "
                           f"({len(outputs)} output tensor{'s' if len(outputs) > 1 else ''})", className="muted"))  # fmt: skip
+    if node.kind == "output":  # an output names the tensor its producer made: show that tensor
+        producers = [src for src, dst, _shape, _dtype in model.edges if dst == node_id]
+        if producers:
+            shown = producers[0]
+            out.append(html.P(f"Statistics of {model.nodes[shown].name}, the returned tensor", className="muted"))
     grad = model.grad_of.get(shown)
     watched = state.get("model")
     now = data.store.tensor_stats(run, shown, step=step, model=watched)

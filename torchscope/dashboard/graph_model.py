@@ -123,7 +123,6 @@ def captured_model(nodes: pd.DataFrame, edges: pd.DataFrame) -> GraphModel:
         node_id = int(row.id)
         if kind == "grad":
             grads.append((node_id, int(row.target)))
-            model.by_name[row.name] = node_id
             continue
         out_shapes = row.out_shapes
         if kind == "module":
@@ -158,6 +157,8 @@ def captured_model(nodes: pd.DataFrame, edges: pd.DataFrame) -> GraphModel:
         model.children.setdefault(node.parent, []).append(node.id)
     for grad_id, target in grads:
         model.grad_of.setdefault(target, grad_id)
+        if target in model.nodes:  # "grad:fc.weight" finds fc.weight, whose inspector shows its gradient
+            model.by_name.setdefault(f"grad:{model.nodes[target].name}", target)
     kept = edges[edges["kind"] == "data"]
     for src, dst, shape, dtype in zip(kept["src"], kept["dst"], kept["shape"], kept["dtype"]):
         if int(src) in model.nodes and int(dst) in model.nodes:

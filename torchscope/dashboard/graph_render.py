@@ -50,6 +50,7 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
     flagged: set[int] = set()
     only: set[int] = set()
     origin = None
+    profile_id: int | None = None
     values: dict[int, float] = {}
     if state["source"] == "captured":
         stats = data.step_stats(state["run"], state["key"], state.get("model"))
@@ -59,13 +60,15 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
         only = data.only_here(state["run"], state["version"], state.get("model"))
         origins = data.anomaly_nodes(state["run"], state["key"], state.get("model"))
         origin = target_of.get(origins[0], origins[0]) if origins else None
-        times = time_values(data.times(state["run"], state["version"])[1]) if mode == "time" else {}
-        values = graph_colors.node_values(model, stats, mode, times)
+        profile_id, joined = data.times(state["run"], state["version"]) if mode == "time" else (None, {})
+        values = graph_colors.node_values(model, stats, mode, time_values(joined))
     elif mode != "op":
         mode = "op"  # imported graphs carry no values: only op types colour them
     fills = graph_colors.colours(model, view, values, mode)
     elements = graph_elements(model, view, positions, fills, flagged=flagged, only_here=only, origin=origin)
     spec = graph_colors.legend(model, view, values, mode)
+    if mode == "time" and profile_id is None:
+        spec["note"] = "this run has no profile: profile a few steps with run.profile(...) to colour by time"
     legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None)
     n_ops = sum(1 for n in view.nodes if model.nodes[n].kind in ("op", "tf"))
     status = f"{len(view.nodes)} nodes ({n_ops} ops) · {len(view.boxes)} open boxes · {len(view.edges)} edges shown"
