@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 import torchscope
 from procs import value_at
+from torchscope.storage.writer import TorchscopeWarning
 
 pytestmark = pytest.mark.browser
 
@@ -166,4 +168,35 @@ def test_controls_redraw_charts_and_hover_shows_the_exact_logged_value(db_path: 
     xs = tab.evaluate(f"Array.from(document.querySelector({loss!r}).data[0].x)")
     assert len(xs) == 50 and 0 < xs[0] < xs[-1] < 60  # seconds since the run started
     assert tab.evaluate(f"document.querySelector({loss!r}).layout.yaxis.type") == "log"
+    assert not problems, problems
+
+
+def test_captured_graph_and_its_nan_anomaly_appear_on_the_open_page(db_path: Path, serve, page) -> None:
+    import torch
+
+    run = torchscope.init(name="capture", db=db_path, system_metrics=False)
+    run.log({"train/loss": 1.0}, step=0)
+    run.flush()
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/run/{run.id}")
+    tab.wait_for_selector(CHART.format(tag="train/loss"))
+    assert tab.locator(".artifacts").count() == 0 and tab.locator(".alert-nonfinite").count() == 0
+
+    model = torch.nn.Linear(3, 2)
+    with run.watch(model, every=1), pytest.warns(TorchscopeWarning, match="first NaN"):
+        for step in (1, 2):
+            x = torch.ones(2, 3)
+            x[0, 0] = math.nan if step == 2 else 1.0
+            model(x).sum().backward()
+            run.log({"train/loss": 1.0 / step}, step=step)
+    run.flush()
+    tab.wait_for_selector(".artifacts a", timeout=10_000)
+    # run.watch counts its own steps, one per forward call: the two forwards are capture steps 0 and 1
+    assert tab.locator(".artifacts a").first.get_attribute("href") == f"/graph/{run.id}?step=0"
+    tab.wait_for_selector(".alert-nonfinite")
+    assert "NaN/Inf produced inside the model" in tab.locator(".alert-nonfinite").inner_text()
+    assert tab.locator(".alert-nonfinite li a").first.get_attribute("href") == f"/graph/{run.id}?step=1"
+    run.finish()
+    tab.wait_for_function("document.querySelector('#run-status').innerText === 'finished'")
     assert not problems, problems
