@@ -360,3 +360,21 @@ def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_te
     panel = str(inspector(data, state))
     assert "Statistics of sum_0, the returned tensor" in panel and "stats-table" in panel
     assert "this run has no profile" in str(draw(data, state).legend)
+
+
+def test_a_flat_imported_graph_groups_crowds_by_op_type() -> None:
+    import pandas as pd
+
+    n = 600
+    names = [f"c{i}" for i in range(n)] + [f"add{i}" for i in range(n)] + ["out"]
+    ops = ["Const"] * n + ["AddV2"] * n + ["Identity"]
+    inputs = [[] for _ in range(n)] + [[f"c{i}"] for i in range(n)] + [[f"add{n - 1}"]]
+    nodes = pd.DataFrame({"graph_id": 1, "tag": "", "kind": "graph_def", "name": names, "op": ops, "scope": "",
+                          "inputs": inputs, "device": None, "attrs": [{}] * len(names)})  # fmt: skip
+    edges = pd.DataFrame([(1, src, dst) for dst, ins in zip(names, inputs) for src in ins],
+                         columns=["graph_id", "source", "target"])  # fmt: skip
+    model = imported_model(nodes, edges)
+    view = visible_view(model, default_expanded(model))
+    assert sorted(model.nodes[i].label for i in view.nodes) == ["AddV2 ×600", "Const ×600", "out"]
+    assert len(view.edges) == 2  # Const box -> AddV2 box -> out
+    assert model.find("c7") == model.by_name["c7"]

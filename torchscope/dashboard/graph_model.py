@@ -206,12 +206,43 @@ def imported_model(nodes: pd.DataFrame, edges: pd.DataFrame) -> GraphModel:
         )  # fmt: skip
         model.nodes[index] = node
         model.by_name[row.name] = index
+    _group_crowds(model, next_id)
     for node in sorted(model.nodes.values(), key=lambda n: n.id):
         model.children.setdefault(node.parent, []).append(node.id)
     for src, dst in zip(edges["source"], edges["target"]):
         if src in ids and dst in ids:
             model.edges.append((ids[src], ids[dst], "", ""))
     return model
+
+
+def _group_crowds(model: GraphModel, next_id: int) -> None:
+    """Keep what one box shows bounded: where a scope (or the top level) holds more than :data:`CROWD` plain nodes,
+    nodes of an op type that occurs there at least :data:`SERIES` times go into a box of their own (``Const ×1200``),
+    as TensorBoard groups series. Graph-def exports without name scopes otherwise open as thousands of nodes."""
+    members: dict[int | None, list[Node]] = {}
+    for node in model.nodes.values():
+        if not node.group:
+            members.setdefault(node.parent, []).append(node)
+    for parent, nodes in members.items():
+        if len(nodes) <= CROWD:
+            continue
+        by_op: dict[str, list[Node]] = {}
+        for node in nodes:
+            by_op.setdefault(node.op or "?", []).append(node)
+        for op, same in sorted(by_op.items()):
+            if len(same) < SERIES:
+                continue
+            scope = model.nodes[parent].module if parent is not None else ""
+            name = f"{scope}/[{op}]" if scope else f"[{op}]"
+            model.nodes[next_id] = Node(id=next_id, kind="scope", name=name, label=f"{op} ×{len(same)}", op=op,
+                                        module=scope, parent=parent, group=True)  # fmt: skip
+            for node in same:
+                node.parent = next_id
+            next_id += 1
+
+
+CROWD = 200
+SERIES = 5
 
 
 def _short(value: Any) -> str:
