@@ -65,6 +65,8 @@ def training(db_path: Path):  # type: ignore[no-untyped-def]
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
+    assert proc.stdout is not None
+    proc.stdout.close()
 
 
 def test_logged_values_appear_within_3s_and_killed_run_turns_interrupted(db_path: Path, serve, page, training) -> None:

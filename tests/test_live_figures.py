@@ -78,6 +78,12 @@ def test_resumed_ema_matches_one_pass() -> None:
     assert ema(values, 0.0)[0].tolist() == values.tolist()
 
 
+def test_smoothing_a_constant_series_gives_the_constant_exactly() -> None:
+    smoothed, state = ema(np.array([0.3] * 40 + [math.nan] + [0.3] * 10), 0.95)
+    assert smoothed[:40].tolist() == [0.3] * 40 and math.isnan(smoothed[40]) and smoothed[41:].tolist() == [0.3] * 10
+    assert state[1:] == (50, 0.3, 0.3)
+
+
 def _apply(sections: list[list[str]], ops: list[tuple[str, int, int, str]]) -> list[list[str]]:
     for kind, index, position, tag in ops:
         if kind == "section":

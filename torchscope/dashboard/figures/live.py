@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from torchscope.dashboard.figures.scalars import group_key, tag_prefix, trace_columns
+from torchscope.dashboard.figures.scalars import NO_EMA, EmaState, group_key, tag_prefix, trace_columns
 
 MAX_POINTS = 1500
 """Points per chart on a full draw; the store downsamples keeping extremes and every NaN/Inf."""
@@ -24,7 +24,7 @@ REDRAW_POINTS = 3 * MAX_POINTS
 TRACES = [0, 1, 2]
 
 
-def cursor_for(points: pd.DataFrame, *, n: int | None = None, ema_state: tuple[float, int] = (0.0, 0),
+def cursor_for(points: pd.DataFrame, *, n: int | None = None, ema_state: EmaState = NO_EMA,
                bad: list[Any] | None = None) -> dict[str, Any]:
     """The cursor after a chart was drawn or extended with ``points`` (one tag, step order, not empty)."""
     # column by column: a row of mixed dtypes (iloc[-1]) is upcast to float64, which rounds nanosecond times
@@ -32,7 +32,7 @@ def cursor_for(points: pd.DataFrame, *, n: int | None = None, ema_state: tuple[f
         "step": int(points["step"].iloc[-1]),
         "wall": str(int(points["wall_time"].iloc[-1])),
         "n": int(len(points) if n is None else n),
-        "ema": [float(ema_state[0]), int(ema_state[1])],
+        "ema": list(ema_state),
         "bad": bad if bad is not None else first_nonfinite(points),
     }  # fmt: skip
 

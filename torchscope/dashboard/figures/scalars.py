@@ -9,6 +9,7 @@ crosses at the bottom edge because they have no place on the y axis). Figures ar
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,23 +24,32 @@ SYSTEM_PREFIX = "sys"
 """Tags ``sys/...`` are system metrics: their own section, always against wall time (their step repeats)."""
 
 
-def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)) -> tuple[np.ndarray, tuple[float, int]]:
+EmaState = tuple[float, int, "float | None", "float | None"]
+"""``(biased_last, count, lowest, highest)`` of the points smoothed so far (``None`` before the first); JSON-safe."""
+NO_EMA: EmaState = (0.0, 0, None, None)
+
+
+def ema(values: np.ndarray, weight: float, state: EmaState = NO_EMA) -> tuple[np.ndarray, EmaState]:
     """TensorBoard's debiased exponential moving average, resumable: returns the series and the state to go on with.
 
-    ``state`` is ``(biased_last, count)`` after the points already smoothed; non-finite values pass through
-    unsmoothed and do not move the average.
+    ``state`` is what a previous call returned; non-finite values pass through unsmoothed and do not move the
+    average. Each smoothed value is kept within the range of the values averaged so far, as it is mathematically:
+    rounding would otherwise make a constant series wobble by a few ulps, which a chart's autorange magnifies.
     """
     out = np.array(values, dtype="float64", copy=True)
     last, count = float(state[0]), int(state[1])
+    lo = math.inf if state[2] is None else float(state[2])
+    hi = -math.inf if state[3] is None else float(state[3])
     if weight <= 0:
-        return out, (last, count)
-    for i, v in enumerate(out):
-        if not np.isfinite(v):
+        return out, tuple(state)  # type: ignore[return-value]
+    for i, v in enumerate(out.tolist()):
+        if not math.isfinite(v):
             continue
         last = last * weight + (1 - weight) * v
         count += 1
-        out[i] = last / (1 - weight**count)
-    return out, (last, count)
+        lo, hi = min(lo, v), max(hi, v)
+        out[i] = min(max(last / (1 - weight**count), lo), hi)
+    return out, (last, count, None if count == 0 else lo, None if count == 0 else hi)
 
 
 def group_tags(tags: list[str]) -> dict[str, list[str]]:
@@ -69,8 +79,8 @@ def x_mode_for(tag: str, x: str) -> str:
 
 
 def trace_columns(
-    points: pd.DataFrame, *, x: str, t0: int, smoothing: float, state: tuple[float, int] = (0.0, 0)
-) -> tuple[dict[str, list[list[Any]]], tuple[float, int]]:
+    points: pd.DataFrame, *, x: str, t0: int, smoothing: float, state: EmaState = NO_EMA
+) -> tuple[dict[str, list[list[Any]]], EmaState]:
     """``{"x": [...3 lists], "y": ..., "customdata": ..., "text": ...}`` for the three traces, and the EMA state.
 
     ``points`` has columns ``step, value, wall_time`` in step order; ``x`` is ``step`` or ``wall_time`` (seconds
@@ -104,7 +114,7 @@ def scalar_figure(
     smoothing: float = 0.0,
     log_y: bool = False,
     height: int = 240,
-) -> tuple[dict[str, Any], tuple[float, int]]:
+) -> tuple[dict[str, Any], EmaState]:
     """A chart of one tag's ``points`` (columns ``step, value, wall_time``, step order) and its EMA state.
 
     ``x`` is ``step`` or ``wall_time`` (seconds since ``t0`` ns, the run's start). SVG traces only: a page of
