@@ -39,7 +39,8 @@ class Lines:
         self.run_id = int(proc.stdout.readline().split()[1])
         self.last: tuple[int, float] | None = None
         self.got = threading.Event()
-        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self.reader.start()
 
     def _read(self, stream) -> None:  # type: ignore[no-untyped-def]
         for line in stream:
@@ -61,10 +62,12 @@ def training(db_path: Path):  # type: ignore[no-untyped-def]
         [sys.executable, PROCS, "live", str(db_path)], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
     )  # fmt: skip
-    yield proc, Lines(proc)
+    lines = Lines(proc)
+    yield proc, lines
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
+    lines.reader.join(10)  # it ends at the end of the killed process's output
     assert proc.stdout is not None
     proc.stdout.close()
 
