@@ -1,4 +1,4 @@
-"""Tiny real models for capture tests ("fixtures are code"). Line numbers of marked ops are looked up, not hard-coded."""
+"""Tiny real models for capture tests ("fixtures are code"); lines of marked ops are looked up, not hard-coded."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def find_origins(
     return origins
 
 
-def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
+def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows):  # type: ignore[no-untyped-def]
     for node in nodes:
         if node[_KIND] in ("module", "output", "grad"):
             continue
@@ -112,7 +112,7 @@ def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows) -> dict[s
     return None
 
 
-def _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of, inputs_of) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
+def _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of, inputs_of):  # type: ignore[no-untyped-def]
     grads_of_node: dict[int, list[int]] = {}
     for g, (node, _output) in grad_of.items():
         grads_of_node.setdefault(node, []).append(g)

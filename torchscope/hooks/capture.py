@@ -13,10 +13,8 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from collections.abc import Mapping
 import warnings
 import weakref
 from typing import Any
@@ -26,7 +24,7 @@ from torch.nn.modules import module as nn_module
 
 from torchscope.errors import CaptureError
 from torchscope.hooks.anomaly import find_origins
-from torchscope.hooks.graph_record import GraphMode, StepRecord, dtype_name, one_shape
+from torchscope.hooks.graph_record import GraphMode, StepRecord, dtype_name, named_tensors, one_shape
 from torchscope.hooks.tensor_stats import StatsBatch
 from torchscope.storage.writer import TorchscopeWarning
 
@@ -345,26 +343,6 @@ class Watch:
                 TorchscopeWarning,
                 stacklevel=3,
             )
-
-
-def named_tensors(value: Any, name: str, depth: int = 0) -> list[tuple[str, torch.Tensor]]:
-    """The tensors inside nested tuples, lists, mappings (``ModelOutput`` too) and dataclasses, named by their path:
-    ``input[0]``, ``output['logits']``, ``output[1].hidden``."""
-    if isinstance(value, torch.Tensor):
-        return [(name, value)]
-    if depth > 8 or isinstance(value, (str, bytes)):
-        return []
-    found: list[tuple[str, torch.Tensor]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found += named_tensors(item, f"{name}[{key!r}]", depth + 1)
-    elif isinstance(value, (tuple, list)):
-        for i, item in enumerate(value):
-            found += named_tensors(item, f"{name}[{i}]", depth + 1)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            found += named_tensors(getattr(value, field.name), f"{name}.{field.name}", depth + 1)
-    return found
 
 
 def _to_numpy(t: torch.Tensor) -> Any:

@@ -10,11 +10,12 @@ one node. Calls that return no tensor (``x.shape``, ``x.dim()``, ``bool(x)``) ar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import CodeType
 from typing import Any
 
@@ -119,6 +120,26 @@ def _outputs(out: Any) -> list[torch.Tensor]:
     if isinstance(out, (tuple, list)):
         return [t for t in out if isinstance(t, torch.Tensor)]
     return []
+
+
+def named_tensors(value: Any, name: str, depth: int = 0) -> list[tuple[str, torch.Tensor]]:
+    """The tensors inside nested tuples, lists, mappings (``ModelOutput`` too) and dataclasses, named by their path:
+    ``input[0]``, ``output['logits']``, ``output[1].hidden``."""
+    if isinstance(value, torch.Tensor):
+        return [(name, value)]
+    if depth > 8 or isinstance(value, (str, bytes)):
+        return []
+    found: list[tuple[str, torch.Tensor]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found += named_tensors(item, f"{name}[{key!r}]", depth + 1)
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            found += named_tensors(item, f"{name}[{i}]", depth + 1)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            found += named_tensors(getattr(value, field.name), f"{name}.{field.name}", depth + 1)
+    return found
 
 
 class StepRecord:

@@ -175,8 +175,8 @@ class GraphReads:
         """Statistics of captured tensors, one row per tensor per captured step, by step then ``seq``.
 
         ``node`` selects a node by id (``int``) or by name (``"fc.weight"``, ``"linear_0"``, ``"grad:fc.weight"``);
-        ``step`` one captured step; ``role`` ``"value"`` or ``"grad"``; ``model`` one watched model. ``hist`` (32 counts) and ``sample`` are
-        numpy arrays.
+        ``step`` one captured step; ``role`` ``"value"`` or ``"grad"``; ``model`` one watched model. ``hist``
+        (32 counts) and ``sample`` are numpy arrays.
         """
         if role not in (None, "value", "grad"):
             raise BadRequestError(f"role must be 'value' or 'grad', got {role!r}")
@@ -240,7 +240,7 @@ class GraphReads:
         return np.load(io.BytesIO(zlib.decompress(row[1])), allow_pickle=False)
 
     def anomalies(self, run_id: int, model: str | None = None) -> pd.DataFrame:
-        """First NaN/Inf origins of a run (or of one watched ``model``), by step: see docs/capture.md for the columns."""
+        """First NaN/Inf origins of a run (or of one watched ``model``), by step; columns in docs/capture.md."""
         op, module, file, watched = _name("op"), _name("module"), _name("file"), _name("m")
         a, n = graph_anomalies.c, graph_nodes.c
         query = (

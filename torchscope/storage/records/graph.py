@@ -4,7 +4,8 @@ Payload (a dict, built by ``torchscope.hooks.capture``): ``run_id, model`` (the 
 hash``; ``graph``: None when
 this run already stored a version with that hash, else ``(nodes, edges)`` as tuples in the order of
 ``NODE_FIELDS``/``EDGE_FIELDS``; ``stats``: None or ``(meta, values)`` with
-``meta[i] = (node, output, role, shape, dtype, device)`` and ``values`` a float64 array whose columns are ``STAT_COLUMNS``, then 32 histogram counts, then 16 sampled values;
+``meta[i] = (node, output, role, shape, dtype, device)`` and ``values`` a float64 array whose columns are
+``STAT_COLUMNS``, then 32 histogram counts, then 16 sampled values;
 ``tensors``: ``[(node, output, role, ndarray)]``; ``anomalies``: dicts (see ``torchscope.hooks.anomaly``).
 Compression of whole tensors happens here, on the writer thread.
 """
@@ -40,8 +41,8 @@ SAMPLE = 16
 NODE_COLUMNS = ("version_id", "id", "kind", "name", "op_id", "module_id", "parent", "call", "file_id", "line",
                 "order", "depth", "target", "in_shapes", "out_shapes", "out_dtypes")  # fmt: skip
 EDGE_COLUMNS = ("version_id", "src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype_id")
-STATS_COLUMNS = ("run_id", "model_id", "step", "version_id", "node", "output", "role", "seq", "shape", "dtype_id", "device_id",
-                 *STAT_COLUMNS, "hist", "sample")  # fmt: skip
+STATS_COLUMNS = ("run_id", "model_id", "step", "version_id", "node", "output", "role", "seq", "shape", "dtype_id",
+                 "device_id", *STAT_COLUMNS, "hist", "sample")  # fmt: skip
 _COUNTS = {"numel", "nan", "posinf", "neginf", "zeros", "hist_n"}
 
 
@@ -120,7 +121,7 @@ def write_graph(conn: Connection, interner: Interner, payloads: list[Any]) -> No
         version = _version_id(conn, run_id, payload["hash"])
         if version is None:
             if payload["graph"] is None:  # its version was in a batch that could not be written
-                warnings.warn(f"torchscope: graph of step {step} was lost; step not stored", RuntimeWarning, stacklevel=2)
+                warnings.warn(f"torchscope: graph of step {step} was lost; step not stored", RuntimeWarning, 2)
                 continue
             version = _insert_version(conn, interner, payload)
         s = graph_steps.c
