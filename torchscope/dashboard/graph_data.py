@@ -92,12 +92,15 @@ class GraphData:
         if nodes.empty:
             return []
         firsts = nodes.drop_duplicates("graph_id")
-        return [(int(g), f"{kind} {tag}".strip()) for g, kind, tag in zip(firsts["graph_id"], firsts["kind"], firsts["tag"])]
+        rows = zip(firsts["graph_id"], firsts["kind"], firsts["tag"])
+        return [(int(g), f"{kind} {tag}".strip()) for g, kind, tag in rows]
 
     # -- models --------------------------------------------------------------------------------------------------
     def captured(self, run_id: int, version: int) -> GraphModel:
         """The model of one captured graph version."""
-        return self._models.get_or(("c", run_id, version), lambda: captured_model(*self.store.graph(run_id, version=version)))
+        return self._models.get_or(
+            ("c", run_id, version), lambda: captured_model(*self.store.graph(run_id, version=version))
+        )
 
     def imported(self, run_id: int, graph_id: int) -> GraphModel:
         """The model of one imported graph; NotFoundError for a graph id the run does not have."""

@@ -22,7 +22,8 @@ GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 
 def _table(header: list[str], rows: list[list[str]], cls: str) -> html.Table:
     return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody([html.Tr([html.Td(c) for c in r]) for r in rows])],
+        [html.Thead(html.Tr([html.Th(h) for h in header])),
+         html.Tbody([html.Tr([html.Td(c) for c in r]) for r in rows])],  # fmt: skip
         className=cls,
     )
 
@@ -57,7 +58,8 @@ def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
 def _anomaly_banner(data: GraphData, state: dict[str, Any], model: GraphModel, node_id: int) -> list[Any]:
     frame = data.store.anomalies(state["run"], state.get("model"))
     target_of = {g: t for t, g in model.grad_of.items()}
-    here = frame[(frame["version_id"] == state["version"]) & (frame["node"].map(lambda n: target_of.get(n, n)) == node_id)]
+    shown = frame["node"].map(lambda n: target_of.get(n, n))
+    here = frame[(frame["version_id"] == state["version"]) & (shown == node_id)]
     if here.empty:
         return []
     row = here.iloc[0]
@@ -78,8 +80,8 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
         if not outputs:
             return [html.P("No tensor leaves this module.", className="muted")]
         shown = outputs[-1]
-        out.append(html.P(f"Statistics of the module's output {model.nodes[shown].name} "
-                          f"({len(outputs)} output tensor{'s' if len(outputs) > 1 else ''})", className="muted"))  # fmt: skip
+        count = f"{len(outputs)} output tensor{'s' if len(outputs) > 1 else ''}"
+        out.append(html.P(f"Statistics of the module's output {model.nodes[shown].name} ({count})", className="muted"))
     if node.kind == "output":  # an output names the tensor its producer made: show that tensor
         producers = [src for src, dst, _shape, _dtype in model.edges if dst == node_id]
         if producers:

@@ -43,7 +43,9 @@ def op_colour(op: str | None) -> str:
     return PALETTE[zlib.crc32(op.encode()) % len(PALETTE)]
 
 
-def node_values(model: GraphModel, stats: pd.DataFrame, mode: str, times: Mapping[int, float] | None = None) -> dict[int, float]:
+def node_values(
+    model: GraphModel, stats: pd.DataFrame, mode: str, times: Mapping[int, float] | None = None
+) -> dict[int, float]:
     """The value ``mode`` colours by, for every model node that has one (``stats``: ``store.step_stats`` rows)."""
     if mode == "time":
         return dict(times or {})
@@ -126,7 +128,9 @@ def colours(model: GraphModel, view: View, values: Mapping[int, float], mode: st
     return out
 
 
-def legend(model: GraphModel, view: View, values: Mapping[int, float], mode: str, *, max_items: int = 14) -> dict[str, Any]:
+def legend(
+    model: GraphModel, view: View, values: Mapping[int, float], mode: str, *, max_items: int = 14
+) -> dict[str, Any]:
     """What the legend shows: ``{"title", "items": [(colour, text)], "scale": (lo, hi, css gradient) | None}``."""
     if mode == "op":
         counts: dict[str, int] = {}

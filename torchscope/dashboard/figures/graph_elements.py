@@ -45,14 +45,16 @@ def graph_elements(
     out: list[dict[str, object]] = []
     for box_id, parent in view.boxes.items():
         node = model.nodes[box_id]
-        data: dict[str, object] = {"id": str(box_id), "label": f"{node.label}  ·  {node.op or node.kind}", "kind": "box"}
+        label = f"{node.label}  ·  {node.op or node.kind}"
+        data: dict[str, object] = {"id": str(box_id), "label": label, "kind": "box"}
         if parent is not None:
             data["parent"] = str(parent)
         out.append({"data": data, "classes": " ".join(["box", *_flags(box_id, shown_flag, shown_only, None)])})
     for node_id, parent in view.nodes.items():
         node = model.nodes[node_id]
         kind = "module" if node.group else node.kind
-        data = {"id": str(node_id), "label": node_label(model, node_id), "kind": kind, "color": colours.get(node_id, "#e5e7eb")}
+        fill = colours.get(node_id, "#e5e7eb")
+        data = {"id": str(node_id), "label": node_label(model, node_id), "kind": kind, "color": fill}
         if parent is not None:
             data["parent"] = str(parent)
         x, y = positions[node_id]
@@ -100,12 +102,18 @@ def stylesheet() -> list[dict[str, object]]:
             "min-height": LABEL_H, "text-max-width": 600, "text-wrap": "ellipsis",
         }},
         {"selector": "node.anomaly", "style": {"border-color": "#dc2626", "border-width": 3}},
-        {"selector": "node.only-version", "style": {"border-color": "#f59e0b", "border-width": 3, "border-style": "dashed"}},
+        {"selector": "node.only-version", "style": {
+            "border-color": "#f59e0b", "border-width": 3, "border-style": "dashed",
+        }},
         {"selector": "node.origin", "style": {"border-color": "#7f1d1d", "border-width": 6}},
-        {"selector": "node:selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.18, "overlay-padding": 4}},
+        {"selector": "node:selected", "style": {
+            "overlay-color": "#2563eb", "overlay-opacity": 0.18, "overlay-padding": 4,
+        }},
         {"selector": "edge", "style": {
             "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.4, "arrow-scale": 0.8,
             "line-color": "#94a3b8", "target-arrow-color": "#94a3b8",
         }},
-        {"selector": "edge:selected", "style": {"line-color": "#2563eb", "target-arrow-color": "#2563eb", "width": 2.5}},
+        {"selector": "edge:selected", "style": {
+            "line-color": "#2563eb", "target-arrow-color": "#2563eb", "width": 2.5,
+        }},
     ]  # fmt: skip

@@ -114,7 +114,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             ),
             html.Div(id="graph-focus-done", style={"display": "none"}),
             # a run still training adds captured steps (and maybe anomalies): the step list follows them
-            dcc.Interval(id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state["source"] != "captured"),
+            dcc.Interval(
+                id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state["source"] != "captured"
+            ),
         ],
         className="graph-page",
     )
@@ -146,16 +148,14 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
 
 def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | None) -> list[Any]:
     if state["source"] == "captured":
-        options = _step_options(data, state["run"])
-        picker = html.Label(["Step ", dcc.Dropdown(id="graph-step", options=options,
-                                                    value=_step_value(state["key"], state.get("model")),
-                                                    clearable=False, className="graph-step")], className="control")  # fmt: skip
+        options, value, what = _step_options(data, state["run"]), _step_value(state["key"], state.get("model")), "Step "
         modes = [{"label": v, "value": k} for k, v in MODES.items()]
     else:
         options = [{"label": label, "value": g} for g, label in data.imported_graphs(state["run"])]
-        picker = html.Label(["Graph ", dcc.Dropdown(id="graph-step", options=options, value=state["key"],
-                                                     clearable=False, className="graph-step")], className="control")  # fmt: skip
+        value, what = state["key"], "Graph "
         modes = [{"label": MODES["op"], "value": "op"}]
+    dropdown = dcc.Dropdown(id="graph-step", options=options, value=value, clearable=False, className="graph-step")
+    picker = html.Label([what, dropdown], className="control")
     return [
         picker,
         html.Label(["Colour by ", dcc.Dropdown(id="graph-colour", options=modes, value=state["colour"], clearable=False,
@@ -178,8 +178,11 @@ def _versions(data: GraphData, state: dict[str, Any]) -> list[Any]:
     versions = data.store.graph_versions(state["run"], state.get("model"))
     if len(versions) < 2:
         return []
-    items = [html.Span(f"v{r.id}: {r.n_ops} ops, first at step {r.first_step}, {r.n_steps} steps",
-                       className="version" + (" current" if r.id == state["version"] else "")) for r in versions.itertuples()]  # fmt: skip
+    items = [
+        html.Span(f"v{r.id}: {r.n_ops} ops, first at step {r.first_step}, {r.n_steps} steps",
+                  className="version" + (" current" if r.id == state["version"] else ""))
+        for r in versions.itertuples()
+    ]  # fmt: skip
     return [html.Span(f"{len(versions)} graph versions (control flow changed the graph): "), *items,
             html.Span(" — nodes only in the shown version have a dashed orange border", className="muted")]
 
@@ -260,7 +263,11 @@ def register(app: dash.Dash, store: Store) -> None:
                 state["selected"], target = node_id, node_id
         scene = draw(data, state)
         n = (focus or {}).get("n", 0) + 1
-        new_focus = {"id": "fit", "n": n} if fit else ({"id": str(target), "n": n, **keep} if target is not None else dash.no_update)
+        new_focus: Any = dash.no_update
+        if fit:
+            new_focus = {"id": "fit", "n": n}
+        elif target is not None:
+            new_focus = {"id": str(target), "n": n, **keep}
         shown = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
         step_out = shown if shown != step else dash.no_update
         return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,

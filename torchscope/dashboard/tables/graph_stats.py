@@ -43,8 +43,9 @@ def node_facts(model: GraphModel, node_id: int) -> list[tuple[str, str]]:
         ins = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in model.edges if d == node_id]
         if node.group:
             inside = set(model.descendants(node_id))
-            ins = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in model.edges if d in inside and s not in inside]
-            outs = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in model.edges if s in inside and d not in inside]
+            crossing = [(s, d, shape, dtype) for s, d, shape, dtype in model.edges if (s in inside) != (d in inside)]
+            ins = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in crossing if d in inside]
+            outs = [(model.nodes[s].name, shape, dtype) for s, d, shape, dtype in crossing if s in inside]
             facts.append(("inputs", "; ".join(f"{n} {s} {t}" for n, s, t in _unique(ins)[:12]) or "-"))
             facts.append(("outputs", "; ".join(f"{n} {s} {t}" for n, s, t in _unique(outs)[:12]) or "-"))
         else:
