@@ -168,7 +168,8 @@ def main() -> None:
     cb = lambda a, b, q="": timeline_page.window_figure(store, profile_id, a, b, q, None, next(px))  # noqa: E731
     n = args.repeat
     summary("store: whole profile", timed(lambda: store_q(0, duration + 1), n))
-    summary("store: zoomed windows (1/4 .. 1/40000)", [m for a, b in zooms for m in timed(lambda: store_q(a, b), n // 3)])
+    zoom_ms = [m for a, b in zooms for m in timed(lambda: store_q(a, b), n // 3)]
+    summary("store: zoomed windows (1/4 .. 1/40000)", zoom_ms)
     summary("store: panned windows", [m for a, b in pans for m in timed(lambda: store_q(a, b), n // 10)])
     summary("callback: whole profile", timed(lambda: cb(0, duration + 1), n // 3))
     summary("callback: zoomed", [m for a, b in zooms for m in timed(lambda: cb(a, b), n // 10)])

@@ -97,12 +97,13 @@ class TimelineReads:
             # device streams do not nest, but a record_function range projected on a stream spans its kernels
             annotated = np.zeros(len(lanes), dtype=bool)
             annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
-            depth = np.where(on_device, (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16), depth)
+            second_row = (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16)
+            depth = np.where(on_device, second_row, depth)
         ix = lod.EventIndex(
             base=base, lane=lane, kind=kind, name_id=name_id, level=np.frexp(dur.astype(np.float64))[1].astype(np.int8),
             start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
         )  # fmt: skip
-        layout = _lane_layout(lanes, ix)
+        layout = lod.lane_layout(lanes, ix)[LANE_GROUP_COLUMNS]
         return _Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
 
     def timeline_prefetch(self, profile_id: int) -> None:
@@ -204,7 +205,8 @@ class TimelineReads:
             up = int(t.ix.parent[up])
         launcher = int(t.ix.link[pos])
         launched = t.launched_by(pos)
-        related = self._event_rows(t, np.array(([launcher] if launcher >= 0 else []) + launched.tolist(), dtype=np.int64))
+        related_pos = ([launcher] if launcher >= 0 else []) + launched.tolist()
+        related = self._event_rows(t, np.array(related_pos, dtype=np.int64))
         op = None
         if launcher >= 0:
             op = self._nearest_op(t, launcher)
@@ -256,7 +258,9 @@ class TimelineReads:
         if memory.empty or "lane_id" not in memory.columns:
             return pd.DataFrame(columns=cols)
         t = self._timeline(profile_id)
-        owner = _enclosing_ops(t, memory["lane_id"].to_numpy(np.int64), memory["ts"].to_numpy(np.int64))
+        lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
+        lanes = np.array([lane_of.get(int(v), -1) for v in memory["lane_id"]], dtype=np.int64)
+        owner = lod.enclosing(t.ix, lanes, memory["ts"].to_numpy(np.int64), KIND["cpu_op"])
         names = self._names(np.unique(t.ix.name_id[owner[owner >= 0]]))
         op = [names.get(int(t.ix.name_id[o])) if o >= 0 else "(no op)" for o in owner.tolist()]
         size = memory["bytes"].to_numpy(np.int64)
@@ -281,10 +285,11 @@ class TimelineReads:
         candidates = np.flatnonzero(ix.kind == KIND["python_function"])
         names = self._names(np.unique(ix.name_id[candidates]))
         is_module = np.zeros(len(ix), dtype=bool)
-        is_module[[p for p in candidates.tolist() if names.get(int(ix.name_id[p]), "").startswith("nn.Module: ")]] = True
+        module_ids = [i for i, n in names.items() if n.startswith("nn.Module: ")]
+        is_module[candidates[np.isin(ix.name_id[candidates], module_ids)]] = True
         if not is_module.any():
             return pd.DataFrame(columns=cols)
-        owner = _nearest_marked(ix.parent, is_module)
+        owner = lod.nearest_marked(ix.parent, is_module)
         paths: dict[int, str] = {}
         for p in np.flatnonzero(is_module).tolist():  # parents come first: they start earlier in the same lane
             up = int(owner[p])
@@ -362,14 +367,16 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
         first = lanes[lanes["event_count"] > 0].iloc[0]
         seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
-        found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in range(int(first["max_level"]) + 1)]
+        levels = range(int(first["max_level"]) + 1)
+        found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in levels]
         lo = min(int(i) for i in found if i is not None)
     hi = lo + total - 1
     max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
     packed = max_name < (1 << 28) and total < (1 << 30)
     if packed:
         sql = (
-            "SELECT start, dur, kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
+            "SELECT start, dur, kind | (CAST(name_id AS BIGINT) << 4) "
+            "| ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
             "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
         ).format(lo=lo, hi=hi, below=lo - 1)
     else:
@@ -399,65 +406,3 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     parent = np.where(device, -1, relation)
     link = np.where(device, relation, -1)
     return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
-
-
-def _lane_layout(lanes: pd.DataFrame, ix: lod.EventIndex) -> pd.DataFrame:
-    """Display order (grouped by process / device, host threads first) and the rows each lane takes."""
-    frame = lanes.reset_index(drop=True).copy()
-    frame["position"] = np.arange(len(frame))
-    max_depth = np.zeros(len(frame), dtype=np.int64)
-    if len(ix):
-        np.maximum.at(max_depth, ix.lane.astype(np.int64), ix.depth.astype(np.int64))
-    frame["rows"] = max_depth + 1
-    kind_order = frame["kind"].map({"host": 0, "device": 1}).fillna(2)
-    frame["group"] = [
-        f"GPU {int(d)}" if k == "device" and pd.notna(d) else (f"process {p}" if k == "host" else "other")
-        for k, d, p in zip(frame["kind"], frame["device"], frame["pid"])
-    ]
-    frame["_k"] = kind_order
-    frame["_sort"] = pd.to_numeric(frame["sort"], errors="coerce").fillna(np.inf)
-    frame = frame.sort_values(["_k", "group", "_sort", "id"], kind="stable").reset_index(drop=True)
-    frame["row0"] = np.concatenate(([0], np.cumsum(frame["rows"].to_numpy())[:-1])) if len(frame) else []
-    frame["label"] = [
-        str(lab) if isinstance(lab, str) and lab else (f"{p} / {t}" if p or t else "(unnamed)") for lab, p, t in zip(frame["label"], frame["pid"], frame["tid"])
-    ]
-    return frame[LANE_GROUP_COLUMNS].astype({"row0": "int64", "rows": "int64"})
-
-
-def _nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
-    """For every event, its nearest strict ancestor that is ``marked``, or -1 (pointer jumping)."""
-    result = np.full(len(parent), -1, dtype=np.int64)
-    cur = parent.copy()
-    todo = np.flatnonzero(cur >= 0)
-    while len(todo):
-        hit = marked[cur[todo]]
-        result[todo[hit]] = cur[todo[hit]]
-        todo = todo[~hit]
-        cur[todo] = parent[cur[todo]]
-        todo = todo[cur[todo] >= 0]
-    return result
-
-
-def _enclosing_ops(t: _Loaded, lane_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """For each (lane id, time), the position of the innermost ``cpu_op`` on that lane running then, or -1."""
-    ix = t.ix
-    lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
-    out = np.full(len(ts), -1, dtype=np.int64)
-    for lane_id in np.unique(lane_ids).tolist():
-        if lane_id not in lane_of:
-            continue
-        lane = lane_of[lane_id]
-        members = np.flatnonzero(ix.lane == lane)  # sorted by start within the lane (id order)
-        which = np.flatnonzero(lane_ids == lane_id)
-        at = np.searchsorted(ix.start[members], ts[which], "right") - 1
-        cand = np.where(at >= 0, members[np.maximum(at, 0)], -1)
-        # walk up from the last event started before ts until one that is an op and still running at ts
-        for _ in range(int(ix.depth.max()) + 2 if len(ix) else 0):
-            ok = cand >= 0
-            c = np.maximum(cand, 0)
-            done = ~ok | ((ix.kind[c] == KIND["cpu_op"]) & (ix.start[c] + ix.dur[c] > ts[which]))
-            if done.all():
-                break
-            cand = np.where(done, cand, ix.parent[c])
-        out[which] = cand
-    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 MIN_NS_PER_PX = 1.0
 
@@ -187,3 +188,60 @@ def density(ix: EventIndex, duration: int, bins: int) -> np.ndarray:
     col = np.clip(ix.start * bins // span, 0, bins - 1)
     flat = np.bincount(ix.lane.astype(np.int64) * bins + col, minlength=ix.n_lanes * bins)
     return flat.reshape(ix.n_lanes, bins)
+
+
+def lane_layout(lanes: pd.DataFrame, ix: EventIndex) -> pd.DataFrame:
+    """The store's lanes in display order (host threads by process, then device streams by GPU, then the rest),
+    with ``position`` (index in ``lanes``), ``rows`` (nesting depth + 1), ``row0`` (first row) and ``group``."""
+    frame = lanes.reset_index(drop=True).copy()
+    frame["position"] = np.arange(len(frame))
+    max_depth = np.zeros(len(frame), dtype=np.int64)
+    if len(ix):
+        np.maximum.at(max_depth, ix.lane.astype(np.int64), ix.depth.astype(np.int64))
+    frame["rows"] = max_depth + 1
+    frame["group"] = [
+        f"GPU {int(d)}" if k == "device" and pd.notna(d) else (f"process {p}" if k == "host" else "other")
+        for k, d, p in zip(frame["kind"], frame["device"], frame["pid"])
+    ]
+    frame["_k"] = frame["kind"].map({"host": 0, "device": 1}).fillna(2)
+    frame["_sort"] = pd.to_numeric(frame["sort"], errors="coerce").fillna(np.inf)
+    frame = frame.sort_values(["_k", "group", "_sort", "id"], kind="stable").reset_index(drop=True)
+    frame["row0"] = np.concatenate(([0], np.cumsum(frame["rows"].to_numpy())[:-1])) if len(frame) else []
+    frame["label"] = [
+        str(lab) if isinstance(lab, str) and lab else (f"{p} / {t}" if p or t else "(unnamed)")
+        for lab, p, t in zip(frame["label"], frame["pid"], frame["tid"])
+    ]
+    return frame.drop(columns=["_k", "_sort"]).astype({"row0": "int64", "rows": "int64"})
+
+
+def nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
+    """For every event, its nearest strict ancestor that is ``marked``, or -1 (pointer jumping)."""
+    result = np.full(len(parent), -1, dtype=np.int64)
+    cur = parent.copy()
+    todo = np.flatnonzero(cur >= 0)
+    while len(todo):
+        hit = marked[cur[todo]]
+        result[todo[hit]] = cur[todo[hit]]
+        todo = todo[~hit]
+        cur[todo] = parent[cur[todo]]
+        todo = todo[cur[todo] >= 0]
+    return result
+
+
+def enclosing(ix: EventIndex, lanes: np.ndarray, ts: np.ndarray, kind: int) -> np.ndarray:
+    """For each (lane position, time), the position of the innermost event of ``kind`` on that lane running then,
+    or -1. It is an ancestor (or itself) of the last event that started at or before the time on that lane."""
+    out = np.full(len(ts), -1, dtype=np.int64)
+    for lane in np.unique(lanes[lanes >= 0]).tolist():
+        members = np.flatnonzero(ix.lane == lane)  # sorted by start within the lane (id order)
+        which = np.flatnonzero(lanes == lane)
+        at = np.searchsorted(ix.start[members], ts[which], "right") - 1
+        cand = np.where(at >= 0, members[np.maximum(at, 0)], -1)
+        for _ in range(int(ix.depth.max()) + 2 if len(ix) else 0):
+            c = np.maximum(cand, 0)
+            done = (cand < 0) | ((ix.kind[c] == kind) & (ix.start[c] + ix.dur[c] > ts[which]))
+            if done.all():
+                break
+            cand = np.where(done, cand, ix.parent[c])
+        out[which] = cand
+    return out

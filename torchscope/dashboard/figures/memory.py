@@ -35,13 +35,15 @@ def memory_figure(timeline: pd.DataFrame, peaks: pd.DataFrame) -> go.Figure:
         allocated = group["allocated"].fillna(group["bytes"].cumsum()).to_numpy(np.float64)
         x, y = bucket_max(ts, allocated, MAX_POINTS)
         label = device_label(dtype, device)
-        fig.add_trace(go.Scattergl(x=x / 1e6, y=y / 2**20, mode="lines", line={"shape": "hv"}, name=f"{label} allocated",
+        fig.add_trace(go.Scattergl(x=x / 1e6, y=y / 2**20, mode="lines", line={"shape": "hv"},
+                                   name=f"{label} allocated",
                                    hovertemplate="%{x:.3f} ms: %{y:.3f} MiB<extra>" + label + "</extra>"))  # fmt: skip
     for peak in peaks.to_dict("records"):
         label = device_label(peak["device_type"], peak["device"])
         fig.add_annotation(x=peak["peak_at"] / 1e6, y=peak["peak_allocated"] / 2**20, text=f"peak {label}: "
                            f"{peak['peak_allocated'] / 2**20:.3f} MiB", showarrow=True, arrowhead=2)  # fmt: skip
-    fig.update_layout(title={"text": "Allocated memory", "x": 0}, xaxis_title="ms since profile start", yaxis_title="MiB",
+    fig.update_layout(title={"text": "Allocated memory", "x": 0}, xaxis_title="ms since profile start",
+                      yaxis_title="MiB",
                       margin={"l": 10, "r": 10, "t": 40, "b": 40}, height=360, plot_bgcolor="white",
                       legend={"orientation": "h", "y": -0.2})  # fmt: skip
     return fig

@@ -35,7 +35,8 @@ def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
             continue
         fig.add_trace(
             go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=CATEGORY_COLORS[cat],
-                   customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100).fillna(0),
+                   customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100)
+                   .fillna(0),
                    hovertemplate="%{x} · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>")
         )  # fmt: skip
     fig.update_layout(barmode="stack", title={"text": "Step time breakdown", "x": 0}, yaxis_title="ms",
@@ -66,7 +67,8 @@ def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int =
         go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8", customdata=top[label],
                hovertemplate="%{customdata}<br>%{x:,.1f} µs<extra></extra>")
     )  # fmt: skip
-    fig.update_layout(title={"text": title, "x": 0}, xaxis_title="µs", yaxis={"autorange": "reversed", "automargin": True},
+    fig.update_layout(title={"text": title, "x": 0}, xaxis_title="µs",
+                      yaxis={"autorange": "reversed", "automargin": True},
                       **{**_LAYOUT, "height": max(220, 60 + 24 * len(top))})  # fmt: skip
     return fig
 

@@ -1,7 +1,8 @@
 """The timeline figure and its minimap. Pure builders: the store's window rows in, a plotly figure out.
 
 The figures are plain dicts, not ``go.Figure``: plotly's property validation costs ~60 ms for a few thousand bars,
-more than the window query itself, and this figure is rebuilt on every pan and zoom. Few traces whatever the zoom: one horizontal bar trace per event kind (SVG bars, at most a few thousand), one for
+more than the window query itself, and this figure is rebuilt on every pan and zoom. Few traces whatever the zoom:
+one horizontal bar trace per event kind (SVG bars, at most a few thousand), one for
 the density blocks that stand for events narrower than a pixel, and one WebGL marker trace for search matches (a
 match stays visible however narrow it is). Times are drawn in milliseconds since the profile start; rows are lanes
 (host threads, device streams) stacked by nesting depth, grouped by process / device.
@@ -63,7 +64,8 @@ def timeline_figure(
         data.append(
             dict(
                 type="bar", name=str(kind), orientation="h", y=group["row"].to_numpy(), base=ms(group["start"]),
-                x=ms(group["dur"]), width=0.8, marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
+                x=ms(group["dur"]), width=0.8,
+                marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
                 customdata=_id_names(group),
                 hovertemplate="%{customdata[1]}<br>%{x:.4f} ms at %{base:.4f} ms<extra>" + str(kind) + "</extra>",
             )
@@ -76,8 +78,8 @@ def timeline_figure(
                 x=width, width=0.8,
                 marker={"color": [f"rgba(90,90,90,{a:.2f})" for a in np.clip(blocks["busy"].to_numpy(), 0.25, 1.0)],
                         "line": {"width": 0}},
-                customdata=np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(), blocks["start"].to_numpy(),
-                                            blocks["end"].to_numpy())),
+                customdata=np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(),
+                                            blocks["start"].to_numpy(), blocks["end"].to_numpy())),
                 hovertemplate="%{customdata[1]} events narrower than a pixel<br>click to zoom in<extra></extra>",
             )
         )  # fmt: skip
@@ -121,7 +123,8 @@ def _separators(lanes: pd.DataFrame) -> list[dict[str, Any]]:
     for i, (row0, rows) in enumerate(zip(lanes["row0"].tolist(), lanes["rows"].tolist())):
         last = i + 1 == len(groups)
         new_group = not last and groups[i + 1] != groups[i]
-        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": row0 + rows - 0.5, "y1": row0 + rows - 0.5,
+        y = row0 + rows - 0.5
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y, "y1": y,
                        "line": {"color": "#6b7280" if new_group else "#e5e7eb", "width": 2 if new_group else 1},
                        "layer": "below"})  # fmt: skip
     return shapes
@@ -131,8 +134,8 @@ def _selection_shapes(selected: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not selected:
         return []
     s, d, r = ms(selected["start"]), ms(selected["dur"]), selected["row"]
-    return [{"type": "rect", "x0": s, "x1": s + d, "y0": r - 0.5, "y1": r + 0.5, "line": {"color": "#d62728", "width": 2},
-             "fillcolor": "rgba(0,0,0,0)"}]  # fmt: skip
+    return [{"type": "rect", "x0": s, "x1": s + d, "y0": r - 0.5, "y1": r + 0.5,
+             "line": {"color": "#d62728", "width": 2}, "fillcolor": "rgba(0,0,0,0)"}]  # fmt: skip
 
 
 def _link_arrows(selected: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -156,7 +159,8 @@ def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end
     labels = [short(lab, 30) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
     heat = dict(
         type="heatmap", z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))),
-        colorscale=[[0, "#ffffff"], [0.001, "#dbe6f6"], [1, "#1f4e99"]], showscale=False, customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
+        colorscale=[[0, "#ffffff"], [0.001, "#dbe6f6"], [1, "#1f4e99"]], showscale=False,
+        customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
         hovertemplate="%{text}: %{customdata} events<extra></extra>",
     )  # fmt: skip
     layout = dict(

@@ -57,7 +57,8 @@ def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]
                 dashGridOptions={"animateRows": False, "pagination": True, "paginationPageSize": 50,
                                  "tooltipShowDelay": 300},
                 getRowId="params.data.row", columnSize="responsiveSizeToFit", className="ag-theme-alpine prof-grid",
-                csvExportParams={"fileName": file_name, "columnKeys": [c["field"] for c in columns if c["field"] != "links"]},
+                csvExportParams={"fileName": file_name,
+                                 "columnKeys": [c["field"] for c in columns if c["field"] != "links"]},
                 style={"height": "620px"},
             ),  # fmt: skip
         ]
@@ -80,11 +81,11 @@ def _overview(store: Store, pid: int, meta: dict[str, Any]) -> list[Any]:
             className="prof-overview-grid",
         ),  # fmt: skip
         html.Div(
-            [dcc.Graph(id="prof-top-ops", figure=top_figure(ops, "name", "host_self_ns", "Top operators (host self time)"),
-                       config=GRAPH_CONFIG, className="chart"),
-             dcc.Graph(id="prof-top-kernels", figure=top_figure(kernels, "name", "total_ns", "Top kernels (device time)"),
-                       config=GRAPH_CONFIG, className="chart") if len(kernels) else html.P("No GPU kernels.",
-                                                                                          className="muted chart")],
+            [dcc.Graph(id="prof-top-ops", config=GRAPH_CONFIG, className="chart",
+                       figure=top_figure(ops, "name", "host_self_ns", "Top operators (host self time)")),
+             dcc.Graph(id="prof-top-kernels", config=GRAPH_CONFIG, className="chart",
+                       figure=top_figure(kernels, "name", "total_ns", "Top kernels (device time)"))
+             if len(kernels) else html.P("No GPU kernels.", className="muted chart")],
             className="prof-overview-grid",
         ),  # fmt: skip
     ]
@@ -101,8 +102,9 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         shapes = query.get("shapes", "0") in ("1", "true", "yes")
         ops = store.op_table(pid, group_by_shape=shapes)
         modules = dict(store.op_modules(pid)[["name", "module"]].itertuples(index=False))
+        other = urlencode({"tab": "operators", "shapes": 0 if shapes else 1})
         toggle = dcc.Link("ungroup input shapes" if shapes else "group by input shape", id="prof-shapes",
-                          href=f"/profile/{pid}?{urlencode({'tab': 'operators', 'shapes': 0 if shapes else 1})}")  # fmt: skip
+                          href=f"/profile/{pid}?{other}")
         return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
                               f"{base}_operators.csv")]  # fmt: skip
     if tab == "kernels":
@@ -120,8 +122,11 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         return [html.P("No memory events in this profile: profile with profile_memory=True to see allocations.",
                        className="muted", id="prof-empty")]  # fmt: skip
     peaks = store.memory_peak(pid)
-    peak_text = [html.Span(f"peak {device_label(p['device_type'], p['device'])}: {p['peak_allocated'] / 2**20:.3f} MiB "
-                           f"at {p['peak_at'] / 1e6:.3f} ms", className="prof-peak") for p in peaks.to_dict("records")]  # fmt: skip
+    peak_text = [
+        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {p['peak_allocated'] / 2**20:.3f} MiB "
+                  f"at {p['peak_at'] / 1e6:.3f} ms", className="prof-peak")
+        for p in peaks.to_dict("records")
+    ]  # fmt: skip
     return [
         html.Div(peak_text, className="meta", id="prof-peaks"),
         dcc.Graph(id="prof-memory", figure=memory_figure(timeline, peaks), config=GRAPH_CONFIG, className="chart"),

@@ -159,8 +159,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                 ],
                 className="controls",
             ),  # fmt: skip
-            dcc.Graph(id="tl-minimap", figure=minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]),
-                      start_ns=view["start"], end_ns=view["end"]), config={"displayModeBar": False}, className="tl-minimap"),  # fmt: skip
+            dcc.Graph(id="tl-minimap", config={"displayModeBar": False}, className="tl-minimap",
+                      figure=minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]),
+                                            start_ns=view["start"], end_ns=view["end"])),  # fmt: skip
             dcc.Graph(id="tl-graph", figure=view["figure"], config=GRAPH_CONFIG, className="tl-graph"),
             html.Div(details_panel(view["selected"]), id="tl-details", className="tl-details"),
         ]

@@ -13,7 +13,8 @@ from urllib.parse import quote, urlencode
 import numpy as np
 import pandas as pd
 
-NUM = {"type": "numericColumn", "filter": "agNumberColumnFilter", "valueFormatter": {"function": "d3.format(',.3~f')(params.value)"}}
+NUM = {"type": "numericColumn", "filter": "agNumberColumnFilter",
+       "valueFormatter": {"function": "d3.format(',.3~f')(params.value)"}}
 TEXT = {"filter": "agTextColumnFilter"}
 LINKS = {"field": "links", "headerName": "", "cellRenderer": "markdown", "sortable": False, "filter": False,
          "minWidth": 150, "maxWidth": 170, "pinned": "right"}  # fmt: skip
@@ -75,7 +76,8 @@ def op_rows(
         out[f"{col}_us"] = _us(ops[f"{col}_ns"])
     modules = modules or {}
     out["links"] = [
-        _links(("timeline", timeline_href(profile_id, n, spans)), *([("graph", graph_href(run_id, modules[n]))] if n in modules else []))
+        _links(("timeline", timeline_href(profile_id, n, spans)),
+               *([("graph", graph_href(run_id, modules[n]))] if n in modules else []))
         for n in out["name"]
     ]
     out.insert(0, "row", np.arange(len(out)))
@@ -127,7 +129,9 @@ def module_columns() -> list[dict[str, Any]]:
     ]
 
 
-def module_rows(modules: pd.DataFrame, profile_id: int, run_id: int, spans: pd.DataFrame | None) -> list[dict[str, Any]]:
+def module_rows(
+    modules: pd.DataFrame, profile_id: int, run_id: int, spans: pd.DataFrame | None
+) -> list[dict[str, Any]]:
     """One row per module path of :meth:`Store.module_table`; the timeline link searches the module's event
     (``nn.Module: Linear_0``), the graph link selects the module path."""
     if modules.empty:
@@ -165,6 +169,8 @@ def memory_op_rows(frame: pd.DataFrame, profile_id: int, spans: pd.DataFrame | N
                         "frees": frame["frees"].astype(int)})  # fmt: skip
     for col in ("allocated_bytes", "freed_bytes", "net_bytes"):
         out[col] = frame[col].astype("int64")
-    out["links"] = [_links(("timeline", timeline_href(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]]
+    out["links"] = [
+        _links(("timeline", timeline_href(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]
+    ]
     out.insert(0, "row", np.arange(len(out)))
     return out.to_dict("records")
