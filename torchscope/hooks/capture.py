@@ -13,6 +13,7 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import warnings
@@ -353,8 +354,6 @@ def _to_numpy(t: torch.Tensor) -> Any:
 
 
 def _structure_key(nodes: list[Any], edges: list[Any]) -> str:
-    import hashlib
-
     digest = hashlib.blake2b(repr((nodes, edges)).encode(), digest_size=16)
     return digest.hexdigest()
 

@@ -91,20 +91,22 @@ def _reduce(staged: list[torch.Tensor], lengths_host: list[int], device: torch.d
     sample_pos_d = _to_device(sample_pos, device)
     numel = lengths.to(f64)
 
+    # unsafe=True skips segment_reduce's check of the lengths, which would read them back on the host
     fin = torch.isfinite(data)
     masks = torch.stack([fin, torch.isnan(data), data == _INF], 1).to(data.dtype)
-    counts = torch.segment_reduce(masks, "sum", lengths=lengths, axis=0).to(f64)  # finite, nan, +inf
+    counts = torch.segment_reduce(masks, "sum", lengths=lengths, axis=0, unsafe=True).to(f64)  # finite, nan, +inf
     n_fin, nan, posinf = counts[:, 0], counts[:, 1], counts[:, 2]
     neginf = numel - n_fin - nan - posinf
     clean = torch.where(fin, data, 0.0).to(f64)
-    total = torch.segment_reduce(clean, "sum", lengths=lengths)
-    squares = torch.segment_reduce(clean * clean, "sum", lengths=lengths)
-    lo = torch.segment_reduce(torch.where(fin, data, _INF), "min", lengths=lengths).to(f64)
-    hi = torch.segment_reduce(torch.where(fin, data, -_INF), "max", lengths=lengths).to(f64)
+    total = torch.segment_reduce(clean, "sum", lengths=lengths, unsafe=True)
+    squares = torch.segment_reduce(clean * clean, "sum", lengths=lengths, unsafe=True)
+    lo = torch.segment_reduce(torch.where(fin, data, _INF), "min", lengths=lengths, unsafe=True).to(f64)
+    hi = torch.segment_reduce(torch.where(fin, data, -_INF), "max", lengths=lengths, unsafe=True).to(f64)
     mean = total / n_fin.clamp(min=1)
     segment = torch.repeat_interleave(torch.arange(k, device=device), lengths, output_size=data.numel())
     deviation = torch.where(fin, clean - mean[segment], 0.0)
-    var = torch.segment_reduce(deviation * deviation, "sum", lengths=lengths) / (n_fin - 1).clamp(min=1)
+    spread = torch.segment_reduce(deviation * deviation, "sum", lengths=lengths, unsafe=True)
+    var = spread / (n_fin - 1).clamp(min=1)
 
     same = lo == hi
     h_lo = torch.where(same, lo - 1, lo)
