@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
+from torchscope.dashboard.figures.live import MAX_POINTS
 from torchscope.dashboard.tables.runs import runs_columns, runs_rows
 from torchscope.storage.store import Store
 
@@ -17,6 +19,7 @@ PATH = r"/"
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     """The runs grid (name, status, started, duration, steps, latest key scalars) and its refresh timer."""
     summaries, tags = store.run_summaries()
+    warm_up(store, summaries)
     return html.Div(
         [
             html.H1("Runs"),
@@ -34,6 +37,26 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
             dcc.Interval(id="runs-refresh", interval=refresh_ms),
         ]
     )
+
+
+def warm_up(store: Store, summaries: Any, newest: int = 3) -> None:
+    """Read the charts of the runs a user is likely to open next (running ones, the newest) in the background.
+
+    The store keeps downsampled series per run (``Store.scalars_downsampled``): a run of a million points takes a
+    second or more to read the first time and milliseconds after, so the run's page opens without that wait.
+    """
+    wanted = summaries.loc[summaries["status"] == "running", "id"].tolist() + summaries["id"].head(newest).tolist()
+    ids = list(dict.fromkeys(int(i) for i in wanted))
+
+    def read() -> None:
+        for run_id in ids:
+            try:
+                store.scalars_downsampled(run_id, MAX_POINTS)
+            except Exception:  # noqa: BLE001 - only a head start; the run page reads (and reports) for itself
+                return
+
+    if ids:
+        threading.Thread(target=read, name="torchscope-warm-up", daemon=True).start()
 
 
 def register(app: dash.Dash, store: Store) -> None:
