@@ -122,7 +122,8 @@ def _browser(db: Path, run_id: int, encoder_id: int) -> None:
                 print(f"browser: navigation to graph drawn, {label}: {time.perf_counter() - start:.2f} s")
             n = page.evaluate(f"{cy}.elements().length")
             box = page.locator("#graph-cy").bounding_box()
-            x, y = page.evaluate(f"(() => {{ const p = {cy}.getElementById('{encoder_id}').renderedPosition(); return [p.x, p.y]; }})()")
+            where = f"{cy}.getElementById('{encoder_id}').renderedPosition()"
+            x, y = page.evaluate(f"(() => {{ const p = {where}; return [p.x, p.y]; }})()")
             start = time.perf_counter()
             page.mouse.click(box["x"] + x, box["y"] + y)
             page.wait_for_function(f"{cy}.elements().length > {n}")
@@ -173,7 +174,8 @@ def main() -> None:
         ):
             for mode in ("op", "magnitude"):
                 scene, t = _timed(lambda: draw(data, {**state, "expanded": sorted(opened), "colour": mode}))
-                print(f"server: redraw after {label}, colour by {mode}: {t * 1000:.0f} ms, {len(scene.elements)} elements")
+                shown = len(scene.elements)
+                print(f"server: redraw after {label}, colour by {mode}: {t * 1000:.0f} ms, {shown} elements")
         del page
         if not args.no_browser:
             _browser(db, run.id, blocks)

@@ -4,6 +4,7 @@ version differences, the profile join and the inspector's figures and tables (no
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,14 @@ from torchscope.dashboard.graph_collapse import (
 )  # fmt: skip
 from torchscope.dashboard.graph_data import GraphData
 from torchscope.dashboard.graph_layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
-from torchscope.dashboard.graph_model import captured_model, imported_model
+from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.graph_profile import aten_names, op_times
 from torchscope.dashboard.tables.graph_stats import node_facts, stats_rows, timeline_href
+from torchscope.storage.store import Store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One database: NanNet with a NaN planted at step 7, Branchy with two graph versions, a 2-layer transformer,
     and a profiled TinyMLP."""
     db = tmp_path_factory.mktemp("graphview") / "g.db"
@@ -58,11 +60,11 @@ def store(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     opened.close()
 
 
-def _names(model, ids) -> set[str]:  # type: ignore[no-untyped-def]
+def _names(model: GraphModel, ids: Iterable[int]) -> set[str]:
     return {model.nodes[i].name for i in ids}
 
 
-def test_first_view_shows_the_top_level_modules_closed(store) -> None:  # type: ignore[no-untyped-def]
+def test_first_view_shows_the_top_level_modules_closed(store: Store) -> None:
     model = captured_model(*store.graph(1, step=9))
     view = visible_view(model, default_expanded(model))
     assert _names(model, view.nodes) == {"input[0]", "encoder.block.act", "head", "sum_0", "output"}
@@ -72,7 +74,7 @@ def test_first_view_shows_the_top_level_modules_closed(store) -> None:  # type: 
     assert view.edges[(act, head)] == (1, ["[8, 4]"])
 
 
-def test_opening_a_module_shows_exactly_its_ops_and_closed_submodules(store) -> None:  # type: ignore[no-untyped-def]
+def test_opening_a_module_shows_exactly_its_ops_and_closed_submodules(store: Store) -> None:
     model = captured_model(*store.graph(1, step=9))
     act = model.by_module["encoder.block.act"]
     view = visible_view(model, toggle(model, act, default_expanded(model)))
@@ -83,7 +85,8 @@ def test_opening_a_module_shows_exactly_its_ops_and_closed_submodules(store) -> 
     proj = model.by_module["encoder.block.act.proj"]
     opened = toggle(model, proj, toggle(model, act, default_expanded(model)))
     with_params = visible_view(model, opened)
-    assert {"linear_0", "encoder.block.act.proj.weight", "encoder.block.act.proj.bias"} <= _names(model, with_params.nodes)
+    proj_nodes = {"linear_0", "encoder.block.act.proj.weight", "encoder.block.act.proj.bias"}
+    assert proj_nodes <= _names(model, with_params.nodes)
     assert len(with_params.nodes) == 11
     hidden = visible_view(model, opened, hide_params=True)
     assert len(hidden.nodes) == 9 and "encoder.block.act.proj.weight" not in _names(model, hidden.nodes)
@@ -92,7 +95,7 @@ def test_opening_a_module_shows_exactly_its_ops_and_closed_submodules(store) -> 
     assert collapse_below(model, act, opened) == opened - {proj}
 
 
-def test_expand_all_opens_everything_or_stops_at_the_budget(store) -> None:  # type: ignore[no-untyped-def]
+def test_expand_all_opens_everything_or_stops_at_the_budget(store: Store) -> None:
     model = captured_model(*store.graph(3))
     expanded, complete = expand_all(model)
     view = visible_view(model, expanded)
@@ -107,7 +110,7 @@ def test_expand_all_opens_everything_or_stops_at_the_budget(store) -> None:  # t
     assert target in visible_view(model, path).nodes
 
 
-def test_layout_is_deterministic_flows_down_and_nothing_overlaps(store) -> None:  # type: ignore[no-untyped-def]
+def test_layout_is_deterministic_flows_down_and_nothing_overlaps(store: Store) -> None:
     model = captured_model(*store.graph(3))
     expanded, _ = expand_all(model)
     view = visible_view(model, expanded)
@@ -126,7 +129,7 @@ def test_layout_is_deterministic_flows_down_and_nothing_overlaps(store) -> None:
         assert ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1], (a, b)
 
 
-def test_opening_a_module_moves_the_rows_above_it_rigidly(store) -> None:  # type: ignore[no-untyped-def]
+def test_opening_a_module_moves_the_rows_above_it_rigidly(store: Store) -> None:
     model = captured_model(*store.graph(3))
     base = default_expanded(model)
     before = layout(model, visible_view(model, base))
@@ -137,7 +140,7 @@ def test_opening_a_module_moves_the_rows_above_it_rigidly(store) -> None:  # typ
     assert len(above) >= 3 and len(shifts) == 1
 
 
-def test_colour_by_anomaly_marks_the_nan_and_the_closed_module_holding_it(store) -> None:  # type: ignore[no-untyped-def]
+def test_colour_by_anomaly_marks_the_nan_and_the_closed_module_holding_it(store: Store) -> None:
     data = GraphData(store)
     model = data.captured(1, data.version_of(1, 7))
     view = visible_view(model, default_expanded(model))
@@ -147,13 +150,13 @@ def test_colour_by_anomaly_marks_the_nan_and_the_closed_module_holding_it(store)
     assert fills[act] == graph_colors.BROKEN and fills[head] == graph_colors.BROKEN  # NaN flows on into head
     assert fills[model.by_name["input[0]"]] == graph_colors.HEALTHY
     model9 = data.captured(1, data.version_of(1, 9))
-    fills9 = graph_colors.colours(model9, visible_view(model9, default_expanded(model9)),
-                                  graph_colors.node_values(model9, data.step_stats(1, 9), "anomaly"), "anomaly")  # fmt: skip
+    values9 = graph_colors.node_values(model9, data.step_stats(1, 9), "anomaly")
+    fills9 = graph_colors.colours(model9, visible_view(model9, default_expanded(model9)), values9, "anomaly")
     output = model9.by_name["output"]  # an output node only names the returned tensor: no statistics of its own
     assert fills9.pop(output) == graph_colors.NO_DATA and set(fills9.values()) == {graph_colors.HEALTHY}
 
 
-def test_colour_by_magnitude_gives_a_closed_module_the_largest_value_inside(store) -> None:  # type: ignore[no-untyped-def]
+def test_colour_by_magnitude_gives_a_closed_module_the_largest_value_inside(store: Store) -> None:
     model = captured_model(*store.graph(1, step=9))
     stats = store.step_stats(1, 9)
     values = graph_colors.node_values(model, stats, "magnitude")
@@ -167,13 +170,15 @@ def test_colour_by_magnitude_gives_a_closed_module_the_largest_value_inside(stor
     grads = graph_colors.node_values(model, stats, "grad")
     assert grads[log] == pytest.approx(float(stats[(stats["node"] == model.grad_of[log])]["norm"].iloc[0]))
     fills = graph_colors.colours(model, view, values, "magnitude")
-    assert all(c.startswith("rgb") for n, c in fills.items() if n in graph_colors.visible_values(model, view, values, "magnitude"))
-    assert graph_colors.op_colour("F.linear") == graph_colors.op_colour("F.linear") != graph_colors.op_colour("torch.log")
+    with_value = graph_colors.visible_values(model, view, values, "magnitude")
+    assert all(c.startswith("rgb") for n, c in fills.items() if n in with_value)
+    linear = graph_colors.op_colour("F.linear")
+    assert linear == graph_colors.op_colour("F.linear") != graph_colors.op_colour("torch.log")
     spec = graph_colors.legend(model, view, values, "magnitude")
     assert spec["scale"][0] <= spec["scale"][1]
 
 
-def test_nodes_only_in_one_graph_version_are_found(store) -> None:  # type: ignore[no-untyped-def]
+def test_nodes_only_in_one_graph_version_are_found(store: Store) -> None:
     data = GraphData(store)
     v_pos, v_neg = data.version_of(2, 0), data.version_of(2, 1)
     assert v_pos != v_neg
@@ -186,7 +191,7 @@ def test_nodes_only_in_one_graph_version_are_found(store) -> None:  # type: igno
     assert flagged == {str(model.by_name["sigmoid_0"]), str(model.by_name["mul_0"])}
 
 
-def test_elements_mark_the_origin_and_every_box_around_a_nan(store) -> None:  # type: ignore[no-untyped-def]
+def test_elements_mark_the_origin_and_every_box_around_a_nan(store: Store) -> None:
     data = GraphData(store)
     model = data.captured(1, data.version_of(1, 7))
     log = model.by_name["log_0"]
@@ -206,7 +211,7 @@ def test_elements_mark_the_origin_and_every_box_around_a_nan(store) -> None:  # 
     assert anomaly["line"] == line_of(__import__("models").LogBlock.forward, "# <log>")
 
 
-def test_inspector_facts_tables_and_figures(store) -> None:  # type: ignore[no-untyped-def]
+def test_inspector_facts_tables_and_figures(store: Store) -> None:
     model = captured_model(*store.graph(1, step=9))
     log = model.by_name["log_0"]
     facts = dict(node_facts(model, log))
@@ -227,7 +232,7 @@ def test_inspector_facts_tables_and_figures(store) -> None:  # type: ignore[no-u
     assert timeline_href(3, 5000, 6000, "aten::log") == "/timeline/3?start=4000&end=7000&q=aten%3A%3Alog"
 
 
-def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store) -> None:  # type: ignore[no-untyped-def]
+def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store: Store) -> None:
     assert aten_names("F.linear") == ["aten::linear", "aten::addmm"]
     assert aten_names("Tensor.__add__") == ["aten::add"] and aten_names("torch.relu") == ["aten::relu"]
     data = GraphData(store)
@@ -265,7 +270,7 @@ def test_imported_keras_and_op_graphs_group_by_name_scope(shared_data: Path, tmp
         assert "Relu" in str(panel)
 
 
-def test_unknown_run_step_and_node_are_404(store) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_run_step_and_node_are_404(store: Store) -> None:
     for path, search, text in (
         ("/graph/999", "", "no run 999"),
         ("/graph/1", "?step=5000", "step 5000 of run 1 was not captured"),
@@ -276,7 +281,7 @@ def test_unknown_run_step_and_node_are_404(store) -> None:  # type: ignore[no-un
     assert "400" in str(routes.render(store, "/graph/1", "?step=x", refresh_ms=1000))
 
 
-def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store) -> None:  # type: ignore[no-untyped-def]
+def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store: Store) -> None:
     from torchscope.dashboard.graph_inspect import inspector
     from torchscope.dashboard.graph_render import draw
 
@@ -346,7 +351,7 @@ def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_
         assert "404" in str(routes.render(opened, f"/graph/{run.id}", "?model=nobody", refresh_ms=1000))
 
 
-def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_tensor(store) -> None:  # type: ignore[no-untyped-def]
+def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_tensor(store: Store) -> None:
     from torchscope.dashboard.graph_inspect import inspector
     from torchscope.dashboard.graph_render import draw
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,8 +14,13 @@ import torchscope
 from torchscope.dashboard.graph_model import captured_model
 
 pytestmark = pytest.mark.browser
+Serve = Callable[[Path], str]
+Page = tuple[Any, Any]
 
-CY = "[document.getElementById('graph-cy'), ...document.querySelectorAll('#graph-cy div')].find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
+CY = (
+    "[document.getElementById('graph-cy'), ...document.querySelectorAll('#graph-cy div')]"
+    ".find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
+)  # the Cytoscape instance dash-cytoscape draws with (cytoscape.js registers it on its container)
 LOG_LINE = line_of(LogBlock.forward, "# <log>")
 
 
@@ -35,12 +42,19 @@ def _ids(db: Path, run_id: int, step: int) -> dict[str, int]:
     return {**model.by_name, **model.by_module}
 
 
-def _count(tab) -> int:  # type: ignore[no-untyped-def]
-    return tab.evaluate(f"{CY}.nodes().length")
+def _soon(expression: str) -> str:
+    """A page function for ``wait_for_function``: ``expression``, false while the graph is not drawn yet."""
+    return f"(() => {{ try {{ return {expression}; }} catch (e) {{ return false; }} }})()"
 
 
-def _click_node(tab, node_id: int) -> None:  # type: ignore[no-untyped-def]
-    tab.wait_for_function(f"(() => {{ try {{ return {CY}.getElementById('{node_id}').nonempty(); }} catch (e) {{ return false; }} }})()")
+def _top_centre(tab: Any, node_id: int) -> list[float]:
+    """Where a node or box is drawn: the middle of its top edge, in canvas pixels."""
+    box = f"{CY}.getElementById('{node_id}').renderedBoundingBox({{includeLabels: false, includeOverlays: false}})"
+    return tab.evaluate(f"(() => {{ const b = {box}; return [(b.x1 + b.x2) / 2, b.y1]; }})()")
+
+
+def _click_node(tab: Any, node_id: int) -> None:
+    tab.wait_for_function(_soon(f"{CY}.getElementById('{node_id}').nonempty()"))
     box = tab.locator("#graph-cy").bounding_box()
     # an open box is clicked in its left padding (where none of its children is), halfway down its visible part
     x, y = tab.evaluate(
@@ -51,11 +65,11 @@ def _click_node(tab, node_id: int) -> None:  # type: ignore[no-untyped-def]
     tab.mouse.click(box["x"] + x, box["y"] + y)
 
 
-def _wait_count(tab, n: int) -> None:  # type: ignore[no-untyped-def]
-    tab.wait_for_function(f"(() => {{ try {{ return {CY}.nodes().length === {n}; }} catch (e) {{ return false; }} }})()")
+def _wait_count(tab: Any, n: int) -> None:
+    tab.wait_for_function(_soon(f"{CY}.nodes().length === {n}"))
 
 
-def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, page: Page) -> None:
     run_id = _nan_run(db_path)
     ids = _ids(db_path, run_id, 9)
     url = serve(db_path)
@@ -63,13 +77,13 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> N
     tab.goto(f"{url}/graph/{run_id}")
     _wait_count(tab, 6)  # the root box, input, two closed modules, sum, output
     assert tab.locator("#graph-step").inner_text().strip() == "step 9 (v1)"
-    act = f"{CY}.getElementById('{ids['encoder.block.act']}')"
-    before = tab.evaluate(f"(() => {{ const b = {act}.renderedBoundingBox({{includeLabels: false, includeOverlays: false}}); return [(b.x1 + b.x2) / 2, b.y1]; }})()")
+    before = _top_centre(tab, ids["encoder.block.act"])
     _click_node(tab, ids["encoder.block.act"])
     _wait_count(tab, 11)  # act opened: its closed proj and four ops, inside a second box
     # the opened box is drawn where the closed module was: same top edge, same centre line
-    tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused?.startsWith('{ids['encoder.block.act']}:')")
-    after = tab.evaluate(f"(() => {{ const b = {act}.renderedBoundingBox({{includeLabels: false, includeOverlays: false}}); return [(b.x1 + b.x2) / 2, b.y1]; }})()")
+    act = ids["encoder.block.act"]
+    tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused?.startsWith('{act}:')")
+    after = _top_centre(tab, act)
     assert after == pytest.approx(before, abs=6)  # a closed module and a box have borders of different widths
     assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act']}').isParent()")
     assert tab.locator("#graph-crumbs").inner_text().split() == ["NanNet", "›", "encoder.block.act"]
@@ -98,7 +112,7 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve, page) -> N
     assert not problems, problems
 
 
-def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve: Serve, page: Page) -> None:
     run_id = _nan_run(db_path)
     ids = _ids(db_path, run_id, 7)
     url = serve(db_path)
@@ -126,7 +140,7 @@ def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve, page)
     assert not problems, problems
 
 
-def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, serve: Serve, page: Page) -> None:
     torch.manual_seed(0)
     run = torchscope.init(name="still-training", db=db_path)  # stays open: the page must follow new steps
     model = NanNet()
@@ -164,7 +178,7 @@ def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, se
     assert not problems, problems
 
 
-def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: Path, serve, page) -> None:  # type: ignore[no-untyped-def]
+def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: Path, serve: Serve, page: Page) -> None:
     from torchscope.dashboard.graph_collapse import toggle, visible_view
     from torchscope.dashboard.graph_model import imported_model
     from torchscope.profiler.importing import import_path
