@@ -131,6 +131,11 @@ def test_nested_host_events_get_their_depth(db_path: Path, shared_data: Path) ->
             i, d = parent[i], d + 1
         return d
 
+    # times and names come back exactly (long events travel apart from the packed short ones)
+    exact = drawn.merge(raw[["id", "start", "dur", "name", "kind"]], on="id", suffixes=("", "_raw"))
+    assert len(exact) == len(drawn) and (exact["dur"] > 4_194_304).sum() > 10
+    for col in ("start", "dur", "name", "kind"):
+        assert (exact[col] == exact[f"{col}_raw"]).all(), col
     host = drawn[drawn["lane_id"].map(lanes["kind"]) == "host"]
     assert len(host) > 30_000 and host["depth"].max() >= 5
     expected = [depth(int(i)) for i in host["id"]]

@@ -356,8 +356,9 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     parent / launching event, -1 when none), and the profile's first event id.
 
     The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan. Each
-    value costs a Python object on its way out of the driver, so values travel packed: kind, name id and the one
-    relation an event has (host events have a parent, device events a launch link, never both) in one integer.
+    value costs a Python object on its way out of the driver, so values travel packed in two integers: start and
+    duration; kind, name id and the one relation an event has (host events have a parent, device events a launch
+    link, never both).
     """
     total = int(lanes["event_count"].sum())
     if total == 0:
@@ -374,35 +375,48 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
     packed = max_name < (1 << 28) and total < (1 << 30)
     if packed:
+        # start and duration share one integer when they fit (starts within 36 min, events under 4 ms: nearly
+        # all of them); the few that do not come as -1 and are read again by id
         sql = (
-            "SELECT start, dur, kind | (CAST(name_id AS BIGINT) << 4) "
-            "| ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
+            "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
+            "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
             "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-        ).format(lo=lo, hi=hi, below=lo - 1)
+        ).format(lo=lo, hi=hi, below=lo - 1, start_cap=1 << 41, dur_cap=1 << 22)
     else:
         sql = (
             "SELECT start, dur, kind, name_id, COALESCE(parent - {lo:d}, -1), COALESCE(link - {lo:d}, -1) "
             "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
         ).format(lo=lo, hi=hi)
-    width = 3 if packed else 6
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql)  # the SQL holds only integers formatted in, no parameters (paramstyles differ)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    if len(rows) != total:
+    width = 2 if packed else 6
+    flat = _fetch_ints(conn, sql, width)
+    if len(flat) != total:
         raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
-    # plain tuples through fromiter: numpy probing row objects would cost ~30 µs per row
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)
-    del rows
-    start, dur = np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1])
     if not packed:
-        return lo, [start, dur] + [np.ascontiguousarray(flat[:, i]) for i in range(2, 6)]
-    value = flat[:, 2]
+        return lo, [np.ascontiguousarray(flat[:, i]) for i in range(6)]
+    times, value = flat[:, 0], flat[:, 1]
+    start, dur = times & ((1 << 41) - 1), times >> 41
+    wide = np.flatnonzero(times < 0)
+    for i in range(0, len(wide), 900):
+        chunk = wide[i : i + 900]
+        ids = ",".join(str(int(x) + lo) for x in chunk)
+        exact = _fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
+        start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
     relation = (value >> 32) - 1
     lane = np.repeat(np.arange(len(lanes)), lanes["event_count"].to_numpy(np.int64))
     device = (lanes["kind"] == "device").to_numpy()[lane]
     parent = np.where(device, -1, relation)
     link = np.where(device, relation, -1)
     return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
+
+
+def _fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
+    """The integer rows of ``sql`` as an ``n x width`` array, straight from the DB-API cursor (the SQL holds only
+    integers formatted in, no parameters: paramstyles differ). Plain tuples go through ``fromiter``: numpy
+    probing SQLAlchemy row objects would cost ~30 µs per row."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)
