@@ -94,6 +94,50 @@ def _empty_row(numel: int) -> np.ndarray:
     return row
 
 
+NUMPY_MAX = HIST_MAX
+"""CPU tensors up to this many elements are reduced by numpy (a torch call costs several microseconds whatever its
+size, a numpy call about one, and a small tensor's statistics are a dozen calls); being at most :data:`HIST_MAX`,
+their histogram and zero count are exact, as on every device."""
+
+
+def _numpy_row(flat: np.ndarray) -> np.ndarray:
+    """The statistics row of a small flat float array (``numel <= NUMPY_MAX``)."""
+    numel = flat.size
+    row = np.empty(WIDTH)
+    row[0] = numel
+    finite_mask = np.isfinite(flat)
+    if finite_mask.all():
+        finite = flat
+        row[6:9] = 0
+    else:
+        row[6] = np.count_nonzero(np.isnan(flat))
+        row[7] = np.count_nonzero(flat == _INF)
+        row[8] = np.count_nonzero(flat == -_INF)
+        finite = flat[finite_mask]
+    n = finite.size
+    if n == 0:
+        row[[1, 2, 3, 4, 5, 10, 11]] = _NAN
+        row[9] = row[12] = 0
+        row[HIST : HIST + BINS] = 0
+    else:
+        wide = finite.astype(np.float64)
+        lo, hi = float(wide.min()), float(wide.max())
+        mean = float(wide.sum()) / n
+        deviation = wide - mean
+        row[1], row[2], row[3] = lo, hi, mean
+        row[4] = math.sqrt(float(np.dot(deviation, deviation)) / max(n - 1, 1))
+        row[5] = math.sqrt(float(np.dot(wide, wide)))
+        h_lo, h_hi = (lo - 1, hi + 1) if lo == hi else (lo, hi)
+        row[9] = n - np.count_nonzero(wide)
+        bins = np.clip(np.floor((wide - h_lo) * BINS / (h_hi - h_lo)), 0, BINS - 1).astype(np.intp)
+        row[10], row[11], row[12] = h_lo, h_hi, n
+        row[HIST : HIST + BINS] = np.bincount(bins, minlength=BINS)
+    sample = flat[:: _sample_stride(numel)][:SAMPLE]
+    row[SAMPLE_AT : SAMPLE_AT + sample.size] = sample
+    row[SAMPLE_AT + sample.size :] = _NAN
+    return row
+
+
 def cpu_row(x: torch.Tensor) -> np.ndarray:
     """The statistics row of a CPU tensor (host values are free here, so finite tensors take a short path)."""
     numel = x.numel()
@@ -101,6 +145,8 @@ def cpu_row(x: torch.Tensor) -> np.ndarray:
     if xf is None or numel == 0:
         return _empty_row(numel)
     flat = xf.reshape(-1)
+    if numel <= NUMPY_MAX:
+        return _numpy_row(flat.numpy())
     row = np.empty(WIDTH)
     row[0] = numel
     lo_t, hi_t = torch.aminmax(flat)
