@@ -35,6 +35,9 @@ def assert_same_profile(store: Store, a: int, b: int) -> None:
     da, db = store.event_details(a), store.event_details(b)
     da["event_id"] += shift
     pd.testing.assert_frame_equal(da, db)
+    fa, fb = store.flows(a), store.flows(b)
+    fa[["src", "dst"]] += shift
+    pd.testing.assert_frame_equal(fa, fb)
     ma, mb = store.memory_timeline(a).drop(columns="lane_id"), store.memory_timeline(b).drop(columns="lane_id")
     pd.testing.assert_frame_equal(ma, mb)
 

@@ -234,3 +234,22 @@ def test_every_device_activity_with_a_launch_in_the_trace_is_linked_to_it(trace,
     work = joined[joined["kind"].isin(["kernel", "collective", "memcpy", "memset"])]
     assert len(work) == len(device)
     assert int((work["launch_id"] >= 0).sum()) == expected == len(device)
+
+
+def test_forward_ops_are_linked_to_their_backward_ops(shared_data, db_path):
+    path = shared_data / "kineto" / "v100_train_rank0.json.gz"
+    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+    starts = {(e["pid"], e["tid"], e["ts"]): e["name"] for e in sorted(events, key=lambda e: e.get("dur", 0))
+              if e.get("ph") == "X"}  # the outermost op starting at a time wins, as in the store  # fmt: skip
+    ends: dict[int, dict[str, str]] = {}
+    for e in events:
+        if e.get("cat") == "fwdbwd":
+            ends.setdefault(e["id"], {})[e["ph"]] = starts[(e["pid"], e["tid"], e["ts"])]
+    result = import_path(db_path, path)
+    with Store(db_path) as store:
+        pid = result.profiles[0]["id"]
+        flows = store.flows(pid)
+        names = store.events(pid).set_index("id")["name"]
+    assert len(flows) == len(ends) == 905
+    got = {int(f): (names[s], names[d]) for f, s, d in zip(flows["flow_id"], flows["src"], flows["dst"])}
+    assert got == {f: (e["s"], e["f"]) for f, e in ends.items()}

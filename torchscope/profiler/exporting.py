@@ -151,6 +151,15 @@ def write_chrome_trace(store: Store, profile_id: int, path: Path) -> str:
                         "ts": _us(offset + int(launch_start))})  # fmt: skip
             out.append({"ph": "f", "id": flow, "cat": "ac2g", "name": "ac2g", "pid": pid, "tid": tid, "ts": ts,
                         "bp": "e"})  # fmt: skip
+    for flow in store.flows(profile_id).itertuples(index=False):
+        for phase, event_id in (("s", int(flow.src)), ("f", int(flow.dst))):
+            lane_id, event_start = launches[event_id]
+            pid, tid = lane_pid[lane_id]
+            point = {"ph": phase, "id": int(flow.flow_id), "cat": flow.kind, "name": flow.kind, "pid": pid, "tid": tid,
+                     "ts": _us(offset + int(event_start))}  # fmt: skip
+            if phase == "f":
+                point["bp"] = "e"
+            out.append(point)
     for m in memory.itertuples(index=False):
         pid, tid = lane_pid[m.lane_id]
         args = {"Total Reserved": _opt(m.reserved), "Total Allocated": _opt(m.allocated), "Bytes": int(m.bytes),

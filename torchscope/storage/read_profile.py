@@ -192,3 +192,12 @@ class ProfileReads:
             reserved = int(group["reserved"].max()) if group["reserved"].notna().any() else None
             rows.append((int(dtype), int(device), int(allocated[at]), int(group.at[at, "ts"]), reserved, len(group)))
         return pd.DataFrame(rows, columns=cols)
+
+    def flows(self, profile_id: int) -> pd.DataFrame:
+        """Flow arrows between events other than runtime -> kernel (see ``events.link``): ``kind, flow_id, src,
+        dst`` (event ids). Kineto's ``fwdbwd`` flows go from a forward op to the backward op autograd ran for it."""
+        self.profile(profile_id)
+        sql = "SELECT kind, flow_id, src, dst FROM profile_flows WHERE profile_id = :p ORDER BY flow_id"
+        with self._engine.connect() as conn:
+            rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
+        return pd.DataFrame(rows, columns=["kind", "flow_id", "src", "dst"])

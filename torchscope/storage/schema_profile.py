@@ -10,6 +10,7 @@ Layout, chosen for the timeline's window queries over million-event profiles:
   both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
   starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
 - ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes).
+- ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
 - ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
 """
 
@@ -88,6 +89,16 @@ profile_event_details = Table(
     Column("warps_per_sm", Float),
     Column("occupancy", Float),  # estimated achieved occupancy, percent
     Column("bytes", BigInteger),  # memcpy / memset size
+)
+
+profile_flows = Table(
+    "profile_flows",
+    metadata,
+    Column("profile_id", Integer, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # fwdbwd: a forward op -> the backward op autograd ran for it
+    Column("flow_id", BigInteger, nullable=False),  # the id the trace gave the flow
+    Column("src", BigInteger, nullable=False),  # event ids
+    Column("dst", BigInteger, nullable=False),
 )
 
 profile_memory = Table(

@@ -39,6 +39,7 @@ class TraceColumns:
     details: list[tuple[Any, ...]] = field(default_factory=list)  # (event index, grid, block, regs, ...)
     lanes: list[list[Any]] = field(default_factory=list)  # [pid, tid, label, sort, device, stream, is_device]
     memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts, dev type, dev, bytes, addr, alloc, res)
+    flows: list[tuple[Any, ...]] = field(default_factory=list)  # (flow id, "s" | "f", lane, ts) of fwdbwd flows
     base_ns: int = 0
     devices: list[Any] = field(default_factory=list)
     info_fields: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +190,8 @@ def _decode_events(events: list[Any], out: TraceColumns) -> None:
             corr_l.append(None)
             ext_l.append(args.get("External id"))
             info_l.append(e.get("s", "t"))  # instant scope: g(lobal), p(rocess), t(hread)
+        elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
+            out.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
         elif ph == "M":
             args = e.get("args") or {}
             meta = e.get("name")
@@ -199,6 +202,8 @@ def _decode_events(events: list[Any], out: TraceColumns) -> None:
             elif meta == "thread_sort_index":
                 sorts[(e.get("pid"), e.get("tid"))] = args.get("sort_index")
     out.names = list(names)
+    # flow ends name their lane by (pid, tid), which may only be seen after the flow event
+    out.flows = [(fid, ph, lanes[key], ts) for fid, ph, key, ts in out.flows if key in lanes]
     for key, row in zip(lanes, lane_rows):
         row[2] = labels.get(key) or process_labels.get(key[0])
         sort = sorts.get(key)

@@ -22,6 +22,7 @@ from torchscope.storage.profile_nesting import nest_parents
 from torchscope.storage.schema_profile import (
     profile_event_details,
     profile_events,
+    profile_flows,
     profile_lanes,
     profile_memory,
     profiles,
@@ -161,6 +162,9 @@ def insert_profile(
         position[order] = np.arange(n)
         detail_rows = [(int(event_base + position[d[0]]), *d[1:]) for d in cols.details]
         insert_rows(conn, profile_event_details, DETAIL_COLUMNS, detail_rows)
+    if cols.flows:
+        flow_rows = _flow_rows(cols, profile_id, lane, start, dur, parent, event_base, t0)
+        insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
     if cols.memory:
         mem = (mem_ts - t0).tolist()
         memory_rows = [(profile_id, lane_base + m[0], ts, *m[2:]) for m, ts in zip(cols.memory, mem)]
@@ -173,6 +177,30 @@ def insert_profile(
         "memory_events": len(cols.memory),
         "lanes": len(cols.lanes),
     }
+
+
+def _flow_rows(
+    cols: TraceColumns, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
+    parent: list[int | None], base: int, t0: int,
+) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Resolve each flow end to an event: the outermost event of its lane starting at its time, else the innermost
+    event enclosing it. Returns ``(profile_id, "fwdbwd", flow id, src id, dst id)`` for flows with both ends."""
+    ts = (ns_from_us([f[3] for f in cols.flows], cols.base_ns) - t0).tolist()
+    lane_first = np.searchsorted(lane, np.arange(len(cols.lanes) + 1), "left")
+    ends: dict[Any, dict[str, int]] = {}
+    for (flow_id, phase, ln, _), t in zip(cols.flows, ts):
+        lo, hi = int(lane_first[ln]), int(lane_first[ln + 1])
+        i = lo + int(np.searchsorted(start[lo:hi], t, "left"))
+        if i < hi and start[i] == t:
+            ends.setdefault(flow_id, {})[phase] = base + i
+            continue
+        j: int | None = i - 1 if i > lo else None
+        while j is not None and start[j] + dur[j] < t:
+            up = parent[j]
+            j = None if up is None else up - base
+        if j is not None:
+            ends.setdefault(flow_id, {})[phase] = base + j
+    return [(profile_id, "fwdbwd", fid, e["s"], e["f"]) for fid, e in ends.items() if "s" in e and "f" in e]
 
 
 def _int(value: Any) -> int | None:
