@@ -383,3 +383,33 @@ def test_a_flat_imported_graph_groups_crowds_by_op_type() -> None:
     assert sorted(model.nodes[i].label for i in view.nodes) == ["AddV2 ×600", "Const ×600", "out"]
     assert len(view.edges) == 2  # Const box -> AddV2 box -> out
     assert model.find("c7") == model.by_name["c7"]
+
+
+def test_compare_colours_nodes_by_the_change_of_their_norm_against_another_run(tmp_path: Path) -> None:
+    from torchscope.dashboard.figures.compare_graph import UNCHANGED, change_colour
+    from torchscope.dashboard.graph_render import draw
+    from torchscope.dashboard.pages.graph_page import _initial_state
+
+    db = tmp_path / "cmp.db"
+    for seed, scale in ((0, 1.0), (0, 3.0)):
+        torch.manual_seed(seed)
+        with torchscope.init(name=f"x{scale}", db=db) as run:
+            model = NanNet()
+            run.watch(model, every=1)
+            model(scale * torch.ones(8, 4)).backward()
+    with torchscope.open(db) as opened:
+        data = GraphData(opened)
+        state = _initial_state(data, 2, {"compare": "1"})
+        assert state["colour"] == "compare"
+        scene = draw(data, state)
+        fills = {e["data"]["id"]: e["data"]["color"] for e in scene.elements if "color" in e["data"]}
+        model = data.captured(2, state["version"])
+        info, only_other = data.compare(2, 1, state["key"])
+        assert only_other == []
+        assert fills[str(model.by_name["input[0]"])] == change_colour(2.0)  # its norm tripled: +200%
+        act = model.by_module["encoder.block.act"]
+        inside = [info[d]["change"] for d in model.descendants(act) if d in info and info[d]["change"] is not None]
+        assert fills[str(act)] == change_colour(max(inside, key=abs)) != UNCHANGED
+        assert "vs run 1" in str(scene.legend)
+        assert "404" in str(routes.render(opened, "/graph/2", "?compare=99", refresh_ms=1000))
+        assert "400" in str(routes.render(opened, "/graph/2", "?color=compare", refresh_ms=1000))

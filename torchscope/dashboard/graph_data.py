@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from torchscope.dashboard.figures.compare_graph import node_colours
 from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.graph_profile import op_times
 from torchscope.errors import BadRequestError, NotFoundError
@@ -54,6 +55,7 @@ class GraphData:
         self._only: _Lru = _Lru(16)
         self._times: _Lru = _Lru(16)
         self._imported: _Lru = _Lru(4)
+        self._compare: _Lru = _Lru(4)
 
     # -- which graph ---------------------------------------------------------------------------------------------
     def source(self, run_id: int) -> str | None:
@@ -150,6 +152,19 @@ class GraphData:
         """Origin nodes of the NaN/Inf anomalies recorded at ``step`` (in the watched ``model``'s graph)."""
         frame = self.store.anomalies(run_id, model)
         return [int(n) for n in frame.loc[frame["step"] == int(step), "node"]]
+
+    # -- compare ---------------------------------------------------------------------------------------------------
+    def compare(self, run_id: int, other: int, step: int) -> tuple[dict[int, dict[str, object]], list[str]]:
+        """``(node colours by id, names only in the other run)`` for ``?compare=<other>``: this run's graph at
+        ``step`` against the other run's last captured step (``store.graph_diff`` and ``graph_node_diff``)."""
+
+        def make() -> tuple[dict[int, dict[str, object]], list[str]]:
+            structure = self.store.graph_diff(other, run_id, step_b=step)
+            changes = self.store.graph_node_diff(other, run_id, step_b=step)
+            only_other = structure.loc[(structure["status"] == "only A") & (structure["kind"] != "grad"), "name_a"]
+            return node_colours(structure, changes), [str(n) for n in only_other]
+
+        return self._compare.get_or((run_id, other, step), make)
 
     # -- profile ---------------------------------------------------------------------------------------------------
     def times(self, run_id: int, version: int) -> tuple[int | None, dict[int, dict[str, object]]]:

@@ -50,7 +50,8 @@ def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
     body.extend(_statistics(data, state, model, selected))
     body.extend(_profile(data, state, model, selected))
     query = urlencode({"step": state["key"], "node": node.module if node.group else node.name}
-                      | ({"model": state["model"]} if state.get("several") else {}))
+                      | ({"model": state["model"]} if state.get("several") else {})
+                      | ({"compare": state["compare"]} if state.get("compare") is not None else {}))
     body.append(dcc.Link("link to this view", href=f"/graph/{state['run']}?{query}", className="permalink"))
     return body
 

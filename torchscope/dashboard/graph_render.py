@@ -64,9 +64,15 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
         values = graph_colors.node_values(model, stats, mode, time_values(joined))
     elif mode != "op":
         mode = "op"  # imported graphs carry no values: only op types colour them
-    fills = graph_colors.colours(model, view, values, mode)
+    if mode == "compare" and state.get("compare") is not None:
+        info, only_other = data.compare(state["run"], state["compare"], state["key"])
+        fills = graph_colors.compare_fills(model, view, info)
+        spec = graph_colors.compare_legend(state["compare"], only_other)
+    else:
+        mode = "op" if mode == "compare" else mode
+        fills = graph_colors.colours(model, view, values, mode)
+        spec = graph_colors.legend(model, view, values, mode)
     elements = graph_elements(model, view, positions, fills, flagged=flagged, only_here=only, origin=origin)
-    spec = graph_colors.legend(model, view, values, mode)
     if mode == "time" and profile_id is None:
         spec["note"] = "this run has no profile: profile a few steps with run.profile(...) to colour by time"
     legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None)

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from plotly.colors import qualitative, sample_colorscale
 
+from torchscope.dashboard.figures.compare_graph import NEW, UNCHANGED, change_colour
 from torchscope.dashboard.graph_collapse import View
 from torchscope.dashboard.graph_model import GraphModel
 
@@ -26,7 +27,9 @@ MODES = {
     "std": "activation std",
     "grad": "gradient norm",
     "anomaly": "NaN / Inf",
+    "compare": "change vs compared run",
 }
+"""Colour-by modes; ``compare`` only with ``?compare=<run>`` (the other run's graph as the reference)."""
 PALETTE = qualitative.Set3 + qualitative.Pastel1 + qualitative.Pastel2
 SCALE = "Viridis"
 NO_DATA = "#e5e7eb"
@@ -164,3 +167,34 @@ def legend(
     scale = (lo, hi, gradient) if shown else None
     return {"title": MODES[mode] + (" (log scale)" if mode in LOG_MODES else ""), "items": items, "scale": scale,
             "note": what}  # fmt: skip
+
+
+def compare_fills(model: GraphModel, view: View, info: Mapping[int, Mapping[str, Any]]) -> dict[int, str]:
+    """Fills for ``?compare=``: ``info`` is :func:`compare_graph.node_colours` (by node id of the shown run).
+
+    A node takes its own colour; a closed box takes the colour of the largest change of norm inside it (blue when
+    the box itself is only in the shown run).
+    """
+    out: dict[int, str] = {}
+    for node_id in view.nodes:
+        own = info.get(node_id)
+        if not model.nodes[node_id].group or (own is not None and own["status"] == "only B"):
+            out[node_id] = str(own["colour"]) if own is not None else UNCHANGED
+            continue
+        changes = [info[d]["change"] for d in model.descendants(node_id) if d in info and info[d]["change"] is not None]
+        out[node_id] = change_colour(max(changes, key=abs)) if changes else UNCHANGED  # type: ignore[arg-type]
+    return out
+
+
+def compare_legend(other: int, only_other: list[str]) -> dict[str, Any]:
+    """The legend of ``?compare=<other>``: what blue, red, green and grey mean, and what only the other run has."""
+    note = f"{len(only_other)} nodes only in run {other}" + (": " + ", ".join(only_other[:6]) if only_other else "")
+    if len(only_other) > 6:
+        note += ", …"
+    return {
+        "title": f"change of the output's L2 norm vs run {other}",
+        "items": [(NEW, "only in this run"), (change_colour(1.0), f"larger than in run {other} (full at +100%)"),
+                  (change_colour(-1.0), f"smaller than in run {other}"), (UNCHANGED, "unchanged or no statistics")],
+        "scale": None,
+        "note": note,
+    }  # fmt: skip

@@ -37,11 +37,16 @@ def _data(store: Store) -> GraphData:
 
 def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> dict[str, Any]:
     source = data.source(run_id)
-    colour = query.get("color", "op")
-    if colour not in MODES:
-        raise BadRequestError(f"color must be one of {', '.join(MODES)}, not {colour!r}")
+    compare = parse_int(query.get("compare"), "compare")
+    if compare is not None:
+        data.store.run(compare)  # NotFoundError (404) for an unknown run
+        if source != "captured" or data.source(compare) != "captured":
+            raise NotFoundError(f"compare needs a captured graph in both runs ({run_id} and {compare})")
+    colour = query.get("color", "compare" if compare is not None else "op")
+    if colour not in MODES or (colour == "compare" and compare is None):
+        raise BadRequestError(f"color must be one of {', '.join(m for m in MODES if m != 'compare')}, not {colour!r}")
     state: dict[str, Any] = {"run": run_id, "source": source, "hide": query.get("params", "1") in ("0", "no", "false"),
-                             "colour": colour, "selected": None, "focus": None}  # fmt: skip
+                             "colour": colour, "selected": None, "focus": None, "compare": compare}  # fmt: skip
     if source == "captured":
         step = parse_int(query.get("step"), "step")
         steps = data.steps(run_id)
@@ -149,7 +154,7 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
 def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | None) -> list[Any]:
     if state["source"] == "captured":
         options, value, what = _step_options(data, state["run"]), _step_value(state["key"], state.get("model")), "Step "
-        modes = [{"label": v, "value": k} for k, v in MODES.items()]
+        modes = [{"label": v, "value": k} for k, v in MODES.items() if k != "compare" or state.get("compare")]
     else:
         options = [{"label": label, "value": g} for g, label in data.imported_graphs(state["run"])]
         value, what = state["key"], "Graph "
