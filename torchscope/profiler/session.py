@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import tempfile
 import warnings
@@ -15,6 +17,15 @@ from torch.profiler import ProfilerActivity, profile, schedule
 
 from torchscope.errors import ProfilerError
 from torchscope.storage.writer import TorchscopeWarning
+
+
+@contextmanager
+def _quiet_cycles() -> Iterator[None]:
+    """Hide torch's "Profiler clears events at the end of each cycle" warning: each cycle is stored as its own
+    profile, which is what that warning is about (``acc_events`` would only grow memory)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*clears events at the end of each cycle.*")
+        yield
 
 
 class ProfileSession:
@@ -81,7 +92,8 @@ class ProfileSession:
     def start(self) -> None:
         """Start profiling (``__enter__`` does this)."""
         try:
-            self._prof.start()
+            with _quiet_cycles():
+                self._prof.start()
             self._started = True
         except Exception as exc:  # noqa: BLE001 - profiling must never stop training
             self._warn("start", f"torchscope: the profiler could not start, profiling is off: {exc}")
@@ -91,7 +103,8 @@ class ProfileSession:
         if not self._started:
             return
         try:
-            self._prof.step()
+            with _quiet_cycles():
+                self._prof.step()
         except Exception as exc:  # noqa: BLE001
             self._warn("step", f"torchscope: profiler step failed, profiling stops: {exc}")
             self._started = False
