@@ -413,3 +413,17 @@ def test_compare_colours_nodes_by_the_change_of_their_norm_against_another_run(t
         assert "vs run 1" in str(scene.legend)
         assert "404" in str(routes.render(opened, "/graph/2", "?compare=99", refresh_ms=1000))
         assert "400" in str(routes.render(opened, "/graph/2", "?color=compare", refresh_ms=1000))
+
+
+def test_the_profile_tables_module_links_select_the_module(store: Store) -> None:
+    """The profile page links modules by the profiler's names (``TinyMLP_0/Linear_1``)."""
+    data = GraphData(store)
+    steps = store.graph_steps(4)
+    state = {"run": 4, "source": "captured", "key": int(steps["step"].iloc[-1]),
+             "version": int(steps["version_id"].iloc[-1])}  # fmt: skip
+    model = data.captured(4, state["version"])
+    assert data.find(state, "TinyMLP_0/Linear_1") == model.by_module["fc2"]
+    assert data.find(state, "TinyMLP_0") == model.by_module[""]
+    assert data.find(state, "fc1") == model.by_module["fc1"] and data.find(state, "Nothing_0/Here_3") is None
+    panel = routes.render(store, "/graph/4", "?node=TinyMLP_0/Linear_0", refresh_ms=1000)
+    assert "fc1" in str(panel) and "404" not in str(panel)

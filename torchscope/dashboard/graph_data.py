@@ -18,6 +18,7 @@ from torchscope.dashboard.figures.compare_graph import node_colours
 from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.graph_profile import op_times
 from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage.diff import profiler_module_names
 from torchscope.storage.store import Store
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class GraphData:
         self._times: _Lru = _Lru(16)
         self._imported: _Lru = _Lru(4)
         self._compare: _Lru = _Lru(4)
+        self._profiler_paths: _Lru = _Lru(8)
 
     # -- which graph ---------------------------------------------------------------------------------------------
     def source(self, run_id: int) -> str | None:
@@ -152,6 +154,23 @@ class GraphData:
         """Origin nodes of the NaN/Inf anomalies recorded at ``step`` (in the watched ``model``'s graph)."""
         frame = self.store.anomalies(run_id, model)
         return [int(n) for n in frame.loc[frame["step"] == int(step), "node"]]
+
+    def find(self, state: dict[str, Any], text: str) -> int | None:
+        """A node of the shown graph by id, name or module path (:meth:`GraphModel.find`), or by the module path
+        the profiler uses (``SmallCNN_0/Sequential_0/Conv2d_0``, what the profile tables link with)."""
+        model = self.imported(state["run"], state["key"]) if state["source"] != "captured" else None
+        if model is not None:
+            return model.find(text)
+        model = self.captured(state["run"], state["version"])
+        hit = model.find(text)
+        if hit is None:
+            run_id, version = state["run"], state["version"]
+            paths = self._profiler_paths.get_or(
+                (run_id, version), lambda: profiler_module_names(self.store.graph(run_id, version=version)[0])
+            )
+            path = paths.get(text.strip())
+            hit = model.by_module.get(path) if path is not None else None
+        return hit
 
     # -- compare ---------------------------------------------------------------------------------------------------
     def compare(self, run_id: int, other: int, step: int) -> tuple[dict[int, dict[str, object]], list[str]]:

@@ -68,7 +68,7 @@ def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> dict[
     model = model_for(data, state)
     state["expanded"] = sorted(default_expanded(model))
     if query.get("node"):
-        found = model.find(query["node"])
+        found = data.find(state, query["node"])
         if found is None:
             raise NotFoundError(f"no node or module {query['node']!r} in this graph")
         state["expanded"] = sorted(expand_to(model, found, state["expanded"]))
@@ -251,7 +251,7 @@ def register(app: dash.Dash, store: Store) -> None:
                 state["expanded"] = sorted(collapse_below(model, box, state["expanded"]) | {box})
                 state["selected"], target = box, box
         elif trigger in ("graph-search", "graph-find"):
-            found = model.find(search or "")
+            found = data.find(state, search or "")
             if found is None:
                 message = f"nothing named {search!r}" if search else ""
             else:
