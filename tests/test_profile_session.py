@@ -9,7 +9,6 @@ import torch
 
 import torchscope
 from torchscope.errors import ProfilerError
-from torchscope.storage.writer import TorchscopeWarning
 
 
 def train(run, steps: int, **options):
