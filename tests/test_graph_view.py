@@ -51,7 +51,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     with torchscope.init(name="profiled", db=db) as run:
         model = TinyMLP()
         run.watch(model, every=1)
-        with run.profile(wait=0, warmup=1, active=2, record_shapes=True) as prof:
+        with run.profile(wait=0, warmup=1, active=2, record_shapes=True, with_stack=True) as prof:
             for _ in range(4):
                 model(torch.randn(8, 4)).sum().backward()
                 prof.step()
@@ -427,3 +427,17 @@ def test_the_profile_tables_module_links_select_the_module(store: Store) -> None
     assert data.find(state, "fc1") == model.by_module["fc1"] and data.find(state, "Nothing_0/Here_3") is None
     panel = routes.render(store, "/graph/4", "?node=TinyMLP_0/Linear_0", refresh_ms=1000)
     assert "fc1" in str(panel) and "404" not in str(panel)
+
+
+def test_a_closed_module_takes_the_profilers_own_module_time(store: Store) -> None:
+    data = GraphData(store)
+    version = int(store.graph_steps(4)["version_id"].iloc[-1])
+    profile_id, times = data.times(4, version)
+    model = data.captured(4, version)
+    table = store.module_table(profile_id).set_index("module")
+    fc2 = times[model.by_module["fc2"]]
+    row = table.loc["TinyMLP_0/Linear_1"]
+    assert fc2["host_ns"] == pytest.approx(row["host_total_ns"] / row["calls"]) and fc2["calls"] == row["calls"]
+    view = visible_view(model, default_expanded(model))
+    shown = graph_colors.visible_values(model, view, {k: float(v["host_ns"]) for k, v in times.items()}, "time")
+    assert shown[model.by_module["fc2"]] == pytest.approx(fc2["host_ns"])

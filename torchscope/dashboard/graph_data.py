@@ -18,7 +18,7 @@ from torchscope.dashboard.figures.compare_graph import node_colours
 from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.graph_profile import op_times
 from torchscope.errors import BadRequestError, NotFoundError
-from torchscope.storage.diff import profiler_module_names
+from torchscope.storage.diff import on_graph_modules, profiler_module_names
 from torchscope.storage.store import Store
 
 T = TypeVar("T")
@@ -194,8 +194,22 @@ class GraphData:
         profile_id = int(profiles["id"].iloc[-1])
 
         def make() -> tuple[int | None, dict[int, dict[str, object]]]:
+            model = self.captured(run_id, version)
             table = self.store.op_table(profile_id, group_by_shape=True)
-            return profile_id, op_times(self.captured(run_id, version), table)
+            joined = op_times(model, table)
+            # module calls: the profiler's own module time (with_stack=True profiles), when its module paths fit
+            names = profiler_module_names(self.store.graph(run_id, version=version)[0])
+            sums = ["calls", "host_total_ns", "device_total_ns"]
+            modules = on_graph_modules(self.store.module_table(profile_id), names, sums)
+            if modules is not None:
+                rows = modules[["module", *sums]].itertuples(index=False)
+                per_path = {m: (h / max(c, 1), d / max(c, 1), int(c)) for m, c, h, d in rows}
+                for node in model.nodes.values():
+                    if node.group and node.module in per_path:
+                        host, device, calls = per_path[node.module]
+                        joined[node.id] = {"aten": None, "host_ns": host, "device_ns": device, "calls": calls,
+                                           "by_shape": False, "module": True}  # fmt: skip
+            return profile_id, joined
 
         return self._times.get_or((run_id, version, profile_id), make)
 

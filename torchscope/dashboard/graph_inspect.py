@@ -117,8 +117,13 @@ def _profile(data: GraphData, state: dict[str, Any], model: GraphModel, node_id:
         return []
     node = model.nodes[node_id]
     head = html.H4(f"Profile #{profile_id}")
+    if node.group and node_id in times:
+        own = times[node_id]
+        text = (f"module time per call: host {fmt_duration(own['host_ns'])}, device {fmt_duration(own['device_ns'])} "
+                f"({own['calls']} calls profiled)")  # fmt: skip
+        return [head, html.P(text, className="profile-summary")]
     if node.group:
-        inside = [times[d] for d in model.descendants(node_id) if d in times]
+        inside = [times[d] for d in model.descendants(node_id) if d in times and not model.nodes[d].group]
         host = sum(float(t["host_ns"]) for t in inside)
         device = sum(float(t["device_ns"]) for t in inside)
         return [head, html.P(f"{len(inside)} profiled ops inside: host {fmt_duration(host)}, device "
