@@ -160,7 +160,8 @@ def legend(
     stops = sample_colorscale(SCALE, [i / 8 for i in range(9)])
     gradient = f"linear-gradient(to right, {', '.join(stops)})"
     what = {
-        "time": "host time per call (device time when profiled on a GPU); a closed module: its ops' total",
+        "time": "time per call, device time when profiled on a GPU, else host; a closed module: the profiler's "
+        "module time (with_stack=True), else its ops' total",
         "magnitude": "RMS of the output, ‖x‖/√n; a closed module: the largest inside",
         "std": "standard deviation of the output; a closed module: the largest inside",
         "grad": "L2 norm of the output's gradient; a closed module: the largest inside",
