@@ -180,12 +180,11 @@ def test_captured_graph_and_its_nan_anomaly_appear_on_the_open_page(db_path: Pat
     import torch
 
     run = torchscope.init(name="capture", db=db_path, system_metrics=False)
-    run.log({"train/loss": 1.0}, step=0)
-    run.flush()
     url = serve(db_path)
     tab, problems = page
-    tab.goto(f"{url}/run/{run.id}")
-    tab.wait_for_selector(CHART.format(tag="train/loss"))
+    tab.goto(f"{url}/run/{run.id}")  # nothing logged yet: no charts
+    tab.wait_for_selector("#run-status")
+    assert tab.locator(".chart-section").count() == 0
     assert tab.locator(".artifacts").count() == 0 and tab.locator(".alert-nonfinite").count() == 0
 
     model = torch.nn.Linear(3, 2)
@@ -196,6 +195,7 @@ def test_captured_graph_and_its_nan_anomaly_appear_on_the_open_page(db_path: Pat
             model(x).sum().backward()
             run.log({"train/loss": 1.0 / step}, step=step)
     run.flush()
+    tab.wait_for_selector(CHART.format(tag="train/loss"))  # the first chart, into the empty page
     tab.wait_for_selector(".artifacts a", timeout=10_000)
     # run.watch counts its own steps, one per forward call: the two forwards are capture steps 0 and 1
     assert tab.locator(".artifacts a").first.get_attribute("href") == f"/graph/{run.id}?step=0"
