@@ -441,3 +441,31 @@ def test_a_closed_module_takes_the_profilers_own_module_time(store: Store) -> No
     view = visible_view(model, default_expanded(model))
     shown = graph_colors.visible_values(model, view, {k: float(v["host_ns"]) for k, v in times.items()}, "time")
     assert shown[model.by_module["fc2"]] == pytest.approx(fc2["host_ns"])
+
+
+def test_a_module_called_twice_is_two_boxes_and_a_graph_without_statistics_draws(tmp_path: Path) -> None:
+    from models import SharedTwice
+
+    from torchscope.dashboard.graph_render import draw
+    from torchscope.dashboard.pages.graph_page import _initial_state
+
+    db = tmp_path / "twice.db"
+    with torchscope.init(name="twice", db=db) as run:
+        model = SharedTwice()
+        run.watch(model, every=1, tensors="none", grads=False)
+        model(torch.randn(2, 4))
+    with torchscope.open(db) as opened:
+        data = GraphData(opened)
+        state = _initial_state(data, run.id, {"color": "magnitude"})
+        graph = data.captured(run.id, state["version"])
+        view = visible_view(graph, state["expanded"])
+        labels = sorted(graph.nodes[n].label for n in view.nodes if graph.nodes[n].group)
+        assert labels == ["shared", "shared#1"]
+        scene = draw(data, state)
+        assert {e["data"].get("color") for e in scene.elements if e["data"].get("kind") == "module"} == {
+            graph_colors.NO_DATA
+        }
+        state["selected"] = graph.by_name["tanh_0"]
+        from torchscope.dashboard.graph_inspect import inspector
+
+        assert "No statistics were captured" in str(inspector(data, state))
