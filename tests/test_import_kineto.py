@@ -253,3 +253,13 @@ def test_forward_ops_are_linked_to_their_backward_ops(shared_data, db_path):
     assert len(flows) == len(ends) == 905
     got = {int(f): (names[s], names[d]) for f, s, d in zip(flows["flow_id"], flows["src"], flows["dst"])}
     assert got == {f: (e["s"], e["f"]) for f, e in ends.items()}
+
+
+def test_imported_run_spans_the_time_its_trace_covers(shared_data, db_path):
+    result = import_path(db_path, shared_data / "kineto" / "v100_train_rank0.json.gz")
+    with Store(db_path) as store:
+        run = store.run(result.run_id)
+        profile = store.profile(result.profiles[0]["id"])
+    assert (run["status"], run["source"]) == ("finished", "import")
+    assert run["started_at"] == profile["start_ns"] == 1712195495406752750
+    assert run["ended_at"] == profile["start_ns"] + profile["duration_ns"]

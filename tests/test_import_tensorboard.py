@@ -114,3 +114,11 @@ def test_truncated_event_file_raises_and_leaves_nothing(shared_data, tmp_path, d
         import_path(db_path, logdir)
     with Store(db_path) as store:
         assert store.runs().empty
+
+
+def test_imported_log_runs_span_their_event_wall_times(keras_store):
+    store, runs = keras_store
+    run = store.run(runs["keras/summary"])
+    wave = store.scalars(runs["keras/summary"])
+    assert run["started_at"] == wave["wall_time"].min()
+    assert run["ended_at"] >= wave["wall_time"].max()

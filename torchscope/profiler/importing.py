@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from torchscope.errors import TorchscopeError, TraceImportError
 from torchscope.storage.bulk import Interner
+from torchscope.profiler.run_span import set_run_span
 from torchscope.storage.records.runs import create_run
 from torchscope.storage.trace_rows import decode_trace, load_json, read_bytes
 from torchscope.storage.trace_transaction import import_transaction
@@ -103,6 +104,8 @@ def import_path(
                 result.runs.append({"id": run_id, "name": base_name})
                 for file in traces:
                     result.profiles.append(_import_trace(conn, interner, run_id, file, root, progress))
+                spans = [(p["start_ns"], p["start_ns"] + p["duration_ns"]) for p in result.profiles]
+                set_run_span(conn, interner, run_id, min(s for s, _ in spans), max(e for _, e in spans))
             if event_files:
                 from torchscope.profiler.tblogs import import_event_files
 

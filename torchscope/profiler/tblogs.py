@@ -19,6 +19,7 @@ from tensorboard.util import tensor_util
 from tqdm import tqdm
 
 from torchscope.errors import TraceImportError
+from torchscope.profiler.run_span import set_run_span
 from torchscope.storage.bulk import Interner
 from torchscope.storage.records.runs import create_run
 from torchscope.storage.records.scalars import write_scalars
@@ -173,6 +174,9 @@ def import_event_files(
             status="finished",
         )  # fmt: skip
         result.runs.append({"id": run_id, "name": name})
+        walls = [w for _, w in collected.scalars] + [h[2] for h in collected.histograms] + [g[3] for g in collected.graphs]
+        if walls:
+            set_run_span(conn, interner, run_id, min(walls), max(walls))
         payloads = [(run_id, step, wall, values) for (step, wall), values in sorted(collected.scalars.items())]
         if payloads:
             write_scalars(conn, interner, payloads)

@@ -171,6 +171,8 @@ def insert_profile(
         insert_rows(conn, profile_memory, MEMORY_COLUMNS, memory_rows)
     return {
         "id": profile_id,
+        "start_ns": t0,
+        "duration_ns": t_end - t0,
         "events": n,
         "kernels": int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum()),
         "steps": len(steps),
