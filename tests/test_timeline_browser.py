@@ -27,6 +27,7 @@ def _trace(shared_data: Path) -> dict:
     return {
         "t0": t0, "kernel": longest, "launch": launch, "events": sum(1 for e in events if e.get("ph") in ("X", "i")),
         "launch_calls": sum(1 for e in events if e.get("name") == "cudaLaunchKernel"),
+        "duration_ms": (max(e["ts"] + e.get("dur", 0) for e in events if e.get("ph") in ("X", "i")) - t0) / 1e3,
     }  # fmt: skip
 
 
@@ -47,6 +48,19 @@ def _pixel(tab, x_ms: float, row: float) -> tuple[float, float]:
             f"L.xaxis.l2p({x_ms}), r.top + L._size.t + L.yaxis.l2p({row})]; }})()",
         )
     )
+
+
+def _click_until(tab, x_ms: float, row: float, selector: str, tries: int = 3) -> None:
+    """Click a point of the timeline until ``selector`` shows (a busy machine can drop a click on a redrawing plot)."""
+    for attempt in range(tries):
+        tab.mouse.click(*_pixel(tab, x_ms, row))
+        try:
+            tab.wait_for_selector(selector, timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError; retried, then raised below
+            if attempt == tries - 1:
+                raise
+            tab.wait_for_timeout(400)
 
 
 def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launch(
@@ -93,8 +107,7 @@ def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launc
     row = _graph_js(tab, f"gd._fullData.find(t => t.name === 'kernel').y[{i}]")
     # plotly counts a click within 300 ms of the drag's mouse-up as a double click (which resets the zoom)
     tab.wait_for_timeout(400)
-    tab.mouse.click(*_pixel(tab, (k_start + _ns(kernel["dur"]) / 2) / 1e6, row))
-    tab.wait_for_selector(f"#tl-event[data-event='{kernel_id}']")
+    _click_until(tab, (k_start + _ns(kernel["dur"]) / 2) / 1e6, row, f"#tl-event[data-event='{kernel_id}']")
     details = tab.locator("#tl-details").inner_text()
     assert kernel["name"] in details
     assert f"{kernel['dur']:.3f} µs" in details
@@ -120,6 +133,26 @@ def test_timeline_search_from_the_url_highlights_every_match(db_path: Path, shar
     tab.fill("#tl-search", "no such event anywhere")
     tab.press("#tl-search", "Enter")
     tab.wait_for_function("document.querySelector('#tl-status').innerText.endsWith(' 0 matches')")
+
+    # a click on a grey density block zooms into it
+    tab.goto(f"{url}/timeline/1")
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    tab.wait_for_load_state("networkidle")
+    blocks = _graph_js(tab, "gd._fullData.find(t => t.name === 'merged (< 1 px)')")
+    widest = max(range(len(blocks["customdata"])), key=lambda i: blocks["customdata"][i][3] - blocks["customdata"][i][2])
+    _, count, lo, hi = blocks["customdata"][widest]
+    tab.mouse.click(*_pixel(tab, (lo + hi) / 2e6, blocks["y"][widest]))
+    tab.wait_for_function(f"document.querySelector('#tl-share').getAttribute('href').includes('start={lo}&end={hi}')")
+    assert _graph_js(tab, "gd.layout.xaxis.range") == pytest.approx([lo / 1e6, hi / 1e6])
+
+    # a click on the minimap centres the view there, keeping its width
+    mini = tab.locator("#tl-minimap .nsewdrag").bounding_box()
+    tab.mouse.click(mini["x"] + mini["width"] * 0.75, mini["y"] + mini["height"] / 2)
+    tab.wait_for_function(f"!document.querySelector('#tl-share').getAttribute('href').includes('start={lo}&')")
+    a, b = _graph_js(tab, "gd.layout.xaxis.range")
+    assert (b - a) * 1e6 == pytest.approx(hi - lo, abs=2)
+    assert (a + b) / 2 == pytest.approx(0.75 * facts["duration_ms"], rel=0.02)
+
     tab.goto(f"{url}/timeline/99")
     tab.wait_for_selector(".error-panel")
     assert tab.locator(".error-code").inner_text() == "404"
