@@ -20,7 +20,7 @@ from torchscope.dashboard.graph_collapse import collapse_below, default_expanded
 from torchscope.dashboard.graph_data import GraphData, parse_int
 from torchscope.dashboard.graph_layout import MODULE_H
 from torchscope.dashboard.graph_inspect import inspector
-from torchscope.dashboard.graph_render import draw, model_for
+from torchscope.dashboard.graph_render import breadcrumb, draw, model_for
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.store import Store
 
@@ -93,6 +93,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
         [
             dcc.Store(id="graph-state", data=state),
             dcc.Store(id="graph-focus", data=state["focus"]),
+            dcc.Store(id="graph-selection", data=_selection(state)),
             title,
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
@@ -125,6 +126,12 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
         ],
         className="graph-page",
     )
+
+
+def _selection(state: dict[str, Any]) -> dict[str, Any]:
+    """What the inspector shows: the selected node of one graph (opening or closing boxes does not change it)."""
+    keys = ("run", "source", "key", "version", "model", "several", "compare", "selected")
+    return {k: state.get(k) for k in keys}
 
 
 def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
@@ -200,14 +207,17 @@ def register(app: dash.Dash, store: Store) -> None:
         Output("graph-cy", "elements"), Output("graph-legend", "children"), Output("graph-crumbs", "children"),
         Output("graph-status", "children"), Output("graph-state", "data"), Output("graph-focus", "data"),
         Output("graph-message", "children"), Output("graph-step", "value"), Output("graph-versions", "children"),
+        Output("graph-selection", "data"),
         Input("graph-cy", "tapNode"), Input("graph-expand-all", "n_clicks"), Input("graph-collapse-all", "n_clicks"),
         Input({"type": "graph-crumb", "index": ALL}, "n_clicks"), Input("graph-search", "value"),
         Input("graph-find", "n_clicks"), Input("graph-jump", "n_clicks"), Input("graph-step", "value"),
         Input("graph-colour", "value"), Input("graph-hide", "value"),
-        State("graph-state", "data"), State("graph-focus", "data"),
+        State("graph-state", "data"), State("graph-focus", "data"), State("graph-selection", "data"),
         prevent_initial_call=True,
     )  # fmt: skip
-    def update(tap, _all, _none, crumbs, search, _find, _jump, step, colour, hide, state, focus) -> tuple[Any, ...]:
+    def update(  # noqa: PLR0913 - one argument per input of the callback
+        tap, _all, _none, crumbs, search, _find, _jump, step, colour, hide, state, focus, picked
+    ) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
         if isinstance(trigger, dict) and not any(crumbs or []):
             raise dash.exceptions.PreventUpdate  # new breadcrumb buttons, not a click
@@ -266,6 +276,12 @@ def register(app: dash.Dash, store: Store) -> None:
                 node_id = {g: t for t, g in model.grad_of.items()}.get(int(first["node"]), int(first["node"]))
                 state["expanded"] = sorted(expand_to(model, node_id, default_expanded(model)))
                 state["selected"], target = node_id, node_id
+        selection = _selection(state)
+        selection_out = selection if selection != picked else dash.no_update
+        if trigger == "graph-cy" and target is None:  # a plain node was clicked: nothing to redraw but the crumbs
+            crumbs_out = breadcrumb(model, state["selected"], state["expanded"])
+            no = dash.no_update
+            return no, no, crumbs_out, no, state, no, "", no, no, selection_out
         scene = draw(data, state)
         n = (focus or {}).get("n", 0) + 1
         new_focus: Any = dash.no_update
@@ -276,7 +292,7 @@ def register(app: dash.Dash, store: Store) -> None:
         shown = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
         step_out = shown if shown != step else dash.no_update
         return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,
-                _versions(data, state))  # fmt: skip
+                _versions(data, state), selection_out)  # fmt: skip
 
     @app.callback(
         Output("graph-step", "options"), Output("graph-jump", "disabled"), Output("graph-jump", "title"),
@@ -290,9 +306,9 @@ def register(app: dash.Dash, store: Store) -> None:
         anomaly = data.first_anomaly(state["run"])
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
-    @app.callback(Output("graph-inspector", "children"), Input("graph-state", "data"), prevent_initial_call=True)
-    def inspect(state: dict[str, Any]) -> Any:
-        return inspector(data, state)
+    @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
+    def inspect(selection: dict[str, Any]) -> Any:
+        return inspector(data, selection)
 
     # centre the view on a node (or fit the graph) once Cytoscape has drawn the new elements
     clientside_callback(
