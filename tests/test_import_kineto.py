@@ -12,6 +12,7 @@ import pytest
 
 from torchscope.cli import main
 from torchscope.errors import TraceImportError
+from torchscope.profiler.exporting import export_run
 from torchscope.profiler.importing import import_path
 from torchscope.storage.store import Store
 
@@ -263,3 +264,33 @@ def test_imported_run_spans_the_time_its_trace_covers(shared_data, db_path):
     assert (run["status"], run["source"]) == ("finished", "import")
     assert run["started_at"] == profile["start_ns"] == 1712195495406752750
     assert run["ended_at"] == profile["start_ns"] + profile["duration_ns"]
+
+
+def test_plain_chrome_trace_with_begin_end_pairs_and_other_categories(tmp_path, db_path):
+    trace = [
+        {"ph": "B", "name": "outer", "cat": "my_stage", "pid": 1, "tid": 2, "ts": 100.0},
+        {"ph": "B", "name": "inner", "cat": "my_stage", "pid": 1, "tid": 2, "ts": 110.5},
+        {"ph": "E", "pid": 1, "tid": 2, "ts": 120.25},
+        {"ph": "X", "name": "op", "cat": "cpu_op", "pid": 1, "tid": 2, "ts": 112.0, "dur": 3.0},
+        {"ph": "E", "pid": 1, "tid": 2, "ts": 150.0},
+        {"ph": "E", "pid": 1, "tid": 3, "ts": 151.0},  # unmatched: dropped
+    ]
+    path = tmp_path / "plain.json"
+    path.write_bytes(orjson.dumps(trace))
+    result = import_path(db_path, path)
+    with Store(db_path) as store:
+        pid = result.profiles[0]["id"]
+        events = store.events(pid).set_index("name")
+        assert events.loc[["outer", "inner", "op"], ["kind", "start", "dur"]].values.tolist() == [
+            ["other", 0, 50_000], ["other", 10_500, 9_750], ["cpu_op", 12_000, 3_000],
+        ]  # fmt: skip
+        assert events.loc["inner", "info"] == "my_stage"
+        assert events.loc["op", "parent"] == events.loc["inner", "id"]
+        assert events.loc["inner", "parent"] == events.loc["outer", "id"]
+    out = tmp_path / "again.json"
+    list(export_run(db_path, result.run_id, chrome_trace=out))
+    again = import_path(db_path, out)
+    with Store(db_path) as store:
+        a, b = store.events(pid), store.events(again.profiles[0]["id"])
+        cols = ["kind", "name", "start", "dur", "info"]
+        assert a[cols].reset_index(drop=True).equals(b[cols].reset_index(drop=True))

@@ -126,7 +126,9 @@ def _decode_events(events: list[Any], out: TraceColumns) -> None:
     corr_l, ext_l, info_l, details = out.corr, out.ext, out.info, out.details
     cat_kind = CATEGORY_KIND
     device_kinds = DEVICE_KINDS
-    for e in events:
+    open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    ended: list[dict[str, Any]] = []  # B/E pairs of plain Chrome traces, as X events (appended after the loop)
+    for e in _with_ended(events, ended):
         ph = e["ph"] if "ph" in e else None
         if ph == "X":
             key = (e["pid"], e["tid"])
@@ -190,6 +192,14 @@ def _decode_events(events: list[Any], out: TraceColumns) -> None:
             corr_l.append(None)
             ext_l.append(args.get("External id"))
             info_l.append(e.get("s", "t"))  # instant scope: g(lobal), p(rocess), t(hread)
+        elif ph == "B":
+            open_slices.setdefault((e["pid"], e["tid"]), []).append(e)
+        elif ph == "E":
+            stack = open_slices.get((e["pid"], e["tid"]))
+            if stack:  # an unmatched end (the trace started inside a slice) is dropped
+                begin = stack.pop()
+                args = {**(begin.get("args") or {}), **(e.get("args") or {})}
+                ended.append({**begin, "ph": "X", "dur": e["ts"] - begin["ts"], "args": args})
         elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
             out.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
         elif ph == "M":
@@ -208,6 +218,13 @@ def _decode_events(events: list[Any], out: TraceColumns) -> None:
         row[2] = labels.get(key) or process_labels.get(key[0])
         sort = sorts.get(key)
         row[3] = sort if isinstance(sort, int) else None
+
+
+def _with_ended(events: list[Any], ended: list[dict[str, Any]]) -> Any:
+    """The events, then the X events made from B/E pairs while iterating them."""
+    yield from events
+    while ended:
+        yield ended.pop()
 
 
 def _details(index: int, args: dict[str, Any]) -> tuple[Any, ...]:
