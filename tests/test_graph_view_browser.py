@@ -92,6 +92,7 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, pag
     assert tab.locator(".fact-op").inner_text() == "torch.log"
     assert tab.locator(".fact-module-path").inner_text() == "encoder.block.act"
     assert tab.locator(".fact-source").inner_text() == f"models.py:{LOG_LINE}"
+    tab.wait_for_url(f"{url}/graph/{run_id}?step=9&node=log_0")  # the address bar follows: a shareable link
     rows = tab.locator(".stats-table tbody tr")
     assert rows.count() == 2
     assert rows.nth(0).inner_text().split()[:5] == ["value", "[8,", "4]", "float32", "cpu"]
@@ -128,6 +129,10 @@ def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve: Serve
         f"First NaN of step 7 (forward) comes from torch.log in encoder.block.act at models.py:{LOG_LINE}"
     )
     tab.wait_for_function("document.querySelector('#graph-step').innerText.trim() === 'step 7 (v2)'")
+    tab.wait_for_url(f"{url}/graph/{run_id}?step=7&node=log_0&color=anomaly")
+    tab.reload()  # the link reloads to the same view
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'log_0'")
+    assert tab.locator("#inspector-anomaly").is_visible()
     log = ids["log_0"]
     tab.wait_for_function(f"{CY}.getElementById('{log}').hasClass('origin')")
     assert tab.evaluate(f"{CY}.getElementById('{log}').data('color')") == "#ef4444"

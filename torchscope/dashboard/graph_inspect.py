@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 from dash import dcc, html
@@ -11,7 +10,7 @@ from dash import dcc, html
 from torchscope.dashboard.figures.graph_inspector import histogram_figure, history_figure
 from torchscope.dashboard.graph_data import GraphData
 from torchscope.dashboard.graph_model import GraphModel
-from torchscope.dashboard.graph_render import model_for
+from torchscope.dashboard.graph_render import model_for, view_href
 from torchscope.dashboard.tables.graph_stats import (
     STATS_HEADER, module_outputs, node_facts, profile_rows, source_text, stats_rows,
 )  # fmt: skip
@@ -49,10 +48,7 @@ def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
     body.extend(_anomaly_banner(data, state, model, selected))
     body.extend(_statistics(data, state, model, selected))
     body.extend(_profile(data, state, model, selected))
-    query = urlencode({"step": state["key"], "node": node.module if node.group else node.name}
-                      | ({"model": state["model"]} if state.get("several") else {})
-                      | ({"compare": state["compare"]} if state.get("compare") is not None else {}))
-    body.append(dcc.Link("link to this view", href=f"/graph/{state['run']}?{query}", className="permalink"))
+    body.append(dcc.Link("link to this view", href=view_href(model, state), className="permalink"))
     return body
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from dash import html
 
@@ -79,6 +80,24 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
     n_ops = sum(1 for n in view.nodes if model.nodes[n].kind in ("op", "tf"))
     status = f"{len(view.nodes)} nodes ({n_ops} ops) · {len(view.boxes)} open boxes · {len(view.edges)} edges shown"
     return Scene(model, view, elements, legend, breadcrumb(model, state.get("selected"), state["expanded"]), status)
+
+
+def view_href(model: GraphModel, state: dict[str, Any]) -> str:
+    """The URL of what ``state`` shows (step or graph, selected node, colour, hidden parameters, model, compare)."""
+    query: dict[str, Any] = {"step": state["key"]} if state["source"] == "captured" else {"graph": state["key"]}
+    if state.get("several") and state.get("model"):
+        query["model"] = state["model"]
+    selected = state.get("selected")
+    if selected is not None and selected in model.nodes:
+        node = model.nodes[selected]
+        query["node"] = node.module if node.group and node.module is not None else node.name
+    if state.get("compare") is not None:
+        query["compare"] = state["compare"]
+    if state.get("colour") not in (None, "op") and not (state["colour"] == "compare" and "compare" in query):
+        query["color"] = state["colour"]
+    if state.get("hide"):
+        query["params"] = 0
+    return f"/graph/{state['run']}?{urlencode(query)}"
 
 
 def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool) -> html.Div:

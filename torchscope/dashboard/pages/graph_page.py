@@ -20,7 +20,7 @@ from torchscope.dashboard.graph_collapse import collapse_below, default_expanded
 from torchscope.dashboard.graph_data import GraphData, parse_int
 from torchscope.dashboard.graph_layout import MODULE_H
 from torchscope.dashboard.graph_inspect import inspector
-from torchscope.dashboard.graph_render import breadcrumb, draw, model_for
+from torchscope.dashboard.graph_render import breadcrumb, draw, model_for, view_href
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.store import Store
 
@@ -74,6 +74,7 @@ def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> dict[
         state["expanded"] = sorted(expand_to(model, found, state["expanded"]))
         state["selected"] = found
         state["focus"] = {"id": str(found), "n": 0}
+    state["href"] = view_href(model, state)
     return state
 
 
@@ -276,6 +277,7 @@ def register(app: dash.Dash, store: Store) -> None:
                 node_id = {g: t for t, g in model.grad_of.items()}.get(int(first["node"]), int(first["node"]))
                 state["expanded"] = sorted(expand_to(model, node_id, default_expanded(model)))
                 state["selected"], target = node_id, node_id
+        state["href"] = view_href(model_for(data, state), state)
         selection = _selection(state)
         selection_out = selection if selection != picked else dash.no_update
         if trigger == "graph-cy" and target is None:  # a plain node was clicked: nothing to redraw but the crumbs
@@ -343,6 +345,18 @@ def register(app: dash.Dash, store: Store) -> None:
         """.replace("MODULE_H_VALUE", str(MODULE_H)),
         Output("graph-focus-done", "children"),
         Input("graph-focus", "data"),
+    )
+    # the address bar follows the view (replaceState: no navigation, no Dash routing), so it can be shared
+    clientside_callback(
+        """
+        function(state) {
+            const here = window.location.pathname + window.location.search;
+            if (state && state.href && state.href !== here) { window.history.replaceState(null, '', state.href); }
+            return window.dash_clientside.no_update;
+        }
+        """,
+        Output("graph-message", "title"),
+        Input("graph-state", "data"),
     )
     clientside_callback(
         "function(edge) { return edge ? 'tensor ' + edge.shapes : ''; }",
