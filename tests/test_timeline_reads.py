@@ -232,3 +232,24 @@ def test_timeline_reads_agree_on_sqlite_and_postgresql(any_db: str, shared_data:
         pd.testing.assert_frame_equal(store.timeline_search(1, "cudaLaunch"), reference.timeline_search(1, "cudaLaunch"))
         kernel = int(reference.timeline_window(1, px=10**6)[0].query("kind == 'kernel'")["id"].iloc[0])
         assert store.timeline_event(1, kernel) == reference.timeline_event(1, kernel)
+
+
+def test_forward_op_details_link_the_backward_op(db_path: Path, shared_data: Path) -> None:
+    path = shared_data / "kineto" / "v100_train_rank0.json.gz"
+    import_path(db_path, path)
+    events = _events(path)
+    t0 = min(e["ts"] for e in events if e.get("ph") == "X")
+    starts = {e["id"]: e for e in events if e.get("ph") == "s" and e.get("cat") == "fwdbwd"}
+    ends = {e["id"]: e for e in events if e.get("ph") == "f" and e.get("cat") == "fwdbwd"}
+    with torchscope.open(db_path) as store:
+        flow = store.flows(1).iloc[0]
+        forward = store.timeline_event(1, int(flow["src"]))
+        (backward,) = forward["flows_out"]
+        assert backward["id"] == flow["dst"] and backward["flow"] == "fwdbwd"
+        (back_to_forward,) = store.timeline_event(1, int(flow["dst"]))["flows_in"]
+        assert back_to_forward["id"] == flow["src"]
+    # the two ends sit where the trace's "s" and "f" points of that flow id are
+    s_point, f_point = starts[int(flow["flow_id"])], ends[int(flow["flow_id"])]
+    assert forward["start"] <= _ns(s_point["ts"] - t0) < forward["start"] + forward["dur"] + 1
+    assert backward["start"] <= _ns(f_point["ts"] - t0) < backward["start"] + backward["dur"] + 1
+    assert forward["kind"] == backward["kind"] == "cpu_op"

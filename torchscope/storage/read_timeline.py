@@ -182,7 +182,8 @@ class TimelineReads:
     def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
         """One event with everything the details panel shows: its row, lane, arguments, device details, the
         enclosing call stack, the runtime call that launched it (a device event) or the device events it launched
-        (a runtime call), each related event with its row and times so the link can be drawn."""
+        (a runtime call), the ops at the other end of its flow arrows (``flows_out``/``flows_in``: a forward op and
+        the backward op autograd ran for it), each related event with its row and times so links can be drawn."""
         t = self._timeline(profile_id)
         pos = int(event_id) - t.ix.base
         if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
@@ -193,6 +194,10 @@ class TimelineReads:
                 text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
                      "WHERE e.id = :id"), {"id": int(event_id)},
             ).one()  # fmt: skip
+            flows = conn.execute(
+                text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
+                     "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
+            ).all()  # fmt: skip
             details = conn.execute(
                 text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
                      "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
@@ -219,8 +224,19 @@ class TimelineReads:
             launched_by=related.iloc[:1].to_dict("records") if launcher >= 0 else [],
             launched=related.iloc[(1 if launcher >= 0 else 0):].to_dict("records"),
             op=op,
+            flows_out=self._flow_rows(t, [(k, dst) for k, src, dst in flows if src == event_id]),
+            flows_in=self._flow_rows(t, [(k, src) for k, src, dst in flows if dst == event_id]),
         )  # fmt: skip
         return event
+
+    def _flow_rows(self, t: _Loaded, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The events at the other end of flow arrows (``fwdbwd``: forward op -> backward op), with the flow kind."""
+        pos = np.array([int(e) - t.ix.base for _, e in pairs], dtype=np.int64)
+        pos = pos[(pos >= 0) & (pos < len(t.ix))]
+        rows = self._event_rows(t, pos).to_dict("records")
+        for row, (kind, _) in zip(rows, pairs):
+            row["flow"] = kind
+        return rows
 
     def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
         """Events per lane (rows, display order, indexed by lane id) and time bin (columns) of the whole profile;

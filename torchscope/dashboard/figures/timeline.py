@@ -56,7 +56,7 @@ def timeline_figure(
     """Lanes as rows, ``events`` as bars coloured by kind, ``blocks`` as grey density bars, ``matches`` marked.
 
     ``selected`` (a :meth:`Store.timeline_event` dict) is outlined, with an arrow from the runtime call that
-    launched it (or to each kernel it launched). Every bar's ``customdata[0]`` is its event id; a density block's
+    launched it (or to each kernel it launched) and from / to the ops its flows join (forward -> backward). Every bar's ``customdata[0]`` is its event id; a density block's
     is ``[-1, count, start_ns, end_ns]``.
     """
     data: list[dict[str, Any]] = []
@@ -142,13 +142,16 @@ def _link_arrows(selected: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Arrows from a runtime call to the device work it launched (flow links), drawn in data coordinates."""
     if not selected:
         return []
-    pairs = [(src, selected) for src in selected.get("launched_by", [])]
-    pairs += [(selected, dst) for dst in selected.get("launched", [])]
+    red, blue = "#d62728", "#1f77b4"  # launches red, forward -> backward flows blue
+    pairs = [(src, selected, red) for src in selected.get("launched_by", [])]
+    pairs += [(selected, dst, red) for dst in selected.get("launched", [])]
+    pairs += [(selected, dst, blue) for dst in selected.get("flows_out", [])]
+    pairs += [(src, selected, blue) for src in selected.get("flows_in", [])]
     return [
         {"x": ms(dst["start"]), "y": dst["row"], "ax": ms(src["start"]), "ay": src["row"], "xref": "x", "yref": "y",
          "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 3, "arrowsize": 1.2, "arrowwidth": 2,
-         "arrowcolor": "#d62728", "text": ""}
-        for src, dst in pairs
+         "arrowcolor": color, "text": ""}
+        for src, dst, color in pairs
     ]  # fmt: skip
 
 

@@ -120,6 +120,8 @@ def details_panel(event: dict[str, Any] | None) -> Any:
         rows.append(("stack", " › ".join(event["stack"][-6:])))
     links = [html.Li(["launched by ", _event_link(e)]) for e in event.get("launched_by", [])]
     links += [html.Li(["launched ", _event_link(e)]) for e in event.get("launched", [])]
+    links += [html.Li([f"{e['flow']} flow to ", _event_link(e)]) for e in event.get("flows_out", [])]
+    links += [html.Li([f"{e['flow']} flow from ", _event_link(e)]) for e in event.get("flows_in", [])]
     return html.Div(
         [
             html.H3(event["name"], className="tl-event-name"),
