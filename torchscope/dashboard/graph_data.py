@@ -123,7 +123,11 @@ class GraphData:
     # -- per step ------------------------------------------------------------------------------------------------
     def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
         """Compact statistics of a captured step of one watched model (``store.step_stats``)."""
-        return self._stats.get_or((run_id, step, model), lambda: self.store.step_stats(run_id, step, model))
+        frame = self._stats.get_or((run_id, step, model), lambda: self.store.step_stats(run_id, step, model))
+        if frame.empty:  # perhaps not written yet (a live run): ask again next time
+            with self._stats.lock:
+                self._stats.pop((run_id, step, model), None)
+        return frame
 
     def only_here(self, run_id: int, version: int, model: str | None = None) -> set[int]:
         """Nodes of ``version`` that no other version (of the same watched model) has (same kind and name)."""
