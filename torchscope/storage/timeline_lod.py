@@ -65,7 +65,7 @@ class EventIndex:
         """Memory held by the columns (what the store's cache budgets)."""
         arrays = (self.lane, self.kind, self.name_id, self.level, self.start, self.dur, self.parent, self.link,
                   self.depth, self.by_level, self.level_start)  # fmt: skip
-        return int(sum(a.nbytes for a in arrays))
+        return int(sum(a.nbytes for a in arrays)) + (0 if self.row is None else int(self.row.nbytes))
 
 
 def nesting_depth(parent: np.ndarray) -> np.ndarray:

@@ -143,8 +143,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
     tab = query.get("tab", "overview")
     if tab not in TABS:
         raise BadRequestError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
-    store.timeline_prefetch(pid)  # the timeline is one click away: load its index meanwhile
     steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
+    content = _tab_content(store, pid, meta, tab, query)
+    store.timeline_prefetch(pid)  # the timeline is one click away: load its index while the browser draws this
     return html.Div(
         [
             html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
@@ -157,7 +158,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                 className="meta",
             ),  # fmt: skip
             _tab_bar(pid, tab),
-            html.Div(_tab_content(store, pid, meta, tab, query), id=f"prof-{tab}", className="prof-tab-content"),
+            html.Div(content, id=f"prof-{tab}", className="prof-tab-content"),
         ]
     )
 
