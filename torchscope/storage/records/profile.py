@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from torchscope.errors import TorchscopeError
 from torchscope.storage.bulk import Interner
 from torchscope.storage.records import handler
 from torchscope.storage.trace_rows import decode_trace, load_json, read_bytes
@@ -31,7 +30,7 @@ def write_profile_traces(conn: Connection, interner: Interner, payloads: list[An
             cols = decode_trace(load_json(read_bytes(path), path), path)
             with conn.begin_nested():
                 insert_profile(conn, interner, run_id, cols, name=name, source="live", path=None)
-        except (TorchscopeError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad window must not cost the batch's other records
             warnings.warn(f"torchscope: profiler window {name!r} was not stored: {exc}", RuntimeWarning, stacklevel=2)
         finally:
             try:
