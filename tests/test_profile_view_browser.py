@@ -144,4 +144,7 @@ def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serv
     tab.goto(f"{url}/profile/{pid}?tab=nope")
     tab.wait_for_selector(".error-panel")
     assert tab.locator(".error-code").inner_text() == "400"
+    tab.goto(f"{url}/profile/{pid + 1}")
+    tab.wait_for_function("document.querySelector('.error-code')?.innerText === '404'")
+    assert f"no profile {pid + 1}" in tab.locator(".error-message").inner_text()
     assert not problems, problems
