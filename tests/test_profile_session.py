@@ -120,3 +120,35 @@ def test_window_files_are_removed_once_stored(db_path, tmp_path, monkeypatch):
     run.finish()
     assert prof.windows == 2
     assert list(tmp_path.glob("torchscope-*")) == []
+
+
+def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tmp_path, monkeypatch):
+    from torchscope.storage import write_profile
+    from torchscope.storage.records.profile import write_profile_traces
+
+    run = torchscope.init("p", db=db_path)
+    trace = b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::fresh", "pid": 1, "tid": 1, "ts": 1, "dur": 2}]}'
+    real_insert = write_profile.insert_rows
+    failures = [1]
+
+    def failing_once(conn, table, columns, rows):  # the disk fills up while the events go in, once
+        if table.name == "profile_events" and failures:
+            failures.pop()
+            raise OSError("disk full")
+        real_insert(conn, table, columns, rows)
+
+    monkeypatch.setattr(write_profile, "insert_rows", failing_once)
+
+    def store(name: str) -> None:
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(trace)
+        run.writer.call(lambda conn: write_profile_traces(conn, run.writer.interner, [(run.id, str(path), name)]))
+
+    with pytest.warns(RuntimeWarning, match="not stored"):
+        store("bad")
+    store("good")
+    run.finish()
+    with torchscope.open(db_path) as reader:
+        frame = reader.profiles(run.id)
+        assert frame["name"].tolist() == ["good"]
+        assert reader.events(int(frame.iloc[0]["id"]))["name"].tolist() == ["aten::fresh"]

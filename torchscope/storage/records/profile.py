@@ -31,6 +31,8 @@ def write_profile_traces(conn: Connection, interner: Interner, payloads: list[An
             with conn.begin_nested():
                 insert_profile(conn, interner, run_id, cols, name=name, source="live", path=None)
         except Exception as exc:  # noqa: BLE001 - one bad window must not cost the batch's other records
+            # names interned inside the rolled-back savepoint are gone from the table: forget every cached id
+            interner._ids.clear()
             warnings.warn(f"torchscope: profiler window {name!r} was not stored: {exc}", RuntimeWarning, stacklevel=2)
         finally:
             try:
