@@ -152,3 +152,32 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
         frame = reader.profiles(run.id)
         assert frame["name"].tolist() == ["good"]
         assert reader.events(int(frame.iloc[0]["id"]))["name"].tolist() == ["aten::fresh"]
+
+
+def test_a_retried_writer_batch_interns_its_names_again(db_path):
+    from torchscope.storage.bulk import insert_rows
+    from torchscope.storage.records import HANDLERS
+    from torchscope.storage.schema import scalars
+
+    attempts = []
+
+    def intern_then_fail(conn, interner, payloads):  # a batch that fails once after interning a new name
+        tag_id = interner.ids(conn, {"late/tag"})["late/tag"]
+        attempts.append(tag_id)
+        if len(attempts) == 1:
+            raise OSError("transient")
+        insert_rows(conn, scalars, ("run_id", "tag_id", "step", "value", "wall_time"), [(payloads[0], tag_id, 0, 1.5, 1)])
+
+    HANDLERS["test_intern_then_fail"] = intern_then_fail
+    try:
+        run = torchscope.init("p", db=db_path)
+        run.writer.put("test_intern_then_fail", run.id)
+        run.finish()
+    finally:
+        del HANDLERS["test_intern_then_fail"]
+    assert len(attempts) == 2
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        joined = conn.execute("SELECT n.name, s.value FROM scalars s JOIN names n ON n.id = s.tag_id").fetchall()
+    assert joined == [("late/tag", 1.5)]

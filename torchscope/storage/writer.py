@@ -174,6 +174,7 @@ class Writer:
                 self.written_batches += 1
                 return
             except Exception as exc:  # noqa: BLE001 - any failure must stay inside torchscope
+                self.interner = Interner()  # names it interned were rolled back with the batch
                 if attempt + 1 < self.retries:
                     time.sleep(0.05 * 2**attempt)
                     continue
