@@ -122,3 +122,18 @@ def test_imported_log_runs_span_their_event_wall_times(keras_store):
     wave = store.scalars(runs["keras/summary"])
     assert run["started_at"] == wave["wall_time"].min()
     assert run["ended_at"] >= wave["wall_time"].max()
+
+
+def test_log_dir_with_profiler_plugin_traces_imports_both(shared_data, tmp_path, db_path):
+    logdir = tmp_path / "logs"
+    shutil.copytree(shared_data / "tensorboard_keras" / "summary", logdir / "train")
+    plugin = logdir / "plugins" / "profile" / "run1"
+    plugin.mkdir(parents=True)
+    shutil.copy(shared_data / "kineto" / "mi250_rocm_train.json.gz", plugin / "host_1.pt.trace.json.gz")
+    (logdir / "notes.json").write_text('{"not": "a trace"}')  # other JSON in a log dir is not a trace
+    result = import_path(db_path, logdir, name="exp")
+    assert [r["name"] for r in result.runs] == ["exp", "exp/train"]
+    with Store(db_path) as store:
+        profiles = store.profiles(result.runs[0]["id"])
+        assert profiles["kernel_count"].tolist() == [14]
+        assert len(store.scalars(result.runs[1]["id"], tags=["demo/wave"])) == 50
