@@ -20,28 +20,45 @@ from torchscope.storage.schema import names
 MAX_PARAMS = 30_000
 """Bound parameters per statement (SQLite allows 32766, PostgreSQL 65535)."""
 
-_sql_cache: dict[tuple[str, str, tuple[str, ...], int], str] = {}
+_sql_cache: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] = {}
 
 
-def _multi_values_sql(conn: Connection, table: Table, columns: tuple[str, ...], count: int) -> str:
-    key = (conn.dialect.name, table.name, columns, count)
+def _multi_values_sql(
+    conn: Connection, table: Table, columns: tuple[str, ...], count: int, replace_on: tuple[str, ...] = ()
+) -> str:
+    key = (conn.dialect.name, table.name, columns, count, replace_on)
     sql = _sql_cache.get(key)
     if sql is None:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        quote = conn.dialect.identifier_preparer.quote
         row = "(" + ", ".join([mark] * len(columns)) + ")"
-        quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+        quoted = ", ".join(quote(c) for c in columns)
         table_name = conn.dialect.identifier_preparer.format_table(table)
-        sql = _sql_cache[key] = f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([row] * count)
+        sql = f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([row] * count)
+        if replace_on:
+            updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in replace_on)
+            sql += f" ON CONFLICT ({', '.join(quote(c) for c in replace_on)}) DO UPDATE SET {updates}"
+        _sql_cache[key] = sql
     return sql
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    replace_on: Sequence[str] = (),
+) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table`` on the connection's open transaction.
 
     Rows go in multi-row ``INSERT ... VALUES (...), (...)`` statements of up to :data:`MAX_PARAMS` parameters.
     Besides being fast, this matters for threads: the sqlite3 driver releases the GIL around every statement it
     steps, so a per-row ``executemany`` on the writer thread would wait for the GIL once per row behind a busy
     training thread (the convoy effect) and fall far behind.
+
+    ``replace_on`` names a unique key: a row whose key exists replaces the stored row's other columns (an upsert;
+    SQLite >= 3.24 and PostgreSQL).
     """
     if not rows:
         return
@@ -50,7 +67,8 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     start = 0
     for size in _chunk_sizes(len(rows), max(1, MAX_PARAMS // len(columns))):
         chunk = rows[start : start + size]
-        conn.exec_driver_sql(_multi_values_sql(conn, table, columns, size), tuple(flat(chunk)))
+        sql = _multi_values_sql(conn, table, columns, size, tuple(replace_on))
+        conn.exec_driver_sql(sql, tuple(flat(chunk)))
         start += size
 
 
@@ -65,18 +83,6 @@ def _chunk_sizes(total: int, largest: int) -> list[int]:
             rest -= bit
         bit >>= 1
     return sizes
-
-
-def upsert(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows``, replacing the non-key columns of rows whose ``keys`` already exist."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        raise StoreError(f"upsert is not supported on {dialect}; use SQLite or PostgreSQL")
-    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-    updates = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
-    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
 
 
 def name_hash(name: str) -> int:

@@ -14,9 +14,10 @@ import psutil
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from torchscope.errors import NotFoundError
+from torchscope.storage import buckets
 from torchscope.storage.downsample import downsample_keep_extremes
 from torchscope.storage.scalar_cache import ScalarCache
-from torchscope.storage.schema import names, runs, scalar_latest, scalars
+from torchscope.storage.schema import names, runs, scalar_buckets, scalar_latest, scalars
 from torchscope.storage.schema_graph import graph_anomalies, graph_versions
 from torchscope.storage.schema_profile import profiles
 from torchscope.storage.summaries import run_summaries
@@ -95,7 +96,12 @@ def _scalar_frame(
     Rows are taken from the DBAPI cursor as plain tuples into one structured numpy array: building a million
     SQLAlchemy ``Row`` objects and a DataFrame from them costs ten times the query itself.
     """
-    rows = conn.execute(query).cursor.fetchall() if query is not None and tag_ids else []
+    if query is None or not tag_ids:
+        rows: list[Any] = []
+    elif max_items is not None:
+        rows = _thinned(conn, query, run_id, tag_ids, max_items)
+    else:
+        rows = conn.execute(query).cursor.fetchall()
     data = np.array(rows, dtype=_SCALAR_DTYPE) if rows else np.empty(0, dtype=_SCALAR_DTYPE)
     names_sorted = sorted(tag_ids.values())
     rank_of = {tag_id: names_sorted.index(tag) for tag_id, tag in tag_ids.items()}
@@ -116,6 +122,42 @@ def _scalar_frame(
     if max_items is not None:
         frame = downsample_keep_extremes(frame, "tag", "step", "value", max_items)
     return frame
+
+
+def _thinned(conn: Connection, query: Any, run_id: int, tag_ids: dict[int, str], max_items: int) -> list[Any]:
+    """``query``'s rows for the tags small enough to read whole; for longer series, the representative points of
+    the coarsest-fitting level of the bucket pyramid (about ``max_items`` per tag) instead of every point."""
+    latest = conn.execute(
+        select(scalar_latest.c.tag_id, scalar_latest.c.count, scalar_latest.c.step).where(
+            scalar_latest.c.run_id == run_id, scalar_latest.c.tag_id.in_(list(tag_ids))
+        )
+    ).all()
+    by_level: dict[int, list[int]] = {}
+    for tag_id, count, last_step in latest:
+        by_level.setdefault(buckets.choose_level(int(count), int(last_step), max_items), []).append(tag_id)
+    rows: list[Any] = []
+    if by_level.get(0):
+        rows += conn.execute(query.where(scalars.c.tag_id.in_(by_level.pop(0)))).cursor.fetchall()
+    columns = [scalar_buckets.c.run_id, scalar_buckets.c.tag_id, scalar_buckets.c.bucket]
+    columns += [scalar_buckets.c[name] for name in buckets.COLUMNS]
+    for level, level_tags in by_level.items():
+        found = conn.execute(
+            select(*columns).where(
+                scalar_buckets.c.run_id == run_id, scalar_buckets.c.level == level, scalar_buckets.c.tag_id.in_(level_tags)
+            )
+        ).cursor.fetchall()
+        if not found:
+            continue
+        cols = list(zip(*found))
+        agg = {"key": np.array(cols[1], np.int64), "bucket": np.array(cols[2], np.int64)}
+        for name, values in zip(buckets.COLUMNS, cols[3:]):
+            if name.endswith("_value"):
+                agg[name] = np.array([np.nan if v is None else v for v in values], np.float64)
+            else:
+                agg[name] = np.array([buckets.ABSENT if v is None else v for v in values], np.int64)
+        key, step, wall, value = buckets.points(agg)
+        rows += zip(key.tolist(), step.tolist(), [None if v != v else v for v in value.tolist()], wall.tolist())
+    return rows
 
 
 class RunReads:
@@ -242,7 +284,11 @@ class RunReads:
         cache = self.__dict__.get("_scalar_cache")
         if cache is None:
             cache = self.__dict__.setdefault("_scalar_cache", ScalarCache())
-        return cache.get(run_id, max_items, lambda cursors: self.scalars_after(run_id, cursors))
+        def fetch(cursors: Mapping[str, tuple[int, int]]) -> pd.DataFrame:
+            # a first read takes long series from the bucket pyramid; later ones only what came since
+            return self.scalars_after(run_id, cursors) if cursors else self.scalars(run_id, max_items=max_items)
+
+        return cache.get(run_id, max_items, fetch)
 
     def run_artifacts(self, run_id: int, *, limit: int = 50) -> pd.DataFrame:
         """What a run produced besides scalars: columns ``kind, id, name, step, created_at``, by kind then id.

@@ -77,3 +77,21 @@ scalar_latest = Table(
     Column("wall_time", BigInteger, nullable=False),
     Column("count", BigInteger, nullable=False),
 )
+
+
+scalar_buckets = Table(
+    "scalar_buckets",
+    metadata,
+    # Per-bucket extremes of each series at several widths (see torchscope.storage.buckets), kept by the writer,
+    # so a chart of a long series reads a few hundred rows instead of every point.
+    Column("run_id", Integer, primary_key=True),
+    Column("tag_id", Integer, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    *(
+        Column(f"{role}_{field}", Float(53) if field == "value" else BigInteger)
+        for role in ("first", "last", "min", "max", "nan", "pinf", "ninf")
+        for field in ("step", "wall", "value")
+    ),
+)
