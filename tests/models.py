@@ -216,3 +216,22 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class CausalAttention(torch.nn.Module):
+    """Self-attention with a causal mask made by ``masked_fill(..., -inf)``: an Inf that is meant to be there."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.qkv = torch.nn.Linear(dim, 3 * dim)
+        self.poison = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        scores = q @ k.transpose(-2, -1)
+        causal = torch.ones(x.shape[-2], x.shape[-2], dtype=torch.bool).triu(1)
+        scores = scores.masked_fill(causal, float("-inf"))
+        out = torch.softmax(scores, dim=-1) @ v
+        if self.poison:
+            out = torch.sqrt(out - 10.0)  # <sqrt>
+        return out.sum()

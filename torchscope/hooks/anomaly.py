@@ -10,6 +10,7 @@ whose backward produced it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -59,11 +60,15 @@ def find_origins(
     edges: Sequence[Sequence[Any]],
     stats: tuple[list[tuple[Any, ...]], np.ndarray],
     grad_of: dict[int, tuple[int, int]],
+    *,
+    deliberate: AbstractSet[int] = frozenset(),
 ) -> list[dict[str, Any]]:
     """At most one origin per phase (``forward``, ``backward``) as dicts; empty when every value is finite.
 
     ``stats`` is ``(meta, values)``: ``meta[i] = (node, output, role, ...)`` describes row ``i`` of ``values``, rows of
     role ``grad`` in the order the gradients arrived; ``grad_of`` maps a grad node to its ``(node, output)``.
+    ``deliberate`` are ops given a non-finite constant (``masked_fill(mask, -inf)`` for attention masks): their
+    NaN/Inf is intended, so they are never an origin, and ops reading their output are not either.
     """
     meta, values = stats
     bad = (values[:, _NAN] + values[:, _POSINF] + values[:, _NEGINF]) > 0
@@ -81,7 +86,7 @@ def find_origins(
     for i, (node, _output, role, *_) in enumerate(meta):
         if role == "value":
             value_rows.setdefault(node, []).append(i)
-    forward = _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows)
+    forward = _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows, deliberate)
     if forward:
         origins.append(forward)
     backward = _backward_origin(nodes, meta, values, bad, row_of, consumers, grad_of, inputs_of)
@@ -90,9 +95,9 @@ def find_origins(
     return origins
 
 
-def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows):  # type: ignore[no-untyped-def]
+def _forward_origin(nodes, values, bad, row_of, inputs_of, value_rows, deliberate):  # type: ignore[no-untyped-def]
     for node in nodes:
-        if node[_KIND] in ("module", "output", "grad"):
+        if node[_KIND] in ("module", "output", "grad") or node[0] in deliberate:
             continue
         node_id = node[0]
         outputs = value_rows.get(node_id, ())

@@ -297,7 +297,7 @@ class Watch:
         new = key not in self._seen_versions
         self._seen_versions[key] = True
         grad_of = {grad_ids[k]: target for k, target in enumerate(step.grad_targets)}
-        origins = find_origins(nodes, edges, stats, grad_of) if stats else []
+        origins = find_origins(nodes, edges, stats, grad_of, deliberate=record.deliberate) if stats else []
         for origin in origins:
             self._warn_anomaly(step.step, origin)
         self.run.writer.put(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import threading
@@ -33,7 +34,12 @@ NODE_FIELDS = (
 """Fields of a node tuple, in order (the ``graph_nodes`` table and ``store.graph`` columns)."""
 EDGE_FIELDS = ("src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype")
 
-_SKIP_DIRS = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(torchscope.__file__) + os.sep)
+# Frames of torch and of torchscope's own machinery are not "the user's line"; torchscope's top-level modules (the
+# demo's training script) are user code like any other.
+_SKIP_DIRS = (
+    os.path.dirname(torch.__file__) + os.sep,
+    *(os.path.join(os.path.dirname(torchscope.__file__), part) + os.sep for part in ("hooks", "profiler", "storage", "dashboard")),
+)
 _skip_code: dict[CodeType, bool] = {}
 _INPLACE_DUNDERS = frozenset(
     {"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
@@ -114,6 +120,16 @@ def _tensors_in(value: Any, label: str, into: list[tuple[torch.Tensor, str]]) ->
                 into.append((item, f"{label}.{i}"))
 
 
+def _nonfinite_constant(args: Any) -> bool:
+    """Whether a Python number among ``args`` (or in a list/tuple there) is NaN or ±Inf."""
+    for arg in args:
+        if isinstance(arg, float) and not math.isfinite(arg):
+            return True
+        if isinstance(arg, (list, tuple)) and any(isinstance(a, float) and not math.isfinite(a) for a in arg):
+            return True
+    return False
+
+
 def _outputs(out: Any) -> list[torch.Tensor]:
     if isinstance(out, torch.Tensor):
         return [out]
@@ -167,6 +183,8 @@ class StepRecord:
         self.n_ops = 0
         self.thread = threading.get_ident()
         self.failed: BaseException | None = None
+        self.deliberate: set[int] = set()
+        """Ops given a non-finite Python constant (an attention mask's -inf): their NaN/Inf is intended."""
 
     # -- nodes other than ops ---------------------------------------------------------------------------------------
     def _add(self, kind: str, name: str, op: str | None, tensors: list[torch.Tensor], **fields: Any) -> int:
@@ -271,6 +289,8 @@ class StepRecord:
                 _tensors_in(arg, key, inputs)
         sources = [(self.source(t), label_, t) for t, label_ in inputs]
         node_id = len(self.nodes)
+        if _nonfinite_constant(args) or _nonfinite_constant(kwargs.values()):
+            self.deliberate.add(node_id)
         for (src, src_out), arg_label, t in sources:
             self.edges.append((src, src_out, node_id, arg_label, "data", one_shape(t), dtype_name(t)))
         file, line = user_location(3)
