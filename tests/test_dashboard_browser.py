@@ -76,3 +76,20 @@ def test_new_run_appears_on_open_runs_page(db_path: Path, serve, page) -> None:
     tab.wait_for_selector(f".ag-row[row-id='{late.id}']", timeout=10_000)
     assert tab.locator("#runs-count").inner_text() == "3 runs"
     assert not problems, problems
+
+
+def test_ticking_two_runs_links_to_their_comparison(db_path: Path, serve, page) -> None:
+    good, bad = _make_runs(db_path)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(url + "/")
+    tab.wait_for_selector(f".ag-row[row-id='{good}']")
+    assert not tab.locator("#runs-compare").is_visible()
+    for run_id in (bad, good):
+        tab.locator(f".ag-row[row-id='{run_id}'] input[type='checkbox']").first.check()
+    link = tab.locator("#runs-compare")
+    link.wait_for(state="visible")
+    assert link.inner_text() == f"Compare #{good} and #{bad}"
+    link.click()
+    tab.wait_for_url(re.compile(rf".*/compare\?a={good}&b={bad}$"))
+    assert not problems, problems

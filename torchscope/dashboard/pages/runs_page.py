@@ -10,7 +10,7 @@ import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
 from torchscope.dashboard.figures.live import MAX_POINTS
-from torchscope.dashboard.tables.runs import runs_columns, runs_rows
+from torchscope.dashboard.tables.runs import compare_href, runs_columns, runs_rows
 from torchscope.storage.store import Store
 
 PATH = r"/"
@@ -23,13 +23,25 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     return html.Div(
         [
             html.H1("Runs"),
-            html.P(f"{len(summaries)} runs", id="runs-count", className="muted"),
+            html.Div(
+                [
+                    html.P(f"{len(summaries)} runs", id="runs-count", className="muted"),
+                    html.Span("tick two runs to compare them", id="runs-compare-hint", className="muted"),
+                    dcc.Link("Compare", id="runs-compare", href="/compare", className="button", style={"display": "none"}),
+                ],
+                className="runs-toolbar",
+            ),
             dag.AgGrid(
                 id="runs-grid",
                 rowData=runs_rows(summaries, tags),
                 columnDefs=runs_columns(tags),
                 defaultColDef={"sortable": True, "filter": True, "resizable": True},
-                dashGridOptions={"domLayout": "autoHeight", "animateRows": False},
+                dashGridOptions={
+                    "domLayout": "autoHeight",
+                    "animateRows": False,
+                    "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
+                                     "enableClickSelection": False},
+                },  # fmt: skip
                 getRowId="params.data.id",
                 columnSize="responsiveSizeToFit",
                 className="ag-theme-alpine",
@@ -60,7 +72,21 @@ def warm_up(store: Store, summaries: Any, newest: int = 3) -> None:
 
 
 def register(app: dash.Dash, store: Store) -> None:
-    """Poll the store: new runs appear and statuses change without a reload."""
+    """Poll the store: new runs appear and statuses change without a reload. Two ticked runs can be compared."""
+
+    @app.callback(
+        Output("runs-compare", "href"),
+        Output("runs-compare", "style"),
+        Output("runs-compare", "children"),
+        Output("runs-compare-hint", "style"),
+        Input("runs-grid", "selectedRows"),
+    )
+    def pick(selected: list[dict[str, Any]] | None) -> tuple[Any, Any, Any, Any]:
+        href = compare_href(selected)
+        if href is None:
+            return dash.no_update, {"display": "none"}, dash.no_update, {}
+        a, b = sorted(int(row["id"]) for row in selected or [])
+        return href, {}, f"Compare #{a} and #{b}", {"display": "none"}
 
     @app.callback(
         Output("runs-grid", "rowData"),

@@ -27,6 +27,12 @@ def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 
+def compare_href(selected: list[dict[str, Any]] | None) -> str | None:
+    """The compare page for exactly two selected grid rows (older run as A), else None."""
+    ids = sorted(int(row["id"]) for row in selected or [])
+    return f"/compare?a={ids[0]}&b={ids[1]}" if len(ids) == 2 else None
+
+
 def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, Any]]:
     """One grid row per run, values already formatted for display."""
     rows = []
