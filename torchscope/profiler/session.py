@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -125,13 +125,15 @@ class ProfileSession:
     def _on_trace_ready(self, prof: profile) -> None:
         index = next(self._counter)
         # one temporary file per window, deleted by the writer once stored
-        fd, name = tempfile.mkstemp(prefix=f"torchscope-run{self.run.id}-window{index}-", suffix=".json")
-        os.close(fd)
-        path = Path(name)
+        path: Path | None = None
         try:
+            fd, name = tempfile.mkstemp(prefix=f"torchscope-run{self.run.id}-window{index}-", suffix=".json")
+            os.close(fd)
+            path = Path(name)
             prof.export_chrome_trace(str(path))
         except Exception as exc:  # noqa: BLE001
-            path.unlink(missing_ok=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
             self._warn("export", f"torchscope: a profiler window could not be exported and is lost: {exc}")
             return
         self.windows += 1
