@@ -9,6 +9,7 @@ import torch
 
 import torchscope
 from torchscope.errors import ProfilerError
+from torchscope.storage.writer import TorchscopeWarning
 
 
 def train(run, steps: int, **options):
@@ -181,3 +182,18 @@ def test_a_retried_writer_batch_interns_its_names_again(db_path):
     with sqlite3.connect(db_path) as conn:
         joined = conn.execute("SELECT n.name, s.value FROM scalars s JOIN names n ON n.id = s.tag_id").fetchall()
     assert joined == [("late/tag", 1.5)]
+
+
+def test_a_window_that_cannot_be_exported_warns_and_training_goes_on(db_path, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    run = torchscope.init("p", db=db_path)
+    with pytest.warns(TorchscopeWarning, match="could not be exported"):
+        prof = train(run, 4, wait=0, warmup=1, active=1, repeat=2)
+    run.log({"after": 1.0}, step=0)
+    run.finish()
+    assert prof.windows == 0 and run.dropped == 2
+    with torchscope.open(db_path) as store:
+        assert store.profiles(run.id).empty
+        assert store.scalars(run.id)["tag"].tolist() == ["after"]
