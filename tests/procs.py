@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 import torchscope
 
@@ -13,13 +14,33 @@ def value_at(step: int, tag: int = 0) -> float:
     return step * 0.5 + tag / 7
 
 
+def tiny_training_step() -> Callable[[], None]:
+    """One step of a small MLP on a fixed batch: real torch work, which (like any training loop) spends its time
+    in torch kernels that let other threads run, so torchscope's writer thread gets its turns."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(64, 32), torch.randn(64, 1)
+
+    def step() -> None:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def log_until_killed(db: str) -> None:
-    """Log one step after another, printing ``step wall_time`` after each log call, until killed."""
+    """Train and log one step after another, printing ``step wall_time`` after each log call, until killed."""
+    train = tiny_training_step()
     run = torchscope.init(name="doomed", db=db)
     print(f"run {run.id}", flush=True)
     step = 0
     while True:
-        sum(range(3000))  # stands in for a training step
+        train()
         run.log({"v": value_at(step)}, step=step)
         print(f"{step} {time.time()}", flush=True)
         step += 1

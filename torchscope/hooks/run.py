@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 from torchscope.storage.engine import open_engine, resolve_url
 from torchscope.storage.records.runs import heartbeat, open_run
+from torchscope.storage.records.scalars import warm_up
 from torchscope.storage.writer import Writer
 
 HEARTBEAT_SECONDS = 1.0
@@ -167,6 +168,7 @@ def init(
     _install_exit_hooks()
     writer = Writer(engine)
     writer.every(HEARTBEAT_SECONDS, heartbeat(run_id))
+    writer.call(lambda conn: warm_up(conn, run_id))
     run = Run(writer, run_id, run_name, dict(config or {}), url)
     if system_metrics:
         from torchscope.hooks.system_metrics import DEFAULT_INTERVAL, start_for_run

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from torchscope.errors import SchemaVersionError, StoreError
 from torchscope.storage import migrations
@@ -61,7 +60,8 @@ def make_engine(url: str, *, writer: bool = False) -> Engine:
     """A SQLAlchemy engine for ``url``; ``writer=True`` takes write locks up front on SQLite."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, poolclass=NullPool if writer else None)
+            # A pooled connection: the writer reuses one connection instead of connecting for every batch.
+            engine = create_engine(url)
             _configure_sqlite(engine, immediate=writer)
         else:
             engine = create_engine(url, pool_pre_ping=True)

@@ -57,6 +57,8 @@ class Writer:
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._warned: set[str] = set()
         self._closed = False
+        self._urgent = threading.Event()
+        self._last_write = 0.0
         self._thread = threading.Thread(target=self._loop, name="torchscope-writer", daemon=True)
         self._thread.start()
 
@@ -79,6 +81,7 @@ class Writer:
         box: dict[str, Any] = {}
         done = threading.Event()
         self._queue.put((_CALL, (task, box, done)))
+        self._urgent.set()
         if not done.wait(timeout):
             raise TimeoutError("torchscope writer did not answer in time")
         if "error" in box:
@@ -91,6 +94,7 @@ class Writer:
             return False
         done = threading.Event()
         self._queue.put((_FLUSH, done))
+        self._urgent.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> bool:
@@ -99,6 +103,7 @@ class Writer:
             return not self._thread.is_alive()
         self._closed = True
         self._queue.put((_STOP, None))
+        self._urgent.set()
         self._thread.join(timeout)
         finished = not self._thread.is_alive()
         if finished:
@@ -131,6 +136,7 @@ class Writer:
             due = self._due_periodic()
             if records or due:
                 self._write(records, due)
+                self._last_write = time.monotonic()
             for task, box, done in calls:
                 self._run_call(task, box)
                 done.set()
@@ -145,6 +151,11 @@ class Writer:
         batch = [first]
         if first[0] in (_STOP, _FLUSH, _CALL):
             return batch
+        # Let records gather until flush_interval has passed since the last write: a write per log call would take
+        # the GIL from the training thread hundreds of times a second. flush(), call() and close() cut it short.
+        wait = self._last_write + self.flush_interval - time.monotonic()
+        if wait > 0 and self._urgent.wait(wait):
+            self._urgent.clear()
         # Take only what is queued now: a producer that never pauses must not keep the batch from committing.
         get = self._queue.get_nowait
         for _ in range(min(self._queue.qsize(), self.max_batch - 1)):
