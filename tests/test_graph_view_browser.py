@@ -160,7 +160,8 @@ def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, se
     tab.goto(f"{url}/graph/{run_id}?step=3&node=encoder.block.act.proj")
     tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'encoder.block.act.proj'")
     _wait_count(tab, 11)  # the boxes around proj open (root, act); proj itself selected, closed
-    assert tab.evaluate(f"{CY}.getElementById('{ids['encoder.block.act.proj']}').selected()")
+    # selection is applied by the client after the elements are drawn: wait for it rather than race it
+    tab.wait_for_function(f"{CY}.getElementById('{ids['encoder.block.act.proj']}').selected()")
     assert tab.evaluate(f"{CY}.getElementById('{ids['linear_0']}').empty()")
     tab.locator("#graph-search").fill("head")
     tab.locator("#graph-search").press("Enter")
