@@ -329,11 +329,15 @@ class Watch:
         module = origin.get("module") or "<root>"
         what = "NaN" if origin["nan"] else "Inf"
         key = f"anomaly:{origin['phase']}:{origin['op']}:{where}"
-        self.run.writer.warn_once(
-            key,
-            f"torchscope: first {what} of step {step} ({origin['phase']}) comes from {origin['op']} "
-            f"in {module} at {where}",
-        )
+        if origin["op"] in ("param", "input"):
+            # Nothing in this step made it: it came in with a parameter (an earlier update wrote it) or the data.
+            source = "the parameter" if origin["op"] == "param" else "the input"
+            message = (f"torchscope: first {what} of step {step} ({origin['phase']}) is already in {source} "
+                       f"{origin['tensor']}: it was there before this step ran")  # fmt: skip
+        else:
+            message = (f"torchscope: first {what} of step {step} ({origin['phase']}) comes from {origin['op']} "
+                       f"in {module} at {where}")  # fmt: skip
+        self.run.writer.warn_once(key, message)
 
     def _warn_compiled(self) -> None:
         if not self._compile_warned:
