@@ -64,6 +64,8 @@ def validate(model: nn.Module, generator: torch.Generator, run: torchscope.Run, 
 def train(db: str | None, seconds: float, name: str = "demo-cnn") -> int:
     """Train for ``seconds`` (wall time), logging into ``db``; returns the run id."""
     torch.manual_seed(0)
+    # A model this small gains nothing from more threads, and OpenMP threads stall when a small machine is busy.
+    torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(0)
     model = SmallCNN()
     lr = 3e-3
