@@ -13,12 +13,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import torch
@@ -30,6 +26,7 @@ from torchscope.dashboard import routes
 from torchscope.dashboard.graph_collapse import expand_all, toggle
 from torchscope.dashboard.graph_data import GraphData
 from torchscope.dashboard.graph_render import draw
+from torchscope.dashboard.server import serve_in_subprocess
 
 
 class Attention(nn.Module):
@@ -96,28 +93,14 @@ def _browser(db: Path, run_id: int, encoder_id: int) -> None:
     if not Path(chromium).exists():
         print("browser: no Chromium, skipped")
         return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = Path(sys.executable).with_name("torchscope")
-    server = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stderr=subprocess.DEVNULL)
     cy = "[...document.querySelectorAll('#graph-cy, #graph-cy div')].find(d => d._cyreg && d._cyreg.cy)?._cyreg.cy"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with serve_in_subprocess(db) as base:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             for label in ("first visit (server cache cold)", "second visit"):
                 start = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{port}/graph/{run_id}")
+                page.goto(f"{base}/graph/{run_id}")
                 page.wait_for_function(f"(() => {{ const c = {cy}; return c && c.nodes().length > 0; }})()")
                 print(f"browser: navigation to graph drawn, {label}: {time.perf_counter() - start:.2f} s")
             n = page.evaluate(f"{cy}.elements().length")
@@ -129,9 +112,6 @@ def _browser(db: Path, run_id: int, encoder_id: int) -> None:
             page.wait_for_function(f"{cy}.elements().length > {n}")
             print(f"browser: click on a closed module to opened module drawn: {time.perf_counter() - start:.2f} s")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def main() -> None:

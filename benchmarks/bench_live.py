@@ -19,17 +19,15 @@ import os
 import platform
 import random
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import torchscope
 from torchscope.dashboard import routes
+from torchscope.dashboard.server import serve_in_subprocess
 from torchscope.storage.store import Store
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
@@ -41,23 +39,10 @@ ARRIVED = """([step, value]) => {
 }"""
 
 
-def serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``torchscope serve DB`` on a free port, answering."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = shutil.which("torchscope", path=os.path.dirname(sys.executable)) or "torchscope"
-    proc = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("torchscope serve did not answer within 60 s")
+def serve(db: Path) -> tuple[ExitStack, str]:
+    """``torchscope serve DB`` on a free port, answering; close the stack to stop it."""
+    stack = ExitStack()
+    return stack, stack.enter_context(serve_in_subprocess(db))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -71,7 +56,7 @@ def bench_latency(browser, tmp: Path, count: int) -> list[float]:  # type: ignor
     run = torchscope.init(name="latency", db=db, system_metrics=False)
     run.log({"v": 0.0}, step=0)
     run.flush()
-    proc, url = serve(db)
+    server, url = serve(db)
     page = browser.new_page()
     try:
         page.goto(f"{url}/run/{run.id}")
@@ -89,8 +74,7 @@ def bench_latency(browser, tmp: Path, count: int) -> list[float]:  # type: ignor
     finally:
         page.close()
         run.finish()
-        proc.terminate()
-        proc.wait(10)
+        server.close()
 
 
 def bench_first_render(  # type: ignore[no-untyped-def]
@@ -126,7 +110,7 @@ def bench_first_render(  # type: ignore[no-untyped-def]
           f"(store read + downsampling alone {statistics.median(read):.2f} s), "
           f"{statistics.median(warm):.2f} s when opened again (cached series)")  # fmt: skip
 
-    proc, url = serve(db)
+    server, url = serve(db)
     navigation, drawing, payload = [], [], 0
     try:
         for _ in range(repeats):
@@ -150,8 +134,7 @@ def bench_first_render(  # type: ignore[no-untyped-def]
             payload = max(sizes, default=0)
             page.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.close()
     print(f"  browser, first open (server reads the run): every chart drawn {navigation[0]:.2f} s after navigation, "
           f"{drawing[0]:.2f} s after the page content arrived")  # fmt: skip
     print(f"  browser, median of {repeats - 1} later opens: every chart drawn {statistics.median(navigation[1:]):.2f} s "

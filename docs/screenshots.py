@@ -8,15 +8,14 @@ Uses Debian's headless Chromium through Playwright, as the browser tests do.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+from torchscope.dashboard.server import serve_in_subprocess
 
 OUT = Path(__file__).resolve().parent / "img"
 PAGES = [
@@ -33,12 +32,6 @@ PAGES = [
 GPU_TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto" / "v100_train_rank0.json.gz"
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     exe = Path(sys.executable).with_name("torchscope")
@@ -50,18 +43,7 @@ def main() -> None:
             from torchscope.profiler.importing import import_path
 
             gpu = import_path(db, GPU_TRACE, name="v100 trace").profiles[0]["id"]
-        port = _port()
-        server = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        with serve_in_subprocess(db) as base:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=os.environ.get("TORCHSCOPE_CHROMIUM", "/usr/bin/chromium"),
@@ -69,15 +51,12 @@ def main() -> None:
                 )
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 for name, path, selector in PAGES:
-                    page.goto(f"http://127.0.0.1:{port}{path.format(gpu=gpu)}")
+                    page.goto(f"{base}{path.format(gpu=gpu)}")
                     page.wait_for_selector(selector, timeout=30_000)
                     page.wait_for_load_state("networkidle")
                     page.screenshot(path=str(OUT / f"{name}.png"))
                     print(f"wrote {OUT / f'{name}.png'}")
                 browser.close()
-        finally:
-            server.terminate()
-            server.wait()
 
 
 if __name__ == "__main__":

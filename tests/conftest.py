@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,49 +37,15 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, deadline_s: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200 or the deadline passes (or ``proc`` exits)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {deadline_s}s")
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[Path], str]]:
     """Start ``torchscope serve DB`` (the real console script) on a free port; returns the base URL."""
-    procs: list[subprocess.Popen[bytes]] = []
+    from contextlib import ExitStack
 
-    def start(db: Path) -> str:
-        port = free_port()
-        exe = shutil.which("torchscope", path=os.path.dirname(sys.executable)) or "torchscope"
-        proc = subprocess.Popen([exe, "serve", str(db), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(url + "/", proc)
-        return url
+    from torchscope.dashboard.server import serve_in_subprocess
 
-    yield start
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with ExitStack() as servers:
+        yield lambda db: servers.enter_context(serve_in_subprocess(db))
 
 
 @pytest.fixture(scope="session")
