@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import torchscope
+
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ helpers (procs, postgres, models) import by name
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -19,6 +21,14 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def db_path(tmp_path: Path) -> Path:
     """Path of a database file that does not exist yet, in the test's own directory."""
     return tmp_path / "torchscope.db"
+
+
+@pytest.fixture
+def run(db_path: Path) -> Iterator[torchscope.Run]:
+    """A live run recording into the test's database, finished after the test."""
+    active = torchscope.init("test", db=db_path)
+    yield active
+    active.finish()
 
 
 @pytest.fixture(scope="session")

@@ -235,3 +235,18 @@ class CausalAttention(torch.nn.Module):
         if self.poison:
             out = torch.sqrt(out - 10.0)  # <sqrt>
         return out.sum()
+
+
+def record_nan_run(db: object, steps: int = 10, poison_at: int = 7) -> int:
+    """A run "nan" of NanNet with every step captured; at ``poison_at`` ``torch.log`` runs on negative values deep
+    inside (``encoder.block.act``). Returns the run id."""
+    import torchscope
+
+    torch.manual_seed(0)
+    with torchscope.init(name="nan", db=db) as run:
+        model = NanNet()
+        run.watch(model, every=1)
+        for step in range(steps):
+            model.encoder.block.act.poison = step == poison_at
+            model(torch.randn(8, 4)).backward()
+    return run.id

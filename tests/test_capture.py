@@ -16,18 +16,7 @@ from torchscope.errors import CaptureError, NotFoundError
 from torchscope.storage.writer import TorchscopeWarning
 
 from models import DictIO, InPlace, LogBlock, NanNet, SharedTwice, SqrtAtZero, TinyMLP, line_of
-
-
-@pytest.fixture
-def run(db_path):
-    run = torchscope.init("capture", db=db_path)
-    yield run
-    run.finish()
-
-
-def _store(run):
-    run.flush()
-    return torchscope.open(run.url.removeprefix("sqlite:///"))
+from runs import flushed_store
 
 
 def _train(model, inputs, steps=1, backward=True):
@@ -42,7 +31,7 @@ def test_mlp_graph_has_each_op_module_param_and_edge(run):
     model = TinyMLP()
     with run.watch(model, every=1):
         _train(model, (torch.randn(5, 4),))
-    nodes, edges = _store(run).graph(run.id)
+    nodes, edges = flushed_store(run).graph(run.id)
     ops = nodes[nodes.kind == "op"]
     assert ops["op"].tolist() == ["F.linear", "torch.relu", "F.linear", "Tensor.add"]
     assert ops["name"].tolist() == ["linear_0", "relu_0", "linear_1", "add_0"]
@@ -82,7 +71,7 @@ def test_statistics_equal_torch_for_values_and_gradients(run):
     x = torch.randn(64, 4)
     with run.watch(model, every=1):
         model(x).sum().backward()
-    stats = _store(run).tensor_stats(run.id, step=0).set_index("name")
+    stats = flushed_store(run).tensor_stats(run.id, step=0).set_index("name")
     hidden = model.fc1(x).detach()
     row = stats.loc["linear_0"]
     assert row["role"] == "value" and row["shape"] == [64, 8] and row["dtype"] == "float32" and row["device"] == "cpu"
@@ -119,7 +108,7 @@ def test_first_nan_is_attributed_to_log_op_with_module_and_line(run):
                 model(x).backward()
             seen += [str(w.message) for w in caught if issubclass(w.category, TorchscopeWarning)]
             model.zero_grad()
-    anomalies = _store(run).anomalies(run.id)
+    anomalies = flushed_store(run).anomalies(run.id)
     assert anomalies["step"].tolist() == [7]
     row = anomalies.iloc[0]
     assert (row["phase"], row["op"], row["module"], row["line"]) == ("forward", "torch.log", "encoder.block.act", line)
@@ -135,7 +124,7 @@ def test_backward_inf_is_attributed_to_the_op_whose_backward_made_it(run):
     with pytest.warns(TorchscopeWarning, match="first Inf of step 0 \\(backward\\) comes from torch.sqrt"):
         with run.watch(model, every=1):
             model(torch.randn(2, 3)).backward()
-    row = _store(run).anomalies(run.id).iloc[0]
+    row = flushed_store(run).anomalies(run.id).iloc[0]
     assert (row["phase"], row["op"], row["line"], row["tensor"]) == (
         "backward", "torch.sqrt", line_of(SqrtAtZero.forward, "<sqrt>"), "grad:sub_0",
     )  # fmt: skip
@@ -149,7 +138,7 @@ def test_dict_list_inputs_and_outputs_are_named_by_their_path(run):
         out = model(batch, [torch.randn(3, 4)], scale=2.0)
         assert out["n"] == 3
         (out["out"][0].sum() + out["out"][1].sum()).backward()
-    nodes, edges = _store(run).graph(run.id)
+    nodes, edges = flushed_store(run).graph(run.id)
     assert nodes[nodes.kind == "input"]["name"].tolist() == ["input[0]['a']", "input[0]['b']", "input[1][0]"]
     assert nodes[nodes.kind == "output"]["name"].tolist() == ["output['out'][0]", "output['out'][1]"]
     cat = nodes.set_index("name").loc["cat_0"]
@@ -161,7 +150,7 @@ def test_shared_module_called_twice_is_two_calls_of_one_weight(run):
     model = SharedTwice()
     with run.watch(model, every=1):
         _train(model, (torch.randn(2, 4),))
-    nodes, edges = _store(run).graph(run.id)
+    nodes, edges = flushed_store(run).graph(run.id)
     calls = nodes[nodes.kind == "module"].set_index("name")
     assert calls.loc["shared", "call"] == 0 and calls.loc["shared#1", "call"] == 1
     weight = nodes[nodes.name == "shared.weight"]
@@ -179,7 +168,7 @@ def test_in_place_ops_are_nodes_and_earlier_values_are_kept(run):
     x = torch.randn(2, 4)
     with run.watch(model, every=1):
         _train(model, (x,))
-    store = _store(run)
+    store = flushed_store(run)
     nodes, edges = store.graph(run.id)
     ops = nodes[nodes.kind == "op"]
     assert ops["op"].tolist() == ["F.linear", "Tensor.add_", "Tensor.__setitem__", "Tensor.add_", "Tensor.relu_",
@@ -202,7 +191,7 @@ def test_control_flow_that_changes_the_graph_makes_a_second_version(run):
     with run.watch(model, every=1):
         for sign in (1, -1, 1, 1):
             _train(model, (sign * torch.ones(2, 4),))
-    store = _store(run)
+    store = flushed_store(run)
     steps = store.graph_steps(run.id)
     versions = store.graph_versions(run.id)
     assert steps["step"].tolist() == [0, 1, 2, 3]
@@ -220,7 +209,7 @@ def test_no_grad_evaluation_captures_forward_without_gradients(run):
         with torch.no_grad():
             model(torch.randn(3, 4))
         assert handle.steps_captured == 1  # stored at once: no backward will come
-    store = _store(run)
+    store = flushed_store(run)
     nodes, _ = store.graph(run.id)
     assert "grad" not in set(nodes.kind) and (nodes.kind == "op").sum() == 4
     assert set(store.tensor_stats(run.id)["role"]) == {"value"}
@@ -230,7 +219,7 @@ def test_every_n_captures_only_sampled_forwards(run):
     model = TinyMLP()
     with run.watch(model, every=3):
         _train(model, (torch.randn(2, 4),), steps=7)
-    assert _store(run).graph_steps(run.id)["step"].tolist() == [0, 3, 6]
+    assert flushed_store(run).graph_steps(run.id)["step"].tolist() == [0, 3, 6]
 
 
 def test_step_log_follows_run_log_steps(run):
@@ -241,7 +230,7 @@ def test_step_log_follows_run_log_steps(run):
             model(torch.randn(1, 4))  # an extra forward at the same step is not a new capture
             run.log({"loss": 1.0}, step=step)
     # before the first log run.step is 0; afterwards the forward of step s sees run.step == s
-    assert _store(run).graph_steps(run.id)["step"].tolist() == [0, 12, 14]
+    assert flushed_store(run).graph_steps(run.id)["step"].tolist() == [0, 12, 14]
 
 
 def test_handle_removes_hooks_idempotently_and_holds_model_weakly(run):
@@ -270,7 +259,7 @@ def test_full_mode_keeps_whole_tensors_up_to_the_cap(run, monkeypatch):
     x = torch.randn(5, 4)
     with run.watch(model, every=1, tensors="full"):
         model(x).sum().backward()
-    store = _store(run)
+    store = flushed_store(run)
     np.testing.assert_array_equal(store.tensor_value(run.id, 0, "input[0]"), x.numpy())
     np.testing.assert_array_equal(store.tensor_value(run.id, 0, "fc2.bias"), model.fc2.bias.detach().numpy())
     np.testing.assert_allclose(store.tensor_value(run.id, 0, "grad:fc2.bias", role="grad"), model.fc2.bias.grad.numpy())
@@ -282,7 +271,7 @@ def test_graph_only_mode_stores_no_statistics(run):
     model = TinyMLP()
     with run.watch(model, every=1, tensors="none"):
         _train(model, (torch.randn(2, 4),))
-    store = _store(run)
+    store = flushed_store(run)
     assert (store.graph(run.id)[0].kind == "op").sum() == 4
     assert store.tensor_stats(run.id).empty
 
@@ -314,7 +303,7 @@ def test_a_capture_failure_warns_and_training_goes_on(run, monkeypatch):
     torch.testing.assert_close(out, TinyMLP.forward(model, x))
     assert run.dropped >= 1
     with pytest.raises(NotFoundError, match="no captured graph"):
-        _store(run).graph(run.id)
+        flushed_store(run).graph(run.id)
 
 
 def test_reading_a_step_that_was_not_captured_names_the_captured_ones(run):
@@ -322,7 +311,7 @@ def test_reading_a_step_that_was_not_captured_names_the_captured_ones(run):
     with run.watch(model, every=2):
         _train(model, (torch.randn(2, 4),), steps=3)
     with pytest.raises(NotFoundError, match=r"step 1 of run \d+ was not captured \(captured: 0, 2\)"):
-        _store(run).graph(run.id, step=1)
+        flushed_store(run).graph(run.id, step=1)
 
 
 def test_nan_statistics_count_each_kind_and_skip_them_in_min_max(run):
@@ -372,7 +361,7 @@ def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(
             model(torch.full((1, 2), 1000.0))
         assert not _get_current_function_mode_stack() and not nn_module._global_forward_pre_hooks
         model(torch.ones(1, 2)).sum().backward()
-    store = _store(run)
+    store = flushed_store(run)
     assert store.graph_steps(run.id)["step"].tolist() == [0, 1]
     failed = store.graph(run.id, step=0)[0]
     assert failed.query("kind == 'op'")["op"].tolist() == ["F.linear", "Tensor.sum", "Tensor.gt"]
@@ -417,7 +406,7 @@ def test_a_failure_mid_forward_removes_the_gradient_hooks_it_had_placed(run, mon
             for _ in range(2):
                 model(torch.randn(2, 4)).sum().backward()
             assert not model.fc1.weight._backward_hooks
-    assert _store(run).graph_steps(run.id).empty
+    assert flushed_store(run).graph_steps(run.id).empty
     assert run.dropped == 1
 
 
@@ -445,7 +434,7 @@ def test_outputs_in_a_dataclass_or_a_dict_subclass_become_output_nodes(run):
     model = Wrapped()
     with run.watch(model, every=1):
         model(torch.ones(1, 2), mask=torch.ones(1, 2)).logits.sum().backward()
-    nodes, _ = _store(run).graph(run.id)
+    nodes, _ = flushed_store(run).graph(run.id)
     assert nodes[nodes.kind == "input"]["name"].tolist() == ["input[0]", "input.mask"]
     assert nodes[nodes.kind == "output"]["name"].tolist() == ["output.logits", "output.extra['out']['hidden']"]
 
@@ -467,7 +456,7 @@ def test_two_watched_models_in_one_run_keep_their_own_steps_and_statistics(run):
     third = run.watch(TinyMLP())
     assert third.name == "TinyMLP#2"
     third.remove()
-    store = _store(run)
+    store = flushed_store(run)
     steps = store.graph_steps(run.id)
     assert steps[["step", "model"]].values.tolist() == [
         [0, "generator"], [0, "TinyMLP"], [1, "generator"], [2, "generator"], [2, "TinyMLP"],

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import warnings
 
-import pytest
 import torch
 
-import torchscope
 from torchscope.storage.writer import TorchscopeWarning
 
 from models import CausalAttention, line_of
-
-
-@pytest.fixture
-def run(db_path):  # type: ignore[no-untyped-def]
-    with torchscope.init(name="masks", db=db_path, system_metrics=False) as active:
-        yield active
+from runs import flushed_store
 
 
 def test_masked_fill_with_minus_inf_is_not_an_anomaly_but_a_later_nan_is(run) -> None:  # type: ignore[no-untyped-def]
@@ -30,8 +23,7 @@ def test_masked_fill_with_minus_inf_is_not_an_anomaly_but_a_later_nan_is(run) ->
                 model.poison = step == 3
                 model(x).backward()
                 model.zero_grad()
-    run.flush()
-    anomalies = torchscope.open(run.url).anomalies(run.id)
+    anomalies = flushed_store(run).anomalies(run.id)
     line = line_of(CausalAttention.forward, "<sqrt>")
     assert anomalies[["step", "phase", "op", "line"]].values.tolist() == [
         [3, "forward", "torch.sqrt", line],

@@ -14,18 +14,7 @@ from torchscope.hooks.tensor_stats import HIST_MAX, StatsBatch, cpu_row
 from torchscope.storage.writer import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
-
-
-@pytest.fixture
-def run(db_path):
-    run = torchscope.init("models", db=db_path)
-    yield run
-    run.finish()
-
-
-def _store(run):
-    run.flush()
-    return torchscope.open(run.url.removeprefix("sqlite:///"))
+from runs import flushed_store
 
 
 class CountTensorCalls(TorchFunctionMode):
@@ -69,7 +58,7 @@ def test_op_count_matches_an_independent_count_and_backward_is_captured(run, nam
         out = model(*x)
         out.float().sum().backward()
     torch.testing.assert_close(out, expected)
-    store = _store(run)
+    store = flushed_store(run)
     nodes, edges = store.graph(run.id)
     ops = nodes[nodes.kind == "op"]
     assert len(ops) == len(counter.names)
@@ -90,7 +79,7 @@ def test_custom_function_shows_its_forward_ops_inside_the_graph(run):
     model = CustomFn()
     with run.watch(model, every=1):
         model(torch.randn(2, 4)).backward()
-    nodes, edges = _store(run).graph(run.id)
+    nodes, edges = flushed_store(run).graph(run.id)
     mul = nodes.set_index("name").loc["mul_0"]
     assert mul["line"] == line_of(Square.forward, "x * x")
     sum_id = nodes.set_index("name").loc["sum_0", "id"]
@@ -101,7 +90,7 @@ def test_conv_batchnorm_in_training_records_buffer_updates(run):
     model = ConvBN()
     with run.watch(model, every=1):
         model(torch.randn(2, 3, 6, 6)).sum().backward()
-    nodes, _ = _store(run).graph(run.id)
+    nodes, _ = flushed_store(run).graph(run.id)
     buffers = set(nodes[nodes.kind == "buffer"]["name"])
     assert buffers == {"bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}
     assert "Tensor.add_" in set(nodes[nodes.module == "bn"]["op"])  # num_batches_tracked += 1
@@ -116,7 +105,7 @@ def test_torch_compile_warns_that_it_captures_eager_calls_only_and_never_crashes
     out.sum().backward()
     model(torch.randn(3, 4)).sum().backward()  # the eager module is still captured
     handle.remove()
-    assert len(_store(run).graph_steps(run.id)) == 1
+    assert len(flushed_store(run).graph_steps(run.id)) == 1
     with pytest.warns(TorchscopeWarning, match="watching a torch.compile'd module"):
         run.watch(compiled).remove()
 
@@ -176,7 +165,7 @@ def test_small_cnn_with_inplace_relu_trains_identically_with_capture(run):
                 opt.zero_grad()
     for a, b in zip(plain.parameters(), watched.parameters()):
         torch.testing.assert_close(a, b)
-    assert _store(run).graph_steps(run.id)["step"].tolist() == [0, 1]
+    assert flushed_store(run).graph_steps(run.id)["step"].tolist() == [0, 1]
 
 
 @pytest.mark.gpu
@@ -198,7 +187,7 @@ def test_cuda_model_statistics_without_per_tensor_host_sync(run):
             torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
     assert len(syncs) <= 1  # the one transfer of the step's statistics
-    stats = _store(run).tensor_stats(run.id, step=0).set_index("name")
+    stats = flushed_store(run).tensor_stats(run.id, step=0).set_index("name")
     hidden = model.fc1(x).detach()
     assert stats.loc["linear_0", "device"].startswith("cuda")
     assert stats.loc["linear_0", "max"] == pytest.approx(hidden.max().item())
@@ -227,7 +216,7 @@ def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
     model = Odd()
     with run.watch(model, every=1):
         model(torch.tensor([[1.0, 3.0], [2.0, 0.0]]))
-    stats = _store(run).tensor_stats(run.id).set_index("name")
+    stats = flushed_store(run).tensor_stats(run.id).set_index("name")
     assert stats.loc["argmax_0", "dtype"] == "int64" and stats.loc["argmax_0", "max"] == 1.0
     assert stats.loc["to_sparse_0", "numel"] == 4 and stats.loc["to_sparse_0", "hist_n"] == 0
 
@@ -267,7 +256,7 @@ def test_distributed_data_parallel_wrapper_is_captured_with_its_inner_module_pat
                 model(torch.randn(3, 4)).sum().backward()
     finally:
         dist.destroy_process_group()
-    store = _store(run)
+    store = flushed_store(run)
     nodes, _ = store.graph(run.id)
     assert nodes[nodes.kind == "op"]["module"].tolist() == ["module.fc1", "module", "module.fc2", "module"]
     assert store.graph_steps(run.id)["version_id"].nunique() == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from models import Branchy, NanNet, TinyMLP, TinyTransformer, line_of
+from models import Branchy, NanNet, TinyMLP, TinyTransformer, line_of, record_nan_run
 
 import torchscope
 from torchscope.dashboard import routes
@@ -32,13 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One database: NanNet with a NaN planted at step 7, Branchy with two graph versions, a 2-layer transformer,
     and a profiled TinyMLP."""
     db = tmp_path_factory.mktemp("graphview") / "g.db"
-    torch.manual_seed(0)
-    with torchscope.init(name="nan", db=db) as run:
-        model = NanNet()
-        run.watch(model, every=1)
-        for step in range(10):
-            model.encoder.block.act.poison = step == 7
-            model(torch.randn(8, 4)).backward()
+    record_nan_run(db)
     with torchscope.init(name="branchy", db=db) as run:
         model = Branchy()
         run.watch(model, every=1)

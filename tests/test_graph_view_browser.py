@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from models import LogBlock, NanNet, line_of
+from models import LogBlock, NanNet, line_of, record_nan_run
 
 import torchscope
 from torchscope.dashboard.graph_model import captured_model
@@ -22,18 +22,6 @@ CY = (
     ".find(d => d._cyreg && d._cyreg.cy)._cyreg.cy"
 )  # the Cytoscape instance dash-cytoscape draws with (cytoscape.js registers it on its container)
 LOG_LINE = line_of(LogBlock.forward, "# <log>")
-
-
-def _nan_run(db: Path) -> int:
-    """NanNet trained 10 steps, every step captured; step 7 runs torch.log on negative values deep inside."""
-    torch.manual_seed(0)
-    with torchscope.init(name="nan", db=db) as run:
-        model = NanNet()
-        run.watch(model, every=1)
-        for step in range(10):
-            model.encoder.block.act.poison = step == 7
-            model(torch.randn(8, 4)).backward()
-    return run.id
 
 
 def _ids(db: Path, run_id: int, step: int) -> dict[str, int]:
@@ -70,7 +58,7 @@ def _wait_count(tab: Any, n: int) -> None:
 
 
 def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, page: Page) -> None:
-    run_id = _nan_run(db_path)
+    run_id = record_nan_run(db_path)
     ids = _ids(db_path, run_id, 9)
     url = serve(db_path)
     tab, problems = page
@@ -114,7 +102,7 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, pag
 
 
 def test_jump_to_first_anomaly_names_the_planted_log(db_path: Path, serve: Serve, page: Page) -> None:
-    run_id = _nan_run(db_path)
+    run_id = record_nan_run(db_path)
     ids = _ids(db_path, run_id, 7)
     url = serve(db_path)
     tab, problems = page
