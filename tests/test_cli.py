@@ -79,3 +79,19 @@ def test_demo_trains_a_run_into_the_database(db_path: Path) -> None:
     assert run["last_step"] >= 4  # the profiled window alone trains 5 steps, however slow the machine
     assert store.profiles(int(run["id"]))["name"].tolist() == ["window 1"]
     assert store.graph_steps(int(run["id"]))["step"].iloc[0] == 0
+
+
+def test_environment_database_is_only_a_default(db_path: Path, tmp_path: Path) -> None:
+    torchscope.init(name="explicit", db=db_path).finish()
+    other = tmp_path / "other.db"
+    torchscope.init(name="from-env", db=other).finish()
+    result = _cli("runs", str(db_path), env={**os.environ, "TORCHSCOPE_DB": str(other)})
+    assert result.returncode == 0, result.stderr
+    assert "explicit" in result.stdout and "from-env" not in result.stdout
+
+
+def test_importing_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = _cli("import", str(tmp_path / "nowhere.json.gz"), "--db", str(tmp_path / "t.db"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("torchscope: error:")
+    assert "nowhere.json.gz" in result.stderr

@@ -43,7 +43,7 @@ def test_extending_a_chart_equals_drawing_it_whole_smoothing_included() -> None:
         assert [t.get(key, []) for t in grown] == [t.get(key, []) for t in full["data"]], key
     assert cursor == {"step": 99, "wall": str(T0 + 99 * 250_000_000), "n": 100, "ema": cursor["ema"],
                       "bad": [70, "NaN"]}  # fmt: skip
-    assert cursor["ema"][1] == 98  # the two non-finite points do not move the average
+    assert cursor["ema"][4] == 99  # the average has reached the last finite step
 
 
 def test_nan_and_inf_are_marked_not_drawn_and_hover_shows_exact_values() -> None:
@@ -81,7 +81,18 @@ def test_resumed_ema_matches_one_pass() -> None:
 def test_smoothing_a_constant_series_gives_the_constant_exactly() -> None:
     smoothed, state = ema(np.array([0.3] * 40 + [math.nan] + [0.3] * 10), 0.95)
     assert smoothed[:40].tolist() == [0.3] * 40 and math.isnan(smoothed[40]) and smoothed[41:].tolist() == [0.3] * 10
-    assert state[1:] == (50, 0.3, 0.3)
+    assert state[2:] == (0.3, 0.3, 49)
+
+
+def test_smoothing_downsampled_points_follows_the_whole_series() -> None:
+    steps = np.arange(10_000)
+    values = np.linspace(1.0, 0.0, len(steps))  # a linear decay, like a learning-rate schedule
+    every, _ = ema(values, 0.9, steps=steps)
+    kept = steps[::100]  # what a chart of 100 points holds
+    thinned, _ = ema(values[kept], 0.9, steps=kept)
+    assert np.abs(thinned - every[kept]).max() < 0.01  # without steps, the lag would be 100x longer
+    unaware, _ = ema(values[kept], 0.9)
+    assert np.abs(unaware - every[kept]).max() > 0.05
 
 
 def _apply(sections: list[list[str]], ops: list[tuple[str, int, int, str]]) -> list[list[str]]:

@@ -112,7 +112,7 @@ def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> N
     fig = timeline_figure(_lanes(), events, blocks, start_ns=0, end_ns=10_000, matches=events.iloc[[3]], selected=selected)
     data, layout = fig["data"], fig["layout"]
     assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
-    assert data[0]["customdata"].tolist() == [[10, "a"], [11, "b"]]
+    assert data[0]["customdata"].tolist() == [[10, "a", 0.009], [11, "b", 0.003]]  # id, name, duration ms
     assert data[0]["base"].tolist() == [0.0, 0.001] and data[0]["x"].tolist() == [0.009, 0.003]
     assert data[3]["customdata"].tolist() == [[-1, 40, 6000, 7000]]
     assert data[4]["type"] == "scattergl" and data[4]["y"].tolist() == [3]

@@ -77,6 +77,8 @@ def test_runs_have_documented_columns_and_final_status(db_path: Path) -> None:
     assert runs.loc[bad.id, "status"] == "failed"
     assert runs.loc[bad.id, "error"] == "RuntimeError: boom"
     assert runs.loc[ok.id, "ended_at"] >= runs.loc[ok.id, "started_at"]
+    one = torchscope.open(db_path).run(ok.id)
+    assert one["error"] is None and one["last_step"] == 4  # None stays None in a single run's dict, not NaN
 
 
 def test_keyboard_interrupt_marks_run_interrupted(db_path: Path) -> None:

@@ -127,11 +127,13 @@ def test_timeline_search_from_the_url_highlights_every_match(db_path: Path, shar
     tab, problems = page
     tab.goto(f"{url}/timeline/1?q=cudaLaunchKernel")
     tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    tab.wait_for_load_state("networkidle")  # a search typed before the first callbacks settle can be overwritten
     assert f"{facts['launch_calls']} matches" in tab.locator("#tl-status").inner_text()
     marks = _graph_js(tab, "gd._fullData.find(t => t.name === 'search matches').x.length")
     assert marks == facts["launch_calls"]
     tab.fill("#tl-search", "no such event anywhere")
     tab.press("#tl-search", "Enter")
+    tab.locator("#tl-search").blur()  # the debounced box also commits on blur, should Enter beat React to the text
     tab.wait_for_function("document.querySelector('#tl-status').innerText.endsWith(' 0 matches')")
 
     # a click on a grey density block zooms into it

@@ -21,10 +21,9 @@ def _db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",
         "db",
-        envvar="TORCHSCOPE_DB",
         default=None,
         metavar="PATH|URL",
-        help="Database file or SQLAlchemy URL [default: ./torchscope.db or $TORCHSCOPE_DB].",
+        help="Database file or SQLAlchemy URL [default: $TORCHSCOPE_DB, else ./torchscope.db].",
     )(fn)
 
 
@@ -83,7 +82,7 @@ def demo(db: str | None, seconds: float, host: str, port: int, no_serve: bool) -
 
 
 @cli.command(name="import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=True, file_okay=True))
+@click.argument("path")
 @_db_option
 @click.option("--name", default=None, help="Name of the run the import creates [default: the file's name].")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar [default: on a terminal].")

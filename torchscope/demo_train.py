@@ -72,7 +72,8 @@ def train(db: str | None, seconds: float, name: str = "demo-cnn") -> int:
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     config = {"model": "SmallCNN", "lr": lr, "batch_size": 64, "optimizer": "AdamW", "seconds": seconds}
     with torchscope.init(name=name, db=db, config=config) as run:
-        run.watch(model, every=100, tensors="stats", grads=True)
+        # step="log": captured steps are the steps run.log uses (validation forwards are not counted)
+        run.watch(model, every=100, tensors="stats", grads=True, step="log")
         start = time.monotonic()
         step = 0
 

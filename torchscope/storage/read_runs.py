@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ RUN_COLUMNS = [
     "config", "source", "hostname", "pid", "dropped", "error",
 ]  # fmt: skip
 SCALAR_COLUMNS = ["run_id", "step", "tag", "value", "wall_time"]
+_NULLABLE = {"ended_at", "heartbeat_at", "last_step", "hostname", "pid", "error"}
 ARTIFACT_COLUMNS = ["kind", "id", "name", "step", "created_at"]
 
 
@@ -191,7 +193,9 @@ class RunReads:
         match = frame[frame["id"] == int(run_id)]
         if match.empty:
             raise NotFoundError(f"there is no run {run_id} in this database (see `torchscope runs`)")
-        return match.iloc[0].to_dict()
+        row = match.iloc[0].to_dict()
+        # a DataFrame turns a missing value of a nullable column into NaN; a run's dict keeps None for "none"
+        return {k: None if isinstance(v, float) and math.isnan(v) and k in _NULLABLE else v for k, v in row.items()}
 
     def tags(self, run_id: int) -> list[str]:
         """The scalar tags of a run, sorted."""

@@ -24,32 +24,45 @@ SYSTEM_PREFIX = "sys"
 """Tags ``sys/...`` are system metrics: their own section, always against wall time (their step repeats)."""
 
 
-EmaState = tuple[float, int, "float | None", "float | None"]
-"""``(biased_last, count, lowest, highest)`` of the points smoothed so far (``None`` before the first); JSON-safe."""
-NO_EMA: EmaState = (0.0, 0, None, None)
+EmaState = tuple[float, float, "float | None", "float | None", "int | None"]
+"""``(biased_last, weight_sum, lowest, highest, last_step)`` of the points smoothed so far; JSON-safe."""
+NO_EMA: EmaState = (0.0, 0.0, None, None, None)
 
 
-def ema(values: np.ndarray, weight: float, state: EmaState = NO_EMA) -> tuple[np.ndarray, EmaState]:
-    """TensorBoard's debiased exponential moving average, resumable: returns the series and the state to go on with.
+def ema(
+    values: np.ndarray, weight: float, state: EmaState = NO_EMA, steps: np.ndarray | None = None
+) -> tuple[np.ndarray, EmaState]:
+    """TensorBoard's debiased exponential moving average, over steps and resumable: returns the series and the
+    state to go on with.
 
-    ``state`` is what a previous call returned; non-finite values pass through unsmoothed and do not move the
-    average. Each smoothed value is kept within the range of the values averaged so far, as it is mathematically:
-    rounding would otherwise make a constant series wobble by a few ulps, which a chart's autorange magnifies.
+    With ``steps``, a point ``k`` steps after the previous one decays the average by ``weight ** k``: the result is
+    what smoothing every step would give when the series holds its value between the points drawn, so a chart of
+    downsampled points (a few hundred for a million steps) is smoothed like the whole series, not lagging by
+    hundreds of steps. Without ``steps`` every point is one step. ``state`` is what a previous call returned;
+    non-finite values pass through unsmoothed and do not move the average. Each smoothed value is kept within the
+    range of the values averaged so far, as it is mathematically: rounding would otherwise make a constant series
+    wobble by a few ulps, which a chart's autorange magnifies.
     """
     out = np.array(values, dtype="float64", copy=True)
-    last, count = float(state[0]), int(state[1])
+    last, total = float(state[0]), float(state[1])
     lo = math.inf if state[2] is None else float(state[2])
     hi = -math.inf if state[3] is None else float(state[3])
+    previous = state[4]
     if weight <= 0:
         return out, tuple(state)  # type: ignore[return-value]
+    step_list = None if steps is None else [int(s) for s in steps]
     for i, v in enumerate(out.tolist()):
         if not math.isfinite(v):
             continue
-        last = last * weight + (1 - weight) * v
-        count += 1
+        step = (0 if previous is None else previous + 1) if step_list is None else step_list[i]
+        decay = weight ** (1 if previous is None else max(1, step - previous))
+        last = last * decay + (1 - decay) * v
+        total = total * decay + (1 - decay)
+        previous = step
         lo, hi = min(lo, v), max(hi, v)
-        out[i] = min(max(last / (1 - weight**count), lo), hi)
-    return out, (last, count, None if count == 0 else lo, None if count == 0 else hi)
+        out[i] = min(max(last / total, lo), hi)
+    seen = total > 0
+    return out, (last, total, lo if seen else None, hi if seen else None, previous)
 
 
 def group_tags(tags: list[str]) -> dict[str, list[str]]:
@@ -90,7 +103,8 @@ def trace_columns(
     ys = points["value"].to_numpy(dtype="float64")
     finite = np.isfinite(ys)
     good_x, good_y = xs[finite].tolist(), ys[finite]
-    smooth, state = ema(good_y, smoothing, state) if smoothing > 0 else (np.empty(0), state)
+    steps = points["step"].to_numpy()[finite]  # smoothing runs over steps whatever the x axis shows
+    smooth, state = ema(good_y, smoothing, state, steps) if smoothing > 0 else (np.empty(0), state)
     bad = ys[~finite]
     labels = np.where(np.isnan(bad), "NaN", np.where(bad > 0, "+Inf", "-Inf")).tolist()
     good = good_y.tolist()

@@ -67,7 +67,9 @@ def timeline_figure(
                 x=ms(group["dur"]), width=0.8,
                 marker={"color": KIND_COLORS.get(str(kind), "#999999"), "line": {"width": 0}},
                 customdata=_id_names(group),
-                hovertemplate="%{customdata[1]}<br>%{x:.4f} ms at %{base:.4f} ms<extra>" + str(kind) + "</extra>",
+                # a bar's %{x} in a hover is where it ends; the duration rides in customdata
+                hovertemplate="%{customdata[1]}<br>%{customdata[2]:.4f} ms at %{base:.4f} ms<extra>" + str(kind)
+                + "</extra>",
             )
         )  # fmt: skip
     if len(blocks):
@@ -109,10 +111,11 @@ def timeline_figure(
 
 
 def _id_names(frame: pd.DataFrame) -> np.ndarray:
-    """``[[id, short name], ...]`` as objects, so ids stay integers in the figure's JSON."""
-    data = np.empty((len(frame), 2), dtype=object)
+    """``[[id, short name, duration ms], ...]`` as objects, so ids stay integers in the figure's JSON."""
+    data = np.empty((len(frame), 3), dtype=object)
     data[:, 0] = [int(i) for i in frame["id"]]
     data[:, 1] = [short(n) for n in frame["name"]]
+    data[:, 2] = ms(frame["dur"]).tolist() if "dur" in frame else [None] * len(frame)
     return data
 
 

@@ -155,7 +155,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                 [
                     dcc.Link("← profile", href=f"/profile/{pid}"),
                     dcc.Input(id="tl-search", type="search", value=q, placeholder="search events by name",
-                              debounce=True, className="tl-search"),
+                              debounce=0.3, className="tl-search"),
                     html.Span(_status(view), id="tl-status", className="muted"),
                     html.A("link to this view", id="tl-share", href=_share(pid, view, q)),
                 ],
@@ -189,7 +189,9 @@ def register(app: dash.Dash, store: Store) -> None:
     )
     def update(relayout: Any, search: Any, click: Any, mini_click: Any, state: dict[str, Any]) -> tuple[Any, ...]:
         pid = int(state["profile_id"])
-        a, b, q, event = state["start"], state["end"], state.get("q") or "", state.get("event")
+        a, b, event = state["start"], state["end"], state.get("event")
+        # the box's current text, whatever triggered this call: a zoom answered after a search must not undo it
+        q = (search or "").strip()
         trigger = ctx.triggered_id
         if trigger == "tl-graph" and "relayoutData" in ctx.triggered[0]["prop_id"]:
             window = parse_relayout(relayout)
@@ -197,7 +199,7 @@ def register(app: dash.Dash, store: Store) -> None:
                 raise dash.exceptions.PreventUpdate
             a, b = (None, None) if window == "all" else window
         elif trigger == "tl-search":
-            q = (search or "").strip()
+            pass  # q is read above
         elif trigger == "tl-graph":
             point = (click or {}).get("points", [{}])[0]
             data = point.get("customdata")

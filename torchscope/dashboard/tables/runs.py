@@ -14,7 +14,7 @@ def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
     """AG Grid column definitions: the name links to the run's page."""
     columns: list[dict[str, Any]] = [
         {"field": "id", "headerName": "#", "minWidth": 90, "maxWidth": 100, "sort": "desc"},
-        {"field": "name", "cellRenderer": "markdown", "minWidth": 180, "flex": 2},
+        {"field": "name", "cellRenderer": "markdown", "minWidth": 180, "flex": 2, "wrapText": True, "autoHeight": True},
         {"field": "status", "cellClassRules": {f"status-{s}": f"params.value == '{s}'" for s in STATUSES}, "maxWidth": 130},
         {"field": "started", "minWidth": 170},
         {"field": "duration", "maxWidth": 130},
