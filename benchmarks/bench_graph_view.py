@@ -23,9 +23,9 @@ from torch import nn
 
 import torchscope
 from torchscope.dashboard import routes
-from torchscope.dashboard.graph_collapse import expand_all, toggle
-from torchscope.dashboard.graph_data import GraphData
-from torchscope.dashboard.graph_render import draw
+from torchscope.dashboard.views.graph.state import expand_all, toggle
+from torchscope.dashboard.views.graph.data import GraphData
+from torchscope.dashboard.views.graph.render import draw
 from torchscope.dashboard.server import serve_in_subprocess
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto"

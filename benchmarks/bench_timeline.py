@@ -22,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 PID, MAIN, AUTOGRAD = 4242, 4242, 4243
@@ -139,7 +139,7 @@ def main() -> None:
         print(f"built {db}: {result.profiles[0]['events']} events, {result.profiles[0]['kernels']} kernels, "
               f"{result.profiles[0]['steps']} steps in {time.perf_counter() - t0:.1f} s")  # fmt: skip
 
-    from torchscope.dashboard.pages import timeline_page
+    from torchscope.dashboard.views.timeline import page as timeline_page
 
     store = Store(db)
     profile_id = int(store.profiles()["id"].iloc[-1])

@@ -40,7 +40,7 @@ def main() -> None:
         subprocess.run([exe, "demo", "--db", str(db), "--seconds", "20", "--no-serve"], check=True)
         gpu = 1
         if GPU_TRACE.exists():
-            from torchscope.profiler.importing import import_path
+            from torchscope.io.importing import import_path
 
             gpu = import_path(db, GPU_TRACE, name="v100 trace").profiles[0]["id"]
         with serve_in_subprocess(db) as base:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import torchscope
-from torchscope.storage import buckets
+from torchscope.storage.runs import buckets
 
 
 def _series(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:

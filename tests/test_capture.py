@@ -251,7 +251,7 @@ def test_handle_removes_hooks_idempotently_and_holds_model_weakly(run):
 
 
 def test_full_mode_keeps_whole_tensors_up_to_the_cap(run, monkeypatch):
-    from torchscope.hooks import capture
+    from torchscope.capture import watch as capture
 
     monkeypatch.setattr(capture, "FULL_MAX_BYTES", 100)  # linear_0 (5x8 floats = 160 bytes) is over the cap
     torch.manual_seed(4)
@@ -288,7 +288,7 @@ def test_bad_watch_arguments_raise_capture_error(run, options, message):
 
 
 def test_a_capture_failure_warns_and_training_goes_on(run, monkeypatch):
-    from torchscope.hooks import graph_record
+    from torchscope.capture import graph_record
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -315,7 +315,7 @@ def test_reading_a_step_that_was_not_captured_names_the_captured_ones(run):
 
 
 def test_nan_statistics_count_each_kind_and_skip_them_in_min_max(run):
-    from torchscope.hooks.tensor_stats import COLUMNS, cpu_row
+    from torchscope.capture.tensor_stats import COLUMNS, cpu_row
 
     row = dict(zip(COLUMNS, cpu_row(torch.tensor([1.0, math.nan, math.inf, -math.inf, 0.0, 3.0]))))
     assert (row["nan"], row["posinf"], row["neginf"], row["zeros"]) == (1, 1, 1, 1)
@@ -388,7 +388,7 @@ def test_a_captured_step_reads_back_the_same_on_both_backends(any_db):
 
 
 def test_a_failure_mid_forward_removes_the_gradient_hooks_it_had_placed(run, monkeypatch):
-    from torchscope.hooks import graph_record
+    from torchscope.capture import graph_record
 
     real = graph_record.StepRecord.on_op
     calls = []

@@ -10,7 +10,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 import torchscope
-from torchscope.hooks.tensor_stats import HIST_MAX, StatsBatch, cpu_row
+from torchscope.capture.tensor_stats import HIST_MAX, StatsBatch, cpu_row
 from torchscope.storage.writer import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
@@ -132,7 +132,7 @@ def test_device_path_equals_cpu_path_on_every_kind_of_tensor():
 
 
 def test_device_path_reduces_in_batches_and_keeps_the_order(monkeypatch):
-    from torchscope.hooks import device_stats
+    from torchscope.capture import device_stats
 
     monkeypatch.setattr(device_stats, "FLUSH_ELEMENTS", 50)  # a batch every few tensors
     torch.manual_seed(9)
@@ -224,7 +224,7 @@ def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
 def test_a_step_captured_through_the_device_path_stores_the_same_statistics(db_path, monkeypatch):
     import functools
 
-    from torchscope.hooks import capture
+    from torchscope.capture import watch as capture
 
     import copy
 

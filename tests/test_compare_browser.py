@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_compare_live import train
 
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 
 pytestmark = pytest.mark.browser
 

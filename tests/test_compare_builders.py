@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from torchscope.compare import parse_ref, ref_text
-from torchscope.compare_text import fmt_ns, fmt_pct
-from torchscope.dashboard.figures.compare import FASTER, SLOWER, breakdown_bars, change_bars, scalar_overlay
-from torchscope.dashboard.figures.compare_graph import NEW, UNCHANGED, change_colour, node_colours
-from torchscope.dashboard.tables.compare import diff_rows, graph_node_rows
+from torchscope.storage.compare.comparison import parse_ref, ref_text
+from torchscope.cli.compare import fmt_ns, fmt_pct
+from torchscope.dashboard.views.compare.figures import FASTER, SLOWER, breakdown_bars, change_bars, scalar_overlay
+from torchscope.dashboard.views.graph.compare import NEW, UNCHANGED, change_colour, node_colours
+from torchscope.dashboard.views.compare.tables import diff_rows, graph_node_rows
 from torchscope.errors import BadRequestError
-from torchscope.storage import diff
+from torchscope.storage.compare import diff
 
 A = pd.DataFrame({"name": ["mm", "add", "relu"], "calls": [2, 4, 1], "total_ns": [1000, 400, 50]})
 B = pd.DataFrame({"name": ["mm", "add", "gelu"], "calls": [2, 5, 1], "total_ns": [700, 500, 80]})

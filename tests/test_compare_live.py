@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import torchscope
-from torchscope.profiler.importing import import_path
-from torchscope.storage import diff
+from torchscope.io.importing import import_path
+from torchscope.storage.compare import diff
 
 STEPS = 4
 ACTIVE = 2  # profiled steps: wait=0, warmup=1, active=2

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import torchscope
-from torchscope.cli import cli
-from torchscope.profiler.importing import import_path
-from torchscope.storage import diff
+from torchscope.cli.main import cli
+from torchscope.io.importing import import_path
+from torchscope.storage.compare import diff
 
 HOST_CATS = {"cpu_op", "user_annotation", "cuda_runtime", "cuda_driver", "python_function"}
 

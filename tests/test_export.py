@@ -11,10 +11,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchscope
-from torchscope.cli import main
+from torchscope.cli.main import main
 from torchscope.errors import ExportError
-from torchscope.profiler.exporting import export_run
-from torchscope.profiler.importing import import_path
+from torchscope.io.exporting import export_run
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 

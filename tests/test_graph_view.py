@@ -13,17 +13,17 @@ from models import Branchy, NanNet, TinyMLP, TinyTransformer, line_of, record_na
 
 import torchscope
 from torchscope.dashboard import routes
-from torchscope.dashboard.figures import graph_colors
-from torchscope.dashboard.figures.graph_elements import graph_elements
-from torchscope.dashboard.figures.graph_inspector import histogram_figure, history_figure
-from torchscope.dashboard.graph_collapse import (
+from torchscope.dashboard.views.graph import colors as graph_colors
+from torchscope.dashboard.views.graph.elements import graph_elements
+from torchscope.dashboard.views.graph.figures import histogram_figure, history_figure
+from torchscope.dashboard.views.graph.state import (
     collapse_below, default_expanded, expand_all, expand_to, toggle, visible_view,
 )  # fmt: skip
-from torchscope.dashboard.graph_data import GraphData
-from torchscope.dashboard.graph_layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
-from torchscope.dashboard.graph_model import GraphModel, captured_model, imported_model
-from torchscope.dashboard.graph_profile import aten_names, op_times
-from torchscope.dashboard.tables.graph_stats import node_facts, stats_rows, timeline_href
+from torchscope.dashboard.views.graph.data import GraphData
+from torchscope.dashboard.views.graph.layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
+from torchscope.dashboard.views.graph.model import GraphModel, captured_model, imported_model
+from torchscope.dashboard.views.graph.timing import aten_names, op_times
+from torchscope.dashboard.views.graph.tables import node_facts, stats_rows, timeline_href
 from torchscope.storage.store import Store
 
 
@@ -244,7 +244,7 @@ def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store: Store)
 
 
 def test_imported_keras_and_op_graphs_group_by_name_scope(shared_data: Path, tmp_path: Path) -> None:
-    from torchscope.profiler.importing import import_path
+    from torchscope.io.importing import import_path
 
     db = tmp_path / "i.db"
     import_path(db, shared_data / "tensorboard_keras" / "opgraph")
@@ -276,8 +276,8 @@ def test_unknown_run_step_and_node_are_404(store: Store) -> None:
 
 
 def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store: Store) -> None:
-    from torchscope.dashboard.graph_inspect import inspector
-    from torchscope.dashboard.graph_render import draw
+    from torchscope.dashboard.views.graph.inspector import inspector
+    from torchscope.dashboard.views.graph.render import draw
 
     data = GraphData(store)
     steps = store.graph_steps(4)
@@ -298,7 +298,7 @@ def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store: Store
 def test_add_graph_of_a_torch_model_is_grouped_by_its_module_scopes(tmp_path: Path) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
-    from torchscope.profiler.importing import import_path
+    from torchscope.io.importing import import_path
 
     writer = SummaryWriter(str(tmp_path / "logs"))
     writer.add_graph(NanNet(), torch.randn(8, 4))
@@ -317,8 +317,8 @@ def test_add_graph_of_a_torch_model_is_grouped_by_its_module_scopes(tmp_path: Pa
 
 
 def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_path: Path) -> None:
-    from torchscope.dashboard.graph_inspect import inspector
-    from torchscope.dashboard.pages.graph_page import _initial_state, _step_options
+    from torchscope.dashboard.views.graph.inspector import inspector
+    from torchscope.dashboard.views.graph.page import _initial_state, _step_options
 
     db = tmp_path / "two.db"
     torch.manual_seed(0)
@@ -346,8 +346,8 @@ def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_
 
 
 def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_tensor(store: Store) -> None:
-    from torchscope.dashboard.graph_inspect import inspector
-    from torchscope.dashboard.graph_render import draw
+    from torchscope.dashboard.views.graph.inspector import inspector
+    from torchscope.dashboard.views.graph.render import draw
 
     data = GraphData(store)
     version = data.version_of(1, 9)
@@ -380,9 +380,9 @@ def test_a_flat_imported_graph_groups_crowds_by_op_type() -> None:
 
 
 def test_compare_colours_nodes_by_the_change_of_their_norm_against_another_run(tmp_path: Path) -> None:
-    from torchscope.dashboard.figures.compare_graph import UNCHANGED, change_colour
-    from torchscope.dashboard.graph_render import draw
-    from torchscope.dashboard.pages.graph_page import _initial_state
+    from torchscope.dashboard.views.graph.compare import UNCHANGED, change_colour
+    from torchscope.dashboard.views.graph.render import draw
+    from torchscope.dashboard.views.graph.page import _initial_state
 
     db = tmp_path / "cmp.db"
     for seed, scale in ((0, 1.0), (0, 3.0)):
@@ -440,8 +440,8 @@ def test_a_closed_module_takes_the_profilers_own_module_time(store: Store) -> No
 def test_a_module_called_twice_is_two_boxes_and_a_graph_without_statistics_draws(tmp_path: Path) -> None:
     from models import SharedTwice
 
-    from torchscope.dashboard.graph_render import draw
-    from torchscope.dashboard.pages.graph_page import _initial_state
+    from torchscope.dashboard.views.graph.render import draw
+    from torchscope.dashboard.views.graph.page import _initial_state
 
     db = tmp_path / "twice.db"
     with torchscope.init(name="twice", db=db) as run:
@@ -460,6 +460,6 @@ def test_a_module_called_twice_is_two_boxes_and_a_graph_without_statistics_draws
             graph_colors.NO_DATA
         }
         state["selected"] = graph.by_name["tanh_0"]
-        from torchscope.dashboard.graph_inspect import inspector
+        from torchscope.dashboard.views.graph.inspector import inspector
 
         assert "No statistics were captured" in str(inspector(data, state))

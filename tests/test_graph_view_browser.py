@@ -11,7 +11,7 @@ import torch
 from models import LogBlock, NanNet, line_of, record_nan_run
 
 import torchscope
-from torchscope.dashboard.graph_model import captured_model
+from torchscope.dashboard.views.graph.model import captured_model
 
 pytestmark = pytest.mark.browser
 Serve = Callable[[Path], str]
@@ -173,9 +173,9 @@ def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, se
 
 
 def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: Path, serve: Serve, page: Page) -> None:
-    from torchscope.dashboard.graph_collapse import toggle, visible_view
-    from torchscope.dashboard.graph_model import imported_model
-    from torchscope.profiler.importing import import_path
+    from torchscope.dashboard.views.graph.state import toggle, visible_view
+    from torchscope.dashboard.views.graph.model import imported_model
+    from torchscope.io.importing import import_path
 
     run_id = import_path(db_path, shared_data / "tensorboard_keras" / "opgraph").runs[0]["id"]
     with torchscope.open(db_path) as store:

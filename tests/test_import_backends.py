@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from torchscope.errors import TraceImportError
-from torchscope.profiler.exporting import export_run
-from torchscope.profiler.importing import import_path
+from torchscope.io.exporting import export_run
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import orjson
 import pytest
 
-from torchscope.cli import main
+from torchscope.cli.main import main
 from torchscope.errors import TraceImportError
-from torchscope.profiler.exporting import export_run
-from torchscope.profiler.importing import import_path
+from torchscope.io.exporting import export_run
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 TRACES = ["a100_alexnet", "v100_train_rank0", "mi250_rocm_train", "cpu_only_rank34", "gpu_sampled_rank0"]

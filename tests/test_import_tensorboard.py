@@ -10,7 +10,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from torchscope.errors import TraceImportError
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from torchscope.dashboard.figures import live
-from torchscope.dashboard.figures.live_header import alert_block, rate_text, steps_text
-from torchscope.dashboard.figures.scalars import BAD, RAW, SMOOTH, ema, group_tags, scalar_figure, x_mode_for
+from torchscope.dashboard.views.run import live
+from torchscope.dashboard.views.run.header import alert_block, rate_text, steps_text
+from torchscope.dashboard.views.run.scalars import BAD, RAW, SMOOTH, ema, group_tags, scalar_figure, x_mode_for
 
 T0 = 1_700_000_000_000_000_000
 

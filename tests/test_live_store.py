@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import torchscope
-from torchscope.storage.downsample import downsample_keep_extremes
+from torchscope.storage.runs.downsample import downsample_keep_extremes
 from torchscope.storage.writer import TorchscopeWarning
 
 

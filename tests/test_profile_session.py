@@ -124,8 +124,8 @@ def test_window_files_are_removed_once_stored(db_path, tmp_path, monkeypatch):
 
 
 def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tmp_path, monkeypatch):
-    from torchscope.storage import write_profile
-    from torchscope.storage.records.profile import write_profile_traces
+    from torchscope.storage.profile import writes as write_profile
+    from torchscope.storage.profile.live_writes import write_profile_traces
 
     run = torchscope.init("p", db=db_path)
     trace = b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::fresh", "pid": 1, "tid": 1, "ts": 1, "dur": 2}]}'
@@ -157,7 +157,7 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
 
 def test_a_retried_writer_batch_interns_its_names_again(db_path):
     from torchscope.storage.bulk import insert_rows
-    from torchscope.storage.records import HANDLERS
+    from torchscope.storage.handlers import HANDLERS
     from torchscope.storage.schema import scalars
 
     attempts = []

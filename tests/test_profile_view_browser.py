@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import torchscope
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 
 pytestmark = pytest.mark.browser
 KINETO = "a100_alexnet.json.gz"

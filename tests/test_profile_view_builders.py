@@ -9,11 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from torchscope.dashboard.figures.memory import bucket_max, memory_figure
-from torchscope.dashboard.figures.profile import breakdown_figure, step_hints, top_figure, utilization_figure
-from torchscope.dashboard.figures.timeline import DENSITY_TRACE, MATCH_TRACE, minimap_figure, timeline_figure
-from torchscope.dashboard.pages.timeline_page import clamp_window, parse_relayout
-from torchscope.dashboard.tables import profile as tables
+from torchscope.dashboard.views.profile.memory import bucket_max, memory_figure
+from torchscope.dashboard.views.profile.figures import breakdown_figure, step_hints, top_figure, utilization_figure
+from torchscope.dashboard.views.timeline.figures import DENSITY_TRACE, MATCH_TRACE, minimap_figure, timeline_figure
+from torchscope.dashboard.views.timeline.page import clamp_window, parse_relayout
+from torchscope.dashboard.views.profile import tables
 
 
 def _breakdown(**shares: float) -> pd.DataFrame:

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from torchscope.formatting import fmt_duration, fmt_value
-from torchscope.storage.downsample import downsample_keep_extremes
-from torchscope.storage.summaries import key_tags, run_summaries
+from torchscope.dashboard.formatting import fmt_duration, fmt_value
+from torchscope.storage.runs.downsample import downsample_keep_extremes
+from torchscope.storage.runs.summaries import key_tags, run_summaries
 
 
 def test_key_tags_put_losses_first_and_leave_out_system_metrics() -> None:

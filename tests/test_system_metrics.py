@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 import torchscope
-from torchscope.hooks import system_metrics
-from torchscope.hooks.system_metrics import GIB, SystemMetrics, SystemSampler, load_nvml
+from torchscope.capture import system_metrics
+from torchscope.capture.system_metrics import GIB, SystemMetrics, SystemSampler, load_nvml
 
 HOST_TAGS = {"sys/cpu_percent", "sys/rss_gib", "sys/host_mem_percent", "sys/host_mem_used_gib"}
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 import torchscope
-from torchscope.profiler.importing import import_path
+from torchscope.io.importing import import_path
 
 pytestmark = pytest.mark.browser
 

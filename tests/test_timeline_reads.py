@@ -17,8 +17,8 @@ import pytest
 
 import torchscope
 from torchscope.errors import BadRequestError, NotFoundError
-from torchscope.profiler.importing import import_path
-from torchscope.storage import timeline_lod as lod
+from torchscope.io.importing import import_path
+from torchscope.storage.timeline import lod
 
 
 def _events(path: Path) -> list[dict]:

@@ -11,22 +11,22 @@ from urllib.parse import parse_qs
 
 from dash import dcc, html
 
-from torchscope.dashboard import pages
+from torchscope.dashboard import views
 from torchscope.errors import TorchscopeError
 from torchscope.storage.store import Store
 
 
 def _discover() -> list[ModuleType]:
     found = []
-    for info in sorted(pkgutil.iter_modules(pages.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{pages.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(views.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{views.__name__}.{info.name}.page")
         if hasattr(module, "PATH"):
             found.append(module)
     return found
 
 
 PAGES: list[ModuleType] = _discover()
-"""Every module of ``dashboard/pages`` with ``PATH`` (a regex with named groups, matched against the whole path),
+"""Every ``dashboard/views/<view>/page.py`` with ``PATH`` (a regex with named groups, matched against the whole path),
 ``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks."""
 
 

@@ -82,7 +82,7 @@ scalar_latest = Table(
 scalar_buckets = Table(
     "scalar_buckets",
     metadata,
-    # Per-bucket extremes of each series at several widths (see torchscope.storage.buckets), kept by the writer,
+    # Per-bucket extremes of each series at several widths (see torchscope.storage.runs.buckets), kept by the writer,
     # so a chart of a long series reads a few hundred rows instead of every point.
     Column("run_id", Integer, primary_key=True),
     Column("tag_id", Integer, primary_key=True),

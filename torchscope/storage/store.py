@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 from torchscope.storage.engine import open_engine, resolve_url
-from torchscope.storage.read_compare import CompareReads
-from torchscope.storage.read_graph import GraphReads
-from torchscope.storage.read_graphview import GraphViewReads
-from torchscope.storage.read_profile import ProfileReads
-from torchscope.storage.read_runs import RunReads
-from torchscope.storage.read_tbgraph import TbGraphReads
-from torchscope.storage.read_timeline import TimelineReads
+from torchscope.storage.compare.reads import CompareReads
+from torchscope.storage.graph.reads import GraphReads
+from torchscope.storage.graph.view_reads import GraphViewReads
+from torchscope.storage.profile.reads import ProfileReads
+from torchscope.storage.runs.reads import RunReads
+from torchscope.storage.tensorboard.reads import TbGraphReads
+from torchscope.storage.timeline.reads import TimelineReads
 
 
 class Store(RunReads, GraphReads, GraphViewReads, ProfileReads, TbGraphReads, TimelineReads, CompareReads):

@@ -2,7 +2,7 @@
 
 The training thread only calls :meth:`Writer.put`, which appends to an in-memory queue and returns in well under a
 microsecond; it never touches the database. The writer thread drains the queue at least every ``flush_interval``
-seconds, hands each kind of record to its handler (``torchscope.storage.records``) and commits the batch in one
+seconds, hands each kind of record to its handler (``torchscope.storage.handlers``) and commits the batch in one
 transaction, so a batch is either stored whole or not at all. A batch that keeps failing is dropped and counted,
 with one warning: a failure in torchscope never reaches the user's training.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
-from torchscope.storage.records import HANDLERS, load_handlers
+from torchscope.storage.handlers import HANDLERS, load_handlers
 
 
 class TorchscopeWarning(RuntimeWarning):

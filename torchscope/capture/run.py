@@ -1,0 +1,210 @@
+"""``torchscope.init`` and :class:`Run`: the training process's handle on one run in the store."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import psutil
+from torchscope.storage.engine import open_engine, resolve_url
+from torchscope.storage.runs.writes import heartbeat, open_run
+from torchscope.storage.runs.scalar_writes import warm_up
+from torchscope.storage.writer import Writer
+
+HEARTBEAT_SECONDS = 1.0
+"""How often a live run proves it is alive; the store reads a run without a recent heartbeat as interrupted."""
+
+_open_runs: set[Run] = set()
+"""Runs not finished yet; held strongly so that a run the program dropped is still finished at exit."""
+_exit_state: dict[str, Any] = {"exception": None}
+
+
+class Run:
+    """One training run being recorded. Create it with :func:`torchscope.init`.
+
+    ``log`` only enqueues: it never waits on the database and never raises. Use as a context manager to have an
+    exception inside the block mark the run ``failed`` (``KeyboardInterrupt``: ``interrupted``).
+    """
+
+    def __init__(self, writer: Writer, run_id: int, name: str, config: dict[str, Any], url: str) -> None:
+        self.id = run_id
+        self.name = name
+        self.config = config
+        self.url = url
+        self._writer = writer
+        self.writer = writer
+        """The store's background writer; hooks and profiler sessions put their records on it."""
+        self._next_step = 0
+        self._finished = False
+        self._lock = threading.Lock()
+        self.status = "running"
+        self._system: Any = None  # the system-metrics sampler thread, see init(system_metrics=...)
+
+    # -- logging --------------------------------------------------------------------------------------------------
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record scalars ``{tag: value}`` at ``step`` (the next step after the last one when omitted).
+
+        Values may be Python numbers, numpy scalars or 0-d tensors (converted on the writer thread). NaN and ±Inf
+        are stored as such.
+        """
+        try:
+            if step is None:
+                step = self._next_step
+                self._next_step += 1
+            elif step >= self._next_step:
+                self._next_step = step + 1
+            self._writer.put("scalars", (self.id, step, time.time_ns(), dict(data)))
+        except Exception as exc:  # noqa: BLE001 - logging must never break training
+            self._writer.dropped += 1
+            self._writer.warn_once("log", f"torchscope: run.log failed and was skipped: {exc}")
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log`` without an explicit step will use."""
+        return self._next_step
+
+    @property
+    def dropped(self) -> int:
+        """How many records this process could not store (see the warnings it emitted)."""
+        return self._writer.dropped
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything logged so far is committed; False if that took longer than ``timeout``."""
+        return self._writer.flush(timeout)
+
+    # -- capture and profiling -------------------------------------------------------------------------------------
+    def watch(self, model: Any, every: int = 50, tensors: str = "stats", grads: bool = True, **options: Any) -> Any:
+        """Capture ``model``'s executed graph and tensor values every ``every``-th step; returns a removable handle.
+
+        See :func:`torchscope.capture.watch.watch` for the options.
+        """
+        from torchscope.capture.watch import watch
+
+        return watch(self, model, every=every, tensors=tensors, grads=grads, **options)
+
+    def profile(self, **options: Any) -> Any:
+        """A ``torch.profiler`` session whose finished windows are stored as profiles of this run.
+
+        Takes ``wait, warmup, active, repeat, record_shapes, profile_memory, with_stack``; see
+        :class:`torchscope.profiler.session.ProfileSession`.
+        """
+        from torchscope.profiler.session import ProfileSession
+
+        return ProfileSession(self, **options)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def finish(self, status: str = "finished", error: str | None = None) -> None:
+        """Write everything queued, mark the run ``status`` and release the database. Idempotent."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        if self._system is not None:
+            self._system.stop()
+        self.status = status
+        values: dict[str, Any] = {"status": status, "ended_at": time.time_ns(), "heartbeat_at": time.time_ns()}
+        if error:
+            values["error"] = error[:500]
+        self._writer.put("run_update", (self.id, values))
+        self._writer.flush()
+        dropped = self._writer.dropped
+        if dropped:
+            self._writer.put("run_update", (self.id, {"dropped": dropped}))
+        self._writer.close()
+        _open_runs.discard(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("interrupted")
+        else:
+            self.finish("failed", error=f"{exc_type.__name__}: {exc}")
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id}, name={self.name!r}, status={self.status!r}, db={self.url!r})"
+
+
+def init(
+    name: str | None = None,
+    db: str | os.PathLike[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    system_metrics: bool | float = True,
+) -> Run:
+    """Start recording a run into the store ``db`` (a path or SQLAlchemy URL; default ``./torchscope.db``).
+
+    ``system_metrics`` samples CPU, memory and GPU use as ``sys/...`` scalars every 5 seconds (a number: every that
+    many seconds; False: not at all); see :mod:`torchscope.capture.system_metrics`.
+
+    Creates the database when it does not exist. Raises :class:`torchscope.StoreError` when it cannot be opened;
+    everything after this call only warns.
+    """
+    url = resolve_url(db)
+    engine = open_engine(url, create=True, writer=True)
+    now = time.time_ns()
+    pid = os.getpid()
+    run_name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_id = open_run(
+        engine,
+        name=run_name,
+        config=dict(config or {}),
+        started_at=now,
+        hostname=socket.gethostname(),
+        pid=pid,
+        pid_started_at=int(psutil.Process(pid).create_time() * 1e9),
+    )
+    _install_exit_hooks()
+    writer = Writer(engine)
+    writer.every(HEARTBEAT_SECONDS, heartbeat(run_id))
+    writer.call(lambda conn: warm_up(conn, run_id))
+    run = Run(writer, run_id, run_name, dict(config or {}), url)
+    if system_metrics:
+        from torchscope.capture.system_metrics import DEFAULT_INTERVAL, start_for_run
+
+        interval = DEFAULT_INTERVAL if system_metrics is True else float(system_metrics)
+        run._system = start_for_run(run, interval)
+    _open_runs.add(run)
+    return run
+
+
+def _record_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    _exit_state["exception"] = exc
+    _previous_excepthook(exc_type, exc, tb)
+
+
+def _finish_open_runs() -> None:
+    """At interpreter exit: runs not finished by the program end as finished, or failed after an uncaught error."""
+    exc = _exit_state["exception"]
+    for run in list(_open_runs):
+        if exc is None:
+            run.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            run.finish("interrupted")
+        else:
+            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _install_exit_hooks() -> None:
+    """Once per process: finish open runs at exit, and note an uncaught exception so they end as failed."""
+    global _previous_excepthook
+    if _exit_state.get("installed"):
+        return
+    _exit_state["installed"] = True
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _record_uncaught
+    atexit.register(_finish_open_runs)

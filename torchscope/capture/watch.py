@@ -1,0 +1,413 @@
+"""``run.watch(model)``: capture the executed graph and the tensor values of sampled training steps.
+
+A step is one call of the watched root module's forward (``step="forward"``, the default) or the step
+``run.log`` will use next (``step="log"``). On a captured step (``step % every == 0``):
+
+- the forward runs under a :class:`~torchscope.capture.graph_record.GraphMode` and with global module hooks that
+  record the module-call hierarchy (both only for this forward, so non-captured steps pay for two root hooks only);
+- every op output, input, parameter and buffer gets a statistics row (:mod:`torchscope.capture.tensor_stats`) and,
+  with ``grads=True``, a gradient hook; the step ends when its backward pass ends (or the next forward starts);
+- then the rows are gathered with one host transfer, the first NaN/Inf origin is looked for, and one record goes to
+  the run's writer. The training thread never waits on the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import warnings
+import weakref
+from typing import Any
+
+import torch
+from torch.nn.modules import module as nn_module
+
+from torchscope.errors import CaptureError
+from torchscope.capture.anomaly import find_origins
+from torchscope.capture.graph_record import GraphMode, StepRecord, dtype_name, named_tensors, one_shape
+from torchscope.capture.tensor_stats import StatsBatch
+from torchscope.storage.writer import TorchscopeWarning
+
+TENSOR_MODES = ("none", "stats", "full")
+FULL_MAX_BYTES = 4 << 20
+"""``tensors="full"``: tensors larger than this keep statistics only."""
+FULL_STEP_BYTES = 256 << 20
+"""``tensors="full"``: at most this many bytes of whole tensors per step."""
+
+
+class _Step:
+    """One captured step: its graph record, its statistics and the hooks that wait for its gradients."""
+
+    def __init__(self, watch: Watch, step: int, record: StepRecord) -> None:
+        self.watch = watch
+        self.step = step
+        self.wall_time = time.time_ns()
+        self.record = record
+        self.stats = StatsBatch() if watch.tensors != "none" else None
+        self.full: list[tuple[int, int, str, torch.Tensor]] = []
+        self.full_bytes = 0
+        self.full_devices: list[tuple[int, torch.device]] = []
+        self.grad_targets: list[tuple[int, int]] = []
+        self.handles: list[Any] = []
+        self.lock = threading.Lock()
+        self.backward_started = False
+        self.done = False
+
+    # called by the StepRecord for every tensor that becomes part of the graph
+    def observe(self, t: torch.Tensor, node: int, output: int) -> None:
+        watch = self.watch
+        if self.stats is not None:
+            self.stats.add(t, (node, output, one_shape(t), dtype_name(t), str(t.device)))
+        if watch.tensors == "full":
+            self._keep_full(t, node, output, "value")
+        if watch.grads and t.requires_grad and torch.is_grad_enabled():
+            k = len(self.grad_targets)
+            self.grad_targets.append((node, output))
+            try:
+                self.handles.append(t.register_hook(lambda g, k=k: self._on_grad(k, g)))
+            except RuntimeError:  # e.g. a view that autograd forbids hooking; its gradient is simply not captured
+                self.grad_targets.pop()
+
+    def _keep_full(self, t: torch.Tensor, node: int, output: int, role: str) -> None:
+        size = t.numel() * t.element_size()
+        if size > FULL_MAX_BYTES or self.full_bytes + size > FULL_STEP_BYTES or t.is_complex():
+            return
+        self.full_bytes += size
+        if t.device.type == "cpu":
+            copy = t.detach().clone()
+        else:  # no host sync now: the copies complete before the step is emitted
+            copy = t.detach().to("cpu", non_blocking=True)
+            if t.device.type == "cuda":
+                self.full_devices.append((node, t.device))
+        self.full.append((node, output, role, copy))
+
+    def _on_grad(self, k: int, grad: torch.Tensor) -> None:
+        try:
+            with self.lock:
+                if self.done:
+                    return
+                if not self.backward_started:
+                    self.backward_started = True
+                    # runs once when this backward pass has finished, on the thread that ran it
+                    torch.autograd.Variable._execution_engine.queue_callback(self.finish)
+                if self.stats is not None and isinstance(grad, torch.Tensor):
+                    self.stats.add(grad, (-1 - k, 0, one_shape(grad), dtype_name(grad), str(grad.device)))
+                if self.watch.tensors == "full" and isinstance(grad, torch.Tensor):
+                    self._keep_full(grad, -1 - k, 0, "grad")
+        except Exception as exc:  # noqa: BLE001 - never break the user's backward
+            self.watch._fail(exc)
+
+    def abandon(self) -> None:
+        """Drop this step (its forward failed): remove its gradient hooks, store nothing."""
+        with self.lock:
+            self.done = True
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    def end_forward(self) -> None:
+        """The forward returned: finish now unless gradients are coming."""
+        if not self.grad_targets:
+            self.finish()
+
+    def finish(self) -> None:
+        """Gather the statistics (one transfer), find anomalies and hand the record to the writer. Idempotent."""
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        try:
+            self.watch._emit(self)
+        except Exception as exc:  # noqa: BLE001
+            self.watch._fail(exc)
+
+
+class Watch:
+    """The handle ``run.watch(model)`` returns: removes every hook it installed; holds the model weakly.
+
+    Use ``remove()`` (idempotent) or ``with run.watch(model): ...``. ``flush()`` ends a captured step that is still
+    waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer.
+    """
+
+    def __init__(
+        self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: str, name: str
+    ) -> None:
+        self.run = run
+        self.name = name
+        self.every = every
+        self.tensors = tensors
+        self.grads = grads
+        self.step_source = step
+        self.forward_count = 0
+        self.steps_captured = 0
+        self.last_step: int | None = None
+        self._model = weakref.ref(model)
+        self._seen_versions: dict[str, bool] = {}
+        self._pending: _Step | None = None
+        self._current: _Step | None = None
+        self._mode: GraphMode | None = None
+        self._module_handles: list[Any] = []
+        self._depth = 0
+        self._removed = False
+        self._compile_warned = False
+        self._handles = [
+            model.register_forward_pre_hook(self._root_pre, with_kwargs=True),
+            model.register_forward_hook(self._root_post, with_kwargs=True, always_call=True),
+        ]
+
+    @property
+    def model(self) -> torch.nn.Module | None:
+        """The watched model, or None once it was garbage collected."""
+        return self._model()
+
+    # -- handle protocol --------------------------------------------------------------------------------------------
+    def remove(self) -> None:
+        """Remove every hook; a step still waiting for its backward is stored as it is. Idempotent."""
+        if self._removed:
+            return
+        self._removed = True
+        for handle in self._handles:
+            handle.remove()
+        self._stop_capture()
+        self.flush()
+
+    def flush(self) -> None:
+        """Store a captured step that is still waiting for gradients (without them)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.finish()
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    # -- root hooks -------------------------------------------------------------------------------------------------
+    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self._depth:  # the root calling itself: part of the same step
+            self._depth += 1
+            return
+        if torch.compiler.is_compiling():
+            self._warn_compiled()
+            return
+        self._depth = 1
+        try:
+            self.forward_count += 1
+            if self._pending is not None:  # the previous captured step's backward never came (or came late)
+                self.flush()
+            step = self.forward_count - 1 if self.step_source == "forward" else int(self.run.step)
+            if step % self.every or step == self.last_step:
+                return
+            self.last_step = step
+            self._start_capture(module, step, args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if self._current is not None:
+                self._current.abandon()
+            self._stop_capture()
+            self._fail(exc)
+
+    def _root_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        if self._depth > 1:
+            self._depth -= 1
+            return
+        if self._depth == 0:
+            return
+        self._depth = 0
+        current = self._current
+        if current is None:
+            return
+        self._stop_capture()
+        try:
+            record = current.record
+            if record.failed is None:
+                leaves = named_tensors(output, "output")
+                record.add_tensors("output", leaves, to_graph=True)
+                record.exit_module(module)
+            if record.failed is not None:
+                current.abandon()
+                self._fail(record.failed)
+                return
+            self._pending = current
+            current.end_forward()
+            if current.done:
+                self._pending = None
+        except Exception as exc:  # noqa: BLE001
+            current.abandon()
+            self._fail(exc)
+
+    def _start_capture(self, model: torch.nn.Module, step: int, args: Any, kwargs: Any) -> None:
+        paths = {id(m): name for name, m in model.named_modules()}
+        params = {id(p): (name, "param") for name, p in model.named_parameters()}
+        params.update({id(b): (name, "buffer") for name, b in model.named_buffers()})
+        holder: dict[str, _Step] = {}
+        record = StepRecord(paths, params, lambda t, n, o: holder["step"].observe(t, n, o))
+        current = holder["step"] = _Step(self, step, record)
+        self._current = current
+        record.enter_module(model, "")
+        leaves = [] if not args else named_tensors(args, "input")
+        for key, value in kwargs.items():
+            leaves += named_tensors(value, f"input.{key}")
+        record.add_tensors("input", leaves, to_graph=False)
+        del paths[id(model)]  # the root's call node is made here, not by the global hooks
+        self._module_handles = [
+            nn_module.register_module_forward_pre_hook(record.module_pre_hook),
+            nn_module.register_module_forward_hook(record.module_post_hook, always_call=True),
+        ]
+        self._mode = GraphMode(record)
+        self._mode.__enter__()
+
+    def _stop_capture(self) -> None:
+        mode, self._mode = self._mode, None
+        if mode is not None:
+            mode.__exit__(None, None, None)
+        for handle in self._module_handles:
+            handle.remove()
+        self._module_handles = []
+        self._current = None
+
+    # -- output -----------------------------------------------------------------------------------------------------
+    def _emit(self, step: _Step) -> None:
+        record = step.record
+        grad_ids = record.grad_nodes(step.grad_targets) if step.grad_targets else []
+        stats = None
+        if step.stats is not None and len(step.stats):
+            values = step.stats.gather()
+            meta = []
+            for node, output, shape, dtype, device in step.stats.meta:
+                if node < 0:
+                    meta.append((grad_ids[-1 - node], 0, "grad", shape, dtype, device))
+                else:
+                    meta.append((node, output, "value", shape, dtype, device))
+            stats = (meta, values)
+        full = []
+        devices = {copy_device for *_, copy_device in step.full_devices}
+        for device in devices:  # the non-blocking copies of whole tensors must have landed
+            torch.cuda.synchronize(device)
+        for node, output, role, copy in step.full:
+            if node < 0:
+                node = grad_ids[-1 - node]
+            full.append((node, output, role, _to_numpy(copy)))
+        nodes, edges = record.nodes, record.edges
+        key = _structure_key(nodes, edges)
+        new = key not in self._seen_versions
+        self._seen_versions[key] = True
+        grad_of = {grad_ids[k]: target for k, target in enumerate(step.grad_targets)}
+        origins = find_origins(nodes, edges, stats, grad_of, deliberate=record.deliberate) if stats else []
+        for origin in origins:
+            self._warn_anomaly(step.step, origin)
+        self.run.writer.put(
+            "graph",
+            {
+                "run_id": self.run.id,
+                "model": self.name,
+                "step": step.step,
+                "wall_time": step.wall_time,
+                "hash": key,
+                "graph": (nodes, edges) if new else None,
+                "stats": stats,
+                "tensors": full,
+                "anomalies": origins,
+            },
+        )
+        self.steps_captured += 1
+
+    # -- failures ---------------------------------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        writer = self.run.writer
+        writer.dropped += 1
+        writer.warn_once(
+            f"capture:{type(exc).__name__}", f"torchscope: graph capture skipped a step: {type(exc).__name__}: {exc}"
+        )
+
+    def _warn_anomaly(self, step: int, origin: dict[str, Any]) -> None:
+        where = f"{origin['file']}:{origin['line']}" if origin.get("file") else "unknown line"
+        module = origin.get("module") or "<root>"
+        what = "NaN" if origin["nan"] else "Inf"
+        key = f"anomaly:{origin['phase']}:{origin['op']}:{where}"
+        if origin["op"] in ("param", "input"):
+            # Nothing in this step made it: it came in with a parameter (an earlier update wrote it) or the data.
+            source = "the parameter" if origin["op"] == "param" else "the input"
+            message = (f"torchscope: first {what} of step {step} ({origin['phase']}) is already in {source} "
+                       f"{origin['tensor']}: it was there before this step ran")  # fmt: skip
+        else:
+            message = (f"torchscope: first {what} of step {step} ({origin['phase']}) comes from {origin['op']} "
+                       f"in {module} at {where}")  # fmt: skip
+        self.run.writer.warn_once(key, message)
+
+    def _warn_compiled(self) -> None:
+        if not self._compile_warned:
+            self._compile_warned = True
+            warnings.warn(
+                "torchscope: this model runs under torch.compile; graph capture sees only eager calls of the module. "
+                "Call the uncompiled module on the steps you want captured.",
+                TorchscopeWarning,
+                stacklevel=3,
+            )
+
+
+def _to_numpy(t: torch.Tensor) -> Any:
+    try:
+        return t.numpy()
+    except TypeError:  # bfloat16, float8: numpy has no such dtype
+        return t.float().numpy()
+
+
+def _structure_key(nodes: list[Any], edges: list[Any]) -> str:
+    digest = hashlib.blake2b(repr((nodes, edges)).encode(), digest_size=16)
+    return digest.hexdigest()
+
+
+def watch(
+    run: Any,
+    model: torch.nn.Module,
+    every: int = 50,
+    tensors: str = "stats",
+    grads: bool = True,
+    *,
+    step: str = "forward",
+    name: str | None = None,
+) -> Watch:
+    """Capture ``model``'s executed graph and tensor values every ``every``-th step; see the module docstring.
+
+    ``tensors``: ``"none"`` (graph only), ``"stats"`` (statistics of every tensor) or ``"full"`` (also whole tensors
+    up to :data:`FULL_MAX_BYTES` each, compressed in the store). ``grads``: also capture gradients of parameters and
+    activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``. ``name`` tells the
+watched models of one run apart (default: the model's class; a name already watched in this run gets ``#2``,
+``#3``...). Raises
+    :class:`CaptureError` for arguments that cannot work; after that, capture problems only warn.
+    """
+    # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
+        warnings.warn(
+            "torchscope: watching a torch.compile'd module captures nothing while it runs compiled; "
+            "watch the original module and call it uncompiled on the steps you want captured",
+            TorchscopeWarning,
+            stacklevel=3,
+        )
+        model = model._orig_mod
+    if not isinstance(model, torch.nn.Module):
+        raise CaptureError(f"run.watch needs a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise CaptureError(f"every must be a positive integer (capture every n-th step), got {every!r}")
+    if tensors not in TENSOR_MODES:
+        raise CaptureError(f"tensors must be one of {', '.join(TENSOR_MODES)}, got {tensors!r}")
+    if step not in ("forward", "log"):
+        raise CaptureError(f"step must be 'forward' or 'log', got {step!r}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise CaptureError(f"name must be a non-empty string, got {name!r}")
+    taken = run.__dict__.setdefault("_torchscope_watch_names", set())  # names stay taken: each keeps its own steps
+    base = name or type(model).__name__
+    unique, n = base, 1
+    while unique in taken:
+        n += 1
+        unique = f"{base}#{n}"
+    taken.add(unique)
+    return Watch(run, model, every, tensors, bool(grads), step, unique)
+
+
+__all__ = ["Watch", "watch"]

@@ -1,0 +1,33 @@
+"""``torchscope demo``: train a small model in a subprocess and serve the dashboard while it trains."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from torchscope.storage.engine import open_engine, resolve_url
+
+
+def run_demo(db: str | None, *, seconds: float = 60.0, host: str = "127.0.0.1", port: int = 8050, serve: bool = True) -> int:
+    """Start the demo training (``torchscope.cli.demo_train``) and, unless ``serve`` is False, serve the dashboard.
+
+    Returns the training process's exit code when not serving; serving runs until Ctrl-C.
+    """
+    url = resolve_url(db)
+    open_engine(url, create=True).dispose()  # the dashboard can open the store before training writes to it
+    training = subprocess.Popen([sys.executable, "-m", "torchscope.cli.demo_train", url, str(seconds)])
+    if not serve:
+        return training.wait()
+    from torchscope.dashboard.app import create_app
+    from torchscope.dashboard.server import serve as serve_app
+    from torchscope.storage.store import Store
+
+    print(f"torchscope demo: training for {seconds:.0f}s into {url}", file=sys.stderr)
+    print(f"torchscope demo: open http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        serve_app(create_app(Store(url)), host=host, port=port)
+    finally:
+        if training.poll() is None:
+            training.terminate()
+            training.wait()
+    return 0

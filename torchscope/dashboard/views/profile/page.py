@@ -1,0 +1,180 @@
+"""``/profile/<id>``: overview, operators, kernels, modules and memory of one profile.
+
+Tabs are URL-addressable (``?tab=overview|operators|kernels|modules|memory``; ``&shapes=1`` groups operators by
+input shape): each tab is a link, and the page renders only the tab it shows. Grids are AG Grid with sorting,
+column filters, a quick search and CSV export; each row links to its events in the timeline and, for operators and
+modules, to the graph node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+import dash_ag_grid as dag
+from dash import Input, Output, State, dcc, html
+
+from torchscope.dashboard.views.profile.memory import device_label, memory_figure
+from torchscope.dashboard.views.profile.figures import (
+    breakdown_figure, step_hints, top_figure, utilization_figure,
+)  # fmt: skip
+from torchscope.dashboard.views.profile import tables
+from torchscope.errors import BadRequestError
+from torchscope.dashboard.formatting import fmt_duration
+from torchscope.storage.store import Store
+
+PATH = r"/profile/(?P<profile_id>\d+)"
+TABS = ("overview", "operators", "kernels", "modules", "memory")
+GRAPH_CONFIG = {"displaylogo": False}
+
+
+def _tab_bar(profile_id: int, current: str) -> html.Nav:
+    links = [
+        dcc.Link(tab.capitalize(), href=f"/profile/{profile_id}?tab={tab}", id=f"tab-{tab}",
+                 className="prof-tab prof-tab-active" if tab == current else "prof-tab")
+        for tab in TABS
+    ]  # fmt: skip
+    return html.Nav(links, className="prof-tabs")
+
+
+def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]], file_name: str) -> html.Div:
+    """A grid with its quick search and CSV export button."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dcc.Input(id="prof-search", type="search", placeholder="quick search", debounce=False,
+                              className="prof-search"),
+                    html.Button("Export CSV", id="prof-csv", n_clicks=0, className="prof-button"),
+                    html.Span(f"{len(rows)} rows", className="muted", id="prof-rows"),
+                ],
+                className="controls",
+            ),  # fmt: skip
+            dag.AgGrid(
+                id=grid_id, rowData=rows, columnDefs=columns,
+                defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
+                dashGridOptions={"animateRows": False, "pagination": True, "paginationPageSize": 50,
+                                 "tooltipShowDelay": 300},
+                getRowId="params.data.row", columnSize="responsiveSizeToFit", className="ag-theme-alpine prof-grid",
+                csvExportParams={"fileName": file_name,
+                                 "columnKeys": [c["field"] for c in columns if c["field"] != "links"]},
+                style={"height": "620px"},
+            ),  # fmt: skip
+        ]
+    )
+
+
+def _overview(store: Store, pid: int, meta: dict[str, Any]) -> list[Any]:
+    breakdown = store.step_breakdown(pid)
+    utilization = store.device_utilization(pid)
+    ops = store.op_table(pid)
+    kernels = store.kernel_table(pid)
+    hints = step_hints(breakdown, utilization)
+    parts: list[Any] = [
+        html.Div([html.P(h, className="prof-hint") for h in hints], id="prof-hints") if hints else None,
+        html.Div(
+            [dcc.Graph(id="prof-breakdown", figure=breakdown_figure(breakdown), config=GRAPH_CONFIG, className="chart"),
+             dcc.Graph(id="prof-utilization", figure=utilization_figure(utilization), config=GRAPH_CONFIG,
+                       className="chart") if len(utilization) else html.P("No device activity in this profile.",
+                                                                          className="muted chart")],
+            className="prof-overview-grid",
+        ),  # fmt: skip
+        html.Div(
+            [dcc.Graph(id="prof-top-ops", config=GRAPH_CONFIG, className="chart",
+                       figure=top_figure(ops, "name", "host_self_ns", "Top operators (host self time)")),
+             dcc.Graph(id="prof-top-kernels", config=GRAPH_CONFIG, className="chart",
+                       figure=top_figure(kernels, "name", "total_ns", "Top kernels (device time)"))
+             if len(kernels) else html.P("No GPU kernels.", className="muted chart")],
+            className="prof-overview-grid",
+        ),  # fmt: skip
+    ]
+    return [p for p in parts if p is not None]
+
+
+def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: dict[str, str]) -> list[Any]:
+    run_id = int(meta["run_id"])
+    if tab == "overview":
+        return _overview(store, pid, meta)
+    spans = store.name_spans(pid).set_index("name")
+    base = f"profile{pid}"
+    if tab == "operators":
+        shapes = query.get("shapes", "0") in ("1", "true", "yes")
+        ops = store.op_table(pid, group_by_shape=shapes)
+        modules = dict(store.op_modules(pid)[["name", "module"]].itertuples(index=False))
+        other = urlencode({"tab": "operators", "shapes": 0 if shapes else 1})
+        toggle = dcc.Link("ungroup input shapes" if shapes else "group by input shape", id="prof-shapes",
+                          href=f"/profile/{pid}?{other}")
+        return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
+                              f"{base}_operators.csv")]  # fmt: skip
+    if tab == "kernels":
+        return [_grid("prof-grid", tables.kernel_rows(store.kernel_table(pid), pid, spans), tables.kernel_columns(),
+                      f"{base}_kernels.csv")]  # fmt: skip
+    if tab == "modules":
+        modules = store.module_table(pid)
+        if modules.empty:
+            return [html.P("No module events in this profile: profile with with_stack=True (run.profile) to see time "
+                           "per nn.Module.", className="muted", id="prof-empty")]  # fmt: skip
+        return [_grid("prof-grid", tables.module_rows(modules, pid, run_id, spans), tables.module_columns(),
+                      f"{base}_modules.csv")]  # fmt: skip
+    timeline = store.memory_timeline(pid)
+    if timeline.empty:
+        return [html.P("No memory events in this profile: profile with profile_memory=True to see allocations.",
+                       className="muted", id="prof-empty")]  # fmt: skip
+    peaks = store.memory_peak(pid)
+    peak_text = [
+        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {p['peak_allocated'] / 2**20:.3f} MiB "
+                  f"at {p['peak_at'] / 1e6:.3f} ms", className="prof-peak")
+        for p in peaks.to_dict("records")
+    ]  # fmt: skip
+    return [
+        html.Div(peak_text, className="meta", id="prof-peaks"),
+        dcc.Graph(id="prof-memory", figure=memory_figure(timeline, peaks), config=GRAPH_CONFIG, className="chart"),
+        html.H3("Operators that allocated most"),
+        _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
+              f"{base}_memory_ops.csv"),
+    ]  # fmt: skip
+
+
+def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
+    """The page of one profile; NotFoundError (404) for an unknown id, BadRequestError (400) for an unknown tab."""
+    pid = int(profile_id)
+    meta = store.profile(pid)
+    tab = query.get("tab", "overview")
+    if tab not in TABS:
+        raise BadRequestError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
+    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
+    content = _tab_content(store, pid, meta, tab, query)
+    store.timeline_prefetch(pid)  # the timeline is one click away: load its index while the browser draws this
+    return html.Div(
+        [
+            html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
+            html.Div(
+                [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=f"/run/{meta['run_id']}"),
+                 html.Span(meta["device_name"] or "CPU only"), html.Span(steps),
+                 html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
+                 html.Span(fmt_duration(meta["duration_ns"])),
+                 dcc.Link("Open timeline →", href=f"/timeline/{pid}", id="prof-timeline-link")],
+                className="meta",
+            ),  # fmt: skip
+            _tab_bar(pid, tab),
+            html.Div(content, id=f"prof-{tab}", className="prof-tab-content"),
+        ]
+    )
+
+
+def register(app: dash.Dash, store: Store) -> None:
+    """Quick search and CSV export of whichever grid the tab shows."""
+
+    @app.callback(
+        Output("prof-grid", "dashGridOptions"),
+        Input("prof-search", "value"),
+        State("prof-grid", "dashGridOptions"),
+        prevent_initial_call=True,
+    )
+    def quick_search(text: str | None, options: dict[str, Any] | None) -> dict[str, Any]:
+        return {**(options or {}), "quickFilterText": text or ""}
+
+    @app.callback(Output("prof-grid", "exportDataAsCsv"), Input("prof-csv", "n_clicks"), prevent_initial_call=True)
+    def export_csv(_clicks: int) -> bool:
+        return True

@@ -1,0 +1,236 @@
+"""``/run/<id>``: a run's header and its scalar charts, growing while the run trains.
+
+The page is drawn once on the server (every chart downsampled to about :data:`MAX_POINTS`, from the store's cache of
+downsampled series, so a reload or a control change does not read the whole run again); after that a timer asks the
+store only for the points after each chart's cursor and appends them with ``extendData``. New tags get a chart
+inserted in place (a ``Patch`` of the chart list), and the controls (smoothing, log scale, x axis) redraw.
+Query parameters ``x=wall_time``, ``smoothing=0.6`` and ``log=1`` set the controls, so a view can be shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import pandas as pd
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
+
+from torchscope.dashboard.views.run import live
+from torchscope.dashboard.views.run.header import (
+    alert_block, artifacts_block, config_block, header_parts, latest_values,
+)  # fmt: skip
+from torchscope.dashboard.views.run.scalars import SYSTEM_PREFIX, group_tags, scalar_figure, tag_prefix, x_mode_for
+from torchscope.errors import BadRequestError
+from torchscope.dashboard.formatting import fmt_time
+from torchscope.storage.store import Store
+
+PATH = r"/run/(?P<run_id>\d+)"
+MAX_POINTS = live.MAX_POINTS
+GRAPH_CONFIG = {"displaylogo": False}
+
+
+def _controls(query: dict[str, str]) -> tuple[str, float, bool]:
+    x = query.get("x", "step")
+    if x not in ("step", "wall_time"):
+        raise BadRequestError(f"x must be step or wall_time, not {x!r}")
+    try:
+        smoothing = min(max(float(query.get("smoothing", 0)), 0.0), 0.99)
+    except ValueError as exc:
+        raise BadRequestError(f"smoothing must be a number from 0 to 0.99, not {query['smoothing']!r}") from exc
+    return x, smoothing, query.get("log", "0") in ("1", "true", "yes")
+
+
+def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str) -> Any:
+    """The page of one run; raises ``NotFoundError`` (shown as 404) for an unknown id."""
+    run = store.run(int(run_id))
+    x, smoothing, log_y = _controls(query)
+    sections, cursors = chart_sections(
+        store.scalars_downsampled(run["id"], MAX_POINTS), x=x, t0=run["started_at"], smoothing=smoothing, log_y=log_y
+    )
+    parts = header_parts(run, None)
+    artifacts = store.run_artifacts(run["id"])
+    return html.Div(
+        [
+            dcc.Store(id="run-id", data=int(run_id)),
+            dcc.Store(id="run-t0", data=str(int(run["started_at"]))),  # a string: JS numbers hold 2**53 exactly
+            dcc.Store(id="run-cursors", data=cursors),
+            dcc.Store(id="run-drawn", data=[x, smoothing, log_y]),  # the controls the charts were drawn with
+            dcc.Store(id="run-samples", data=[]),
+            html.H1([run["name"], html.Span(parts["status"], className=parts["status_class"], id="run-status")]),
+            html.Div(
+                [
+                    html.Span(f"#{run['id']}"),
+                    html.Span(f"started {fmt_time(run['started_at'])}"),
+                    html.Span(parts["elapsed"], id="run-elapsed"),
+                    html.Span(parts["steps"], id="run-steps"),
+                    html.Span(parts["rate"], id="run-rate"),
+                ],
+                className="meta",
+            ),
+            html.Div(latest_values(store.last_scalars([run["id"]])), className="latest-values", id="run-latest"),
+            config_block(run["config"] or {}),
+            html.P(parts["error"], className="run-error", id="run-error"),
+            html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
+            html.Div(artifacts_block(run["id"], artifacts), id="run-artifacts"),
+            html.Div(
+                [
+                    html.Label(["Smoothing", dcc.Slider(id="run-smoothing", min=0, max=0.99, step=0.01, value=smoothing,
+                                                        marks={0: "0", 0.6: "0.6", 0.9: "0.9"})], className="control"),
+                    dcc.Checklist(id="run-log", options=[{"label": " log scale", "value": "log"}],
+                                  value=["log"] if log_y else [], className="control"),
+                    dcc.RadioItems(id="run-x", options=[{"label": " step", "value": "step"},
+                                                        {"label": " wall time", "value": "wall_time"}],
+                                   value=x, inline=True, className="control"),
+                ],
+                className="controls",
+            ),  # fmt: skip
+            html.Div(sections, id="run-charts", className="chart-groups"),
+            dcc.Interval(id="run-refresh", interval=refresh_ms),
+        ]
+    )
+
+
+def chart_cell(points: pd.DataFrame, tag: str, *, x: str, t0: int, smoothing: float, log_y: bool) -> tuple[Any, dict]:
+    """One tag's chart (inside a cell carrying ``data-tag``) and its cursor."""
+    figure, state = scalar_figure(points, tag, x=x_mode_for(tag, x), t0=t0, smoothing=smoothing, log_y=log_y)
+    graph = dcc.Graph(id={"type": "scalar-chart", "tag": tag}, figure=figure, config=GRAPH_CONFIG, className="chart")
+    return html.Div(graph, className="chart-cell", **{"data-tag": tag}), live.cursor_for(points, ema_state=state)
+
+
+def section(prefix: str, cells: list[Any]) -> html.Section:
+    """The section of one tag prefix: a title and a grid of charts."""
+    title = "system" if prefix == SYSTEM_PREFIX else (prefix or "scalars")
+    return html.Section([html.H3(title), html.Div(cells, className="chart-grid")], className="chart-section",
+                        **{"data-prefix": prefix})  # fmt: skip
+
+
+def chart_sections(frame: pd.DataFrame, *, x: str, t0: int, smoothing: float, log_y: bool) -> tuple[list[Any], dict]:
+    """Every chart of a run, grouped by prefix, and the cursors of the charts."""
+    if frame.empty:
+        return [], {}
+    by_tag = dict(tuple(frame.groupby("tag", sort=False)))
+    sections, cursors = [], {}
+    for prefix, tags in group_tags(list(by_tag)).items():
+        cells = []
+        for tag in tags:
+            cell, cursors[tag] = chart_cell(by_tag[tag], tag, x=x, t0=t0, smoothing=smoothing, log_y=log_y)
+            cells.append(cell)
+        sections.append(section(prefix, cells))
+    return sections, cursors
+
+
+def _controls_of(smoothing: Any, log: Any, x: Any) -> tuple[str, float, bool]:
+    return (x if x in ("step", "wall_time") else "step"), float(smoothing or 0), "log" in (log or [])
+
+
+def update_charts(
+    store: Store, run_id: int, t0: int, cursors: dict[str, dict], chart_tags: list[str], *, x: str, smoothing: float,
+    log_y: bool,
+) -> tuple[Any, list[Any], list[Any], dict[str, dict]]:
+    """One poll: ``(children patch, extendData per chart, figure per chart, new cursors)``.
+
+    ``chart_tags`` are the tags of the charts on the page, in the order Dash lists them.
+    """
+    fresh = store.scalars_after(run_id, live.store_cursors(cursors), max_items=MAX_POINTS)
+    extend: list[Any] = [dash.no_update] * len(chart_tags)
+    figures: list[Any] = [dash.no_update] * len(chart_tags)
+    if fresh.empty:
+        return dash.no_update, extend, figures, dash.no_update
+    cursors = dict(cursors)
+    by_tag = dict(tuple(fresh.groupby("tag", sort=False)))
+    for i, tag in enumerate(chart_tags):
+        points = by_tag.get(tag)
+        if points is None or tag not in cursors:
+            continue
+        if live.needs_redraw(cursors[tag], len(points)):
+            full = store.scalars(run_id, [tag], max_items=MAX_POINTS)
+            figures[i], state = scalar_figure(full, tag, x=x_mode_for(tag, x), t0=t0, smoothing=smoothing, log_y=log_y)
+            cursors[tag] = live.cursor_for(full, ema_state=state)
+        else:
+            extend[i], cursors[tag] = live.extension(points, cursors[tag], x=x_mode_for(tag, x), t0=t0,
+                                                     smoothing=smoothing)  # fmt: skip
+    children: Any = dash.no_update
+    ops = live.insertions(list(cursors), [t for t in by_tag if t not in cursors])
+    if ops:
+        children = Patch()
+        for kind, index, position, tag in ops:
+            cell, cursors[tag] = chart_cell(by_tag[tag], tag, x=x, t0=t0, smoothing=smoothing, log_y=log_y)
+            if kind == "section":
+                children.insert(index, section(tag_prefix(tag), [cell]))
+            else:
+                children[index]["props"]["children"][1]["props"]["children"].insert(position, cell)
+    return children, extend, figures, cursors
+
+
+def register(app: dash.Dash, store: Store) -> None:
+    """The poll that grows the charts, the controls that redraw them, and the poll of the header."""
+
+    @app.callback(
+        Output("run-charts", "children"),
+        Output({"type": "scalar-chart", "tag": ALL}, "extendData"),
+        Output({"type": "scalar-chart", "tag": ALL}, "figure"),
+        Output("run-cursors", "data"),
+        Output("run-drawn", "data"),
+        Input("run-refresh", "n_intervals"),
+        Input("run-smoothing", "value"),
+        Input("run-log", "value"),
+        Input("run-x", "value"),
+        State("run-id", "data"),
+        State("run-t0", "data"),
+        State("run-cursors", "data"),
+        State("run-drawn", "data"),
+        prevent_initial_call=True,
+    )
+    def charts(
+        _n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict, drawn: list
+    ) -> tuple:
+        x, smoothing, log_y = _controls_of(smoothing, log, x_value)
+        t0 = int(t0_text)
+        chart_tags = [out["id"]["tag"] for out in ctx.outputs_list[1]]
+        # Redraw when a control changed, or when the charts were drawn with other controls: a poll that superseded
+        # the redraw of a control change (Dash keeps only the newest call) must not extend them in the new mode.
+        if ctx.triggered_id != "run-refresh" or list(drawn or []) != [x, smoothing, log_y]:
+            sections, cursors = chart_sections(
+                store.scalars_downsampled(run_id, MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
+            )
+            none = [dash.no_update] * len(chart_tags)
+            return sections, none, none, cursors, [x, smoothing, log_y]
+        return (*update_charts(store, run_id, t0, cursors or {}, chart_tags, x=x, smoothing=smoothing, log_y=log_y),
+                dash.no_update)  # fmt: skip
+
+    @app.callback(
+        Output("run-status", "children"),
+        Output("run-status", "className"),
+        Output("run-elapsed", "children"),
+        Output("run-steps", "children"),
+        Output("run-rate", "children"),
+        Output("run-latest", "children"),
+        Output("run-error", "children"),
+        Output("run-artifacts", "children"),
+        Output("run-alert", "children"),
+        Output("run-samples", "data"),
+        Input("run-refresh", "n_intervals"),
+        State("run-id", "data"),
+        State("run-samples", "data"),
+        State("run-cursors", "data"),
+        prevent_initial_call=True,
+    )
+    def header(_n: Any, run_id: int, samples: list[list[int]], cursors: dict) -> tuple:
+        run = store.run(run_id)
+        last = store.last_scalars([run_id])
+        training = last[~last["tag"].str.startswith(SYSTEM_PREFIX + "/")]
+        if training.empty:
+            last_step = last_wall = None
+        else:
+            newest = training.loc[training["step"].idxmax()]
+            last_step, last_wall = int(newest["step"]), int(training["wall_time"].max())
+        samples = live.add_sample(samples or [], last_wall, last_step)
+        recent = samples if run["status"] == "running" else []  # an ended run: its average speed
+        rate = live.steps_per_second(recent, run["started_at"], last_step, last_wall)
+        parts = header_parts(run, rate)
+        artifacts = store.run_artifacts(run_id)
+        return (
+            parts["status"], parts["status_class"], parts["elapsed"], parts["steps"], parts["rate"],
+            latest_values(last), parts["error"], artifacts_block(run_id, artifacts),
+            alert_block(run_id, live.alerts(cursors or {}), artifacts), samples,
+        )  # fmt: skip

@@ -1,0 +1,223 @@
+"""``/timeline/<id>``: lanes per thread and stream, zoom and pan answered by the server for the visible window only.
+
+Query parameters ``start`` and ``end`` (ns since the profile start), ``q`` (search) and ``event`` (an event id to
+select) open a given view; the "link to this view" anchor always holds the current one. Every zoom or pan (plotly's
+relayout event) asks the store for that window at the level of detail of the graph's width; a click on an event
+shows its details and draws its launch link, a click on a density block zooms into it, a click on the minimap
+centres the view there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html
+
+from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
+from torchscope.errors import BadRequestError, TorchscopeError
+from torchscope.dashboard.formatting import fmt_duration
+from torchscope.storage.store import Store
+
+PATH = r"/timeline/(?P<profile_id>\d+)"
+PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
+MAX_ITEMS = 3000
+MAX_BLOCKS = 2000
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def _int(query: dict[str, str], key: str) -> int | None:
+    if query.get(key) in (None, ""):
+        return None
+    try:
+        return int(float(query[key]))
+    except ValueError as exc:
+        raise BadRequestError(f"{key} must be a number of nanoseconds, not {query[key]!r}") from exc
+
+
+def clamp_window(start: int | None, end: int | None, duration: int) -> tuple[int, int]:
+    """A valid window inside the profile (whole profile by default; at least 1 µs wide)."""
+    a = 0 if start is None else max(int(start), 0)
+    b = duration + 1 if end is None else min(int(end), duration + 1)
+    if b - a < 1000:
+        mid = (a + b) // 2
+        a, b = max(mid - 500, 0), mid + 500
+    return a, b
+
+
+def parse_relayout(relayout: dict[str, Any] | None) -> tuple[int, int] | str | None:
+    """The new window (ns) of a plotly relayout event, ``"all"`` for autorange (double click), None otherwise."""
+    if not relayout:
+        return None
+    if relayout.get("xaxis.autorange"):
+        return "all"
+    if "xaxis.range[0]" in relayout and "xaxis.range[1]" in relayout:
+        lo, hi = relayout["xaxis.range[0]"], relayout["xaxis.range[1]"]
+    elif isinstance(relayout.get("xaxis.range"), list):
+        lo, hi = relayout["xaxis.range"]
+    else:
+        return None
+    return int(float(lo) * 1e6), int(float(hi) * 1e6)
+
+
+def window_figure(
+    store: Store, profile_id: int, start: int | None, end: int | None, query: str, event_id: int | None, px: int = PX
+) -> dict[str, Any]:
+    """Everything one view needs: the figure, the window, the selected event and the counts shown above it."""
+    meta = store.profile(profile_id)
+    a, b = clamp_window(start, end, int(meta["duration_ns"]))
+    lanes = store.timeline_lanes(profile_id)
+    events, blocks = store.timeline_window(profile_id, a, b, px=px, max_items=MAX_ITEMS, max_blocks=MAX_BLOCKS)
+    matches = store.timeline_search(profile_id, query, a, b) if query else None
+    selected = None
+    if event_id is not None:
+        try:
+            selected = store.timeline_event(profile_id, int(event_id))
+        except TorchscopeError:
+            selected = None
+    fig = timeline_figure(lanes, events, blocks, start_ns=a, end_ns=b, matches=matches, selected=selected)
+    return {
+        "figure": fig, "start": a, "end": b, "selected": selected, "events": len(events), "blocks": len(blocks),
+        "in_window": int(events.attrs.get("in_window", 0)),
+        "matches": None if matches is None else int(matches.attrs.get("total", 0)),
+    }  # fmt: skip
+
+
+def _status(view: dict[str, Any]) -> str:
+    text = (f"{fmt_duration(view['end'] - view['start'])} window · {view['in_window']:,} events · "
+            f"{view['events']:,} drawn, {view['blocks']:,} density blocks")  # fmt: skip
+    if view["matches"] is not None:
+        text += f" · {view['matches']:,} matches"
+    return text
+
+
+def _share(profile_id: int, view: dict[str, Any], query: str) -> str:
+    params: dict[str, Any] = {"start": view["start"], "end": view["end"]}
+    if query:
+        params["q"] = query
+    if view["selected"]:
+        params["event"] = view["selected"]["id"]
+    return f"/timeline/{profile_id}?{urlencode(params)}"
+
+
+def details_panel(event: dict[str, Any] | None) -> Any:
+    """The clicked event: name, lane, times, arguments, device details, call stack, launch links."""
+    if not event:
+        return html.P("Click an event for its details; click a grey density block to zoom into it.", className="muted")
+    rows = [("kind", event["kind"]), ("lane", f"{event['group']} · {event['lane_label']}"),
+            ("start", f"{event['start'] / 1e6:.6f} ms"), ("duration", f"{event['dur'] / 1e3:.3f} µs"),
+            ("id", event["id"])]  # fmt: skip
+    for key in ("corr", "ext_id"):
+        if event.get(key) is not None:
+            rows.append((key, event[key]))
+    if event.get("info"):
+        rows.append(("inputs", event["info"]))
+    rows += list(event.get("details", {}).items())
+    if event.get("op"):
+        rows.append(("op", event["op"]["name"]))
+    if event.get("stack"):
+        rows.append(("stack", " › ".join(event["stack"][-6:])))
+    links = [html.Li(["launched by ", _event_link(e)]) for e in event.get("launched_by", [])]
+    links += [html.Li(["launched ", _event_link(e)]) for e in event.get("launched", [])]
+    links += [html.Li([f"{e['flow']} flow to ", _event_link(e)]) for e in event.get("flows_out", [])]
+    links += [html.Li([f"{e['flow']} flow from ", _event_link(e)]) for e in event.get("flows_in", [])]
+    return html.Div(
+        [
+            html.H3(event["name"], className="tl-event-name"),
+            html.Table([html.Tr([html.Td(str(k)), html.Td(str(v))]) for k, v in rows], className="tl-details-table"),
+            html.Ul(links, className="tl-links") if links else None,
+        ],
+        id="tl-event",
+        **{"data-event": str(event["id"])},
+    )
+
+
+def _event_link(e: dict[str, Any]) -> Any:
+    return html.Span(f"{e['name']} ({e['kind']}, {e['dur'] / 1e3:.3f} µs at {e['start'] / 1e6:.6f} ms)",
+                     className="tl-link", **{"data-event": str(e["id"])})  # fmt: skip
+
+
+def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
+    """The timeline of one profile; NotFoundError (404) for an unknown id, BadRequestError for bad parameters."""
+    pid = int(profile_id)
+    meta = store.profile(pid)
+    q = query.get("q", "")
+    view = window_figure(store, pid, _int(query, "start"), _int(query, "end"), q, _int(query, "event"))
+    state = {"profile_id": pid, "start": view["start"], "end": view["end"], "q": q,
+             "event": view["selected"]["id"] if view["selected"] else None}  # fmt: skip
+    return html.Div(
+        [
+            dcc.Store(id="tl-state", data=state),
+            html.H1(["Timeline", html.Span(meta["name"], className="muted"),
+                     html.Span(f"rank {meta['rank']}", className="badge") if meta.get("rank") is not None else None]),
+            html.Div(
+                [
+                    dcc.Link("← profile", href=f"/profile/{pid}"),
+                    dcc.Input(id="tl-search", type="search", value=q, placeholder="search events by name",
+                              debounce=0.3, className="tl-search"),
+                    html.Span(_status(view), id="tl-status", className="muted"),
+                    html.A("link to this view", id="tl-share", href=_share(pid, view, q)),
+                ],
+                className="controls",
+            ),  # fmt: skip
+            dcc.Graph(id="tl-minimap", config={"displayModeBar": False}, className="tl-minimap",
+                      figure=minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]),
+                                            start_ns=view["start"], end_ns=view["end"])),  # fmt: skip
+            dcc.Graph(id="tl-graph", figure=view["figure"], config=GRAPH_CONFIG, className="tl-graph"),
+            html.Div(details_panel(view["selected"]), id="tl-details", className="tl-details"),
+        ]
+    )
+
+
+def register(app: dash.Dash, store: Store) -> None:
+    """One callback for every way the view changes: zoom/pan, search, a click on an event, block or the minimap."""
+
+    @app.callback(
+        Output("tl-graph", "figure"),
+        Output("tl-minimap", "figure"),
+        Output("tl-details", "children"),
+        Output("tl-state", "data"),
+        Output("tl-status", "children"),
+        Output("tl-share", "href"),
+        Input("tl-graph", "relayoutData"),
+        Input("tl-search", "value"),
+        Input("tl-graph", "clickData"),
+        Input("tl-minimap", "clickData"),
+        State("tl-state", "data"),
+        prevent_initial_call=True,
+    )
+    def update(relayout: Any, search: Any, click: Any, mini_click: Any, state: dict[str, Any]) -> tuple[Any, ...]:
+        pid = int(state["profile_id"])
+        a, b, event = state["start"], state["end"], state.get("event")
+        # the box's current text, whatever triggered this call: a zoom answered after a search must not undo it
+        q = (search or "").strip()
+        trigger = ctx.triggered_id
+        if trigger == "tl-graph" and "relayoutData" in ctx.triggered[0]["prop_id"]:
+            window = parse_relayout(relayout)
+            if window is None:
+                raise dash.exceptions.PreventUpdate
+            a, b = (None, None) if window == "all" else window
+        elif trigger == "tl-search":
+            pass  # q is read above
+        elif trigger == "tl-graph":
+            point = (click or {}).get("points", [{}])[0]
+            data = point.get("customdata")
+            if not data:
+                raise dash.exceptions.PreventUpdate
+            if int(data[0]) >= 0:
+                event = int(data[0])
+            else:  # a density block: zoom into it
+                a, b = int(float(data[2])), int(float(data[3]))
+        elif trigger == "tl-minimap":
+            x = float((mini_click or {}).get("points", [{}])[0].get("x", 0)) * 1e6
+            half = (b - a) // 2
+            a, b = int(x) - half, int(x) + half
+        view = window_figure(store, pid, a, b, q, event)
+        meta = store.profile(pid)
+        mini = minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]), start_ns=view["start"],
+                              end_ns=view["end"])  # fmt: skip
+        new_state = {"profile_id": pid, "start": view["start"], "end": view["end"], "q": q,
+                     "event": view["selected"]["id"] if view["selected"] else None}  # fmt: skip
+        details = details_panel(view["selected"]) if trigger == "tl-graph" or event is not None else dash.no_update
+        return view["figure"], mini, details, new_state, _status(view), _share(pid, view, q)

@@ -1,0 +1,188 @@
+"""Reading TensorBoard event files for ``torchscope import``: scalars, histograms and graphs, with TensorBoard's own
+protos. One torchscope run per log directory (what TensorBoard shows as a run)."""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from google.protobuf.message import DecodeError
+from tensorboard.compat.proto import config_pb2, event_pb2, graph_pb2
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from tensorboard.util import tensor_util
+from tqdm import tqdm
+
+from torchscope.errors import TraceImportError
+from torchscope.storage.runs.span import set_run_span
+from torchscope.storage.bulk import Interner
+from torchscope.storage.runs.writes import create_run
+from torchscope.storage.runs.scalar_writes import write_scalars
+from torchscope.storage.tensorboard.writes import insert_graph, insert_histograms
+
+GRAPH_PLUGINS = ("graph_run_metadata_graph", "graph_run_metadata")
+Node = tuple[str, str, list[str], str, dict[str, Any]]  # name, op, inputs, device, attrs
+
+
+def read_records(path: Path) -> Iterator[bytes]:
+    """The records of a TFRecord file, checking both CRCs: TraceImportError for a truncated or corrupt file."""
+    raw = path.read_bytes()
+    pos, size = 0, len(raw)
+    while pos < size:
+        if pos + 12 > size:
+            raise TraceImportError(f"{path}: truncated TensorBoard event file (record header at byte {pos})")
+        (length,) = struct.unpack_from("<Q", raw, pos)
+        (length_crc,) = struct.unpack_from("<I", raw, pos + 8)
+        if masked_crc32c(raw[pos : pos + 8]) != length_crc:
+            raise TraceImportError(f"{path}: corrupt TensorBoard event file (bad record header at byte {pos})")
+        data_end = pos + 12 + length
+        if data_end + 4 > size:
+            raise TraceImportError(f"{path}: truncated TensorBoard event file (record at byte {pos} is cut)")
+        data = raw[pos + 12 : data_end]
+        if masked_crc32c(data) != struct.unpack_from("<I", raw, data_end)[0]:
+            raise TraceImportError(f"{path}: corrupt TensorBoard event file (bad checksum at byte {pos})")
+        yield data
+        pos = data_end + 4
+
+
+def read_events(path: Path) -> Iterator[event_pb2.Event]:
+    """Decoded ``Event`` protos of one event file."""
+    for data in read_records(path):
+        try:
+            yield event_pb2.Event.FromString(data)
+        except DecodeError as exc:
+            raise TraceImportError(f"{path}: a record is not a TensorBoard event ({exc})") from exc
+
+
+def graph_nodes(graph: graph_pb2.GraphDef) -> list[Node]:
+    """Nodes of a GraphDef with inputs cleaned of control (``^``) and output-index (``:1``) marks."""
+    nodes: list[Node] = []
+    for node in graph.node:
+        inputs = [i.lstrip("^").split(":")[0] for i in node.input]
+        attrs: dict[str, Any] = {}
+        for key in ("dtype", "T", "shape", "_output_shapes"):
+            if key in node.attr:
+                attrs[key] = str(node.attr[key]).strip().replace("\n", " ")[:200]
+        nodes.append((node.name, node.op, inputs, node.device or "", attrs))
+    return nodes
+
+
+def keras_nodes(config: dict[str, Any]) -> list[Node]:
+    """Layers of a Keras model config as nodes ``model/layer``; inputs from Sequential order or inbound nodes."""
+    model = config.get("config", {})
+    scope = model.get("name", "model")
+    nodes: list[Node] = []
+    previous: str | None = None
+    for layer in model.get("layers", []):
+        name = layer.get("config", {}).get("name") or layer.get("name")
+        inbound = sorted(set(_histories(layer.get("inbound_nodes", []))))
+        if config.get("class_name") == "Sequential":
+            inputs = [f"{scope}/{previous}"] if previous else []
+        else:
+            inputs = [f"{scope}/{i}" for i in inbound]
+        attrs = {k: layer.get("config", {}).get(k) for k in ("units", "activation", "rate", "batch_shape") if
+                 k in layer.get("config", {})}  # fmt: skip
+        nodes.append((f"{scope}/{name}", layer.get("class_name", ""), inputs, "", attrs))
+        previous = name
+    return nodes
+
+
+def _histories(value: Any) -> Iterator[str]:
+    """Layer names a Keras 2 (``[["dense", 0, 0, {}]]``) or Keras 3 (``keras_history``) inbound spec points at."""
+    if isinstance(value, dict):
+        if "keras_history" in value:
+            yield value["keras_history"][0]
+        for item in value.values():
+            yield from _histories(item)
+    elif isinstance(value, list):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):
+            yield value[0]
+        else:
+            for item in value:
+                yield from _histories(item)
+
+
+class _RunCollector:
+    """Everything read from one log directory, written once all its files were read."""
+
+    def __init__(self) -> None:
+        self.scalars: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
+        self.histograms: list[tuple[str, int, int, Any]] = []
+        self.graphs: list[tuple[str, str, int, int, list[Node]]] = []
+
+    def add(self, event: event_pb2.Event, where: Path) -> None:
+        wall = int(event.wall_time * 1e9)
+        step = int(event.step)
+        if event.HasField("graph_def"):
+            graph = graph_pb2.GraphDef.FromString(event.graph_def)
+            self.graphs.append(("", "graph_def", step, wall, graph_nodes(graph)))
+        if not event.HasField("summary"):
+            return
+        for value in event.summary.value:
+            plugin = value.metadata.plugin_data.plugin_name
+            which = value.WhichOneof("value")
+            if which == "simple_value":
+                self.scalars[(step, wall)][value.tag] = float(value.simple_value)
+            elif which == "histo":
+                h = value.histo
+                limits = list(h.bucket_limit)
+                lefts = [h.min, *limits[:-1]]
+                buckets = [[l, r, c] for l, r, c in zip(lefts, limits, h.bucket)]
+                self.histograms.append((value.tag, step, wall, (h.min, h.max, h.num, h.sum, h.sum_squares, buckets)))
+            elif which == "tensor" and plugin == "scalars":
+                self.scalars[(step, wall)][value.tag] = float(tensor_util.make_ndarray(value.tensor))
+            elif which == "tensor" and plugin == "histograms":
+                array = np.asarray(tensor_util.make_ndarray(value.tensor), dtype=np.float64).reshape(-1, 3)
+                buckets = array.tolist()
+                lo = float(array[0, 0]) if len(array) else None
+                hi = float(array[-1, 1]) if len(array) else None
+                self.histograms.append((value.tag, step, wall, (lo, hi, float(array[:, 2].sum()), None, None, buckets)))
+            elif which == "tensor" and plugin in GRAPH_PLUGINS:
+                meta = config_pb2.RunMetadata.FromString(value.tensor.string_val[0])
+                for i, function in enumerate(meta.function_graphs):
+                    tag = value.tag if len(meta.function_graphs) == 1 else f"{value.tag}/{i}"
+                    self.graphs.append((tag, "op_graph", step, wall, graph_nodes(function.pre_optimization_graph)))
+            elif which == "tensor" and plugin == "graph_keras_model":
+                config = json.loads(value.tensor.string_val[0])
+                self.graphs.append((value.tag, "keras", step, wall, keras_nodes(config)))
+
+
+def import_event_files(
+    conn: Any, interner: Interner, root: Path, files: list[Path], base_name: str, result: Any, progress: bool
+) -> None:
+    """Import TensorBoard event files as one run per directory; adds to ``result`` (an ``ImportResult``)."""
+    by_dir: dict[Path, list[Path]] = defaultdict(list)
+    for file in files:
+        by_dir[file.parent].append(file)
+    for directory in sorted(by_dir):
+        rel = "" if directory == root or root.is_file() else str(directory.relative_to(root))
+        name = f"{base_name}/{rel}" if rel else base_name
+        collected = _RunCollector()
+        for file in tqdm(sorted(by_dir[directory]), desc=f"import {name}", disable=not progress, leave=False):
+            try:
+                for event in read_events(file):
+                    collected.add(event, file)
+            except (DecodeError, ValueError, UnicodeDecodeError, KeyError, IndexError) as exc:
+                raise TraceImportError(f"{file}: cannot read a TensorBoard event ({exc})") from exc
+        run_id = create_run(
+            conn, name=name, config={"imported_from": str(directory)}, started_at=time.time_ns(), source="import",
+            status="finished",
+        )  # fmt: skip
+        result.runs.append({"id": run_id, "name": name})
+        walls = [w for _, w in collected.scalars] + [h[2] for h in collected.histograms] + [g[3] for g in collected.graphs]
+        if walls:
+            set_run_span(conn, interner, run_id, min(walls), max(walls))
+        payloads = [(run_id, step, wall, values) for (step, wall), values in sorted(collected.scalars.items())]
+        if payloads:
+            write_scalars(conn, interner, payloads)
+        result.scalars += sum(len(p[3]) for p in payloads)
+        insert_histograms(conn, interner, run_id, collected.histograms)
+        result.histograms += len(collected.histograms)
+        for tag, kind, step, wall, nodes in collected.graphs:
+            insert_graph(conn, run_id, tag, kind, step, wall, nodes)
+            result.graphs.append({"run_id": run_id, "tag": tag, "kind": kind, "nodes": len(nodes)})

@@ -1,0 +1,67 @@
+"""Reads the graph view needs besides ``GraphReads``: compact per-step statistics and profiled op events by name.
+
+Mixed into ``Store``. ``step_stats`` is what colouring thousands of nodes needs (no histogram or sample blobs);
+``op_events`` finds the profiled calls of an op (and what they launched) for the inspector's timeline links.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine, bindparam, select, text
+
+from torchscope.errors import BadRequestError
+from torchscope.storage.bulk import name_hash
+from torchscope.storage.profile.kinds import KIND
+from torchscope.storage.schema import names
+from torchscope.storage.graph.schema import tensor_stats
+
+STEP_STATS_COLUMNS = ["node", "output", "role", "numel", "min", "max", "mean", "std", "norm", "nan", "posinf",
+                      "neginf", "zeros"]  # fmt: skip
+OP_EVENT_COLUMNS = ["id", "name", "start", "dur", "info"]
+_OP_EVENTS_SQL = (
+    "SELECT e.id, n.name, e.start, e.dur, i.name FROM profile_events e JOIN names n ON n.id = e.name_id "
+    "JOIN profile_lanes l ON l.id = e.lane_id LEFT JOIN names i ON i.id = e.info_id "
+    "WHERE l.profile_id = :p AND e.kind = :k AND n.name IN :names ORDER BY e.start LIMIT :lim"
+)
+
+
+class GraphViewReads:
+    """``step_stats`` and ``op_events``."""
+
+    _engine: Engine
+
+    def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
+        """Every tensor statistic of one captured step without blobs: :data:`STEP_STATS_COLUMNS`, by node.
+
+        ``node`` is the graph node (for ``role == "grad"`` the grad node, whose ``target`` is the value's node).
+        ``model`` keeps one watched model (node ids are per graph, so a run watching several models needs it).
+        An uncaptured step gives an empty frame.
+        """
+        s = tensor_stats.c
+        query = (
+            select(*(s[c] for c in STEP_STATS_COLUMNS))
+            .where(s.run_id == int(run_id), s.step == int(step))
+            .order_by(s.node, s.output)
+        )
+        if model is not None:
+            watched = select(names.c.id).where(names.c.hash == name_hash(model)).scalar_subquery()
+            query = query.where(s.model_id == watched)
+        with self._engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=STEP_STATS_COLUMNS)
+        ints = ["node", "output", "numel", "nan", "posinf", "neginf", "zeros"]
+        return frame.astype({c: "int64" for c in ints} | {c: "float64" for c in ("min", "max", "mean", "std", "norm")})
+
+    def op_events(self, profile_id: int, names: list[str], max_items: int = 50) -> pd.DataFrame:
+        """Host op events (``cpu_op``) of ``profile_id`` named one of ``names``, by start, at most ``max_items``.
+
+        Columns :data:`OP_EVENT_COLUMNS`: ``start``/``dur`` in ns since the profile's start, ``info`` the input
+        shapes/types JSON the profiler recorded (None without ``record_shapes``).
+        """
+        if max_items < 0:
+            raise BadRequestError("max_items must be a non-negative number of events")
+        if not names:
+            return pd.DataFrame(columns=OP_EVENT_COLUMNS)
+        query = text(_OP_EVENTS_SQL).bindparams(bindparam("names", expanding=True))
+        params = {"p": int(profile_id), "k": KIND["cpu_op"], "names": list(names), "lim": int(max_items)}
+        with self._engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query, params).all(), columns=OP_EVENT_COLUMNS)

@@ -1,0 +1,41 @@
+"""Handlers that turn queued records into rows, one per record kind.
+
+A handler is ``handler(conn, interner, payloads)``: it gets every payload of its kind from one writer batch and
+inserts them inside the batch's transaction. Modules register handlers with :func:`handler`; :func:`load_handlers`
+imports them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from torchscope.storage.bulk import Interner
+
+Handler = Callable[[Connection, Interner, list[Any]], None]
+HANDLERS: dict[str, Handler] = {}
+MODULES = (
+    "torchscope.storage.runs.scalar_writes",
+    "torchscope.storage.runs.writes",
+    "torchscope.storage.graph.writes",
+    "torchscope.storage.profile.live_writes",
+)
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of records of ``kind``."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def load_handlers() -> None:
+    """Import every handler module so that :data:`HANDLERS` is complete."""
+    for name in MODULES:
+        importlib.import_module(name)

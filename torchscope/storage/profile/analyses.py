@@ -1,0 +1,330 @@
+"""The profile analyses: SQL that fetches what each needs, composed with ``profile_math``'s pure functions."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from torchscope.errors import BadRequestError
+from torchscope.storage.profile import calc as pm
+from torchscope.storage.profile.kinds import KIND, KINDS, uses_tensor_cores
+
+_K = KIND
+COLLECTIVE_ANNOTATIONS = ("gloo:", "nccl:", "mpi:", "ucc:", "c10d::")
+_DEVICE_WORK = (_K["kernel"], _K["collective"], _K["memcpy"], _K["memset"])
+
+_EVENTS_SQL = """
+SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, -1), COALESCE(e.link, -1),
+       COALESCE(e.info_id, -1)
+FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id
+WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
+"""
+_EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
+
+
+_cache: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_cache_lock = threading.Lock()
+CACHED_FRAMES = 4
+"""Event frames kept per process: a profile page runs several analyses over the same profile, and stored profiles
+never change (the key holds the profile's creation time and event count, so a different profile never matches)."""
+
+
+def event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
+    """Events of one profile's host (or device) lanes (cached; see :func:`_event_frame`)."""
+    stamp = conn.execute(
+        text("SELECT created_at, event_count FROM profiles WHERE id = :p"), {"p": int(profile_id)}
+    ).first()
+    key = (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    frame = _event_frame(conn, profile_id, lane_kind)
+    with _cache_lock:
+        _cache[key] = frame
+        while len(_cache) > CACHED_FRAMES:
+            _cache.popitem(last=False)
+    return frame
+
+
+def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
+    """Events of one profile's host (or device) lanes, all columns int64 (-1 for NULL).
+
+    Read through the DBAPI cursor as plain tuples: SQLAlchemy ``Row`` objects cost more than the query on a
+    million events. The SQL holds only integers and a fixed word, so it is built as text.
+    """
+    if lane_kind not in ("host", "device", "other"):
+        raise BadRequestError(f"lane kind must be host, device or other, not {lane_kind!r}")
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS))
+    return pd.DataFrame({c: table[:, i] for i, c in enumerate(_EVENT_FRAME_COLUMNS)})
+
+
+def names_of(conn: Connection, ids: np.ndarray) -> dict[int, str]:
+    """``{name_id: name}`` for the given ids."""
+    wanted = sorted({int(i) for i in ids if i >= 0})
+    out: dict[int, str] = {}
+    for i in range(0, len(wanted), 900):
+        chunk = wanted[i : i + 900]
+        marks = ",".join(str(x) for x in chunk)
+        out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
+    return out
+
+
+def profile_base(conn: Connection, profile_id: int) -> tuple[int, int]:
+    """(first event id, event count) of a profile: its events have contiguous ids."""
+    row = conn.execute(
+        text("SELECT first_event_id, event_count FROM profiles WHERE id = :p"), {"p": profile_id}
+    ).one()
+    return int(row[0] or 0), int(row[1])
+
+
+def steps_frame(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
+    """``step, start, end`` of each ``ProfilerStep#N``; one step -1 covering the whole profile when there are none."""
+    rows = conn.execute(
+        text(
+            "SELECT n.name, MIN(e.start), MAX(e.start + e.dur) FROM profile_events e "
+            "JOIN profile_lanes l ON l.id = e.lane_id JOIN names n ON n.id = e.name_id "
+            "WHERE l.profile_id = :p AND l.kind = 'host' AND e.kind = :k AND n.name LIKE 'ProfilerStep#%' "
+            "GROUP BY n.name"
+        ),
+        {"p": profile_id, "k": _K["user_annotation"]},
+    ).all()
+    steps = [(int(name.split("#", 1)[1]), s, e) for name, s, e in rows if name.split("#", 1)[1].isdigit()]
+    if not steps:
+        steps = [(-1, 0, duration)]
+    return pd.DataFrame(sorted(steps), columns=["step", "start", "end"]).astype("int64")
+
+
+def step_breakdown(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.step_breakdown`."""
+    steps = steps_frame(conn, profile_id, duration)
+    host = event_frame(conn, profile_id, "host")
+    dev = event_frame(conn, profile_id, "device")
+    annotation_names = set(names_of(conn, host.loc[host["kind"] == _K["user_annotation"], "name_id"].unique()).items())
+    step_ids = {i for i, n in annotation_names if n.startswith("ProfilerStep#")}
+    loader_ids = {i for i, n in names_of(conn, host["name_id"].unique()).items() if "DataLoader" in n}
+
+    def spans(frame: pd.DataFrame, mask: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        s = frame.loc[mask, "start"].to_numpy(np.int64)
+        return s, s + frame.loc[mask, "dur"].to_numpy(np.int64)
+
+    cpu_mask = host["kind"].isin([_K["cpu_op"], _K["user_annotation"]]) & ~host["name_id"].isin(step_ids)
+    if len(dev):
+        communication = spans(dev, dev["kind"] == _K["collective"])
+    else:  # no device: collectives run on host threads (gloo), seen as their record_function ranges
+        comm_ids = {i for i, n in annotation_names if n.startswith(COLLECTIVE_ANNOTATIONS)}
+        communication = spans(host, (host["kind"] == _K["user_annotation"]) & host["name_id"].isin(comm_ids))
+    categories = [
+        ("kernel", *spans(dev, dev["kind"] == _K["kernel"])),
+        ("communication", *communication),
+        ("memcpy", *spans(dev, dev["kind"] == _K["memcpy"])),
+        ("memset", *spans(dev, dev["kind"] == _K["memset"])),
+        ("runtime", *spans(host, host["kind"].isin([_K["cuda_runtime"], _K["cuda_driver"]]))),
+        ("dataloader", *spans(host, host["name_id"].isin(loader_ids))),
+        ("cpu", *spans(host, cpu_mask)),
+    ]
+    return pm.breakdown(steps, categories, "idle")
+
+
+def device_utilization(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.device_utilization`."""
+    steps = steps_frame(conn, profile_id, duration)
+    dev = event_frame(conn, profile_id, "device")
+    query = text("SELECT id, device FROM profile_lanes WHERE profile_id = :p")
+    lanes = dict(conn.execute(query, {"p": profile_id}).all())
+    dev = dev.assign(device=dev["lane_id"].map(lanes).fillna(-1).astype("int64"))  # the frame is shared: no writes
+    rows = []
+    for device, group in dev.groupby("device"):
+        work = group[group["kind"].isin(_DEVICE_WORK)]
+        kern = group[group["kind"].isin((_K["kernel"], _K["collective"]))]
+        for step, lo, hi in steps.itertuples(index=False):
+            s, d = work["start"].to_numpy(np.int64), work["dur"].to_numpy(np.int64)
+            busy = pm.union_length(s, s + d, lo, hi)
+            ks, kd = kern["start"].to_numpy(np.int64), kern["dur"].to_numpy(np.int64)
+            kernel = pm.union_length(ks, ks + kd, lo, hi)
+            wall = hi - lo
+            rows.append((step, int(device), wall, busy, kernel, wall - busy, kernel / wall if wall else 0.0))
+    cols = ["step", "device", "wall_ns", "busy_ns", "kernel_ns", "idle_ns", "utilization"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _attribution(conn: Connection, profile_id: int) -> dict[str, object]:
+    """Host call tree positions, each event's nearest op and module, and device time per launching op."""
+    base, n = profile_base(conn, profile_id)
+    host = event_frame(conn, profile_id, "host")
+    dev = event_frame(conn, profile_id, "device")
+    kind = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    hpos = pm.positions(host["id"].to_numpy(), base, n)
+    kind[hpos] = host["kind"].to_numpy()
+    parent[hpos] = pm.positions(host["parent"].to_numpy(), base, n)
+    names = names_of(conn, np.concatenate((host["name_id"].unique(), dev["name_id"].unique())))
+    module_ids = {i for i, s in names.items() if s.startswith("nn.Module: ")}
+    is_module = np.zeros(n, dtype=bool)
+    is_module[hpos] = host["kind"].eq(_K["python_function"]).to_numpy() & host["name_id"].isin(module_ids).to_numpy()
+    is_op = kind == _K["cpu_op"]
+    op_of = pm.nearest_marked(parent, is_op, include_self=True)
+    launch = pm.positions(dev["link"].to_numpy(), base, n)
+    dev_op = np.where(launch >= 0, op_of[np.maximum(launch, 0)], -1)
+    return {
+        "base": base, "n": n, "host": host, "dev": dev, "hpos": hpos, "parent": parent, "names": names,
+        "is_op": is_op, "is_module": is_module, "op_of": op_of, "dev_op": dev_op,
+    }  # fmt: skip
+
+
+def op_table(conn: Connection, profile_id: int, group_by_shape: bool) -> pd.DataFrame:
+    """See :meth:`ProfileReads.op_table`."""
+    a = _attribution(conn, profile_id)
+    n, host, dev, hpos = a["n"], a["host"], a["dev"], a["hpos"]
+    dur = np.zeros(n, dtype=np.int64)
+    dur[hpos] = host["dur"].to_numpy()
+    child_sum = np.zeros(n, dtype=np.int64)
+    par = a["parent"]
+    has = par[hpos] >= 0
+    np.add.at(child_sum, par[hpos][has], dur[hpos][has])
+    dev_dur = dev["dur"].to_numpy(np.int64)
+    dev_op = a["dev_op"]
+    self_dev = np.zeros(n, dtype=np.int64)
+    np.add.at(self_dev, dev_op[dev_op >= 0], dev_dur[dev_op >= 0])
+    up_op = np.where(par >= 0, a["op_of"][np.maximum(par, 0)], -1)
+    total_dev = pm.add_up_ancestors(dev_op[dev_op >= 0], dev_dur[dev_op >= 0], up_op, n)
+    ops = host[host["kind"] == _K["cpu_op"]]
+    pos = pm.positions(ops["id"].to_numpy(), a["base"], n)
+    frame = pd.DataFrame(
+        {
+            "name": ops["name_id"].map(a["names"]).to_numpy(),
+            "info_id": ops["info_id"].to_numpy(),
+            "host_total_ns": dur[pos],
+            "host_self_ns": dur[pos] - child_sum[pos],
+            "device_total_ns": total_dev[pos],
+            "device_self_ns": self_dev[pos],
+        }
+    )
+    keys = ["name"]
+    if group_by_shape:
+        infos = names_of(conn, frame["info_id"].unique())
+        frame["input_shapes"] = frame["info_id"].map(lambda i: _shapes(infos.get(i)))
+        keys.append("input_shapes")
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    out = grouped[["host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]].sum()
+    out.insert(0, "calls", grouped.size())
+    out = out.reset_index()
+    out["host_mean_ns"] = out["host_total_ns"] / out["calls"]
+    out["device_mean_ns"] = out["device_total_ns"] / out["calls"]
+    return out.sort_values(["host_total_ns", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _shapes(info: str | None) -> str:
+    if not info:
+        return ""
+    try:
+        return orjson.dumps(orjson.loads(info)[0]).decode()
+    except (orjson.JSONDecodeError, IndexError, TypeError):
+        return ""
+
+
+def module_table(conn: Connection, profile_id: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.module_table`."""
+    a = _attribution(conn, profile_id)
+    n, host, dev = a["n"], a["host"], a["dev"]
+    is_module, par = a["is_module"], a["parent"]
+    cols = ["module", "calls", "host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]
+    if not is_module.any():
+        return pd.DataFrame(columns=cols)
+    module_of = pm.nearest_marked(par, is_module, include_self=True)
+    parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
+    mpos = np.flatnonzero(is_module)  # ascending position = parents first
+    host_by_pos = host.set_index(pm.positions(host["id"].to_numpy(), a["base"], n))
+    mnames = host_by_pos.loc[mpos, "name_id"].map(a["names"]).tolist()
+    index_of = np.full(n, -1, dtype=np.int64)
+    index_of[mpos] = np.arange(len(mpos))
+    up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
+    paths = pm.module_paths(mnames, up_index)
+    mdur = host_by_pos.loc[mpos, "dur"].to_numpy(np.int64)
+    child = np.zeros(len(mpos), dtype=np.int64)
+    np.add.at(child, up_index[up_index >= 0], mdur[up_index >= 0])
+    dev_op = a["dev_op"]
+    dev_dur = dev["dur"].to_numpy(np.int64)
+    launch_mod = np.where(dev_op >= 0, module_of[np.maximum(dev_op, 0)], -1)
+    owner = np.where(launch_mod >= 0, index_of[np.maximum(launch_mod, 0)], -1)
+    self_dev = np.zeros(len(mpos), dtype=np.int64)
+    np.add.at(self_dev, owner[owner >= 0], dev_dur[owner >= 0])
+    total_dev = pm.add_up_ancestors(owner[owner >= 0], dev_dur[owner >= 0], up_index, len(mpos))
+    frame = pd.DataFrame(
+        {"module": paths, "host_total_ns": mdur, "host_self_ns": mdur - child, "device_total_ns": total_dev,
+         "device_self_ns": self_dev}
+    )  # fmt: skip
+    grouped = frame.groupby("module", sort=False)
+    out = grouped.sum()
+    out.insert(0, "calls", grouped.size())
+    return out.reset_index().sort_values("module", kind="stable").reset_index(drop=True)[cols]
+
+
+def kernel_ops(conn: Connection, profile_id: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.kernel_ops`."""
+    a = _attribution(conn, profile_id)
+    n, host, dev, names = a["n"], a["host"], a["dev"], a["names"]
+    name_at = np.full(n, -1, dtype=np.int64)
+    name_at[a["hpos"]] = host["name_id"].to_numpy()
+    dev_op = a["dev_op"]
+    op_id = np.where(dev_op >= 0, dev_op + a["base"], -1)
+    op_name = pd.Series(np.where(dev_op >= 0, name_at[np.maximum(dev_op, 0)], -1)).map(names).to_numpy()
+    paths = _module_path_of(a, dev_op)
+    return pd.DataFrame(
+        {
+            "id": dev["id"].to_numpy(), "kind": [KINDS[k] for k in dev["kind"].tolist()],
+            "name": dev["name_id"].map(names).to_numpy(), "start": dev["start"].to_numpy(),
+            "dur": dev["dur"].to_numpy(), "launch_id": dev["link"].to_numpy(), "op_id": op_id, "op": op_name,
+            "module": paths,
+        }
+    )  # fmt: skip
+
+
+def _module_path_of(a: dict[str, object], pos: np.ndarray) -> list[str | None]:
+    is_module, par, n = a["is_module"], a["parent"], a["n"]
+    if not is_module.any():
+        return [None] * len(pos)
+    module_of = pm.nearest_marked(par, is_module, include_self=True)
+    host = a["host"]
+    host_by_pos = host.set_index(pm.positions(host["id"].to_numpy(), a["base"], n))
+    mpos = np.flatnonzero(is_module)
+    index_of = np.full(n, -1, dtype=np.int64)
+    index_of[mpos] = np.arange(len(mpos))
+    parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
+    up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
+    paths = pm.module_paths(host_by_pos.loc[mpos, "name_id"].map(a["names"]).tolist(), up_index)
+    return [paths[index_of[module_of[p]]] if p >= 0 and module_of[p] >= 0 else None for p in pos.tolist()]
+
+
+def kernel_table(conn: Connection, profile_id: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.kernel_table`."""
+    rows = conn.execute(
+        text(
+            "SELECT n.name, COUNT(*), SUM(e.dur), MIN(e.dur), MAX(e.dur), AVG(d.occupancy), AVG(d.registers), "
+            "AVG(d.blocks_per_sm) FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id "
+            "JOIN names n ON n.id = e.name_id LEFT JOIN profile_event_details d ON d.event_id = e.id "
+            "WHERE l.profile_id = :p AND e.kind IN (:k, :c) GROUP BY n.name"
+        ),
+        {"p": profile_id, "k": _K["kernel"], "c": _K["collective"]},
+    ).all()
+    cols = ["name", "calls", "total_ns", "min_ns", "max_ns", "mean_occupancy", "mean_registers", "mean_blocks_per_sm"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame = frame.astype({"calls": "int64", "total_ns": "int64", "min_ns": "int64", "max_ns": "int64"})
+    frame.insert(3, "mean_ns", frame["total_ns"] / frame["calls"])
+    total = frame["total_ns"].sum()
+    frame.insert(6, "share", frame["total_ns"] / total if total else 0.0)
+    frame.insert(7, "tensor_cores", frame["name"].map(uses_tensor_cores).astype(bool))
+    return frame.sort_values(["total_ns", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)

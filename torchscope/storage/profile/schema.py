@@ -1,0 +1,117 @@
+"""Tables of profiles and their events. Registered on the shared ``metadata``.
+
+Layout, chosen for the timeline's window queries over million-event profiles:
+
+- ``profiles``: one row per profiling window (live) or imported trace file (one per worker/rank).
+- ``profile_lanes``: one row per ``(pid, tid)`` of a trace: a host thread, or a device stream (``pid`` = device,
+  ``tid`` = stream in Kineto traces). Events belong to a lane, and a lane to a profile.
+- ``profile_events``: every duration/instant event. ``start`` is nanoseconds since ``profiles.start_ns`` (small
+  integers keep the rows short); ``level`` is the bit length of ``dur``. The index ``(lane_id, level, start)`` makes
+  both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
+  starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
+- ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes).
+- ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
+- ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Table, Text
+
+from torchscope.storage.schema import metadata
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("source", String(16), nullable=False),  # live | import
+    Column("path", Text),  # the imported file, or the live session's window
+    Column("rank", Integer),  # distributed rank when the trace says so
+    Column("start_ns", BigInteger, nullable=False),  # absolute time of event start 0 (trace clock, ns)
+    Column("duration_ns", BigInteger, nullable=False),
+    Column("step_first", BigInteger),  # first and last ProfilerStep#N of the window
+    Column("step_last", BigInteger),
+    Column("step_count", Integer, nullable=False, default=0),
+    Column("event_count", BigInteger, nullable=False, default=0),
+    Column("first_event_id", BigInteger),  # the profile's events have ids first_event_id .. + event_count - 1
+    Column("kernel_count", BigInteger, nullable=False, default=0),
+    Column("device_name", Text),
+    Column("devices", Text, nullable=False, default="[]"),  # JSON: Kineto deviceProperties
+    Column("info", Text, nullable=False, default="{}"),  # JSON: other trace-level fields (distributedInfo, ...)
+    Column("created_at", BigInteger, nullable=False),
+)
+
+profile_lanes = Table(
+    "profile_lanes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("profile_id", Integer, nullable=False, index=True),
+    Column("pid", Text, nullable=False),  # as in the trace (a process id, a device number, or a label)
+    Column("tid", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # host | device | other
+    Column("device", Integer),
+    Column("stream", BigInteger),
+    Column("label", Text),  # thread/process name from the trace's metadata events
+    Column("sort", BigInteger),
+    Column("event_count", BigInteger, nullable=False, default=0),
+    Column("max_level", SmallInteger, nullable=False, default=0),
+)
+
+profile_events = Table(
+    "profile_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("lane_id", Integer, nullable=False),
+    Column("kind", SmallInteger, nullable=False),  # torchscope.storage.profile.kinds.KINDS
+    Column("name_id", Integer, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("dur", BigInteger, nullable=False),
+    Column("parent", BigInteger),  # innermost enclosing event of the same host lane
+    Column("corr", BigInteger),  # CUDA/HIP correlation id (runtime call <-> device activity)
+    Column("link", BigInteger),  # device event -> the runtime event that launched it
+    Column("ext_id", BigInteger),  # Kineto "External id"
+    Column("info_id", Integer),  # interned text: input shapes/types of an op, the category of an 'other' event
+    Index("ix_profile_events_lane_level_start", "lane_id", "level", "start"),
+)
+
+profile_event_details = Table(
+    "profile_event_details",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("grid", String(48)),  # "x,y,z"
+    Column("block", String(48)),
+    Column("registers", Integer),
+    Column("shared_memory", BigInteger),
+    Column("blocks_per_sm", Float),
+    Column("warps_per_sm", Float),
+    Column("occupancy", Float),  # estimated achieved occupancy, percent
+    Column("bytes", BigInteger),  # memcpy / memset size
+)
+
+profile_flows = Table(
+    "profile_flows",
+    metadata,
+    Column("profile_id", Integer, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # fwdbwd: a forward op -> the backward op autograd ran for it
+    Column("flow_id", BigInteger, nullable=False),  # the id the trace gave the flow
+    Column("src", BigInteger, nullable=False),  # event ids
+    Column("dst", BigInteger, nullable=False),
+)
+
+profile_memory = Table(
+    "profile_memory",
+    metadata,
+    Column("profile_id", Integer, nullable=False),
+    Column("lane_id", Integer, nullable=False),
+    Column("ts", BigInteger, nullable=False),  # ns since profiles.start_ns
+    Column("device_type", SmallInteger, nullable=False),  # 0 CPU, 1 CUDA (c10::DeviceType)
+    Column("device", SmallInteger, nullable=False),  # -1 for the CPU
+    Column("bytes", BigInteger, nullable=False),  # > 0 allocation, < 0 free
+    Column("addr", BigInteger),
+    Column("allocated", BigInteger),  # total allocated after the event
+    Column("reserved", BigInteger),
+    Index("ix_profile_memory_profile_ts", "profile_id", "ts"),
+)

@@ -1,0 +1,44 @@
+"""Storing what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs and histograms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection
+
+from torchscope.storage.bulk import Interner, insert_rows
+from torchscope.storage.tensorboard.schema import tb_graph_nodes, tb_graphs, tb_histograms
+
+NODE_COLUMNS = ("graph_id", "name", "op", "scope", "inputs", "device", "attrs")
+HISTOGRAM_COLUMNS = ("run_id", "tag_id", "step", "wall_time", "min", "max", "num", "sum", "sum_squares", "buckets")
+
+
+def insert_graph(
+    conn: Connection, run_id: int, tag: str, kind: str, step: int, wall_time: int,
+    nodes: list[tuple[str, str, list[str], str, dict[str, Any]]],
+) -> int:  # fmt: skip
+    """Insert one graph (``nodes``: name, op, inputs, device, attrs) of ``run_id``; returns its id."""
+    result = conn.execute(tb_graphs.insert().values(run_id=run_id, tag=tag, kind=kind, step=step, wall_time=wall_time))
+    graph_id = int(result.inserted_primary_key[0])
+    rows = [
+        (graph_id, name, op, name.rsplit("/", 1)[0] if "/" in name else "", json.dumps(inputs), device or None,
+         json.dumps(attrs, default=str))
+        for name, op, inputs, device, attrs in nodes
+    ]  # fmt: skip
+    insert_rows(conn, tb_graph_nodes, NODE_COLUMNS, rows)
+    return graph_id
+
+
+def insert_histograms(
+    conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, Any]]
+) -> None:
+    """Insert ``(tag, step, wall_time, (min, max, num, sum, sum_squares, buckets))`` histograms of ``run_id``."""
+    if not items:
+        return
+    ids = interner.ids(conn, {tag for tag, *_ in items})
+    rows = [
+        (run_id, ids[tag], step, wall, lo, hi, num, total, squares, json.dumps(buckets))
+        for tag, step, wall, (lo, hi, num, total, squares, buckets) in items
+    ]
+    insert_rows(conn, tb_histograms, HISTOGRAM_COLUMNS, rows)

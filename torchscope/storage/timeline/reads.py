@@ -1,0 +1,438 @@
+"""Timeline reads (mixed into ``Store``): lanes as rows, level-of-detail windows, search, event details, minimap.
+
+A pan or zoom must answer in well under 100 ms on a million-event profile, so the first read of a profile loads a
+compact columnar index of its events (:class:`~torchscope.storage.timeline.lod.EventIndex`, about 40 bytes per
+event, one range scan by primary key) and keeps the few most recently viewed in memory. Profiles never change once
+stored, so the cache needs no invalidation beyond the profile's event count. Every later window query is answered
+from that index; names, arguments and device details of what is drawn come from SQL by id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, text
+
+from torchscope.errors import BadRequestError, NotFoundError, StoreError
+from torchscope.storage.timeline import lod
+from torchscope.storage.profile.kinds import KIND, KINDS
+
+CACHE_BYTES = 512 << 20  # indexes of recently viewed profiles kept in memory (a 1M-event profile takes ~40 MB)
+LANE_GROUP_COLUMNS = ["id", "position", "row0", "rows", "group", "label", "kind", "device", "stream", "event_count"]
+WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
+BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
+
+
+class _Loaded:
+    """A profile's event index and the lane layout derived from it."""
+
+    def __init__(self, ix: lod.EventIndex, lanes: pd.DataFrame, duration: int, event_count: int) -> None:
+        self.ix = ix
+        self.lanes = lanes
+        self.duration = duration
+        self.event_count = event_count
+        self.row_of_lane = lanes.sort_values("position")["row0"].to_numpy(np.int64)
+        ix.row = (self.row_of_lane[ix.lane] + ix.depth).astype(np.int32)
+        self.windows: OrderedDict[tuple[int, ...], lod.Window] = OrderedDict()
+        self.lane_ids = lanes.sort_values("position")["id"].to_numpy(np.int64)
+        self._launched: tuple[np.ndarray, np.ndarray] | None = None
+        self.minimaps: dict[int, np.ndarray] = {}
+        self._names: tuple[np.ndarray, np.ndarray] | None = None
+
+    def name_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(distinct name ids, code of each event)``: searches and spans work on the few distinct names."""
+        if self._names is None:
+            self._names = np.unique(self.ix.name_id, return_inverse=True)
+        return self._names
+
+    def launched_by(self, pos: int) -> np.ndarray:
+        """Positions of the device events launched by the runtime call at ``pos``."""
+        if self._launched is None:
+            has = np.flatnonzero(self.ix.link >= 0)
+            order = np.argsort(self.ix.link[has], kind="stable")
+            self._launched = (self.ix.link[has][order], has[order])
+        keys, targets = self._launched
+        return targets[np.searchsorted(keys, pos, "left") : np.searchsorted(keys, pos, "right")]
+
+
+class TimelineReads:
+    """``timeline_lanes``, ``timeline_window``, ``timeline_search``, ``timeline_event``, ``timeline_minimap``,
+    ``name_spans``, ``memory_by_op``: what the timeline and the profile page's links need."""
+
+    _engine: Engine
+
+    # -- the per-profile index -------------------------------------------------------------------------------------
+
+    def _timeline(self, profile_id: int) -> _Loaded:
+        meta = self.profile(profile_id)  # type: ignore[attr-defined]
+        cache: OrderedDict[int, _Loaded] = self.__dict__.setdefault("_timeline_cache", OrderedDict())
+        lock: threading.Lock = self.__dict__.setdefault("_timeline_lock", threading.Lock())
+        with lock:
+            hit = cache.get(int(profile_id))
+            if hit is not None and hit.event_count == int(meta["event_count"]):
+                cache.move_to_end(int(profile_id))
+                return hit
+            loaded = self._load_timeline(int(profile_id), meta)
+            cache[int(profile_id)] = loaded
+            while len(cache) > 1 and sum(v.ix.nbytes for v in cache.values()) > CACHE_BYTES:
+                cache.popitem(last=False)
+            return loaded
+
+    def _load_timeline(self, profile_id: int, meta: dict[str, Any]) -> _Loaded:
+        lanes = self.lanes(profile_id)  # type: ignore[attr-defined]
+        with self._engine.connect() as conn:
+            base, cols = _scan(conn, lanes, meta.get("first_event_id"))
+        lane = np.repeat(np.arange(len(lanes), dtype=np.int32), lanes["event_count"].to_numpy(np.int64))
+        start, dur, kind, name_id, parent, link = cols
+        kind = kind.astype(np.int8)
+        depth = lod.nesting_depth(parent)
+        device_lane = (lanes["kind"] == "device").to_numpy()
+        on_device = device_lane[lane] if len(lane) else np.zeros(0, dtype=bool)
+        if on_device.any():
+            # device streams do not nest, but a record_function range projected on a stream spans its kernels
+            annotated = np.zeros(len(lanes), dtype=bool)
+            annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
+            second_row = (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16)
+            depth = np.where(on_device, second_row, depth)
+        ix = lod.EventIndex(
+            base=base, lane=lane, kind=kind, name_id=name_id, level=np.frexp(dur.astype(np.float64))[1].astype(np.int8),
+            start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
+        )  # fmt: skip
+        layout = lod.lane_layout(lanes, ix)[LANE_GROUP_COLUMNS]
+        return _Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
+
+    def timeline_prefetch(self, profile_id: int) -> None:
+        """Load a profile's timeline index on a background thread (the profile page calls this, so the timeline
+        opens at once); errors are left for the timeline's own read to report."""
+
+        def load() -> None:
+            try:
+                self._timeline(profile_id)
+            except Exception:  # noqa: BLE001 - a prefetch must never fail the page that asked for it
+                pass
+
+        threading.Thread(target=load, name=f"timeline-prefetch-{profile_id}", daemon=True).start()
+
+    # -- reads -------------------------------------------------------------------------------------------------------
+
+    def timeline_lanes(self, profile_id: int) -> pd.DataFrame:
+        """The lanes in display order, one row block each: :data:`LANE_GROUP_COLUMNS` (``row0`` is the lane's first
+        row, ``rows`` its nesting depth + 1, ``group`` the process / device it belongs to)."""
+        return self._timeline(profile_id).lanes.copy()
+
+    def timeline_window(
+        self,
+        profile_id: int,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        px: int = 1200,
+        max_items: int = 3000,
+        max_blocks: int = 2000,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """What to draw of ``[start, end)`` (ns since the profile start) at ``px`` pixels: ``(events, blocks)``.
+
+        ``events`` (:data:`WINDOW_COLUMNS`) are the events at least a pixel wide, the longest ``max_items`` when
+        there are more; ``blocks`` (:data:`BLOCK_COLUMNS`) merge the rest per row into density blocks (``count``
+        events covering ``busy`` of the block's width). ``events.attrs`` holds ``in_window`` and ``ns_per_px``.
+        """
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
+        if max_items < 0 or max_blocks < 0 or px <= 0:
+            raise BadRequestError("px must be positive, max_items and max_blocks non-negative")
+        key = (a, b, px, max_items, max_blocks)
+        w = t.windows.get(key)
+        if w is None:  # the same view asked again (reloads, the whole profile after a double click) is remembered
+            w = lod.window(t.ix, t.row_of_lane, a, b, px, max_items, max_blocks)
+            t.windows[key] = w
+            while len(t.windows) > 16:
+                try:
+                    t.windows.popitem(last=False)
+                except KeyError:  # another request trimmed it first
+                    break
+        events = self._event_rows(t, w.events)
+        events.attrs.update(in_window=w.in_window, ns_per_px=w.ns_per_px, start=a, end=b)
+        blocks = pd.DataFrame(
+            {"row": w.block_row, "start": w.block_start, "end": w.block_end, "count": w.block_count,
+             "busy": w.block_busy}, columns=BLOCK_COLUMNS,
+        )  # fmt: skip
+        return events, blocks
+
+    def timeline_search(
+        self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
+    ) -> pd.DataFrame:
+        """Events whose name contains ``query`` (case-insensitive) overlapping the window, longest first, at most
+        ``max_items``; ``attrs["total"]`` counts the matches in the whole profile. Columns :data:`WINDOW_COLUMNS`."""
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
+        hit = self._matching_events(t, query)
+        total = len(hit)
+        s, d = t.ix.start[hit], t.ix.dur[hit]
+        hit = hit[((s + d > a) | ((d == 0) & (s >= a))) & (s < b)]
+        hit = hit[np.argsort(-t.ix.dur[hit], kind="stable")[:max_items]]
+        frame = self._event_rows(t, np.sort(hit))
+        frame.attrs["total"] = total
+        return frame
+
+    def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
+        """One event with everything the details panel shows: its row, lane, arguments, device details, the
+        enclosing call stack, the runtime call that launched it (a device event) or the device events it launched
+        (a runtime call), the ops at the other end of its flow arrows (``flows_out``/``flows_in``: a forward op and
+        the backward op autograd ran for it), each related event with its row and times so links can be drawn."""
+        t = self._timeline(profile_id)
+        pos = int(event_id) - t.ix.base
+        if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
+            raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
+        event = self._event_rows(t, np.array([pos])).iloc[0].to_dict()
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
+                     "WHERE e.id = :id"), {"id": int(event_id)},
+            ).one()  # fmt: skip
+            flows = conn.execute(
+                text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
+                     "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
+            ).all()  # fmt: skip
+            details = conn.execute(
+                text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
+                     "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
+            ).mappings().first()  # fmt: skip
+        lane = t.lanes.set_index("position").loc[int(t.ix.lane[pos])]
+        stack = []
+        up = int(t.ix.parent[pos])
+        while up >= 0:
+            stack.append(up)
+            up = int(t.ix.parent[up])
+        launcher = int(t.ix.link[pos])
+        launched = t.launched_by(pos)
+        related_pos = ([launcher] if launcher >= 0 else []) + launched.tolist()
+        related = self._event_rows(t, np.array(related_pos, dtype=np.int64))
+        op = None
+        if launcher >= 0:
+            op = self._nearest_op(t, launcher)
+        elif t.ix.kind[pos] in (KIND["cuda_runtime"], KIND["cuda_driver"]):
+            op = self._nearest_op(t, pos)
+        event.update(
+            lane_label=lane["label"], group=lane["group"], corr=row[0], ext_id=row[1], info=row[2],
+            details={k: v for k, v in dict(details or {}).items() if v is not None},
+            stack=self._event_rows(t, np.array(stack[::-1], dtype=np.int64))["name"].tolist(),
+            launched_by=related.iloc[:1].to_dict("records") if launcher >= 0 else [],
+            launched=related.iloc[(1 if launcher >= 0 else 0):].to_dict("records"),
+            op=op,
+            flows_out=self._flow_rows(t, [(k, dst) for k, src, dst in flows if src == event_id]),
+            flows_in=self._flow_rows(t, [(k, src) for k, src, dst in flows if dst == event_id]),
+        )  # fmt: skip
+        return event
+
+    def _flow_rows(self, t: _Loaded, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The events at the other end of flow arrows (``fwdbwd``: forward op -> backward op), with the flow kind."""
+        pos = np.array([int(e) - t.ix.base for _, e in pairs], dtype=np.int64)
+        pos = pos[(pos >= 0) & (pos < len(t.ix))]
+        rows = self._event_rows(t, pos).to_dict("records")
+        for row, (kind, _) in zip(rows, pairs):
+            row["flow"] = kind
+        return rows
+
+    def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
+        """Events per lane (rows, display order, indexed by lane id) and time bin (columns) of the whole profile;
+        ``attrs["bin_ns"]`` is a bin's width."""
+        t = self._timeline(profile_id)
+        counts = t.minimaps.get(bins)
+        if counts is None:  # the whole profile never changes: count once per resolution
+            counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
+        order = t.lanes.sort_values("row0")
+        frame = pd.DataFrame(counts[order["position"].to_numpy()], index=order["id"].to_numpy())
+        frame.attrs["bin_ns"] = max(t.duration, 1) / max(bins, 1)
+        frame.attrs["labels"] = order["label"].tolist()
+        return frame
+
+    def name_spans(self, profile_id: int) -> pd.DataFrame:
+        """Per event name: ``name, calls, first_start, last_end`` (ns since the profile start), for links that open
+        the timeline on every occurrence of an op, kernel or module."""
+        t = self._timeline(profile_id)
+        ids, inverse = t.name_codes()
+        first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.zeros(len(ids), dtype=np.int64)
+        np.minimum.at(first, inverse, t.ix.start)
+        np.maximum.at(last, inverse, t.ix.start + t.ix.dur)
+        names = self._names(ids)
+        return pd.DataFrame(
+            {"name": [names.get(int(i)) for i in ids], "calls": np.bincount(inverse, minlength=len(ids)),
+             "first_start": first, "last_end": last}
+        )  # fmt: skip
+
+    def memory_by_op(self, profile_id: int) -> pd.DataFrame:
+        """Allocator events attributed to the innermost op running on their thread: ``op, allocations,
+        allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside any op)."""
+        memory = self.memory_timeline(profile_id)  # type: ignore[attr-defined]
+        cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "net_bytes"]
+        if memory.empty or "lane_id" not in memory.columns:
+            return pd.DataFrame(columns=cols)
+        t = self._timeline(profile_id)
+        lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
+        lanes = np.array([lane_of.get(int(v), -1) for v in memory["lane_id"]], dtype=np.int64)
+        owner = lod.enclosing(t.ix, lanes, memory["ts"].to_numpy(np.int64), KIND["cpu_op"])
+        names = self._names(np.unique(t.ix.name_id[owner[owner >= 0]]))
+        op = [names.get(int(t.ix.name_id[o])) if o >= 0 else "(no op)" for o in owner.tolist()]
+        size = memory["bytes"].to_numpy(np.int64)
+        frame = pd.DataFrame({"op": op, "alloc": size > 0, "bytes": size})
+        frame["allocated"] = np.where(size > 0, size, 0)
+        frame["freed"] = np.where(size < 0, -size, 0)
+        g = frame.groupby("op", sort=False)
+        out = pd.DataFrame(
+            {"allocations": g["alloc"].sum().astype("int64"), "allocated_bytes": g["allocated"].sum(),
+             "frees": (g.size() - g["alloc"].sum()).astype("int64"), "freed_bytes": g["freed"].sum()}
+        )  # fmt: skip
+        out["net_bytes"] = out["allocated_bytes"] - out["freed_bytes"]
+        out = out.reset_index().sort_values(["allocated_bytes", "op"], ascending=[False, True], kind="stable")
+        return out.reset_index(drop=True)[cols]
+
+    def op_modules(self, profile_id: int) -> pd.DataFrame:
+        """Per operator name, the module path (``Sequential_0/Linear_0``, from ``with_stack=True`` module events) in
+        which it spent most host time: ``name, module, host_ns``; empty without module events."""
+        t = self._timeline(profile_id)
+        ix = t.ix
+        cols = ["name", "module", "host_ns"]
+        candidates = np.flatnonzero(ix.kind == KIND["python_function"])
+        names = self._names(np.unique(ix.name_id[candidates]))
+        is_module = np.zeros(len(ix), dtype=bool)
+        module_ids = [i for i, n in names.items() if n.startswith("nn.Module: ")]
+        is_module[candidates[np.isin(ix.name_id[candidates], module_ids)]] = True
+        if not is_module.any():
+            return pd.DataFrame(columns=cols)
+        owner = lod.nearest_marked(ix.parent, is_module)
+        paths: dict[int, str] = {}
+        for p in np.flatnonzero(is_module).tolist():  # parents come first: they start earlier in the same lane
+            up = int(owner[p])
+            short = names[int(ix.name_id[p])].split(": ", 1)[1]
+            paths[p] = f"{paths[up]}/{short}" if up >= 0 else short
+        ops = np.flatnonzero((ix.kind == KIND["cpu_op"]) & (owner >= 0))
+        frame = pd.DataFrame({"name_id": ix.name_id[ops], "module": [paths[int(o)] for o in owner[ops]],
+                              "host_ns": ix.dur[ops]})  # fmt: skip
+        total = frame.groupby(["name_id", "module"], sort=False)["host_ns"].sum().reset_index()
+        best = total.sort_values(["host_ns", "module"], ascending=[False, True]).drop_duplicates("name_id")
+        op_names = self._names(best["name_id"].to_numpy())
+        best.insert(0, "name", best["name_id"].map(op_names))
+        return best[cols].sort_values("name").reset_index(drop=True)
+
+    # -- helpers -----------------------------------------------------------------------------------------------------
+
+    def _names(self, ids: np.ndarray) -> dict[int, str]:
+        wanted = sorted({int(i) for i in ids})
+        out: dict[int, str] = {}
+        with self._engine.connect() as conn:
+            for i in range(0, len(wanted), 900):
+                marks = ",".join(str(x) for x in wanted[i : i + 900])
+                out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
+        return out
+
+    def _matching_events(self, t: _Loaded, query: str) -> np.ndarray:
+        """Positions of the events whose name contains ``query`` (case-insensitive)."""
+        query = (query or "").strip().lower()
+        if not query:
+            return np.zeros(0, dtype=np.int64)
+        distinct, codes = t.name_codes()
+        names = self._names(distinct)
+        wanted = np.array([query in names.get(int(i), "").lower() for i in distinct], dtype=bool)
+        return np.flatnonzero(wanted[codes]) if wanted.any() else np.zeros(0, dtype=np.int64)
+
+    def _event_rows(self, t: _Loaded, pos: np.ndarray) -> pd.DataFrame:
+        pos = np.asarray(pos, dtype=np.int64)
+        ix = t.ix
+        names = self._names(np.unique(ix.name_id[pos])) if len(pos) else {}
+        lane = ix.lane[pos]
+        return pd.DataFrame(
+            {"id": pos + ix.base, "row": t.row_of_lane[lane] + ix.depth[pos], "lane_id": t.lane_ids[lane],
+             "kind": [KINDS[k] for k in ix.kind[pos].tolist()], "name": [names.get(int(i)) for i in ix.name_id[pos]],
+             "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos].astype(np.int64)},
+            columns=WINDOW_COLUMNS,
+        )  # fmt: skip
+
+    def _nearest_op(self, t: _Loaded, pos: int) -> dict[str, Any] | None:
+        while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:
+            pos = int(t.ix.parent[pos])
+        return self._event_rows(t, np.array([pos])).iloc[0].to_dict() if pos >= 0 else None
+
+
+def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int]:
+    a = 0 if start is None else int(start)
+    b = duration + 1 if end is None else int(end)
+    if b <= a:
+        raise BadRequestError(f"the window end ({b}) must come after its start ({a})")
+    return a, b
+
+
+def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[int, list[np.ndarray]]:
+    """Every event of the lanes, by id, as columns ``start, dur, kind, name_id, parent, link`` (positions of the
+    parent / launching event, -1 when none), and the profile's first event id.
+
+    The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan. Each
+    value costs a Python object on its way out of the driver, so values travel packed in two integers: start and
+    duration; kind, name id and the one relation an event has (host events have a parent, device events a launch
+    link, never both).
+    """
+    total = int(lanes["event_count"].sum())
+    if total == 0:
+        return 0, [np.zeros(0, dtype=np.int64) for _ in range(6)]
+    if first_id is not None and not pd.isna(first_id):
+        lo = int(first_id)
+    else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
+        first = lanes[lanes["event_count"] > 0].iloc[0]
+        seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
+        levels = range(int(first["max_level"]) + 1)
+        found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in levels]
+        lo = min(int(i) for i in found if i is not None)
+    hi = lo + total - 1
+    max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
+    packed = max_name < (1 << 28) and total < (1 << 30)
+    if packed:
+        # start and duration share one integer when they fit (starts within 36 min, events under 4 ms: nearly
+        # all of them); the few that do not come as -1 and are read again by id
+        sql = (
+            "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
+            "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
+            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+        ).format(lo=lo, hi=hi, below=lo - 1, start_cap=1 << 41, dur_cap=1 << 22)
+    else:
+        sql = (
+            "SELECT start, dur, kind, name_id, COALESCE(parent - {lo:d}, -1), COALESCE(link - {lo:d}, -1) "
+            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
+        ).format(lo=lo, hi=hi)
+    width = 2 if packed else 6
+    flat = _fetch_ints(conn, sql, width)
+    if len(flat) != total:
+        raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
+    if not packed:
+        return lo, [np.ascontiguousarray(flat[:, i]) for i in range(6)]
+    times, value = flat[:, 0], flat[:, 1]
+    start, dur = times & ((1 << 41) - 1), times >> 41
+    wide = np.flatnonzero(times < 0)
+    for i in range(0, len(wide), 900):
+        chunk = wide[i : i + 900]
+        ids = ",".join(str(int(x) + lo) for x in chunk)
+        exact = _fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
+        start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
+    relation = (value >> 32) - 1
+    lane = np.repeat(np.arange(len(lanes)), lanes["event_count"].to_numpy(np.int64))
+    device = (lanes["kind"] == "device").to_numpy()[lane]
+    parent = np.where(device, -1, relation)
+    link = np.where(device, relation, -1)
+    return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
+
+
+def _fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
+    """The integer rows of ``sql`` as an ``n x width`` array, straight from the DB-API cursor (the SQL holds only
+    integers formatted in, no parameters: paramstyles differ). Plain tuples go through ``fromiter``: numpy
+    probing SQLAlchemy row objects would cost ~30 µs per row."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)
