@@ -1,0 +1,54 @@
+"""dashboard/urls.py: every URL is built and parsed in one place; builders and the router agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from torchscope.dashboard import urls
+
+
+@pytest.mark.parametrize(
+    ("built", "expected"),
+    [
+        (urls.runs(), "/"),
+        (urls.run(3), "/run/3"),
+        (urls.graph(3), "/graph/3"),
+        (urls.graph(3, step=5, node="encoder.layers.0 attn"), "/graph/3?step=5&node=encoder.layers.0%20attn"),
+        (urls.graph(3, graph_id=2, params=0), "/graph/3?graph=2&params=0"),
+        (urls.profile(7), "/profile/7"),
+        (urls.profile(7, tab="kernels"), "/profile/7?tab=kernels"),
+        (urls.timeline(7, start=0, end=10, q="aten::mm#1"), "/timeline/7?start=0&end=10&q=aten%3A%3Amm%231"),
+        (urls.timeline_around(7, 5000, 7000), "/timeline/7?start=4000&end=8000"),
+        (urls.timeline_around(7, 100, 200, q="k"), "/timeline/7?start=0&end=1200&q=k"),
+        (urls.compare(), "/compare"),
+        (urls.compare(3, "p4"), "/compare?a=3&b=p4"),
+    ],
+)
+def test_builders_spell_each_view(built: str, expected: str) -> None:
+    assert built == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", ("runs", {})),
+        ("/run/12/", ("run", {"run_id": "12"})),
+        ("/graph/4", ("graph", {"run_id": "4"})),
+        ("/profile/9", ("profile", {"profile_id": "9"})),
+        ("/timeline/9", ("timeline", {"profile_id": "9"})),
+        ("/compare", ("compare", {})),
+        ("/run/x", None),
+        ("/nowhere", None),
+    ],
+)
+def test_match_finds_the_view_of_a_path(path: str, expected: object) -> None:
+    assert urls.match(path) == expected
+
+
+def test_parse_query_reads_what_the_builders_write() -> None:
+    built = urls.graph(3, step=5, node="a b/c#d", compare=2)
+    path, _, search = built.partition("?")
+    assert urls.match(path) == ("graph", {"run_id": "3"})
+    assert urls.parse_query("?" + search) == {"step": "5", "node": "a b/c#d", "compare": "2"}
+    assert urls.parse_query("") == {}
+    assert urls.parse_query("?a=1&a=2") == {"a": "2"}
