@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import click
 import pandas as pd
 
+from torchscope.cli.options import db_option
 from torchscope.storage.compare.comparison import Comparison, compare
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_value
@@ -148,3 +150,14 @@ def compare_report(store: Store, a: str, b: str, top: int = 15) -> str:
     if top < 1:
         raise BadRequestError("--top must be at least 1")
     return report(compare(store, a, b), top=top)
+
+
+@click.command(name="compare")
+@click.argument("a")
+@click.argument("b")
+@db_option
+@click.option("--top", default=15, show_default=True, help="Rows per table.")
+def compare_command(a: str, b: str, db: str | None, top: int) -> None:
+    """Compare two runs (or profiles: p12 p13) and print what changed."""
+    with Store(db) as store:
+        click.echo(compare_report(store, a, b, top=top))

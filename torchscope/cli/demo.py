@@ -5,7 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
+
+from torchscope.cli.options import db_option
 from torchscope.storage.engine import open_engine, resolve_url
+
+
+@click.command(name="demo")
+@db_option
+@click.option("--seconds", default=60.0, show_default=True, help="How long the demo trains.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Only train; do not start the dashboard.")
+def demo_command(db: str | None, seconds: float, host: str, port: int, no_serve: bool) -> None:
+    """Train a small model on synthetic data with everything captured, and serve the dashboard meanwhile."""
+    run_demo(db, seconds=seconds, host=host, port=port, serve=not no_serve)
 
 
 def run_demo(db: str | None, *, seconds: float = 60.0, host: str = "127.0.0.1", port: int = 8050, serve: bool = True) -> int:

@@ -1,10 +1,22 @@
-"""Tables printed by the CLI. Pure functions over the store's DataFrames."""
+"""``torchscope runs [DB]``: the runs of a database as a table (:func:`runs_table`, pure over the store's frames)."""
 
 from __future__ import annotations
 
+import click
 import pandas as pd
 
+from torchscope.cli.options import db_argument, db_option, pick_db
 from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
+from torchscope.storage.store import Store
+
+
+@click.command(name="runs")
+@db_argument
+@db_option
+def runs_command(database: str | None, db: str | None) -> None:
+    """List the runs of a database as a table."""
+    with Store(pick_db(database, db)) as store:
+        click.echo(runs_table(*store.run_summaries()))
 
 
 def runs_table(summaries: pd.DataFrame, key_tags: list[str]) -> str:

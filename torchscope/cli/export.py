@@ -1,0 +1,25 @@
+"""``torchscope export RUN``: a run's scalars/histograms as TensorBoard events, or one of its profiles as a Chrome trace."""
+
+from __future__ import annotations
+
+import click
+
+from torchscope.cli.options import db_option
+
+
+@click.command(name="export")
+@click.argument("run_id", type=int, metavar="RUN")
+@db_option
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), help="Write TensorBoard events here.")
+@click.option("--chrome-trace", "chrome_trace", type=click.Path(dir_okay=False), help="Write a profile as Chrome trace JSON.")
+@click.option("--profile", "profile_id", type=int, default=None, help="Which profile of the run (default: its first).")
+def export_command(
+    run_id: int, db: str | None, tensorboard_dir: str | None, chrome_trace: str | None, profile_id: int | None
+) -> None:
+    """Export a run's scalars/histograms to TensorBoard, or one of its profiles as a Chrome trace."""
+    from torchscope.io.exporting import export_run
+
+    if not tensorboard_dir and not chrome_trace:
+        raise click.UsageError("say what to export: --tensorboard DIR and/or --chrome-trace FILE")
+    for line in export_run(db, run_id, tensorboard_dir=tensorboard_dir, chrome_trace=chrome_trace, profile_id=profile_id):
+        click.echo(line)
