@@ -8,7 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 import torchscope
+from torchscope.cli.main import cli
+from torchscope.storage.engine import resolve_url
+from torchscope.storage.store import Store
 
 EXE = shutil.which("torchscope", path=os.path.dirname(sys.executable)) or "torchscope"
 
@@ -95,3 +101,55 @@ def test_importing_a_missing_file_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("torchscope: error:")
     assert "nowhere.json.gz" in result.stderr
+
+
+# -- serve is the default command (its server patched out: nothing is left listening) ------------------------------
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """What ``serve`` would have served: the store's URL, host and port of every call, instead of a server."""
+    calls: list[dict[str, object]] = []
+
+    def fake_serve(store: Store, *, host: str, port: int, debug: bool) -> None:
+        calls.append({"url": store.url, "host": host, "port": port})
+        store.close()
+
+    monkeypatch.setattr("torchscope.dashboard.app.create_app", lambda store: store)  # the "app" is the store itself
+    monkeypatch.setattr("torchscope.dashboard.server.serve", fake_serve)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "{db}"], ["{db}"], ["--db", "{db}"], ["{db}", "--port", "8050"], []],
+    ids=["serve-db", "db", "db-option", "db-and-serve-option", "nothing"],
+)
+def test_serve_is_the_default_command(args: list[str], db_path: Path, served: list[dict[str, object]]) -> None:
+    torchscope.init(name="served", db=db_path).finish()
+    argv = [arg.format(db=db_path) for arg in args]
+    result = CliRunner().invoke(cli, argv, env={"TORCHSCOPE_DB": str(db_path)})
+    assert result.exit_code == 0, result.output
+    assert served == [{"url": resolve_url(db_path), "host": "127.0.0.1", "port": 8050}]
+    assert result.stderr.startswith(f"torchscope: serving {served[0]['url']} at http://127.0.0.1:8050/")
+
+
+def test_serve_options_reach_the_default_command(db_path: Path, served: list[dict[str, object]]) -> None:
+    torchscope.init(name="served", db=db_path).finish()
+    result = CliRunner().invoke(cli, ["--host", "0.0.0.0", "--port", "9001", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert [(call["host"], call["port"]) for call in served] == [("0.0.0.0", 9001)]
+
+
+def test_a_mistyped_command_is_not_served_as_a_database(tmp_path: Path) -> None:
+    result = _cli("expotr", "1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command 'expotr'" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_default_command_with_a_missing_database_is_one_line(tmp_path: Path) -> None:
+    result = _cli(str(tmp_path / "missing.db"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("torchscope: error: no torchscope database at")

@@ -14,7 +14,7 @@ from torchscope.cli.options import db_argument, db_option, pick_db
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--debug", is_flag=True, help="Dash debug mode (reloads, dev tools).")
 def serve_command(database: str | None, db: str | None, host: str, port: int, debug: bool) -> None:
-    """Serve the dashboard for a database."""
+    """Serve the dashboard for a database (the default command)."""
     # imported here: building a dashboard loads Dash, which the other commands never need
     from torchscope.dashboard.app import create_app
     from torchscope.dashboard.server import serve as serve_app
