@@ -12,8 +12,7 @@ import pytest
 import torch
 
 import torchscope
-from torchscope.errors import CaptureError, NotFoundError
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import CaptureError, NotFoundError, TorchscopeWarning
 
 from models import DictIO, InPlace, LogBlock, NanNet, SharedTwice, SqrtAtZero, TinyMLP, line_of
 from runs import flushed_store

@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import TorchscopeWarning
 
 from models import CausalAttention, line_of
 from runs import flushed_store

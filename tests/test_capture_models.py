@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 import torchscope
 from torchscope.capture.tensor_stats import HIST_MAX, StatsBatch, cpu_row
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
 from runs import flushed_store

@@ -15,7 +15,7 @@ import pytest
 
 import torchscope
 from procs import value_at
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import TorchscopeWarning
 
 pytestmark = pytest.mark.browser
 

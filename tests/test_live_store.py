@@ -10,7 +10,7 @@ import pytest
 
 import torchscope
 from torchscope.storage.runs.downsample import downsample_keep_extremes
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import TorchscopeWarning
 
 
 def test_scalars_after_returns_only_points_past_each_tags_cursor(any_db: str) -> None:

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import torchscope
-from torchscope.errors import ProfilerError
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import ProfilerError, TorchscopeWarning
 
 
 def train(run, steps: int, **options):

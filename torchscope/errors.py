@@ -1,7 +1,8 @@
-"""The one root error type of torchscope and its per-layer subclasses.
+"""The one root error type of torchscope, its per-layer subclasses, and the one warning type.
 
 Every error carries a message a user can act on. ``http_code`` says how the dashboard maps it onto an HTTP status,
-as TensorBoard's ``PublicError.http_code`` does.
+as TensorBoard's ``PublicError.http_code`` does. A failure that must not stop the user's training is a
+:class:`TorchscopeWarning` instead (warned once, counted, and training goes on).
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ class TraceImportError(TorchscopeError):
 
 class ExportError(TorchscopeError):
     """A run or profile cannot be exported as asked."""
+
+
+class TorchscopeWarning(RuntimeWarning):
+    """Something in torchscope went wrong without stopping the user's program."""

@@ -23,11 +23,10 @@ from typing import Any
 import torch
 from torch.nn.modules import module as nn_module
 
-from torchscope.errors import CaptureError
+from torchscope.errors import CaptureError, TorchscopeWarning
 from torchscope.capture.anomaly import find_origins
 from torchscope.capture.graph_record import GraphMode, StepRecord, dtype_name, named_tensors, one_shape
 from torchscope.capture.tensor_stats import StatsBatch
-from torchscope.storage.writer import TorchscopeWarning
 
 TENSOR_MODES = ("none", "stats", "full")
 FULL_MAX_BYTES = 4 << 20

@@ -15,8 +15,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from torchscope.errors import ProfilerError
-from torchscope.storage.writer import TorchscopeWarning
+from torchscope.errors import ProfilerError, TorchscopeWarning
 
 
 @contextmanager

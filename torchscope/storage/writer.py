@@ -18,12 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from torchscope.errors import TorchscopeWarning
 from torchscope.storage.bulk import Interner
 from torchscope.storage.handlers import HANDLERS, load_handlers
-
-
-class TorchscopeWarning(RuntimeWarning):
-    """Something in torchscope went wrong without stopping the user's program."""
 
 
 _FLUSH = "__flush__"
