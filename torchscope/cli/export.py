@@ -1,4 +1,4 @@
-"""``torchscope export RUN``: a run's scalars/histograms as TensorBoard events, or one of its profiles as a Chrome trace."""
+"""``torchscope export RUN``: a run's scalars/histograms as TensorBoard events, or a profile as a Chrome trace."""
 
 from __future__ import annotations
 

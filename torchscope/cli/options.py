@@ -23,7 +23,7 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def db_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The optional positional ``[DB]`` as the ``database`` parameter; resolve it against ``--db`` with :func:`pick_db`."""
+    """The optional positional ``[DB]`` as the ``database`` parameter; :func:`pick_db` weighs it against ``--db``."""
     return click.argument("database", required=False, metavar="[DB]")(fn)
 
 
