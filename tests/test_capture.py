@@ -314,7 +314,8 @@ def test_reading_a_step_that_was_not_captured_names_the_captured_ones(run):
 
 
 def test_nan_statistics_count_each_kind_and_skip_them_in_min_max(run):
-    from torchscope.capture.tensor_stats import COLUMNS, cpu_row
+    from torchscope.capture.stats_layout import COLUMNS
+    from torchscope.capture.tensor_stats import cpu_row
 
     row = dict(zip(COLUMNS, cpu_row(torch.tensor([1.0, math.nan, math.inf, -math.inf, 0.0, 3.0]))))
     assert (row["nan"], row["posinf"], row["neginf"], row["zeros"]) == (1, 1, 1, 1)

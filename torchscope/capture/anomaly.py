@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-# columns of a statistics row (see torchscope.capture.tensor_stats.COLUMNS)
+# columns of a statistics row (see torchscope.capture.stats_layout.COLUMNS)
 _NUMEL, _MIN, _MAX, _MEAN, _STD, _NAN, _POSINF, _NEGINF = 0, 1, 2, 3, 4, 6, 7, 8
 # fields of a node tuple (see torchscope.capture.graph_record.NODE_FIELDS)
 _KIND, _NAME, _OP, _MODULE, _FILE, _LINE, _OUT_SHAPES = 1, 2, 3, 4, 7, 8, 13

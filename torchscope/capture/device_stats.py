@@ -6,7 +6,7 @@ copy kernel (the copy also freezes its values against later in-place ops). A bat
 together with segment reductions when it grows past :data:`FLUSH_ELEMENTS` or when the step ends. Everything stays on
 the device; the index tables the batch needs are built on the host from sizes the host already knows and sent with
 non-blocking copies, so nothing here waits for the device. Rows have the layout of
-:data:`torchscope.capture.tensor_stats.COLUMNS` and match :func:`~torchscope.capture.tensor_stats.cpu_row`.
+:mod:`torchscope.capture.stats_layout` and match :func:`~torchscope.capture.tensor_stats.cpu_row`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from torchscope.capture.tensor_stats import BINS, HIST, HIST_MAX, SAMPLE, WIDTH, scattered_positions
+from torchscope.capture.stats_layout import BINS, HIST, HIST_MAX, SAMPLE, WIDTH, scattered_positions
 
 FLUSH_ELEMENTS = 8 << 20
 """Staged elements per device and dtype after which a batch is reduced: the copies take up to 32 MiB (float32) and

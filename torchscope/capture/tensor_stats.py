@@ -1,10 +1,10 @@
 """Statistics of one tensor, computed on the tensor's own device, gathered to the host once per step.
 
-A tensor's statistics are one row of :data:`WIDTH` float64 numbers (layout in :data:`COLUMNS`). On the CPU the row is
-computed right away (reading a CPU scalar costs no synchronisation). On an accelerator the tensor is copied when it is
-produced and reduced in batches by device ops only — no ``.item()``, no boolean indexing, no data-dependent shapes
-(:mod:`torchscope.capture.device_stats`); the rows stay on the device until :meth:`StatsBatch.gather` copies them to the
-host with one transfer.
+A tensor's statistics are one row of float64 numbers (layout in :mod:`torchscope.capture.stats_layout`). On the CPU
+the row is computed right away (reading a CPU scalar costs no synchronisation). On an accelerator the tensor is copied
+when it is produced and reduced in batches by device ops only — no ``.item()``, no boolean indexing, no data-dependent
+shapes (:mod:`torchscope.capture.device_stats`); the rows stay on the device until :meth:`StatsBatch.gather` copies
+them to the host with one transfer.
 
 Statistics are taken (or the values copied) when the tensor is produced, so a later in-place op cannot change them.
 ``min, max, mean, std, norm`` and the histogram are over the finite elements; NaN, +Inf and -Inf are counted.
@@ -18,24 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-BINS = 32
-"""Histogram bins, spread evenly over ``[hist_lo, hist_hi]`` (the finite min and max)."""
-SAMPLE = 16
-"""Values sampled from each tensor, evenly strided over its flattened elements (first element included)."""
-
-HIST_MAX = 8192
-"""Tensors up to this many elements get an exact histogram and zero count; for larger ones both are taken over this
-many elements at fixed pseudo-random positions, the zero count scaled to the tensor (an estimate). Exact histograms
-and zero counts cost as much as a matmul on the CPU. No RNG is consumed."""
-_PRIME = 1_000_003
-
-SCALARS = (
-    "numel", "min", "max", "mean", "std", "norm", "nan", "posinf", "neginf", "zeros", "hist_lo", "hist_hi", "hist_n",
-)  # fmt: skip
-COLUMNS = SCALARS + tuple(f"hist{i}" for i in range(BINS)) + tuple(f"sample{i}" for i in range(SAMPLE))
-WIDTH = len(COLUMNS)
-HIST = len(SCALARS)
-SAMPLE_AT = HIST + BINS
+from torchscope.capture.device_stats import DeviceStats
+from torchscope.capture.stats_layout import BINS, HIST, HIST_MAX, SAMPLE, SAMPLE_AT, WIDTH, scattered_positions
 
 _NAN = float("nan")
 _INF = float("inf")
@@ -58,7 +42,7 @@ def _sample_stride(numel: int) -> int:
 
 
 def _hist_source(finite: torch.Tensor) -> torch.Tensor:
-    """The elements the histogram counts: all of them, or :data:`HIST_MAX` at fixed scattered positions."""
+    """The elements the histogram counts: all of them, or ``HIST_MAX`` of them at fixed scattered positions."""
     n = finite.numel()
     if n <= HIST_MAX:
         return finite
@@ -68,14 +52,8 @@ def _hist_source(finite: torch.Tensor) -> torch.Tensor:
 _index_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
-def scattered_positions(n: int) -> np.ndarray:
-    """:data:`HIST_MAX` distinct positions spread over ``range(n)`` (``n > HIST_MAX``), the same on every device."""
-    prime = _PRIME if n % _PRIME else _PRIME + 2  # coprime with n, so the positions are distinct
-    return (np.arange(HIST_MAX, dtype=np.int64) * prime) % n
-
-
 def _scattered_index(n: int, device: torch.device) -> torch.Tensor:
-    """:func:`scattered_positions` as a tensor; cached, as the same sizes recur every step."""
+    """:func:`~torchscope.capture.stats_layout.scattered_positions` as a tensor; cached, as sizes recur every step."""
     key = (n, device)
     index = _index_cache.get(key)
     if index is None:
@@ -201,7 +179,7 @@ class StatsBatch:
     def __init__(self, force_device_path: bool = False) -> None:
         self.meta: list[tuple[Any, ...]] = []
         self._rows: list[np.ndarray | tuple[tuple[torch.device, torch.dtype], int]] = []
-        self._devices: dict[tuple[torch.device, torch.dtype], Any] = {}
+        self._devices: dict[tuple[torch.device, torch.dtype], DeviceStats] = {}
         self._force_device = force_device_path
 
     def add(self, x: torch.Tensor, meta: tuple[Any, ...]) -> int:
@@ -212,8 +190,6 @@ class StatsBatch:
         elif x.device.type == "cpu" and not self._force_device:
             row = cpu_row(x)
         else:
-            from torchscope.capture.device_stats import DeviceStats
-
             wide = x.dtype == torch.float64 or not (x.is_floating_point() or x.dtype == torch.bool)
             key = (x.device, torch.float64 if wide else torch.float32)
             staged = self._devices.get(key)
