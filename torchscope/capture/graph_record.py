@@ -24,8 +24,6 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-import torchscope
-
 Node = tuple[Any, ...]
 NODE_FIELDS = (
     "id", "kind", "name", "op", "module", "parent", "call", "file", "line", "order", "depth", "target",
@@ -34,11 +32,12 @@ NODE_FIELDS = (
 """Fields of a node tuple, in order (the ``graph_nodes`` table and ``store.graph`` columns)."""
 EDGE_FIELDS = ("src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype")
 
-# Frames of torch and of torchscope's own machinery are not "the user's line"; torchscope's top-level modules (the
-# demo's training script) are user code like any other.
+# Frames of torch and of torchscope's own machinery are not "the user's line"; torchscope's cli/ (the demo's training
+# script) is user code like any other.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))
 _SKIP_DIRS = (
     os.path.dirname(torch.__file__) + os.sep,
-    *(os.path.join(os.path.dirname(torchscope.__file__), part) + os.sep for part in ("hooks", "profiler", "storage", "dashboard")),
+    *(os.path.join(_PACKAGE_DIR, part) + os.sep for part in ("capture", "profiler", "io", "storage", "dashboard")),
 )
 _skip_code: dict[CodeType, bool] = {}
 _INPLACE_DUNDERS = frozenset(
