@@ -250,9 +250,9 @@ def test_handle_removes_hooks_idempotently_and_holds_model_weakly(run):
 
 
 def test_full_mode_keeps_whole_tensors_up_to_the_cap(run, monkeypatch):
-    from torchscope.capture import watch as capture
+    from torchscope.capture import step as capture_step
 
-    monkeypatch.setattr(capture, "FULL_MAX_BYTES", 100)  # linear_0 (5x8 floats = 160 bytes) is over the cap
+    monkeypatch.setattr(capture_step, "FULL_MAX_BYTES", 100)  # linear_0 (5x8 floats = 160 bytes) is over the cap
     torch.manual_seed(4)
     model = TinyMLP()
     x = torch.randn(5, 4)

@@ -225,7 +225,7 @@ def test_sparse_and_integer_outputs_get_rows_without_breaking_the_step(run):
 def test_a_step_captured_through_the_device_path_stores_the_same_statistics(db_path, monkeypatch):
     import functools
 
-    from torchscope.capture import watch as capture
+    from torchscope.capture import step as capture_step
 
     import copy
 
@@ -235,7 +235,7 @@ def test_a_step_captured_through_the_device_path_stores_the_same_statistics(db_p
     frames = []
     for force in (False, True):
         model = copy.deepcopy(base)  # batchnorm's buffers change with each training forward
-        monkeypatch.setattr(capture, "StatsBatch", functools.partial(StatsBatch, force_device_path=force))
+        monkeypatch.setattr(capture_step, "StatsBatch", functools.partial(StatsBatch, force_device_path=force))
         with torchscope.init(f"force={force}", db=db_path) as run:
             with run.watch(model, every=1):
                 model(x).sum().backward()

@@ -6,7 +6,8 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 - the forward runs under a :class:`~torchscope.capture.graph_record.GraphMode` and with global module hooks that
   record the module-call hierarchy (both only for this forward, so non-captured steps pay for two root hooks only);
 - every op output, input, parameter and buffer gets a statistics row (:mod:`torchscope.capture.tensor_stats`) and,
-  with ``grads=True``, a gradient hook; the step ends when its backward pass ends (or the next forward starts);
+  with ``grads=True``, a gradient hook; the step ends when its backward pass ends (or the next forward starts)
+  (:mod:`torchscope.capture.step`);
 - then the rows are gathered with one host transfer, the first NaN/Inf origin is looked for, and one record goes to
   the run's writer. The training thread never waits on the database.
 """
@@ -14,8 +15,6 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 import warnings
 import weakref
 from typing import Any
@@ -23,106 +22,12 @@ from typing import Any
 import torch
 from torch.nn.modules import module as nn_module
 
-from torchscope.errors import CaptureError, TorchscopeWarning
 from torchscope.capture.anomaly import find_origins
-from torchscope.capture.graph_record import GraphMode, StepRecord, dtype_name, named_tensors, one_shape
-from torchscope.capture.tensor_stats import StatsBatch
+from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
+from torchscope.capture.step import CapturedStep
+from torchscope.errors import CaptureError, TorchscopeWarning
 
 TENSOR_MODES = ("none", "stats", "full")
-FULL_MAX_BYTES = 4 << 20
-"""``tensors="full"``: tensors larger than this keep statistics only."""
-FULL_STEP_BYTES = 256 << 20
-"""``tensors="full"``: at most this many bytes of whole tensors per step."""
-
-
-class _Step:
-    """One captured step: its graph record, its statistics and the hooks that wait for its gradients."""
-
-    def __init__(self, watch: Watch, step: int, record: StepRecord) -> None:
-        self.watch = watch
-        self.step = step
-        self.wall_time = time.time_ns()
-        self.record = record
-        self.stats = StatsBatch() if watch.tensors != "none" else None
-        self.full: list[tuple[int, int, str, torch.Tensor]] = []
-        self.full_bytes = 0
-        self.full_devices: list[tuple[int, torch.device]] = []
-        self.grad_targets: list[tuple[int, int]] = []
-        self.handles: list[Any] = []
-        self.lock = threading.Lock()
-        self.backward_started = False
-        self.done = False
-
-    # called by the StepRecord for every tensor that becomes part of the graph
-    def observe(self, t: torch.Tensor, node: int, output: int) -> None:
-        watch = self.watch
-        if self.stats is not None:
-            self.stats.add(t, (node, output, one_shape(t), dtype_name(t), str(t.device)))
-        if watch.tensors == "full":
-            self._keep_full(t, node, output, "value")
-        if watch.grads and t.requires_grad and torch.is_grad_enabled():
-            k = len(self.grad_targets)
-            self.grad_targets.append((node, output))
-            try:
-                self.handles.append(t.register_hook(lambda g, k=k: self._on_grad(k, g)))
-            except RuntimeError:  # e.g. a view that autograd forbids hooking; its gradient is simply not captured
-                self.grad_targets.pop()
-
-    def _keep_full(self, t: torch.Tensor, node: int, output: int, role: str) -> None:
-        size = t.numel() * t.element_size()
-        if size > FULL_MAX_BYTES or self.full_bytes + size > FULL_STEP_BYTES or t.is_complex():
-            return
-        self.full_bytes += size
-        if t.device.type == "cpu":
-            copy = t.detach().clone()
-        else:  # no host sync now: the copies complete before the step is emitted
-            copy = t.detach().to("cpu", non_blocking=True)
-            if t.device.type == "cuda":
-                self.full_devices.append((node, t.device))
-        self.full.append((node, output, role, copy))
-
-    def _on_grad(self, k: int, grad: torch.Tensor) -> None:
-        try:
-            with self.lock:
-                if self.done:
-                    return
-                if not self.backward_started:
-                    self.backward_started = True
-                    # runs once when this backward pass has finished, on the thread that ran it
-                    torch.autograd.Variable._execution_engine.queue_callback(self.finish)
-                if self.stats is not None and isinstance(grad, torch.Tensor):
-                    self.stats.add(grad, (-1 - k, 0, one_shape(grad), dtype_name(grad), str(grad.device)))
-                if self.watch.tensors == "full" and isinstance(grad, torch.Tensor):
-                    self._keep_full(grad, -1 - k, 0, "grad")
-        except Exception as exc:  # noqa: BLE001 - never break the user's backward
-            self.watch._fail(exc)
-
-    def abandon(self) -> None:
-        """Drop this step (its forward failed): remove its gradient hooks, store nothing."""
-        with self.lock:
-            self.done = True
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
-
-    def end_forward(self) -> None:
-        """The forward returned: finish now unless gradients are coming."""
-        if not self.grad_targets:
-            self.finish()
-
-    def finish(self) -> None:
-        """Gather the statistics (one transfer), find anomalies and hand the record to the writer. Idempotent."""
-        with self.lock:
-            if self.done:
-                return
-            self.done = True
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
-        try:
-            self.watch._emit(self)
-        except Exception as exc:  # noqa: BLE001
-            self.watch._fail(exc)
 
 
 class Watch:
@@ -146,8 +51,8 @@ class Watch:
         self.last_step: int | None = None
         self._model = weakref.ref(model)
         self._seen_versions: dict[str, bool] = {}
-        self._pending: _Step | None = None
-        self._current: _Step | None = None
+        self._pending: CapturedStep | None = None
+        self._current: CapturedStep | None = None
         self._mode: GraphMode | None = None
         self._module_handles: list[Any] = []
         self._depth = 0
@@ -243,9 +148,11 @@ class Watch:
         paths = {id(m): name for name, m in model.named_modules()}
         params = {id(p): (name, "param") for name, p in model.named_parameters()}
         params.update({id(b): (name, "buffer") for name, b in model.named_buffers()})
-        holder: dict[str, _Step] = {}
+        holder: dict[str, CapturedStep] = {}
         record = StepRecord(paths, params, lambda t, n, o: holder["step"].observe(t, n, o))
-        current = holder["step"] = _Step(self, step, record)
+        current = holder["step"] = CapturedStep(
+            step, record, tensors=self.tensors, grads=self.grads, emit=self._emit, fail=self._fail
+        )
         self._current = current
         record.enter_module(model, "")
         leaves = [] if not args else named_tensors(args, "input")
@@ -270,7 +177,7 @@ class Watch:
         self._current = None
 
     # -- output -----------------------------------------------------------------------------------------------------
-    def _emit(self, step: _Step) -> None:
+    def _emit(self, step: CapturedStep) -> None:
         record = step.record
         grad_ids = record.grad_nodes(step.grad_targets) if step.grad_targets else []
         stats = None
@@ -373,12 +280,13 @@ def watch(
 ) -> Watch:
     """Capture ``model``'s executed graph and tensor values every ``every``-th step; see the module docstring.
 
-    ``tensors``: ``"none"`` (graph only), ``"stats"`` (statistics of every tensor) or ``"full"`` (also whole tensors
-    up to :data:`FULL_MAX_BYTES` each, compressed in the store). ``grads``: also capture gradients of parameters and
-    activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``. ``name`` tells the
-watched models of one run apart (default: the model's class; a name already watched in this run gets ``#2``,
-``#3``...). Raises
-    :class:`CaptureError` for arguments that cannot work; after that, capture problems only warn.
+    ``run`` is the :class:`~torchscope.capture.run.Run` (``run.watch(model)`` calls this). ``tensors``: ``"none"``
+    (graph only), ``"stats"`` (statistics of every tensor) or ``"full"`` (also whole tensors up to
+    :data:`~torchscope.capture.step.FULL_MAX_BYTES` each, compressed in the store). ``grads``: also capture gradients
+    of parameters and activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``.
+    ``name`` tells the watched models of one run apart (default: the model's class; a name already watched in this run
+    gets ``#2``, ``#3``...). Raises :class:`CaptureError` for arguments that cannot work; after that, capture problems
+    only warn.
     """
     # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
     if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
