@@ -46,6 +46,9 @@ class Run:
         self._lock = threading.Lock()
         self.status = "running"
         self._system: Any = None  # the system-metrics sampler thread, see init(system_metrics=...)
+        self.watch_names: set[str] = set()
+        """Names of the models watched in this run (``run.watch(model, name=...)``); a name stays taken after its
+        watch is removed, since its steps stay in the store under it."""
 
     # -- logging --------------------------------------------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:

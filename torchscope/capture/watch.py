@@ -307,7 +307,7 @@ def watch(
         raise CaptureError(f"step must be 'forward' or 'log', got {step!r}")
     if name is not None and (not isinstance(name, str) or not name):
         raise CaptureError(f"name must be a non-empty string, got {name!r}")
-    taken = run.__dict__.setdefault("_torchscope_watch_names", set())  # names stay taken: each keeps its own steps
+    taken = run.watch_names  # names stay taken: each keeps its own steps
     base = name or type(model).__name__
     unique, n = base, 1
     while unique in taken:
