@@ -106,6 +106,7 @@ def one_shape(t: torch.Tensor) -> str:
 
 
 def dtype_name(t: torch.Tensor) -> str:
+    """A tensor's dtype without the ``torch.`` prefix, e.g. ``float32``."""
     return str(t.dtype).removeprefix("torch.")
 
 
@@ -239,6 +240,7 @@ class StepRecord:
 
     # -- module calls -----------------------------------------------------------------------------------------------
     def enter_module(self, module: torch.nn.Module, path: str) -> None:
+        """Open a module-call node for ``module`` (at ``path`` in the watched model; its n-th call is ``name#n``)."""
         call = self.calls.get(path, 0)
         self.calls[path] = call + 1
         name = path or type(module).__name__
@@ -248,6 +250,7 @@ class StepRecord:
         self.stack.append((node, id(module), path))
 
     def exit_module(self, module: torch.nn.Module) -> None:
+        """Close ``module``'s innermost open call (and any call inside it left open by an exception)."""
         key = id(module)
         for i in range(len(self.stack) - 1, -1, -1):  # an exception may have skipped inner exits
             if self.stack[i][1] == key:
@@ -264,6 +267,7 @@ class StepRecord:
                 self.failed = exc
 
     def module_post_hook(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        """Global module hook while capturing: close the module-call node that :meth:`module_pre_hook` opened."""
         if id(module) in self.paths and self.failed is None and threading.get_ident() == self.thread:
             self.exit_module(module)
 

@@ -38,6 +38,7 @@ class DefaultGroup(click.Group):
         self.default = default
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put the default command's name in front of ``args`` where they name no command (see the class)."""
         if self._goes_to_default(ctx, args):
             args = [self.default, *args]
         return super().parse_args(ctx, args)
