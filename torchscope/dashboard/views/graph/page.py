@@ -2,8 +2,10 @@
 
 Query parameters: ``step`` (a captured step; default the last), ``node`` (a module path, node name or id to open
 and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters).
-Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset`` layout,
-so opening a module moves its neighbours aside and nothing else.
+Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset``
+layout, so opening a module moves its neighbours aside and nothing else. The view's state and its transitions are
+pure (:mod:`torchscope.dashboard.views.graph.state`): each callback maps its trigger to one event and draws the
+state ``step`` returns.
 """
 
 from __future__ import annotations
@@ -96,8 +98,9 @@ def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> Graph
         raise NotFoundError(f"run {run_id} has no graph")
     compare = _compare(data, run_id, source, query)
     choice = _captured_graph if source == "captured" else _imported_graph
-    state = GraphState(run=run_id, source=source, compare=compare, colour=_colour(query, compare),
-                       hide=query.get("params", "1") in ("0", "no", "false"), **choice(data, run_id, query))  # fmt: skip
+    hide = query.get("params", "1") in ("0", "no", "false")
+    state = GraphState(run=run_id, source=source, compare=compare, colour=_colour(query, compare), hide=hide,
+                       **choice(data, run_id, query))  # fmt: skip
     model_of = partial(model_for, data)
     state = replace(state, expanded=tuple(sorted(default_expanded(model_of(state)))))
     if query.get("node"):
