@@ -249,18 +249,20 @@ def _event(data: GraphData, state: GraphState, trigger: Any, values: dict[str, A
     if trigger in ("graph-search", "graph-find"):
         text = values["search"] or ""
         return Find(data.find(state.to_json(), text), text)
-    if trigger == "graph-step" and state.source == "captured":
+    if trigger == "graph-step" and state.source != "captured":
+        return ShowGraph(values["step"])
+    if trigger == "graph-step":
         picked, model = _parse_step_value(values["step"])
         return ShowStep(picked, *data.locate(state.run, picked, model))
     if trigger == "graph-jump" and (first := data.first_anomaly(state.run)) is not None:
         return JumpTo(int(first["step"]), int(first["version_id"]), first.get("model"), int(first["node"]))
     simple: dict[Any, Event] = {
-        "graph-expand-all": ExpandAll(), "graph-collapse-all": CollapseAll(), "graph-step": ShowGraph(values["step"]),
+        "graph-expand-all": ExpandAll(), "graph-collapse-all": CollapseAll(),
         "graph-colour": SetColour(values["colour"]), "graph-hide": SetHide(bool(values["hide"])),
     }  # fmt: skip
     if trigger in simple:
         return simple[trigger]
-    raise dash.exceptions.PreventUpdate
+    raise dash.exceptions.PreventUpdate  # no tap data, or a jump in a run without anomalies: nothing to do
 
 
 def _outputs(data: GraphData, state: GraphState, event: Event, was: dict[str, Any]) -> tuple[Any, ...]:

@@ -148,6 +148,8 @@ class Focus:
 
 
 FIT = Focus(None)
+_KEPT = ("run", "source", "key", "version", "model", "several", "compare", "colour", "hide", "selected")
+"""The fields of :class:`GraphState` a ``dcc.Store`` keeps as they are (``expanded`` becomes a list)."""
 
 
 @dataclass(frozen=True)
@@ -177,20 +179,18 @@ class GraphState:
 
     def to_json(self) -> dict[str, Any]:
         """The ``dcc.Store`` value (everything but ``focus`` and ``message``)."""
-        keys = ("run", "source", "key", "version", "model", "several", "compare", "colour", "hide", "selected")
-        return {**{k: getattr(self, k) for k in keys}, "expanded": list(self.expanded)}
+        return {**{k: getattr(self, k) for k in _KEPT}, "expanded": list(self.expanded)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GraphState:
         """The state a ``dcc.Store`` holds (unknown keys, such as the page's ``href``, are ignored)."""
-        fields = ("run", "source", "key", "version", "model", "several", "compare", "colour", "hide", "selected")
-        given = {k: data[k] for k in fields if k in data}
+        given = {k: data[k] for k in _KEPT if k in data}
         return cls(**given, expanded=tuple(data.get("expanded") or ()))
 
     def selection(self) -> GraphState:
         """What the inspector shows: the selected node of one graph (opening boxes or recolouring keep it)."""
-        return GraphState(self.run, self.source, self.key, self.version, self.model, self.several, self.compare,
-                          selected=self.selected)  # fmt: skip
+        return GraphState(run=self.run, source=self.source, key=self.key, version=self.version, model=self.model,
+                          several=self.several, compare=self.compare, selected=self.selected)  # fmt: skip
 
 
 @dataclass(frozen=True)
