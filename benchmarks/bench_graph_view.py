@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 
 import torchscope
 from torchscope.dashboard import routes
-from torchscope.dashboard.views.graph.state import expand_all, toggle
+from torchscope.dashboard.views.graph.state import GraphState, expand_all, toggle
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.render import draw
 from torchscope.dashboard.server import serve_in_subprocess
@@ -142,8 +143,7 @@ def main() -> None:
         step = int(store.graph_steps(run.id)["step"].iloc[-1])
         gm = data.captured(run.id, version)
         base = {r for r in gm.roots}
-        state = {"run": run.id, "source": "captured", "key": step, "version": version, "hide": False, "colour": "op",
-                 "selected": None, "expanded": sorted(base)}  # fmt: skip
+        state = GraphState(run=run.id, source="captured", key=step, version=version, expanded=tuple(sorted(base)))
         scene, t = _timed(lambda: draw(data, state))
         print(f"server: draw first view: {t * 1000:.0f} ms, {len(scene.elements)} elements")
         blocks = gm.by_module["blocks.0"]
@@ -153,7 +153,7 @@ def main() -> None:
             ("expand all (bounded)", expand_all(gm)[0]),
         ):
             for mode in ("op", "magnitude"):
-                scene, t = _timed(lambda: draw(data, {**state, "expanded": sorted(opened), "colour": mode}))
+                scene, t = _timed(lambda: draw(data, replace(state, expanded=tuple(sorted(opened)), colour=mode)))
                 shown = len(scene.elements)
                 print(f"server: redraw after {label}, colour by {mode}: {t * 1000:.0f} ms, {shown} elements")
         del page

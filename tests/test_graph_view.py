@@ -3,6 +3,7 @@ version differences, the profile join and the inspector's figures and tables (no
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from torchscope.dashboard.views.graph import colors as graph_colors
 from torchscope.dashboard.views.graph.elements import graph_elements
 from torchscope.dashboard.views.graph.figures import histogram_figure, history_figure
 from torchscope.dashboard.views.graph.state import (
-    collapse_below, default_expanded, expand_all, expand_to, toggle, visible_view,
+    GraphState, collapse_below, default_expanded, expand_all, expand_to, toggle, visible_view,
 )  # fmt: skip
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
@@ -284,8 +285,8 @@ def test_inspector_of_a_profiled_op_links_its_calls_to_the_timeline(store: Store
     step, version = int(steps["step"].iloc[-1]), int(steps["version_id"].iloc[-1])
     model = data.captured(4, version)
     profile_id = int(store.profiles(4)["id"].iloc[-1])
-    state = {"run": 4, "source": "captured", "key": step, "version": version, "hide": False, "colour": "time",
-             "selected": model.by_name["linear_0"], "expanded": sorted(model.nodes)}  # fmt: skip
+    state = GraphState(run=4, source="captured", key=step, version=version, colour="time",
+                       selected=model.by_name["linear_0"], expanded=tuple(sorted(model.nodes)))  # fmt: skip
     panel = str(inspector(data, state))
     assert f"/timeline/{profile_id}?start=" in panel and "q=aten%3A%3Alinear" in panel
     assert "aten::linear: host" in panel
@@ -335,8 +336,8 @@ def test_a_run_watching_two_models_shows_each_graph_with_its_own_statistics(tmp_
         assert sorted(labels) == ["critic · step 0 (v2)", "critic · step 1 (v2)", "generator · step 0 (v1)",
                                   "generator · step 1 (v1)"]  # fmt: skip
         state = _initial_state(data, run.id, {"model": "critic", "step": "1", "node": "log_0"})
-        assert state["model"] == "critic" and state["version"] == 2
-        model = data.captured(run.id, state["version"])
+        assert state.model == "critic" and state.version == 2
+        model = data.captured(run.id, state.version)
         stats = data.step_stats(run.id, 1, "critic")
         assert set(stats["node"]) <= set(model.nodes) | set(model.grad_of.values())
         assert len(stats) == len(opened.tensor_stats(run.id, step=1, model="critic"))
@@ -354,8 +355,8 @@ def test_search_for_a_gradient_finds_its_tensor_and_outputs_show_the_returned_te
     model = data.captured(1, version)
     assert model.find("grad:head.weight") == model.by_name["head.weight"]
     output = model.by_name["output"]
-    state = {"run": 1, "source": "captured", "key": 9, "version": version, "model": None, "hide": False,
-             "colour": "time", "selected": output, "expanded": sorted(default_expanded(model))}  # fmt: skip
+    state = GraphState(run=1, source="captured", key=9, version=version, colour="time", selected=output,
+                       expanded=tuple(sorted(default_expanded(model))))  # fmt: skip
     panel = str(inspector(data, state))
     assert "Statistics of sum_0, the returned tensor" in panel and "stats-table" in panel
     assert "this run has no profile" in str(draw(data, state).legend)
@@ -394,11 +395,11 @@ def test_compare_colours_nodes_by_the_change_of_their_norm_against_another_run(t
     with torchscope.open(db) as opened:
         data = GraphData(opened)
         state = _initial_state(data, 2, {"compare": "1"})
-        assert state["colour"] == "compare"
+        assert state.colour == "compare"
         scene = draw(data, state)
         fills = {e["data"]["id"]: e["data"]["color"] for e in scene.elements if "color" in e["data"]}
-        model = data.captured(2, state["version"])
-        info, only_other = data.compare(2, 1, state["key"])
+        model = data.captured(2, state.version)
+        info, only_other = data.compare(2, 1, state.key)
         assert only_other == []
         assert fills[str(model.by_name["input[0]"])] == change_colour(2.0)  # its norm tripled: +200%
         act = model.by_module["encoder.block.act"]
@@ -451,15 +452,15 @@ def test_a_module_called_twice_is_two_boxes_and_a_graph_without_statistics_draws
     with torchscope.open(db) as opened:
         data = GraphData(opened)
         state = _initial_state(data, run.id, {"color": "magnitude"})
-        graph = data.captured(run.id, state["version"])
-        view = visible_view(graph, state["expanded"])
+        graph = data.captured(run.id, state.version)
+        view = visible_view(graph, state.expanded)
         labels = sorted(graph.nodes[n].label for n in view.nodes if graph.nodes[n].group)
         assert labels == ["shared", "shared#1"]
         scene = draw(data, state)
         assert {e["data"].get("color") for e in scene.elements if e["data"].get("kind") == "module"} == {
             graph_colors.NO_DATA
         }
-        state["selected"] = graph.by_name["tanh_0"]
+        state = dataclasses.replace(state, selected=graph.by_name["tanh_0"])
         from torchscope.dashboard.views.graph.inspector import inspector
 
         assert "No statistics were captured" in str(inspector(data, state))

@@ -10,7 +10,8 @@ from dash import dcc, html
 from torchscope.dashboard.views.graph.figures import histogram_figure, history_figure
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.model import GraphModel
-from torchscope.dashboard.views.graph.render import model_for, view_href
+from torchscope.dashboard.views.graph.render import model_for, model_version, view_href
+from torchscope.dashboard.views.graph.state import GraphState
 from torchscope.dashboard.views.graph.tables import (
     STATS_HEADER, module_outputs, node_facts, profile_rows, source_text, stats_rows,
 )  # fmt: skip
@@ -27,9 +28,9 @@ def _table(header: list[str], rows: list[list[str]], cls: str) -> html.Table:
     )
 
 
-def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
-    """The panel for ``state["selected"]`` (a hint when nothing is selected)."""
-    selected = state.get("selected")
+def inspector(data: GraphData, state: GraphState) -> list[Any]:
+    """The panel for ``state.selected`` (a hint when nothing is selected)."""
+    selected = state.selected
     model = model_for(data, state)
     if selected is None or selected not in model.nodes:
         return [html.P("Click a node to inspect it; click a module to open or close it.", className="muted")]
@@ -52,11 +53,11 @@ def inspector(data: GraphData, state: dict[str, Any]) -> list[Any]:
     return body
 
 
-def _anomaly_banner(data: GraphData, state: dict[str, Any], model: GraphModel, node_id: int) -> list[Any]:
-    frame = data.store.anomalies(state["run"], state.get("model"))
+def _anomaly_banner(data: GraphData, state: GraphState, model: GraphModel, node_id: int) -> list[Any]:
+    frame = data.store.anomalies(state.run, state.model)
     target_of = {g: t for t, g in model.grad_of.items()}
     shown = frame["node"].map(lambda n: target_of.get(n, n))
-    here = frame[(frame["version_id"] == state["version"]) & (shown == node_id)]
+    here = frame[(frame["version_id"] == state.version) & (shown == node_id)]
     if here.empty:
         return []
     row = here.iloc[0]
@@ -67,9 +68,9 @@ def _anomaly_banner(data: GraphData, state: dict[str, Any], model: GraphModel, n
     return [html.Div(text + more, className="anomaly-banner", id="inspector-anomaly")]
 
 
-def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_id: int) -> list[Any]:
+def _statistics(data: GraphData, state: GraphState, model: GraphModel, node_id: int) -> list[Any]:
     node = model.nodes[node_id]
-    run, step = state["run"], state["key"]
+    run, step = state.run, state.key
     shown = node_id
     out: list[Any] = []
     if node.group:
@@ -85,7 +86,7 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
             shown = producers[0]
             out.append(html.P(f"Statistics of {model.nodes[shown].name}, the returned tensor", className="muted"))
     grad = model.grad_of.get(shown)
-    watched = state.get("model")
+    watched = state.model
     now = data.store.tensor_stats(run, shown, step=step, model=watched)
     if grad is not None:
         now = pd.concat([now, data.store.tensor_stats(run, grad, step=step, model=watched)], ignore_index=True)
@@ -107,8 +108,8 @@ def _statistics(data: GraphData, state: dict[str, Any], model: GraphModel, node_
     return out
 
 
-def _profile(data: GraphData, state: dict[str, Any], model: GraphModel, node_id: int) -> list[Any]:
-    profile_id, times = data.times(state["run"], state["version"])
+def _profile(data: GraphData, state: GraphState, model: GraphModel, node_id: int) -> list[Any]:
+    profile_id, times = data.times(state.run, model_version(state))
     if profile_id is None:
         return []
     node = model.nodes[node_id]

@@ -2,137 +2,167 @@
 
 Query parameters: ``step`` (a captured step; default the last), ``node`` (a module path, node name or id to open
 and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters).
-Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset`` layout,
-so opening a module moves its neighbours aside and nothing else.
+Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset``
+layout, so opening a module moves its neighbours aside and nothing else. The view's state and its transitions are
+pure (:mod:`torchscope.dashboard.views.graph.state`): each callback maps its trigger to one event and draws the
+state ``step`` returns.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import weakref
+from dataclasses import replace
+from functools import partial
+from typing import Any, cast
 
 import dash
 import dash_cytoscape as cyto
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph.colors import MODES
-from torchscope.dashboard.views.graph.elements import stylesheet
-from torchscope.dashboard.views.graph.state import collapse_below, default_expanded, expand_all, expand_to, toggle
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
-from torchscope.dashboard.views.graph.layout import MODULE_H
+from torchscope.dashboard.views.graph.elements import stylesheet
 from torchscope.dashboard.views.graph.inspector import inspector
-from torchscope.dashboard.views.graph.render import breadcrumb, draw, model_for, view_href
+from torchscope.dashboard.views.graph.layout import MODULE_H
+from torchscope.dashboard.views.graph.render import Scene, breadcrumb, draw, model_for, view_href
+from torchscope.dashboard.views.graph.state import (
+    CollapseAll, Event, ExpandAll, Find, GraphState, JumpTo, OpenCrumb, SetColour, SetHide, ShowGraph, ShowStep, Tap,
+    default_expanded, step,
+)  # fmt: skip
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.store import Store
 
-PATH = r"/graph/(?P<run_id>\d+)"
-_DATA: dict[int, GraphData] = {}
+PATH = urls.ROUTES["graph"]
+_DATA: weakref.WeakKeyDictionary[Store, GraphData] = weakref.WeakKeyDictionary()
+_DATA_LOCK = threading.Lock()
 
 
-def _data(store: Store) -> GraphData:
-    data = _DATA.get(id(store))
-    if data is None or data.store is not store:
-        data = _DATA[id(store)] = GraphData(store)
+def graph_data(store: Store) -> GraphData:
+    """The page's reads of ``store`` and their caches (bounded: a few models and steps, least recently used out).
+
+    One per store, shared by the layout and the callbacks, and gone with the store: the reads hold the store only
+    weakly, so the entry does not keep its own key alive."""
+    with _DATA_LOCK:
+        data = _DATA.get(store)
+        if data is None:
+            data = _DATA[store] = GraphData(cast(Store, weakref.proxy(store)))
     return data
 
 
-def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> dict[str, Any]:
-    source = data.source(run_id)
+def _colour(query: dict[str, str], compare: int | None) -> str:
+    colour = query.get("color", "compare" if compare is not None else "op")
+    if colour not in MODES or (colour == "compare" and compare is None):
+        raise BadRequestError(f"color must be one of {', '.join(m for m in MODES if m != 'compare')}, not {colour!r}")
+    return colour
+
+
+def _compare(data: GraphData, run_id: int, source: str, query: dict[str, str]) -> int | None:
     compare = parse_int(query.get("compare"), "compare")
     if compare is not None:
         data.store.run(compare)  # NotFoundError (404) for an unknown run
         if source != "captured" or data.source(compare) != "captured":
             raise NotFoundError(f"compare needs a captured graph in both runs ({run_id} and {compare})")
-    colour = query.get("color", "compare" if compare is not None else "op")
-    if colour not in MODES or (colour == "compare" and compare is None):
-        raise BadRequestError(f"color must be one of {', '.join(m for m in MODES if m != 'compare')}, not {colour!r}")
-    state: dict[str, Any] = {"run": run_id, "source": source, "hide": query.get("params", "1") in ("0", "no", "false"),
-                             "colour": colour, "selected": None, "focus": None, "compare": compare}  # fmt: skip
-    if source == "captured":
-        step = parse_int(query.get("step"), "step")
-        steps = data.steps(run_id)
-        wanted_model = query.get("model")
-        if wanted_model is not None and "model" in steps:
-            steps = steps[steps["model"] == wanted_model]
-            if steps.empty:
-                raise NotFoundError(f"run {run_id} has no watched model {wanted_model!r}")
-        state["key"] = int(steps["step"].iloc[-1]) if step is None else step
-        state["version"], state["model"] = data.locate(run_id, state["key"], wanted_model)
-        state["several"] = "model" in steps and data.steps(run_id)["model"].nunique() > 1
-    else:
-        graphs = data.imported_graphs(run_id)
-        wanted = parse_int(query.get("graph"), "graph")
-        if wanted is not None and wanted not in [g for g, _ in graphs]:
-            raise NotFoundError(f"run {run_id} has no imported graph {wanted}")
-        state["key"] = graphs[0][0] if wanted is None else wanted
-        state["version"] = None
-    model = model_for(data, state)
-    state["expanded"] = sorted(default_expanded(model))
+    return compare
+
+
+def _captured_graph(data: GraphData, run_id: int, query: dict[str, str]) -> dict[str, Any]:
+    """``key`` (the step: ``?step=``, default the last), ``version``, ``model`` and ``several`` of a captured run."""
+    step_ = parse_int(query.get("step"), "step")
+    steps = data.steps(run_id)
+    wanted = query.get("model")
+    if wanted is not None and "model" in steps:
+        steps = steps[steps["model"] == wanted]
+        if steps.empty:
+            raise NotFoundError(f"run {run_id} has no watched model {wanted!r}")
+    key = int(steps["step"].iloc[-1]) if step_ is None else step_
+    version, model = data.locate(run_id, key, wanted)
+    several = bool("model" in steps and data.steps(run_id)["model"].nunique() > 1)
+    return {"key": key, "version": version, "model": model, "several": several}
+
+
+def _imported_graph(data: GraphData, run_id: int, query: dict[str, str]) -> dict[str, Any]:
+    """``key``: the imported graph ``?graph=`` (default the first)."""
+    graphs = data.imported_graphs(run_id)
+    wanted = parse_int(query.get("graph"), "graph")
+    if wanted is not None and wanted not in [g for g, _ in graphs]:
+        raise NotFoundError(f"run {run_id} has no imported graph {wanted}")
+    return {"key": graphs[0][0] if wanted is None else wanted}
+
+
+def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> GraphState:
+    """The state a URL asks for (see the module's docstring); NotFoundError or BadRequestError when it cannot be."""
+    source = data.source(run_id)
+    if source is None:
+        raise NotFoundError(f"run {run_id} has no graph")
+    compare = _compare(data, run_id, source, query)
+    choice = _captured_graph if source == "captured" else _imported_graph
+    hide = query.get("params", "1") in ("0", "no", "false")
+    state = GraphState(run=run_id, source=source, compare=compare, colour=_colour(query, compare), hide=hide,
+                       **choice(data, run_id, query))  # fmt: skip
+    model_of = partial(model_for, data)
+    state = replace(state, expanded=tuple(sorted(default_expanded(model_of(state)))))
     if query.get("node"):
-        found = data.find(state, query["node"])
+        found = data.find(state.to_json(), query["node"])
         if found is None:
             raise NotFoundError(f"no node or module {query['node']!r} in this graph")
-        state["expanded"] = sorted(expand_to(model, found, state["expanded"]))
-        state["selected"] = found
-        state["focus"] = {"id": str(found), "n": 0}
-    state["href"] = view_href(model, state)
+        state = step(model_of, state, Find(found, query["node"]))
     return state
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str) -> Any:
     """The graph page of one run; NotFoundError (404) for an unknown run, step, graph or node."""
     run = store.run(int(run_id))
-    data = _data(store)
-    title = html.H1(["Graph · ", dcc.Link(run["name"], href=f"/run/{run['id']}")])
+    data = graph_data(store)
+    title = html.H1(["Graph · ", dcc.Link(run["name"], href=urls.run(run["id"]))])
     if data.source(int(run_id)) is None:
         return html.Div([title, html.P("This run has no graph: call run.watch(model) before training, or import "
                                        "TensorBoard logs that hold one (torchscope import).", className="muted",
                                        id="graph-empty")])  # fmt: skip
     state = _initial_state(data, int(run_id), query)
     scene = draw(data, state)
-    anomaly = data.first_anomaly(int(run_id)) if state["source"] == "captured" else None
+    anomaly = data.first_anomaly(int(run_id)) if state.source == "captured" else None
     return html.Div(
         [
-            dcc.Store(id="graph-state", data=state),
-            dcc.Store(id="graph-focus", data=state["focus"]),
-            dcc.Store(id="graph-selection", data=_selection(state)),
+            dcc.Store(id="graph-state", data=_saved(data, state)),
+            dcc.Store(id="graph-focus", data=state.focus.to_json(0) if state.focus else None),
+            dcc.Store(id="graph-selection", data=state.selection().to_json()),
             title,
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div(
-                [
-                    html.Div(
-                        [
-                            cyto.Cytoscape(
-                                id="graph-cy", elements=scene.elements, stylesheet=stylesheet(),
-                                layout={"name": "preset", "fit": True, "padding": 30}, minZoom=0.05, maxZoom=1.6,
-                                boxSelectionEnabled=False, autoRefreshLayout=False, className="graph-canvas",
-                                style={"width": "100%", "height": "100%"},
-                            ),  # fmt: skip
-                            html.Div(scene.legend, id="graph-legend"),
-                            html.Div(scene.status, id="graph-status", className="graph-status"),
-                            html.Div("", id="graph-hover", className="graph-hover"),
-                        ],
-                        className="graph-main",
-                    ),
-                    html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector"),
-                ],
-                className="graph-body",
-            ),
+            html.Div([_canvas(scene), html.Aside(inspector(data, state), id="graph-inspector",
+                                                 className="graph-inspector")], className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
             # a run still training adds captured steps (and maybe anomalies): the step list follows them
-            dcc.Interval(
-                id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state["source"] != "captured"
-            ),
+            dcc.Interval(id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state.source != "captured"),
         ],
         className="graph-page",
     )
 
 
-def _selection(state: dict[str, Any]) -> dict[str, Any]:
-    """What the inspector shows: the selected node of one graph (opening or closing boxes does not change it)."""
-    keys = ("run", "source", "key", "version", "model", "several", "compare", "selected")
-    return {k: state.get(k) for k in keys}
+def _canvas(scene: Scene) -> html.Div:
+    """The Cytoscape canvas with its legend, status line and edge hover."""
+    return html.Div(
+        [
+            cyto.Cytoscape(
+                id="graph-cy", elements=scene.elements, stylesheet=stylesheet(),
+                layout={"name": "preset", "fit": True, "padding": 30}, minZoom=0.05, maxZoom=1.6,
+                boxSelectionEnabled=False, autoRefreshLayout=False, className="graph-canvas",
+                style={"width": "100%", "height": "100%"},
+            ),  # fmt: skip
+            html.Div(scene.legend, id="graph-legend"),
+            html.Div(scene.status, id="graph-status", className="graph-status"),
+            html.Div("", id="graph-hover", className="graph-hover"),
+        ],
+        className="graph-main",
+    )
+
+
+def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
+    """The ``graph-state`` store: the state, and the URL of what it shows (the address bar follows it)."""
+    return {**state.to_json(), "href": view_href(model_for(data, state), state)}
 
 
 def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
@@ -144,13 +174,18 @@ def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
             for s, v, m in zip(steps["step"], steps["version_id"], models)]  # fmt: skip
 
 
-def _step_value(step: int, model: str | None) -> str:
-    return f"{step}@{model}" if model is not None else str(step)
+def _step_value(step_: int, model: str | None) -> str:
+    return f"{step_}@{model}" if model is not None else str(step_)
+
+
+def _shown_value(state: GraphState) -> int | str:
+    """The step picker's value for what ``state`` shows: ``"<step>@<model>"`` or an imported graph's id."""
+    return _step_value(state.key, state.model) if state.source == "captured" else state.key
 
 
 def _parse_step_value(value: str) -> tuple[int, str | None]:
-    step, _, model = str(value).partition("@")
-    return int(step), (model if _ else None)
+    step_, _, model = str(value).partition("@")
+    return int(step_), (model if _ else None)
 
 
 def _jump_title(anomaly: dict[str, Any] | None) -> str:
@@ -159,22 +194,23 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
     return f"step {anomaly['step']}: {anomaly['op'] or anomaly['name']} in {anomaly['module'] or '(root)'}"
 
 
-def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | None) -> list[Any]:
-    if state["source"] == "captured":
-        options, value, what = _step_options(data, state["run"]), _step_value(state["key"], state.get("model")), "Step "
-        modes = [{"label": v, "value": k} for k, v in MODES.items() if k != "compare" or state.get("compare")]
+def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None) -> list[Any]:
+    if state.source == "captured":
+        options, what = _step_options(data, state.run), "Step "
+        modes = [{"label": v, "value": k} for k, v in MODES.items() if k != "compare" or state.compare]
     else:
-        options = [{"label": label, "value": g} for g, label in data.imported_graphs(state["run"])]
-        value, what = state["key"], "Graph "
+        options = [{"label": label, "value": g} for g, label in data.imported_graphs(state.run)]
+        what = "Graph "
         modes = [{"label": MODES["op"], "value": "op"}]
+    value = _shown_value(state)
     dropdown = dcc.Dropdown(id="graph-step", options=options, value=value, clearable=False, className="graph-step")
     picker = html.Label([what, dropdown], className="control")
     return [
         picker,
-        html.Label(["Colour by ", dcc.Dropdown(id="graph-colour", options=modes, value=state["colour"], clearable=False,
+        html.Label(["Colour by ", dcc.Dropdown(id="graph-colour", options=modes, value=state.colour, clearable=False,
                                                className="graph-colour")], className="control"),  # fmt: skip
         dcc.Checklist(id="graph-hide", options=[{"label": " hide parameters", "value": "hide"}],
-                      value=["hide"] if state["hide"] else [], className="control"),  # fmt: skip
+                      value=["hide"] if state.hide else [], className="control"),  # fmt: skip
         html.Div([dcc.Input(id="graph-search", type="search", placeholder="find a node or module", debounce=True,
                             style={"width": "200px"}),
                   html.Button("Find", id="graph-find")], className="control search"),  # fmt: skip
@@ -185,24 +221,72 @@ def _toolbar(data: GraphData, state: dict[str, Any], anomaly: dict[str, Any] | N
     ]
 
 
-def _versions(data: GraphData, state: dict[str, Any]) -> list[Any]:
-    if state["source"] != "captured":
+def _versions(data: GraphData, state: GraphState) -> list[Any]:
+    if state.source != "captured":
         return []
-    versions = data.store.graph_versions(state["run"], state.get("model"))
+    versions = data.store.graph_versions(state.run, state.model)
     if len(versions) < 2:
         return []
     items = [
         html.Span(f"v{r.id}: {r.n_ops} ops, first at step {r.first_step}, {r.n_steps} steps",
-                  className="version" + (" current" if r.id == state["version"] else ""))
+                  className="version" + (" current" if r.id == state.version else ""))
         for r in versions.itertuples()
     ]  # fmt: skip
     return [html.Span(f"{len(versions)} graph versions (control flow changed the graph): "), *items,
             html.Span(" — nodes only in the shown version have a dashed orange border", className="muted")]
 
 
+def _event(data: GraphData, state: GraphState, trigger: Any, values: dict[str, Any]) -> Event:
+    """The event a trigger of :func:`register`'s ``update`` stands for (``values``: the inputs, by name), resolved
+    against the store (a search to a node id, a picked step to its graph version). PreventUpdate when it is none."""
+    if trigger == "graph-cy" and values["tap"]:
+        at = values["tap"].get("renderedPosition")
+        return Tap(int(values["tap"]["data"]["id"]), (at["x"], at["y"]) if at else None)
+    if isinstance(trigger, dict):  # a breadcrumb: a click, or a new set of buttons (no click: nothing to do)
+        if not any(values["crumbs"] or []):
+            raise dash.exceptions.PreventUpdate
+        return OpenCrumb(int(trigger["index"]))
+    if trigger in ("graph-search", "graph-find"):
+        text = values["search"] or ""
+        return Find(data.find(state.to_json(), text), text)
+    if trigger == "graph-step" and state.source != "captured":
+        return ShowGraph(values["step"])
+    if trigger == "graph-step":
+        picked, model = _parse_step_value(values["step"])
+        return ShowStep(picked, *data.locate(state.run, picked, model))
+    if trigger == "graph-jump" and (first := data.first_anomaly(state.run)) is not None:
+        return JumpTo(int(first["step"]), int(first["version_id"]), first.get("model"), int(first["node"]))
+    simple: dict[Any, Event] = {
+        "graph-expand-all": ExpandAll(), "graph-collapse-all": CollapseAll(),
+        "graph-colour": SetColour(values["colour"]), "graph-hide": SetHide(bool(values["hide"])),
+    }  # fmt: skip
+    if trigger in simple:
+        return simple[trigger]
+    raise dash.exceptions.PreventUpdate  # no tap data, or a jump in a run without anomalies: nothing to do
+
+
+def _outputs(data: GraphData, state: GraphState, event: Event, was: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``update`` sends for ``state`` after ``event``; ``was``: the ``focus``, ``selection`` and ``picked``
+    step it was called with (outputs that would not change are left alone)."""
+    no = dash.no_update
+    selection = state.selection().to_json()
+    selection_out = selection if selection != was["selection"] else no
+    if isinstance(event, Tap) and state.focus is None:  # a plain node was clicked: nothing to redraw but the crumbs
+        crumbs = breadcrumb(model_for(data, state), state.selected, state.expanded)
+        return no, no, crumbs, no, _saved(data, state), no, "", no, no, selection_out
+    scene = draw(data, state)
+    n = (was["focus"] or {}).get("n", 0) + 1
+    focus = state.focus.to_json(n) if state.focus is not None else no
+    shown = _shown_value(state)
+    return (scene.elements, scene.legend, scene.crumbs, scene.status, _saved(data, state), focus, state.message,
+            shown if shown != was["picked"] else no, _versions(data, state), selection_out)  # fmt: skip
+
+
 def register(app: dash.Dash, store: Store) -> None:
-    """One callback turns clicks, buttons and controls into a new state and a redrawn graph; one fills the inspector."""
-    data = _data(store)
+    """One callback turns clicks, buttons and controls into an event, the next state and a redrawn graph; one
+    follows a live run's new steps; one fills the inspector; clientside ones move the view and the address bar."""
+    data = graph_data(store)
+    model_of = partial(model_for, data)
 
     @app.callback(
         Output("graph-cy", "elements"), Output("graph-legend", "children"), Output("graph-crumbs", "children"),
@@ -217,101 +301,35 @@ def register(app: dash.Dash, store: Store) -> None:
         prevent_initial_call=True,
     )  # fmt: skip
     def update(  # noqa: PLR0913 - one argument per input of the callback
-        tap, _all, _none, crumbs, search, _find, _jump, step, colour, hide, state, focus, picked
+        tap, _all, _none, crumbs, search, _find, _jump, picked, colour, hide, saved, focus, selection
     ) -> tuple[Any, ...]:
-        trigger = ctx.triggered_id
-        if isinstance(trigger, dict) and not any(crumbs or []):
-            raise dash.exceptions.PreventUpdate  # new breadcrumb buttons, not a click
-        state = dict(state)
-        state["colour"], state["hide"] = colour, bool(hide)
-        model = model_for(data, state)
-        message, target, fit, keep = "", None, False, {}
-        current = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
-        if trigger == "graph-step" and step != current:
-            if state["source"] == "captured":
-                state["key"], model_name = _parse_step_value(step)
-                version, state["model"] = data.locate(state["run"], state["key"], model_name)
-                if version != state["version"]:
-                    state["version"] = version
-                    state["expanded"], state["selected"] = sorted(default_expanded(model_for(data, state))), None
-            else:
-                state["key"] = step
-                state["expanded"], state["selected"] = sorted(default_expanded(model_for(data, state))), None
-            model = model_for(data, state)
-        elif trigger == "graph-cy" and tap:
-            node_id = int(tap["data"]["id"])
-            if node_id in model.nodes:
-                if model.nodes[node_id].group:
-                    was_open = node_id in state["expanded"]
-                    state["expanded"] = sorted(toggle(model, node_id, state["expanded"]))
-                    # the clicked module stays where it was on screen: its top edge when it opens, its centre
-                    # when it closes (a click on a plain node redraws nothing, so nothing needs to move)
-                    keep = {"at": tap.get("renderedPosition"), "keep": "centre" if was_open else "top"}
-                state["selected"], target = node_id, node_id if model.nodes[node_id].group else None
-        elif trigger == "graph-expand-all":
-            expanded, complete = expand_all(model, state["hide"])
-            state["expanded"], fit = sorted(expanded), True
-            message = "" if complete else "Opened as many levels as stay readable; open deeper modules by clicking."
-        elif trigger == "graph-collapse-all":
-            state["expanded"], fit = sorted(default_expanded(model)), True
-        elif isinstance(trigger, dict):
-            box = int(trigger["index"])
-            if box < 0:
-                state["expanded"], fit = [], True
-            else:
-                state["expanded"] = sorted(collapse_below(model, box, state["expanded"]) | {box})
-                state["selected"], target = box, box
-        elif trigger in ("graph-search", "graph-find"):
-            found = data.find(state, search or "")
-            if found is None:
-                message = f"nothing named {search!r}" if search else ""
-            else:
-                state["expanded"] = sorted(expand_to(model, found, state["expanded"]))
-                state["selected"], target = found, found
-        elif trigger == "graph-jump":
-            first = data.first_anomaly(state["run"])
-            if first is not None:
-                state["key"], state["version"] = int(first["step"]), int(first["version_id"])
-                state["model"] = first.get("model")
-                model = model_for(data, state)
-                node_id = {g: t for t, g in model.grad_of.items()}.get(int(first["node"]), int(first["node"]))
-                state["expanded"] = sorted(expand_to(model, node_id, default_expanded(model)))
-                state["selected"], target = node_id, node_id
-        state["href"] = view_href(model_for(data, state), state)
-        selection = _selection(state)
-        selection_out = selection if selection != picked else dash.no_update
-        if trigger == "graph-cy" and target is None:  # a plain node was clicked: nothing to redraw but the crumbs
-            crumbs_out = breadcrumb(model, state["selected"], state["expanded"])
-            no = dash.no_update
-            return no, no, crumbs_out, no, state, no, "", no, no, selection_out
-        scene = draw(data, state)
-        n = (focus or {}).get("n", 0) + 1
-        new_focus: Any = dash.no_update
-        if fit:
-            new_focus = {"id": "fit", "n": n}
-        elif target is not None:
-            new_focus = {"id": str(target), "n": n, **keep}
-        shown = _step_value(state["key"], state.get("model")) if state["source"] == "captured" else state["key"]
-        step_out = shown if shown != step else dash.no_update
-        return (scene.elements, scene.legend, scene.crumbs, scene.status, state, new_focus, message, step_out,
-                _versions(data, state), selection_out)  # fmt: skip
+        state = GraphState.from_json(saved)
+        values = {"tap": tap, "crumbs": crumbs, "search": search, "step": picked, "colour": colour, "hide": hide}
+        event = _event(data, state, ctx.triggered_id, values)
+        after = step(model_of, state, event)
+        return _outputs(data, after, event, {"focus": focus, "selection": selection, "picked": picked})
 
     @app.callback(
         Output("graph-step", "options"), Output("graph-jump", "disabled"), Output("graph-jump", "title"),
         Input("graph-refresh", "n_intervals"), State("graph-state", "data"), State("graph-step", "options"),
         prevent_initial_call=True,
     )
-    def refresh(_n: int, state: dict[str, Any], shown: list[dict[str, Any]]) -> tuple[Any, ...]:
-        if state["source"] != "captured":
+    def refresh(_n: int, saved: dict[str, Any], shown: list[dict[str, Any]]) -> tuple[Any, ...]:
+        if saved["source"] != "captured":
             raise dash.exceptions.PreventUpdate
-        options = _step_options(data, state["run"])
-        anomaly = data.first_anomaly(state["run"])
+        options = _step_options(data, saved["run"])
+        anomaly = data.first_anomaly(saved["run"])
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:
-        return inspector(data, selection)
+        return inspector(data, GraphState.from_json(selection))
 
+    _register_clientside()
+
+
+def _register_clientside() -> None:
+    """Centre the view once Cytoscape has drawn; keep the address bar on the view; name the tensor under the mouse."""
     # centre the view on a node (or fit the graph) once Cytoscape has drawn the new elements
     clientside_callback(
         """

@@ -6,15 +6,15 @@ the same state, so a reload draws exactly what the callback drew.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
-
 from dash import html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph import colors as graph_colors
 from torchscope.dashboard.views.graph.elements import graph_elements
-from torchscope.dashboard.views.graph.state import View, visible_view
+from torchscope.dashboard.views.graph.state import GraphState, View, visible_view
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.layout import layout
 from torchscope.dashboard.views.graph.model import GraphModel
@@ -34,41 +34,48 @@ class Scene:
     status: str
 
 
-def model_for(data: GraphData, state: dict[str, Any]) -> GraphModel:
+def model_for(data: GraphData, state: GraphState) -> GraphModel:
     """The model the state shows: a captured version, or an imported graph."""
-    if state["source"] == "captured":
-        return data.captured(state["run"], state["version"])
-    return data.imported(state["run"], state["key"])
+    if state.source == "captured":
+        return data.captured(state.run, model_version(state))
+    return data.imported(state.run, state.key)
 
 
-def draw(data: GraphData, state: dict[str, Any]) -> Scene:
-    """Elements, legend, breadcrumb and a status line for ``state`` (``run, source, key, version, expanded,
-    hide, colour, selected``)."""
+def model_version(state: GraphState) -> int:
+    """The graph version a captured state shows (every captured state names one)."""
+    if state.version is None:
+        raise TypeError(f"a captured graph state without a version: {state!r}")
+    return state.version
+
+
+def draw(data: GraphData, state: GraphState) -> Scene:
+    """Elements, legend, breadcrumb and a status line for ``state``."""
     model = model_for(data, state)
-    view = visible_view(model, state["expanded"], state["hide"])
+    view = visible_view(model, state.expanded, state.hide)
     positions = layout(model, view)
-    mode = state["colour"]
+    mode = state.colour
     flagged: set[int] = set()
     only: set[int] = set()
     origin = None
     profile_id: int | None = None
     values: dict[int, float] = {}
-    if state["source"] == "captured":
-        stats = data.step_stats(state["run"], state["key"], state.get("model"))
+    if state.source == "captured":
+        run, step, watched, version = state.run, state.key, state.model, model_version(state)
+        stats = data.step_stats(run, step, watched)
         bad = stats[(stats["nan"] + stats["posinf"] + stats["neginf"]) > 0]
         target_of = {g: t for t, g in model.grad_of.items()}
         flagged = {target_of.get(int(n), int(n)) for n in bad["node"]}
-        only = data.only_here(state["run"], state["version"], state.get("model"))
-        origins = data.anomaly_nodes(state["run"], state["key"], state.get("model"))
+        only = data.only_here(run, version, watched)
+        origins = data.anomaly_nodes(run, step, watched)
         origin = target_of.get(origins[0], origins[0]) if origins else None
-        profile_id, joined = data.times(state["run"], state["version"]) if mode == "time" else (None, {})
+        profile_id, joined = data.times(run, version) if mode == "time" else (None, {})
         values = graph_colors.node_values(model, stats, mode, time_values(joined))
     elif mode != "op":
         mode = "op"  # imported graphs carry no values: only op types colour them
-    if mode == "compare" and state.get("compare") is not None:
-        info, only_other = data.compare(state["run"], state["compare"], state["key"])
+    if mode == "compare" and state.compare is not None:
+        info, only_other = data.compare(state.run, state.compare, state.key)
         fills = graph_colors.compare_fills(model, view, info)
-        spec = graph_colors.compare_legend(state["compare"], only_other)
+        spec = graph_colors.compare_legend(state.compare, only_other)
     else:
         mode = "op" if mode == "compare" else mode
         fills = graph_colors.colours(model, view, values, mode)
@@ -79,25 +86,22 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
     legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None)
     n_ops = sum(1 for n in view.nodes if model.nodes[n].kind in ("op", "tf"))
     status = f"{len(view.nodes)} nodes ({n_ops} ops) · {len(view.boxes)} open boxes · {len(view.edges)} edges shown"
-    return Scene(model, view, elements, legend, breadcrumb(model, state.get("selected"), state["expanded"]), status)
+    return Scene(model, view, elements, legend, breadcrumb(model, state.selected, state.expanded), status)
 
 
-def view_href(model: GraphModel, state: dict[str, Any]) -> str:
+def view_href(model: GraphModel, state: GraphState) -> str:
     """The URL of what ``state`` shows (step or graph, selected node, colour, hidden parameters, model, compare)."""
-    query: dict[str, Any] = {"step": state["key"]} if state["source"] == "captured" else {"graph": state["key"]}
-    if state.get("several") and state.get("model"):
-        query["model"] = state["model"]
-    selected = state.get("selected")
-    if selected is not None and selected in model.nodes:
-        node = model.nodes[selected]
-        query["node"] = node.module if node.group and node.module is not None else node.name
-    if state.get("compare") is not None:
-        query["compare"] = state["compare"]
-    if state.get("colour") not in (None, "op") and not (state["colour"] == "compare" and "compare" in query):
-        query["color"] = state["colour"]
-    if state.get("hide"):
-        query["params"] = 0
-    return f"/graph/{state['run']}?{urlencode(query)}"
+    captured = state.source == "captured"
+    node = None
+    if state.selected is not None and state.selected in model.nodes:
+        picked = model.nodes[state.selected]
+        node = picked.module if picked.group and picked.module is not None else picked.name
+    implied = "compare" if state.compare is not None else "op"  # ``?compare=`` alone colours by change
+    return urls.graph(
+        state.run, step=state.key if captured else None, graph_id=None if captured else state.key,
+        model=state.model if state.several and state.model else None, node=node, compare=state.compare,
+        color=None if state.colour in (None, "op", implied) else state.colour, params=0 if state.hide else None,
+    )  # fmt: skip
 
 
 def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool) -> html.Div:
@@ -123,13 +127,14 @@ def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has
     return html.Div(parts, className="graph-legend", id="graph-legend-body")
 
 
-def breadcrumb(model: GraphModel, selected: int | None, expanded: list[int]) -> list[Any]:
+def breadcrumb(model: GraphModel, selected: int | None, expanded: Iterable[int]) -> list[Any]:
     """Buttons for the boxes from the top down to the selected node's box; a click closes what is inside that box."""
+    opened = set(expanded)
     if selected is not None and selected in model.nodes:
         node = model.nodes[selected]
         chain = [*model.ancestors(selected), *([selected] if node.group else [])]
     else:
-        chain = [r for r in model.roots if model.nodes[r].group and r in expanded][:1]
+        chain = [r for r in model.roots if model.nodes[r].group and r in opened][:1]
     crumbs: list[Any] = []
     if model.source == "imported":
         crumbs.append(html.Button("(top)", id={"type": "graph-crumb", "index": -1}, className="crumb"))
