@@ -20,6 +20,8 @@ from torchscope.dashboard import urls
         (urls.timeline(7, start=0, end=10, q="aten::mm#1"), "/timeline/7?start=0&end=10&q=aten%3A%3Amm%231"),
         (urls.timeline_around(7, 5000, 7000), "/timeline/7?start=4000&end=8000"),
         (urls.timeline_around(7, 100, 200, q="k"), "/timeline/7?start=0&end=1200&q=k"),
+        (urls.timeline_around(3, 5000, 6000, q="aten::log"), "/timeline/3?start=4000&end=7000&q=aten%3A%3Alog"),
+        (urls.timeline_around(3, 100_000, 600_000, q="k", room=0.02), "/timeline/3?start=90000&end=610000&q=k"),
         (urls.compare(), "/compare"),
         (urls.compare(3, "p4"), "/compare?a=3&b=p4"),
     ],

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from torchscope.storage.compare.comparison import PROFILE, Comparison, Side, compare
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
 )  # fmt: skip
@@ -23,7 +24,6 @@ from torchscope.errors import BadRequestError
 from torchscope.storage.compare import diff
 from torchscope.storage.store import Store
 
-PATH = r"/compare"
 MAX_POINTS = 2000
 """Points per tag and run read for the scalar overlays."""
 MAX_TAGS = 24
@@ -56,7 +56,7 @@ def _form(store: Store, a: str, b: str) -> html.Form:
             html.Span("runs: 3 (or run:3); profiles: p12 (or profile:12)", className="muted"),
             _choices(store),
         ],
-        action="/compare",
+        action=urls.compare(),
         method="get",
         className="compare-form",
     )
@@ -96,8 +96,7 @@ def register(app: dash.Dash, store: Store) -> None:
 
 
 def _link(side: Side) -> Any:
-    href = f"/profile/{side.id}" if side.kind == PROFILE else f"/run/{side.run_id}"
-    return dcc.Link(side.label, href=href)
+    return dcc.Link(side.label, href=urls.profile(side.id) if side.kind == PROFILE else urls.run(side.run_id))
 
 
 def _sides(cmp: Comparison) -> html.Div:
@@ -141,7 +140,7 @@ def _run_sections(cmp: Comparison, a: str, b: str, align: str) -> list[Any]:
         config_block = html.Table([html.Thead(head), html.Tbody(rows)], className="compare-config", id="compare-config")
     other = "time" if align == "step" else "step"
     toggle = dcc.Link(f"align by {'relative time' if other == 'time' else 'step'}",
-                      href=f"/compare?a={a}&b={b}&align={other}", id="compare-align")  # fmt: skip
+                      href=urls.compare(a, b, align=other), id="compare-align")  # fmt: skip
     return [
         html.Section([html.H3("Config differences"), config_block]),
         html.Section([html.H3(["Scalars ", html.Span(f"(aligned by {align})", className="muted"), " ", toggle]),
@@ -193,7 +192,7 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
         if grid_id == "compare-ops":
             toggle = "0" if shapes else "1"
             label = "ungroup input shapes" if shapes else "group by input shapes"
-            heading += [" ", dcc.Link(label, id="compare-shapes", href=f"/compare?a={a}&b={b}&shapes={toggle}")]
+            heading += [" ", dcc.Link(label, id="compare-shapes", href=urls.compare(a, b, shapes=toggle))]
             if shapes:  # one key column for the grid and the chart: the op and its input shapes
                 table = table.assign(name=table["name"] + " " + table["input_shapes"].fillna("")).rename_axis(None)
         time = table.attrs.get("sort_by", "total_ns")
@@ -244,7 +243,7 @@ def _graph_sections(cmp: Comparison) -> list[Any]:
         mods = modules[modules["status"] == status]
         text = ", ".join(f"{m or '(root)'} ({c})" for m, c in zip(mods["module"], mods[cls])) or "none"
         items.append(html.Li([html.B(f"modules {status}: "), text], id=f"compare-modules-{status.split()[-1].lower()}"))
-    link = dcc.Link("open B's graph coloured by change", href=f"/graph/{cmp.b.run_id}?compare={cmp.a.run_id}")
+    link = dcc.Link("open B's graph coloured by change", href=urls.graph(cmp.b.run_id, compare=cmp.a.run_id))
     rows = graph_node_rows(nodes)
     parts: list[Any] = [html.H3("Graph"), html.Ul(items, className="compare-graph-summary"), link]
     if rows:

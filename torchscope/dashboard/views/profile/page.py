@@ -9,12 +9,12 @@ modules, to the graph node.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
 from torchscope.dashboard.views.profile.figures import (
     breakdown_figure, step_hints, top_figure, utilization_figure,
@@ -24,14 +24,13 @@ from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_duration
 from torchscope.storage.store import Store
 
-PATH = r"/profile/(?P<profile_id>\d+)"
 TABS = ("overview", "operators", "kernels", "modules", "memory")
 GRAPH_CONFIG = {"displaylogo": False}
 
 
 def _tab_bar(profile_id: int, current: str) -> html.Nav:
     links = [
-        dcc.Link(tab.capitalize(), href=f"/profile/{profile_id}?tab={tab}", id=f"tab-{tab}",
+        dcc.Link(tab.capitalize(), href=urls.profile(profile_id, tab=tab), id=f"tab-{tab}",
                  className="prof-tab prof-tab-active" if tab == current else "prof-tab")
         for tab in TABS
     ]  # fmt: skip
@@ -102,9 +101,8 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         shapes = query.get("shapes", "0") in ("1", "true", "yes")
         ops = store.op_table(pid, group_by_shape=shapes)
         modules = dict(store.op_modules(pid)[["name", "module"]].itertuples(index=False))
-        other = urlencode({"tab": "operators", "shapes": 0 if shapes else 1})
         toggle = dcc.Link("ungroup input shapes" if shapes else "group by input shape", id="prof-shapes",
-                          href=f"/profile/{pid}?{other}")
+                          href=urls.profile(pid, tab="operators", shapes=0 if shapes else 1))
         return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
                               f"{base}_operators.csv")]  # fmt: skip
     if tab == "kernels":
@@ -150,11 +148,11 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
         [
             html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
             html.Div(
-                [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=f"/run/{meta['run_id']}"),
+                [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=urls.run(meta["run_id"])),
                  html.Span(meta["device_name"] or "CPU only"), html.Span(steps),
                  html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
                  html.Span(fmt_duration(meta["duration_ns"])),
-                 dcc.Link("Open timeline →", href=f"/timeline/{pid}", id="prof-timeline-link")],
+                 dcc.Link("Open timeline →", href=urls.timeline(pid), id="prof-timeline-link")],
                 className="meta",
             ),  # fmt: skip
             _tab_bar(pid, tab),

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.formatting import fmt_duration, fmt_value
 
 SYSTEM = "sys/"
@@ -62,14 +63,14 @@ def alert_block(run_id: int, found: list[tuple[str, int, str]], artifacts: pd.Da
         items.append(html.Li(f"... and {len(found) - 8} more tags"))
     for rec in anomalies[:8]:
         items.append(html.Li(dcc.Link(f"step {rec['step']}: first NaN/Inf from {rec['name']}",
-                                      href=f"/graph/{run_id}?step={rec['step']}")))  # fmt: skip
+                                      href=urls.graph(run_id, step=rec["step"]))))  # fmt: skip
     first_step = min([step for _, step, _ in found] + [int(rec["step"]) for rec in anomalies])
     title = "Non-finite values (NaN/Inf) logged" if found else "NaN/Inf produced inside the model"
     return html.Div(
         [
             html.B(title),
             html.Ul(items),
-            dcc.Link(f"Inspect the graph at step {first_step}", href=f"/graph/{run_id}?step={first_step}"),
+            dcc.Link(f"Inspect the graph at step {first_step}", href=urls.graph(run_id, step=first_step)),
         ],
         className="alert alert-nonfinite",
         role="alert",
@@ -81,10 +82,10 @@ def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
     links = []
     for rec in artifacts[artifacts["kind"] != "anomaly"].to_dict("records"):
         if rec["kind"] == "profile":
-            links.append(dcc.Link(f"profile {rec['name']}", href=f"/profile/{int(rec['id'])}", className="artifact"))
+            links.append(dcc.Link(f"profile {rec['name']}", href=urls.profile(rec["id"]), className="artifact"))
         else:
             step = rec["step"]
-            links.append(dcc.Link(f"graph at step {step} ({rec['name']})", href=f"/graph/{run_id}?step={step}",
+            links.append(dcc.Link(f"graph at step {step} ({rec['name']})", href=urls.graph(run_id, step=step),
                                   className="artifact"))  # fmt: skip
     if not links:
         return None

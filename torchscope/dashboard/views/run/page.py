@@ -24,7 +24,6 @@ from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_time
 from torchscope.storage.store import Store
 
-PATH = r"/run/(?P<run_id>\d+)"
 MAX_POINTS = live.MAX_POINTS
 GRAPH_CONFIG = {"displaylogo": False}
 

@@ -9,11 +9,10 @@ import dash
 import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.run.live import MAX_POINTS
 from torchscope.dashboard.views.runs.tables import compare_href, runs_columns, runs_rows
 from torchscope.storage.store import Store
-
-PATH = r"/"
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
@@ -27,7 +26,8 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
                 [
                     html.P(f"{len(summaries)} runs", id="runs-count", className="muted"),
                     html.Span("tick two runs to compare them", id="runs-compare-hint", className="muted"),
-                    dcc.Link("Compare", id="runs-compare", href="/compare", className="button", style={"display": "none"}),
+                    dcc.Link("Compare", id="runs-compare", href=urls.compare(), className="button",
+                             style={"display": "none"}),
                 ],
                 className="runs-toolbar",
             ),

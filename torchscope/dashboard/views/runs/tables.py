@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
 
 
@@ -30,7 +31,7 @@ STATUSES = ("running", "finished", "failed", "interrupted")
 def compare_href(selected: list[dict[str, Any]] | None) -> str | None:
     """The compare page for exactly two selected grid rows (older run as A), else None."""
     ids = sorted(int(row["id"]) for row in selected or [])
-    return f"/compare?a={ids[0]}&b={ids[1]}" if len(ids) == 2 else None
+    return urls.compare(ids[0], ids[1]) if len(ids) == 2 else None
 
 
 def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, Any]]:
@@ -39,7 +40,7 @@ def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, An
     for rec in summaries.to_dict("records"):
         row = {
             "id": int(rec["id"]),
-            "name": f"[{_escape(rec['name'])}](/run/{int(rec['id'])})",
+            "name": f"[{_escape(rec['name'])}]({urls.run(rec['id'])})",
             "status": rec["status"],
             "started": fmt_time(rec["started_at"]),
             "duration": fmt_duration(rec["duration_ns"]),

@@ -10,17 +10,16 @@ centres the view there.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
 from torchscope.errors import BadRequestError, TorchscopeError
 from torchscope.dashboard.formatting import fmt_duration
 from torchscope.storage.store import Store
 
-PATH = r"/timeline/(?P<profile_id>\d+)"
 PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
 MAX_ITEMS = 3000
 MAX_BLOCKS = 2000
@@ -93,12 +92,8 @@ def _status(view: dict[str, Any]) -> str:
 
 
 def _share(profile_id: int, view: dict[str, Any], query: str) -> str:
-    params: dict[str, Any] = {"start": view["start"], "end": view["end"]}
-    if query:
-        params["q"] = query
-    if view["selected"]:
-        params["event"] = view["selected"]["id"]
-    return f"/timeline/{profile_id}?{urlencode(params)}"
+    return urls.timeline(profile_id, start=view["start"], end=view["end"], q=query or None,
+                         event=view["selected"]["id"] if view["selected"] else None)  # fmt: skip
 
 
 def details_panel(event: dict[str, Any] | None) -> Any:
@@ -153,7 +148,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                      html.Span(f"rank {meta['rank']}", className="badge") if meta.get("rank") is not None else None]),
             html.Div(
                 [
-                    dcc.Link("← profile", href=f"/profile/{pid}"),
+                    dcc.Link("← profile", href=urls.profile(pid)),
                     dcc.Input(id="tl-search", type="search", value=q, placeholder="search events by name",
                               debounce=0.3, className="tl-search"),
                     html.Span(_status(view), id="tl-status", className="muted"),
