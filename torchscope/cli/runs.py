@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
+from torchscope.dashboard.formatting import fmt_duration, fmt_steps, fmt_time, fmt_value
 
 
 def runs_table(summaries: pd.DataFrame, key_tags: list[str]) -> str:
@@ -18,9 +18,9 @@ def runs_table(summaries: pd.DataFrame, key_tags: list[str]) -> str:
             "status": summaries["status"],
             "started": summaries["started_at"].map(fmt_time),
             "duration": summaries["duration_ns"].map(fmt_duration),
-            "steps": summaries["last_step"].map(lambda s: "-" if pd.isna(s) else str(int(s) + 1)),
+            "steps": summaries["last_step"].map(fmt_steps),
         }
     )
     for tag in key_tags:
-        frame[tag] = summaries[tag].map(lambda v: "-" if v is None else fmt_value(float(v)))
+        frame[tag] = summaries[tag].map(fmt_value)
     return frame.to_string(index=False)

@@ -6,11 +6,12 @@ Pure functions: diff tables (from ``store.*_diff``) in, plotly figure dicts out.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from torchscope.dashboard.formatting import short_name
 
 COLOR_A = "#8a94a6"
 COLOR_B = "#3b6fd8"
@@ -82,15 +83,6 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
         "showlegend": False,
     }  # fmt: skip
     return {"data": [trace], "layout": layout}
-
-
-def short_name(name: object, width: int = 60) -> str:
-    """A label that fits a bar chart's axis: C++ kernel signatures lose ``void`` and namespaces (the functor, which
-    tells kernels apart, stays), then every name is cut at ``width`` characters."""
-    text = str(name)
-    if text.startswith("void ") or "<" in text:  # a C++ kernel signature; op names keep their aten:: namespace
-        text = re.sub(r"\b[A-Za-z_]\w*::", "", text.removeprefix("void "))
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def breakdown_bars(breakdown: pd.DataFrame) -> dict[str, Any]:

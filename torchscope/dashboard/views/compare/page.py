@@ -17,6 +17,7 @@ from dash import dcc, html
 from torchscope.storage.compare.comparison import PROFILE, Comparison, Side, compare
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
 from torchscope.dashboard import urls
+from torchscope.dashboard.formatting import fmt_ms, fmt_us
 from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
 )  # fmt: skip
@@ -172,9 +173,9 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
     steps_a, steps_b = cmp.breakdown.attrs.get("steps", (0, 0))
     summary = html.Div(
         [
-            html.Span(f"A: {wall['mean_ns_a'] / 1e6:.3f} ms per step ({steps_a} steps)"),
-            html.Span(f"B: {wall['mean_ns_b'] / 1e6:.3f} ms per step ({steps_b} steps)"),
-            html.Span(f"change {wall['mean_ns_delta'] / 1e6:+.3f} ms", id="compare-step-delta"),
+            html.Span(f"A: {fmt_ms(wall['mean_ns_a'])} per step ({steps_a} steps)"),
+            html.Span(f"B: {fmt_ms(wall['mean_ns_b'])} per step ({steps_b} steps)"),
+            html.Span(f"change {fmt_ms(wall['mean_ns_delta'], signed=True)}", id="compare-step-delta"),
         ],
         className="meta",
     )
@@ -200,7 +201,8 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
         totals = diff.totals(table, [time]).iloc[0]
         caption = (f"{len(table)} rows: {int((table['status'] == diff.ONLY_A).sum())} only in A, "
                    f"{int((table['status'] == diff.ONLY_B).sum())} only in B; total {time}: "
-                   f"{totals['a'] / 1e3:,.1f} µs → {totals['b'] / 1e3:,.1f} µs ({totals['delta'] / 1e3:+,.1f} µs, "
+                   f"{fmt_us(totals['a'], 1, grouped=True)} → {fmt_us(totals['b'], 1, grouped=True)} "
+                   f"({fmt_us(totals['delta'], 1, signed=True, grouped=True)}, "
                    "the sum of the rows' changes)")  # fmt: skip
         sections.append(
             html.Section(
@@ -219,14 +221,11 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
 
 def _steps_table(steps: pd.DataFrame, limit: int = 50) -> html.Table:
     """Each step's wall time, A's i-th step beside B's i-th step (step numbers differ between traces)."""
-    def ms(v: Any) -> str:
-        return "-" if pd.isna(v) else f"{v / 1e6:.3f}"
-
     head = html.Tr([html.Th(h) for h in ("#", "step A", "step B", "A (ms)", "B (ms)", "B - A (ms)")])
     body = [html.Tr([html.Td(int(r["index"])), html.Td("-" if pd.isna(r["step_a"]) else int(r["step_a"])),
-                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])), html.Td(ms(r["wall_ns_a"])),
-                     html.Td(ms(r["wall_ns_b"])),
-                     html.Td("-" if pd.isna(r["wall_ns_delta"]) else f"{r['wall_ns_delta'] / 1e6:+.3f}")])
+                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])), html.Td(fmt_ms(r["wall_ns_a"], unit=False)),
+                     html.Td(fmt_ms(r["wall_ns_b"], unit=False)),
+                     html.Td(fmt_ms(r["wall_ns_delta"], signed=True, unit=False))])
             for r in steps.head(limit).to_dict("records")]  # fmt: skip
     return html.Table([html.Thead(head), html.Tbody(body)], className="compare-config", id="compare-step-table")
 

@@ -21,7 +21,7 @@ from torchscope.dashboard.views.profile.figures import (
 )  # fmt: skip
 from torchscope.dashboard.views.profile import tables
 from torchscope.errors import BadRequestError
-from torchscope.dashboard.formatting import fmt_duration
+from torchscope.dashboard.formatting import fmt_bytes, fmt_duration, fmt_ms
 from torchscope.storage.store import Store
 
 TABS = ("overview", "operators", "kernels", "modules", "memory")
@@ -121,8 +121,8 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
                        className="muted", id="prof-empty")]  # fmt: skip
     peaks = store.memory_peak(pid)
     peak_text = [
-        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {p['peak_allocated'] / 2**20:.3f} MiB "
-                  f"at {p['peak_at'] / 1e6:.3f} ms", className="prof-peak")
+        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {fmt_bytes(p['peak_allocated'])} "
+                  f"at {fmt_ms(p['peak_at'])}", className="prof-peak")
         for p in peaks.to_dict("records")
     ]  # fmt: skip
     return [

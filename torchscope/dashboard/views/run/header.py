@@ -14,15 +14,14 @@ import pandas as pd
 from dash import dcc, html
 
 from torchscope.dashboard import urls
-from torchscope.dashboard.formatting import fmt_duration, fmt_value
+from torchscope.dashboard.formatting import fmt_duration, fmt_steps, fmt_value
 
 SYSTEM = "sys/"
 
 
 def steps_text(last_step: Any) -> str:
     """``steps N`` (last step + 1), ``steps -`` before any."""
-    missing = last_step is None or (isinstance(last_step, float) and math.isnan(last_step))
-    return f"steps {'-' if missing else int(last_step) + 1}"
+    return f"steps {fmt_steps(last_step)}"
 
 
 def rate_text(rate: float | None) -> str:

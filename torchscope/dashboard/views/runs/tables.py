@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
 from torchscope.dashboard import urls
-from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
+from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value, is_missing
 
 
 def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
@@ -44,17 +43,12 @@ def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, An
             "status": rec["status"],
             "started": fmt_time(rec["started_at"]),
             "duration": fmt_duration(rec["duration_ns"]),
-            "steps": None if _missing(rec["last_step"]) else int(rec["last_step"]) + 1,
+            "steps": None if is_missing(rec["last_step"]) else int(rec["last_step"]) + 1,
         }
         for tag in key_tags:
-            value = rec.get(tag)
-            row[tag] = "-" if value is None else fmt_value(float(value))
+            row[tag] = fmt_value(rec.get(tag))
         rows.append(row)
     return rows
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _escape(text: str) -> str:

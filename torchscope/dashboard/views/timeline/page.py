@@ -17,7 +17,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from torchscope.dashboard import urls
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
 from torchscope.errors import BadRequestError, TorchscopeError
-from torchscope.dashboard.formatting import fmt_duration
+from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
 from torchscope.storage.store import Store
 
 PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
@@ -101,7 +101,7 @@ def details_panel(event: dict[str, Any] | None) -> Any:
     if not event:
         return html.P("Click an event for its details; click a grey density block to zoom into it.", className="muted")
     rows = [("kind", event["kind"]), ("lane", f"{event['group']} · {event['lane_label']}"),
-            ("start", f"{event['start'] / 1e6:.6f} ms"), ("duration", f"{event['dur'] / 1e3:.3f} µs"),
+            ("start", fmt_ms(event["start"], 6)), ("duration", fmt_us(event["dur"])),
             ("id", event["id"])]  # fmt: skip
     for key in ("corr", "ext_id"):
         if event.get(key) is not None:
@@ -129,7 +129,7 @@ def details_panel(event: dict[str, Any] | None) -> Any:
 
 
 def _event_link(e: dict[str, Any]) -> Any:
-    return html.Span(f"{e['name']} ({e['kind']}, {e['dur'] / 1e3:.3f} µs at {e['start'] / 1e6:.6f} ms)",
+    return html.Span(f"{e['name']} ({e['kind']}, {fmt_us(e['dur'])} at {fmt_ms(e['start'], 6)})",
                      className="tl-link", **{"data-event": str(e["id"])})  # fmt: skip
 
 
