@@ -11,16 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.components import BREAKDOWN_COLORS
 from torchscope.dashboard.formatting import short_name
 
 COLOR_A = "#8a94a6"
 COLOR_B = "#3b6fd8"
 SLOWER = "#d62728"
 FASTER = "#2ca02c"
-CATEGORY_COLORS = {
-    "kernel": "#3b6fd8", "communication": "#9467bd", "memcpy": "#17becf", "memset": "#bcbd22", "runtime": "#ff7f0e",
-    "dataloader": "#8c564b", "cpu": "#e377c2", "idle": "#d9dce1",
-}  # fmt: skip
 _BASE_LAYOUT = {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 12}}
 
 
@@ -91,7 +88,7 @@ def breakdown_bars(breakdown: pd.DataFrame) -> dict[str, Any]:
     traces = [
         {"type": "bar", "orientation": "h", "name": cat, "y": ["A", "B"],
          "x": [row["mean_ns_a"] / 1e6, row["mean_ns_b"] / 1e6],
-         "marker": {"color": CATEGORY_COLORS.get(cat, "#999")},
+         "marker": {"color": BREAKDOWN_COLORS.get(cat, "#999")},
          "hovertemplate": f"{cat}: %{{x:.3f}} ms<extra>%{{y}}</extra>"}
         for cat, row in zip(parts["category"], parts.to_dict("records"))
     ]  # fmt: skip

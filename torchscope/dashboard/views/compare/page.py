@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import pandas as pd
 from dash import dcc, html
 
 from torchscope.storage.compare.comparison import PROFILE, Comparison, Side, compare
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
 from torchscope.dashboard import urls
+from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.formatting import fmt_ms, fmt_us
 from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
@@ -33,8 +33,7 @@ MAX_CHOICES = 50
 """Newest runs and newest profiles offered as completions in the form."""
 MAX_ROWS = 500
 """Rows per diff grid (largest changes first)."""
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
-GRID_DEFAULTS = {"sortable": True, "filter": True, "resizable": True}
+GRAPH_CONFIG = plot_config(responsive=True)
 
 
 def _choices(store: Store) -> html.Datalist:
@@ -110,19 +109,8 @@ def _sides(cmp: Comparison) -> html.Div:
     )
 
 
-def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]]) -> dag.AgGrid:
-    return dag.AgGrid(
-        id=grid_id,
-        rowData=rows,
-        columnDefs=columns,
-        defaultColDef=GRID_DEFAULTS,
-        dashGridOptions={"domLayout": "autoHeight" if len(rows) <= 20 else "normal", "animateRows": False,
-                         "pagination": len(rows) > 20, "paginationPageSize": 20, "tooltipShowDelay": 300},
-        getRowId="params.data.id",
-        columnSize="responsiveSizeToFit",
-        className="ag-theme-alpine compare-grid",
-        style={} if len(rows) <= 20 else {"height": 640},
-    )  # fmt: skip
+def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]]) -> Any:
+    return data_grid(grid_id, rows, columns, page_size=20, height=640, shrink=True, class_name="compare-grid")
 
 
 # -- runs: config and scalars ---------------------------------------------------------------------------------------

@@ -8,14 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from torchscope.dashboard.components import BREAKDOWN_COLORS
 from torchscope.dashboard.formatting import truncate
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
 """Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
-CATEGORY_COLORS = {
-    "kernel": "#54a24b", "memcpy": "#eeca3b", "memset": "#ff9da6", "communication": "#e45756",
-    "runtime": "#f58518", "dataloader": "#b279a2", "cpu": "#4c78a8", "idle": "#d0d0d0",
-}  # fmt: skip
 IDLE_SHARE = 0.5
 LOADER_SHARE = 0.3
 LAUNCH_SHARE = 0.3
@@ -36,7 +33,7 @@ def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
         if column not in breakdown:
             continue
         fig.add_trace(
-            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=CATEGORY_COLORS[cat],
+            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=BREAKDOWN_COLORS[cat],
                    customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100)
                    .fillna(0),
                    hovertemplate="%{x} · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>")

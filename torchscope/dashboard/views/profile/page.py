@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
 from torchscope.dashboard import urls
+from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
 from torchscope.dashboard.views.profile.figures import (
     breakdown_figure, step_hints, top_figure, utilization_figure,
@@ -25,7 +25,7 @@ from torchscope.dashboard.formatting import fmt_bytes, fmt_duration, fmt_ms
 from torchscope.storage.store import Store
 
 TABS = ("overview", "operators", "kernels", "modules", "memory")
-GRAPH_CONFIG = {"displaylogo": False}
+GRAPH_CONFIG = plot_config()
 
 
 def _tab_bar(profile_id: int, current: str) -> html.Nav:
@@ -50,16 +50,9 @@ def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]
                 ],
                 className="controls",
             ),  # fmt: skip
-            dag.AgGrid(
-                id=grid_id, rowData=rows, columnDefs=columns,
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
-                dashGridOptions={"animateRows": False, "pagination": True, "paginationPageSize": 50,
-                                 "tooltipShowDelay": 300},
-                getRowId="params.data.row", columnSize="responsiveSizeToFit", className="ag-theme-alpine prof-grid",
-                csvExportParams={"fileName": file_name,
-                                 "columnKeys": [c["field"] for c in columns if c["field"] != "links"]},
-                style={"height": "620px"},
-            ),  # fmt: skip
+            data_grid(grid_id, rows, columns, row_id="row", page_size=50, height=620, floating_filters=True,
+                      csv_file=file_name, csv_columns=[c["field"] for c in columns if c["field"] != "links"],
+                      class_name="prof-grid"),  # fmt: skip
         ]
     )
 

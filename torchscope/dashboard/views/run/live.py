@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.components import CHART_POINTS
 from torchscope.dashboard.views.run.scalars import NO_EMA, EmaState, group_key, tag_prefix, trace_columns
 
-MAX_POINTS = 1500
+MAX_POINTS = CHART_POINTS
 """Points per chart on a full draw; the store downsamples keeping extremes and every NaN/Inf."""
 REDRAW_POINTS = 3 * MAX_POINTS
 """A chart extended past this many points is redrawn downsampled."""

@@ -15,6 +15,7 @@ import dash
 from dash import Input, Output, State, ctx, dcc, html
 
 from torchscope.dashboard import urls
+from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
 from torchscope.errors import BadRequestError, TorchscopeError
 from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
@@ -23,7 +24,7 @@ from torchscope.storage.store import Store
 PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
 MAX_ITEMS = 3000
 MAX_BLOCKS = 2000
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = plot_config(scrollZoom=True, modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _int(query: dict[str, str], key: str) -> int | None:
@@ -156,7 +157,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                 ],
                 className="controls",
             ),  # fmt: skip
-            dcc.Graph(id="tl-minimap", config={"displayModeBar": False}, className="tl-minimap",
+            dcc.Graph(id="tl-minimap", config=plot_config(displayModeBar=False), className="tl-minimap",
                       figure=minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]),
                                             start_ns=view["start"], end_ns=view["end"])),  # fmt: skip
             dcc.Graph(id="tl-graph", figure=view["figure"], config=GRAPH_CONFIG, className="tl-graph"),
