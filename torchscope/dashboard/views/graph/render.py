@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from dash import html
 
-from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph import colors as graph_colors
 from torchscope.dashboard.views.graph.elements import graph_elements
 from torchscope.dashboard.views.graph.state import View, visible_view
@@ -84,20 +84,20 @@ def draw(data: GraphData, state: dict[str, Any]) -> Scene:
 
 def view_href(model: GraphModel, state: dict[str, Any]) -> str:
     """The URL of what ``state`` shows (step or graph, selected node, colour, hidden parameters, model, compare)."""
-    captured = state["source"] == "captured"
-    node = None
+    query: dict[str, Any] = {"step": state["key"]} if state["source"] == "captured" else {"graph": state["key"]}
+    if state.get("several") and state.get("model"):
+        query["model"] = state["model"]
     selected = state.get("selected")
     if selected is not None and selected in model.nodes:
-        found = model.nodes[selected]
-        node = found.module if found.group and found.module is not None else found.name
-    compare = state.get("compare")
-    colour = state.get("colour")
-    shown_colour = colour not in (None, "op") and not (colour == "compare" and compare is not None)
-    return urls.graph(
-        state["run"], step=state["key"] if captured else None, graph_id=None if captured else state["key"],
-        model=state["model"] if state.get("several") and state.get("model") else None, node=node, compare=compare,
-        color=colour if shown_colour else None, params=0 if state.get("hide") else None,
-    )  # fmt: skip
+        node = model.nodes[selected]
+        query["node"] = node.module if node.group and node.module is not None else node.name
+    if state.get("compare") is not None:
+        query["compare"] = state["compare"]
+    if state.get("colour") not in (None, "op") and not (state["colour"] == "compare" and "compare" in query):
+        query["color"] = state["colour"]
+    if state.get("hide"):
+        query["params"] = 0
+    return f"/graph/{state['run']}?{urlencode(query)}"
 
 
 def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool) -> html.Div:
