@@ -29,7 +29,8 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
             html.Header(
                 [
                     dcc.Link("torchscope", href=urls.runs(), className="brand"),
-                    html.Nav([dcc.Link("Runs", href=urls.runs()), dcc.Link("Compare", href=urls.compare())], className="nav"),
+                    html.Nav([dcc.Link("Runs", href=urls.runs()), dcc.Link("Compare", href=urls.compare())],
+                             className="nav"),
                     html.Span(store.url, className="db-url", title="database"),
                 ],
                 className="topbar",

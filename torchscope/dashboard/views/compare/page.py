@@ -211,8 +211,8 @@ def _steps_table(steps: pd.DataFrame, limit: int = 50) -> html.Table:
     """Each step's wall time, A's i-th step beside B's i-th step (step numbers differ between traces)."""
     head = html.Tr([html.Th(h) for h in ("#", "step A", "step B", "A (ms)", "B (ms)", "B - A (ms)")])
     body = [html.Tr([html.Td(int(r["index"])), html.Td("-" if pd.isna(r["step_a"]) else int(r["step_a"])),
-                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])), html.Td(fmt_ms(r["wall_ns_a"], unit=False)),
-                     html.Td(fmt_ms(r["wall_ns_b"], unit=False)),
+                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])),
+                     html.Td(fmt_ms(r["wall_ns_a"], unit=False)), html.Td(fmt_ms(r["wall_ns_b"], unit=False)),
                      html.Td(fmt_ms(r["wall_ns_delta"], signed=True, unit=False))])
             for r in steps.head(limit).to_dict("records")]  # fmt: skip
     return html.Table([html.Thead(head), html.Tbody(body)], className="compare-config", id="compare-step-table")
