@@ -54,3 +54,19 @@ def test_parse_query_reads_what_the_builders_write() -> None:
     assert urls.parse_query("?" + search) == {"step": "5", "node": "a b/c#d", "compare": "2"}
     assert urls.parse_query("") == {}
     assert urls.parse_query("?a=1&a=2") == {"a": "2"}
+
+
+def test_every_view_in_routes_has_a_page_found_by_its_name() -> None:
+    from torchscope.dashboard import routes
+
+    assert list(routes.PAGES) == list(urls.ROUTES)
+    for view, page in routes.PAGES.items():
+        assert page.__name__ == f"torchscope.dashboard.views.{view}.page"
+        assert callable(page.layout) and callable(page.register)
+
+
+def test_a_path_no_view_has_renders_a_404_panel() -> None:
+    from torchscope.dashboard import routes
+
+    panel = str(routes.render(None, "/nowhere", "", refresh_ms=1000))  # type: ignore[arg-type]
+    assert "404" in panel and "no page at /nowhere" in panel
