@@ -127,4 +127,3 @@ def short_name(name: object, width: int = 60) -> str:
     if text.startswith("void ") or "<" in text:  # a C++ kernel signature; op names keep their aten:: namespace
         text = re.sub(r"\b[A-Za-z_]\w*::", "", text.removeprefix("void "))
     return truncate(text, width)
-

@@ -132,5 +132,3 @@ def node_change_rows(changes: pd.DataFrame) -> list[dict[str, Any]]:
          "norm_b": _num(rec["norm_b"]), "norm_change": _num(rec["norm_change"])}
         for i, rec in enumerate(changes.to_dict("records"))
     ]  # fmt: skip
-
-

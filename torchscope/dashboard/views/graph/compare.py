@@ -47,4 +47,3 @@ def node_colours(structure: pd.DataFrame, changes: pd.DataFrame) -> dict[int, di
         colour = NEW if row.status == "only B" else change_colour(change)
         out[node] = {"status": row.status, "change": change, "colour": colour}
     return out
-
