@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from torchscope.storage.compare.comparison import Comparison, compare
@@ -35,7 +37,7 @@ def diff_rows(table: pd.DataFrame, key: str, time: str, top: int) -> pd.DataFram
 def _change(pct: float, status: str) -> str:
     if status != diff.BOTH:
         return status
-    return fmt_pct(pct, missing="-")  # NaN: nothing in A to be relative to
+    return "-" if math.isnan(pct) else fmt_pct(pct)  # NaN: nothing in A to be relative to
 
 
 def _section(title: str, body: str) -> str:
