@@ -24,7 +24,7 @@ from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.layout import MODULE_H, MODULE_W, NODE_H, NODE_W, layout
 from torchscope.dashboard.views.graph.model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.views.graph.timing import aten_names, op_times
-from torchscope.dashboard.views.graph.tables import node_facts, stats_rows, timeline_href
+from torchscope.dashboard.views.graph.tables import node_facts, stats_rows
 from torchscope.storage.store import Store
 
 
@@ -224,7 +224,6 @@ def test_inspector_facts_tables_and_figures(store: Store) -> None:
     value_traces = [t for t in history.data if t.name == "value"]
     assert len(value_traces) == 4 and list(value_traces[0].x) == list(range(10))
     assert list(value_traces[3].y) == [0] * 7 + [32] + [0] * 2  # the NaN count panel
-    assert timeline_href(3, 5000, 6000, "aten::log") == "/timeline/3?start=4000&end=7000&q=aten%3A%3Alog"
 
 
 def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store: Store) -> None:

@@ -20,6 +20,8 @@ from torchscope.dashboard import urls
         (urls.timeline(7, start=0, end=10, q="aten::mm#1"), "/timeline/7?start=0&end=10&q=aten%3A%3Amm%231"),
         (urls.timeline_around(7, 5000, 7000), "/timeline/7?start=4000&end=8000"),
         (urls.timeline_around(7, 100, 200, q="k"), "/timeline/7?start=0&end=1200&q=k"),
+        (urls.timeline_around(3, 5000, 6000, q="aten::log"), "/timeline/3?start=4000&end=7000&q=aten%3A%3Alog"),
+        (urls.timeline_around(3, 100_000, 600_000, q="k", room=0.02), "/timeline/3?start=90000&end=610000&q=k"),
         (urls.compare(), "/compare"),
         (urls.compare(3, "p4"), "/compare?a=3&b=p4"),
     ],
@@ -52,3 +54,19 @@ def test_parse_query_reads_what_the_builders_write() -> None:
     assert urls.parse_query("?" + search) == {"step": "5", "node": "a b/c#d", "compare": "2"}
     assert urls.parse_query("") == {}
     assert urls.parse_query("?a=1&a=2") == {"a": "2"}
+
+
+def test_every_view_in_routes_has_a_page_found_by_its_name() -> None:
+    from torchscope.dashboard import routes
+
+    assert list(routes.PAGES) == list(urls.ROUTES)
+    for view, page in routes.PAGES.items():
+        assert page.__name__ == f"torchscope.dashboard.views.{view}.page"
+        assert callable(page.layout) and callable(page.register)
+
+
+def test_a_path_no_view_has_renders_a_404_panel() -> None:
+    from torchscope.dashboard import routes
+
+    panel = str(routes.render(None, "/nowhere", "", refresh_ms=1000))  # type: ignore[arg-type]
+    assert "404" in panel and "no page at /nowhere" in panel

@@ -10,34 +10,13 @@ import pandas as pd
 from torchscope.cli.options import db_option
 from torchscope.storage.compare.comparison import Comparison, compare
 from torchscope.errors import BadRequestError
-from torchscope.dashboard.formatting import fmt_value
+from torchscope.dashboard.formatting import fmt_ns, fmt_pct, fmt_value, truncate
 from torchscope.storage.compare import diff
 from torchscope.storage.store import Store
 
-_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"))
-
-
-def fmt_ns(ns: float | None, signed: bool = False) -> str:
-    """``1.234ms``, ``+311µs``, ``0ns``: nanoseconds with the largest unit that keeps them >= 1; ``-`` if missing."""
-    if ns is None or (isinstance(ns, float) and math.isnan(ns)):
-        return "-"
-    sign = "+" if signed and ns > 0 else ""
-    for scale, unit in _UNITS:
-        if abs(ns) >= scale:
-            return f"{sign}{ns / scale:.4g}{unit}"
-    return f"{sign}{ns:.4g}ns"
-
-
-def fmt_pct(ratio: float | None) -> str:
-    """``+12.5%``; ``new`` where there was nothing before (NaN ratio)."""
-    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
-        return "new"
-    return f"{ratio * 100:+.1f}%"
-
 
 def _short(name: object, width: int = 90) -> str:
-    text = str(name) or "(root)"  # the root module's path is ""
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return truncate(str(name) or "(root)", width)  # the root module's path is ""
 
 
 def diff_rows(table: pd.DataFrame, key: str, time: str, top: int) -> pd.DataFrame:
@@ -116,7 +95,7 @@ def report(cmp: Comparison, top: int = 15) -> str:
 
 
 def _value(v: float) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt_value(float(v))
+    return fmt_value(v, nan="-")  # NaN: a side without this value
 
 
 def _graph_section(cmp: Comparison, top: int) -> str:

@@ -6,7 +6,7 @@ import click
 import pandas as pd
 
 from torchscope.cli.options import db_argument, db_option, pick_db
-from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
+from torchscope.dashboard.formatting import fmt_duration, fmt_steps, fmt_time, fmt_value
 from torchscope.storage.store import Store
 
 
@@ -30,9 +30,9 @@ def runs_table(summaries: pd.DataFrame, key_tags: list[str]) -> str:
             "status": summaries["status"],
             "started": summaries["started_at"].map(fmt_time),
             "duration": summaries["duration_ns"].map(fmt_duration),
-            "steps": summaries["last_step"].map(lambda s: "-" if pd.isna(s) else str(int(s) + 1)),
+            "steps": summaries["last_step"].map(fmt_steps),
         }
     )
     for tag in key_tags:
-        frame[tag] = summaries[tag].map(lambda v: "-" if v is None else fmt_value(float(v)))
+        frame[tag] = summaries[tag].map(fmt_value)
     return frame.to_string(index=False)

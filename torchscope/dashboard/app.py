@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 from dash import Input, Output, dcc, html
 
-from torchscope.dashboard import routes
+from torchscope.dashboard import routes, urls
 from torchscope.storage.store import Store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -28,8 +28,9 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
             dcc.Location(id="url", refresh="callback-nav"),
             html.Header(
                 [
-                    dcc.Link("torchscope", href="/", className="brand"),
-                    html.Nav([dcc.Link("Runs", href="/"), dcc.Link("Compare", href="/compare")], className="nav"),
+                    dcc.Link("torchscope", href=urls.runs(), className="brand"),
+                    html.Nav([dcc.Link("Runs", href=urls.runs()), dcc.Link("Compare", href=urls.compare())],
+                             className="nav"),
                     html.Span(store.url, className="db-url", title="database"),
                 ],
                 className="topbar",
@@ -42,6 +43,6 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
     def render(pathname: str | None, search: str | None) -> object:
         return routes.render(store, pathname or "/", search or "", refresh_ms=refresh_ms)
 
-    for page in routes.PAGES:
+    for page in routes.PAGES.values():
         page.register(app, store)
     return app

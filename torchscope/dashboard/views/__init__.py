@@ -1,1 +1,2 @@
-"""One module per page: ``PATH``, ``layout(store, ...)`` and ``register(app, store)``."""
+"""One folder per view (its name is the view's key in :data:`torchscope.dashboard.urls.ROUTES`); each ``page.py``
+has ``layout(store, ...)`` and ``register(app, store)``."""

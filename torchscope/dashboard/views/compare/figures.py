@@ -6,20 +6,18 @@ Pure functions: diff tables (from ``store.*_diff``) in, plotly figure dicts out.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.components import BREAKDOWN_COLORS
+from torchscope.dashboard.formatting import short_name
+
 COLOR_A = "#8a94a6"
 COLOR_B = "#3b6fd8"
 SLOWER = "#d62728"
 FASTER = "#2ca02c"
-CATEGORY_COLORS = {
-    "kernel": "#3b6fd8", "communication": "#9467bd", "memcpy": "#17becf", "memset": "#bcbd22", "runtime": "#ff7f0e",
-    "dataloader": "#8c564b", "cpu": "#e377c2", "idle": "#d9dce1",
-}  # fmt: skip
 _BASE_LAYOUT = {"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 12}}
 
 
@@ -84,22 +82,13 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
     return {"data": [trace], "layout": layout}
 
 
-def short_name(name: object, width: int = 60) -> str:
-    """A label that fits a bar chart's axis: C++ kernel signatures lose ``void`` and namespaces (the functor, which
-    tells kernels apart, stays), then every name is cut at ``width`` characters."""
-    text = str(name)
-    if text.startswith("void ") or "<" in text:  # a C++ kernel signature; op names keep their aten:: namespace
-        text = re.sub(r"\b[A-Za-z_]\w*::", "", text.removeprefix("void "))
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def breakdown_bars(breakdown: pd.DataFrame) -> dict[str, Any]:
     """The mean step of A and of B as two stacked horizontal bars, one segment per breakdown category (ms)."""
     parts = breakdown[breakdown["category"] != "wall"]
     traces = [
         {"type": "bar", "orientation": "h", "name": cat, "y": ["A", "B"],
          "x": [row["mean_ns_a"] / 1e6, row["mean_ns_b"] / 1e6],
-         "marker": {"color": CATEGORY_COLORS.get(cat, "#999")},
+         "marker": {"color": BREAKDOWN_COLORS.get(cat, "#999")},
          "hovertemplate": f"{cat}: %{{x:.3f}} ms<extra>%{{y}}</extra>"}
         for cat, row in zip(parts["category"], parts.to_dict("records"))
     ]  # fmt: skip

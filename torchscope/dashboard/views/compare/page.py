@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 import pandas as pd
 from dash import dcc, html
 
 from torchscope.storage.compare.comparison import PROFILE, Comparison, Side, compare
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
+from torchscope.dashboard import urls
+from torchscope.dashboard.components import data_grid, plot_config
+from torchscope.dashboard.formatting import fmt_ms, fmt_us
 from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
 )  # fmt: skip
@@ -23,7 +25,6 @@ from torchscope.errors import BadRequestError
 from torchscope.storage.compare import diff
 from torchscope.storage.store import Store
 
-PATH = r"/compare"
 MAX_POINTS = 2000
 """Points per tag and run read for the scalar overlays."""
 MAX_TAGS = 24
@@ -32,8 +33,7 @@ MAX_CHOICES = 50
 """Newest runs and newest profiles offered as completions in the form."""
 MAX_ROWS = 500
 """Rows per diff grid (largest changes first)."""
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
-GRID_DEFAULTS = {"sortable": True, "filter": True, "resizable": True}
+GRAPH_CONFIG = plot_config(responsive=True)
 
 
 def _choices(store: Store) -> html.Datalist:
@@ -56,7 +56,7 @@ def _form(store: Store, a: str, b: str) -> html.Form:
             html.Span("runs: 3 (or run:3); profiles: p12 (or profile:12)", className="muted"),
             _choices(store),
         ],
-        action="/compare",
+        action=urls.compare(),
         method="get",
         className="compare-form",
     )
@@ -96,8 +96,7 @@ def register(app: dash.Dash, store: Store) -> None:
 
 
 def _link(side: Side) -> Any:
-    href = f"/profile/{side.id}" if side.kind == PROFILE else f"/run/{side.run_id}"
-    return dcc.Link(side.label, href=href)
+    return dcc.Link(side.label, href=urls.profile(side.id) if side.kind == PROFILE else urls.run(side.run_id))
 
 
 def _sides(cmp: Comparison) -> html.Div:
@@ -110,19 +109,8 @@ def _sides(cmp: Comparison) -> html.Div:
     )
 
 
-def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]]) -> dag.AgGrid:
-    return dag.AgGrid(
-        id=grid_id,
-        rowData=rows,
-        columnDefs=columns,
-        defaultColDef=GRID_DEFAULTS,
-        dashGridOptions={"domLayout": "autoHeight" if len(rows) <= 20 else "normal", "animateRows": False,
-                         "pagination": len(rows) > 20, "paginationPageSize": 20, "tooltipShowDelay": 300},
-        getRowId="params.data.id",
-        columnSize="responsiveSizeToFit",
-        className="ag-theme-alpine compare-grid",
-        style={} if len(rows) <= 20 else {"height": 640},
-    )  # fmt: skip
+def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]]) -> Any:
+    return data_grid(grid_id, rows, columns, page_size=20, height=640, shrink=True, class_name="compare-grid")
 
 
 # -- runs: config and scalars ---------------------------------------------------------------------------------------
@@ -141,7 +129,7 @@ def _run_sections(cmp: Comparison, a: str, b: str, align: str) -> list[Any]:
         config_block = html.Table([html.Thead(head), html.Tbody(rows)], className="compare-config", id="compare-config")
     other = "time" if align == "step" else "step"
     toggle = dcc.Link(f"align by {'relative time' if other == 'time' else 'step'}",
-                      href=f"/compare?a={a}&b={b}&align={other}", id="compare-align")  # fmt: skip
+                      href=urls.compare(a, b, align=other), id="compare-align")  # fmt: skip
     return [
         html.Section([html.H3("Config differences"), config_block]),
         html.Section([html.H3(["Scalars ", html.Span(f"(aligned by {align})", className="muted"), " ", toggle]),
@@ -173,9 +161,9 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
     steps_a, steps_b = cmp.breakdown.attrs.get("steps", (0, 0))
     summary = html.Div(
         [
-            html.Span(f"A: {wall['mean_ns_a'] / 1e6:.3f} ms per step ({steps_a} steps)"),
-            html.Span(f"B: {wall['mean_ns_b'] / 1e6:.3f} ms per step ({steps_b} steps)"),
-            html.Span(f"change {wall['mean_ns_delta'] / 1e6:+.3f} ms", id="compare-step-delta"),
+            html.Span(f"A: {fmt_ms(wall['mean_ns_a'])} per step ({steps_a} steps)"),
+            html.Span(f"B: {fmt_ms(wall['mean_ns_b'])} per step ({steps_b} steps)"),
+            html.Span(f"change {fmt_ms(wall['mean_ns_delta'], signed=True)}", id="compare-step-delta"),
         ],
         className="meta",
     )
@@ -193,7 +181,7 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
         if grid_id == "compare-ops":
             toggle = "0" if shapes else "1"
             label = "ungroup input shapes" if shapes else "group by input shapes"
-            heading += [" ", dcc.Link(label, id="compare-shapes", href=f"/compare?a={a}&b={b}&shapes={toggle}")]
+            heading += [" ", dcc.Link(label, id="compare-shapes", href=urls.compare(a, b, shapes=toggle))]
             if shapes:  # one key column for the grid and the chart: the op and its input shapes
                 table = table.assign(name=table["name"] + " " + table["input_shapes"].fillna("")).rename_axis(None)
         time = table.attrs.get("sort_by", "total_ns")
@@ -201,7 +189,8 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
         totals = diff.totals(table, [time]).iloc[0]
         caption = (f"{len(table)} rows: {int((table['status'] == diff.ONLY_A).sum())} only in A, "
                    f"{int((table['status'] == diff.ONLY_B).sum())} only in B; total {time}: "
-                   f"{totals['a'] / 1e3:,.1f} µs → {totals['b'] / 1e3:,.1f} µs ({totals['delta'] / 1e3:+,.1f} µs, "
+                   f"{fmt_us(totals['a'], 1, grouped=True)} → {fmt_us(totals['b'], 1, grouped=True)} "
+                   f"({fmt_us(totals['delta'], 1, signed=True, grouped=True)}, "
                    "the sum of the rows' changes)")  # fmt: skip
         sections.append(
             html.Section(
@@ -220,14 +209,11 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
 
 def _steps_table(steps: pd.DataFrame, limit: int = 50) -> html.Table:
     """Each step's wall time, A's i-th step beside B's i-th step (step numbers differ between traces)."""
-    def ms(v: Any) -> str:
-        return "-" if pd.isna(v) else f"{v / 1e6:.3f}"
-
     head = html.Tr([html.Th(h) for h in ("#", "step A", "step B", "A (ms)", "B (ms)", "B - A (ms)")])
     body = [html.Tr([html.Td(int(r["index"])), html.Td("-" if pd.isna(r["step_a"]) else int(r["step_a"])),
-                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])), html.Td(ms(r["wall_ns_a"])),
-                     html.Td(ms(r["wall_ns_b"])),
-                     html.Td("-" if pd.isna(r["wall_ns_delta"]) else f"{r['wall_ns_delta'] / 1e6:+.3f}")])
+                     html.Td("-" if pd.isna(r["step_b"]) else int(r["step_b"])),
+                     html.Td(fmt_ms(r["wall_ns_a"], unit=False)), html.Td(fmt_ms(r["wall_ns_b"], unit=False)),
+                     html.Td(fmt_ms(r["wall_ns_delta"], signed=True, unit=False))])
             for r in steps.head(limit).to_dict("records")]  # fmt: skip
     return html.Table([html.Thead(head), html.Tbody(body)], className="compare-config", id="compare-step-table")
 
@@ -244,7 +230,7 @@ def _graph_sections(cmp: Comparison) -> list[Any]:
         mods = modules[modules["status"] == status]
         text = ", ".join(f"{m or '(root)'} ({c})" for m, c in zip(mods["module"], mods[cls])) or "none"
         items.append(html.Li([html.B(f"modules {status}: "), text], id=f"compare-modules-{status.split()[-1].lower()}"))
-    link = dcc.Link("open B's graph coloured by change", href=f"/graph/{cmp.b.run_id}?compare={cmp.a.run_id}")
+    link = dcc.Link("open B's graph coloured by change", href=urls.graph(cmp.b.run_id, compare=cmp.a.run_id))
     rows = graph_node_rows(nodes)
     parts: list[Any] = [html.H3("Graph"), html.Ul(items, className="compare-graph-summary"), link]
     if rows:

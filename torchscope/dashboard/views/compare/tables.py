@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from torchscope.dashboard.formatting import is_missing
+
 US = {"function": "params.value == null ? '-' : d3.format(',.1f')(params.value)"}
 SIGNED_US = {"function": "params.value == null ? '-' : d3.format('+,.1f')(params.value)"}
 SIGNED_INT = {"function": "d3.format('+')(params.value)"}
@@ -100,8 +102,7 @@ def graph_node_rows(structure: pd.DataFrame) -> list[dict[str, Any]]:
     shown = structure[(structure["status"] != "both") | structure["shape_changed"]]
     rows = []
     for i, rec in enumerate(shown.to_dict("records")):
-        row = {c: (None if _missing(rec[c]) else str(rec[c])) for c in
-               GRAPH_FIELDS}  # fmt: skip
+        row = {c: (None if is_missing(rec[c]) else str(rec[c])) for c in GRAPH_FIELDS}
         rows.append({"id": i, **row})
     return rows
 
@@ -131,7 +132,3 @@ def node_change_rows(changes: pd.DataFrame) -> list[dict[str, Any]]:
          "norm_b": _num(rec["norm_b"]), "norm_change": _num(rec["norm_change"])}
         for i, rec in enumerate(changes.to_dict("records"))
     ]  # fmt: skip
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

@@ -47,18 +47,3 @@ def node_colours(structure: pd.DataFrame, changes: pd.DataFrame) -> dict[int, di
         colour = NEW if row.status == "only B" else change_colour(change)
         out[node] = {"status": row.status, "change": change, "colour": colour}
     return out
-
-
-def module_colours(structure: pd.DataFrame, module_times: pd.DataFrame) -> dict[int, dict[str, object]]:
-    """``{module node id in B: {"status", "change", "colour"}}`` by the change of each module's time
-    (``store.graph_module_time_diff``: ``pct_change`` of its sort column), for colouring by time instead of by
-    statistics; modules only in B are :data:`NEW`."""
-    by_path = dict(zip(module_times["module"], module_times["pct_change"]))
-    out: dict[int, dict[str, object]] = {}
-    modules = structure[(structure["kind"] == "module") & structure["id_b"].notna()]
-    for row in modules.itertuples(index=False):
-        change = by_path.get(row.module if isinstance(row.module, str) else "")
-        change = None if change is None or pd.isna(change) else float(change)
-        colour = NEW if row.status == "only B" else change_colour(change)
-        out[int(row.id_b)] = {"status": row.status, "change": change, "colour": colour}
-    return out

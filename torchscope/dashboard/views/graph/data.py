@@ -34,6 +34,7 @@ class _Lru(OrderedDict):  # type: ignore[type-arg]
         self.lock = threading.Lock()
 
     def get_or(self, key: Any, make: Callable[[], T]) -> T:
+        """The value kept for ``key``, else ``make()`` kept (the least recently used entry past ``size`` goes)."""
         with self.lock:
             if key in self:
                 self.move_to_end(key)

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
+from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.graph.figures import histogram_figure, history_figure
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.model import GraphModel
@@ -17,7 +18,7 @@ from torchscope.dashboard.views.graph.tables import (
 )  # fmt: skip
 from torchscope.dashboard.formatting import fmt_duration
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG = plot_config(responsive=True)
 
 
 def _table(header: list[str], rows: list[list[str]], cls: str) -> html.Table:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from torchscope.dashboard.formatting import truncate
+
 HIDEABLE = frozenset({"param", "buffer", "const"})
 """Kinds the "hide parameters" switch takes off the graph."""
 
@@ -248,5 +250,4 @@ SERIES = 5
 def _short(value: Any) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return truncate(value if isinstance(value, str) else json.dumps(value), 40)

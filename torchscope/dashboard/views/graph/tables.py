@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
-from urllib.parse import urlencode
 
 import pandas as pd
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph.model import GraphModel
 from torchscope.dashboard.formatting import fmt_duration, fmt_value
 
@@ -92,21 +92,14 @@ def stats_rows(stats: pd.DataFrame) -> list[list[str]]:
 def profile_rows(profile_id: int, events: pd.DataFrame, kernels: pd.DataFrame) -> list[dict[str, str]]:
     """Profiled calls of the node's op (``store.op_events``) and, per call, the device kernels it launched
     (``store.kernel_ops`` rows with that ``op_id``): ``what, name, start, duration, href`` (timeline at the event)."""
+    def row(what: str, name: str, start: int, dur: int) -> dict[str, str]:
+        return {"what": what, "name": name, "start": fmt_duration(start), "duration": fmt_duration(dur),
+                "href": urls.timeline_around(profile_id, int(start), int(start + dur), q=name)}  # fmt: skip
+
     rows = []
     launched = kernels.groupby("op_id") if not kernels.empty else None
     groups = dict(list(launched)) if launched is not None else {}
     for ev in events.itertuples(index=False):
-        rows.append({"what": "op", "name": ev.name, "start": fmt_duration(ev.start), "duration": fmt_duration(ev.dur),
-                     "href": timeline_href(profile_id, int(ev.start), int(ev.start + ev.dur), ev.name)})  # fmt: skip
-        for k in groups.get(ev.id, pd.DataFrame()).itertuples(index=False):
-            rows.append({"what": k.kind, "name": k.name, "start": fmt_duration(k.start),
-                         "duration": fmt_duration(k.dur),
-                         "href": timeline_href(profile_id, int(k.start), int(k.start + k.dur), k.name)})  # fmt: skip
+        rows.append(row("op", ev.name, ev.start, ev.dur))
+        rows += [row(k.kind, k.name, k.start, k.dur) for k in groups.get(ev.id, pd.DataFrame()).itertuples(index=False)]
     return rows
-
-
-def timeline_href(profile_id: int, start: int, end: int, name: str) -> str:
-    """The timeline URL centred on an event (``/timeline/<id>?start=&end=&q=``), with some room around it."""
-    room = max((end - start) // 2, 1000)
-    query = urlencode({"start": max(start - room, 0), "end": end + room, "q": name})
-    return f"/timeline/{profile_id}?{query}"

@@ -8,12 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from torchscope.dashboard.components import BREAKDOWN_COLORS
+from torchscope.dashboard.formatting import truncate
+
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
 """Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
-CATEGORY_COLORS = {
-    "kernel": "#54a24b", "memcpy": "#eeca3b", "memset": "#ff9da6", "communication": "#e45756",
-    "runtime": "#f58518", "dataloader": "#b279a2", "cpu": "#4c78a8", "idle": "#d0d0d0",
-}  # fmt: skip
 IDLE_SHARE = 0.5
 LOADER_SHARE = 0.3
 LAUNCH_SHARE = 0.3
@@ -34,7 +33,7 @@ def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
         if column not in breakdown:
             continue
         fig.add_trace(
-            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=CATEGORY_COLORS[cat],
+            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=BREAKDOWN_COLORS[cat],
                    customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100)
                    .fillna(0),
                    hovertemplate="%{x} · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>")
@@ -62,7 +61,7 @@ def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int =
     """Horizontal bars of the ``n`` largest ``value`` (ns) rows, labelled by ``label``, largest on top."""
     top = frame.nlargest(n, value) if len(frame) else frame
     # numbered: two long names cut to the same prefix must stay two bars
-    names = [f"{i}. {s if len(s) <= 60 else s[:59] + '…'}" for i, s in enumerate(top[label].astype(str), start=1)]
+    names = [f"{i}. {truncate(s, 60)}" for i, s in enumerate(top[label].astype(str), start=1)]
     fig = go.Figure(
         go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8", customdata=top[label],
                hovertemplate="%{customdata}<br>%{x:,.1f} µs<extra></extra>")

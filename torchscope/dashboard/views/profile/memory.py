@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from torchscope.dashboard.formatting import fmt_bytes
+
 MAX_POINTS = 5000
 
 
@@ -41,7 +43,7 @@ def memory_figure(timeline: pd.DataFrame, peaks: pd.DataFrame) -> go.Figure:
     for peak in peaks.to_dict("records"):
         label = device_label(peak["device_type"], peak["device"])
         fig.add_annotation(x=peak["peak_at"] / 1e6, y=peak["peak_allocated"] / 2**20, text=f"peak {label}: "
-                           f"{peak['peak_allocated'] / 2**20:.3f} MiB", showarrow=True, arrowhead=2)  # fmt: skip
+                           f"{fmt_bytes(peak['peak_allocated'])}", showarrow=True, arrowhead=2)  # fmt: skip
     fig.update_layout(title={"text": "Allocated memory", "x": 0}, xaxis_title="ms since profile start",
                       yaxis_title="MiB",
                       margin={"l": 10, "r": 10, "t": 40, "b": 40}, height=360, plot_bgcolor="white",

@@ -9,29 +9,28 @@ modules, to the graph node.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
-import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
+from torchscope.dashboard import urls
+from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
 from torchscope.dashboard.views.profile.figures import (
     breakdown_figure, step_hints, top_figure, utilization_figure,
 )  # fmt: skip
 from torchscope.dashboard.views.profile import tables
 from torchscope.errors import BadRequestError
-from torchscope.dashboard.formatting import fmt_duration
+from torchscope.dashboard.formatting import fmt_bytes, fmt_duration, fmt_ms
 from torchscope.storage.store import Store
 
-PATH = r"/profile/(?P<profile_id>\d+)"
 TABS = ("overview", "operators", "kernels", "modules", "memory")
-GRAPH_CONFIG = {"displaylogo": False}
+GRAPH_CONFIG = plot_config()
 
 
 def _tab_bar(profile_id: int, current: str) -> html.Nav:
     links = [
-        dcc.Link(tab.capitalize(), href=f"/profile/{profile_id}?tab={tab}", id=f"tab-{tab}",
+        dcc.Link(tab.capitalize(), href=urls.profile(profile_id, tab=tab), id=f"tab-{tab}",
                  className="prof-tab prof-tab-active" if tab == current else "prof-tab")
         for tab in TABS
     ]  # fmt: skip
@@ -51,16 +50,9 @@ def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]
                 ],
                 className="controls",
             ),  # fmt: skip
-            dag.AgGrid(
-                id=grid_id, rowData=rows, columnDefs=columns,
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True},
-                dashGridOptions={"animateRows": False, "pagination": True, "paginationPageSize": 50,
-                                 "tooltipShowDelay": 300},
-                getRowId="params.data.row", columnSize="responsiveSizeToFit", className="ag-theme-alpine prof-grid",
-                csvExportParams={"fileName": file_name,
-                                 "columnKeys": [c["field"] for c in columns if c["field"] != "links"]},
-                style={"height": "620px"},
-            ),  # fmt: skip
+            data_grid(grid_id, rows, columns, row_id="row", page_size=50, height=620, floating_filters=True,
+                      csv_file=file_name, csv_columns=[c["field"] for c in columns if c["field"] != "links"],
+                      class_name="prof-grid"),  # fmt: skip
         ]
     )
 
@@ -102,9 +94,8 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         shapes = query.get("shapes", "0") in ("1", "true", "yes")
         ops = store.op_table(pid, group_by_shape=shapes)
         modules = dict(store.op_modules(pid)[["name", "module"]].itertuples(index=False))
-        other = urlencode({"tab": "operators", "shapes": 0 if shapes else 1})
         toggle = dcc.Link("ungroup input shapes" if shapes else "group by input shape", id="prof-shapes",
-                          href=f"/profile/{pid}?{other}")
+                          href=urls.profile(pid, tab="operators", shapes=0 if shapes else 1))
         return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
                               f"{base}_operators.csv")]  # fmt: skip
     if tab == "kernels":
@@ -123,8 +114,8 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
                        className="muted", id="prof-empty")]  # fmt: skip
     peaks = store.memory_peak(pid)
     peak_text = [
-        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {p['peak_allocated'] / 2**20:.3f} MiB "
-                  f"at {p['peak_at'] / 1e6:.3f} ms", className="prof-peak")
+        html.Span(f"peak {device_label(p['device_type'], p['device'])}: {fmt_bytes(p['peak_allocated'])} "
+                  f"at {fmt_ms(p['peak_at'])}", className="prof-peak")
         for p in peaks.to_dict("records")
     ]  # fmt: skip
     return [
@@ -150,11 +141,11 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
         [
             html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
             html.Div(
-                [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=f"/run/{meta['run_id']}"),
+                [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=urls.run(meta["run_id"])),
                  html.Span(meta["device_name"] or "CPU only"), html.Span(steps),
                  html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
                  html.Span(fmt_duration(meta["duration_ns"])),
-                 dcc.Link("Open timeline →", href=f"/timeline/{pid}", id="prof-timeline-link")],
+                 dcc.Link("Open timeline →", href=urls.timeline(pid), id="prof-timeline-link")],
                 className="meta",
             ),  # fmt: skip
             _tab_bar(pid, tab),

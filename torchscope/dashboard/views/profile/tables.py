@@ -8,10 +8,11 @@ keeps them numeric). Each row carries markdown links: to the timeline on every o
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
+
+from torchscope.dashboard import urls
 
 NUM = {"type": "numericColumn", "filter": "agNumberColumnFilter",
        "valueFormatter": {"function": "d3.format(',.3~f')(params.value)"}}
@@ -20,20 +21,13 @@ LINKS = {"field": "links", "headerName": "", "cellRenderer": "markdown", "sortab
          "minWidth": 150, "maxWidth": 170, "pinned": "right"}  # fmt: skip
 
 
-def timeline_href(profile_id: int, name: str, spans: pd.DataFrame | None) -> str:
-    """The timeline over every occurrence of ``name`` (its first start to its last end), searching for it."""
-    params: dict[str, Any] = {}
-    if spans is not None and name in spans.index:
-        first, last = int(spans.at[name, "first_start"]), int(spans.at[name, "last_end"])
-        pad = max((last - first) // 50, 1000)
-        params.update(start=max(first - pad, 0), end=last + pad)
-    params["q"] = name
-    return f"/timeline/{profile_id}?{urlencode(params, quote_via=quote)}"
-
-
-def graph_href(run_id: int, node: str) -> str:
-    """The graph page of ``run_id`` with ``node`` (a module path) selected."""
-    return f"/graph/{run_id}?{urlencode({'node': node}, quote_via=quote)}"
+def _timeline(profile_id: int, name: str, spans: pd.DataFrame | None) -> str:
+    """The timeline over every occurrence of ``name`` (its first start to its last end, 2% room), searching for it;
+    the whole profile when ``spans`` does not know the name."""
+    if spans is None or name not in spans.index:
+        return urls.timeline(profile_id, q=name)
+    first, last = int(spans.at[name, "first_start"]), int(spans.at[name, "last_end"])
+    return urls.timeline_around(profile_id, first, last, q=name, room=0.02)
 
 
 def _links(*pairs: tuple[str, str]) -> str:
@@ -76,8 +70,8 @@ def op_rows(
         out[f"{col}_us"] = _us(ops[f"{col}_ns"])
     modules = modules or {}
     out["links"] = [
-        _links(("timeline", timeline_href(profile_id, n, spans)),
-               *([("graph", graph_href(run_id, modules[n]))] if n in modules else []))
+        _links(("timeline", _timeline(profile_id, n, spans)),
+               *([("graph", urls.graph(run_id, node=modules[n]))] if n in modules else []))
         for n in out["name"]
     ]
     out.insert(0, "row", np.arange(len(out)))
@@ -111,7 +105,7 @@ def kernel_rows(kernels: pd.DataFrame, profile_id: int, spans: pd.DataFrame | No
     out["tensor_cores"] = np.where(kernels["tensor_cores"].to_numpy(dtype=bool), "yes", "no")
     occ = pd.to_numeric(kernels["mean_occupancy"], errors="coerce")
     out["occupancy_pct"] = [None if pd.isna(v) else round(float(v), 1) for v in occ]
-    out["links"] = [_links(("timeline", timeline_href(profile_id, n, spans))) for n in out["name"]]
+    out["links"] = [_links(("timeline", _timeline(profile_id, n, spans))) for n in out["name"]]
     out.insert(0, "row", np.arange(len(out)))
     return out.to_dict("records")
 
@@ -140,8 +134,8 @@ def module_rows(
     for col in ("host_total", "host_self", "device_total", "device_self"):
         out[f"{col}_us"] = _us(modules[f"{col}_ns"])
     out["links"] = [
-        _links(("timeline", timeline_href(profile_id, f"nn.Module: {m.rsplit('/', 1)[-1]}", spans)),
-               ("graph", graph_href(run_id, m)))
+        _links(("timeline", _timeline(profile_id, f"nn.Module: {m.rsplit('/', 1)[-1]}", spans)),
+               ("graph", urls.graph(run_id, node=m)))
         for m in out["module"]
     ]  # fmt: skip
     out.insert(0, "row", np.arange(len(out)))
@@ -170,7 +164,7 @@ def memory_op_rows(frame: pd.DataFrame, profile_id: int, spans: pd.DataFrame | N
     for col in ("allocated_bytes", "freed_bytes", "net_bytes"):
         out[col] = frame[col].astype("int64")
     out["links"] = [
-        _links(("timeline", timeline_href(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]
+        _links(("timeline", _timeline(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]
     ]
     out.insert(0, "row", np.arange(len(out)))
     return out.to_dict("records")

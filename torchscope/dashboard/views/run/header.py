@@ -13,15 +13,15 @@ from typing import Any
 import pandas as pd
 from dash import dcc, html
 
-from torchscope.dashboard.formatting import fmt_duration, fmt_value
+from torchscope.dashboard import urls
+from torchscope.dashboard.formatting import fmt_duration, fmt_steps, fmt_value
 
 SYSTEM = "sys/"
 
 
 def steps_text(last_step: Any) -> str:
     """``steps N`` (last step + 1), ``steps -`` before any."""
-    missing = last_step is None or (isinstance(last_step, float) and math.isnan(last_step))
-    return f"steps {'-' if missing else int(last_step) + 1}"
+    return f"steps {fmt_steps(last_step)}"
 
 
 def rate_text(rate: float | None) -> str:
@@ -62,14 +62,14 @@ def alert_block(run_id: int, found: list[tuple[str, int, str]], artifacts: pd.Da
         items.append(html.Li(f"... and {len(found) - 8} more tags"))
     for rec in anomalies[:8]:
         items.append(html.Li(dcc.Link(f"step {rec['step']}: first NaN/Inf from {rec['name']}",
-                                      href=f"/graph/{run_id}?step={rec['step']}")))  # fmt: skip
+                                      href=urls.graph(run_id, step=rec["step"]))))  # fmt: skip
     first_step = min([step for _, step, _ in found] + [int(rec["step"]) for rec in anomalies])
     title = "Non-finite values (NaN/Inf) logged" if found else "NaN/Inf produced inside the model"
     return html.Div(
         [
             html.B(title),
             html.Ul(items),
-            dcc.Link(f"Inspect the graph at step {first_step}", href=f"/graph/{run_id}?step={first_step}"),
+            dcc.Link(f"Inspect the graph at step {first_step}", href=urls.graph(run_id, step=first_step)),
         ],
         className="alert alert-nonfinite",
         role="alert",
@@ -81,10 +81,10 @@ def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
     links = []
     for rec in artifacts[artifacts["kind"] != "anomaly"].to_dict("records"):
         if rec["kind"] == "profile":
-            links.append(dcc.Link(f"profile {rec['name']}", href=f"/profile/{int(rec['id'])}", className="artifact"))
+            links.append(dcc.Link(f"profile {rec['name']}", href=urls.profile(rec["id"]), className="artifact"))
         else:
             step = rec["step"]
-            links.append(dcc.Link(f"graph at step {step} ({rec['name']})", href=f"/graph/{run_id}?step={step}",
+            links.append(dcc.Link(f"graph at step {step} ({rec['name']})", href=urls.graph(run_id, step=step),
                                   className="artifact"))  # fmt: skip
     if not links:
         return None

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.components import CHART_POINTS
+from torchscope.dashboard.formatting import fmt_value
 from torchscope.dashboard.views.run.scalars import NO_EMA, EmaState, group_key, tag_prefix, trace_columns
 
-MAX_POINTS = 1500
+MAX_POINTS = CHART_POINTS
 """Points per chart on a full draw; the store downsamples keeping extremes and every NaN/Inf."""
 REDRAW_POINTS = 3 * MAX_POINTS
 """A chart extended past this many points is redrawn downsampled."""
@@ -44,7 +46,7 @@ def first_nonfinite(points: pd.DataFrame) -> list[Any] | None:
     if not hits.size:
         return None
     value = values[hits[0]]
-    return [int(points["step"].iloc[hits[0]]), "NaN" if np.isnan(value) else ("+Inf" if value > 0 else "-Inf")]
+    return [int(points["step"].iloc[hits[0]]), fmt_value(float(value))]  # spelled NaN, +Inf or -Inf
 
 
 def store_cursors(cursors: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:

@@ -15,6 +15,7 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
 
+from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.run import live
 from torchscope.dashboard.views.run.header import (
     alert_block, artifacts_block, config_block, header_parts, latest_values,
@@ -24,9 +25,8 @@ from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_time
 from torchscope.storage.store import Store
 
-PATH = r"/run/(?P<run_id>\d+)"
 MAX_POINTS = live.MAX_POINTS
-GRAPH_CONFIG = {"displaylogo": False}
+GRAPH_CONFIG = plot_config()
 
 
 def _controls(query: dict[str, str]) -> tuple[str, float, bool]:

@@ -6,14 +6,12 @@ import threading
 from typing import Any
 
 import dash
-import dash_ag_grid as dag
 from dash import Input, Output, State, dcc, html
 
-from torchscope.dashboard.views.run.live import MAX_POINTS
+from torchscope.dashboard import urls
+from torchscope.dashboard.components import CHART_POINTS, data_grid
 from torchscope.dashboard.views.runs.tables import compare_href, runs_columns, runs_rows
 from torchscope.storage.store import Store
-
-PATH = r"/"
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
@@ -27,25 +25,15 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
                 [
                     html.P(f"{len(summaries)} runs", id="runs-count", className="muted"),
                     html.Span("tick two runs to compare them", id="runs-compare-hint", className="muted"),
-                    dcc.Link("Compare", id="runs-compare", href="/compare", className="button", style={"display": "none"}),
+                    dcc.Link("Compare", id="runs-compare", href=urls.compare(), className="button",
+                             style={"display": "none"}),
                 ],
                 className="runs-toolbar",
             ),
-            dag.AgGrid(
-                id="runs-grid",
-                rowData=runs_rows(summaries, tags),
-                columnDefs=runs_columns(tags),
-                defaultColDef={"sortable": True, "filter": True, "resizable": True},
-                dashGridOptions={
-                    "domLayout": "autoHeight",
-                    "animateRows": False,
-                    "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
-                                     "enableClickSelection": False},
-                },  # fmt: skip
-                getRowId="params.data.id",
-                columnSize="responsiveSizeToFit",
-                className="ag-theme-alpine",
-            ),
+            data_grid("runs-grid", runs_rows(summaries, tags), runs_columns(tags), options={
+                "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
+                                 "enableClickSelection": False},
+            }),  # fmt: skip
             dcc.Interval(id="runs-refresh", interval=refresh_ms),
         ]
     )
@@ -63,7 +51,7 @@ def warm_up(store: Store, summaries: Any, newest: int = 3) -> None:
     def read() -> None:
         for run_id in ids:
             try:
-                store.scalars_downsampled(run_id, MAX_POINTS)
+                store.scalars_downsampled(run_id, CHART_POINTS)
             except Exception:  # noqa: BLE001 - only a head start; the run page reads (and reports) for itself
                 return
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
-from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value
+from torchscope.dashboard import urls
+from torchscope.dashboard.formatting import fmt_duration, fmt_time, fmt_value, is_missing
 
 
 def runs_columns(key_tags: list[str]) -> list[dict[str, Any]]:
@@ -30,7 +30,7 @@ STATUSES = ("running", "finished", "failed", "interrupted")
 def compare_href(selected: list[dict[str, Any]] | None) -> str | None:
     """The compare page for exactly two selected grid rows (older run as A), else None."""
     ids = sorted(int(row["id"]) for row in selected or [])
-    return f"/compare?a={ids[0]}&b={ids[1]}" if len(ids) == 2 else None
+    return urls.compare(ids[0], ids[1]) if len(ids) == 2 else None
 
 
 def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, Any]]:
@@ -39,21 +39,16 @@ def runs_rows(summaries: pd.DataFrame, key_tags: list[str]) -> list[dict[str, An
     for rec in summaries.to_dict("records"):
         row = {
             "id": int(rec["id"]),
-            "name": f"[{_escape(rec['name'])}](/run/{int(rec['id'])})",
+            "name": f"[{_escape(rec['name'])}]({urls.run(rec['id'])})",
             "status": rec["status"],
             "started": fmt_time(rec["started_at"]),
             "duration": fmt_duration(rec["duration_ns"]),
-            "steps": None if _missing(rec["last_step"]) else int(rec["last_step"]) + 1,
+            "steps": None if is_missing(rec["last_step"]) else int(rec["last_step"]) + 1,
         }
         for tag in key_tags:
-            value = rec.get(tag)
-            row[tag] = "-" if value is None else fmt_value(float(value))
+            row[tag] = fmt_value(rec.get(tag))
         rows.append(row)
     return rows
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _escape(text: str) -> str:

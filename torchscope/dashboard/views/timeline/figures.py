@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.formatting import truncate
+
 ROW_PX = 18
 NAME_CHARS = 90
 KIND_COLORS = {
@@ -30,12 +32,6 @@ MATCH_TRACE = "search matches"
 def ms(ns: Any) -> Any:
     """Nanoseconds to the figure's millisecond axis."""
     return np.asarray(ns, dtype=np.float64) / 1e6 if not np.isscalar(ns) else float(ns) / 1e6
-
-
-def short(name: str | None, limit: int = NAME_CHARS) -> str:
-    """A name cut to ``limit`` characters for hover labels (kernel names run to hundreds)."""
-    name = name or ""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def total_rows(lanes: pd.DataFrame) -> int:
@@ -103,7 +99,7 @@ def timeline_figure(
         xaxis={"range": [ms(start_ns), ms(end_ns)], "title": {"text": "ms since profile start"}, "showgrid": True,
                "gridcolor": "#eeeeee", "zeroline": False},
         yaxis={"range": [rows - 0.5, -0.5], "fixedrange": True, "tickvals": lanes["row0"].tolist(),
-               "ticktext": [short(f"{g} · {lab}", 48) for g, lab in zip(lanes["group"], lanes["label"])],
+               "ticktext": [truncate(f"{g} · {lab}", 48) for g, lab in zip(lanes["group"], lanes["label"])],
                "showgrid": False, "zeroline": False, "automargin": True, "tickfont": {"size": 11}},
         shapes=_separators(lanes) + _selection_shapes(selected), annotations=_link_arrows(selected),
     )  # fmt: skip
@@ -114,7 +110,7 @@ def _id_names(frame: pd.DataFrame) -> np.ndarray:
     """``[[id, short name, duration ms], ...]`` as objects, so ids stay integers in the figure's JSON."""
     data = np.empty((len(frame), 3), dtype=object)
     data[:, 0] = [int(i) for i in frame["id"]]
-    data[:, 1] = [short(n) for n in frame["name"]]
+    data[:, 1] = [truncate(n, NAME_CHARS) for n in frame["name"]]  # kernel names run to hundreds
     data[:, 2] = ms(frame["dur"]).tolist() if "dur" in frame else [None] * len(frame)
     return data
 
@@ -162,7 +158,7 @@ def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end
     """The whole profile as a heat strip (events per lane and time bin), the visible window outlined."""
     bin_ms = ms(counts.attrs.get("bin_ns", max(duration_ns, 1) / max(counts.shape[1], 1)))
     x = (np.arange(counts.shape[1]) + 0.5) * bin_ms
-    labels = [short(lab, 30) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
+    labels = [truncate(lab, 30) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
     heat = dict(
         type="heatmap", z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))),
         colorscale=[[0, "#ffffff"], [0.001, "#dbe6f6"], [1, "#1f4e99"]], showscale=False,

@@ -10,21 +10,21 @@ centres the view there.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
+from torchscope.dashboard import urls
+from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
 from torchscope.errors import BadRequestError, TorchscopeError
-from torchscope.dashboard.formatting import fmt_duration
+from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
 from torchscope.storage.store import Store
 
-PATH = r"/timeline/(?P<profile_id>\d+)"
 PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
 MAX_ITEMS = 3000
 MAX_BLOCKS = 2000
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+GRAPH_CONFIG = plot_config(scrollZoom=True, modeBarButtonsToRemove=["select2d", "lasso2d"])
 
 
 def _int(query: dict[str, str], key: str) -> int | None:
@@ -93,12 +93,8 @@ def _status(view: dict[str, Any]) -> str:
 
 
 def _share(profile_id: int, view: dict[str, Any], query: str) -> str:
-    params: dict[str, Any] = {"start": view["start"], "end": view["end"]}
-    if query:
-        params["q"] = query
-    if view["selected"]:
-        params["event"] = view["selected"]["id"]
-    return f"/timeline/{profile_id}?{urlencode(params)}"
+    return urls.timeline(profile_id, start=view["start"], end=view["end"], q=query or None,
+                         event=view["selected"]["id"] if view["selected"] else None)  # fmt: skip
 
 
 def details_panel(event: dict[str, Any] | None) -> Any:
@@ -106,7 +102,7 @@ def details_panel(event: dict[str, Any] | None) -> Any:
     if not event:
         return html.P("Click an event for its details; click a grey density block to zoom into it.", className="muted")
     rows = [("kind", event["kind"]), ("lane", f"{event['group']} · {event['lane_label']}"),
-            ("start", f"{event['start'] / 1e6:.6f} ms"), ("duration", f"{event['dur'] / 1e3:.3f} µs"),
+            ("start", fmt_ms(event["start"], 6)), ("duration", fmt_us(event["dur"])),
             ("id", event["id"])]  # fmt: skip
     for key in ("corr", "ext_id"):
         if event.get(key) is not None:
@@ -134,7 +130,7 @@ def details_panel(event: dict[str, Any] | None) -> Any:
 
 
 def _event_link(e: dict[str, Any]) -> Any:
-    return html.Span(f"{e['name']} ({e['kind']}, {e['dur'] / 1e3:.3f} µs at {e['start'] / 1e6:.6f} ms)",
+    return html.Span(f"{e['name']} ({e['kind']}, {fmt_us(e['dur'])} at {fmt_ms(e['start'], 6)})",
                      className="tl-link", **{"data-event": str(e["id"])})  # fmt: skip
 
 
@@ -153,7 +149,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                      html.Span(f"rank {meta['rank']}", className="badge") if meta.get("rank") is not None else None]),
             html.Div(
                 [
-                    dcc.Link("← profile", href=f"/profile/{pid}"),
+                    dcc.Link("← profile", href=urls.profile(pid)),
                     dcc.Input(id="tl-search", type="search", value=q, placeholder="search events by name",
                               debounce=0.3, className="tl-search"),
                     html.Span(_status(view), id="tl-status", className="muted"),
@@ -161,7 +157,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                 ],
                 className="controls",
             ),  # fmt: skip
-            dcc.Graph(id="tl-minimap", config={"displayModeBar": False}, className="tl-minimap",
+            dcc.Graph(id="tl-minimap", config=plot_config(displayModeBar=False), className="tl-minimap",
                       figure=minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]),
                                             start_ns=view["start"], end_ns=view["end"])),  # fmt: skip
             dcc.Graph(id="tl-graph", figure=view["figure"], config=GRAPH_CONFIG, className="tl-graph"),
