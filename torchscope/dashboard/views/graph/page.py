@@ -34,7 +34,6 @@ from torchscope.dashboard.views.graph.state import (
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.store import Store
 
-PATH = urls.ROUTES["graph"]
 _DATA: weakref.WeakKeyDictionary[Store, GraphData] = weakref.WeakKeyDictionary()
 _DATA_LOCK = threading.Lock()
 
