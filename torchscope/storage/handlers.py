@@ -1,8 +1,9 @@
-"""Handlers that turn queued records into rows, one per record kind.
+"""Handlers that turn queued records into rows, one per record type.
 
-A handler is ``handler(conn, interner, payloads)``: it gets every payload of its kind from one writer batch and
-inserts them inside the batch's transaction. Modules register handlers with :func:`handler`; :func:`load_handlers`
-imports them all.
+A handler is ``handler(conn, interner, records)``: it gets every record of its type (a NamedTuple or frozen
+dataclass of a subject's ``records.py``) from one writer batch and inserts them inside the batch's transaction.
+Modules register handlers with :func:`handler`; :func:`load_handlers` imports them all (by name, so that this
+module, which the writes import, imports none of them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Connection
 from torchscope.storage.bulk import Interner
 
 Handler = Callable[[Connection, Interner, list[Any]], None]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[type, Handler] = {}
 MODULES = (
     "torchscope.storage.runs.scalar_writes",
     "torchscope.storage.runs.writes",
@@ -25,11 +26,11 @@ MODULES = (
 )
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of records of ``kind``."""
+def handler(record_type: type) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of records of ``record_type``."""
 
     def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
+        HANDLERS[record_type] = fn
         return fn
 
     return register

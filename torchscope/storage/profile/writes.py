@@ -27,7 +27,7 @@ from torchscope.storage.profile.schema import (
     profile_memory,
     profiles,
 )
-from torchscope.io.kineto import TraceColumns, ns_from_us
+from torchscope.storage.profile.records import TraceColumns, ns_from_us
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",

@@ -11,10 +11,8 @@ from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
 from torchscope.storage.handlers import handler
+from torchscope.storage.runs.records import RunUpdate
 from torchscope.storage.schema import runs
-
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
-
 
 def create_run(
     conn: Connection,
@@ -62,8 +60,8 @@ def heartbeat(run_id: int) -> Callable[[Connection], None]:
     return beat
 
 
-@handler("run_update")
-def write_run_updates(conn: Connection, _interner: Interner, payloads: list[Any]) -> None:
-    """Apply ``(run_id, {column: value})`` updates in order."""
-    for run_id, values in payloads:
-        conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+@handler(RunUpdate)
+def write_run_updates(conn: Connection, _interner: Interner, updates: list[RunUpdate]) -> None:
+    """Apply the updates in order."""
+    for update in updates:
+        conn.execute(runs.update().where(runs.c.id == update.run_id).values(**update.values()))
