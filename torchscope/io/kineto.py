@@ -11,7 +11,6 @@ import gzip
 import zlib
 from typing import Any
 
-import numpy as np
 import orjson
 
 from torchscope.errors import TraceImportError

@@ -1,4 +1,4 @@
-"""Read API for profiles, events and their analyses (mixed into ``Store``). Columns are listed in docs/profiler.md."""
+"""Read API for profiles, events and their analyses (``Store`` delegates to these). Columns are listed in docs/profiler.md."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ _EVENT_SQL = (
 
 class ProfileReads:
     """``profiles``, ``lanes``, ``events``, ``step_breakdown``, ``device_utilization``, ``op_table``,
-    ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``."""
+    ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``, ``event_details``,
+    ``flows``."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def profiles(self, run_id: int | None = None) -> pd.DataFrame:
         """One row per profile (of ``run_id``, or of every run), by id. Columns: :data:`PROFILE_COLUMNS`."""
