@@ -162,7 +162,7 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
 def test_a_retried_writer_batch_interns_its_names_again(db_path):
     from torchscope.storage.bulk import insert_rows
     from torchscope.storage.handlers import HANDLERS
-    from torchscope.storage.schema import scalars
+    from torchscope.storage.runs.schema import scalars
 
     attempts = []
 

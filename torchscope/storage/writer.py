@@ -3,8 +3,9 @@
 The training thread only calls :meth:`Writer.put`, which appends a record (a NamedTuple or frozen dataclass from a
 subject's ``records.py``) to an in-memory queue and returns in well under a microsecond; it never touches the
 database. The writer thread drains the queue at least every ``flush_interval`` seconds, hands the records of each
-type to that type's handler (``torchscope.storage.handlers``) and commits the batch in one transaction, so a batch is either stored whole or not at all. A batch that keeps failing is dropped and counted,
-with one warning: a failure in torchscope never reaches the user's training.
+type to that type's handler (``torchscope.storage.handlers``) and commits the batch in one transaction, so a batch
+is either stored whole or not at all. A batch that keeps failing is dropped and counted, with one warning: a
+failure in torchscope never reaches the user's training.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
-from torchscope.storage.handlers import HANDLERS, load_handlers
+from torchscope.storage.handlers import HANDLERS
 
 
 class TorchscopeWarning(RuntimeWarning):
@@ -55,7 +56,6 @@ class Writer:
         max_pending: int = 5_000_000,
         retries: int = 3,
     ) -> None:
-        load_handlers()
         self.engine = engine
         self.flush_interval = flush_interval
         self.max_batch = max_batch

@@ -16,7 +16,6 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.handlers import handler
 from torchscope.storage.graph.records import BINS, N_STATS, SAMPLE, GraphStep
 from torchscope.storage.graph.schema import (
     STAT_COLUMNS,
@@ -107,7 +106,6 @@ def _compress(array: np.ndarray) -> bytes:
     return zlib.compress(buffer.getvalue(), 3)
 
 
-@handler(GraphStep)
 def write_graph(conn: Connection, interner: Interner, records: list[GraphStep]) -> None:
     """Store captured steps: a new graph version when its structure is new, then the step and its tensors."""
     for record in records:

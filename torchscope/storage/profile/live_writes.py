@@ -11,12 +11,10 @@ import warnings
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner
-from torchscope.storage.handlers import handler
 from torchscope.storage.profile.records import ProfileWindow
 from torchscope.storage.profile.writes import insert_profile
 
 
-@handler(ProfileWindow)
 def write_profile_windows(conn: Connection, interner: Interner, windows: list[ProfileWindow]) -> None:
     """Store each window as a live profile of its run.
 

@@ -18,7 +18,8 @@ from torchscope.errors import NotFoundError
 from torchscope.storage.runs import buckets
 from torchscope.storage.runs.downsample import downsample_keep_extremes
 from torchscope.storage.runs.scalar_cache import ScalarCache
-from torchscope.storage.schema import names, runs, scalar_buckets, scalar_latest, scalars
+from torchscope.storage.runs.schema import runs, scalar_buckets, scalar_latest, scalars
+from torchscope.storage.schema import names
 from torchscope.storage.graph.schema import graph_anomalies, graph_versions
 from torchscope.storage.profile.schema import profiles
 from torchscope.storage.runs.summaries import run_summaries

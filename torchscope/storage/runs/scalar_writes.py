@@ -13,10 +13,9 @@ from sqlalchemy import Connection, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.handlers import handler
 from torchscope.storage.runs.records import ScalarLog
 from torchscope.storage.runs.bucket_writes import update_buckets
-from torchscope.storage.schema import runs, scalar_latest, scalars
+from torchscope.storage.runs.schema import runs, scalar_latest, scalars
 
 COLUMNS = ("run_id", "tag_id", "step", "value", "wall_time")
 
@@ -62,7 +61,6 @@ def _floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     return out, keep
 
 
-@handler(ScalarLog)
 def write_scalars(conn: Connection, interner: Interner, logs: list[ScalarLog]) -> None:
     """Insert scalar rows and merge them into the bucket pyramid, then advance each run's ``last_step``,
     ``scalar_count`` and its latest value per tag."""

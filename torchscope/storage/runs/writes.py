@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
-from torchscope.storage.handlers import handler
 from torchscope.storage.runs.records import RunUpdate
-from torchscope.storage.schema import runs
+from torchscope.storage.runs.schema import runs
 
 def create_run(
     conn: Connection,
@@ -60,7 +59,6 @@ def heartbeat(run_id: int) -> Callable[[Connection], None]:
     return beat
 
 
-@handler(RunUpdate)
 def write_run_updates(conn: Connection, _interner: Interner, updates: list[RunUpdate]) -> None:
     """Apply the updates in order."""
     for update in updates:
