@@ -174,7 +174,8 @@ def test_a_retried_writer_batch_interns_its_names_again(db_path):
         attempts.append(tag_id)
         if len(attempts) == 1:
             raise OSError("transient")
-        insert_rows(conn, scalars, ("run_id", "tag_id", "step", "value", "wall_time"), [(records[0].run_id, tag_id, 0, 1.5, 1)])
+        row = (records[0].run_id, tag_id, 0, 1.5, 1)
+        insert_rows(conn, scalars, ("run_id", "tag_id", "step", "value", "wall_time"), [row])
 
     HANDLERS[InternThenFail] = intern_then_fail
     try:

@@ -48,5 +48,6 @@ def test_compare_is_a_store_method_and_the_public_function(db_path: Path) -> Non
 def test_writer_records_are_named_tuples_or_frozen_dataclasses() -> None:
     for record_type in HANDLERS:
         named_tuple = issubclass(record_type, tuple) and hasattr(record_type, "_fields")
-        frozen = dataclasses.is_dataclass(record_type) and record_type.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        params = getattr(record_type, "__dataclass_params__", None)
+        frozen = dataclasses.is_dataclass(record_type) and params is not None and params.frozen
         assert named_tuple or frozen, record_type

@@ -164,7 +164,9 @@ class CompareReads:
         calls of a run's captured graph (its last captured step, or graph ``version``)."""
         return diff.profiler_module_names(self.graphs.graph(run_id, version=version)[0])
 
-    def graph_module_table(self, run_id: int, profile_id: int, *, version: int | None = None) -> pd.DataFrame | None:
+    def graph_module_table(
+        self, run_id: int, profile_id: int, *, version: int | None = None
+    ) -> pd.DataFrame | None:
         """The :meth:`module_table` of ``profile_id`` keyed by the module paths of ``run_id``'s captured graph (see
         :meth:`profiler_module_paths`), summed where several profiler paths are one module: ``module, calls,
         host_total_ns, host_self_ns, device_total_ns, device_self_ns``, by module. None when the profile has no

@@ -1,4 +1,4 @@
-"""Read API for captured graphs, tensor statistics and anomalies (``Store`` delegates to these). Columns: docs/capture.md."""
+"""Reads of captured graphs, tensor statistics and anomalies; ``Store`` delegates to them (see docs/capture.md)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import numpy as np
-
 
 @dataclass
 class TraceColumns:
@@ -37,14 +35,6 @@ class TraceColumns:
 
     def __len__(self) -> int:
         return len(self.kind)
-
-
-def ns_from_us(values: list[float], base_ns: int) -> np.ndarray:
-    """Microsecond timestamps as int64 ns, exactly to the ns the double holds (large epoch values lose none)."""
-    t = np.asarray(values, dtype=np.float64)
-    whole = np.floor(t)
-    return whole.astype(np.int64) * 1000 + np.rint((t - whole) * 1000.0).astype(np.int64) + base_ns
-
 
 
 class ProfileWindow(NamedTuple):
