@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from torchscope.storage.compare.comparison import parse_ref, ref_text
 from torchscope.dashboard.formatting import fmt_ns, fmt_pct
+from torchscope.storage.compare.records import parse_ref, ref_text
 from torchscope.dashboard.views.compare.figures import FASTER, SLOWER, breakdown_bars, change_bars, scalar_overlay
 from torchscope.dashboard.views.graph.compare import NEW, UNCHANGED, change_colour, node_colours
 from torchscope.dashboard.views.compare.tables import diff_rows, graph_node_rows

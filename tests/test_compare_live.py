@@ -146,7 +146,7 @@ def test_scalars_config_and_profiles_of_the_two_runs(two_runs) -> None:
 def test_time_alignment_interpolates_each_run_on_seconds_since_start(two_runs) -> None:
     db, a, b = two_runs
     with torchscope.open(db) as store:
-        frame = store.scalar_diff(a["id"], b["id"], align="time")
+        frame = store.diffs.scalar_diff(a["id"], b["id"], align="time")
         ra, sa = store.run(a["id"]), store.scalars(a["id"])
     assert (frame["x"].diff().dropna() >= 0).all()
     own = ((sa["wall_time"] - ra["started_at"]) / 1e9).tolist()

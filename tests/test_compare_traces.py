@@ -77,7 +77,7 @@ def base_test(shared_data: Path, db_path: Path) -> tuple[int, int, list[dict], l
 def test_kernel_diff_of_the_reference_traces_matches_the_json(db_path: Path, base_test) -> None:
     pa, pb, ea, eb = base_test
     with torchscope.open(db_path) as store:
-        got = store.kernel_diff(pa, pb)
+        got = store.diffs.kernel_diff(pa, pb)
     want = expected_diff(kernels_of(ea), kernels_of(eb), sort_index=1)
     cols = ["name", "status", "calls_a", "total_ns_a", "calls_b", "total_ns_b"]
     assert [tuple(r) for r in got[cols].itertuples(index=False)] == want
@@ -98,7 +98,7 @@ def test_kernel_diff_of_the_reference_traces_matches_the_json(db_path: Path, bas
 def test_op_diff_of_the_reference_traces_matches_the_json(db_path: Path, base_test) -> None:
     pa, pb, ea, eb = base_test
     with torchscope.open(db_path) as store:
-        got = store.op_diff(pa, pb)
+        got = store.diffs.op_diff(pa, pb)
     assert got.attrs["sort_by"] == "host_self_ns"  # no kernel was launched from inside an op
     want = expected_diff(ops_of(ea), ops_of(eb), sort_index=2)
     cols = ["name", "status", "calls_a", "host_total_ns_a", "host_self_ns_a", "calls_b", "host_total_ns_b",
@@ -116,8 +116,8 @@ def test_op_diff_of_the_reference_traces_matches_the_json(db_path: Path, base_te
 def test_steps_and_breakdown_side_by_side_reconcile(db_path: Path, base_test) -> None:
     pa, pb, ea, eb = base_test
     with torchscope.open(db_path) as store:
-        steps = store.step_diff(pa, pb)
-        breakdown = store.breakdown_diff(pa, pb)
+        steps = store.diffs.step_diff(pa, pb)
+        breakdown = store.diffs.breakdown_diff(pa, pb)
 
     def json_steps(evs: list[dict]) -> list[tuple[int, int]]:
         return sorted((int(e["name"].split("#")[1]), ns(e["dur"])) for e in evs if e["name"].startswith("ProfilerStep#"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import pytest
 import torch
 
 import torchscope
 from torchscope.errors import ProfilerError, TorchscopeWarning
+from torchscope.profiler.session import trace_loader
+from torchscope.storage.profile.records import ProfileWindow
 
 
 def train(run, steps: int, **options):
@@ -84,7 +87,7 @@ def test_a_window_that_cannot_be_stored_warns_and_training_goes_on(tmp_path, db_
     run = torchscope.init("p", db=db_path)
     broken = tmp_path / "broken.json"
     broken.write_bytes(b'{"traceEvents": [')
-    run.writer.put("profile_trace", (run.id, str(broken), "broken"))
+    run.writer.put(ProfileWindow(run.id, "broken", trace_loader(str(broken))))
     run.log({"loss": 1.0}, step=0)
     with pytest.warns(RuntimeWarning, match="not stored"):
         run.flush()
@@ -124,7 +127,7 @@ def test_window_files_are_removed_once_stored(db_path, tmp_path, monkeypatch):
 
 def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tmp_path, monkeypatch):
     from torchscope.storage.profile import writes as write_profile
-    from torchscope.storage.profile.live_writes import write_profile_traces
+    from torchscope.storage.profile.live_writes import write_profile_windows
 
     run = torchscope.init("p", db=db_path)
     trace = b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::fresh", "pid": 1, "tid": 1, "ts": 1, "dur": 2}]}'
@@ -142,7 +145,8 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
     def store(name: str) -> None:
         path = tmp_path / f"{name}.json"
         path.write_bytes(trace)
-        run.writer.call(lambda conn: write_profile_traces(conn, run.writer.interner, [(run.id, str(path), name)]))
+        window = ProfileWindow(run.id, name, trace_loader(str(path)))
+        run.writer.call(lambda conn: write_profile_windows(conn, run.writer.interner, [window]))
 
     with pytest.warns(RuntimeWarning, match="not stored"):
         store("bad")
@@ -157,24 +161,28 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
 def test_a_retried_writer_batch_interns_its_names_again(db_path):
     from torchscope.storage.bulk import insert_rows
     from torchscope.storage.handlers import HANDLERS
-    from torchscope.storage.schema import scalars
+    from torchscope.storage.runs.schema import scalars
 
     attempts = []
 
-    def intern_then_fail(conn, interner, payloads):  # a batch that fails once after interning a new name
+    class InternThenFail(NamedTuple):
+        run_id: int
+
+    def intern_then_fail(conn, interner, records):  # a batch that fails once after interning a new name
         tag_id = interner.ids(conn, {"late/tag"})["late/tag"]
         attempts.append(tag_id)
         if len(attempts) == 1:
             raise OSError("transient")
-        insert_rows(conn, scalars, ("run_id", "tag_id", "step", "value", "wall_time"), [(payloads[0], tag_id, 0, 1.5, 1)])
+        row = (records[0].run_id, tag_id, 0, 1.5, 1)
+        insert_rows(conn, scalars, ("run_id", "tag_id", "step", "value", "wall_time"), [row])
 
-    HANDLERS["test_intern_then_fail"] = intern_then_fail
+    HANDLERS[InternThenFail] = intern_then_fail
     try:
         run = torchscope.init("p", db=db_path)
-        run.writer.put("test_intern_then_fail", run.id)
+        run.writer.put(InternThenFail(run.id))
         run.finish()
     finally:
-        del HANDLERS["test_intern_then_fail"]
+        del HANDLERS[InternThenFail]
     assert len(attempts) == 2
     import sqlite3
 

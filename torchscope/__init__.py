@@ -9,9 +9,8 @@ from torchscope.errors import (
     TorchscopeError,
     TraceImportError,
 )
-from torchscope.storage.compare.comparison import compare
 from torchscope.capture.run import Run, init
-from torchscope.storage.store import Store
+from torchscope.storage.store import Store, compare
 from torchscope.storage.store import open_store as open  # noqa: A001 - the public name is torchscope.open
 
 try:

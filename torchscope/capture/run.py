@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 from torchscope.storage.engine import open_engine, resolve_url
+from torchscope.storage.runs.records import RunUpdate, scalar_log
 from torchscope.storage.runs.writes import heartbeat, open_run
 from torchscope.storage.runs.scalar_writes import warm_up
 from torchscope.storage.writer import Writer
@@ -63,7 +64,7 @@ class Run:
                 self._next_step += 1
             elif step >= self._next_step:
                 self._next_step = step + 1
-            self._writer.put("scalars", (self.id, step, time.time_ns(), dict(data)))
+            self._writer.put(scalar_log((self.id, step, time.time_ns(), dict(data))))
         except Exception as exc:  # noqa: BLE001 - logging must never break training
             self._writer.dropped += 1
             self._writer.warn_once("log", f"torchscope: run.log failed and was skipped: {exc}")
@@ -112,14 +113,13 @@ class Run:
         if self._system is not None:
             self._system.stop()
         self.status = status
-        values: dict[str, Any] = {"status": status, "ended_at": time.time_ns(), "heartbeat_at": time.time_ns()}
-        if error:
-            values["error"] = error[:500]
-        self._writer.put("run_update", (self.id, values))
+        now = time.time_ns()
+        error = error[:500] if error else None
+        self._writer.put(RunUpdate(self.id, status=status, ended_at=now, heartbeat_at=now, error=error))
         self._writer.flush()
         dropped = self._writer.dropped
         if dropped:
-            self._writer.put("run_update", (self.id, {"dropped": dropped}))
+            self._writer.put(RunUpdate(self.id, dropped=dropped))
         self._writer.close()
         _open_runs.discard(self)
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import psutil
 
+from torchscope.storage.runs.records import ScalarLog
+
 GIB = float(1 << 30)
 DEFAULT_INTERVAL = 5.0
 
@@ -141,6 +143,6 @@ def start_for_run(run: Any, interval: float = DEFAULT_INTERVAL) -> SystemMetrics
 
     def emit(values: dict[str, float], wall_ns: int) -> None:
         step = max(run.step - 1, 0)
-        run.writer.put("scalars", (run.id, step, wall_ns, values))
+        run.writer.put(ScalarLog(run.id, step, wall_ns, values))
 
     return SystemMetrics(emit, interval=interval)

@@ -22,6 +22,9 @@ from typing import Any
 import torch
 from torch.nn.modules import module as nn_module
 
+from torchscope.storage.graph.records import (
+    Anomaly, GraphEdge, GraphNode, GraphStep, GraphStructure, StepStats, TensorMeta, TensorValue,
+)  # fmt: skip
 from torchscope.capture.anomaly import find_origins
 from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
 from torchscope.capture.step import CapturedStep
@@ -186,10 +189,10 @@ class Watch:
             meta = []
             for node, output, shape, dtype, device in step.stats.meta:
                 if node < 0:
-                    meta.append((grad_ids[-1 - node], 0, "grad", shape, dtype, device))
+                    meta.append(TensorMeta(grad_ids[-1 - node], 0, "grad", shape, dtype, device))
                 else:
-                    meta.append((node, output, "value", shape, dtype, device))
-            stats = (meta, values)
+                    meta.append(TensorMeta(node, output, "value", shape, dtype, device))
+            stats = StepStats(meta, values)
         full = []
         devices = {copy_device for *_, copy_device in step.full_devices}
         for device in devices:  # the non-blocking copies of whole tensors must have landed
@@ -197,7 +200,7 @@ class Watch:
         for node, output, role, copy in step.full:
             if node < 0:
                 node = grad_ids[-1 - node]
-            full.append((node, output, role, _to_numpy(copy)))
+            full.append(TensorValue(node, output, role, _to_numpy(copy)))
         nodes, edges = record.nodes, record.edges
         key = _structure_key(nodes, edges)
         new = key not in self._seen_versions
@@ -206,19 +209,15 @@ class Watch:
         origins = find_origins(nodes, edges, stats, grad_of, deliberate=record.deliberate) if stats else []
         for origin in origins:
             self._warn_anomaly(step.step, origin)
+        structure = None
+        if new:  # the structure travels once per version; its nodes and edges become records only then
+            structure = GraphStructure([GraphNode._make(n) for n in nodes], [GraphEdge._make(e) for e in edges])
+        anomalies = [Anomaly(*(o[f] for f in Anomaly._fields)) for o in origins]
         self.run.writer.put(
-            "graph",
-            {
-                "run_id": self.run.id,
-                "model": self.name,
-                "step": step.step,
-                "wall_time": step.wall_time,
-                "hash": key,
-                "graph": (nodes, edges) if new else None,
-                "stats": stats,
-                "tensors": full,
-                "anomalies": origins,
-            },
+            GraphStep(
+                run_id=self.run.id, model=self.name, step=step.step, wall_time=step.wall_time, hash=key,
+                graph=structure, stats=stats, tensors=full, anomalies=anomalies,
+            )
         )
         self.steps_captured += 1
 

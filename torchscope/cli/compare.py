@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from torchscope.cli.options import db_option
-from torchscope.storage.compare.comparison import Comparison, compare
+from torchscope.storage.compare.records import Comparison
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_ns, fmt_pct, fmt_value, truncate
 from torchscope.storage.compare import diff
@@ -128,7 +128,7 @@ def compare_report(store: Store, a: str, b: str, top: int = 15) -> str:
     """What ``torchscope compare A B`` prints: :func:`report` of :func:`torchscope.compare`."""
     if top < 1:
         raise BadRequestError("--top must be at least 1")
-    return report(compare(store, a, b), top=top)
+    return report(store.compare(a, b), top=top)
 
 
 @click.command(name="compare")

@@ -9,44 +9,17 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
+from torchscope.storage.profile.records import TraceColumns
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
 _HAS_DETAILS = frozenset((KIND["kernel"], KIND["memcpy"], KIND["memset"], KIND["collective"]))
 _INT64 = (1 << 63) - 1
-
-
-@dataclass
-class TraceColumns:
-    """The events of one trace as parallel columns (event ``i`` is element ``i`` of every list)."""
-
-    lane: list[int] = field(default_factory=list)
-    kind: list[int] = field(default_factory=list)
-    name: list[int] = field(default_factory=list)  # index into ``names``
-    ts: list[float] = field(default_factory=list)  # microseconds, as in the file
-    dur: list[float] = field(default_factory=list)
-    corr: list[int | None] = field(default_factory=list)
-    ext: list[int | None] = field(default_factory=list)
-    info: list[str | None] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-    details: list[tuple[Any, ...]] = field(default_factory=list)  # (event index, grid, block, regs, ...)
-    lanes: list[list[Any]] = field(default_factory=list)  # [pid, tid, label, sort, device, stream, is_device]
-    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts, dev type, dev, bytes, addr, alloc, res)
-    flows: list[tuple[Any, ...]] = field(default_factory=list)  # (flow id, "s" | "f", lane, ts) of fwdbwd flows
-    base_ns: int = 0
-    devices: list[Any] = field(default_factory=list)
-    info_fields: dict[str, Any] = field(default_factory=dict)
-    rank: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.kind)
 
 
 def read_bytes(path: str) -> bytes:
@@ -67,13 +40,6 @@ def load_json(raw: bytes, where: str) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise TraceImportError(f"{where}: not valid JSON, the file is truncated or corrupt ({exc})") from exc
-
-
-def ns_from_us(values: list[float], base_ns: int) -> np.ndarray:
-    """Microsecond timestamps as int64 ns, exactly to the ns the double holds (large epoch values lose none)."""
-    t = np.asarray(values, dtype=np.float64)
-    whole = np.floor(t)
-    return whole.astype(np.int64) * 1000 + np.rint((t - whole) * 1000.0).astype(np.int64) + base_ns
 
 
 def decode_trace(data: Any, where: str) -> TraceColumns:

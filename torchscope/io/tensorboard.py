@@ -21,6 +21,7 @@ from tqdm import tqdm
 from torchscope.errors import TraceImportError
 from torchscope.storage.runs.span import set_run_span
 from torchscope.storage.bulk import Interner
+from torchscope.storage.runs.records import ScalarLog
 from torchscope.storage.runs.writes import create_run
 from torchscope.storage.runs.scalar_writes import write_scalars
 from torchscope.storage.tensorboard.writes import insert_graph, insert_histograms
@@ -177,10 +178,10 @@ def import_event_files(
         walls = [w for _, w in collected.scalars] + [h[2] for h in collected.histograms] + [g[3] for g in collected.graphs]
         if walls:
             set_run_span(conn, interner, run_id, min(walls), max(walls))
-        payloads = [(run_id, step, wall, values) for (step, wall), values in sorted(collected.scalars.items())]
+        payloads = [ScalarLog(run_id, step, wall, values) for (step, wall), values in sorted(collected.scalars.items())]
         if payloads:
             write_scalars(conn, interner, payloads)
-        result.scalars += sum(len(p[3]) for p in payloads)
+        result.scalars += sum(len(p.values) for p in payloads)
         insert_histograms(conn, interner, run_id, collected.histograms)
         result.histograms += len(collected.histograms)
         for tag, kind, step, wall, nodes in collected.graphs:

@@ -6,7 +6,7 @@ import itertools
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +16,24 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
 from torchscope.errors import ProfilerError, TorchscopeWarning
+from torchscope.io.kineto import decode_trace, load_json, read_bytes
+from torchscope.storage.profile.records import ProfileWindow, TraceColumns
+
+
+def trace_loader(path: str) -> Callable[[], TraceColumns]:
+    """A ``ProfileWindow.load`` for the exported trace at ``path``: decodes it when called (on the writer thread)
+    and deletes the file, whether or not it could be decoded."""
+
+    def load() -> TraceColumns:
+        try:
+            return decode_trace(load_json(read_bytes(path), path), path)
+        finally:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+    return load
 
 
 @contextmanager
@@ -136,7 +154,7 @@ class ProfileSession:
             self._warn("export", f"torchscope: a profiler window could not be exported and is lost: {exc}")
             return
         self.windows += 1
-        self.run.writer.put("profile_trace", (self.run.id, str(path), f"{self.name} {index}"))
+        self.run.writer.put(ProfileWindow(self.run.id, f"{self.name} {index}", trace_loader(str(path))))
 
     def _warn(self, key: str, message: str) -> None:
         writer = getattr(self.run, "writer", None)

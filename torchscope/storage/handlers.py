@@ -1,41 +1,33 @@
-"""Handlers that turn queued records into rows, one per record kind.
+"""Which function stores each type of record the writer is given: one handler per record type.
 
-A handler is ``handler(conn, interner, payloads)``: it gets every payload of its kind from one writer batch and
-inserts them inside the batch's transaction. Modules register handlers with :func:`handler`; :func:`load_handlers`
-imports them all.
+A handler is ``handler(conn, interner, records)``: it gets every record of its type (a NamedTuple or frozen
+dataclass of a subject's ``records.py``) from one writer batch and inserts them inside the batch's transaction.
+The table is written out here, not filled in by decorators as modules happen to be imported: one place lists every
+record the store accepts.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner
+from torchscope.storage.graph.records import GraphStep
+from torchscope.storage.graph.writes import write_graph
+from torchscope.storage.profile.live_writes import write_profile_windows
+from torchscope.storage.profile.records import ProfileWindow
+from torchscope.storage.runs.records import RunUpdate, ScalarLog
+from torchscope.storage.runs.scalar_writes import write_scalars
+from torchscope.storage.runs.writes import write_run_updates
 
 Handler = Callable[[Connection, Interner, list[Any]], None]
-HANDLERS: dict[str, Handler] = {}
-MODULES = (
-    "torchscope.storage.runs.scalar_writes",
-    "torchscope.storage.runs.writes",
-    "torchscope.storage.graph.writes",
-    "torchscope.storage.profile.live_writes",
-)
 
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of records of ``kind``."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
-
-
-def load_handlers() -> None:
-    """Import every handler module so that :data:`HANDLERS` is complete."""
-    for name in MODULES:
-        importlib.import_module(name)
+HANDLERS: dict[type, Handler] = {
+    ScalarLog: write_scalars,
+    RunUpdate: write_run_updates,
+    GraphStep: write_graph,
+    ProfileWindow: write_profile_windows,
+}
+"""The handler of each record type (``Writer.put`` accepts exactly these)."""

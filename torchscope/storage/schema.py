@@ -7,13 +7,14 @@ Conventions (documented in ``docs/store.md``):
 - repeated strings (tags, op, kernel and module names) are interned in ``names`` and referenced by id;
 - on SQLite a NaN float is stored as NULL (SQLite cannot hold NaN) and reads back as NaN; ±Inf are stored as such.
 
-Tables of later capabilities (graphs, profiles) live in their own modules and register on ``metadata`` too; import
+This module holds the core every subject shares (``metadata``, ``meta``, ``names``, the schema version). Each
+subject's tables live in ``storage/<subject>/schema.py`` and register on ``metadata``; import
 :mod:`torchscope.storage.tables` to get all of them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
 SCHEMA_VERSION = 1
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward."""
@@ -34,64 +35,4 @@ names = Table(
     # 63-bit hash of the name: long kernel names exceed PostgreSQL's btree key limit, so uniqueness is on the hash.
     Column("hash", BigInteger, nullable=False, unique=True),
     Column("name", Text, nullable=False),
-)
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # running | finished | failed | interrupted
-    Column("started_at", BigInteger, nullable=False),
-    Column("ended_at", BigInteger),
-    Column("heartbeat_at", BigInteger),
-    Column("config", Text, nullable=False, default="{}"),  # JSON object
-    Column("source", String(16), nullable=False, default="live"),  # live | import
-    Column("hostname", Text),
-    Column("pid", Integer),
-    Column("pid_started_at", BigInteger),  # process start time, guards against pid reuse
-    Column("last_step", BigInteger),
-    Column("scalar_count", BigInteger, nullable=False, default=0),
-    Column("dropped", BigInteger, nullable=False, default=0),  # records the training process could not store
-    Column("error", Text),  # why a run failed, one line
-)
-
-scalars = Table(
-    "scalars",
-    metadata,
-    Column("run_id", Integer, nullable=False),
-    Column("tag_id", Integer, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("value", Float(53)),  # NULL on SQLite means NaN
-    Column("wall_time", BigInteger, nullable=False),
-    Index("ix_scalars_run_tag_step", "run_id", "tag_id", "step"),
-)
-
-scalar_latest = Table(
-    "scalar_latest",
-    metadata,
-    Column("run_id", Integer, primary_key=True),
-    Column("tag_id", Integer, primary_key=True),
-    Column("step", BigInteger, nullable=False),
-    Column("value", Float(53)),
-    Column("wall_time", BigInteger, nullable=False),
-    Column("count", BigInteger, nullable=False),
-)
-
-
-scalar_buckets = Table(
-    "scalar_buckets",
-    metadata,
-    # Per-bucket extremes of each series at several widths (see torchscope.storage.runs.buckets), kept by the writer,
-    # so a chart of a long series reads a few hundred rows instead of every point.
-    Column("run_id", Integer, primary_key=True),
-    Column("tag_id", Integer, primary_key=True),
-    Column("level", Integer, primary_key=True),
-    Column("bucket", BigInteger, primary_key=True),
-    Column("n", BigInteger, nullable=False),
-    *(
-        Column(f"{role}_{field}", Float(53) if field == "value" else BigInteger)
-        for role in ("first", "last", "min", "max", "nan", "pinf", "ninf")
-        for field in ("step", "wall", "value")
-    ),
 )

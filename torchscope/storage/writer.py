@@ -1,10 +1,11 @@
 """The single background writer: one thread owns the write connection and is fed through a queue.
 
-The training thread only calls :meth:`Writer.put`, which appends to an in-memory queue and returns in well under a
-microsecond; it never touches the database. The writer thread drains the queue at least every ``flush_interval``
-seconds, hands each kind of record to its handler (``torchscope.storage.handlers``) and commits the batch in one
-transaction, so a batch is either stored whole or not at all. A batch that keeps failing is dropped and counted,
-with one warning: a failure in torchscope never reaches the user's training.
+The training thread only calls :meth:`Writer.put`, which appends a record (a NamedTuple or frozen dataclass from a
+subject's ``records.py``) to an in-memory queue and returns in well under a microsecond; it never touches the
+database. The writer thread drains the queue at least every ``flush_interval`` seconds, hands the records of each
+type to that type's handler (``torchscope.storage.handlers``) and commits the batch in one transaction, so a batch
+is either stored whole or not at all. A batch that keeps failing is dropped and counted, with one warning: a
+failure in torchscope never reaches the user's training.
 """
 
 from __future__ import annotations
@@ -14,18 +15,30 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
 from torchscope.errors import TorchscopeWarning
 from torchscope.storage.bulk import Interner
-from torchscope.storage.handlers import HANDLERS, load_handlers
+from torchscope.storage.handlers import HANDLERS
 
 
-_FLUSH = "__flush__"
-_STOP = "__stop__"
-_CALL = "__call__"
+class _Flush(NamedTuple):
+    done: threading.Event
+
+
+class _Stop(NamedTuple):
+    pass
+
+
+class _Call(NamedTuple):
+    task: Callable[[Connection], Any]
+    box: dict[str, Any]
+    done: threading.Event
+
+
+_CONTROL = (_Flush, _Stop, _Call)
 
 
 class Writer:
@@ -40,7 +53,6 @@ class Writer:
         max_pending: int = 5_000_000,
         retries: int = 3,
     ) -> None:
-        load_handlers()
         self.engine = engine
         self.flush_interval = flush_interval
         self.max_batch = max_batch
@@ -51,7 +63,7 @@ class Writer:
         self.interner = Interner()
         self.periodic: list[tuple[float, Callable[[Connection], None]]] = []
         self._last_periodic: list[float] = []
-        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._warned: set[str] = set()
         self._closed = False
         self._urgent = threading.Event()
@@ -60,13 +72,13 @@ class Writer:
         self._thread.start()
 
     # -- training-thread side -------------------------------------------------------------------------------------
-    def put(self, kind: str, payload: Any) -> None:
-        """Enqueue one record for the handler of ``kind``; never blocks, never raises."""
+    def put(self, record: Any) -> None:
+        """Enqueue one record for the handler of its type; never blocks, never raises."""
         if self._closed or self._queue.qsize() > self.max_pending:
             self.dropped += 1
             self.warn_once("backlog", "torchscope: the writer cannot keep up or is closed; records are being dropped")
             return
-        self._queue.put((kind, payload))
+        self._queue.put(record)
 
     def every(self, seconds: float, task: Callable[[Connection], None]) -> None:
         """Run ``task(conn)`` in the writer's transaction about every ``seconds`` (heartbeats, samples)."""
@@ -77,7 +89,7 @@ class Writer:
         """Run ``task(conn)`` on the writer thread after everything queued so far, and return its result."""
         box: dict[str, Any] = {}
         done = threading.Event()
-        self._queue.put((_CALL, (task, box, done)))
+        self._queue.put(_Call(task, box, done))
         self._urgent.set()
         if not done.wait(timeout):
             raise TimeoutError("torchscope writer did not answer in time")
@@ -90,7 +102,7 @@ class Writer:
         if not self._thread.is_alive():
             return False
         done = threading.Event()
-        self._queue.put((_FLUSH, done))
+        self._queue.put(_Flush(done))
         self._urgent.set()
         return done.wait(timeout)
 
@@ -99,7 +111,7 @@ class Writer:
         if self._closed:
             return not self._thread.is_alive()
         self._closed = True
-        self._queue.put((_STOP, None))
+        self._queue.put(_Stop())
         self._urgent.set()
         self._thread.join(timeout)
         finished = not self._thread.is_alive()
@@ -118,35 +130,36 @@ class Writer:
         stop = False
         while not stop:
             batch = self._take()
-            records: dict[str, list[Any]] = {}
+            records: dict[type, list[Any]] = {}
             signals: list[threading.Event] = []
-            calls: list[tuple[Callable[[Connection], Any], dict[str, Any], threading.Event]] = []
-            for kind, payload in batch:
-                if kind == _FLUSH:
-                    signals.append(payload)
-                elif kind == _STOP:
+            calls: list[_Call] = []
+            for item in batch:
+                kind = type(item)
+                if kind is _Flush:
+                    signals.append(item.done)
+                elif kind is _Stop:
                     stop = True
-                elif kind == _CALL:
-                    calls.append(payload)
+                elif kind is _Call:
+                    calls.append(item)
                 else:
-                    records.setdefault(kind, []).append(payload)
+                    records.setdefault(kind, []).append(item)
             due = self._due_periodic()
             if records or due:
                 self._write(records, due)
                 self._last_write = time.monotonic()
-            for task, box, done in calls:
-                self._run_call(task, box)
-                done.set()
+            for call in calls:
+                self._run_call(call.task, call.box)
+                call.done.set()
             for done in signals:
                 done.set()
 
-    def _take(self) -> list[tuple[str, Any]]:
+    def _take(self) -> list[Any]:
         try:
             first = self._queue.get(timeout=self.flush_interval)
         except queue.Empty:
             return []
         batch = [first]
-        if first[0] in (_STOP, _FLUSH, _CALL):
+        if isinstance(first, _CONTROL):
             return batch
         # Let records gather until flush_interval has passed since the last write: a write per log call would take
         # the GIL from the training thread hundreds of times a second. flush(), call() and close() cut it short.
@@ -158,7 +171,7 @@ class Writer:
         for _ in range(min(self._queue.qsize(), self.max_batch - 1)):
             item = get()
             batch.append(item)
-            if item[0] in (_STOP, _FLUSH, _CALL):
+            if isinstance(item, _CONTROL):
                 break
         return batch
 
@@ -171,7 +184,7 @@ class Writer:
                 due.append(task)
         return due
 
-    def _write(self, records: dict[str, list[Any]], due: list[Callable[[Connection], None]]) -> None:
+    def _write(self, records: dict[type, list[Any]], due: list[Callable[[Connection], None]]) -> None:
         for attempt in range(self.retries):
             try:
                 with self.engine.begin() as conn:
@@ -188,7 +201,7 @@ class Writer:
                     continue
                 lost = sum(len(p) for p in records.values())
                 self.dropped += lost
-                kinds = ", ".join(sorted(records)) or "periodic tasks"
+                kinds = ", ".join(sorted(kind.__name__ for kind in records)) or "periodic tasks"
                 self.warn_once(f"write:{type(exc).__name__}", f"torchscope: dropped {lost} records ({kinds}): {exc}")
 
     def _run_call(self, task: Callable[[Connection], Any], box: dict[str, Any]) -> None:

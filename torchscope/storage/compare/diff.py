@@ -1,9 +1,9 @@
 """Pure post-processing of comparisons: two tables in, one diff table out. Columns are listed in docs/compare.md.
 
-numpy and pandas only; nothing else of torchscope (the reads that feed these live in ``read_compare``). Every diff
-says of each row whether it is present in ``both`` sides, ``only A`` or ``only B``; a side that lacks a row counts
-zero calls and zero time there, so the per-row deltas of an additive column add up exactly to the change of its
-total (:func:`totals`).
+numpy and pandas, and the status values of :mod:`torchscope.storage.compare.records`; the reads that feed these
+live in :mod:`torchscope.storage.compare.reads`. Every diff says of each row whether it is present in ``both``
+sides, ``only A`` or ``only B``; a side that lacks a row counts zero calls and zero time there, so the per-row deltas
+of an additive column add up exactly to the change of its total (:func:`totals`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-BOTH, ONLY_A, ONLY_B = "both", "only A", "only B"
-STATUS_ORDER = {ONLY_A: 0, ONLY_B: 1, BOTH: 2}
-"""How structural diffs order their rows: what changed first."""
+from torchscope.storage.compare.records import BOTH, ONLY_A, ONLY_B, STATUS_ORDER, totals  # noqa: F401 - re-exported
+
 _MERGE_STATUS = {"both": BOTH, "left_only": ONLY_A, "right_only": ONLY_B}
 
 
@@ -60,15 +59,6 @@ def table_diff(
     out = out.drop(columns="_abs").reset_index(drop=True)
     out.attrs["sort_by"] = sort_by
     return out
-
-
-def totals(diff: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """One row per additive column: ``column, a, b, delta``; ``delta`` is the sum of the rows' deltas, which
-    equals ``b - a`` (the change of the total) because a missing row counts 0."""
-    rows = [
-        (c, int(diff[f"{c}_a"].sum()), int(diff[f"{c}_b"].sum()), int(diff[f"{c}_delta"].sum())) for c in columns
-    ]
-    return pd.DataFrame(rows, columns=["column", "a", "b", "delta"])
 
 
 def by_status(diff: pd.DataFrame, status: str) -> pd.DataFrame:

@@ -1,20 +1,23 @@
-"""Read API for comparisons (mixed into ``Store``): two runs or two profiles in, diff tables out.
+"""Reads for comparisons (``Store`` delegates to these): two runs or two profiles in, diff tables out.
 
-Each method reads the two sides through the store's own analyses (``op_table``, ``kernel_table``, ``graph``...,
-which aggregate in SQL) and joins them with :mod:`torchscope.storage.compare.diff`. Columns are listed in docs/compare.md.
+Each method reads the two sides through the other subjects' reads (``op_table``, ``kernel_table``, ``graph``...,
+which aggregate in SQL) and joins them with :mod:`torchscope.storage.compare.diff`. Columns are listed in
+docs/compare.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.compare import diff
+from torchscope.storage.graph.reads import GraphReads
+from torchscope.storage.profile.reads import ProfileReads
 from torchscope.storage.profile.schema import profiles
+from torchscope.storage.runs.reads import RunReads
 
 OP_SUMS = ["calls", "host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]
 OP_MEANS = {"host_mean_ns": "host_total_ns", "device_mean_ns": "device_total_ns"}
@@ -31,20 +34,14 @@ def _time_column(a: pd.DataFrame, b: pd.DataFrame) -> str:
 class CompareReads:
     """``latest_profile``, ``op_diff``, ``kernel_diff``, ``module_diff``, ``breakdown_diff``, ``step_diff``,
     ``config_diff``, ``scalar_diff``, ``scalar_summary``, ``graph_diff``, ``graph_module_diff``,
-    ``graph_node_diff``, ``graph_module_time_diff``."""
+    ``graph_node_diff``, ``graph_module_time_diff``, ``profiler_module_paths``, ``graph_module_table``, over the
+    reads of the subjects they compare (``runs``, ``graphs``, ``profiles``)."""
 
-    _engine: Engine
-
-    # the reads of the other mixins that the diffs are built from
-    op_table: Any
-    kernel_table: Any
-    module_table: Any
-    step_breakdown: Any
-    run: Any
-    scalars: Any
-    graph: Any
-    graph_steps: Any
-    tensor_stats: Any
+    def __init__(self, engine: Engine, runs: RunReads, graphs: GraphReads, profiles: ProfileReads) -> None:
+        self._engine = engine
+        self.runs = runs
+        self.graphs = graphs
+        self.profiles = profiles
 
     def latest_profile(self, run_id: int) -> int | None:
         """The id of the newest profile of ``run_id``, or None when the run has none."""
@@ -60,36 +57,36 @@ class CompareReads:
         """Operators of two profiles joined by name (and input shapes): calls, host/device total and self time,
         means, each ``_a``, ``_b``, ``_delta``; sorted by the absolute change of ``sort_by`` (default device self
         time when either profile has device time, else host self time)."""
-        a, b = self.op_table(profile_a, group_by_shape), self.op_table(profile_b, group_by_shape)
+        a, b = self.profiles.op_table(profile_a, group_by_shape), self.profiles.op_table(profile_b, group_by_shape)
         keys = ["name", "input_shapes"] if group_by_shape else ["name"]
         return diff.table_diff(a, b, keys, OP_SUMS, OP_MEANS, sort_by or _time_column(a, b))
 
     def kernel_diff(self, profile_a: int, profile_b: int) -> pd.DataFrame:
         """GPU kernels of two profiles joined by name: ``calls``, ``total_ns``, ``mean_ns`` (``_a``, ``_b``,
         ``_delta``), sorted by the absolute change of total time."""
-        a, b = self.kernel_table(profile_a), self.kernel_table(profile_b)
+        a, b = self.profiles.kernel_table(profile_a), self.profiles.kernel_table(profile_b)
         return diff.table_diff(a, b, ["name"], KERNEL_SUMS, {"mean_ns": "total_ns"}, "total_ns")
 
     def module_diff(self, profile_a: int, profile_b: int, *, sort_by: str | None = None) -> pd.DataFrame:
         """Modules (profiler paths such as ``Sequential_0/Linear_1``; needs ``with_stack=True`` traces) joined by
         path, with the columns and order of :meth:`op_diff`."""
-        a, b = self.module_table(profile_a), self.module_table(profile_b)
+        a, b = self.profiles.module_table(profile_a), self.profiles.module_table(profile_b)
         return diff.table_diff(a, b, ["module"], MODULE_SUMS, OP_MEANS, sort_by or _time_column(a, b))
 
     def breakdown_diff(self, profile_a: int, profile_b: int) -> pd.DataFrame:
         """Mean step time and where it went, side by side (see :func:`torchscope.storage.compare.diff.breakdown_diff`)."""
-        return diff.breakdown_diff(self.step_breakdown(profile_a), self.step_breakdown(profile_b))
+        return diff.breakdown_diff(self.profiles.step_breakdown(profile_a), self.profiles.step_breakdown(profile_b))
 
     def step_diff(self, profile_a: int, profile_b: int) -> pd.DataFrame:
         """Step wall times of two profiles paired by position: ``index, step_a, step_b, wall_ns_a, wall_ns_b,
         wall_ns_delta``."""
-        return diff.steps_side_by_side(self.step_breakdown(profile_a), self.step_breakdown(profile_b))
+        return diff.steps_side_by_side(self.profiles.step_breakdown(profile_a), self.profiles.step_breakdown(profile_b))
 
     # -- runs --------------------------------------------------------------------------------------------------------
 
     def config_diff(self, run_a: int, run_b: int) -> pd.DataFrame:
         """Config keys (nested keys dotted) that differ between two runs: ``key, status, value_a, value_b``."""
-        return diff.config_diff(self.run(run_a)["config"] or {}, self.run(run_b)["config"] or {})
+        return diff.config_diff(self.runs.run(run_a)["config"] or {}, self.runs.run(run_b)["config"] or {})
 
     def scalar_diff(
         self,
@@ -104,14 +101,14 @@ class CompareReads:
         ``tag, x, value_a, value_b, delta``. ``max_items`` bounds the points read per tag and run."""
         if align not in ("step", "time"):
             raise BadRequestError(f"align must be 'step' or 'time', not {align!r}")
-        ra, rb = self.run(run_a), self.run(run_b)
-        sa = self.scalars(ra["id"], tags, max_items=max_items)
-        sb = self.scalars(rb["id"], tags, max_items=max_items)
+        ra, rb = self.runs.run(run_a), self.runs.run(run_b)
+        sa = self.runs.scalars(ra["id"], tags, max_items=max_items)
+        sb = self.runs.scalars(rb["id"], tags, max_items=max_items)
         return diff.scalar_diff(sa, sb, align=align, t0_a=int(ra["started_at"]), t0_b=int(rb["started_at"]))
 
     def scalar_summary(self, run_a: int, run_b: int) -> pd.DataFrame:
         """Per tag of either run: points, last and minimum value on each side (see docs/compare.md)."""
-        return diff.scalar_summary(self.scalars(int(run_a)), self.scalars(int(run_b)))
+        return diff.scalar_summary(self.runs.scalars(int(run_a)), self.runs.scalars(int(run_b)))
 
     # -- graphs ------------------------------------------------------------------------------------------------------
 
@@ -120,13 +117,13 @@ class CompareReads:
     ) -> pd.DataFrame:
         """Structural diff of the graphs two runs captured (default: each run's last captured step); one row per
         node key, ``only A`` / ``only B`` / ``both``. Raises ``NotFoundError`` when a run captured no graph."""
-        return diff.graph_diff(self.graph(run_a, step_a)[0], self.graph(run_b, step_b)[0])
+        return diff.graph_diff(self.graphs.graph(run_a, step_a)[0], self.graphs.graph(run_b, step_b)[0])
 
     def graph_module_diff(
         self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None
     ) -> pd.DataFrame:
         """Modules (by path) of the two runs' captured graphs: only in A, only in B, in both."""
-        return diff.graph_module_diff(self.graph(run_a, step_a)[0], self.graph(run_b, step_b)[0])
+        return diff.graph_module_diff(self.graphs.graph(run_a, step_a)[0], self.graphs.graph(run_b, step_b)[0])
 
     def graph_node_diff(
         self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None
@@ -136,8 +133,8 @@ class CompareReads:
         step_a = self._captured_step(run_a, step_a)
         step_b = self._captured_step(run_b, step_b)
         structure = self.graph_diff(run_a, run_b, step_a=step_a, step_b=step_b)
-        stats_a = self.tensor_stats(run_a, step=step_a)
-        stats_b = self.tensor_stats(run_b, step=step_b)
+        stats_a = self.graphs.tensor_stats(run_a, step=step_a)
+        stats_b = self.graphs.tensor_stats(run_b, step=step_b)
         return diff.node_stat_diff(structure, stats_a, stats_b)
 
     def graph_module_time_diff(
@@ -153,8 +150,7 @@ class CompareReads:
             pid = self.latest_profile(run_id) if pid is None else int(pid)
             if pid is None:
                 raise NotFoundError(f"run {run_id} has no profile: time per module needs run.profile(with_stack=True)")
-            names = diff.profiler_module_names(self.graph(run_id)[0])
-            keyed = diff.on_graph_modules(self.module_table(pid), names, MODULE_SUMS)
+            keyed = self.graph_module_table(run_id, pid)
             if keyed is None:
                 raise BadRequestError(
                     f"the module names of profile {pid} do not fit run {run_id}'s captured graph "
@@ -163,8 +159,23 @@ class CompareReads:
             tables.append(keyed)
         return diff.table_diff(tables[0], tables[1], ["module"], MODULE_SUMS, OP_MEANS, _time_column(*tables))
 
+    def profiler_module_paths(self, run_id: int, *, version: int | None = None) -> dict[str, str]:
+        """``{profiler module path: graph module path}`` (``Net_0/Block_1/Linear_2`` -> ``b2.lin``) for the module
+        calls of a run's captured graph (its last captured step, or graph ``version``)."""
+        return diff.profiler_module_names(self.graphs.graph(run_id, version=version)[0])
+
+    def graph_module_table(
+        self, run_id: int, profile_id: int, *, version: int | None = None
+    ) -> pd.DataFrame | None:
+        """The :meth:`module_table` of ``profile_id`` keyed by the module paths of ``run_id``'s captured graph (see
+        :meth:`profiler_module_paths`), summed where several profiler paths are one module: ``module, calls,
+        host_total_ns, host_self_ns, device_total_ns, device_self_ns``, by module. None when the profile has no
+        module events or a module the graph does not have (they do not describe the same model)."""
+        names = self.profiler_module_paths(run_id, version=version)
+        return diff.on_graph_modules(self.profiles.module_table(profile_id), names, MODULE_SUMS)
+
     def _captured_step(self, run_id: int, step: int | None) -> int | None:
         if step is not None:
             return int(step)
-        steps = self.graph_steps(run_id)
+        steps = self.graphs.graph_steps(run_id)
         return None if steps.empty else int(steps["step"].iloc[-1])

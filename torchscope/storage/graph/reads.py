@@ -1,4 +1,4 @@
-"""Read API for captured graphs, tensor statistics and anomalies (mixed into ``Store``). Columns: docs/capture.md."""
+"""Reads of captured graphs, tensor statistics and anomalies; ``Store`` delegates to them (see docs/capture.md)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _json(text: str | None) -> Any:
 class GraphReads:
     """``graph``, ``graph_steps``, ``graph_versions``, ``tensor_stats``, ``tensor_value``, ``anomalies``."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def graph_steps(self, run_id: int, model: str | None = None) -> pd.DataFrame:
         """Captured steps of a run, by step: columns ``step, version_id, wall_time, n_tensors, model``.

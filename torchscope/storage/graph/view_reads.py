@@ -1,6 +1,6 @@
 """Reads the graph view needs besides ``GraphReads``: compact per-step statistics and profiled op events by name.
 
-Mixed into ``Store``. ``step_stats`` is what colouring thousands of nodes needs (no histogram or sample blobs);
+``Store`` delegates to these. ``step_stats`` is what colouring thousands of nodes needs (no histogram or sample blobs);
 ``op_events`` finds the profiled calls of an op (and what they launched) for the inspector's timeline links.
 """
 
@@ -28,7 +28,8 @@ _OP_EVENTS_SQL = (
 class GraphViewReads:
     """``step_stats`` and ``op_events``."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
         """Every tensor statistic of one captured step without blobs: :data:`STEP_STATS_COLUMNS`, by node.

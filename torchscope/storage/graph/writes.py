@@ -1,13 +1,5 @@
-"""``graph`` records: one captured step (graph structure when new, statistics, whole tensors, anomalies).
-
-Payload (a dict, built by ``torchscope.capture.watch``): ``run_id, model`` (the watch's name) ``, step, wall_time,
-hash``; ``graph``: None when
-this run already stored a version with that hash, else ``(nodes, edges)`` as tuples in the order of
-``NODE_FIELDS``/``EDGE_FIELDS``; ``stats``: None or ``(meta, values)`` with
-``meta[i] = (node, output, role, shape, dtype, device)`` and ``values`` a float64 array whose columns are
-``STAT_COLUMNS``, then 32 histogram counts, then 16 sampled values;
-``tensors``: ``[(node, output, role, ndarray)]``; ``anomalies``: dicts (see ``torchscope.capture.anomaly``).
-Compression of whole tensors happens here, on the writer thread.
+"""Captured steps (:class:`~torchscope.storage.graph.records.GraphStep`): the graph structure when new, statistics,
+whole tensors, anomalies. Compression of whole tensors happens here, on the writer thread.
 """
 
 from __future__ import annotations
@@ -24,7 +16,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.handlers import handler
+from torchscope.storage.graph.records import BINS, N_STATS, SAMPLE, GraphStep
 from torchscope.storage.graph.schema import (
     STAT_COLUMNS,
     graph_anomalies,
@@ -36,8 +28,6 @@ from torchscope.storage.graph.schema import (
     tensor_stats,
 )
 
-BINS = 32
-SAMPLE = 16
 NODE_COLUMNS = ("version_id", "id", "kind", "name", "op_id", "module_id", "parent", "call", "file_id", "line",
                 "order", "depth", "target", "in_shapes", "out_shapes", "out_dtypes")  # fmt: skip
 EDGE_COLUMNS = ("version_id", "src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype_id")
@@ -56,54 +46,58 @@ def _version_id(conn: Connection, run_id: int, key: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _insert_version(conn: Connection, interner: Interner, payload: dict[str, Any]) -> int:
-    nodes, edges = payload["graph"]
+def _insert_version(conn: Connection, interner: Interner, record: GraphStep) -> int:
+    assert record.graph is not None
+    nodes, edges = record.graph.nodes, record.graph.edges
     strings = {""}
     for node in nodes:
-        strings.update(s for s in (node[3], node[4], node[7]) if s is not None)
-    strings.update(e[6] for e in edges if e[6] is not None)
+        strings.update(s for s in (node.op, node.module, node.file) if s is not None)
+    strings.update(e.dtype for e in edges if e.dtype is not None)
     ids = interner.ids(conn, strings)
-    n_ops = sum(1 for n in nodes if n[1] == "op")
+    n_ops = sum(1 for n in nodes if n.kind == "op")
     result = conn.execute(
         graph_versions.insert().values(
-            run_id=payload["run_id"], hash=payload["hash"], n_nodes=len(nodes), n_ops=n_ops, n_edges=len(edges),
-            first_step=payload["step"], created_at=time.time_ns(),
+            run_id=record.run_id, hash=record.hash, n_nodes=len(nodes), n_ops=n_ops, n_edges=len(edges),
+            first_step=record.step, created_at=time.time_ns(),
         )
     )  # fmt: skip
     version = int(result.inserted_primary_key[0])
     get = ids.get
     node_rows = [
-        (version, n[0], n[1], n[2], get(n[3]) if n[3] is not None else None, get(n[4]) if n[4] is not None else None,
-         n[5], n[6], get(n[7]) if n[7] is not None else None, n[8], n[9], n[10], n[11], n[12], n[13], n[14])
+        (version, n.id, n.kind, n.name, get(n.op) if n.op is not None else None,
+         get(n.module) if n.module is not None else None, n.parent, n.call,
+         get(n.file) if n.file is not None else None, n.line, n.order, n.depth, n.target, n.in_shapes,
+         n.out_shapes, n.out_dtypes)
         for n in nodes
     ]  # fmt: skip
     insert_rows(conn, graph_nodes, NODE_COLUMNS, node_rows)
-    edge_rows = [(version, e[0], e[1], e[2], e[3], e[4], e[5], get(e[6]) if e[6] else None) for e in edges]
+    edge_rows = [
+        (version, e.src, e.src_output, e.dst, e.dst_arg, e.kind, e.shape, get(e.dtype) if e.dtype else None)
+        for e in edges
+    ]
     insert_rows(conn, graph_edges, EDGE_COLUMNS, edge_rows)
     return version
 
 
 def _stats_rows(
-    conn: Connection, interner: Interner, payload: dict[str, Any], version: int, model: int
+    conn: Connection, interner: Interner, record: GraphStep, version: int, model: int
 ) -> list[tuple[Any, ...]]:
-    meta, values = payload["stats"]
-    run_id, step = payload["run_id"], payload["step"]
+    assert record.stats is not None
+    meta, values = record.stats.meta, record.stats.values
+    hist = np.nan_to_num(values[:, N_STATS : N_STATS + BINS]).astype("<i8")
+    sample = values[:, N_STATS + BINS : N_STATS + BINS + SAMPLE].astype("<f8")
+    head = values[:, :N_STATS]
+    ids = interner.ids(conn, {m.dtype for m in meta if m.dtype} | {m.device for m in meta if m.device})
     rows = []
-    hist = np.nan_to_num(values[:, 13 : 13 + BINS]).astype("<i8")
-    sample = values[:, 13 + BINS : 13 + BINS + SAMPLE].astype("<f8")
-    head = values[:, :13]
-    for i, (node, output, role, shape, dtype, device) in enumerate(meta):
-        scalars = [
-            int(v) if c in _COUNTS else _float(v) for c, v in zip(STAT_COLUMNS, head[i].tolist(), strict=True)
-        ]
-        n_sample = int(min(SAMPLE, scalars[0]))
+    for i, m in enumerate(meta):
+        stats = dict(zip(STAT_COLUMNS, head[i].tolist(), strict=True))
+        scalars = [int(v) if c in _COUNTS else _float(v) for c, v in stats.items()]
+        n_sample = int(min(SAMPLE, stats["numel"]))
         rows.append(
-            (run_id, model, step, version, node, output, role, i, shape, dtype, device, *scalars, hist[i].tobytes(),
-             sample[i, :n_sample].tobytes())
+            (record.run_id, model, record.step, version, m.node, m.output, m.role, i, m.shape, ids.get(m.dtype),
+             ids.get(m.device), *scalars, hist[i].tobytes(), sample[i, :n_sample].tobytes())
         )  # fmt: skip
-    strings = {r[9] for r in rows if r[9]} | {r[10] for r in rows if r[10]}
-    ids = interner.ids(conn, strings)
-    return [r[:9] + (ids.get(r[9]), ids.get(r[10])) + r[11:] for r in rows]
+    return rows
 
 
 def _compress(array: np.ndarray) -> bytes:
@@ -112,35 +106,34 @@ def _compress(array: np.ndarray) -> bytes:
     return zlib.compress(buffer.getvalue(), 3)
 
 
-@handler("graph")
-def write_graph(conn: Connection, interner: Interner, payloads: list[Any]) -> None:
+def write_graph(conn: Connection, interner: Interner, records: list[GraphStep]) -> None:
     """Store captured steps: a new graph version when its structure is new, then the step and its tensors."""
-    for payload in payloads:
-        run_id, step = payload["run_id"], payload["step"]
-        model = interner.ids(conn, [payload["model"]])[payload["model"]]
-        version = _version_id(conn, run_id, payload["hash"])
+    for record in records:
+        run_id, step = record.run_id, record.step
+        model = interner.ids(conn, [record.model])[record.model]
+        version = _version_id(conn, run_id, record.hash)
         if version is None:
-            if payload["graph"] is None:  # its version was in a batch that could not be written
+            if record.graph is None:  # its version was in a batch that could not be written
                 warnings.warn(f"torchscope: graph of step {step} was lost; step not stored", RuntimeWarning, 2)
                 continue
-            version = _insert_version(conn, interner, payload)
+            version = _insert_version(conn, interner, record)
         s = graph_steps.c
         taken = select(s.step).where(s.run_id == run_id, s.model_id == model, s.step == step)
         if conn.execute(taken).first() is not None:  # two watches under one name: the first capture stays
             continue
-        stats = payload["stats"]
-        n_tensors = 0 if stats is None else len(stats[0])
+        stats = record.stats
+        n_tensors = 0 if stats is None else len(stats.meta)
         conn.execute(
             graph_steps.insert().values(
-                run_id=run_id, model_id=model, step=step, version_id=version, wall_time=payload["wall_time"],
+                run_id=run_id, model_id=model, step=step, version_id=version, wall_time=record.wall_time,
                 n_tensors=n_tensors,
             )
         )
         if stats is not None:
-            insert_rows(conn, tensor_stats, STATS_COLUMNS, _stats_rows(conn, interner, payload, version, model))
+            insert_rows(conn, tensor_stats, STATS_COLUMNS, _stats_rows(conn, interner, record, version, model))
         data_rows = [
-            (run_id, model, step, version, node, output, role, "zlib-npy", _compress(array))
-            for node, output, role, array in payload["tensors"]
+            (run_id, model, step, version, t.node, t.output, t.role, "zlib-npy", _compress(t.array))
+            for t in record.tensors
         ]
         insert_rows(
             conn,
@@ -149,9 +142,9 @@ def write_graph(conn: Connection, interner: Interner, payloads: list[Any]) -> No
             data_rows,
         )
         anomaly_rows = [
-            (run_id, model, step, version, a["phase"], a["node"], a["tensor"], a["nan"], a["posinf"], a["neginf"],
-             json.dumps(a["inputs"]), payload["wall_time"])
-            for a in payload["anomalies"]
+            (run_id, model, step, version, a.phase, a.node, a.tensor, a.nan, a.posinf, a.neginf,
+             json.dumps(a.inputs), record.wall_time)
+            for a in record.anomalies
         ]  # fmt: skip
         insert_rows(
             conn,

@@ -28,30 +28,39 @@ WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
 _EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
 
 
-_cache: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
-_cache_lock = threading.Lock()
 CACHED_FRAMES = 4
-"""Event frames kept per process: a profile page runs several analyses over the same profile, and stored profiles
-never change (the key holds the profile's creation time and event count, so a different profile never matches)."""
+"""Event frames a :class:`EventFrames` keeps: a profile page runs several analyses over the same profile."""
 
 
-def event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
-    """Events of one profile's host (or device) lanes (cached; see :func:`_event_frame`)."""
-    stamp = conn.execute(
-        text("SELECT created_at, event_count FROM profiles WHERE id = :p"), {"p": int(profile_id)}
-    ).first()
-    key = (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    frame = _event_frame(conn, profile_id, lane_kind)
-    with _cache_lock:
-        _cache[key] = frame
-        while len(_cache) > CACHED_FRAMES:
-            _cache.popitem(last=False)
-    return frame
+class EventFrames:
+    """The event frames of the last :data:`CACHED_FRAMES` (profile, lane kind) read, least recently used dropped.
+
+    Stored profiles never change: the key holds the profile's creation time and event count, so a different profile
+    never matches. Thread-safe; a :class:`~torchscope.storage.profile.reads.ProfileReads` owns one.
+    """
+
+    def __init__(self, size: int = CACHED_FRAMES) -> None:
+        self.size = size
+        self._frames: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
+        """Events of one profile's host (or device) lanes (see :func:`_event_frame`), read once."""
+        stamp = conn.execute(
+            text("SELECT created_at, event_count FROM profiles WHERE id = :p"), {"p": int(profile_id)}
+        ).first()
+        key = (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
+        with self._lock:
+            hit = self._frames.get(key)
+            if hit is not None:
+                self._frames.move_to_end(key)
+                return hit
+        frame = _event_frame(conn, profile_id, lane_kind)
+        with self._lock:
+            self._frames[key] = frame
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        return frame
 
 
 def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
@@ -108,11 +117,11 @@ def steps_frame(conn: Connection, profile_id: int, duration: int) -> pd.DataFram
     return pd.DataFrame(sorted(steps), columns=["step", "start", "end"]).astype("int64")
 
 
-def step_breakdown(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
+def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.step_breakdown`."""
     steps = steps_frame(conn, profile_id, duration)
-    host = event_frame(conn, profile_id, "host")
-    dev = event_frame(conn, profile_id, "device")
+    host = frames.get(conn, profile_id, "host")
+    dev = frames.get(conn, profile_id, "device")
     annotation_names = set(names_of(conn, host.loc[host["kind"] == _K["user_annotation"], "name_id"].unique()).items())
     step_ids = {i for i, n in annotation_names if n.startswith("ProfilerStep#")}
     loader_ids = {i for i, n in names_of(conn, host["name_id"].unique()).items() if "DataLoader" in n}
@@ -139,10 +148,10 @@ def step_breakdown(conn: Connection, profile_id: int, duration: int) -> pd.DataF
     return pm.breakdown(steps, categories, "idle")
 
 
-def device_utilization(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
+def device_utilization(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.device_utilization`."""
     steps = steps_frame(conn, profile_id, duration)
-    dev = event_frame(conn, profile_id, "device")
+    dev = frames.get(conn, profile_id, "device")
     query = text("SELECT id, device FROM profile_lanes WHERE profile_id = :p")
     lanes = dict(conn.execute(query, {"p": profile_id}).all())
     dev = dev.assign(device=dev["lane_id"].map(lanes).fillna(-1).astype("int64"))  # the frame is shared: no writes
@@ -161,11 +170,11 @@ def device_utilization(conn: Connection, profile_id: int, duration: int) -> pd.D
     return pd.DataFrame(rows, columns=cols)
 
 
-def _attribution(conn: Connection, profile_id: int) -> dict[str, object]:
+def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict[str, object]:
     """Host call tree positions, each event's nearest op and module, and device time per launching op."""
     base, n = profile_base(conn, profile_id)
-    host = event_frame(conn, profile_id, "host")
-    dev = event_frame(conn, profile_id, "device")
+    host = frames.get(conn, profile_id, "host")
+    dev = frames.get(conn, profile_id, "device")
     kind = np.full(n, -1, dtype=np.int64)
     parent = np.full(n, -1, dtype=np.int64)
     hpos = pm.positions(host["id"].to_numpy(), base, n)
@@ -185,9 +194,9 @@ def _attribution(conn: Connection, profile_id: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def op_table(conn: Connection, profile_id: int, group_by_shape: bool) -> pd.DataFrame:
+def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_shape: bool) -> pd.DataFrame:
     """See :meth:`ProfileReads.op_table`."""
-    a = _attribution(conn, profile_id)
+    a = _attribution(conn, frames, profile_id)
     n, host, dev, hpos = a["n"], a["host"], a["dev"], a["hpos"]
     dur = np.zeros(n, dtype=np.int64)
     dur[hpos] = host["dur"].to_numpy()
@@ -236,9 +245,9 @@ def _shapes(info: str | None) -> str:
         return ""
 
 
-def module_table(conn: Connection, profile_id: int) -> pd.DataFrame:
+def module_table(conn: Connection, frames: EventFrames, profile_id: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.module_table`."""
-    a = _attribution(conn, profile_id)
+    a = _attribution(conn, frames, profile_id)
     n, host, dev = a["n"], a["host"], a["dev"]
     is_module, par = a["is_module"], a["parent"]
     cols = ["module", "calls", "host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]
@@ -273,9 +282,9 @@ def module_table(conn: Connection, profile_id: int) -> pd.DataFrame:
     return out.reset_index().sort_values("module", kind="stable").reset_index(drop=True)[cols]
 
 
-def kernel_ops(conn: Connection, profile_id: int) -> pd.DataFrame:
+def kernel_ops(conn: Connection, frames: EventFrames, profile_id: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.kernel_ops`."""
-    a = _attribution(conn, profile_id)
+    a = _attribution(conn, frames, profile_id)
     n, host, dev, names = a["n"], a["host"], a["dev"], a["names"]
     name_at = np.full(n, -1, dtype=np.int64)
     name_at[a["hpos"]] = host["name_id"].to_numpy()

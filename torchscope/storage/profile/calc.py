@@ -1,6 +1,6 @@
 """Pure post-processing of profile events: interval unions, step breakdowns, call-tree attribution.
 
-numpy and pandas only; nothing else of torchscope (the SQL that feeds these lives in ``analyses_profile``).
+numpy and pandas only; nothing else of torchscope (the SQL that feeds these lives in ``analyses``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Read API for profiles, events and their analyses (mixed into ``Store``). Columns are listed in docs/profiler.md."""
+"""Reads of profiles, events and their analyses (``Store`` delegates to these); columns in docs/profiler.md."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ _EVENT_SQL = (
 
 class ProfileReads:
     """``profiles``, ``lanes``, ``events``, ``step_breakdown``, ``device_utilization``, ``op_table``,
-    ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``."""
+    ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``, ``event_details``,
+    ``flows``."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.event_frames = ap.EventFrames()
 
     def profiles(self, run_id: int | None = None) -> pd.DataFrame:
         """One row per profile (of ``run_id``, or of every run), by id. Columns: :data:`PROFILE_COLUMNS`."""
@@ -122,20 +125,20 @@ class ProfileReads:
         """
         duration = self._duration(profile_id)
         with self._engine.connect() as conn:
-            return ap.step_breakdown(conn, int(profile_id), duration)
+            return ap.step_breakdown(conn, self.event_frames, int(profile_id), duration)
 
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
         """Per step and device: ``step, device, wall_ns, busy_ns, kernel_ns, idle_ns, utilization`` (kernel/wall)."""
         duration = self._duration(profile_id)
         with self._engine.connect() as conn:
-            return ap.device_utilization(conn, int(profile_id), duration)
+            return ap.device_utilization(conn, self.event_frames, int(profile_id), duration)
 
     def op_table(self, profile_id: int, group_by_shape: bool = False) -> pd.DataFrame:
         """Per operator (and input shapes): ``name, [input_shapes,] calls, host_total_ns, host_self_ns,
         device_total_ns, device_self_ns, host_mean_ns, device_mean_ns``, by host total time."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
-            return ap.op_table(conn, int(profile_id), group_by_shape)
+            return ap.op_table(conn, self.event_frames, int(profile_id), group_by_shape)
 
     def kernel_table(self, profile_id: int) -> pd.DataFrame:
         """Per kernel name: ``name, calls, total_ns, mean_ns, min_ns, max_ns, share, tensor_cores,
@@ -149,14 +152,14 @@ class ProfileReads:
         host_total_ns, host_self_ns, device_total_ns, device_self_ns``; empty without module events."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
-            return ap.module_table(conn, int(profile_id))
+            return ap.module_table(conn, self.event_frames, int(profile_id))
 
     def kernel_ops(self, profile_id: int) -> pd.DataFrame:
         """Every device event with the op that launched it: ``id, kind, name, start, dur, launch_id, op_id, op,
         module`` (``op_id`` -1 and ``op``/``module`` None when unknown)."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
-            return ap.kernel_ops(conn, int(profile_id))
+            return ap.kernel_ops(conn, self.event_frames, int(profile_id))
 
     def memory_timeline(self, profile_id: int) -> pd.DataFrame:
         """Allocator events by time: ``ts, device_type, device, bytes, addr, allocated, reserved`` (allocated and

@@ -27,7 +27,7 @@ from torchscope.storage.profile.schema import (
     profile_memory,
     profiles,
 )
-from torchscope.io.kineto import TraceColumns, ns_from_us
+from torchscope.storage.profile.records import TraceColumns
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -48,6 +48,13 @@ _NEXT_IDS = (
     "SELECT (SELECT COALESCE(MAX(id), 0) FROM profile_events), (SELECT COALESCE(MAX(id), 0) FROM profile_lanes), "
     "(SELECT COALESCE(MAX(id), 0) FROM profiles)"
 )  # one plain statement: a live window pays this on every insert, SQLAlchemy's compile costs more than the query
+
+
+def ns_from_us(values: list[float], base_ns: int) -> np.ndarray:
+    """Microsecond timestamps as int64 ns, exactly to the ns the double holds (large epoch values lose none)."""
+    t = np.asarray(values, dtype=np.float64)
+    whole = np.floor(t)
+    return whole.astype(np.int64) * 1000 + np.rint((t - whole) * 1000.0).astype(np.int64) + base_ns
 
 
 def _next_ids(conn: Connection) -> tuple[int, int, int]:

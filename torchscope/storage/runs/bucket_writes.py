@@ -9,7 +9,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from torchscope.storage.runs import buckets
 from torchscope.storage.bulk import insert_rows
-from torchscope.storage.schema import scalar_buckets
+from torchscope.storage.runs.schema import scalar_buckets
 
 KEY_COLUMNS = ("run_id", "tag_id", "level", "bucket")
 COLUMNS = (*KEY_COLUMNS, *buckets.COLUMNS)

@@ -1,4 +1,4 @@
-"""Read API for runs and scalars (mixed into :class:`torchscope.storage.store.Store`)."""
+"""Reads of runs and scalars, over an engine; :class:`torchscope.storage.store.Store` delegates to them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from torchscope.errors import NotFoundError
 from torchscope.storage.runs import buckets
 from torchscope.storage.runs.downsample import downsample_keep_extremes
 from torchscope.storage.runs.scalar_cache import ScalarCache
-from torchscope.storage.schema import names, runs, scalar_buckets, scalar_latest, scalars
+from torchscope.storage.runs.schema import runs, scalar_buckets, scalar_latest, scalars
+from torchscope.storage.schema import names
 from torchscope.storage.graph.schema import graph_anomalies, graph_versions
 from torchscope.storage.profile.schema import profiles
 from torchscope.storage.runs.summaries import run_summaries
@@ -163,9 +164,12 @@ def _thinned(conn: Connection, query: Any, run_id: int, tag_ids: dict[int, str],
 
 
 class RunReads:
-    """``runs``, ``run``, ``scalars``, ``tags`` and ``last_scalars``."""
+    """``runs``, ``run``, ``tags``, ``scalars``, ``scalars_after``, ``scalars_downsampled``, ``run_artifacts``,
+    ``last_scalars`` and ``run_summaries``; keeps the downsampled series of recently drawn runs (``scalar_cache``)."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.scalar_cache = ScalarCache()
 
     def runs(self) -> pd.DataFrame:
         """One row per run, newest first.
@@ -285,14 +289,12 @@ class RunReads:
         points per tag), from a cache this store keeps up to date: the first call reads the run, later calls only
         what was logged since (see :mod:`torchscope.storage.runs.scalar_cache`). Points logged later at a step before
         a tag's last one are not picked up."""
-        cache = self.__dict__.get("_scalar_cache")
-        if cache is None:
-            cache = self.__dict__.setdefault("_scalar_cache", ScalarCache())
+
         def fetch(cursors: Mapping[str, tuple[int, int]]) -> pd.DataFrame:
             # a first read takes long series from the bucket pyramid; later ones only what came since
             return self.scalars_after(run_id, cursors) if cursors else self.scalars(run_id, max_items=max_items)
 
-        return cache.get(run_id, max_items, fetch)
+        return self.scalar_cache.get(run_id, max_items, fetch)
 
     def run_artifacts(self, run_id: int, *, limit: int = 50) -> pd.DataFrame:
         """What a run produced besides scalars: columns ``kind, id, name, step, created_at``, by kind then id.
@@ -337,16 +339,6 @@ class RunReads:
             rows = conn.execute(query).all()
         columns = ["run_id", "tag", "step", "value", "wall_time", "count"]
         return pd.DataFrame(rows, columns=columns).astype({"value": "float64"})
-
-    def scalar_counts(self, run_id: int) -> dict[str, int]:
-        """How many points each tag of a run holds."""
-        with self._engine.connect() as conn:
-            query = (
-                select(names.c.name, scalar_latest.c.count)
-                .join(names, names.c.id == scalar_latest.c.tag_id)
-                .where(and_(scalar_latest.c.run_id == int(run_id)))
-            )
-            return {tag: int(n) for tag, n in conn.execute(query)}
 
     def run_summaries(self, limit: int = 3) -> tuple[pd.DataFrame, list[str]]:
         """:meth:`runs` with the latest value of the ``limit`` key scalars (losses first) as extra columns.

@@ -1,4 +1,4 @@
-"""Scalar records: ``(run_id, step, wall_time_ns, {tag: value})`` as queued by ``Run.log``."""
+"""Scalar records: :class:`~torchscope.storage.runs.records.ScalarLog`, as queued by ``Run.log``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from sqlalchemy import Connection, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.handlers import handler
+from torchscope.storage.runs.records import ScalarLog
 from torchscope.storage.runs.bucket_writes import update_buckets
-from torchscope.storage.schema import runs, scalar_latest, scalars
+from torchscope.storage.runs.schema import runs, scalar_latest, scalars
 
 COLUMNS = ("run_id", "tag_id", "step", "value", "wall_time")
 
@@ -33,12 +33,12 @@ def to_float(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _columns(payloads: list[Any]) -> tuple[tuple[Any, ...], list[int], list[str], list[Any]]:
+def _columns(logs: list[ScalarLog]) -> tuple[tuple[Any, ...], list[int], list[str], list[Any]]:
     """Transpose log calls: ``(runs, steps, walls)`` per call, tag counts, and all tags and values flattened.
 
     Only C-level iteration (zip, map, chain): this runs once per ``run.log`` and must keep up with the trainer.
     """
-    runs_, steps, walls, datas = zip(*payloads)
+    runs_, steps, walls, datas = zip(*logs)  # a ScalarLog is a tuple: zip transposes the calls into its fields
     tags = list(chain.from_iterable(datas))
     values = list(chain.from_iterable(map(dict.values, datas)))
     return (runs_, steps, walls), list(map(len, datas)), tags, values
@@ -61,11 +61,10 @@ def _floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     return out, keep
 
 
-@handler("scalars")
-def write_scalars(conn: Connection, interner: Interner, payloads: list[Any]) -> None:
+def write_scalars(conn: Connection, interner: Interner, logs: list[ScalarLog]) -> None:
     """Insert scalar rows and merge them into the bucket pyramid, then advance each run's ``last_step``,
     ``scalar_count`` and its latest value per tag."""
-    (runs_, steps, walls), counts, tags, values = _columns(payloads)
+    (runs_, steps, walls), counts, tags, values = _columns(logs)
     ids = interner.ids(conn, set(tags))
     counts_arr = np.array(counts, np.int64)
     run = np.repeat(np.array(runs_, np.int64), counts_arr)
@@ -106,7 +105,7 @@ def warm_up(conn: Connection, run_id: int) -> None:
     already started otherwise."""
     savepoint = conn.begin_nested()
     try:
-        write_scalars(conn, Interner(), [(run_id, 0, 0, {"torchscope/warm-up": 0.0})])
+        write_scalars(conn, Interner(), [ScalarLog(run_id, 0, 0, {"torchscope/warm-up": 0.0})])
     finally:
         savepoint.rollback()
 

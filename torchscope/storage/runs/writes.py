@@ -10,11 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from torchscope.storage.bulk import Interner
-from torchscope.storage.handlers import handler
-from torchscope.storage.schema import runs
-
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
-
+from torchscope.storage.runs.records import RunUpdate
+from torchscope.storage.runs.schema import runs
 
 def create_run(
     conn: Connection,
@@ -62,8 +59,7 @@ def heartbeat(run_id: int) -> Callable[[Connection], None]:
     return beat
 
 
-@handler("run_update")
-def write_run_updates(conn: Connection, _interner: Interner, payloads: list[Any]) -> None:
-    """Apply ``(run_id, {column: value})`` updates in order."""
-    for run_id, values in payloads:
-        conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+def write_run_updates(conn: Connection, _interner: Interner, updates: list[RunUpdate]) -> None:
+    """Apply the updates in order."""
+    for update in updates:
+        conn.execute(runs.update().where(runs.c.id == update.run_id).values(**update.values()))

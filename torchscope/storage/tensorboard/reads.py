@@ -1,4 +1,4 @@
-"""Read API for imported TensorBoard graphs and histograms (mixed into ``Store``)."""
+"""Read API for imported TensorBoard graphs and histograms (``Store`` delegates to these)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ HISTOGRAM_COLUMNS = ["run_id", "tag", "step", "wall_time", "min", "max", "num", 
 class TbGraphReads:
     """``imported_graph`` and ``histograms``."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def imported_graph(self, run_id: int, tag: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The graphs imported from TensorBoard logs into ``run_id`` as ``(nodes, edges)``.

@@ -1,6 +1,6 @@
 """Tables of what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs and histograms.
 
-Imported graphs are kept apart from the graphs torchscope captures itself (``schema_graph``), as they come in
+Imported graphs are kept apart from the graphs torchscope captures itself (``storage/graph/schema.py``), as they come in
 TensorBoard's forms: a TF op graph (``GraphDef``, from ``add_graph`` or ``trace_export``) or a Keras model config.
 """
 

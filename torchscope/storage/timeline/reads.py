@@ -1,110 +1,48 @@
-"""Timeline reads (mixed into ``Store``): lanes as rows, level-of-detail windows, search, event details, minimap.
+"""Timeline reads (``Store`` delegates to these): lanes as rows, level-of-detail windows, search, event details,
+minimap.
 
-A pan or zoom must answer in well under 100 ms on a million-event profile, so the first read of a profile loads a
-compact columnar index of its events (:class:`~torchscope.storage.timeline.lod.EventIndex`, about 40 bytes per
-event, one range scan by primary key) and keeps the few most recently viewed in memory. Profiles never change once
-stored, so the cache needs no invalidation beyond the profile's event count. Every later window query is answered
-from that index; names, arguments and device details of what is drawn come from SQL by id.
+Every window query is answered from the profile's event index (:mod:`torchscope.storage.timeline.index`, loaded
+on the first read and kept for recently viewed profiles); names, arguments and device details of what is drawn
+come from SQL by id.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from torchscope.errors import BadRequestError, NotFoundError, StoreError
-from torchscope.storage.timeline import lod
+from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.profile.kinds import KIND, KINDS
+from torchscope.storage.profile.reads import ProfileReads
+from torchscope.storage.timeline import lod
+from torchscope.storage.timeline.index import IndexCache, Loaded, load_index
 
-CACHE_BYTES = 512 << 20  # indexes of recently viewed profiles kept in memory (a 1M-event profile takes ~40 MB)
-LANE_GROUP_COLUMNS = ["id", "position", "row0", "rows", "group", "label", "kind", "device", "stream", "event_count"]
 WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
 BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
-
-
-class _Loaded:
-    """A profile's event index and the lane layout derived from it."""
-
-    def __init__(self, ix: lod.EventIndex, lanes: pd.DataFrame, duration: int, event_count: int) -> None:
-        self.ix = ix
-        self.lanes = lanes
-        self.duration = duration
-        self.event_count = event_count
-        self.row_of_lane = lanes.sort_values("position")["row0"].to_numpy(np.int64)
-        ix.row = (self.row_of_lane[ix.lane] + ix.depth).astype(np.int32)
-        self.windows: OrderedDict[tuple[int, ...], lod.Window] = OrderedDict()
-        self.lane_ids = lanes.sort_values("position")["id"].to_numpy(np.int64)
-        self._launched: tuple[np.ndarray, np.ndarray] | None = None
-        self.minimaps: dict[int, np.ndarray] = {}
-        self._names: tuple[np.ndarray, np.ndarray] | None = None
-
-    def name_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(distinct name ids, code of each event)``: searches and spans work on the few distinct names."""
-        if self._names is None:
-            self._names = np.unique(self.ix.name_id, return_inverse=True)
-        return self._names
-
-    def launched_by(self, pos: int) -> np.ndarray:
-        """Positions of the device events launched by the runtime call at ``pos``."""
-        if self._launched is None:
-            has = np.flatnonzero(self.ix.link >= 0)
-            order = np.argsort(self.ix.link[has], kind="stable")
-            self._launched = (self.ix.link[has][order], has[order])
-        keys, targets = self._launched
-        return targets[np.searchsorted(keys, pos, "left") : np.searchsorted(keys, pos, "right")]
 
 
 class TimelineReads:
     """``timeline_lanes``, ``timeline_window``, ``timeline_search``, ``timeline_event``, ``timeline_minimap``,
     ``name_spans``, ``memory_by_op``: what the timeline and the profile page's links need."""
 
-    _engine: Engine
+    def __init__(self, engine: Engine, profiles: ProfileReads) -> None:
+        self._engine = engine
+        self._profiles = profiles
+        self._indexes = IndexCache()
 
-    # -- the per-profile index -------------------------------------------------------------------------------------
+    def _timeline(self, profile_id: int) -> Loaded:
+        meta = self._profiles.profile(profile_id)
 
-    def _timeline(self, profile_id: int) -> _Loaded:
-        meta = self.profile(profile_id)  # type: ignore[attr-defined]
-        cache: OrderedDict[int, _Loaded] = self.__dict__.setdefault("_timeline_cache", OrderedDict())
-        lock: threading.Lock = self.__dict__.setdefault("_timeline_lock", threading.Lock())
-        with lock:
-            hit = cache.get(int(profile_id))
-            if hit is not None and hit.event_count == int(meta["event_count"]):
-                cache.move_to_end(int(profile_id))
-                return hit
-            loaded = self._load_timeline(int(profile_id), meta)
-            cache[int(profile_id)] = loaded
-            while len(cache) > 1 and sum(v.ix.nbytes for v in cache.values()) > CACHE_BYTES:
-                cache.popitem(last=False)
-            return loaded
+        def load() -> Loaded:
+            lanes = self._profiles.lanes(profile_id)
+            with self._engine.connect() as conn:
+                return load_index(conn, lanes, meta)
 
-    def _load_timeline(self, profile_id: int, meta: dict[str, Any]) -> _Loaded:
-        lanes = self.lanes(profile_id)  # type: ignore[attr-defined]
-        with self._engine.connect() as conn:
-            base, cols = _scan(conn, lanes, meta.get("first_event_id"))
-        lane = np.repeat(np.arange(len(lanes), dtype=np.int32), lanes["event_count"].to_numpy(np.int64))
-        start, dur, kind, name_id, parent, link = cols
-        kind = kind.astype(np.int8)
-        depth = lod.nesting_depth(parent)
-        device_lane = (lanes["kind"] == "device").to_numpy()
-        on_device = device_lane[lane] if len(lane) else np.zeros(0, dtype=bool)
-        if on_device.any():
-            # device streams do not nest, but a record_function range projected on a stream spans its kernels
-            annotated = np.zeros(len(lanes), dtype=bool)
-            annotated[np.unique(lane[on_device & (kind == KIND["gpu_user_annotation"])])] = True
-            second_row = (annotated[lane] & (kind != KIND["gpu_user_annotation"])).astype(np.int16)
-            depth = np.where(on_device, second_row, depth)
-        ix = lod.EventIndex(
-            base=base, lane=lane, kind=kind, name_id=name_id, level=np.frexp(dur.astype(np.float64))[1].astype(np.int8),
-            start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
-        )  # fmt: skip
-        layout = lod.lane_layout(lanes, ix)[LANE_GROUP_COLUMNS]
-        return _Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
+        return self._indexes.get(int(profile_id), int(meta["event_count"]), load)
 
     def timeline_prefetch(self, profile_id: int) -> None:
         """Load a profile's timeline index on a background thread (the profile page calls this, so the timeline
@@ -229,7 +167,7 @@ class TimelineReads:
         )  # fmt: skip
         return event
 
-    def _flow_rows(self, t: _Loaded, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    def _flow_rows(self, t: Loaded, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
         """The events at the other end of flow arrows (``fwdbwd``: forward op -> backward op), with the flow kind."""
         pos = np.array([int(e) - t.ix.base for _, e in pairs], dtype=np.int64)
         pos = pos[(pos >= 0) & (pos < len(t.ix))]
@@ -269,7 +207,7 @@ class TimelineReads:
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """Allocator events attributed to the innermost op running on their thread: ``op, allocations,
         allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside any op)."""
-        memory = self.memory_timeline(profile_id)  # type: ignore[attr-defined]
+        memory = self._profiles.memory_timeline(profile_id)
         cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "net_bytes"]
         if memory.empty or "lane_id" not in memory.columns:
             return pd.DataFrame(columns=cols)
@@ -331,7 +269,7 @@ class TimelineReads:
                 out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
         return out
 
-    def _matching_events(self, t: _Loaded, query: str) -> np.ndarray:
+    def _matching_events(self, t: Loaded, query: str) -> np.ndarray:
         """Positions of the events whose name contains ``query`` (case-insensitive)."""
         query = (query or "").strip().lower()
         if not query:
@@ -341,7 +279,7 @@ class TimelineReads:
         wanted = np.array([query in names.get(int(i), "").lower() for i in distinct], dtype=bool)
         return np.flatnonzero(wanted[codes]) if wanted.any() else np.zeros(0, dtype=np.int64)
 
-    def _event_rows(self, t: _Loaded, pos: np.ndarray) -> pd.DataFrame:
+    def _event_rows(self, t: Loaded, pos: np.ndarray) -> pd.DataFrame:
         pos = np.asarray(pos, dtype=np.int64)
         ix = t.ix
         names = self._names(np.unique(ix.name_id[pos])) if len(pos) else {}
@@ -353,7 +291,7 @@ class TimelineReads:
             columns=WINDOW_COLUMNS,
         )  # fmt: skip
 
-    def _nearest_op(self, t: _Loaded, pos: int) -> dict[str, Any] | None:
+    def _nearest_op(self, t: Loaded, pos: int) -> dict[str, Any] | None:
         while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:
             pos = int(t.ix.parent[pos])
         return self._event_rows(t, np.array([pos])).iloc[0].to_dict() if pos >= 0 else None
@@ -366,73 +304,3 @@ def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int
         raise BadRequestError(f"the window end ({b}) must come after its start ({a})")
     return a, b
 
-
-def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[int, list[np.ndarray]]:
-    """Every event of the lanes, by id, as columns ``start, dur, kind, name_id, parent, link`` (positions of the
-    parent / launching event, -1 when none), and the profile's first event id.
-
-    The writer gives a profile's events contiguous ids ordered by lane, so this is one primary-key range scan. Each
-    value costs a Python object on its way out of the driver, so values travel packed in two integers: start and
-    duration; kind, name id and the one relation an event has (host events have a parent, device events a launch
-    link, never both).
-    """
-    total = int(lanes["event_count"].sum())
-    if total == 0:
-        return 0, [np.zeros(0, dtype=np.int64) for _ in range(6)]
-    if first_id is not None and not pd.isna(first_id):
-        lo = int(first_id)
-    else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
-        first = lanes[lanes["event_count"] > 0].iloc[0]
-        seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
-        levels = range(int(first["max_level"]) + 1)
-        found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in levels]
-        lo = min(int(i) for i in found if i is not None)
-    hi = lo + total - 1
-    max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
-    packed = max_name < (1 << 28) and total < (1 << 30)
-    if packed:
-        # start and duration share one integer when they fit (starts within 36 min, events under 4 ms: nearly
-        # all of them); the few that do not come as -1 and are read again by id
-        sql = (
-            "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
-            "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
-            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-        ).format(lo=lo, hi=hi, below=lo - 1, start_cap=1 << 41, dur_cap=1 << 22)
-    else:
-        sql = (
-            "SELECT start, dur, kind, name_id, COALESCE(parent - {lo:d}, -1), COALESCE(link - {lo:d}, -1) "
-            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-        ).format(lo=lo, hi=hi)
-    width = 2 if packed else 6
-    flat = _fetch_ints(conn, sql, width)
-    if len(flat) != total:
-        raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
-    if not packed:
-        return lo, [np.ascontiguousarray(flat[:, i]) for i in range(6)]
-    times, value = flat[:, 0], flat[:, 1]
-    start, dur = times & ((1 << 41) - 1), times >> 41
-    wide = np.flatnonzero(times < 0)
-    for i in range(0, len(wide), 900):
-        chunk = wide[i : i + 900]
-        ids = ",".join(str(int(x) + lo) for x in chunk)
-        exact = _fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
-        start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
-    relation = (value >> 32) - 1
-    lane = np.repeat(np.arange(len(lanes)), lanes["event_count"].to_numpy(np.int64))
-    device = (lanes["kind"] == "device").to_numpy()[lane]
-    parent = np.where(device, -1, relation)
-    link = np.where(device, relation, -1)
-    return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
-
-
-def _fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
-    """The integer rows of ``sql`` as an ``n x width`` array, straight from the DB-API cursor (the SQL holds only
-    integers formatted in, no parameters: paramstyles differ). Plain tuples go through ``fromiter``: numpy
-    probing SQLAlchemy row objects would cost ~30 µs per row."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)

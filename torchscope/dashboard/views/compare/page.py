@@ -13,7 +13,7 @@ import dash
 import pandas as pd
 from dash import dcc, html
 
-from torchscope.storage.compare.comparison import PROFILE, Comparison, Side, compare
+from torchscope.storage.compare.records import ONLY_A, ONLY_B, PROFILE, Comparison, Side, totals
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import data_grid, plot_config
@@ -22,7 +22,6 @@ from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
 )  # fmt: skip
 from torchscope.errors import BadRequestError
-from torchscope.storage.compare import diff
 from torchscope.storage.store import Store
 
 MAX_POINTS = 2000
@@ -76,7 +75,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     if align not in ("step", "time"):
         raise BadRequestError(f"align must be step or time, not {align!r}")
     shapes = query.get("shapes", "0") in ("1", "true", "yes")
-    cmp = compare(store, a, b, align=align, max_points=MAX_POINTS, group_by_shape=shapes)
+    cmp = store.compare(a, b, align=align, max_points=MAX_POINTS, group_by_shape=shapes)
     return html.Div(
         [
             html.H1("Compare"),
@@ -186,11 +185,11 @@ def _profile_sections(cmp: Comparison, a: str, b: str, shapes: bool) -> list[Any
                 table = table.assign(name=table["name"] + " " + table["input_shapes"].fillna("")).rename_axis(None)
         time = table.attrs.get("sort_by", "total_ns")
         mean_col = mean or ("device_mean_ns" if time.startswith("device") else "host_mean_ns")
-        totals = diff.totals(table, [time]).iloc[0]
-        caption = (f"{len(table)} rows: {int((table['status'] == diff.ONLY_A).sum())} only in A, "
-                   f"{int((table['status'] == diff.ONLY_B).sum())} only in B; total {time}: "
-                   f"{fmt_us(totals['a'], 1, grouped=True)} → {fmt_us(totals['b'], 1, grouped=True)} "
-                   f"({fmt_us(totals['delta'], 1, signed=True, grouped=True)}, "
+        sums = totals(table, [time]).iloc[0]
+        caption = (f"{len(table)} rows: {int((table['status'] == ONLY_A).sum())} only in A, "
+                   f"{int((table['status'] == ONLY_B).sum())} only in B; total {time}: "
+                   f"{fmt_us(sums['a'], 1, grouped=True)} → {fmt_us(sums['b'], 1, grouped=True)} "
+                   f"({fmt_us(sums['delta'], 1, signed=True, grouped=True)}, "
                    "the sum of the rows' changes)")  # fmt: skip
         sections.append(
             html.Section(
@@ -226,7 +225,7 @@ def _graph_sections(cmp: Comparison) -> list[Any]:
         return []
     nodes, modules = cmp.graph_nodes, cmp.graph_modules
     items = []
-    for status, cls in ((diff.ONLY_A, "class_a"), (diff.ONLY_B, "class_b")):
+    for status, cls in ((ONLY_A, "class_a"), (ONLY_B, "class_b")):
         mods = modules[modules["status"] == status]
         text = ", ".join(f"{m or '(root)'} ({c})" for m, c in zip(mods["module"], mods[cls])) or "none"
         items.append(html.Li([html.B(f"modules {status}: "), text], id=f"compare-modules-{status.split()[-1].lower()}"))

@@ -18,7 +18,6 @@ from torchscope.dashboard.views.graph.compare import node_colours
 from torchscope.dashboard.views.graph.model import GraphModel, captured_model, imported_model
 from torchscope.dashboard.views.graph.timing import op_times
 from torchscope.errors import BadRequestError, NotFoundError
-from torchscope.storage.compare.diff import on_graph_modules, profiler_module_names
 from torchscope.storage.store import Store
 
 T = TypeVar("T")
@@ -171,7 +170,7 @@ class GraphData:
         if hit is None:
             run_id, version = state["run"], state["version"]
             paths = self._profiler_paths.get_or(
-                (run_id, version), lambda: profiler_module_names(self.store.graph(run_id, version=version)[0])
+                (run_id, version), lambda: self.store.profiler_module_paths(run_id, version=version)
             )
             path = paths.get(text.strip())
             hit = model.by_module.get(path) if path is not None else None
@@ -203,9 +202,8 @@ class GraphData:
             table = self.store.op_table(profile_id, group_by_shape=True)
             joined = op_times(model, table)
             # module calls: the profiler's own module time (with_stack=True profiles), when its module paths fit
-            names = profiler_module_names(self.store.graph(run_id, version=version)[0])
             sums = ["calls", "host_total_ns", "device_total_ns"]
-            modules = on_graph_modules(self.store.module_table(profile_id), names, sums)
+            modules = self.store.graph_module_table(run_id, profile_id, version=version)
             if modules is not None:
                 rows = modules[["module", *sums]].itertuples(index=False)
                 per_path = {m: (h / max(c, 1), d / max(c, 1), int(c)) for m, c, h, d in rows}
