@@ -1,21 +1,22 @@
 """torchscope: see what your PyTorch program really did — graph, values, kernels and timings — in the browser."""
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
+from torchscope.capture.run import Run, init
 from torchscope.errors import (
     NotFoundError,
     SchemaVersionError,
     StoreError,
     TorchscopeError,
+    TorchscopeWarning,
     TraceImportError,
 )
-from torchscope.capture.run import Run, init
 from torchscope.storage.store import Store, compare
 from torchscope.storage.store import open_store as open  # noqa: A001 - the public name is torchscope.open
 
 try:
-    __version__ = version("torchscope")
-except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = _metadata.version("torchscope")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TorchscopeError",
+    "TorchscopeWarning",
     "TraceImportError",
     "__version__",
     "compare",
