@@ -44,7 +44,7 @@ class CompareReads:
         self.profiles = profiles
 
     def latest_profile(self, run_id: int) -> int | None:
-        """The id of the newest profile of ``run_id``, or None when the run has none."""
+        """Backs :meth:`Store.latest_profile`, which documents the columns."""
         with self._engine.connect() as conn:
             found = conn.execute(select(func.max(profiles.c.id)).where(profiles.c.run_id == int(run_id))).scalar()
         return None if found is None else int(found)
@@ -115,8 +115,7 @@ class CompareReads:
     def graph_diff(
         self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None
     ) -> pd.DataFrame:
-        """Structural diff of the graphs two runs captured (default: each run's last captured step); one row per
-        node key, ``only A`` / ``only B`` / ``both``. Raises ``NotFoundError`` when a run captured no graph."""
+        """Backs :meth:`Store.graph_diff`, which documents the columns."""
         return diff.graph_diff(self.graphs.graph(run_a, step_a)[0], self.graphs.graph(run_b, step_b)[0])
 
     def graph_module_diff(
@@ -128,8 +127,7 @@ class CompareReads:
     def graph_node_diff(
         self, run_a: int, run_b: int, *, step_a: int | None = None, step_b: int | None = None
     ) -> pd.DataFrame:
-        """Per shared node, the change of its activation (or gradient) statistics between one captured step of
-        each run (default: the last). ``norm_change`` is what the graph view colours by; see docs/compare.md."""
+        """Backs :meth:`Store.graph_node_diff`, which documents the columns."""
         step_a = self._captured_step(run_a, step_a)
         step_b = self._captured_step(run_b, step_b)
         structure = self.graph_diff(run_a, run_b, step_a=step_a, step_b=step_b)
@@ -160,17 +158,13 @@ class CompareReads:
         return diff.table_diff(tables[0], tables[1], ["module"], MODULE_SUMS, OP_MEANS, _time_column(*tables))
 
     def profiler_module_paths(self, run_id: int, *, version: int | None = None) -> dict[str, str]:
-        """``{profiler module path: graph module path}`` (``Net_0/Block_1/Linear_2`` -> ``b2.lin``) for the module
-        calls of a run's captured graph (its last captured step, or graph ``version``)."""
+        """Backs :meth:`Store.profiler_module_paths`, which documents the columns."""
         return diff.profiler_module_names(self.graphs.graph(run_id, version=version)[0])
 
     def graph_module_table(
         self, run_id: int, profile_id: int, *, version: int | None = None
     ) -> pd.DataFrame | None:
-        """The :meth:`module_table` of ``profile_id`` keyed by the module paths of ``run_id``'s captured graph (see
-        :meth:`profiler_module_paths`), summed where several profiler paths are one module: ``module, calls,
-        host_total_ns, host_self_ns, device_total_ns, device_self_ns``, by module. None when the profile has no
-        module events or a module the graph does not have (they do not describe the same model)."""
+        """Backs :meth:`Store.graph_module_table`, which documents the columns."""
         names = self.profiler_module_paths(run_id, version=version)
         return diff.on_graph_modules(self.profiles.module_table(profile_id), names, MODULE_SUMS)
 

@@ -58,11 +58,7 @@ class GraphReads:
         self._engine = engine
 
     def graph_steps(self, run_id: int, model: str | None = None) -> pd.DataFrame:
-        """Captured steps of a run, by step: columns ``step, version_id, wall_time, n_tensors, model``.
-
-        ``model`` is the watch's name (``run.watch(..., name=)``, by default the model's class); a run that watched
-        several models has one row per model and step; ``model=`` keeps one of them.
-        """
+        """Backs :meth:`Store.graph_steps`, which documents the columns."""
         s = graph_steps.c
         query = (
             select(s.step, s.version_id, s.wall_time, s.n_tensors, names.c.name)
@@ -76,8 +72,7 @@ class GraphReads:
         return frame.astype({c: "int64" for c in ("step", "version_id", "wall_time", "n_tensors")})
 
     def graph_versions(self, run_id: int, model: str | None = None) -> pd.DataFrame:
-        """Distinct graph structures of a run (or of the steps of one watched ``model``):
-        ``id, hash, n_nodes, n_ops, n_edges, first_step, n_steps``."""
+        """Backs :meth:`Store.graph_versions`, which documents the columns."""
         steps = (
             select(graph_steps.c.version_id, func.count().label("n_steps"))
             .where(graph_steps.c.run_id == int(run_id), *_model_filter(graph_steps.c.model_id, model))
@@ -130,11 +125,7 @@ class GraphReads:
     def graph(
         self, run_id: int, step: int | None = None, *, version: int | None = None, model: str | None = None
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``(nodes, edges)`` of the graph that ``step`` ran (default: the last captured step), or of ``version``.
-
-        With several watched models, ``model`` picks one (default: the first one captured at that step). Raises
-        :class:`NotFoundError` when the run has no such captured step or version.
-        """
+        """Backs :meth:`Store.graph`, which documents the columns."""
         version_id = self._resolve_version(run_id, step, version, model)
         op, module, file, dtype = _name("op"), _name("module"), _name("file"), _name("dtype")
         n = graph_nodes.c
@@ -173,12 +164,7 @@ class GraphReads:
         role: str | None = None,
         model: str | None = None,
     ) -> pd.DataFrame:
-        """Statistics of captured tensors, one row per tensor per captured step, by step then ``seq``.
-
-        ``node`` selects a node by id (``int``) or by name (``"fc.weight"``, ``"linear_0"``, ``"grad:fc.weight"``);
-        ``step`` one captured step; ``role`` ``"value"`` or ``"grad"``; ``model`` one watched model. ``hist``
-        (32 counts) and ``sample`` are numpy arrays.
-        """
+        """Backs :meth:`Store.tensor_stats`, which documents the columns."""
         if role not in (None, "value", "grad"):
             raise BadRequestError(f"role must be 'value' or 'grad', got {role!r}")
         dtype, device, op, module, watched = _name("dtype"), _name("device"), _name("op"), _name("module"), _name("m")
@@ -218,7 +204,7 @@ class GraphReads:
     def tensor_value(
         self, run_id: int, step: int, node: int | str, output: int = 0, role: str = "value", model: str | None = None
     ) -> np.ndarray:
-        """A whole tensor stored by ``tensors="full"`` capture, as a numpy array (bfloat16 comes back as float32)."""
+        """Backs :meth:`Store.tensor_value`, which documents the columns."""
         d = tensor_data.c
         query = select(d.codec, d.data).where(
             d.run_id == int(run_id), d.step == int(step), d.output == int(output), d.role == role,
@@ -241,7 +227,7 @@ class GraphReads:
         return np.load(io.BytesIO(zlib.decompress(row[1])), allow_pickle=False)
 
     def anomalies(self, run_id: int, model: str | None = None) -> pd.DataFrame:
-        """First NaN/Inf origins of a run (or of one watched ``model``), by step; columns in docs/capture.md."""
+        """Backs :meth:`Store.anomalies`, which documents the columns."""
         op, module, file, watched = _name("op"), _name("module"), _name("file"), _name("m")
         a, n = graph_anomalies.c, graph_nodes.c
         query = (

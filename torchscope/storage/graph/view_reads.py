@@ -32,12 +32,7 @@ class GraphViewReads:
         self._engine = engine
 
     def step_stats(self, run_id: int, step: int, model: str | None = None) -> pd.DataFrame:
-        """Every tensor statistic of one captured step without blobs: :data:`STEP_STATS_COLUMNS`, by node.
-
-        ``node`` is the graph node (for ``role == "grad"`` the grad node, whose ``target`` is the value's node).
-        ``model`` keeps one watched model (node ids are per graph, so a run watching several models needs it).
-        An uncaptured step gives an empty frame.
-        """
+        """Backs :meth:`Store.step_stats`, which documents the columns."""
         s = tensor_stats.c
         query = (
             select(*(s[c] for c in STEP_STATS_COLUMNS))
@@ -53,11 +48,7 @@ class GraphViewReads:
         return frame.astype({c: "int64" for c in ints} | {c: "float64" for c in ("min", "max", "mean", "std", "norm")})
 
     def op_events(self, profile_id: int, names: list[str], max_items: int = 50) -> pd.DataFrame:
-        """Host op events (``cpu_op``) of ``profile_id`` named one of ``names``, by start, at most ``max_items``.
-
-        Columns :data:`OP_EVENT_COLUMNS`: ``start``/``dur`` in ns since the profile's start, ``info`` the input
-        shapes/types JSON the profiler recorded (None without ``record_shapes``).
-        """
+        """Backs :meth:`Store.op_events`, which documents the columns."""
         if max_items < 0:
             raise BadRequestError("max_items must be a non-negative number of events")
         if not names:

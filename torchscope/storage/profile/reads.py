@@ -37,7 +37,7 @@ class ProfileReads:
         self.event_frames = ap.EventFrames()
 
     def profiles(self, run_id: int | None = None) -> pd.DataFrame:
-        """One row per profile (of ``run_id``, or of every run), by id. Columns: :data:`PROFILE_COLUMNS`."""
+        """Backs :meth:`Store.profiles`, which documents the columns."""
         query = select(*(profiles.c[c] for c in PROFILE_COLUMNS)).order_by(profiles.c.id)
         if run_id is not None:
             query = query.where(profiles.c.run_id == int(run_id))
@@ -45,7 +45,7 @@ class ProfileReads:
             return pd.DataFrame(conn.execute(query).all(), columns=PROFILE_COLUMNS)
 
     def profile(self, profile_id: int) -> dict[str, object]:
-        """The :meth:`profiles` row of ``profile_id`` plus ``devices`` and ``info`` (JSON text); NotFoundError."""
+        """Backs :meth:`Store.profile`, which documents the columns."""
         with self._engine.connect() as conn:
             row = conn.execute(select(profiles).where(profiles.c.id == int(profile_id))).first()
         if row is None:
@@ -53,7 +53,7 @@ class ProfileReads:
         return dict(row._mapping)
 
     def lanes(self, profile_id: int) -> pd.DataFrame:
-        """The lanes (host threads, device streams) of a profile. Columns: :data:`LANE_COLUMNS`."""
+        """Backs :meth:`Store.lanes`, which documents the columns."""
         self.profile(profile_id)
         query = select(*(profile_lanes.c[c] for c in LANE_COLUMNS)).where(profile_lanes.c.profile_id == int(profile_id))
         with self._engine.connect() as conn:
@@ -68,13 +68,7 @@ class ProfileReads:
         max_items: int | None = None,
         lanes: list[int] | None = None,
     ) -> pd.DataFrame:
-        """Events overlapping ``[start, end)`` (ns since the profile's ``start_ns``), per lane, by lane and start.
-
-        ``max_items`` bounds the events returned *per lane*: the longest events are kept, whole duration classes
-        at a time (all events of a class ``2**(L-1) <= dur < 2**L`` or none), so a zoomed-out view gets the
-        events that are visible at its scale. ``frame.attrs["truncated"]`` lists the lanes that were cut.
-        Columns: :data:`EVENT_COLUMNS` (``kind`` as text, ``info`` the op's input shapes/types JSON).
-        """
+        """Backs :meth:`Store.events`, which documents the columns."""
         meta = self.profile(profile_id)
         if max_items is not None and max_items < 0:
             raise BadRequestError("max_items must be a non-negative number of events")
@@ -117,53 +111,43 @@ class ProfileReads:
         return int(self.profile(profile_id)["duration_ns"])
 
     def step_breakdown(self, profile_id: int) -> pd.DataFrame:
-        """Per ``ProfilerStep#N`` (or one step -1 for a trace without steps), where its wall time went.
-
-        Columns ``step, start, end, wall_ns, kernel_ns, communication_ns, memcpy_ns, memset_ns, runtime_ns,
-        dataloader_ns, cpu_ns, idle_ns``; each instant is counted once in the first category active then (that
-        order), so the ``*_ns`` columns after ``wall_ns`` add up to ``wall_ns``.
-        """
+        """Backs :meth:`Store.step_breakdown`, which documents the columns."""
         duration = self._duration(profile_id)
         with self._engine.connect() as conn:
             return ap.step_breakdown(conn, self.event_frames, int(profile_id), duration)
 
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
-        """Per step and device: ``step, device, wall_ns, busy_ns, kernel_ns, idle_ns, utilization`` (kernel/wall)."""
+        """Backs :meth:`Store.device_utilization`, which documents the columns."""
         duration = self._duration(profile_id)
         with self._engine.connect() as conn:
             return ap.device_utilization(conn, self.event_frames, int(profile_id), duration)
 
     def op_table(self, profile_id: int, group_by_shape: bool = False) -> pd.DataFrame:
-        """Per operator (and input shapes): ``name, [input_shapes,] calls, host_total_ns, host_self_ns,
-        device_total_ns, device_self_ns, host_mean_ns, device_mean_ns``, by host total time."""
+        """Backs :meth:`Store.op_table`, which documents the columns."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
             return ap.op_table(conn, self.event_frames, int(profile_id), group_by_shape)
 
     def kernel_table(self, profile_id: int) -> pd.DataFrame:
-        """Per kernel name: ``name, calls, total_ns, mean_ns, min_ns, max_ns, share, tensor_cores,
-        mean_occupancy, mean_registers, mean_blocks_per_sm``, by total time."""
+        """Backs :meth:`Store.kernel_table`, which documents the columns."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
             return ap.kernel_table(conn, int(profile_id))
 
     def module_table(self, profile_id: int) -> pd.DataFrame:
-        """Per module path (``Sequential_0/Linear_1``, from ``with_stack=True`` traces): ``module, calls,
-        host_total_ns, host_self_ns, device_total_ns, device_self_ns``; empty without module events."""
+        """Backs :meth:`Store.module_table`, which documents the columns."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
             return ap.module_table(conn, self.event_frames, int(profile_id))
 
     def kernel_ops(self, profile_id: int) -> pd.DataFrame:
-        """Every device event with the op that launched it: ``id, kind, name, start, dur, launch_id, op_id, op,
-        module`` (``op_id`` -1 and ``op``/``module`` None when unknown)."""
+        """Backs :meth:`Store.kernel_ops`, which documents the columns."""
         self.profile(profile_id)
         with self._engine.connect() as conn:
             return ap.kernel_ops(conn, self.event_frames, int(profile_id))
 
     def memory_timeline(self, profile_id: int) -> pd.DataFrame:
-        """Allocator events by time: ``ts, device_type, device, bytes, addr, allocated, reserved`` (allocated and
-        reserved as the profiler reported them after each event; ``bytes`` < 0 is a free), ``lane_id``."""
+        """Backs :meth:`Store.memory_timeline`, which documents the columns."""
         self.profile(profile_id)
         cols = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "lane_id"]
         sql = f"SELECT {', '.join(cols)} FROM profile_memory WHERE profile_id = :p ORDER BY ts"
@@ -171,8 +155,7 @@ class ProfileReads:
             return pd.DataFrame(conn.execute(text(sql), {"p": int(profile_id)}).all(), columns=cols)
 
     def event_details(self, profile_id: int) -> pd.DataFrame:
-        """What device events carry: ``event_id, grid, block`` ("x,y,z") ``, registers, shared_memory,
-        blocks_per_sm, warps_per_sm, occupancy`` (percent) ``, bytes`` (memcpy/memset), by event id."""
+        """Backs :meth:`Store.event_details`, which documents the columns."""
         self.profile(profile_id)
         cols = ["event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm",
                 "occupancy", "bytes"]  # fmt: skip
@@ -185,7 +168,7 @@ class ProfileReads:
             return pd.DataFrame(conn.execute(text(sql), {"p": int(profile_id)}).all(), columns=cols)
 
     def memory_peak(self, profile_id: int) -> pd.DataFrame:
-        """Per device: ``device_type, device, peak_allocated, peak_at, peak_reserved, events``."""
+        """Backs :meth:`Store.memory_peak`, which documents the columns."""
         frame = self.memory_timeline(profile_id)
         cols = ["device_type", "device", "peak_allocated", "peak_at", "peak_reserved", "events"]
         rows = []
@@ -197,8 +180,7 @@ class ProfileReads:
         return pd.DataFrame(rows, columns=cols)
 
     def flows(self, profile_id: int) -> pd.DataFrame:
-        """Flow arrows between events other than runtime -> kernel (see ``events.link``): ``kind, flow_id, src,
-        dst`` (event ids). Kineto's ``fwdbwd`` flows go from a forward op to the backward op autograd ran for it."""
+        """Backs :meth:`Store.flows`, which documents the columns."""
         self.profile(profile_id)
         sql = "SELECT kind, flow_id, src, dst FROM profile_flows WHERE profile_id = :p ORDER BY flow_id"
         with self._engine.connect() as conn:

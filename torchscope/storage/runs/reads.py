@@ -172,13 +172,7 @@ class RunReads:
         self.scalar_cache = ScalarCache()
 
     def runs(self) -> pd.DataFrame:
-        """One row per run, newest first.
-
-        Columns: ``id, name, status, started_at, ended_at, heartbeat_at, duration_ns, last_step, scalar_count,
-        config`` (a dict) ``, source, hostname, pid, dropped, error``. ``status`` is one of running, finished,
-        failed, interrupted; a run whose process died without finishing reads as interrupted, with ``ended_at``
-        set to its last heartbeat.
-        """
+        """Backs :meth:`Store.runs`, which documents the columns."""
         with self._engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(runs).order_by(runs.c.id.desc()))]
         now, host = time.time_ns(), socket.gethostname()
@@ -192,7 +186,7 @@ class RunReads:
         return frame.astype({"id": "int64", "started_at": "int64", "duration_ns": "int64"})
 
     def run(self, run_id: int) -> dict[str, Any]:
-        """The row of :meth:`runs` for ``run_id`` as a dict; :class:`NotFoundError` if there is none."""
+        """Backs :meth:`Store.run`, which documents the columns."""
         frame = self.runs()
         match = frame[frame["id"] == int(run_id)]
         if match.empty:
@@ -219,12 +213,7 @@ class RunReads:
         start_step: int | None = None,
         max_items: int | None = None,
     ) -> pd.DataFrame:
-        """Logged scalars of a run: columns ``run_id, step, tag, value, wall_time`` sorted by tag and step.
-
-        ``tags`` selects tags; ``start_step`` returns only steps after it (for incremental updates);
-        ``max_items`` bounds the points per tag by downsampling that keeps the first, last, minimum, maximum and
-        every NaN/Inf point of each bucket. NaN reads back as NaN, ±Inf as ±Inf.
-        """
+        """Backs :meth:`Store.scalars`, which documents the columns."""
         run_id = int(run_id)
         with self._engine.connect() as conn:
             tag_ids = _run_tag_ids(conn, run_id)
@@ -245,14 +234,7 @@ class RunReads:
         *,
         max_items: int | None = None,
     ) -> pd.DataFrame:
-        """The points a live view does not have yet: same columns and order as :meth:`scalars`.
-
-        ``cursors`` maps a tag to the ``(step, wall_time)`` of the last point the view holds; only points after it
-        (a later step, or the same step logged later, as system metrics are) come back. Tags missing from ``cursors``
-        come back whole. ``max_items`` bounds the points per tag as in :meth:`scalars`. A poll with nothing new costs
-        one lookup in ``scalar_latest``, not a scan of ``scalars``. A point logged later at a step *before* the
-        cursor (going back in steps) is not returned.
-        """
+        """Backs :meth:`Store.scalars_after`, which documents the columns."""
         run_id = int(run_id)
         with self._engine.connect() as conn:
             latest = conn.execute(
@@ -285,10 +267,7 @@ class RunReads:
             return _scalar_frame(conn, query, run_id, tag_ids, max_items)
 
     def scalars_downsampled(self, run_id: int, max_items: int) -> pd.DataFrame:
-        """Every tag of a run downsampled for display, as :meth:`scalars` with ``max_items`` (up to twice as many
-        points per tag), from a cache this store keeps up to date: the first call reads the run, later calls only
-        what was logged since (see :mod:`torchscope.storage.runs.scalar_cache`). Points logged later at a step before
-        a tag's last one are not picked up."""
+        """Backs :meth:`Store.scalars_downsampled`, which documents the columns."""
 
         def fetch(cursors: Mapping[str, tuple[int, int]]) -> pd.DataFrame:
             # a first read takes long series from the bucket pyramid; later ones only what came since
@@ -297,12 +276,7 @@ class RunReads:
         return self.scalar_cache.get(run_id, max_items, fetch)
 
     def run_artifacts(self, run_id: int, *, limit: int = 50) -> pd.DataFrame:
-        """What a run produced besides scalars: columns ``kind, id, name, step, created_at``, by kind then id.
-
-        ``kind`` is ``graph`` (a distinct captured graph structure, ``step`` its first step), ``anomaly`` (the first
-        NaN/Inf origin of a captured step, ``name`` is ``phase: tensor``) or ``profile``. At most ``limit`` of each
-        kind, the earliest; cheap enough for a live page to poll every second.
-        """
+        """Backs :meth:`Store.run_artifacts`, which documents the columns."""
         run_id = int(run_id)
         g, a, p = graph_versions.c, graph_anomalies.c, profiles.c
         queries = {
@@ -324,7 +298,7 @@ class RunReads:
         return frame.astype({"id": "int64", "step": "Int64", "created_at": "int64"})
 
     def last_scalars(self, run_ids: Sequence[int] | None = None) -> pd.DataFrame:
-        """The latest value of every tag of the given runs: columns ``run_id, tag, step, value, wall_time, count``."""
+        """Backs :meth:`Store.last_scalars`, which documents the columns."""
         query = select(
             scalar_latest.c.run_id,
             names.c.name.label("tag"),
@@ -341,8 +315,5 @@ class RunReads:
         return pd.DataFrame(rows, columns=columns).astype({"value": "float64"})
 
     def run_summaries(self, limit: int = 3) -> tuple[pd.DataFrame, list[str]]:
-        """:meth:`runs` with the latest value of the ``limit`` key scalars (losses first) as extra columns.
-
-        Returns the frame and the names of the key-scalar columns.
-        """
+        """Backs :meth:`Store.run_summaries`, which documents the columns."""
         return run_summaries(self.runs(), self.last_scalars(), limit)

@@ -19,12 +19,7 @@ class TbGraphReads:
         self._engine = engine
 
     def imported_graph(self, run_id: int, tag: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The graphs imported from TensorBoard logs into ``run_id`` as ``(nodes, edges)``.
-
-        ``nodes``: ``graph_id, tag, kind`` (graph_def | op_graph | keras) ``, name, op, scope`` (name-scope path)
-        ``, inputs`` (list of node names) ``, device, attrs`` (dict). ``edges``: ``graph_id, source, target`` for
-        every input that is a node of the same graph. ``tag`` selects one graph by its tag.
-        """
+        """Backs :meth:`Store.imported_graph`, which documents the columns."""
         sql = (
             "SELECT g.id, g.tag, g.kind, n.name, n.op, n.scope, n.inputs, n.device, n.attrs FROM tb_graph_nodes n "
             "JOIN tb_graphs g ON g.id = n.graph_id WHERE g.run_id = :r"
@@ -45,8 +40,7 @@ class TbGraphReads:
         return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
 
     def histograms(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:
-        """Imported histograms: ``run_id, tag, step, wall_time, min, max, num, sum, sum_squares, buckets``
-        (``buckets`` a list of ``[left, right, count]``), by tag and step."""
+        """Backs :meth:`Store.histograms`, which documents the columns."""
         sql = (
             "SELECT h.run_id, n.name, h.step, h.wall_time, h.min, h.max, h.num, h.sum, h.sum_squares, h.buckets "
             "FROM tb_histograms h JOIN names n ON n.id = h.tag_id WHERE h.run_id = :r ORDER BY n.name, h.step"

@@ -45,8 +45,7 @@ class TimelineReads:
         return self._indexes.get(int(profile_id), int(meta["event_count"]), load)
 
     def timeline_prefetch(self, profile_id: int) -> None:
-        """Load a profile's timeline index on a background thread (the profile page calls this, so the timeline
-        opens at once); errors are left for the timeline's own read to report."""
+        """Backs :meth:`Store.timeline_prefetch`, which documents the columns."""
 
         def load() -> None:
             try:
@@ -59,8 +58,7 @@ class TimelineReads:
     # -- reads -------------------------------------------------------------------------------------------------------
 
     def timeline_lanes(self, profile_id: int) -> pd.DataFrame:
-        """The lanes in display order, one row block each: :data:`LANE_GROUP_COLUMNS` (``row0`` is the lane's first
-        row, ``rows`` its nesting depth + 1, ``group`` the process / device it belongs to)."""
+        """Backs :meth:`Store.timeline_lanes`, which documents the columns."""
         return self._timeline(profile_id).lanes.copy()
 
     def timeline_window(
@@ -73,12 +71,7 @@ class TimelineReads:
         max_items: int = 3000,
         max_blocks: int = 2000,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """What to draw of ``[start, end)`` (ns since the profile start) at ``px`` pixels: ``(events, blocks)``.
-
-        ``events`` (:data:`WINDOW_COLUMNS`) are the events at least a pixel wide, the longest ``max_items`` when
-        there are more; ``blocks`` (:data:`BLOCK_COLUMNS`) merge the rest per row into density blocks (``count``
-        events covering ``busy`` of the block's width). ``events.attrs`` holds ``in_window`` and ``ns_per_px``.
-        """
+        """Backs :meth:`Store.timeline_window`, which documents the columns."""
         t = self._timeline(profile_id)
         a, b = _bounds(start, end, t.duration)
         if max_items < 0 or max_blocks < 0 or px <= 0:
@@ -104,8 +97,7 @@ class TimelineReads:
     def timeline_search(
         self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
     ) -> pd.DataFrame:
-        """Events whose name contains ``query`` (case-insensitive) overlapping the window, longest first, at most
-        ``max_items``; ``attrs["total"]`` counts the matches in the whole profile. Columns :data:`WINDOW_COLUMNS`."""
+        """Backs :meth:`Store.timeline_search`, which documents the columns."""
         t = self._timeline(profile_id)
         a, b = _bounds(start, end, t.duration)
         hit = self._matching_events(t, query)
@@ -118,10 +110,7 @@ class TimelineReads:
         return frame
 
     def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
-        """One event with everything the details panel shows: its row, lane, arguments, device details, the
-        enclosing call stack, the runtime call that launched it (a device event) or the device events it launched
-        (a runtime call), the ops at the other end of its flow arrows (``flows_out``/``flows_in``: a forward op and
-        the backward op autograd ran for it), each related event with its row and times so links can be drawn."""
+        """Backs :meth:`Store.timeline_event`, which documents the columns."""
         t = self._timeline(profile_id)
         pos = int(event_id) - t.ix.base
         if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
@@ -177,8 +166,7 @@ class TimelineReads:
         return rows
 
     def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
-        """Events per lane (rows, display order, indexed by lane id) and time bin (columns) of the whole profile;
-        ``attrs["bin_ns"]`` is a bin's width."""
+        """Backs :meth:`Store.timeline_minimap`, which documents the columns."""
         t = self._timeline(profile_id)
         counts = t.minimaps.get(bins)
         if counts is None:  # the whole profile never changes: count once per resolution
@@ -190,8 +178,7 @@ class TimelineReads:
         return frame
 
     def name_spans(self, profile_id: int) -> pd.DataFrame:
-        """Per event name: ``name, calls, first_start, last_end`` (ns since the profile start), for links that open
-        the timeline on every occurrence of an op, kernel or module."""
+        """Backs :meth:`Store.name_spans`, which documents the columns."""
         t = self._timeline(profile_id)
         ids, inverse = t.name_codes()
         first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
@@ -205,8 +192,7 @@ class TimelineReads:
         )  # fmt: skip
 
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
-        """Allocator events attributed to the innermost op running on their thread: ``op, allocations,
-        allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside any op)."""
+        """Backs :meth:`Store.memory_by_op`, which documents the columns."""
         memory = self._profiles.memory_timeline(profile_id)
         cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "net_bytes"]
         if memory.empty or "lane_id" not in memory.columns:
@@ -231,8 +217,7 @@ class TimelineReads:
         return out.reset_index(drop=True)[cols]
 
     def op_modules(self, profile_id: int) -> pd.DataFrame:
-        """Per operator name, the module path (``Sequential_0/Linear_0``, from ``with_stack=True`` module events) in
-        which it spent most host time: ``name, module, host_ns``; empty without module events."""
+        """Backs :meth:`Store.op_modules`, which documents the columns."""
         t = self._timeline(profile_id)
         ix = t.ix
         cols = ["name", "module", "host_ns"]
