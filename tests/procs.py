@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torchscope
+
+PATH = Path(__file__).resolve()
+"""This file, to start as a script; its folder holds the tests' helper modules."""
 
 
 def value_at(step: int, tag: int = 0) -> float:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_compare_live import train
+from runs import train_pair_run as train
 
 from torchscope.io.importing import import_path
 

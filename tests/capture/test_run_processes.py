@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import torchscope
+from procs import PATH as PROCS_PATH
 from procs import value_at
 
-PROCS = str(Path(__file__).with_name("procs.py"))
+PROCS = str(PROCS_PATH)
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    return {**os.environ, "PYTHONPATH": str(PROCS_PATH.parent)}
 
 
 def test_sigkilled_run_keeps_what_it_logged_and_reads_interrupted(db_path: Path) -> None:

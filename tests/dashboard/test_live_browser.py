@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 import torchscope
+from procs import PATH as PROCS_PATH
 from procs import value_at
 from torchscope.errors import TorchscopeWarning
 
 pytestmark = pytest.mark.browser
 
-PROCS = str(Path(__file__).with_name("procs.py"))
+PROCS = str(PROCS_PATH)
 CHART = ".chart-cell[data-tag='{tag}'] .js-plotly-plot"
 # The raw trace of a chart holds (step, exact value) pairs: x and customdata (what the hover shows).
 HAS_POINT = """([selector, step, value]) => {
@@ -60,7 +61,7 @@ class Lines:
 def training(db_path: Path):  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(
         [sys.executable, PROCS, "live", str(db_path)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+        env={**os.environ, "PYTHONPATH": str(PROCS_PATH.parent)},
     )  # fmt: skip
     lines = Lines(proc)
     yield proc, lines
