@@ -17,7 +17,7 @@ PROCS = str(PROCS_PATH)
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(PROCS_PATH.parent)}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS_PATH.parent), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_sigkilled_run_keeps_what_it_logged_and_reads_interrupted(db_path: Path) -> None:

@@ -61,7 +61,7 @@ class Lines:
 def training(db_path: Path):  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(
         [sys.executable, PROCS, "live", str(db_path)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(PROCS_PATH.parent)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS_PATH.parent), os.environ.get("PYTHONPATH", "")])},
     )  # fmt: skip
     lines = Lines(proc)
     yield proc, lines

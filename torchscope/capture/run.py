@@ -13,11 +13,11 @@ from types import TracebackType
 from typing import Any
 
 import psutil
-from torchscope.storage.engine import open_engine, resolve_url
+from torchscope.storage.engine import open_engine, resolve_url, sqlite_path
 from torchscope.storage.runs.records import RunUpdate, scalar_log
-from torchscope.storage.runs.writes import heartbeat, open_run
 from torchscope.storage.runs.scalar_writes import warm_up
-from torchscope.storage.writer import Writer
+from torchscope.storage.runs.writes import dropped_counts, heartbeat, open_run, restore_run
+from torchscope.storage.writer import DEFAULT_MAX_QUEUE, Writer
 
 HEARTBEAT_SECONDS = 1.0
 """How often a live run proves it is alive; the store reads a run without a recent heartbeat as interrupted."""
@@ -66,7 +66,7 @@ class Run:
                 self._next_step = step + 1
             self._writer.put(scalar_log((self.id, step, time.time_ns(), dict(data))))
         except Exception as exc:  # noqa: BLE001 - logging must never break training
-            self._writer.dropped += 1
+            self._writer.drop("scalars")
             self._writer.warn_once("log", f"torchscope: run.log failed and was skipped: {exc}")
 
     @property
@@ -76,8 +76,14 @@ class Run:
 
     @property
     def dropped(self) -> int:
-        """How many records this process could not store (see the warnings it emitted)."""
+        """How many records this process could not store (see the warnings it emitted); by kind in
+        :attr:`dropped_by_kind`. The run's row in the store keeps the same counts (``store.run(id)``)."""
         return self._writer.dropped
+
+    @property
+    def dropped_by_kind(self) -> dict[str, int]:
+        """Dropped so far by kind: ``scalars`` (values), ``steps`` (captured steps), ``profiles`` (windows)."""
+        return self._writer.dropped_counts()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything logged so far is committed; False if that took longer than ``timeout``."""
@@ -116,11 +122,7 @@ class Run:
         now = time.time_ns()
         error = error[:500] if error else None
         self._writer.put(RunUpdate(self.id, status=status, ended_at=now, heartbeat_at=now, error=error))
-        self._writer.flush()
-        dropped = self._writer.dropped
-        if dropped:
-            self._writer.put(RunUpdate(self.id, dropped=dropped))
-        self._writer.close()
+        self._writer.close()  # writes what is queued, and the dropped counts when they changed
         _open_runs.discard(self)
 
     def __enter__(self) -> Run:
@@ -145,11 +147,16 @@ def init(
     db: str | os.PathLike[str] | None = None,
     config: Mapping[str, Any] | None = None,
     system_metrics: bool | float = True,
+    max_queue: int = DEFAULT_MAX_QUEUE,
 ) -> Run:
     """Start recording a run into the store ``db`` (a path or SQLAlchemy URL; default ``./torchscope.db``).
 
     ``system_metrics`` samples CPU, memory and GPU use as ``sys/...`` scalars every 5 seconds (a number: every that
     many seconds; False: not at all); see :mod:`torchscope.capture.system_metrics`.
+
+    ``max_queue`` bounds the records waiting for the writer (default 1,000,000; a ``log`` call or a captured step is
+    one record): when the writer cannot keep up, captured steps are dropped once the queue is half full, everything
+    once it is full, and the counts say what (``run.dropped_by_kind``, ``store.run(id)``).
 
     Creates the database when it does not exist. Raises :class:`torchscope.StoreError` when it cannot be opened;
     everything after this call only warns.
@@ -159,17 +166,15 @@ def init(
     now = time.time_ns()
     pid = os.getpid()
     run_name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_id = open_run(
-        engine,
-        name=run_name,
-        config=dict(config or {}),
-        started_at=now,
-        hostname=socket.gethostname(),
-        pid=pid,
-        pid_started_at=int(psutil.Process(pid).create_time() * 1e9),
-    )
+    fields = {
+        "name": run_name, "config": dict(config or {}), "started_at": now, "hostname": socket.gethostname(),
+        "pid": pid, "pid_started_at": int(psutil.Process(pid).create_time() * 1e9),
+    }  # fmt: skip
+    run_id = open_run(engine, **fields)
     _install_exit_hooks()
-    writer = Writer(engine)
+    writer = Writer(engine, max_queue=max_queue, path=sqlite_path(url))
+    writer.counts_sink = dropped_counts(run_id)
+    writer.on_new_file.append(restore_run(run_id, **fields))  # a deleted file is created again with this run
     writer.every(HEARTBEAT_SECONDS, heartbeat(run_id))
     writer.call(lambda conn: warm_up(conn, run_id))
     run = Run(writer, run_id, run_name, dict(config or {}), url)

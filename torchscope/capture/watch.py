@@ -224,7 +224,7 @@ class Watch:
     # -- failures ---------------------------------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
         writer = self.run.writer
-        writer.dropped += 1
+        writer.drop("steps")
         writer.warn_once(
             f"capture:{type(exc).__name__}", f"torchscope: graph capture skipped a step: {type(exc).__name__}: {exc}"
         )

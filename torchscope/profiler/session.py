@@ -159,7 +159,7 @@ class ProfileSession:
     def _warn(self, key: str, message: str) -> None:
         writer = getattr(self.run, "writer", None)
         if writer is not None:
-            writer.dropped += 1
+            writer.drop("profiles")
             writer.warn_once(f"profile:{key}", message)
         else:
             warnings.warn(message, TorchscopeWarning, stacklevel=3)

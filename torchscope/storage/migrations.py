@@ -15,7 +15,15 @@ from torchscope.errors import StoreError
 
 Step = Callable[[Connection], None]
 
-STEPS: dict[int, Step] = {}
+
+
+def _dropped_by_kind(conn: Connection) -> None:
+    """1 -> 2: per-kind dropped counts on ``runs``. Older runs keep their total in ``dropped``; their kinds read 0."""
+    for column in ("dropped_scalars", "dropped_steps", "dropped_profiles"):
+        conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
+
+
+STEPS: dict[int, Step] = {1: _dropped_by_kind}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

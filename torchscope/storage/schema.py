@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 1
-"""Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward."""
+SCHEMA_VERSION = 2
+"""Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
+
+1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``."""
 
 metadata = MetaData()
 

@@ -4,24 +4,45 @@ The training thread only calls :meth:`Writer.put`, which appends a record (a Nam
 subject's ``records.py``) to an in-memory queue and returns in well under a microsecond; it never touches the
 database. The writer thread drains the queue at least every ``flush_interval`` seconds, hands the records of each
 type to that type's handler (``torchscope.storage.handlers``) and commits the batch in one transaction, so a batch
-is either stored whole or not at all. A batch that keeps failing is dropped and counted, with one warning: a
-failure in torchscope never reaches the user's training.
+is either stored whole or not at all. A batch that keeps failing is dropped and counted by kind, with one warning per
+kind of failure saying what happened and what to do; the next batch tries again, so writing resumes on its own when
+the database is back. The queue is bounded (``max_queue``): past half of it captured steps are dropped, past all of
+it everything. A failure in torchscope never reaches the user's training (docs/store.md, "When writing fails").
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import threading
 import time
 import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from pathlib import Path
+
 from sqlalchemy import Connection, Engine
 
 from torchscope.errors import TorchscopeWarning
 from torchscope.storage.bulk import Interner
+from torchscope.storage.engine import ensure_schema
+from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
+from torchscope.storage.profile.records import ProfileWindow
+from torchscope.storage.runs.records import RunUpdate, ScalarLog
+
+DEFAULT_MAX_QUEUE = 1_000_000
+"""Records the in-memory queue holds at most (a ``run.log`` call is one record, a captured step one): past half of
+it captured steps are dropped, past all of it every record. ``torchscope.init(max_queue=...)`` changes it."""
+
+KINDS: dict[type, str] = {ScalarLog: "scalars", GraphStep: "steps", ProfileWindow: "profiles"}
+"""The kind each record type is counted under when dropped (``scalars`` counts values, the others records)."""
+
+LOW_PRIORITY = (GraphStep,)
+"""Dropped first when the queue is over half full: a captured step (graph, tensor statistics) is large and the next
+one follows ``every`` steps later; a scalar series with holes is worse."""
 
 
 class _Flush(NamedTuple):
@@ -42,7 +63,13 @@ _CONTROL = (_Flush, _Stop, _Call)
 
 
 class Writer:
-    """Owns the write connection of one store in one process; see the module docstring."""
+    """Owns the write connection of one store in one process; see the module docstring.
+
+    ``path`` is the SQLite file behind ``engine`` (None for a server): before each batch the writer checks that the
+    file is still the one it opened, and starts over on a new one when it was deleted or replaced (``on_new_file``
+    tasks put back what the database must hold, such as the run's row). ``counts_sink(conn, counts)`` stores the
+    dropped counts by kind whenever they changed, in the transaction of the next batch that commits.
+    """
 
     def __init__(
         self,
@@ -50,21 +77,35 @@ class Writer:
         *,
         flush_interval: float = 0.25,
         max_batch: int = 200_000,
-        max_pending: int = 5_000_000,
+        max_queue: int = DEFAULT_MAX_QUEUE,
         retries: int = 3,
+        path: Path | None = None,
     ) -> None:
+        if max_queue < 2:
+            raise ValueError(f"max_queue must be at least 2, not {max_queue}")
         self.engine = engine
         self.flush_interval = flush_interval
         self.max_batch = max_batch
-        self.max_pending = max_pending
+        self.max_queue = max_queue
+        self._crowded = max_queue // 2  # past this, put() takes the slow path that drops low-priority records
         self.retries = retries
-        self.dropped = 0
+        self.dropped_by_kind: dict[str, int] = {}
+        """Records dropped so far, by kind (see :data:`KINDS`; ``scalars`` counts values)."""
         self.written_batches = 0
         self.interner = Interner()
         self.periodic: list[tuple[float, Callable[[Connection], None]]] = []
         self._last_periodic: list[float] = []
+        self.on_new_file: list[Callable[[Connection], None]] = []
+        self.counts_sink: Callable[[Connection, dict[str, int]], None] | None = None
+        self._stored_counts: dict[str, int] = {}
+        self._held: list[RunUpdate] = []  # run updates of failed batches: small, and written once the database is back
+        self._failing: str | None = None
+        self._path = path
+        self._file = _file_id(path)
+        self._where = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._warned: set[str] = set()
+        self._lock = threading.Lock()
         self._closed = False
         self._urgent = threading.Event()
         self._last_write = 0.0
@@ -74,17 +115,55 @@ class Writer:
     # -- training-thread side -------------------------------------------------------------------------------------
     def put(self, record: Any) -> None:
         """Enqueue one record for the handler of its type; never blocks, never raises."""
-        if self._closed or self._queue.qsize() > self.max_pending:
-            self.dropped += 1
-            self.warn_once("backlog", "torchscope: the writer cannot keep up or is closed; records are being dropped")
+        if self._closed or self._queue.qsize() >= self._crowded:
+            self._put_crowded(record)
             return
         self._queue.put(record)
+
+    def _put_crowded(self, record: Any) -> None:
+        if self._closed:
+            self.count_dropped([record])
+            self.warn_once("closed", "torchscope: this run is finished; records are being dropped (log before finish)")
+            return
+        size = self._queue.qsize()
+        low = isinstance(record, LOW_PRIORITY)
+        if size < self.max_queue and not low:
+            self._queue.put(record)
+            return
+        self.count_dropped([record])
+        what = "captured steps (graph and tensor statistics)" if low else "records, scalars too"
+        self.warn_once(
+            "queue:steps" if low else "queue:all",
+            f"torchscope: the writer cannot keep up with {self._where} (queue at {size:,} of max_queue={self.max_queue:,}"
+            f" records); training continues, dropping {what}, {self.dropped:,} dropped so far (counted in "
+            "store.run(id)); capture less often (watch(every=...)), log less, or raise torchscope.init(max_queue=...)",
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped so far, all kinds together."""
+        return sum(self.dropped_by_kind.values())
+
+    def drop(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` of ``kind`` (``scalars``, ``steps``, ``profiles``) as dropped; any thread may call it."""
+        with self._lock:
+            self.dropped_by_kind[kind] = self.dropped_by_kind.get(kind, 0) + count
+
+    def dropped_counts(self) -> dict[str, int]:
+        """A copy of :attr:`dropped_by_kind`."""
+        with self._lock:
+            return dict(self.dropped_by_kind)
+
+    def count_dropped(self, records: list[Any]) -> None:
+        """Count ``records`` as dropped, by kind: a scalar record counts its values."""
+        for record in records:
+            kind = KINDS.get(type(record), "other")
+            self.drop(kind, len(record.values) if kind == "scalars" else 1)
 
     def every(self, seconds: float, task: Callable[[Connection], None]) -> None:
         """Run ``task(conn)`` in the writer's transaction about every ``seconds`` (heartbeats, samples)."""
         self.periodic.append((seconds, task))
         self._last_periodic.append(0.0)
-
     def call(self, task: Callable[[Connection], Any], timeout: float = 30.0) -> Any:
         """Run ``task(conn)`` on the writer thread after everything queued so far, and return its result."""
         box: dict[str, Any] = {}
@@ -144,7 +223,7 @@ class Writer:
                 else:
                     records.setdefault(kind, []).append(item)
             due = self._due_periodic()
-            if records or due:
+            if records or due or self._held or self.dropped_counts() != self._stored_counts:
                 self._write(records, due)
                 self._last_write = time.monotonic()
             for call in calls:
@@ -185,24 +264,77 @@ class Writer:
         return due
 
     def _write(self, records: dict[type, list[Any]], due: list[Callable[[Connection], None]]) -> None:
-        for attempt in range(self.retries):
+        if self._held:
+            records[RunUpdate] = self._held + records.get(RunUpdate, [])
+            self._held = []
+        problem = self._check_file() if self._path is not None else None
+        for attempt in range(self.retries if problem is None else 0):
+            counts = self.dropped_counts()
             try:
                 with self.engine.begin() as conn:
                     for kind, payloads in records.items():
                         HANDLERS[kind](conn, self.interner, payloads)
                     for task in due:
                         task(conn)
+                    if self.counts_sink is not None and counts != self._stored_counts:
+                        self.counts_sink(conn, counts)
+                self._stored_counts = counts
                 self.written_batches += 1
+                if self._failing is not None:
+                    self._failing = None
+                    self.warn_once(
+                        "resumed", f"torchscope: writing to {self._where} again; {self.dropped:,} records were dropped "
+                        "while it could not (counted in store.run(id))",
+                    )  # fmt: skip
                 return
             except Exception as exc:  # noqa: BLE001 - any failure must stay inside torchscope
                 self.interner = Interner()  # names it interned were rolled back with the batch
+                problem = diagnose(exc)
                 if attempt + 1 < self.retries:
                     time.sleep(0.05 * 2**attempt)
-                    continue
-                lost = sum(len(p) for p in records.values())
-                self.dropped += lost
-                kinds = ", ".join(sorted(kind.__name__ for kind in records)) or "periodic tasks"
-                self.warn_once(f"write:{type(exc).__name__}", f"torchscope: dropped {lost} records ({kinds}): {exc}")
+        assert problem is not None
+        self._held = records.pop(RunUpdate, [])
+        for payloads in records.values():
+            self.count_dropped(payloads)
+        key, what, todo = problem
+        self._failing = key
+        self.warn_once(
+            f"write:{key}", f"torchscope: cannot write to {self._where} ({what}); training continues, "
+            f"{self.dropped:,} records dropped so far; {todo}, and torchscope resumes writing on its own",
+        )  # fmt: skip
+
+    def _check_file(self) -> tuple[str, str, str] | None:
+        """None when the SQLite file is (again) one this writer can write; else why not, as :func:`diagnose`."""
+        assert self._path is not None
+        now = _file_id(self._path)
+        if now is not None and self._file is not None and now[:2] == self._file[:2]:
+            return None
+        self.engine.dispose()  # its connection writes to the file that was there before
+        if now is not None and stat.S_ISDIR(now[2]):
+            return ("not-a-file", "it was replaced by a directory", "move the directory away")
+        try:
+            ensure_schema(self.engine, create=True, where=str(self._path))
+            with self.engine.begin() as conn:
+                for task in self.on_new_file:
+                    task(conn)
+        except Exception as exc:  # noqa: BLE001
+            self.engine.dispose()
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            return ("replaced", f"it was replaced by a file torchscope cannot use: {detail}", "move that file away")
+        self._file = _file_id(self._path)
+        self.interner = Interner()
+        self._stored_counts = {}  # the row is new: write the counts again
+        if now is None:
+            self.warn_once(
+                "file:recreated", f"torchscope: {self._path} was deleted while this run wrote to it; torchscope "
+                "created it again and goes on writing there (what was stored before went with the deleted file)",
+            )  # fmt: skip
+        else:
+            self.warn_once(
+                "file:replaced", f"torchscope: {self._path} was replaced by another torchscope database while this "
+                "run wrote to it; the run goes on in the new file",
+            )  # fmt: skip
+        return None
 
     def _run_call(self, task: Callable[[Connection], Any], box: dict[str, Any]) -> None:
         try:
@@ -210,3 +342,32 @@ class Writer:
                 box["result"] = task(conn)
         except Exception as exc:  # noqa: BLE001 - handed to the caller
             box["error"] = exc
+
+
+def _file_id(path: Path | None) -> tuple[int, int, int] | None:
+    """``(device, inode, mode)`` of the file at ``path``; None when there is none."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mode)
+
+
+def diagnose(exc: BaseException) -> tuple[str, str, str]:
+    """``(key, what happened, what to do)`` for a failed write: one warning per key, in words a user can act on."""
+    detail = str(getattr(exc, "orig", None) or exc)
+    text = detail.lower()
+    if "disk is full" in text or "no space left" in text or "could not extend" in text or "diskfull" in text:
+        return ("disk-full", "disk full", "free space on that disk")
+    if "readonly" in text or "read-only" in text:
+        return ("read-only", "it is read-only", "make it writable")
+    if "locked" in text or "busy" in text:
+        return ("locked", "another process holds its lock", "end the process that holds it")
+    if "unable to open" in text:
+        return ("cannot-open", "the file cannot be opened", "check that its folder exists and is writable")
+    if any(word in text for word in ("connection", "connect", "server closed", "terminating", "shutting down")):
+        return ("unreachable", "the database server cannot be reached", "start the server again")
+    first = detail.splitlines()[0] if detail else ""
+    return (f"error:{type(exc).__name__}", f"{type(exc).__name__}: {first}", "see the error")

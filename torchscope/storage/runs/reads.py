@@ -31,7 +31,8 @@ DEAD_PID_GRACE_NS = 3_000_000_000
 
 RUN_COLUMNS = [
     "id", "name", "status", "started_at", "ended_at", "heartbeat_at", "duration_ns", "last_step", "scalar_count",
-    "config", "source", "hostname", "pid", "dropped", "error",
+    "config", "source", "hostname", "pid", "dropped", "dropped_scalars", "dropped_steps", "dropped_profiles",
+    "error",
 ]  # fmt: skip
 SCALAR_COLUMNS = ["run_id", "step", "tag", "value", "wall_time"]
 _NULLABLE = {"ended_at", "heartbeat_at", "last_step", "hostname", "pid", "error"}

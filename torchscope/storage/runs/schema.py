@@ -28,7 +28,12 @@ runs = Table(
     Column("pid_started_at", BigInteger),  # process start time, guards against pid reuse
     Column("last_step", BigInteger),
     Column("scalar_count", BigInteger, nullable=False, default=0),
-    Column("dropped", BigInteger, nullable=False, default=0),  # records the training process could not store
+    # What the training process could not store (docs/store.md): the total, then by kind (scalar values, captured
+    # steps with their graph and tensors, profiler windows). Added in schema version 2.
+    Column("dropped", BigInteger, nullable=False, default=0),
+    Column("dropped_scalars", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("dropped_steps", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("dropped_profiles", BigInteger, nullable=False, default=0, server_default="0"),
     Column("error", Text),  # why a run failed, one line
 )
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.records import RunUpdate
@@ -26,22 +26,30 @@ def create_run(
     pid_started_at: int | None = None,
 ) -> int:
     """Insert a run row and return its id."""
-    result = conn.execute(
-        runs.insert().values(
-            name=name,
-            status=status,
-            started_at=started_at,
-            heartbeat_at=started_at,
-            config=json.dumps(config, default=str, sort_keys=True),
-            source=source,
-            hostname=hostname,
-            pid=pid,
-            pid_started_at=pid_started_at,
-            scalar_count=0,
-            dropped=0,
-        )
-    )
+    values = _row_values(
+        name=name, config=config, started_at=started_at, source=source, status=status, hostname=hostname, pid=pid,
+        pid_started_at=pid_started_at,
+    )  # fmt: skip
+    result = conn.execute(runs.insert().values(**values))
     return int(result.inserted_primary_key[0])
+
+
+def _row_values(
+    *,
+    name: str,
+    config: dict[str, Any],
+    started_at: int,
+    source: str = "live",
+    status: str = "running",
+    hostname: str | None = None,
+    pid: int | None = None,
+    pid_started_at: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name, "status": status, "started_at": started_at, "heartbeat_at": started_at,
+        "config": json.dumps(config, default=str, sort_keys=True), "source": source, "hostname": hostname, "pid": pid,
+        "pid_started_at": pid_started_at, "scalar_count": 0, "dropped": 0,
+    }  # fmt: skip
 
 
 def open_run(engine: Engine, **fields: Any) -> int:
@@ -57,6 +65,35 @@ def heartbeat(run_id: int) -> Callable[[Connection], None]:
         conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time_ns()))
 
     return beat
+
+
+def dropped_counts(run_id: int) -> Callable[[Connection, dict[str, int]], None]:
+    """A writer task that stores the run's dropped counts (``{"scalars": n, "steps": n, "profiles": n, ...}``):
+    ``dropped`` is their sum, ``dropped_<kind>`` each of the three kinds the store keeps apart."""
+
+    def store(conn: Connection, counts: dict[str, int]) -> None:
+        values = {f"dropped_{kind}": counts.get(kind, 0) for kind in ("scalars", "steps", "profiles")}
+        conn.execute(runs.update().where(runs.c.id == run_id).values(dropped=sum(counts.values()), **values))
+
+    return store
+
+
+def restore_run(run_id: int, **fields: Any) -> Callable[[Connection], None]:
+    """A writer task for a database file that is not the one the run started in (deleted and recreated, or replaced):
+    insert the run's row under its id again, unless that row is already there. ``fields`` as for :func:`create_run`.
+
+    Raises :class:`StoreError` when the id is taken by another run (the writer then keeps dropping and warns).
+    """
+    from torchscope.errors import StoreError
+
+    def restore(conn: Connection) -> None:
+        row = conn.execute(select(runs.c.started_at, runs.c.pid).where(runs.c.id == run_id)).first()
+        if row is None:
+            conn.execute(runs.insert().values(id=run_id, **_row_values(**fields)))
+        elif (row.started_at, row.pid) != (fields["started_at"], fields.get("pid")):
+            raise StoreError(f"its run id {run_id} belongs to another run there")
+
+    return restore
 
 
 def write_run_updates(conn: Connection, _interner: Interner, updates: list[RunUpdate]) -> None:
