@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine
 
@@ -102,7 +103,7 @@ class Writer:
         self._failing: str | None = None
         self._path = path
         self._file = _file_id(path)
-        self._where = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+        self._where = str(path) if path is not None else unquote(engine.url.render_as_string(hide_password=True))
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -127,7 +128,7 @@ class Writer:
             return
         size = self._queue.qsize()
         low = isinstance(record, LOW_PRIORITY)
-        if size < self.max_queue and not low:
+        if (size < self.max_queue and not low) or isinstance(record, RunUpdate):  # a run's status is never dropped
             self._queue.put(record)
             return
         self.count_dropped([record])
