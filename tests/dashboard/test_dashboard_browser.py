@@ -65,6 +65,27 @@ def test_run_page_url_reloads_and_unknown_run_is_404(db_path: Path, serve, page)
     assert not problems, problems
 
 
+def test_run_page_says_what_was_not_stored(db_path: Path, serve, page) -> None:
+    run = torchscope.init(name="unwritable", db=db_path, system_metrics=False)
+    assert run.flush()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    db_path.mkdir()  # the database is replaced by a directory: these three values cannot be stored
+    with pytest.warns(torchscope.TorchscopeWarning, match="replaced by a directory"):
+        run.log({"loss": 1.0, "acc": 0.5, "lr": 0.1}, step=0)
+        assert run.flush()
+    db_path.rmdir()  # moved away: the run goes on in a new file
+    with pytest.warns(torchscope.TorchscopeWarning, match="created it again"):
+        run.log({"loss": 0.5}, step=1)
+        run.finish()
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/run/{run.id}")
+    tab.wait_for_selector("#run-dropped")
+    assert tab.locator("#run-dropped").inner_text().startswith("not stored: 3 scalar values (")
+    assert not problems, problems
+
+
 def test_new_run_appears_on_open_runs_page(db_path: Path, serve, page) -> None:
     _make_runs(db_path)
     url = serve(db_path)

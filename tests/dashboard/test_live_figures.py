@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from torchscope.dashboard.views.run import live
-from torchscope.dashboard.views.run.header import alert_block, rate_text, steps_text
+from torchscope.dashboard.views.run.header import alert_block, dropped_text, rate_text, steps_text
 from torchscope.dashboard.views.run.scalars import BAD, RAW, SMOOTH, ema, group_tags, scalar_figure, x_mode_for
 
 T0 = 1_700_000_000_000_000_000
@@ -167,3 +167,14 @@ def test_store_cursors_parse_wall_times_kept_as_strings() -> None:
     cursor = live.cursor_for(points([3], [1.0]))
     assert cursor["wall"] == str(T0 + 3 * 250_000_000)
     assert live.store_cursors({"x": cursor}) == {"x": (3, T0 + 3 * 250_000_000)}
+
+
+def test_dropped_line_counts_each_kind_and_is_absent_when_nothing_was_dropped() -> None:
+    run = {"dropped": 4003, "dropped_scalars": 4000, "dropped_steps": 2, "dropped_profiles": 1}
+    assert dropped_text(run) == (
+        "not stored: 4,000 scalar values, 2 captured steps, 1 profile window (the database could not be written or "
+        "the writer could not keep up; the training process warned why)"
+    )
+    old = {"dropped": 7, "dropped_scalars": 0, "dropped_steps": 0, "dropped_profiles": 0}  # counted before kinds
+    assert dropped_text(old).startswith("not stored: 7 other records (")
+    assert dropped_text({"dropped": 0, "dropped_scalars": 0, "dropped_steps": 0, "dropped_profiles": 0}) is None

@@ -268,8 +268,12 @@ class Writer:
         if self._held:
             records[RunUpdate] = self._held + records.get(RunUpdate, [])
             self._held = []
-        problem = self._check_file() if self._path is not None else None
-        for attempt in range(self.retries if problem is None else 0):
+        problem = None
+        for attempt in range(self.retries):
+            # before every attempt: a batch that failed because the file was deleted under it goes to the new one
+            problem = self._check_file() if self._path is not None else None
+            if problem is not None:
+                break
             counts = self.dropped_counts()
             try:
                 with self.engine.begin() as conn:

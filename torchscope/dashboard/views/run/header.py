@@ -91,8 +91,25 @@ def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
     return html.Div([html.Span("captured", className="muted"), *links], className="artifacts")
 
 
+DROPPED_KINDS = (("dropped_scalars", "scalar value"), ("dropped_steps", "captured step"),
+                 ("dropped_profiles", "profile window"))  # fmt: skip
+
+
+def dropped_text(run: dict[str, Any]) -> str | None:
+    """One line saying what the training process could not store, by kind; None when nothing was dropped."""
+    total = int(run.get("dropped") or 0)
+    if total <= 0:
+        return None
+    counts = [(int(run.get(column) or 0), label) for column, label in DROPPED_KINDS]
+    counts.append((total - sum(n for n, _ in counts), "other record"))  # runs stored before the kinds were counted
+    items = [f"{n:,} {label}{'' if n == 1 else 's'}" for n, label in counts if n > 0]
+    return (f"not stored: {', '.join(items)} (the database could not be written or the writer could not keep up; "
+            "the training process warned why)")  # fmt: skip
+
+
 def header_parts(run: dict[str, Any], rate: float | None) -> dict[str, Any]:
-    """Texts of the header's live pieces: ``status``, ``status_class``, ``elapsed``, ``rate``, ``steps``, ``error``."""
+    """Texts of the header's live pieces: ``status``, ``status_class``, ``elapsed``, ``rate``, ``steps``, ``error``,
+    ``dropped``."""
     return {
         "status": run["status"],
         "status_class": f"badge status-{run['status']}",
@@ -100,4 +117,5 @@ def header_parts(run: dict[str, Any], rate: float | None) -> dict[str, Any]:
         "rate": rate_text(rate),
         "steps": steps_text(run["last_step"]),
         "error": f"error: {run['error']}" if run.get("error") else None,
+        "dropped": dropped_text(run),
     }

@@ -70,6 +70,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(latest_values(store.last_scalars([run["id"]])), className="latest-values", id="run-latest"),
             config_block(run["config"] or {}),
             html.P(parts["error"], className="run-error", id="run-error"),
+            html.P(parts["dropped"], className="run-dropped", id="run-dropped"),
             html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
             html.Div(artifacts_block(run["id"], artifacts), id="run-artifacts"),
             html.Div(
@@ -206,6 +207,7 @@ def register(app: dash.Dash, store: Store) -> None:
         Output("run-rate", "children"),
         Output("run-latest", "children"),
         Output("run-error", "children"),
+        Output("run-dropped", "children"),
         Output("run-artifacts", "children"),
         Output("run-alert", "children"),
         Output("run-samples", "data"),
@@ -231,6 +233,6 @@ def register(app: dash.Dash, store: Store) -> None:
         artifacts = store.run_artifacts(run_id)
         return (
             parts["status"], parts["status_class"], parts["elapsed"], parts["steps"], parts["rate"],
-            latest_values(last), parts["error"], artifacts_block(run_id, artifacts),
+            latest_values(last), parts["error"], parts["dropped"], artifacts_block(run_id, artifacts),
             alert_block(run_id, live.alerts(cursors or {}), artifacts), samples,
         )  # fmt: skip
