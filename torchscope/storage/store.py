@@ -67,7 +67,9 @@ class Store:
         """One row per run, newest first.
 
         Columns: ``id, name, status, started_at, ended_at, heartbeat_at, duration_ns, last_step, scalar_count,
-        config`` (a dict) ``, source, hostname, pid, dropped, error``. ``status`` is one of running, finished,
+        config`` (a dict) ``, source, hostname, pid, dropped, dropped_scalars, dropped_steps, dropped_profiles,
+        error``: ``dropped`` counts what the training process could not store, ``dropped_<kind>`` by kind
+        (docs/store.md, "When writing fails"). ``status`` is one of running, finished,
         failed, interrupted; a run whose process died without finishing reads as interrupted, with ``ended_at``
         set to its last heartbeat.
         """
