@@ -63,6 +63,9 @@ def make_engine(url: str, *, writer: bool = False) -> Engine:
             # A pooled connection: the writer reuses one connection instead of connecting for every batch.
             engine = create_engine(url)
             _configure_sqlite(engine, immediate=writer)
+        elif url.startswith("postgresql"):
+            # a server that went away must not hold the writer (and finish()) for the OS's TCP timeout
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
