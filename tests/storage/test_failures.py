@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
+
 import torchscope
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
@@ -66,6 +68,18 @@ def test_disk_full_drops_the_batch_warns_once_and_writing_resumes_when_space_is_
     assert counts(row) == (4000, 4000, 0, 0)
     assert steps_of(store, run.id, "loss") == [0, 3]
     assert steps_of(store, run.id, "layer7/grad_norm") == [3]
+
+
+def test_a_read_only_database_is_named_as_such_with_what_to_do(db_path: Path) -> None:
+    from torchscope.storage.writer import diagnose
+
+    torchscope.init("ro", db=db_path, system_metrics=False).finish()
+    # root writes a chmod'ed file; a connection opened read-only fails the way a read-only file does
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as failed:
+        conn.execute("UPDATE runs SET name = 'x'")
+    conn.close()
+    assert diagnose(failed.value) == ("read-only", "it is read-only", "make it writable")
 
 
 def test_a_deleted_database_file_is_created_again_with_the_run(db_path: Path) -> None:
