@@ -69,15 +69,15 @@ def test_run_page_url_reloads_and_unknown_run_is_404(db_path: Path, serve, page)
 def test_run_page_says_what_was_not_stored(db_path: Path, serve, page) -> None:
     run = torchscope.init(name="unwritable", db=db_path, system_metrics=False)
     assert run.flush()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    db_path.mkdir()  # the database is replaced by a directory: these three values cannot be stored
     with pytest.warns(torchscope.TorchscopeWarning, match="replaced by a directory"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_path.mkdir()  # the database is replaced by a directory: these three values cannot be stored
         run.log({"loss": 1.0, "acc": 0.5, "lr": 0.1}, step=0)
         assert run.flush()
-    db_path.rmdir()  # moved away: the run goes on in a new file
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
+        db_path.rmdir()  # moved away: the run goes on in a new file
         run.log({"loss": 0.5}, step=1)
         run.finish()
     said = [str(w.message) for w in seen]

@@ -58,10 +58,13 @@ def test_disk_full_drops_the_batch_warns_once_and_writing_resumes_when_space_is_
         run.finish()
     full = [m for m in messages if "cannot write" in m]
     assert full == [
-        f"torchscope: cannot write to {db_path} (disk full); training continues, 2,000 records dropped so far; "
-        "free space on that disk, and torchscope resumes writing on its own"
+        (f"torchscope: cannot write to {db_path} (disk full); training continues, 2,000 records dropped so far; "
+         "free space on that disk, and torchscope resumes writing on its own")
     ]
-    assert any(m.startswith(f"torchscope: writing to {db_path} again; 4,000 records were dropped") for m in messages)
+    # the first commit after the failure says "again": a heartbeat (it fits in the full file) or the last batch
+    again = [m for m in messages if " again; " in m]
+    assert len(again) == 1
+    assert re.match(re.escape(f"torchscope: writing to {db_path} again; ") + "(2,000|4,000) records were dropped", again[0])
     store = torchscope.open(db_path)
     row = store.run(run.id)
     assert row["status"] == "finished"
@@ -87,15 +90,15 @@ def test_a_deleted_database_file_is_created_again_with_the_run(db_path: Path) ->
     for step in range(10):
         run.log({"loss": float(step)}, step=step)
     assert run.flush()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     with caught() as messages:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         for step in range(10, 20):
             run.log({"loss": float(step)}, step=step)
         run.finish()
     assert messages == [
-        f"torchscope: {db_path} was deleted while this run wrote to it; torchscope created it again and goes on "
-        "writing there (what was stored before went with the deleted file)"
+        (f"torchscope: {db_path} was deleted while this run wrote to it; torchscope created it again and goes on "
+         "writing there (what was stored before went with the deleted file)")
     ]
     store = torchscope.open(db_path)
     row = store.run(run.id)
@@ -109,10 +112,10 @@ def test_a_database_replaced_by_a_directory_drops_until_it_is_moved_away(db_path
     run = torchscope.init("dir", db=db_path, system_metrics=False)
     run.log({"loss": 0.0}, step=0)
     assert run.flush()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    db_path.mkdir()
     with caught() as messages:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_path.mkdir()
         for step in range(1, 6):
             run.log({"loss": float(step), "acc": 0.5}, step=step)
         assert run.flush()
@@ -121,10 +124,13 @@ def test_a_database_replaced_by_a_directory_drops_until_it_is_moved_away(db_path
         for step in range(6, 9):
             run.log({"loss": float(step), "acc": 0.5}, step=step)
         run.finish()
-    assert messages[0] == (
-        f"torchscope: cannot write to {db_path} (it was replaced by a directory); training continues, 10 records "
-        "dropped so far; move the directory away, and torchscope resumes writing on its own"
-    )
+    # a heartbeat may meet the directory before the first logged values do: the count in the warning varies
+    assert re.fullmatch(
+        re.escape(f"torchscope: cannot write to {db_path} (it was replaced by a directory); training continues, ")
+        + "(0|2|4|6|8|10)" + re.escape(" records dropped so far; move the directory away, and torchscope resumes "
+                                       "writing on its own"),
+        messages[0],
+    )  # fmt: skip
     assert f"torchscope: {db_path} was deleted while this run wrote to it" in messages[1]
     store = torchscope.open(db_path)
     row = store.run(run.id)
@@ -171,12 +177,12 @@ def test_a_full_queue_drops_captured_steps_before_scalars_and_counts_each(db_pat
         del HANDLERS[Gate]
     assert run.dropped_by_kind == {"steps": 2, "scalars": 2}
     assert messages == [
-        f"torchscope: the writer cannot keep up with {db_path} (queue at 5 of max_queue=10 records); training "
-        "continues, dropping captured steps (graph and tensor statistics), 1 dropped so far (counted in "
-        "store.run(id)); capture less often (watch(every=...)), log less, or raise torchscope.init(max_queue=...)",
-        f"torchscope: the writer cannot keep up with {db_path} (queue at 10 of max_queue=10 records); training "
-        "continues, dropping records, scalars too, 3 dropped so far (counted in store.run(id)); capture less often "
-        "(watch(every=...)), log less, or raise torchscope.init(max_queue=...)",
+        (f"torchscope: the writer cannot keep up with {db_path} (queue at 5 of max_queue=10 records); training "
+         "continues, dropping captured steps (graph and tensor statistics), 1 dropped so far (counted in "
+         "store.run(id)); capture less often (watch(every=...)), log less, or raise torchscope.init(max_queue=...)"),
+        (f"torchscope: the writer cannot keep up with {db_path} (queue at 10 of max_queue=10 records); training "
+         "continues, dropping records, scalars too, 3 dropped so far (counted in store.run(id)); capture less often "
+         "(watch(every=...)), log less, or raise torchscope.init(max_queue=...)"),
     ]
     store = torchscope.open(db_path)
     assert counts(store.run(run.id)) == (4, 2, 2, 0)
@@ -232,7 +238,8 @@ def test_a_schema_1_store_is_migrated_on_open(db_path: Path) -> None:
         conn.executescript(FIXTURE.read_text())
     store = torchscope.open(db_path)
     runs = store.runs()
-    assert runs[["id", "name", "status", "last_step", "scalar_count"]].values.tolist() == [[1, "schema-v1", "finished", 2, 6]]
+    columns = ["id", "name", "status", "last_step", "scalar_count"]
+    assert runs[columns].values.tolist() == [[1, "schema-v1", "finished", 2, 6]]
     assert runs.loc[0, "config"] == {"lr": 0.1}
     assert counts(store.run(1)) == (0, 0, 0, 0)
     frame = store.scalars(1)

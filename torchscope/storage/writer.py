@@ -19,9 +19,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any, NamedTuple
-
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine
@@ -135,8 +134,8 @@ class Writer:
         what = "captured steps (graph and tensor statistics)" if low else "records, scalars too"
         self.warn_once(
             "queue:steps" if low else "queue:all",
-            f"torchscope: the writer cannot keep up with {self._where} (queue at {size:,} of max_queue={self.max_queue:,}"
-            f" records); training continues, dropping {what}, {self.dropped:,} dropped so far (counted in "
+            f"torchscope: the writer cannot keep up with {self._where} (queue at {size:,} of "
+            f"max_queue={self.max_queue:,} records); training continues, dropping {what}, {self.dropped:,} dropped so far (counted in "
             "store.run(id)); capture less often (watch(every=...)), log less, or raise torchscope.init(max_queue=...)",
         )
 
