@@ -297,10 +297,13 @@ class Writer:
                 if attempt + 1 < self.retries:
                     time.sleep(0.05 * 2**attempt)
         assert problem is not None
-        self._held = records.pop(RunUpdate, [])
+        key, what, todo = problem
+        if not key.startswith("error:"):
+            # the database is away, not the records at fault: keep the run's updates for the next batch (an update
+            # that fails by itself must not fail every batch after it, so an unexplained error drops them too)
+            self._held = records.pop(RunUpdate, [])
         for payloads in records.values():
             self.count_dropped(payloads)
-        key, what, todo = problem
         self._failing = key
         self.warn_once(
             f"write:{key}", f"torchscope: cannot write to {self._where} ({what}); training continues, "
@@ -323,6 +326,8 @@ class Writer:
                     task(conn)
         except Exception as exc:  # noqa: BLE001
             self.engine.dispose()
+            if now is None:  # gone, and it cannot be created again (its folder went too, say)
+                return diagnose(exc)
             detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             return ("replaced", f"it was replaced by a file torchscope cannot use: {detail}", "move that file away")
         self._file = _file_id(self._path)
