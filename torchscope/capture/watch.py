@@ -68,9 +68,8 @@ def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         return
     if torch._C._get_tracing_state() or torch.compiler.is_exporting():
         return  # torch.jit.trace / torch.export run the module to trace it: not a training step
-    kwargs = _call_kwargs()
     for watch in tuple(watches):
-        watch._root_pre(module, args, kwargs)
+        watch._root_pre(module, args)
 
 
 def _global_post(module: torch.nn.Module, args: Any, output: Any) -> None:
@@ -89,13 +88,13 @@ def _call_kwargs() -> dict[str, Any]:
     """The keyword arguments of the module call whose global pre-hooks run now.
 
     Global pre-hooks get the positional arguments only; the keywords are a local of ``Module._call_impl``'s
-    ``inner`` frame, which called :func:`_global_pre`. Read only on captured root calls (once per captured step).
+    ``inner`` frame, a few frames up. Read only when a step starts being captured (once per captured step).
     """
-    frame = sys._getframe(2)
-    for _ in range(3):
+    frame = sys._getframe(1)
+    for _ in range(8):
         if frame is None:
             break
-        if frame.f_code.co_filename == _CALL_IMPL_FILE:
+        if frame.f_code.co_name == "inner" and frame.f_code.co_filename == _CALL_IMPL_FILE:
             kwargs = frame.f_locals.get("kwargs")
             return kwargs if isinstance(kwargs, dict) else {}
         frame = frame.f_back
@@ -197,7 +196,7 @@ class Watch:
         self.remove()
 
     # -- root hooks -------------------------------------------------------------------------------------------------
-    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _root_pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if self._depth:  # the root calling itself: part of the same step
             self._depth += 1
             return
@@ -214,7 +213,7 @@ class Watch:
             if step % self.every or step == self.last_step:
                 return
             self.last_step = step
-            self._start_capture(module, step, args, kwargs)
+            self._start_capture(module, step, args, _call_kwargs())
         except Exception as exc:  # noqa: BLE001
             if self._current is not None:
                 self._current.abandon()
