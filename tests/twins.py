@@ -51,7 +51,9 @@ def twins(make: Callable[[], nn.Module] = TwinNet, seed: int = 0) -> tuple[nn.Mo
 def batches(n: int, d_in: int = 6, classes: int = 3, size: int = 5, seed: int = 1) -> list[tuple[torch.Tensor, ...]]:
     """``n`` fixed ``(x, y)`` batches."""
     gen = torch.Generator().manual_seed(seed)
-    return [(torch.randn(size, d_in, generator=gen), torch.randint(0, classes, (size,), generator=gen)) for _ in range(n)]
+    return [
+        (torch.randn(size, d_in, generator=gen), torch.randint(0, classes, (size,), generator=gen)) for _ in range(n)
+    ]
 
 
 def train(
