@@ -255,8 +255,9 @@ def test_a_deleted_watched_model_is_collected_while_the_run_lives(run):
     ref = weakref.ref(model)
     del model
     gc.collect()
-    assert ref() is None and handle.model is None
-    assert not watch_module._watched and not nn_module._global_forward_pre_hooks  # the global hooks went with it
+    assert ref() is None and handle.model is None and not watch_module._watched
+    torch.nn.Identity()(torch.zeros(1))  # the next module call takes the global hooks out
+    assert not nn_module._global_forward_pre_hooks and not nn_module._global_forward_hooks
     handle.remove()
     assert run.status == "running" and flushed_store(run).graph_steps(run.id)["step"].tolist() == [0]
 

@@ -61,7 +61,9 @@ def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         record.module_pre_hook(module, args)
     watches = _watched.get(id(module))
     if watches is None:
-        if type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
+        if not _watched:  # the last watched module was collected: the hooks go now, between two hook calls
+            _uninstall()
+        elif type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
             inner = getattr(module, "_orig_mod", None)
             for watch in _watched.get(id(inner), ()):
                 watch._warn_compiled()
@@ -121,11 +123,13 @@ def _unregister(watch: Watch, key: int) -> None:
 
 
 def _forget_module(key: int) -> None:
-    """A watched module was collected: its watches stop (the weak reference's callback)."""
+    """A watched module was collected: its watches stop (the weak reference's callback).
+
+    The global hooks are not removed here: garbage collection can run this while ``Module._call_impl`` iterates
+    the global forward hooks of a forward that raised (a live dict, not a copy); the next pre-hook call removes
+    them (pre-hooks are iterated over a copy), as does the next ``remove()``."""
     for watch in _watched.pop(key, ()):
         watch._removed = True
-    if not _watched:
-        _uninstall()
 
 
 def _uninstall() -> None:
