@@ -233,12 +233,15 @@ def test_step_log_follows_run_log_steps(run):
 
 
 def test_handle_removes_hooks_idempotently_and_holds_model_weakly(run):
+    from torch.nn.modules import module as nn_module
+
     model = TinyMLP()
     handle = run.watch(model, every=1)
-    assert len(model._forward_pre_hooks) == 1 and len(model._forward_hooks) == 1
+    assert not model._forward_pre_hooks and not model._forward_hooks  # nothing on the model: global hooks
+    assert len(nn_module._global_forward_pre_hooks) == 1 and len(nn_module._global_forward_hooks) == 1
     handle.remove()
     handle.remove()
-    assert not model._forward_pre_hooks and not model._forward_hooks
+    assert not nn_module._global_forward_pre_hooks and not nn_module._global_forward_hooks
     model(torch.randn(1, 4)).sum().backward()
     assert handle.steps_captured == 0
     ref = weakref.ref(model)
@@ -322,7 +325,7 @@ def test_nan_statistics_count_each_kind_and_skip_them_in_min_max(run):
     assert (row["min"], row["max"], row["mean"]) == (0.0, 3.0, pytest.approx(4 / 3))
 
 
-def test_a_step_that_is_not_captured_installs_nothing_but_the_two_root_hooks(run):
+def test_a_step_that_is_not_captured_installs_nothing_but_the_global_root_hooks(run):
     from torch.nn.modules import module as nn_module
     from torch.overrides import _get_current_function_mode_stack
 
@@ -337,11 +340,14 @@ def test_a_step_that_is_not_captured_installs_nothing_but_the_two_root_hooks(run
     with run.watch(model, every=2):
         for _ in range(3):
             model(torch.ones(1))
-    assert seen == [(1, 1), (0, 0), (1, 1)]
+    # the watch's one global pre-hook is always there (it also records module calls); a captured step adds the mode
+    assert seen == [(1, 1), (1, 0), (1, 1)]
 
 
 def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(run):
     from torch.nn.modules import module as nn_module
+
+    from torchscope.capture import watch as watch_module
     from torch.overrides import _get_current_function_mode_stack
 
     class Fails(torch.nn.Module):
@@ -359,7 +365,8 @@ def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(
     with run.watch(model, every=1):
         with pytest.raises(RuntimeError, match="bad batch"):
             model(torch.full((1, 2), 1000.0))
-        assert not _get_current_function_mode_stack() and not nn_module._global_forward_pre_hooks
+        assert not _get_current_function_mode_stack() and len(nn_module._global_forward_pre_hooks) == 1
+        assert not watch_module._recording  # the failed step's module-call record is gone
         model(torch.ones(1, 2)).sum().backward()
     store = flushed_store(run)
     assert store.graph_steps(run.id)["step"].tolist() == [0, 1]

@@ -4,17 +4,26 @@ A step is one call of the watched root module's forward (``step="forward"``, the
 ``run.log`` will use next (``step="log"``). On a captured step (``step % every == 0``):
 
 - the forward runs under a :class:`~torchscope.capture.graph_record.GraphMode` and with global module hooks that
-  record the module-call hierarchy (both only for this forward, so non-captured steps pay for two root hooks only);
+  record the module-call hierarchy (both only for this forward, so non-captured steps pay for a counter only);
 - every op output, input, parameter and buffer gets a statistics row (:mod:`torchscope.capture.tensor_stats`) and,
   with ``grads=True``, a gradient hook; the step ends when its backward pass ends (or the next forward starts)
   (:mod:`torchscope.capture.step`);
 - then the rows are gathered with one host transfer, the first NaN/Inf origin is looked for, and one record goes to
   the run's writer. The training thread never waits on the database.
+
+**The model stays the user's model.** Nothing is attached to the watched module, its submodules or its parameters
+between captures: which modules are watched is decided by a registry keyed by ``id(module)`` (each entry dropped by
+a weak reference's callback when the module dies), consulted by two *global* module hooks
+(``torch.nn.modules.module.register_module_forward_pre_hook``) that are installed while at least one watch is live.
+So ``torch.save(model)``, ``pickle``, ``copy.deepcopy``, ``torch.jit.script`` and ``torch.export`` see a plain module.
+A :class:`Watch` holds its run and the model weakly; the registry holds the watch only while the model and the run
+live, and a watch whose run finished or was collected retires itself at the next forward.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 import weakref
 from typing import Any
@@ -32,6 +41,98 @@ from torchscope.errors import CaptureError, TorchscopeWarning
 
 TENSOR_MODES = ("none", "stats", "full")
 
+_watched: dict[int, list[Watch]] = {}
+"""``id(root module) -> its live watches``; an entry goes when its module is collected or its watches are removed."""
+_global_handles: list[Any] = []
+"""The two global module hooks, installed while ``_watched`` is not empty."""
+_recording: list[StepRecord] = []
+"""The records of the captured forwards running now: they see every module call (the module-call hierarchy).
+The global hooks stay installed for the whole watch: removing a global hook while a forward raises would mutate
+the dict ``Module._call_impl`` iterates."""
+_CALL_IMPL_FILE = nn_module.__file__
+_COMPILE_HOOKS_WARNING = r"Using `torch\.compile\(module\)` when there are global hooks on modules"
+
+
+def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+    """Global forward pre-hook: start a step of every watch of ``module``; any other module costs a lookup."""
+    if torch.compiler.is_compiling():  # first, so that Dynamo folds the rest away when it traces a compiled call
+        return
+    for record in _recording:
+        record.module_pre_hook(module, args)
+    watches = _watched.get(id(module))
+    if watches is None:
+        if type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
+            inner = getattr(module, "_orig_mod", None)
+            for watch in _watched.get(id(inner), ()):
+                watch._warn_compiled()
+        return
+    if torch._C._get_tracing_state() or torch.compiler.is_exporting():
+        return  # torch.jit.trace / torch.export run the module to trace it: not a training step
+    kwargs = _call_kwargs()
+    for watch in tuple(watches):
+        watch._root_pre(module, args, kwargs)
+
+
+def _global_post(module: torch.nn.Module, args: Any, output: Any) -> None:
+    """Global forward hook (also called when the forward raised): end the step of every watch of ``module``."""
+    if torch.compiler.is_compiling():
+        return
+    for record in _recording:
+        record.module_post_hook(module, args, output)
+    watches = _watched.get(id(module))
+    if watches is not None:
+        for watch in tuple(watches):
+            watch._root_post(module, output)
+
+
+def _call_kwargs() -> dict[str, Any]:
+    """The keyword arguments of the module call whose global pre-hooks run now.
+
+    Global pre-hooks get the positional arguments only; the keywords are a local of ``Module._call_impl``'s
+    ``inner`` frame, which called :func:`_global_pre`. Read only on captured root calls (once per captured step).
+    """
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None:
+            break
+        if frame.f_code.co_filename == _CALL_IMPL_FILE:
+            kwargs = frame.f_locals.get("kwargs")
+            return kwargs if isinstance(kwargs, dict) else {}
+        frame = frame.f_back
+    return {}
+
+
+def _register(watch: Watch, model: torch.nn.Module) -> None:
+    _watched.setdefault(id(model), []).append(watch)
+    if not _global_handles:
+        _global_handles.append(nn_module.register_module_forward_pre_hook(_global_pre))
+        _global_handles.append(nn_module.register_module_forward_hook(_global_post, always_call=True))
+    # torch warns that global hooks fire once more for a torch.compile wrapper; ours ignore the wrapper
+    warnings.filterwarnings("ignore", message=_COMPILE_HOOKS_WARNING, category=UserWarning)
+
+
+def _unregister(watch: Watch, key: int) -> None:
+    watches = _watched.get(key)
+    if watches is not None and watch in watches:
+        watches.remove(watch)
+        if not watches:
+            del _watched[key]
+    if not _watched:
+        _uninstall()
+
+
+def _forget_module(key: int) -> None:
+    """A watched module was collected: its watches stop (the weak reference's callback)."""
+    for watch in _watched.pop(key, ()):
+        watch._removed = True
+    if not _watched:
+        _uninstall()
+
+
+def _uninstall() -> None:
+    while _global_handles:
+        _global_handles.pop().remove()
+
 
 class Watch:
     """The handle ``run.watch(model)`` returns: removes every hook it installed; holds the model weakly.
@@ -43,7 +144,7 @@ class Watch:
     def __init__(
         self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: str, name: str
     ) -> None:
-        self.run = run
+        self._run = weakref.ref(run)
         self.name = name
         self.every = every
         self.tensors = tensors
@@ -52,19 +153,21 @@ class Watch:
         self.forward_count = 0
         self.steps_captured = 0
         self.last_step: int | None = None
-        self._model = weakref.ref(model)
+        self._key = id(model)
+        self._model = weakref.ref(model, lambda _ref, key=id(model): _forget_module(key))
         self._seen_versions: dict[str, bool] = {}
         self._pending: CapturedStep | None = None
         self._current: CapturedStep | None = None
         self._mode: GraphMode | None = None
-        self._module_handles: list[Any] = []
         self._depth = 0
         self._removed = False
         self._compile_warned = False
-        self._handles = [
-            model.register_forward_pre_hook(self._root_pre, with_kwargs=True),
-            model.register_forward_hook(self._root_post, with_kwargs=True, always_call=True),
-        ]
+        _register(self, model)
+
+    @property
+    def run(self) -> Any:
+        """The run this watch records into, or None once it was garbage collected (held weakly)."""
+        return self._run()
 
     @property
     def model(self) -> torch.nn.Module | None:
@@ -77,8 +180,7 @@ class Watch:
         if self._removed:
             return
         self._removed = True
-        for handle in self._handles:
-            handle.remove()
+        _unregister(self, self._key)
         self._stop_capture()
         self.flush()
 
@@ -99,15 +201,16 @@ class Watch:
         if self._depth:  # the root calling itself: part of the same step
             self._depth += 1
             return
-        if torch.compiler.is_compiling():
-            self._warn_compiled()
+        run = self._run()
+        if run is None or run.status != "running":  # the run ended: nothing to record into any more
+            self.remove()
             return
         self._depth = 1
         try:
             self.forward_count += 1
             if self._pending is not None:  # the previous captured step's backward never came (or came late)
                 self.flush()
-            step = self.forward_count - 1 if self.step_source == "forward" else int(self.run.step)
+            step = self.forward_count - 1 if self.step_source == "forward" else int(run.step)
             if step % self.every or step == self.last_step:
                 return
             self.last_step = step
@@ -118,7 +221,7 @@ class Watch:
             self._stop_capture()
             self._fail(exc)
 
-    def _root_post(self, module: torch.nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+    def _root_post(self, module: torch.nn.Module, output: Any) -> None:
         if self._depth > 1:
             self._depth -= 1
             return
@@ -163,10 +266,7 @@ class Watch:
             leaves += named_tensors(value, f"input.{key}")
         record.add_tensors("input", leaves, to_graph=False)
         del paths[id(model)]  # the root's call node is made here, not by the global hooks
-        self._module_handles = [
-            nn_module.register_module_forward_pre_hook(record.module_pre_hook),
-            nn_module.register_module_forward_hook(record.module_post_hook, always_call=True),
-        ]
+        _recording.append(record)
         self._mode = GraphMode(record)
         self._mode.__enter__()
 
@@ -174,10 +274,9 @@ class Watch:
         mode, self._mode = self._mode, None
         if mode is not None:
             mode.__exit__(None, None, None)
-        for handle in self._module_handles:
-            handle.remove()
-        self._module_handles = []
-        self._current = None
+        current, self._current = self._current, None
+        if current is not None and current.record in _recording:
+            _recording.remove(current.record)
 
     # -- output -----------------------------------------------------------------------------------------------------
     def _emit(self, step: CapturedStep) -> None:
@@ -213,9 +312,12 @@ class Watch:
         if new:  # the structure travels once per version; its nodes and edges become records only then
             structure = GraphStructure([GraphNode._make(n) for n in nodes], [GraphEdge._make(e) for e in edges])
         anomalies = [Anomaly(*(o[f] for f in Anomaly._fields)) for o in origins]
-        self.run.writer.put(
+        run = self._run()
+        if run is None:
+            return
+        run.writer.put(
             GraphStep(
-                run_id=self.run.id, model=self.name, step=step.step, wall_time=step.wall_time, hash=key,
+                run_id=run.id, model=self.name, step=step.step, wall_time=step.wall_time, hash=key,
                 graph=structure, stats=stats, tensors=full, anomalies=anomalies,
             )
         )
@@ -223,7 +325,10 @@ class Watch:
 
     # -- failures ---------------------------------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
-        writer = self.run.writer
+        run = self._run()
+        if run is None:
+            return
+        writer = run.writer
         writer.dropped += 1
         writer.warn_once(
             f"capture:{type(exc).__name__}", f"torchscope: graph capture skipped a step: {type(exc).__name__}: {exc}"
@@ -242,7 +347,9 @@ class Watch:
         else:
             message = (f"torchscope: first {what} of step {step} ({origin['phase']}) comes from {origin['op']} "
                        f"in {module} at {where}")  # fmt: skip
-        self.run.writer.warn_once(key, message)
+        run = self._run()
+        if run is not None:
+            run.writer.warn_once(key, message)
 
     def _warn_compiled(self) -> None:
         if not self._compile_warned:
