@@ -80,7 +80,8 @@ def worker(rank: int, world_size: int, port: int, args: argparse.Namespace) -> N
     train_set, val_set = make_datasets(args.samples, args.features, args.classes, seed=args.seed)
     train_sampler = DistributedSampler(train_set, world_size, rank, shuffle=True, seed=args.seed)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=train_sampler, drop_last=True)
-    val_loader = DataLoader(val_set, batch_size=256, sampler=DistributedSampler(val_set, world_size, rank, shuffle=False))
+    val_sampler = DistributedSampler(val_set, world_size, rank, shuffle=False)
+    val_loader = DataLoader(val_set, batch_size=256, sampler=val_sampler)
 
     config = {**vars(args), "rank": rank, "world_size": world_size, "backend": "gloo"}
     with torchscope.init(name=f"{args.name}-rank{rank}", db=args.db, config=config) as run:

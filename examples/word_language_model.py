@@ -24,7 +24,10 @@ import torch
 from torch import nn
 
 import torchscope
-from language_models import RNNModel, TransformerModel  # its own module, so that checkpoints load without this script
+
+# the models live in their own module (examples/language_models.py), as in PyTorch's example: torch.save(model)
+# pickles a class by its module path, so the checkpoints load in any program that can import that module
+from language_models import RNNModel, TransformerModel
 
 # -- data ----------------------------------------------------------------------------------------------------------
 

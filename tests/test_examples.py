@@ -120,8 +120,10 @@ def test_word_language_model_checkpoints_load_without_torchscope_and_the_run_is_
     assert (runs["name"].tolist(), runs["status"].tolist()) == ([f"wlm-{model}"], ["finished"])
     run_id = int(runs["id"].iloc[0])
     assert store.graph_steps(run_id)["step"].tolist() == [0, 10, 20]
-    modules = {"lstm": {"encoder", "drop", "rnn", "decoder"},
-               "transformer": {"encoder", "pos_encoder", "transformer_encoder.layers.0.self_attn", "decoder"}}[model]  # fmt: skip
+    modules = {
+        "lstm": {"encoder", "drop", "rnn", "decoder"},
+        "transformer": {"encoder", "pos_encoder", "transformer_encoder.layers.0.self_attn", "decoder"},
+    }[model]
     _assert_watched_and_profiled(store, run_id, modules, "aten::lstm" if model == "lstm" else "aten::addmm")
     assert _steps_by_tag(store, run_id, ["train/loss", "train/lr", "valid/loss", "valid/ppl", "test/loss"]) == {
         "train/loss": list(range(16)), "train/lr": list(range(16)),
@@ -132,20 +134,20 @@ def test_word_language_model_checkpoints_load_without_torchscope_and_the_run_is_
     monkeypatch.syspath_prepend(str(EXAMPLES))
     import language_models
 
+    expected = language_models.TransformerModel if model == "transformer" else language_models.RNNModel
     for name in ("last.pt", "best.pt"):
         assert b"torchscope" not in (save / name).read_bytes()
-        loaded = torch.load(save / name, weights_only=False)
-        expected = language_models.TransformerModel if model == "transformer" else language_models.RNNModel
-        assert type(loaded) is expected
-        hidden = subprocess.run(
-            [sys.executable, "-I", "-c", HIDDEN_TORCHSCOPE_LOAD, str(EXAMPLES), str(save / name)],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert hidden.returncode == 0, hidden.stderr
-        out = [8, 2, loaded.ntoken] if model == "transformer" else [16, loaded.ntoken]
-        assert json.loads(hidden.stdout) == {
-            "class": expected.__name__, "digest": _digest(loaded), "out": out, "torchscope_loaded": False,
-        }  # fmt: skip
+        assert type(torch.load(save / name, weights_only=False)) is expected
+    best = torch.load(save / "best.pt", weights_only=False)
+    hidden = subprocess.run(
+        [sys.executable, "-I", "-c", HIDDEN_TORCHSCOPE_LOAD, str(EXAMPLES), str(save / "best.pt")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert hidden.returncode == 0, hidden.stderr
+    out = [8, 2, best.ntoken] if model == "transformer" else [16, best.ntoken]
+    assert json.loads(hidden.stdout) == {
+        "class": expected.__name__, "digest": _digest(best), "out": out, "torchscope_loaded": False,
+    }  # fmt: skip
 
 
 DDP_TINY = ["--samples", "512", "--batch-size", "32", "--width", "16", "--epochs", "2", "--watch-every", "10"]
