@@ -38,7 +38,7 @@ PLACES = ["in the garden", "at the station", "near the river", "on the hill", "a
 
 
 def generate_text(sentences: int, seed: int) -> list[str]:
-    """Sentences of a small grammar: learnable structure, a vocabulary of about 60 words."""
+    """Sentences of a small grammar: learnable structure, a vocabulary of 48 words."""
     rng = random.Random(seed)
     lines = []
     for _ in range(sentences):
