@@ -5,7 +5,8 @@ and ``run.watch(every=10)`` with a ``run.profile(wait=1, warmup=1, active=3, rec
 block (the example's settings). Each round times one block of ``--block`` batches per variant, in a rotating order,
 and ends each instrumented block with ``run.flush()`` so that storing what the block captured is charged to it. The
 ratios are taken within a round, the figure is their median over rounds; the same for the CPU time of the whole
-process (every thread, the writer's included), which other jobs on a shared machine disturb less than wall time. Target (issue 13): <= 1.2x per batch with
+process (every thread, the writer's included), which other jobs on a shared machine disturb less than wall
+time. Target (issue 13): <= 1.2x per batch with
 ``every=10``.
 
     .venv/bin/python benchmarks/bench_examples.py [--rounds 7] [--block 50] [--threads 1] [--models lstm transformer]

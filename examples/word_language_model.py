@@ -5,6 +5,7 @@ evaluation under ``torch.no_grad()``, a whole-model checkpoint (``torch.save(mod
 at the end the best checkpoint reloaded and evaluated on the test split.
 
     python examples/word_language_model.py [--model lstm|gru|transformer] [--epochs 3] [--db torchscope.db]
+                                           [--threads 1]   # on a shared 2-core VM: 2 threads ran 20x slower
     torchscope serve torchscope.db      # /run/<id> for the curves, /graph/<id>, /profile/<id>
 
 Logged: ``train/loss`` and ``train/lr`` every batch (step: batches trained so far), ``valid/loss`` and
@@ -153,9 +154,12 @@ def main() -> None:
     parser.add_argument("--watch-every", type=int, default=10, help="capture graph and statistics every N forwards")
     parser.add_argument("--save", default="checkpoints/wlm", help="folder for last.pt (every epoch) and best.pt")
     parser.add_argument("--seed", type=int, default=1111)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default; 1 on a busy VM)")
     parser.add_argument("--log-interval", type=int, default=50, help="print every N batches")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     corpus = Corpus(args.sentences, seed=args.seed)

@@ -49,7 +49,8 @@ def test_profile_training_prints_the_breakdown_it_stored(db_path: Path) -> None:
 # -- real training scripts, at a tiny size, with watch and profile attached ------------------------------------------
 
 WLM_TINY = ["--sentences", "300", "--emsize", "16", "--nhid", "16", "--nlayers", "1", "--nhead", "2", "--bptt", "8",
-            "--batch-size", "4", "--epochs", "2", "--max-batches", "8", "--watch-every", "10"]  # fmt: skip
+            "--batch-size", "4", "--epochs", "2", "--max-batches", "8", "--watch-every", "10",
+            "--threads", "1"]  # fmt: skip
 """8 training batches per epoch, then 3 validation batches (the 30 validation sentences make 22 rows of 10 words):
 forwards 0-7 train, 8-10 validate, 11-18 train, 19-21 validate; every=10 captures forwards 0, 10 and 20."""
 
