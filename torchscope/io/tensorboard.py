@@ -28,6 +28,7 @@ from torchscope.storage.tensorboard.writes import insert_graph, insert_histogram
 
 GRAPH_PLUGINS = ("graph_run_metadata_graph", "graph_run_metadata")
 _MAX_WALL_S = 2.0**62 / 1e9  # wall times in int64 nanoseconds
+_RESERVED_STEP = -(2**63)  # the scalar pyramid's "absent" mark (storage/runs/buckets.py ABSENT)
 _ADVICE = "re-write the log, or import the directory without this file"
 Node = tuple[str, str, list[str], str, dict[str, Any]]  # name, op, inputs, device, attrs
 
@@ -120,6 +121,8 @@ class _RunCollector:
 
     def add(self, event: event_pb2.Event, where: Path) -> None:
         step = int(event.step)
+        if step == _RESERVED_STEP:
+            raise TraceImportError(f"{where}: an event has step {step}, the one step the store reserves; {_ADVICE}")
         if not abs(event.wall_time) < _MAX_WALL_S:  # NaN fails the comparison too
             raise TraceImportError(
                 f"{where}: the event of step {step} has wall_time {event.wall_time!r}, not a time in seconds since the "

@@ -13,15 +13,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine
 
-from torchscope.errors import TorchscopeWarning
 from torchscope.storage.bulk import Interner
 from torchscope.storage.handlers import HANDLERS
+from torchscope.user_code import RunWarnings
 
 
 class _Flush(NamedTuple):
@@ -64,7 +63,8 @@ class Writer:
         self.periodic: list[tuple[float, Callable[[Connection], None]]] = []
         self._last_periodic: list[float] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._warned: set[str] = set()
+        self.warnings = RunWarnings()
+        """This run's warnings: once each, at the user's line; on the writer thread, at the line that created it."""
         self._closed = False
         self._urgent = threading.Event()
         self._last_write = 0.0
@@ -120,13 +120,13 @@ class Writer:
         return finished
 
     def warn_once(self, key: str, message: str) -> None:
-        """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen."""
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, TorchscopeWarning, stacklevel=3)
+        """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen (see
+        :class:`~torchscope.user_code.RunWarnings` for the line it points at)."""
+        self.warnings.warn_once(key, message)
 
     # -- writer-thread side ---------------------------------------------------------------------------------------
     def _loop(self) -> None:
+        self.warnings.bind_thread()  # what the handlers warn goes to this run, pointing at its torchscope.init line
         stop = False
         while not stop:
             batch = self._take()
