@@ -10,9 +10,6 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections import Counter
-from functools import partial
-from itertools import chain
-from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -29,6 +26,7 @@ _INT32 = (1 << 31) - 1
 _INT16 = (1 << 15) - 1
 _MAX_NS = float(1 << 62)  # |time| and duration bound in ns: start + duration stays inside int64
 _SCALAR_TYPES = frozenset((int, float, str, bool, type(None)))
+_INT_OR_NONE = frozenset((int, type(None)))
 _ADVICE = "re-export the trace, or check that the file is an unmodified Kineto/Chrome trace"
 
 
@@ -224,13 +222,13 @@ def _check_columns(out: TraceColumns, where: str) -> None:
     stored as their text.
     """
     ts = _floats(out.ts, "ts", where)
-    if len(ts) and not (np.abs(ts) * 1000.0 + abs(out.base_ns) < _MAX_NS).all():
-        bad = ts[~(np.abs(ts) * 1000.0 + abs(out.base_ns) < _MAX_NS)][0]
-        raise TraceImportError(f"{where}: an event time ('ts') of {bad:g} us is out of range; {_ADVICE}")
+    far = np.abs(ts) * 1000.0 + abs(out.base_ns) >= _MAX_NS
+    if far.any():
+        raise TraceImportError(f"{where}: an event time ('ts') of {ts[far][0]:g} us is out of range; {_ADVICE}")
     dur = _floats(out.dur, "dur", where)
-    if len(dur) and not (np.abs(dur) * 1000.0 < _MAX_NS).all():
-        bad = dur[~(np.abs(dur) * 1000.0 < _MAX_NS)][0]
-        raise TraceImportError(f"{where}: an event duration ('dur') of {bad:g} us is out of range; {_ADVICE}")
+    long = np.abs(dur) * 1000.0 >= _MAX_NS
+    if long.any():
+        raise TraceImportError(f"{where}: an event duration ('dur') of {dur[long][0]:g} us is out of range; {_ADVICE}")
     negative = int((dur < 0).sum())
     if negative:
         dur = np.maximum(dur, 0.0)
@@ -240,9 +238,9 @@ def _check_columns(out: TraceColumns, where: str) -> None:
     out.ext = _optional_ints(out.ext, _INT64)
     if not set(map(type, out.info)) <= {str, type(None)}:  # an instant's scope ('s') can be any JSON value
         out.info = [v if v is None or type(v) is str else str(v) for v in out.info]
-    if any(type(n) is not str for n in out.names):
+    if not set(map(type, out.names)) <= {str}:
         out.names = [n if type(n) is str else str(n) for n in out.names]
-    if out.details and not _plain(chain.from_iterable(d[1:] for d in out.details)):
+    if out.details and not _plain(out.details):
         out.details = [(d[0], *(_scalar(v) for v in d[1:])) for d in out.details]
     for row in out.lanes:  # [pid, tid, label, sort, device, stream, is_device]: few rows
         row[3], row[4], row[5] = _int_or_none(row[3], _INT64), _int_or_none(row[4], _INT32), _stream(row[5])
@@ -273,9 +271,9 @@ def _number(value: Any) -> bool:
 def _optional_ints(values: list[Any], limit: int) -> list[Any]:
     """``values`` with entries that are not integers within ``±limit`` replaced by None (fast when all are)."""
     kinds = set(map(type, values))
-    if kinds <= {int, type(None)}:
-        present = list(filter(partial(is_not, None), values))
-        if not present or (-limit <= min(present) and max(present) <= limit):
+    if kinds <= _INT_OR_NONE:
+        ints = [v for v in values if v is not None] if type(None) in kinds else values
+        if not ints or (-limit <= min(ints) and max(ints) <= limit):
             return values
     return [_int_or_none(v, limit) for v in values]
 
@@ -290,13 +288,16 @@ def _stream(value: Any) -> int | None:
     return _int_or_none(value, _INT64)
 
 
-def _plain(values: Any) -> bool:
-    """Whether every value is a plain JSON scalar with integers inside int64 (the common case, checked fast)."""
-    values = list(values)
-    if not set(map(type, values)) <= _SCALAR_TYPES:
-        return False
-    ints = [v for v in values if type(v) is int]
-    return not ints or (-_INT64 <= min(ints) and max(ints) <= _INT64)
+def _plain(details: list[tuple[Any, ...]]) -> bool:
+    """Whether every kernel detail is a plain JSON scalar with integers inside int64 (the common case, by column)."""
+    for column in list(zip(*details))[1:]:
+        kinds = set(map(type, column))
+        if not kinds <= _SCALAR_TYPES:
+            return False
+        ints = [v for v in column if type(v) is int] if int in kinds else None
+        if ints and not (-_INT64 <= min(ints) and max(ints) <= _INT64):
+            return False
+    return True
 
 
 def _scalar(value: Any) -> Any:
