@@ -17,7 +17,9 @@ PROCS = str(PROCS_PATH)
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS_PATH.parent), os.environ.get("PYTHONPATH", "")])}
+    # keep the caller's path first: a worktree run imports its own torchscope, not the installed one
+    path = [os.environ.get("PYTHONPATH"), str(PROCS_PATH.parent)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
 
 
 def test_sigkilled_run_keeps_what_it_logged_and_reads_interrupted(db_path: Path) -> None:

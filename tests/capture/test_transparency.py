@@ -12,7 +12,6 @@ import io
 import pickle
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 

@@ -21,6 +21,7 @@ from torchscope.errors import TorchscopeWarning
 pytestmark = pytest.mark.browser
 
 PROCS = str(PROCS_PATH)
+PROCS_DIR = PROCS_PATH.parent  # on PYTHONPATH after the caller's own: a worktree imports its own torchscope
 CHART = ".chart-cell[data-tag='{tag}'] .js-plotly-plot"
 # The raw trace of a chart holds (step, exact value) pairs: x and customdata (what the hover shows).
 HAS_POINT = """([selector, step, value]) => {
@@ -61,7 +62,7 @@ class Lines:
 def training(db_path: Path):  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(
         [sys.executable, PROCS, "live", str(db_path)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS_PATH.parent), os.environ.get("PYTHONPATH", "")])},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(PROCS_DIR)]))},
     )  # fmt: skip
     lines = Lines(proc)
     yield proc, lines

@@ -13,16 +13,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import sys
 import threading
 from collections.abc import Callable, Mapping
-from types import CodeType
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
+
+from torchscope.user_code import user_location
 
 Node = tuple[Any, ...]
 NODE_FIELDS = (
@@ -32,14 +31,6 @@ NODE_FIELDS = (
 """Fields of a node tuple, in order (the ``graph_nodes`` table and ``store.graph`` columns)."""
 EDGE_FIELDS = ("src", "src_output", "dst", "dst_arg", "kind", "shape", "dtype")
 
-# Frames of torch and of torchscope's own machinery are not "the user's line"; torchscope's cli/ (the demo's training
-# script) is user code like any other.
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))
-_SKIP_DIRS = (
-    os.path.dirname(torch.__file__) + os.sep,
-    *(os.path.join(_PACKAGE_DIR, part) + os.sep for part in ("capture", "profiler", "io", "storage", "dashboard")),
-)
-_skip_code: dict[CodeType, bool] = {}
 _INPLACE_DUNDERS = frozenset(
     {"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
      "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
@@ -79,20 +70,6 @@ def func_info(func: Any) -> tuple[str, bool]:
     inplace = (name.endswith("_") and not name.endswith("__")) or name in _INPLACE_DUNDERS
     hit = _func_info[func] = (label, inplace)
     return hit
-
-
-def user_location(depth: int = 2) -> tuple[str | None, int | None]:
-    """``(file, line)`` of the innermost frame outside torch and torchscope: the user's line that caused the call."""
-    frame = sys._getframe(depth)
-    while frame is not None:
-        code = frame.f_code
-        skip = _skip_code.get(code)
-        if skip is None:
-            skip = _skip_code[code] = code.co_filename.startswith(_SKIP_DIRS)
-        if not skip:
-            return code.co_filename, frame.f_lineno
-        frame = frame.f_back
-    return None, None
 
 
 def shape_text(shapes: list[tuple[int, ...]]) -> str:

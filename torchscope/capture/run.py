@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 import psutil
+from torchscope.capture.log_values import check_step, clean
 from torchscope.storage.engine import open_engine, resolve_url, sqlite_path
 from torchscope.storage.runs.records import RunUpdate, scalar_log
 from torchscope.storage.runs.scalar_writes import warm_up
@@ -47,6 +48,7 @@ class Run:
         self._lock = threading.Lock()
         self.status = "running"
         self._system: Any = None  # the system-metrics sampler thread, see init(system_metrics=...)
+        self._tags: set[str] = set()  # tags run.log has seen to be valid
         self.watch_names: set[str] = set()
         """Names of the models watched in this run (``run.watch(model, name=...)``); a name stays taken after its
         watch is removed, since its steps stay in the store under it."""
@@ -55,19 +57,38 @@ class Run:
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Record scalars ``{tag: value}`` at ``step`` (the next step after the last one when omitted).
 
-        Values may be Python numbers, numpy scalars or 0-d tensors (converted on the writer thread). NaN and ±Inf
-        are stored as such.
+        Values may be Python numbers, bools, numpy scalars or one-element tensors (tensors are read on the writer
+        thread). NaN and ±Inf are stored as such. Never raises: a value that is not one real number, or a tag that is
+        not a non-empty string, is dropped, counted in :attr:`dropped` and warned about once per run; see
+        :mod:`torchscope.capture.log_values`.
         """
         try:
+            if not isinstance(data, Mapping):
+                self._drop("log-data", f"torchscope: run.log takes a dict {{tag: number}}, got {type(data).__name__}; "
+                           "nothing was logged")  # fmt: skip
+                return
             if step is None:
                 step = self._next_step
                 self._next_step += 1
-            elif step >= self._next_step:
-                self._next_step = step + 1
-            self._writer.put(scalar_log((self.id, step, time.time_ns(), dict(data))))
+            else:
+                checked = check_step(step)
+                if checked is None:
+                    self._drop("log-step", f"torchscope: run.log got step={step!r:.40}; a step is an integer (int64), "
+                               f"e.g. run.log({{...}}, step=3); that call's {len(data)} values were dropped",
+                               len(data))  # fmt: skip
+                    return
+                step = checked
+                if step >= self._next_step:
+                    self._next_step = step + 1
+            values = clean(data, self._tags, self._drop)
+            if values:
+                self._writer.put(scalar_log((self.id, step, time.time_ns(), values)))
         except Exception as exc:  # noqa: BLE001 - logging must never break training
-            self._writer.drop("scalars")
-            self._writer.warn_once("log", f"torchscope: run.log failed and was skipped: {exc}")
+            self._drop("log", f"torchscope: run.log failed and was skipped: {exc}")
+
+    def _drop(self, key: str, message: str, count: int = 1) -> None:
+        self._writer.drop("scalars", count)
+        self._writer.warn_once(key, message)
 
     @property
     def step(self) -> int:

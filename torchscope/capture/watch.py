@@ -37,7 +37,7 @@ from torchscope.storage.graph.records import (
 from torchscope.capture.anomaly import find_origins
 from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
 from torchscope.capture.step import CapturedStep
-from torchscope.errors import CaptureError, TorchscopeWarning
+from torchscope.errors import CaptureError
 
 TENSOR_MODES = ("none", "stats", "full")
 
@@ -357,11 +357,10 @@ class Watch:
     def _warn_compiled(self) -> None:
         if not self._compile_warned:
             self._compile_warned = True
-            warnings.warn(
+            self.run.writer.warn_once(
+                f"compiled:{self.name}",
                 "torchscope: this model runs under torch.compile; graph capture sees only eager calls of the module. "
                 "Call the uncompiled module on the steps you want captured.",
-                TorchscopeWarning,
-                stacklevel=3,
             )
 
 
@@ -399,11 +398,10 @@ def watch(
     """
     # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
     if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
-        warnings.warn(
+        run.writer.warn_once(
+            "watch-compiled",
             "torchscope: watching a torch.compile'd module captures nothing while it runs compiled; "
             "watch the original module and call it uncompiled on the steps you want captured",
-            TorchscopeWarning,
-            stacklevel=3,
         )
         model = model._orig_mod
     if not isinstance(model, torch.nn.Module):

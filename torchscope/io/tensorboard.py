@@ -27,6 +27,9 @@ from torchscope.storage.runs.scalar_writes import write_scalars
 from torchscope.storage.tensorboard.writes import insert_graph, insert_histograms
 
 GRAPH_PLUGINS = ("graph_run_metadata_graph", "graph_run_metadata")
+_MAX_WALL_S = 2.0**62 / 1e9  # wall times in int64 nanoseconds
+_RESERVED_STEP = -(2**63)  # the scalar pyramid's "absent" mark (storage/runs/buckets.py ABSENT)
+_ADVICE = "re-write the log, or import the directory without this file"
 Node = tuple[str, str, list[str], str, dict[str, Any]]  # name, op, inputs, device, attrs
 
 
@@ -117,40 +120,63 @@ class _RunCollector:
         self.graphs: list[tuple[str, str, int, int, list[Node]]] = []
 
     def add(self, event: event_pb2.Event, where: Path) -> None:
-        wall = int(event.wall_time * 1e9)
         step = int(event.step)
+        if step == _RESERVED_STEP:
+            raise TraceImportError(f"{where}: an event has step {step}, the one step the store reserves; {_ADVICE}")
+        if not abs(event.wall_time) < _MAX_WALL_S:  # NaN fails the comparison too
+            raise TraceImportError(
+                f"{where}: the event of step {step} has wall_time {event.wall_time!r}, not a time in seconds since the "
+                f"epoch: the file is corrupt; {_ADVICE}"
+            )
+        wall = int(event.wall_time * 1e9)
         if event.HasField("graph_def"):
             graph = graph_pb2.GraphDef.FromString(event.graph_def)
             self.graphs.append(("", "graph_def", step, wall, graph_nodes(graph)))
         if not event.HasField("summary"):
             return
         for value in event.summary.value:
-            plugin = value.metadata.plugin_data.plugin_name
-            which = value.WhichOneof("value")
-            if which == "simple_value":
-                self.scalars[(step, wall)][value.tag] = float(value.simple_value)
-            elif which == "histo":
-                h = value.histo
-                limits = list(h.bucket_limit)
-                lefts = [h.min, *limits[:-1]]
-                buckets = [[l, r, c] for l, r, c in zip(lefts, limits, h.bucket)]
-                self.histograms.append((value.tag, step, wall, (h.min, h.max, h.num, h.sum, h.sum_squares, buckets)))
-            elif which == "tensor" and plugin == "scalars":
-                self.scalars[(step, wall)][value.tag] = float(tensor_util.make_ndarray(value.tensor))
-            elif which == "tensor" and plugin == "histograms":
-                array = np.asarray(tensor_util.make_ndarray(value.tensor), dtype=np.float64).reshape(-1, 3)
-                buckets = array.tolist()
-                lo = float(array[0, 0]) if len(array) else None
-                hi = float(array[-1, 1]) if len(array) else None
-                self.histograms.append((value.tag, step, wall, (lo, hi, float(array[:, 2].sum()), None, None, buckets)))
-            elif which == "tensor" and plugin in GRAPH_PLUGINS:
-                meta = config_pb2.RunMetadata.FromString(value.tensor.string_val[0])
-                for i, function in enumerate(meta.function_graphs):
-                    tag = value.tag if len(meta.function_graphs) == 1 else f"{value.tag}/{i}"
-                    self.graphs.append((tag, "op_graph", step, wall, graph_nodes(function.pre_optimization_graph)))
-            elif which == "tensor" and plugin == "graph_keras_model":
-                config = json.loads(value.tensor.string_val[0])
-                self.graphs.append((value.tag, "keras", step, wall, keras_nodes(config)))
+            try:
+                self._value(value, step, wall)
+            except (DecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                plugin = value.metadata.plugin_data.plugin_name or value.WhichOneof("value")
+                raise TraceImportError(
+                    f"{where}: the value of tag {value.tag!r} at step {step} ({plugin}) cannot be read: "
+                    f"{type(exc).__name__}: {exc}; {_ADVICE}"
+                ) from exc
+
+    def _value(self, value: Any, step: int, wall: int) -> None:
+        plugin = value.metadata.plugin_data.plugin_name
+        which = value.WhichOneof("value")
+        if which == "simple_value":
+            self.scalars[(step, wall)][value.tag] = float(value.simple_value)
+        elif which == "histo":
+            h = value.histo
+            limits = list(h.bucket_limit)
+            lefts = [h.min, *limits[:-1]]
+            buckets = [[l, r, c] for l, r, c in zip(lefts, limits, h.bucket)]
+            self.histograms.append((value.tag, step, wall, (h.min, h.max, h.num, h.sum, h.sum_squares, buckets)))
+        elif which == "tensor" and plugin == "scalars":
+            array = tensor_util.make_ndarray(value.tensor)
+            if array.size != 1 or array.dtype.kind not in "biuf":
+                shape = list(array.shape)
+                raise ValueError(f"a scalar must be one number, found a {array.dtype} tensor of shape {shape}")
+            self.scalars[(step, wall)][value.tag] = float(array.reshape(()))
+        elif which == "tensor" and plugin == "histograms":
+            array = np.asarray(tensor_util.make_ndarray(value.tensor), dtype=np.float64).reshape(-1, 3)
+            buckets = array.tolist()
+            lo = float(array[0, 0]) if len(array) else None
+            hi = float(array[-1, 1]) if len(array) else None
+            self.histograms.append((value.tag, step, wall, (lo, hi, float(array[:, 2].sum()), None, None, buckets)))
+        elif which == "tensor" and plugin in GRAPH_PLUGINS:
+            meta = config_pb2.RunMetadata.FromString(value.tensor.string_val[0])
+            for i, function in enumerate(meta.function_graphs):
+                tag = value.tag if len(meta.function_graphs) == 1 else f"{value.tag}/{i}"
+                self.graphs.append((tag, "op_graph", step, wall, graph_nodes(function.pre_optimization_graph)))
+        elif which == "tensor" and plugin == "graph_keras_model":
+            config = json.loads(value.tensor.string_val[0])
+            if not isinstance(config, dict):
+                raise ValueError(f"a Keras model config is a JSON object, found a {type(config).__name__}")
+            self.graphs.append((value.tag, "keras", step, wall, keras_nodes(config)))
 
 
 def import_event_files(

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
-from torchscope.errors import ProfilerError, TorchscopeWarning
+from torchscope.errors import ProfilerError
 from torchscope.io.kineto import decode_trace, load_json, read_bytes
 from torchscope.storage.profile.records import ProfileWindow, TraceColumns
+from torchscope.user_code import warn_once
 
 
 def trace_loader(path: str) -> Callable[[], TraceColumns]:
@@ -162,4 +163,4 @@ class ProfileSession:
             writer.drop("profiles")
             writer.warn_once(f"profile:{key}", message)
         else:
-            warnings.warn(message, TorchscopeWarning, stacklevel=3)
+            warn_once(f"profile:{key}", message)

@@ -17,7 +17,6 @@ import queue
 import stat
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +24,6 @@ from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine
 
-from torchscope.errors import TorchscopeWarning
 from torchscope.storage.bulk import Interner
 from torchscope.storage.engine import ensure_schema
 from torchscope.storage.graph.records import GraphStep
@@ -43,6 +41,7 @@ KINDS: dict[type, str] = {ScalarLog: "scalars", GraphStep: "steps", ProfileWindo
 LOW_PRIORITY = (GraphStep,)
 """Dropped first when the queue is over half full: a captured step (graph, tensor statistics) is large and the next
 one follows ``every`` steps later; a scalar series with holes is worse."""
+from torchscope.user_code import RunWarnings
 
 
 class _Flush(NamedTuple):
@@ -104,8 +103,9 @@ class Writer:
         self._file = _file_id(path)
         self._where = str(path) if path is not None else unquote(engine.url.render_as_string(hide_password=True))
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self.warnings = RunWarnings()
+        """This run's warnings: once each, at the user's line; on the writer thread, at the line that created it."""
         self._closed = False
         self._urgent = threading.Event()
         self._last_write = 0.0
@@ -199,13 +199,13 @@ class Writer:
         return finished
 
     def warn_once(self, key: str, message: str) -> None:
-        """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen."""
-        if key not in self._warned:
-            self._warned.add(key)
-            warnings.warn(message, TorchscopeWarning, stacklevel=3)
+        """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen (see
+        :class:`~torchscope.user_code.RunWarnings` for the line it points at)."""
+        self.warnings.warn_once(key, message)
 
     # -- writer-thread side ---------------------------------------------------------------------------------------
     def _loop(self) -> None:
+        self.warnings.bind_thread()  # what the handlers warn goes to this run, pointing at its torchscope.init line
         stop = False
         while not stop:
             batch = self._take()

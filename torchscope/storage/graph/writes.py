@@ -8,7 +8,6 @@ import io
 import json
 import math
 import time
-import warnings
 import zlib
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from torchscope.storage.bulk import Interner, insert_rows
+from torchscope.user_code import warn_once
 from torchscope.storage.graph.records import BINS, N_STATS, SAMPLE, GraphStep
 from torchscope.storage.graph.schema import (
     STAT_COLUMNS,
@@ -114,7 +114,7 @@ def write_graph(conn: Connection, interner: Interner, records: list[GraphStep]) 
         version = _version_id(conn, run_id, record.hash)
         if version is None:
             if record.graph is None:  # its version was in a batch that could not be written
-                warnings.warn(f"torchscope: graph of step {step} was lost; step not stored", RuntimeWarning, 2)
+                warn_once(f"graph-lost:{record.model}", f"torchscope: graph of step {step} was lost; step not stored")
                 continue
             version = _insert_version(conn, interner, record)
         s = graph_steps.c

@@ -6,11 +6,10 @@ queues a record whose ``load`` decodes it; decoding and inserting happen here, o
 
 from __future__ import annotations
 
-import warnings
-
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner
+from torchscope.user_code import warn_once
 from torchscope.storage.profile.records import ProfileWindow
 from torchscope.storage.profile.writes import insert_profile
 
@@ -29,6 +28,5 @@ def write_profile_windows(conn: Connection, interner: Interner, windows: list[Pr
         except Exception as exc:  # noqa: BLE001 - one bad window must not cost the batch's other records
             # names interned inside the rolled-back savepoint are gone from the table: forget every cached id
             interner._ids.clear()
-            warnings.warn(
-                f"torchscope: profiler window {window.name!r} was not stored: {exc}", RuntimeWarning, stacklevel=2
-            )
+            message = f"torchscope: profiler window {window.name!r} was not stored: {exc}"
+            warn_once(f"profile-window:{type(exc).__name__}", message)

@@ -231,7 +231,9 @@ def _lane_kind(row: list[Any]) -> str:
 
 
 def _steps(cols: TraceColumns) -> list[int]:
-    step_names = {i: int(m.group(1)) for i, s in enumerate(cols.names) if (m := _STEP.match(s))}
+    # a step number beyond int64 (19 digits or more) is not a step torchscope can keep: that annotation is no step
+    matches = ((i, _STEP.match(s)) for i, s in enumerate(cols.names))
+    step_names = {i: int(m.group(1)) for i, m in matches if m and len(m.group(1)) < 19}
     if not step_names:
         return []
     local = np.asarray(cols.name, dtype=np.int64)
@@ -244,6 +246,7 @@ def _device_name(devices: list[Any]) -> str | None:
         return None
     first = devices[0]
     if isinstance(first, dict):
-        return first.get("name")
+        name = first.get("name")
+        return name if isinstance(name, str) else None
     match = _DEVICE_NAME.search(str(first))
     return match.group(1) if match else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from itertools import chain
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from torchscope.storage.bulk import Interner, insert_rows
+from torchscope.user_code import warn_once
 from torchscope.storage.runs.records import ScalarLog
 from torchscope.storage.runs.bucket_writes import update_buckets
 from torchscope.storage.runs.schema import runs, scalar_latest, scalars
@@ -21,13 +21,13 @@ COLUMNS = ("run_id", "tag_id", "step", "value", "wall_time")
 
 
 def to_float(value: Any) -> float | None:
-    """A Python float for a logged value (numbers, bools, numpy and 0-d torch tensors); NaN becomes None.
+    """A Python float for a logged value (numbers, bools, numpy scalars, one-element tensors); NaN becomes None.
 
     Raises ``TypeError``/``ValueError`` for values that are not a single number.
     """
     if type(value) is not float:
         if hasattr(value, "detach"):  # torch.Tensor: the host sync happens here, on the writer thread
-            value = value.detach().float().item()
+            value = float(value.detach().item())  # not .float(): a float64 tensor keeps its double
         else:
             value = float(value)
     return None if math.isnan(value) else value
@@ -47,8 +47,10 @@ def _columns(logs: list[ScalarLog]) -> tuple[tuple[Any, ...], list[int], list[st
 def _floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     """``values`` as float64 (NaN for NaN), and a mask of the ones kept (None: all), dropping non-numbers."""
     try:
-        return np.array(values, dtype=np.float64), None
-    except (TypeError, ValueError):
+        array = np.array(values, dtype=np.float64)
+        if array.shape == (len(values),):  # a one-element tensor or array would make it 2-d: not one row per value
+            return array, None
+    except (TypeError, ValueError, OverflowError):
         pass
     out = np.empty(len(values), np.float64)
     keep = np.ones(len(values), bool)
@@ -56,7 +58,7 @@ def _floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
         try:
             converted = to_float(value)
             out[i] = np.nan if converted is None else converted
-        except (TypeError, ValueError, RuntimeError):
+        except (TypeError, ValueError, OverflowError, RuntimeError):
             keep[i] = False
     return out, keep
 
@@ -73,9 +75,9 @@ def write_scalars(conn: Connection, interner: Interner, logs: list[ScalarLog]) -
     tag = np.fromiter(map(ids.__getitem__, tags), np.int64, len(tags))
     value, keep = _floats(values)
     if keep is not None:
-        bad = sorted({t for t, k in zip(tags, keep.tolist()) if not k})
-        warnings.warn(f"torchscope: run.log values must be single numbers; skipped tags {bad[:5]}", RuntimeWarning,
-                      stacklevel=2)  # fmt: skip
+        for bad in sorted({t for t, k in zip(tags, keep.tolist()) if not k}):  # run.log checked them: rare
+            warn_once(f"log-value:{bad}", f"torchscope: a value logged as {bad!r} could not be read as a number and "
+                      "was dropped; log one real number (a float, an int, or a one-element tensor)")  # fmt: skip
         run, step, wall, tag, value = run[keep], step[keep], wall[keep], tag[keep], value[keep]
     if not len(run):
         return
