@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 import psutil
+from torchscope.capture.log_values import FLOATS as _FLOATS
 from torchscope.capture.log_values import check_step, clean
 from torchscope.storage.engine import open_engine, resolve_url, sqlite_path
 from torchscope.storage.runs.records import RunUpdate, scalar_log
@@ -26,6 +27,8 @@ HEARTBEAT_SECONDS = 1.0
 _open_runs: set[Run] = set()
 """Runs not finished yet; held strongly so that a run the program dropped is still finished at exit."""
 _exit_state: dict[str, Any] = {"exception": None}
+
+_STEP_MIN, _STEP_END = -(2**63), 2**63  # a step is an int64 above its minimum (the store reserves it)
 
 
 class Run:
@@ -63,6 +66,20 @@ class Run:
         :mod:`torchscope.capture.log_values`.
         """
         try:
+            # the common case with no call and no Python-level loop (this is the training thread's hot path): a dict
+            # of plain floats under tags already seen valid, at an int step inside int64 or the next step
+            if (
+                type(data) is dict
+                and (step is None or (type(step) is int and _STEP_MIN < step < _STEP_END))
+                and data.keys() <= self._tags
+                and _FLOATS.issuperset(map(type, data.values()))
+            ):
+                if step is None:
+                    step = self._next_step
+                if step >= self._next_step:
+                    self._next_step = step + 1
+                self._writer.put(scalar_log((self.id, step, time.time_ns(), data.copy())))
+                return
             if not isinstance(data, Mapping):
                 self._drop("log-data", f"torchscope: run.log takes a dict {{tag: number}}, got {type(data).__name__}; "
                            "nothing was logged")  # fmt: skip
