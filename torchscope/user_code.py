@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import warnings
-from types import CodeType, FrameType
+from types import FrameType
 
 from torchscope.errors import TorchscopeWarning
 
@@ -37,7 +37,8 @@ SKIP_PREFIXES = (
     *(os.path.join(_PACKAGE_DIR, part) + os.sep for part in ("capture", "profiler", "io", "storage", "dashboard")),
     *(os.path.join(_PACKAGE_DIR, name) for name in ("user_code.py", "errors.py", "__init__.py")),
 )
-_skip_code: dict[CodeType, bool] = {}
+_skip_file: dict[str, bool] = {}
+"""Whether a source file is torch's or torchscope's, by file name (a code object's equality ignores its file)."""
 
 
 def user_frame(depth: int = 1) -> FrameType | None:
@@ -45,10 +46,10 @@ def user_frame(depth: int = 1) -> FrameType | None:
     whole stack is torch's and torchscope's (a thread they started)."""
     frame: FrameType | None = sys._getframe(depth)
     while frame is not None:
-        code = frame.f_code
-        skip = _skip_code.get(code)
+        filename = frame.f_code.co_filename
+        skip = _skip_file.get(filename)
         if skip is None:
-            skip = _skip_code[code] = code.co_filename.startswith(SKIP_PREFIXES)
+            skip = _skip_file[filename] = filename.startswith(SKIP_PREFIXES)
         if not skip:
             return frame
         frame = frame.f_back
@@ -57,16 +58,8 @@ def user_frame(depth: int = 1) -> FrameType | None:
 
 def user_location(depth: int = 2) -> tuple[str | None, int | None]:
     """``(file, line)`` of the innermost frame outside torch and torchscope: the user's line that caused the call."""
-    frame = sys._getframe(depth)
-    while frame is not None:
-        code = frame.f_code
-        skip = _skip_code.get(code)
-        if skip is None:
-            skip = _skip_code[code] = code.co_filename.startswith(SKIP_PREFIXES)
-        if not skip:
-            return code.co_filename, frame.f_lineno
-        frame = frame.f_back
-    return None, None
+    frame = user_frame(depth + 1)
+    return (None, None) if frame is None else (frame.f_code.co_filename, frame.f_lineno)
 
 
 class _Where:

@@ -13,28 +13,8 @@ from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.records import RunUpdate
 from torchscope.storage.runs.schema import runs
 
-def create_run(
-    conn: Connection,
-    *,
-    name: str,
-    config: dict[str, Any],
-    started_at: int,
-    source: str = "live",
-    status: str = "running",
-    hostname: str | None = None,
-    pid: int | None = None,
-    pid_started_at: int | None = None,
-) -> int:
-    """Insert a run row and return its id."""
-    values = _row_values(
-        name=name, config=config, started_at=started_at, source=source, status=status, hostname=hostname, pid=pid,
-        pid_started_at=pid_started_at,
-    )  # fmt: skip
-    result = conn.execute(runs.insert().values(**values))
-    return int(result.inserted_primary_key[0])
 
-
-def _row_values(
+def run_row(
     *,
     name: str,
     config: dict[str, Any],
@@ -45,6 +25,7 @@ def _row_values(
     pid: int | None = None,
     pid_started_at: int | None = None,
 ) -> dict[str, Any]:
+    """The column values of a new run's row (``config`` stored as sorted JSON, counters at zero)."""
     return {
         "name": name, "status": status, "started_at": started_at, "heartbeat_at": started_at,
         "config": json.dumps(config, default=str, sort_keys=True), "source": source, "hostname": hostname, "pid": pid,
@@ -52,8 +33,14 @@ def _row_values(
     }  # fmt: skip
 
 
+def create_run(conn: Connection, **fields: Any) -> int:
+    """Insert a run row (``fields``: those of :func:`run_row`) and return its id."""
+    result = conn.execute(runs.insert().values(**run_row(**fields)))
+    return int(result.inserted_primary_key[0])
+
+
 def open_run(engine: Engine, **fields: Any) -> int:
-    """Create a run (see :func:`create_run` for the fields) in its own transaction and return its id."""
+    """Create a run (see :func:`run_row` for the fields) in its own transaction and return its id."""
     with engine.begin() as conn:
         return create_run(conn, **fields)
 
@@ -89,7 +76,7 @@ def restore_run(run_id: int, **fields: Any) -> Callable[[Connection], None]:
     def restore(conn: Connection) -> None:
         row = conn.execute(select(runs.c.started_at, runs.c.pid).where(runs.c.id == run_id)).first()
         if row is None:
-            conn.execute(runs.insert().values(id=run_id, **_row_values(**fields)))
+            conn.execute(runs.insert().values(id=run_id, **run_row(**fields)))
         elif (row.started_at, row.pid) != (fields["started_at"], fields.get("pid")):
             raise StoreError(f"its run id {run_id} belongs to another run there")
 
