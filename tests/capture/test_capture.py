@@ -347,7 +347,7 @@ def test_a_step_that_is_not_captured_installs_nothing_but_the_global_root_hooks(
 def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(run):
     from torch.nn.modules import module as nn_module
 
-    from torchscope.capture import watch as watch_module
+    from torchscope.capture import registry
     from torch.overrides import _get_current_function_mode_stack
 
     class Fails(torch.nn.Module):
@@ -366,7 +366,7 @@ def test_a_forward_that_raises_leaves_no_hook_or_mode_behind_and_keeps_what_ran(
         with pytest.raises(RuntimeError, match="bad batch"):
             model(torch.full((1, 2), 1000.0))
         assert not _get_current_function_mode_stack() and len(nn_module._global_forward_pre_hooks) == 1
-        assert not watch_module._recording  # the failed step's module-call record is gone
+        assert not registry.recording  # the failed step's module-call record is gone
         model(torch.ones(1, 2)).sum().backward()
     store = flushed_store(run)
     assert store.graph_steps(run.id)["step"].tolist() == [0, 1]

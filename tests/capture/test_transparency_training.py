@@ -247,7 +247,7 @@ def test_run_writer_and_engine_are_collected_after_finish_while_the_model_lives(
 def test_a_deleted_watched_model_is_collected_while_the_run_lives(run):
     from torch.nn.modules import module as nn_module
 
-    from torchscope.capture import watch as watch_module
+    from torchscope.capture import registry
 
     model = TwinNet()
     handle = run.watch(model, every=1)
@@ -255,7 +255,7 @@ def test_a_deleted_watched_model_is_collected_while_the_run_lives(run):
     ref = weakref.ref(model)
     del model
     gc.collect()
-    assert ref() is None and handle.model is None and not watch_module._watched
+    assert ref() is None and handle.model is None and not registry.watched
     torch.nn.Identity()(torch.zeros(1))  # the next module call takes the global hooks out
     assert not nn_module._global_forward_pre_hooks and not nn_module._global_forward_hooks
     handle.remove()

@@ -23,119 +23,21 @@ live, and a watch whose run finished or was collected retires itself at the next
 from __future__ import annotations
 
 import hashlib
-import sys
-import warnings
 import weakref
 from typing import Any
 
 import torch
-from torch.nn.modules import module as nn_module
 
 from torchscope.storage.graph.records import (
     Anomaly, GraphEdge, GraphNode, GraphStep, GraphStructure, StepStats, TensorMeta, TensorValue,
 )  # fmt: skip
 from torchscope.capture.anomaly import find_origins
 from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
+from torchscope.capture.registry import call_kwargs, forget_module, recording, register, unregister
 from torchscope.capture.step import CapturedStep
 from torchscope.errors import CaptureError
 
 TENSOR_MODES = ("none", "stats", "full")
-
-_watched: dict[int, list[Watch]] = {}
-"""``id(root module) -> its live watches``; an entry goes when its module is collected or its watches are removed."""
-_global_handles: list[Any] = []
-"""The two global module hooks, installed while ``_watched`` is not empty."""
-_recording: list[StepRecord] = []
-"""The records of the captured forwards running now: they see every module call (the module-call hierarchy).
-The global hooks stay installed for the whole watch: removing a global hook while a forward raises would mutate
-the dict ``Module._call_impl`` iterates."""
-_CALL_IMPL_FILE = nn_module.__file__
-_COMPILE_HOOKS_WARNING = r"Using `torch\.compile\(module\)` when there are global hooks on modules"
-
-
-def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-    """Global forward pre-hook: start a step of every watch of ``module``; any other module costs a lookup."""
-    if torch.compiler.is_compiling():  # first, so that Dynamo folds the rest away when it traces a compiled call
-        return
-    for record in _recording:
-        record.module_pre_hook(module, args)
-    watches = _watched.get(id(module))
-    if watches is None:
-        if not _watched:  # the last watched module was collected: the hooks go now, between two hook calls
-            _uninstall()
-        elif type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
-            inner = getattr(module, "_orig_mod", None)
-            for watch in _watched.get(id(inner), ()):
-                watch._warn_compiled()
-        return
-    if torch._C._get_tracing_state() or torch.compiler.is_exporting():
-        return  # torch.jit.trace / torch.export run the module to trace it: not a training step
-    for watch in tuple(watches):
-        watch._root_pre(module, args)
-
-
-def _global_post(module: torch.nn.Module, args: Any, output: Any) -> None:
-    """Global forward hook (also called when the forward raised): end the step of every watch of ``module``."""
-    if torch.compiler.is_compiling():
-        return
-    for record in _recording:
-        record.module_post_hook(module, args, output)
-    watches = _watched.get(id(module))
-    if watches is not None:
-        for watch in tuple(watches):
-            watch._root_post(module, output)
-
-
-def _call_kwargs() -> dict[str, Any]:
-    """The keyword arguments of the module call whose global pre-hooks run now.
-
-    Global pre-hooks get the positional arguments only; the keywords are a local of ``Module._call_impl``'s
-    ``inner`` frame, a few frames up. Read only when a step starts being captured (once per captured step).
-    """
-    frame = sys._getframe(1)
-    for _ in range(8):
-        if frame is None:
-            break
-        if frame.f_code.co_name == "inner" and frame.f_code.co_filename == _CALL_IMPL_FILE:
-            kwargs = frame.f_locals.get("kwargs")
-            return kwargs if isinstance(kwargs, dict) else {}
-        frame = frame.f_back
-    return {}
-
-
-def _register(watch: Watch, model: torch.nn.Module) -> None:
-    _watched.setdefault(id(model), []).append(watch)
-    if not _global_handles:
-        _global_handles.append(nn_module.register_module_forward_pre_hook(_global_pre))
-        _global_handles.append(nn_module.register_module_forward_hook(_global_post, always_call=True))
-    # torch warns that global hooks fire once more for a torch.compile wrapper; ours ignore the wrapper
-    warnings.filterwarnings("ignore", message=_COMPILE_HOOKS_WARNING, category=UserWarning)
-
-
-def _unregister(watch: Watch, key: int) -> None:
-    watches = _watched.get(key)
-    if watches is not None and watch in watches:
-        watches.remove(watch)
-        if not watches:
-            del _watched[key]
-    if not _watched:
-        _uninstall()
-
-
-def _forget_module(key: int) -> None:
-    """A watched module was collected: its watches stop (the weak reference's callback).
-
-    The global hooks are not removed here: garbage collection can run this while ``Module._call_impl`` iterates
-    the global forward hooks of a forward that raised (a live dict, not a copy); the next pre-hook call removes
-    them (pre-hooks are iterated over a copy), as does the next ``remove()``."""
-    for watch in _watched.pop(key, ()):
-        watch._removed = True
-
-
-def _uninstall() -> None:
-    while _global_handles:
-        _global_handles.pop().remove()
-
 
 class Watch:
     """The handle ``run.watch(model)`` returns: removes every hook it installed; holds the model weakly.
@@ -157,7 +59,7 @@ class Watch:
         self.steps_captured = 0
         self.last_step: int | None = None
         self._key = id(model)
-        self._model = weakref.ref(model, lambda _ref, key=id(model): _forget_module(key))
+        self._model = weakref.ref(model, lambda _ref, key=id(model): forget_module(key))
         self._seen_versions: dict[str, bool] = {}
         self._pending: CapturedStep | None = None
         self._current: CapturedStep | None = None
@@ -165,7 +67,7 @@ class Watch:
         self._depth = 0
         self._removed = False
         self._compile_warned = False
-        _register(self, model)
+        register(self, model)
 
     @property
     def run(self) -> Any:
@@ -183,7 +85,7 @@ class Watch:
         if self._removed:
             return
         self._removed = True
-        _unregister(self, self._key)
+        unregister(self, self._key)
         self._stop_capture()
         self.flush()
 
@@ -217,7 +119,7 @@ class Watch:
             if step % self.every or step == self.last_step:
                 return
             self.last_step = step
-            self._start_capture(module, step, args, _call_kwargs())
+            self._start_capture(module, step, args, call_kwargs())
         except Exception as exc:  # noqa: BLE001
             if self._current is not None:
                 self._current.abandon()
@@ -269,7 +171,7 @@ class Watch:
             leaves += named_tensors(value, f"input.{key}")
         record.add_tensors("input", leaves, to_graph=False)
         del paths[id(model)]  # the root's call node is made here, not by the global hooks
-        _recording.append(record)
+        recording.append(record)
         self._mode = GraphMode(record)
         self._mode.__enter__()
 
@@ -278,8 +180,8 @@ class Watch:
         if mode is not None:
             mode.__exit__(None, None, None)
         current, self._current = self._current, None
-        if current is not None and current.record in _recording:
-            _recording.remove(current.record)
+        if current is not None and current.record in recording:
+            recording.remove(current.record)
 
     # -- output -----------------------------------------------------------------------------------------------------
     def _emit(self, step: CapturedStep) -> None:
