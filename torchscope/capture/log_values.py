@@ -25,6 +25,8 @@ _FLOAT_MAX_INT = int(sys.float_info.max)  # an int beyond this overflows a float
 
 FLOATS = frozenset({float})
 """The value types that need no check (run.log's fast path)."""
+STEP_MIN, STEP_END = -(2**63), 2**63
+"""A step is an int64 above its minimum (which the store reserves)."""
 _REAL_KINDS = ("b", "i", "u", "f")  # numpy dtype kinds: bool, signed, unsigned, float
 _ADVICE = "log one real number per tag, e.g. run.log({'loss': loss.item()})"
 
@@ -35,7 +37,7 @@ def check_step(step: Any) -> int | None:
         if isinstance(step, bool) or not isinstance(step, numbers.Integral):
             return None
         step = int(step)
-    return step if -(2**63) < step < 2**63 else None
+    return step if STEP_MIN < step < STEP_END else None
 
 
 def clean(data: Mapping[Any, Any], known: set[str], drop: Callable[[str, str], None]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 from torchscope.capture.log_values import FLOATS as _FLOATS
+from torchscope.capture.log_values import STEP_END as _STEP_END
+from torchscope.capture.log_values import STEP_MIN as _STEP_MIN
 from torchscope.capture.log_values import check_step, clean
 from torchscope.storage.engine import open_engine, resolve_url, sqlite_path
 from torchscope.storage.runs.records import RunUpdate, scalar_log
@@ -27,9 +29,6 @@ HEARTBEAT_SECONDS = 1.0
 _open_runs: set[Run] = set()
 """Runs not finished yet; held strongly so that a run the program dropped is still finished at exit."""
 _exit_state: dict[str, Any] = {"exception": None}
-
-_STEP_MIN, _STEP_END = -(2**63), 2**63  # a step is an int64 above its minimum (the store reserves it)
-
 
 class Run:
     """One training run being recorded. Create it with :func:`torchscope.init`.
