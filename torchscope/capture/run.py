@@ -30,6 +30,7 @@ _open_runs: set[Run] = set()
 """Runs not finished yet; held strongly so that a run the program dropped is still finished at exit."""
 _exit_state: dict[str, Any] = {"exception": None}
 
+
 class Run:
     """One training run being recorded. Create it with :func:`torchscope.init`.
 
