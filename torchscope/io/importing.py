@@ -20,9 +20,10 @@ from torchscope.errors import TorchscopeError, TraceImportError
 from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.span import set_run_span
 from torchscope.storage.runs.writes import create_run
-from torchscope.io.kineto import decode_trace, load_json, read_bytes
+from torchscope.io.decode_workers import Decoders
 from torchscope.storage.transaction import import_transaction
-from torchscope.storage.profile.writes import insert_profile
+from torchscope.storage.profile.records import EventBatch, TraceMeta
+from torchscope.storage.profile.writes import ProfileBuilder
 
 TRACE_SUFFIXES = (".json", ".json.gz")
 PLUGIN_TRACE_SUFFIXES = (".pt.trace.json", ".pt.trace.json.gz")
@@ -102,8 +103,7 @@ def import_path(
                     source="import", status="finished",
                 )  # fmt: skip
                 result.runs.append({"id": run_id, "name": base_name})
-                for file in traces:
-                    result.profiles.append(_import_trace(conn, interner, run_id, file, root, progress))
+                _import_traces(conn, interner, run_id, traces, root, progress, result)
                 spans = [(p["start_ns"], p["start_ns"] + p["duration_ns"]) for p in result.profiles]
                 set_run_span(conn, interner, run_id, min(s for s, _ in spans), max(e for _, e in spans))
             if event_files:
@@ -120,14 +120,28 @@ def import_path(
     return result
 
 
-def _import_trace(conn: Any, interner: Interner, run_id: int, file: Path, root: Path, progress: bool) -> dict[str, Any]:
-    where = str(file)
-    cols = decode_trace(load_json(read_bytes(where), where), where)
-    label = str(file.relative_to(root)) if file != root else file.name
-    profile_name = label.removesuffix(".gz").removesuffix(".json").removesuffix(".pt.trace")
-    with tqdm(total=len(cols), desc=f"import {file.name}", unit="ev", disable=not progress, leave=False) as bar:
-        summary = insert_profile(
-            conn, interner, run_id, cols, name=profile_name, source="import", path=str(file), progress=bar.update
-        )
-    summary["file"] = label
-    return summary
+def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path], root: Path, progress: bool,
+                   result: ImportResult) -> None:  # fmt: skip
+    """Store each trace file as a profile of ``run_id``; files are decoded in parallel processes (see
+    :class:`~torchscope.io.decode_workers.Decoders`) while this process writes them one after the other."""
+    with Decoders(files) as decoders:
+        for file in files:
+            label = str(file.relative_to(root)) if file != root else file.name
+            profile_name = label.removesuffix(".gz").removesuffix(".json").removesuffix(".pt.trace")
+            builder = ProfileBuilder(conn, interner, run_id, name=profile_name, source="import", path=str(file))
+            meta = None
+            with tqdm(total=file.stat().st_size, desc=f"import {file.name}", unit="B", unit_scale=True,
+                      disable=not progress, leave=False) as bar:  # fmt: skip
+                for item in decoders.items(file):
+                    if isinstance(item, TraceMeta):
+                        meta = item
+                    elif isinstance(item, EventBatch):
+                        builder.add(item)
+                        bar.set_postfix_str(f"{builder.n:,} events", refresh=False)
+                    else:  # bytes of the file read so far
+                        bar.update(item - bar.n)
+                bar.set_postfix_str(f"{builder.n:,} events: storing")
+                assert meta is not None  # the decoder ends every file with its meta, or raises
+                summary = builder.finish(meta)
+            summary["file"] = label
+            result.profiles.append(summary)

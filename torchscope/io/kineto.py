@@ -1,8 +1,8 @@
-"""Decoding a Chrome / Kineto trace (bytes of JSON) into columns, in one pass over its events.
+"""Decoding a Chrome / Kineto trace into numpy columns, batch by batch, in one pass over its events.
 
 This is the only place that knows the trace format's field names. It is used by the live profiler's record handler
-(on the writer thread) and by ``torchscope import``. It never builds per-event objects beyond the decoded JSON:
-columns are plain lists, turned into numpy arrays by the caller.
+(on the writer thread: :func:`decode_trace`, one batch) and by ``torchscope import`` (:func:`stream_trace`, a file of
+any size in bounded batches). It never builds per-event objects beyond the decoded JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
-from torchscope.storage.profile.records import TraceColumns
+from torchscope.io.json_stream import BLOCK, TraceReader
+from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
 _HAS_DETAILS = frozenset((KIND["kernel"], KIND["memcpy"], KIND["memset"], KIND["collective"]))
@@ -26,7 +28,6 @@ _INT32 = (1 << 31) - 1
 _INT16 = (1 << 15) - 1
 _MAX_NS = float(1 << 62)  # |time| and duration bound in ns: start + duration stays inside int64
 _SCALAR_TYPES = frozenset((int, float, str, bool, type(None)))
-_INT_OR_NONE = frozenset((int, type(None)))
 _ADVICE = "re-export the trace, or check that the file is an unmodified Kineto/Chrome trace"
 
 
@@ -54,7 +55,7 @@ def load_json(raw: bytes, where: str) -> Any:
 
 
 def decode_trace(data: Any, where: str) -> TraceColumns:
-    """Columns of a decoded Chrome trace (an object with ``traceEvents`` or a bare list of events).
+    """Columns of a decoded Chrome trace (an object with ``traceEvents`` or a bare list of events), one batch.
 
     Raises :class:`TraceImportError` for JSON that is not a trace or holds malformed events.
     """
@@ -62,26 +63,305 @@ def decode_trace(data: Any, where: str) -> TraceColumns:
         events = data.get("traceEvents")
         if not isinstance(events, list):
             raise TraceImportError(f"{where}: JSON without 'traceEvents': not a Chrome/Kineto trace")
+        fields = {k: v for k, v in data.items() if k != "traceEvents"}
     elif isinstance(data, list):
-        events = data
+        events, fields = data, {}
     else:
         raise TraceImportError(f"{where}: not a Chrome/Kineto trace (top level is a {type(data).__name__})")
-    out = TraceColumns()
-    if isinstance(data, dict):
-        _trace_fields(data, out, where)
-    try:
-        _decode_events(events, out)
-    except KeyError as exc:
-        raise TraceImportError(f"{where}: a trace event has no {exc} field; {_ADVICE}") from exc
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise TraceImportError(f"{where}: malformed trace event ({type(exc).__name__}: {exc}); {_ADVICE}") from exc
-    if not out.kind and not out.memory:
-        raise TraceImportError(f"{where}: a JSON file with no trace events ('X' or 'i'): nothing to import")
-    _check_columns(out, where)
-    return out
+    decoder = TraceDecoder(where)
+    decoder.feed(events)
+    batch = decoder.take()
+    return TraceColumns(batches=[batch], meta=decoder.finish(fields))
 
 
-def _trace_fields(data: dict[str, Any], out: TraceColumns, where: str) -> None:
+def stream_trace(
+    path: str, block: int | None = None, on_read: Callable[[int, int], None] | None = None
+) -> Iterator[EventBatch | TraceMeta]:
+    """The trace file at ``path`` decoded in bounded batches: :class:`EventBatch` es, then its :class:`TraceMeta`.
+
+    Memory stays at a block of text and its events whatever the file's size (see :mod:`torchscope.io.json_stream`).
+    ``on_read(bytes read, file size)`` is called after each batch.
+    """
+    reader = TraceReader(path, block or BLOCK)
+    decoder = TraceDecoder(path)
+    for events in reader.batches():
+        decoder.feed(events)
+        del events
+        yield decoder.take()
+        if on_read:
+            on_read(reader.position, reader.size)
+    yield decoder.finish(reader.fields)
+
+
+class TraceDecoder:
+    """Decodes a trace's events batch by batch into :class:`EventBatch` columns, keeping what spans batches.
+
+    Lanes, names, shape texts, open ``B`` slices and flows carry over from one :meth:`feed` to the next; ``take``
+    returns the events fed since the last ``take``; ``finish`` checks the trace as a whole and returns its meta.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.lanes: dict[tuple[Any, Any], int] = {}
+        self.lane_rows: list[list[Any]] = []
+        self.names: dict[Any, int] = {}
+        self.infos: dict[str, int] = {}
+        self.labels: dict[tuple[Any, Any], str] = {}
+        self.sorts: dict[tuple[Any, Any], Any] = {}
+        self.process_labels: dict[Any, str] = {}
+        self.open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+        self.flows: list[tuple[Any, ...]] = []
+        self.skipped: Counter[str] = Counter()
+        self.negative = 0
+        self.count = 0  # events taken so far
+        self.memory_count = 0
+        self.ts_range = [np.inf, -np.inf]  # ns, for the check against baseTimeNanoseconds
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lane_l: list[int] = []
+        self.kind_l: list[int] = []
+        self.name_l: list[int] = []
+        self.ts_l: list[Any] = []
+        self.dur_l: list[Any] = []
+        self.corr_l: list[Any] = []
+        self.ext_l: list[Any] = []
+        self.info_l: list[int] = []
+        self.details: list[tuple[Any, ...]] = []
+        self.memory: list[tuple[Any, ...]] = []
+        self.new_names = len(self.names)
+        self.new_infos = len(self.infos)
+
+    def feed(self, events: list[Any]) -> None:
+        """Decode ``events`` (decoded JSON values); :class:`TraceImportError` for malformed ones."""
+        try:
+            self._decode(events)
+        except KeyError as exc:
+            raise TraceImportError(f"{self.where}: a trace event has no {exc} field; {_ADVICE}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TraceImportError(
+                f"{self.where}: malformed trace event ({type(exc).__name__}: {exc}); {_ADVICE}"
+            ) from exc
+
+    def _lane(self, key: tuple[Any, Any]) -> int:
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = len(self.lane_rows)
+            self.lane_rows.append([key[0], key[1], None, None, None, None, False])
+        return lane
+
+    def _info(self, text: str) -> int:
+        idx = self.infos.get(text)
+        if idx is None:
+            idx = self.infos[text] = len(self.infos)
+        return idx
+
+    def _decode(self, events: list[Any]) -> None:
+        lanes, lane_rows, names, new_lane = self.lanes, self.lane_rows, self.names, self._lane
+        info_of = self._info
+        lane_l, kind_l, name_l, ts_l, dur_l = self.lane_l, self.kind_l, self.name_l, self.ts_l, self.dur_l
+        corr_l, ext_l, info_l, details = self.corr_l, self.ext_l, self.info_l, self.details
+        cat_kind = CATEGORY_KIND
+        device_kinds = DEVICE_KINDS
+        ended: list[dict[str, Any]] = []  # B/E pairs of plain Chrome traces, as X events (decoded after the batch)
+        base = self.count
+        for e in _with_ended(events, ended):
+            ph = e.get("ph")
+            if ph == "X":
+                key = (e["pid"], e["tid"])
+                lane = lanes.get(key)
+                if lane is None:
+                    lane = new_lane(key)
+                cat = e.get("cat")
+                kind = cat_kind.get(cat, _OTHER)
+                name = e["name"]
+                args = e.get("args")
+                corr = ext = NO_INT
+                info = -1
+                if args:
+                    ext = args.get("External id", NO_INT)
+                    corr = args.get("correlation", NO_INT)
+                    if "Input Dims" in args:
+                        info = info_of(orjson.dumps([args["Input Dims"], args.get("Input type", [])]).decode())
+                    if kind in device_kinds:
+                        if kind == _KERNEL and is_collective(name):
+                            kind = _COLLECTIVE
+                        row = lane_rows[lane]
+                        if not row[6]:
+                            row[6] = True
+                            row[4], row[5] = args.get("device"), args.get("stream")
+                        if kind in _HAS_DETAILS:
+                            details.append(_details(base + len(kind_l), args))
+                elif kind in device_kinds:
+                    lane_rows[lane][6] = True
+                if kind == _OTHER:
+                    info = info_of(str(cat))
+                idx = names.get(name)
+                if idx is None:
+                    idx = names[name] = len(names)
+                lane_l.append(lane)
+                kind_l.append(kind)
+                name_l.append(idx)
+                ts_l.append(e["ts"])
+                dur_l.append(e.get("dur", 0))
+                corr_l.append(corr)
+                ext_l.append(ext)
+                info_l.append(info)
+            elif ph == "i" or ph == "I":
+                key = (e.get("pid", ""), e.get("tid", ""))
+                lane = lanes.get(key)
+                if lane is None:
+                    lane = new_lane(key)
+                name = e["name"]
+                args = e.get("args") or {}
+                if name == "[memory]":
+                    self.memory.append(_memory(lane, e["ts"], args))
+                    continue
+                idx = names.get(name)
+                if idx is None:
+                    idx = names[name] = len(names)
+                lane_l.append(lane)
+                kind_l.append(_INSTANT)
+                name_l.append(idx)
+                ts_l.append(e["ts"])
+                dur_l.append(0)
+                corr_l.append(NO_INT)
+                ext_l.append(args.get("External id", NO_INT))
+                scope = e.get("s", "t")  # instant scope: g(lobal), p(rocess), t(hread)
+                info_l.append(info_of(scope if type(scope) is str else str(scope)))
+            elif ph == "B":
+                self.open_slices.setdefault((e["pid"], e["tid"]), []).append(e)
+            elif ph == "E":
+                stack = self.open_slices.get((e["pid"], e["tid"]))
+                if stack:  # an unmatched end (the trace started inside a slice) is dropped
+                    begin = stack.pop()
+                    args = {**(begin.get("args") or {}), **(e.get("args") or {})}
+                    ended.append({**begin, "ph": "X", "dur": e["ts"] - begin["ts"], "args": args})
+            elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
+                self.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
+            elif ph == "M":
+                args = e.get("args") or {}
+                meta = e.get("name")
+                if meta == "thread_name":
+                    self.labels[(e.get("pid"), e.get("tid"))] = str(args.get("name", "")).strip()
+                elif meta == "process_name":
+                    self.process_labels[e.get("pid")] = str(args.get("name", "")).strip()
+                elif meta == "thread_sort_index":
+                    self.sorts[(e.get("pid"), e.get("tid"))] = args.get("sort_index")
+            else:  # counters, async and sample events, other flows: not stored, counted in the profile's info
+                self.skipped[ph if type(ph) is str else repr(ph)[:20]] += 1
+
+    def take(self) -> EventBatch:
+        """The events fed since the last call, checked (see :func:`_check_batch`), as an :class:`EventBatch`."""
+        batch = self._check_batch()
+        self.count += len(batch)
+        self.memory_count += len(batch.memory)
+        self._reset()
+        return batch
+
+    def finish(self, fields: dict[str, Any]) -> TraceMeta:
+        """The trace's meta from its top-level ``fields``; :class:`TraceImportError` when it holds no events."""
+        meta = TraceMeta()
+        _trace_fields(fields, meta, self.where)
+        lo, hi = self.ts_range
+        if self.count and max(abs(lo), abs(hi)) + abs(meta.base_ns) >= _MAX_NS:
+            raise TraceImportError(f"{self.where}: an event time ('ts') is out of range; {_ADVICE}")
+        if not self.count and not self.memory_count:
+            raise TraceImportError(f"{self.where}: a JSON file with no trace events ('X' or 'i'): nothing to import")
+        if self.skipped:
+            meta.info_fields["torchscope_skipped_phases"] = dict(sorted(self.skipped.items()))
+        if self.negative:
+            meta.info_fields["torchscope_negative_durations"] = self.negative
+        lanes = self.lanes
+        # flow ends name their lane by (pid, tid), which may only be seen after the flow event
+        flows = [f for f in self.flows if type(f[0]) is int and -_INT64 <= f[0] <= _INT64 and _number(f[3])]
+        flows = [f for f in flows if f[2] in lanes]
+        flow_ns = ns_from_us([f[3] for f in flows]).tolist()
+        meta.flows = [(fid, ph, lanes[key], ns) for (fid, ph, key, _), ns in zip(flows, flow_ns)]
+        for key, row in zip(lanes, self.lane_rows):
+            row[2] = self.labels.get(key) or self.process_labels.get(key[0])
+            sort = self.sorts.get(key)
+            row[3] = sort if isinstance(sort, int) else None
+            row[3], row[4], row[5] = _int_or_none(row[3], _INT64), _int_or_none(row[4], _INT32), _stream(row[5])
+        meta.lanes = self.lane_rows
+        return meta
+
+    def _check_batch(self) -> EventBatch:
+        """Hold the batch to what the store can keep, at C speed where there are many values.
+
+        Times and durations must be finite numbers within int64 nanoseconds (else :class:`TraceImportError`); a
+        negative duration is kept as 0 and counted. Optional fields of the wrong type or beyond their column's
+        range (correlation and External ids, kernel details, a memory event's address and totals) are stored as
+        NULL; names that are not strings are stored as their text.
+        """
+        where = self.where
+        ts = _floats(self.ts_l, "ts", where)
+        far = np.abs(ts) * 1000.0 >= _MAX_NS
+        if far.any():
+            raise TraceImportError(f"{where}: an event time ('ts') of {ts[far][0]:g} us is out of range; {_ADVICE}")
+        dur = _floats(self.dur_l, "dur", where)
+        long = np.abs(dur) * 1000.0 >= _MAX_NS
+        if long.any():
+            raise TraceImportError(
+                f"{where}: an event duration ('dur') of {dur[long][0]:g} us is out of range; {_ADVICE}"
+            )
+        negative = int((dur < 0).sum())
+        if negative:
+            dur = np.maximum(dur, 0.0)
+            self.negative += negative
+        start = ns_from_us(ts)
+        if len(start):
+            self.ts_range[0] = min(self.ts_range[0], int(start.min()))
+            self.ts_range[1] = max(self.ts_range[1], int((start + np.rint(dur * 1000.0).astype(np.int64)).max()))
+        names = list(self.names)[self.new_names :] if len(self.names) > self.new_names else []
+        if not set(map(type, names)) <= {str}:
+            names = [n if type(n) is str else str(n) for n in names]
+        details = self.details
+        if details and not _plain(details):
+            details = [(d[0], *(_scalar(v) for v in d[1:])) for d in details]
+        memory = self.memory
+        if memory:
+            mem_ts = _floats([m[1] for m in memory], "ts of a [memory] event", where)
+            if not (np.abs(mem_ts) * 1000.0 < _MAX_NS).all():
+                raise TraceImportError(f"{where}: a [memory] event's time ('ts') is out of range; {_ADVICE}")
+            memory = [_memory_row(m, ns, where) for m, ns in zip(memory, ns_from_us(mem_ts).tolist())]
+            self.ts_range[0] = min(self.ts_range[0], min(m[1] for m in memory))
+            self.ts_range[1] = max(self.ts_range[1], max(m[1] for m in memory))
+        return EventBatch(
+            first=self.count,
+            lane=np.asarray(self.lane_l, dtype=np.int32),
+            kind=np.asarray(self.kind_l, dtype=np.int8),
+            name=np.asarray(self.name_l, dtype=np.int32),
+            start=start,
+            dur=np.maximum(np.rint(dur * 1000.0), 0).astype(np.int64),
+            corr=_int_column(self.corr_l),
+            ext=_int_column(self.ext_l),
+            info=np.asarray(self.info_l, dtype=np.int32),
+            names=names,
+            infos=list(self.infos)[self.new_infos :] if len(self.infos) > self.new_infos else [],
+            details=details,
+            memory=memory,
+        )
+
+
+def ns_from_us(values: Any) -> np.ndarray:
+    """Microsecond timestamps as int64 ns, exactly to the ns the double holds (large epoch values lose none)."""
+    t = np.asarray(values, dtype=np.float64)
+    whole = np.floor(t)
+    return whole.astype(np.int64) * 1000 + np.rint((t - whole) * 1000.0).astype(np.int64)
+
+
+def _int_column(values: list[Any]) -> np.ndarray:
+    """Optional integers (:data:`NO_INT` for none) as int64; anything else than an integer in int64 becomes NO_INT."""
+    if set(map(type, values)) <= {int}:
+        try:
+            return np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    return np.asarray([v if type(v) is int and -_INT64 <= v <= _INT64 else NO_INT for v in values], dtype=np.int64)
+
+
+def _trace_fields(data: dict[str, Any], out: TraceMeta, where: str) -> None:
     base = data.get("baseTimeNanoseconds")
     if base not in (None, ""):
         if type(base) not in (int, float) or not abs(base) < _MAX_NS:  # NaN fails the comparison too
@@ -101,157 +381,6 @@ def _trace_fields(data: dict[str, Any], out: TraceColumns, where: str) -> None:
     out.info_fields = {k: data[k] for k in keep if k in data}
 
 
-def _decode_events(events: list[Any], out: TraceColumns) -> None:
-    lanes: dict[tuple[Any, Any], int] = {}
-    lane_rows = out.lanes
-    names: dict[str, int] = {}
-    labels: dict[tuple[Any, Any], str] = {}
-    sorts: dict[tuple[Any, Any], Any] = {}
-    process_labels: dict[Any, str] = {}
-    lane_l, kind_l, name_l, ts_l, dur_l = out.lane, out.kind, out.name, out.ts, out.dur
-    corr_l, ext_l, info_l, details = out.corr, out.ext, out.info, out.details
-    cat_kind = CATEGORY_KIND
-    device_kinds = DEVICE_KINDS
-    open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-    ended: list[dict[str, Any]] = []  # B/E pairs of plain Chrome traces, as X events (appended after the loop)
-    skipped: list[Any] = []
-    for e in _with_ended(events, ended):
-        ph = e["ph"] if "ph" in e else None
-        if ph == "X":
-            key = (e["pid"], e["tid"])
-            lane = lanes.get(key)
-            if lane is None:
-                lane = lanes[key] = len(lane_rows)
-                lane_rows.append([key[0], key[1], None, None, None, None, False])
-            cat = e.get("cat")
-            kind = cat_kind.get(cat, _OTHER)
-            name = e["name"]
-            args = e.get("args")
-            corr = ext = info = None
-            if args:
-                ext = args.get("External id")
-                corr = args.get("correlation")
-                if "Input Dims" in args:
-                    info = orjson.dumps([args["Input Dims"], args.get("Input type", [])]).decode()
-                if kind in device_kinds:
-                    if kind == _KERNEL and is_collective(name):
-                        kind = _COLLECTIVE
-                    row = lane_rows[lane]
-                    if not row[6]:
-                        row[6] = True
-                        row[4], row[5] = args.get("device"), args.get("stream")
-                    if kind in _HAS_DETAILS:
-                        details.append(_details(len(kind_l), args))
-            elif kind in device_kinds:
-                lane_rows[lane][6] = True
-            if kind == _OTHER:
-                info = str(cat)
-            idx = names.get(name)
-            if idx is None:
-                idx = names[name] = len(names)
-            lane_l.append(lane)
-            kind_l.append(kind)
-            name_l.append(idx)
-            ts_l.append(e["ts"])
-            dur_l.append(e.get("dur", 0))
-            corr_l.append(corr)
-            ext_l.append(ext)
-            info_l.append(info)
-        elif ph == "i" or ph == "I":
-            key = (e.get("pid", ""), e.get("tid", ""))
-            lane = lanes.get(key)
-            if lane is None:
-                lane = lanes[key] = len(lane_rows)
-                lane_rows.append([key[0], key[1], None, None, None, None, False])
-            name = e["name"]
-            args = e.get("args") or {}
-            if name == "[memory]":
-                out.memory.append(_memory(lane, e["ts"], args))
-                continue
-            idx = names.get(name)
-            if idx is None:
-                idx = names[name] = len(names)
-            lane_l.append(lane)
-            kind_l.append(_INSTANT)
-            name_l.append(idx)
-            ts_l.append(e["ts"])
-            dur_l.append(0)
-            corr_l.append(None)
-            ext_l.append(args.get("External id"))
-            info_l.append(e.get("s", "t"))  # instant scope: g(lobal), p(rocess), t(hread)
-        elif ph == "B":
-            open_slices.setdefault((e["pid"], e["tid"]), []).append(e)
-        elif ph == "E":
-            stack = open_slices.get((e["pid"], e["tid"]))
-            if stack:  # an unmatched end (the trace started inside a slice) is dropped
-                begin = stack.pop()
-                args = {**(begin.get("args") or {}), **(e.get("args") or {})}
-                ended.append({**begin, "ph": "X", "dur": e["ts"] - begin["ts"], "args": args})
-        elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
-            out.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
-        elif ph == "M":
-            args = e.get("args") or {}
-            meta = e.get("name")
-            if meta == "thread_name":
-                labels[(e.get("pid"), e.get("tid"))] = str(args.get("name", "")).strip()
-            elif meta == "process_name":
-                process_labels[e.get("pid")] = str(args.get("name", "")).strip()
-            elif meta == "thread_sort_index":
-                sorts[(e.get("pid"), e.get("tid"))] = args.get("sort_index")
-        else:  # counters, async and sample events, other flows: not stored, counted in the profile's info
-            skipped.append(ph)
-    out.names = list(names)
-    if skipped:
-        counts = Counter(p if type(p) is str else repr(p)[:20] for p in skipped)
-        out.info_fields["torchscope_skipped_phases"] = dict(sorted(counts.items()))
-    # flow ends name their lane by (pid, tid), which may only be seen after the flow event
-    out.flows = [(fid, ph, lanes[key], ts) for fid, ph, key, ts in out.flows if key in lanes]
-    for key, row in zip(lanes, lane_rows):
-        row[2] = labels.get(key) or process_labels.get(key[0])
-        sort = sorts.get(key)
-        row[3] = sort if isinstance(sort, int) else None
-
-
-def _check_columns(out: TraceColumns, where: str) -> None:
-    """Hold the decoded columns to what the store can keep, at C speed where there are many values.
-
-    Times and durations must be finite numbers within int64 nanoseconds (else :class:`TraceImportError`); a
-    negative duration is kept as 0 and counted. Optional fields of the wrong type or beyond their column's range
-    (correlation and External ids, kernel details, lane sort/device/stream, a memory event's address and totals)
-    are stored as NULL; fwdbwd flows whose id is not an integer are left out; names that are not strings are
-    stored as their text.
-    """
-    ts = _floats(out.ts, "ts", where)
-    far = np.abs(ts) * 1000.0 + abs(out.base_ns) >= _MAX_NS
-    if far.any():
-        raise TraceImportError(f"{where}: an event time ('ts') of {ts[far][0]:g} us is out of range; {_ADVICE}")
-    dur = _floats(out.dur, "dur", where)
-    long = np.abs(dur) * 1000.0 >= _MAX_NS
-    if long.any():
-        raise TraceImportError(f"{where}: an event duration ('dur') of {dur[long][0]:g} us is out of range; {_ADVICE}")
-    negative = int((dur < 0).sum())
-    if negative:
-        dur = np.maximum(dur, 0.0)
-        out.info_fields["torchscope_negative_durations"] = negative
-    out.ts, out.dur = ts, dur
-    out.corr = _optional_ints(out.corr, _INT64)
-    out.ext = _optional_ints(out.ext, _INT64)
-    if not set(map(type, out.info)) <= {str, type(None)}:  # an instant's scope ('s') can be any JSON value
-        out.info = [v if v is None or type(v) is str else str(v) for v in out.info]
-    if not set(map(type, out.names)) <= {str}:
-        out.names = [n if type(n) is str else str(n) for n in out.names]
-    if out.details and not _plain(out.details):
-        out.details = [(d[0], *(_scalar(v) for v in d[1:])) for d in out.details]
-    for row in out.lanes:  # [pid, tid, label, sort, device, stream, is_device]: few rows
-        row[3], row[4], row[5] = _int_or_none(row[3], _INT64), _int_or_none(row[4], _INT32), _stream(row[5])
-    out.flows = [f for f in out.flows if type(f[0]) is int and -_INT64 <= f[0] <= _INT64 and _number(f[3])]
-    if out.memory:
-        mem_ts = _floats([m[1] for m in out.memory], "ts of a [memory] event", where)
-        if not (np.abs(mem_ts) * 1000.0 + abs(out.base_ns) < _MAX_NS).all():
-            raise TraceImportError(f"{where}: a [memory] event's time ('ts') is out of range; {_ADVICE}")
-        out.memory = [_memory_row(m, where) for m in out.memory]
-
-
 def _floats(values: list[Any], field: str, where: str) -> np.ndarray:
     """``values`` as float64; :class:`TraceImportError` naming ``field`` for one that is not a finite number."""
     try:
@@ -266,16 +395,6 @@ def _floats(values: list[Any], field: str, where: str) -> np.ndarray:
 
 def _number(value: Any) -> bool:
     return type(value) in (int, float) and abs(value) < _MAX_NS  # NaN fails the comparison
-
-
-def _optional_ints(values: list[Any], limit: int) -> list[Any]:
-    """``values`` with entries that are not integers within ``±limit`` replaced by None (fast when all are)."""
-    kinds = set(map(type, values))
-    if kinds <= _INT_OR_NONE:
-        ints = [v for v in values if v is not None] if type(None) in kinds else values
-        if not ints or (-limit <= min(ints) and max(ints) <= limit):
-            return values
-    return [_int_or_none(v, limit) for v in values]
 
 
 def _int_or_none(value: Any, limit: int) -> int | None:
@@ -309,8 +428,8 @@ def _scalar(value: Any) -> Any:
     return value if type(value) is str else None
 
 
-def _memory_row(row: tuple[Any, ...], where: str) -> tuple[Any, ...]:
-    lane, ts, device_type, device, nbytes, addr, allocated, reserved = row
+def _memory_row(row: tuple[Any, ...], ts: int, where: str) -> tuple[Any, ...]:
+    lane, _, device_type, device, nbytes, addr, allocated, reserved = row
     if not (-_INT16 <= device_type <= _INT16 and -_INT16 <= device <= _INT16 and -_INT64 <= nbytes <= _INT64):
         raise TraceImportError(
             f"{where}: a [memory] event has an impossible device or size (Device Type {device_type}, Device Id "

@@ -10,31 +10,61 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+
+
+NO_INT = -(1 << 63)
+"""NULL in an int64 column of an :class:`EventBatch` (correlation and External ids)."""
+
 
 @dataclass
-class TraceColumns:
-    """The events of one trace as parallel columns (event ``i`` is element ``i`` of every list)."""
+class EventBatch:
+    """Consecutive events of one trace as numpy columns (event ``i`` is element ``i`` of every array).
 
-    lane: list[int] = field(default_factory=list)
-    kind: list[int] = field(default_factory=list)
-    name: list[int] = field(default_factory=list)  # index into ``names``
-    ts: list[float] = field(default_factory=list)  # microseconds, as in the file
-    dur: list[float] = field(default_factory=list)
-    corr: list[int | None] = field(default_factory=list)
-    ext: list[int | None] = field(default_factory=list)
-    info: list[str | None] = field(default_factory=list)
+    A small trace is one batch; a streamed import sends many. ``first`` is the index of the batch's first event in
+    the whole trace; ``names`` and ``infos`` are the texts first seen in this batch, appended to the trace's running
+    lists that ``name`` and ``info`` index.
+    """
+
+    first: int
+    lane: np.ndarray  # int32, index into TraceMeta.lanes
+    kind: np.ndarray  # int8, torchscope.storage.profile.kinds
+    name: np.ndarray  # int32, index into the trace's names
+    start: np.ndarray  # int64 ns on the trace's clock, before baseTimeNanoseconds
+    dur: np.ndarray  # int64 ns
+    corr: np.ndarray  # int64 correlation id, NO_INT for none
+    ext: np.ndarray  # int64 External id, NO_INT for none
+    info: np.ndarray  # int32 index into the trace's infos, -1 for none
     names: list[str] = field(default_factory=list)
-    details: list[tuple[Any, ...]] = field(default_factory=list)  # (event index, grid, block, regs, ...)
+    infos: list[str] = field(default_factory=list)
+    details: list[tuple[Any, ...]] = field(default_factory=list)  # (trace event index, grid, block, regs, ...)
+    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts ns, dev type, dev, bytes, addr, alloc, res)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+@dataclass
+class TraceMeta:
+    """What a trace says besides its events; known once every event was read."""
+
     lanes: list[list[Any]] = field(default_factory=list)  # [pid, tid, label, sort, device, stream, is_device]
-    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts, dev type, dev, bytes, addr, alloc, res)
-    flows: list[tuple[Any, ...]] = field(default_factory=list)  # (flow id, "s" | "f", lane, ts) of fwdbwd flows
+    flows: list[tuple[Any, ...]] = field(default_factory=list)  # (flow id, "s" | "f", lane, ts ns) of fwdbwd flows
     base_ns: int = 0
     devices: list[Any] = field(default_factory=list)
     info_fields: dict[str, Any] = field(default_factory=dict)
     rank: int | None = None
 
+
+@dataclass
+class TraceColumns:
+    """A whole decoded trace: its event batches and its :class:`TraceMeta` (a live profiler window, a small file)."""
+
+    batches: list[EventBatch] = field(default_factory=list)
+    meta: TraceMeta = field(default_factory=TraceMeta)
+
     def __len__(self) -> int:
-        return len(self.kind)
+        return sum(len(b) for b in self.batches)
 
 
 class ProfileWindow(NamedTuple):

@@ -5,8 +5,6 @@ Used inside one transaction, by the writer thread (live profiles) and by ``torch
 
 from __future__ import annotations
 
-import itertools
-import operator
 import re
 import time
 from collections.abc import Callable
@@ -14,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, text
 
 from torchscope.storage.bulk import Interner, insert_rows
 from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
@@ -27,7 +25,7 @@ from torchscope.storage.profile.schema import (
     profile_memory,
     profiles,
 )
-from torchscope.storage.profile.records import TraceColumns
+from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -50,28 +48,206 @@ _NEXT_IDS = (
 )  # one plain statement: a live window pays this on every insert, SQLAlchemy's compile costs more than the query
 
 
-def ns_from_us(values: list[float], base_ns: int) -> np.ndarray:
-    """Microsecond timestamps as int64 ns, exactly to the ns the double holds (large epoch values lose none)."""
-    t = np.asarray(values, dtype=np.float64)
-    whole = np.floor(t)
-    return whole.astype(np.int64) * 1000 + np.rint((t - whole) * 1000.0).astype(np.int64) + base_ns
-
-
 def _next_ids(conn: Connection) -> tuple[int, int, int]:
     """The next free ids of profile_events, profile_lanes and profiles."""
     events, lanes, profile = conn.exec_driver_sql(_NEXT_IDS).one()
     return int(events) + 1, int(lanes) + 1, int(profile) + 1
 
 
-def _pick(values: list[Any], order: list[int]) -> list[Any]:
-    if not order:
-        return []
-    picked = operator.itemgetter(*order)(values)
-    return list(picked) if len(order) > 1 else [picked]
+def _nullable(values: np.ndarray, none: int) -> list[int | None]:
+    """``values`` as a list with ``none`` entries as None."""
+    out = values.tolist()
+    if (values == none).any():
+        return [None if v == none else v for v in out]
+    return out
 
 
-def _nullable(array: np.ndarray) -> list[int | None]:
-    return [None if v < 0 else v for v in array.tolist()]
+# Kernel details wait in a temporary table until the events' ids (their order in the profile) are known.
+_stage = MetaData()
+STAGE_DETAILS = Table(
+    "torchscope_stage_details", _stage,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    *(Column(c.name, c.type) for c in profile_event_details.columns if c.name != "event_id"),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+STAGE_IDS = Table(
+    "torchscope_stage_ids", _stage,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+_COLUMNS = ("lane", "kind", "name", "start", "dur", "corr", "ext", "info")
+
+
+class ProfileBuilder:
+    """Stores one trace as a new profile of ``run_id`` from its event batches, in the caller's transaction.
+
+    :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 45 bytes
+    each; kernel details and memory events go to the database at once), then :meth:`finish` with the trace's
+    :class:`TraceMeta`: the events are sorted by lane and start (their ids follow that order), nested, linked to
+    their launches and inserted in chunks of :data:`CHUNK`.
+    """
+
+    def __init__(
+        self, conn: Connection, interner: Interner, run_id: int, *, name: str, source: str, path: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:  # fmt: skip
+        self.conn, self.interner, self.run_id = conn, interner, run_id
+        self.name, self.source, self.path, self.progress = name, source, path, progress
+        if conn.dialect.name == "postgresql":  # ids are taken as MAX + 1: keep concurrent imports from sharing them
+            conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
+        self.event_base, self.lane_base, self.profile_id = _next_ids(conn)
+        self.chunks: dict[str, list[np.ndarray]] = {c: [] for c in _COLUMNS}
+        self.names: list[str] = []
+        self.infos: list[str] = []
+        self.detail_seqs: list[np.ndarray] = []
+        self.memory_events = 0
+        self.memory_span = [np.iinfo(np.int64).max, np.iinfo(np.int64).min]
+        self.n = 0
+
+    def add(self, batch: EventBatch) -> None:
+        """Take one batch of the trace's events (batches in trace order)."""
+        for column in _COLUMNS:
+            self.chunks[column].append(getattr(batch, column))
+        self.names.extend(batch.names)
+        self.infos.extend(batch.infos)
+        self.n += len(batch)
+        if batch.details:
+            if not self.detail_seqs:
+                _drop_stage(self.conn)
+                STAGE_DETAILS.create(self.conn)
+            insert_rows(self.conn, STAGE_DETAILS, ("seq", *DETAIL_COLUMNS[1:]), batch.details)
+            self.detail_seqs.append(np.fromiter((d[0] for d in batch.details), np.int64, len(batch.details)))
+        if batch.memory:
+            rows = [(self.profile_id, self.lane_base + m[0], *m[1:]) for m in batch.memory]
+            insert_rows(self.conn, profile_memory, MEMORY_COLUMNS, rows)  # ts made relative in finish
+            ts = [m[1] for m in batch.memory]
+            self.memory_span = [min(self.memory_span[0], min(ts)), max(self.memory_span[1], max(ts))]
+            self.memory_events += len(rows)
+
+    def _column(self, name: str) -> np.ndarray:
+        chunks = self.chunks[name]
+        column = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+        self.chunks[name] = [column]
+        return column
+
+    def finish(self, meta: TraceMeta) -> dict[str, Any]:
+        """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
+        conn, n, base = self.conn, self.n, self.event_base
+        lane, start, dur = self._column("lane"), self._column("start"), self._column("dur")
+        never = np.iinfo(np.int64).max
+        t0 = int(min(start.min() if n else never, self.memory_span[0]))
+        if t0 == never:
+            t0 = 0
+        t_end = int(max((start + dur).max() if n else t0, self.memory_span[1] if self.memory_events else t0))
+        order = np.lexsort((-dur, start, lane))
+        lane, start, dur = lane[order], start[order] - t0, dur[order]
+        kind = self._column("kind")[order]
+        level = np.frexp(dur.astype(np.float64))[1].astype(np.int64)
+        lane_kinds = [_lane_kind(row) for row in meta.lanes]
+        host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
+        parent = nest_parents(lane, start, dur, host, base)
+        link = _links(kind, self._column("corr")[order], base)
+
+        name_ids = self.interner.ids(conn, self.names)
+        name_map = np.array([name_ids[s] for s in self.names] or [0], dtype=np.int64)
+        info_ids = self.interner.ids(conn, self.infos)
+        info_map = np.array([info_ids[s] for s in self.infos] + [-1], dtype=np.int64)  # index -1: none
+        counts = np.bincount(lane, minlength=len(meta.lanes))
+        max_level = np.zeros(len(meta.lanes), dtype=np.int64)
+        np.maximum.at(max_level, lane, level)
+        lane_rows = [
+            (self.lane_base + i, self.profile_id, str(row[0]), str(row[1]), lane_kinds[i], _int(row[4]),
+             _int(row[5]), row[2], row[3], int(counts[i]), int(max_level[i]))
+            for i, row in enumerate(meta.lanes)
+        ]  # fmt: skip
+        steps = self._steps()
+        kernels = int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum())
+        profile_row = {
+            "id": self.profile_id, "run_id": self.run_id, "name": self.name, "source": self.source,
+            "path": self.path, "rank": meta.rank, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0,
+            "step_first": min(steps) if steps else None, "step_last": max(steps) if steps else None,
+            "step_count": len(steps), "event_count": n, "first_event_id": base, "kernel_count": kernels,
+            "device_name": _device_name(meta.devices), "devices": orjson.dumps(meta.devices, default=str).decode(),
+            "info": orjson.dumps(meta.info_fields, default=str).decode(), "created_at": time.time_ns(),
+        }  # fmt: skip
+        insert_rows(conn, profiles, tuple(profile_row), [tuple(profile_row.values())])
+        insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
+
+        names, corr, ext, info = (self._column(c) for c in ("name", "corr", "ext", "info"))
+        lane_ids = lane + self.lane_base
+        for lo in range(0, n, CHUNK):
+            hi = min(lo + CHUNK, n)
+            pick = order[lo:hi]
+            rows = zip(
+                range(base + lo, base + hi), lane_ids[lo:hi].tolist(), kind[lo:hi].tolist(),
+                name_map[names[pick]].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
+                _nullable(parent[lo:hi], -1), _nullable(corr[pick], NO_INT), _nullable(link[lo:hi], -1),
+                _nullable(ext[pick], NO_INT), _nullable(info_map[info[pick]], -1),
+            )  # fmt: skip
+            insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
+            if self.progress:
+                self.progress(hi - lo)
+        del names, corr, ext, info, self.chunks
+
+        if self.detail_seqs:
+            position = np.empty(n, dtype=np.int64)
+            position[order] = np.arange(n, dtype=np.int64)
+            seqs = np.concatenate(self.detail_seqs)
+            STAGE_IDS.create(conn)
+            insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), (position[seqs] + base).tolist())))
+            del position
+            cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
+            conn.exec_driver_sql(
+                f"INSERT INTO profile_event_details ({', '.join(DETAIL_COLUMNS)}) SELECT m.id, {cols} "
+                "FROM torchscope_stage_details s JOIN torchscope_stage_ids m ON m.seq = s.seq"
+            )
+            _drop_stage(conn)
+        if meta.flows:
+            flow_rows = _flow_rows(meta, len(meta.lanes), self.profile_id, lane, start, dur, parent, base, t0)
+            insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
+        if self.memory_events:
+            conn.execute(
+                text("UPDATE profile_memory SET ts = ts - :t0 WHERE profile_id = :p"), {"t0": t0, "p": self.profile_id}
+            )
+        return {
+            "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
+            "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(meta.lanes),
+        }  # fmt: skip
+
+    def _steps(self) -> list[int]:
+        """The ProfilerStep#N numbers of the trace's step annotations."""
+        # a step number beyond int64 (19 digits or more) is not a step torchscope can keep: that annotation is no step
+        matches = ((i, _STEP.match(s)) for i, s in enumerate(self.names))
+        step_names = {i: int(m.group(1)) for i, m in matches if m and len(m.group(1)) < 19}
+        if not step_names:
+            return []
+        local = self._column("name")
+        mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
+        return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+def _drop_stage(conn: Connection) -> None:
+    for table in (STAGE_DETAILS, STAGE_IDS):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
+
+
+def _links(kind: np.ndarray, corr: np.ndarray, base: int) -> np.ndarray:
+    """For each device event, the id of the runtime call that launched it (same correlation id), else -1."""
+    n = len(kind)
+    link = np.full(n, -1, dtype=np.int64)
+    launch = np.isin(kind, list(LAUNCH_KINDS)) & (corr >= 0)
+    if not launch.any():
+        return link
+    ids = np.arange(base, base + n, dtype=np.int64)
+    by_corr = corr[launch]
+    sorter = np.argsort(by_corr, kind="stable")
+    launched = [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")]
+    targets = (corr >= 0) & ~launch & np.isin(kind, launched)
+    pos = np.minimum(np.searchsorted(by_corr, corr[targets], sorter=sorter), len(by_corr) - 1)
+    found = by_corr[sorter[pos]] == corr[targets]
+    link[targets] = np.where(found, ids[launch][sorter[pos]], -1)
+    return link
 
 
 def insert_profile(
@@ -85,124 +261,23 @@ def insert_profile(
     path: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Insert ``cols`` as a new profile of ``run_id``; returns ``{"id", "events", "kernels", "steps", ...}``."""
-    n = len(cols)
-    lane = np.asarray(cols.lane, dtype=np.int64)
-    kind = np.asarray(cols.kind, dtype=np.int64)
-    start_abs = ns_from_us(cols.ts, cols.base_ns) if n else np.zeros(0, np.int64)
-    dur = np.maximum(np.rint(np.asarray(cols.dur, dtype=np.float64) * 1000.0), 0).astype(np.int64)
-    mem_ts = ns_from_us([m[1] for m in cols.memory], cols.base_ns) if cols.memory else np.zeros(0, np.int64)
-    never = np.iinfo(np.int64).max
-    t0 = int(min(start_abs.min() if n else never, mem_ts.min() if len(mem_ts) else never))
-    t_end = int(max((start_abs + dur).max() if n else t0, mem_ts.max() if len(mem_ts) else t0))
-    start = start_abs - t0
-    order = np.lexsort((-dur, start, lane))
-    order_list = order.tolist()
-    lane, kind, start, dur = lane[order], kind[order], start[order], dur[order]
-    level = np.frexp(dur.astype(np.float64))[1].astype(np.int64)
-
-    if conn.dialect.name == "postgresql":  # ids are taken as MAX + 1: keep concurrent imports from sharing them
-        conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
-    event_base, lane_base, profile_id = _next_ids(conn)
-    ids = np.arange(event_base, event_base + n, dtype=np.int64)
-
-    lane_kinds = [_lane_kind(row) for row in cols.lanes]
-    host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
-    parent = nest_parents(lane, start, dur, host, event_base)
-
-    corr_list = _pick(cols.corr, order_list)
-    corr = np.array([-1 if c is None else c for c in corr_list], dtype=np.int64)
-    link = np.full(n, -1, dtype=np.int64)
-    launch = np.isin(kind, list(LAUNCH_KINDS)) & (corr >= 0)
-    if launch.any():
-        by_corr = corr[launch]
-        sorter = np.argsort(by_corr, kind="stable")
-        launched = [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")]
-        targets = (corr >= 0) & ~launch & np.isin(kind, launched)
-        pos = np.searchsorted(by_corr, corr[targets], sorter=sorter)
-        pos = np.minimum(pos, len(by_corr) - 1)
-        found = by_corr[sorter[pos]] == corr[targets]
-        hit = np.where(found, ids[launch][sorter[pos]], -1)
-        link[targets] = hit
-
-    name_ids = interner.ids(conn, cols.names)
-    name_map = np.array([name_ids[s] for s in cols.names] or [0], dtype=np.int64)
-    info_list = _pick(cols.info, order_list)
-    info_ids = interner.ids(conn, {s for s in set(info_list) if s is not None})
-    lane_ids = lane + lane_base
-
-    counts = np.bincount(lane, minlength=len(cols.lanes))
-    max_level = np.zeros(len(cols.lanes), dtype=np.int64)
-    np.maximum.at(max_level, lane, level)
-    lane_rows = [
-        (lane_base + i, profile_id, str(row[0]), str(row[1]), lane_kinds[i], _int(row[4]), _int(row[5]), row[2],
-         row[3], int(counts[i]), int(max_level[i]))
-        for i, row in enumerate(cols.lanes)
-    ]  # fmt: skip
-
-    steps = _steps(cols)
-    devices = cols.devices
-    profile_row = {
-        "id": profile_id, "run_id": run_id, "name": name, "source": source, "path": path, "rank": cols.rank,
-        "start_ns": t0, "duration_ns": t_end - t0, "step_first": min(steps) if steps else None,
-        "step_last": max(steps) if steps else None, "step_count": len(steps), "event_count": n,
-        "first_event_id": event_base, "kernel_count": int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum()),
-        "device_name": _device_name(devices), "devices": orjson.dumps(devices, default=str).decode(),
-        "info": orjson.dumps(cols.info_fields, default=str).decode(), "created_at": time.time_ns(),
-    }  # fmt: skip
-    insert_rows(conn, profiles, tuple(profile_row), [tuple(profile_row.values())])
-    insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
-
-    order_names = _pick(cols.name, order_list)
-    rows = zip(
-        ids.tolist(), lane_ids.tolist(), kind.tolist(), name_map[order_names].tolist() if n else [],
-        level.tolist(), start.tolist(), dur.tolist(), parent, corr_list, _nullable(link),
-        _pick(cols.ext, order_list), [info_ids.get(s) if s is not None else None for s in info_list],
-    )  # fmt: skip
-    done = 0
-    while True:
-        chunk = list(itertools.islice(rows, CHUNK))
-        if not chunk:
-            break
-        insert_rows(conn, profile_events, EVENT_COLUMNS, chunk)
-        done += len(chunk)
-        if progress:
-            progress(len(chunk))
-
-    if cols.details:
-        position = np.empty(n, dtype=np.int64)
-        position[order] = np.arange(n)
-        detail_rows = [(int(event_base + position[d[0]]), *d[1:]) for d in cols.details]
-        insert_rows(conn, profile_event_details, DETAIL_COLUMNS, detail_rows)
-    if cols.flows:
-        flow_rows = _flow_rows(cols, profile_id, lane, start, dur, parent, event_base, t0)
-        insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
-    if cols.memory:
-        mem = (mem_ts - t0).tolist()
-        memory_rows = [(profile_id, lane_base + m[0], ts, *m[2:]) for m, ts in zip(cols.memory, mem)]
-        insert_rows(conn, profile_memory, MEMORY_COLUMNS, memory_rows)
-    return {
-        "id": profile_id,
-        "start_ns": t0,
-        "duration_ns": t_end - t0,
-        "events": n,
-        "kernels": int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum()),
-        "steps": len(steps),
-        "memory_events": len(cols.memory),
-        "lanes": len(cols.lanes),
-    }
+    """Insert the decoded trace ``cols`` as a new profile of ``run_id`` (see :class:`ProfileBuilder`)."""
+    builder = ProfileBuilder(conn, interner, run_id, name=name, source=source, path=path, progress=progress)
+    for batch in cols.batches:
+        builder.add(batch)
+    return builder.finish(cols.meta)
 
 
 def _flow_rows(
-    cols: TraceColumns, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
-    parent: list[int | None], base: int, t0: int,
+    meta: TraceMeta, n_lanes: int, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
+    parent: np.ndarray, base: int, t0: int,
 ) -> list[tuple[Any, ...]]:  # fmt: skip
     """Resolve each flow end to an event: the outermost event of its lane starting at its time, else the innermost
     event enclosing it. Returns ``(profile_id, "fwdbwd", flow id, src id, dst id)`` for flows with both ends."""
-    ts = (ns_from_us([f[3] for f in cols.flows], cols.base_ns) - t0).tolist()
-    lane_first = np.searchsorted(lane, np.arange(len(cols.lanes) + 1), "left")
+    lane_first = np.searchsorted(lane, np.arange(n_lanes + 1), "left")
     ends: dict[Any, dict[str, int]] = {}
-    for (flow_id, phase, ln, _), t in zip(cols.flows, ts):
+    for flow_id, phase, ln, ts in meta.flows:
+        t = ts - t0
         lo, hi = int(lane_first[ln]), int(lane_first[ln + 1])
         i = lo + int(np.searchsorted(start[lo:hi], t, "left"))
         if i < hi and start[i] == t:
@@ -210,8 +285,8 @@ def _flow_rows(
             continue
         j: int | None = i - 1 if i > lo else None
         while j is not None and start[j] + dur[j] < t:
-            up = parent[j]
-            j = None if up is None else up - base
+            up = int(parent[j])
+            j = None if up < 0 else up - base
         if j is not None:
             ends.setdefault(flow_id, {})[phase] = base + j
     return [(profile_id, "fwdbwd", fid, e["s"], e["f"]) for fid, e in ends.items() if "s" in e and "f" in e]
@@ -228,17 +303,6 @@ def _lane_kind(row: list[Any]) -> str:
     if row[6]:
         return "device"
     return "host" if isinstance(row[0], int) or str(row[0]).isdigit() else "other"
-
-
-def _steps(cols: TraceColumns) -> list[int]:
-    # a step number beyond int64 (19 digits or more) is not a step torchscope can keep: that annotation is no step
-    matches = ((i, _STEP.match(s)) for i, s in enumerate(cols.names))
-    step_names = {i: int(m.group(1)) for i, m in matches if m and len(m.group(1)) < 19}
-    if not step_names:
-        return []
-    local = np.asarray(cols.name, dtype=np.int64)
-    mask = (np.asarray(cols.kind) == KIND["user_annotation"]) & np.isin(local, list(step_names))
-    return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
 
 
 def _device_name(devices: list[Any]) -> str | None:

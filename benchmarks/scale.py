@@ -1,0 +1,221 @@
+"""Traces of any size: import throughput, peak memory, store size and view times at N events, from a real trace.
+
+    .venv/bin/python benchmarks/scale.py --events 1000000 [--events 4000000 ...] [--keep DIR]
+
+The input is a real Kineto trace tiled in time until it holds N events: the public V100 trace in
+``../shared/data/kineto`` when present, else a trace this script records with torch.profiler on the CPU. Each tile is
+shifted past the previous one, with its correlation / External / flow ids and ``ProfilerStep#N`` numbers renumbered,
+so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
+
+For each N it prints: ``torchscope import`` wall time, events/s and peak RSS (the import's whole process tree,
+sampled every 20 ms); at the smallest N also the bare minimum (gunzip + orjson + sqlite3 executemany of one tuple per
+event, in memory, in a subprocess) and our ratio to it; the database size against the uncompressed JSON; and the
+time of each profile read a page makes (operators, kernels, modules, step breakdown, memory, first timeline window),
+each in a fresh process so nothing is cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto" / "v100_train_rank0.json.gz"
+_STEP = re.compile(r"ProfilerStep#(\d+)")
+_ID_ARGS = ("External id", "correlation", "Ev Idx", "Python id", "Python parent id")
+
+
+def base_trace(work: Path) -> dict:
+    """The trace to tile: the V100 reference trace, else one recorded here on the CPU."""
+    if SHARED.exists():
+        return orjson.loads(gzip.decompress(SHARED.read_bytes()))
+    import torch
+
+    model = torch.nn.Sequential(*(torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU()) for _ in range(8)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    path = work / "cpu.json"
+    schedule = torch.profiler.schedule(wait=0, warmup=1, active=4)
+    with torch.profiler.profile(schedule=schedule, record_shapes=True, with_stack=False) as prof:
+        for _ in range(5):
+            loss = model(torch.randn(32, 64)).sum()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            prof.step()
+    prof.export_chrome_trace(str(path))
+    return orjson.loads(path.read_bytes())
+
+
+def tile(trace: dict, events: int, out: Path) -> int:
+    """Write ``trace`` tiled in time to ``out`` (gzip) until it holds at least ``events`` events; returns the count."""
+    evs = [e for e in trace["traceEvents"] if isinstance(e, dict)]
+    timed = [e for e in evs if "ts" in e and e.get("ph") != "M"]
+    t0 = min(e["ts"] for e in timed)
+    span = max(e["ts"] + e.get("dur", 0) for e in timed) - t0 + 1000.0
+    steps = [int(m.group(1)) for e in evs if (m := _STEP.fullmatch(str(e.get("name", ""))))]
+    step_span = (max(steps) - min(steps) + 1) if steps else 0
+    max_id = max([0] + [e["args"][k] for e in evs for k in _ID_ARGS
+                        if isinstance(e.get("args"), dict) and type(e["args"].get(k)) is int])  # fmt: skip
+    id_span = max_id + 1
+    flow_span = max([0] + [e["id"] for e in evs if type(e.get("id")) is int]) + 1
+    header = {k: v for k, v in trace.items() if k != "traceEvents"}
+    meta = [e for e in evs if e.get("ph") == "M"]
+    body = [e for e in evs if e.get("ph") != "M"]
+    written = 0
+    with gzip.open(out, "wb", compresslevel=1) as fh:
+        head = orjson.dumps(header)[:-1]
+        fh.write(head + (b", " if header else b"") + b'"traceEvents": [\n')
+        first = True
+        for e in meta:
+            fh.write((b"" if first else b",\n") + orjson.dumps(e))
+            first = False
+        k = 0
+        while written < events:
+            lines = []
+            for e in body:
+                e2 = dict(e)
+                e2["ts"] = round(e["ts"] + k * span, 3)
+                args = e.get("args")
+                if isinstance(args, dict):
+                    a2 = dict(args)
+                    for key in _ID_ARGS:
+                        if type(a2.get(key)) is int:
+                            a2[key] += k * id_span
+                    e2["args"] = a2
+                if type(e.get("id")) is int:
+                    e2["id"] = e["id"] + k * flow_span
+                if step_span and (m := _STEP.fullmatch(str(e.get("name", "")))):
+                    e2["name"] = f"ProfilerStep#{int(m.group(1)) + k * step_span}"
+                lines.append(orjson.dumps(e2))
+            chunk = b",\n".join(lines)
+            fh.write((b"" if first else b",\n") + chunk)
+            first = False
+            written += len(body)
+            k += 1
+        fh.write(b"\n]}\n")
+    return written + len(meta)
+
+
+def run_measured(cmd: list[str]) -> tuple[float, int, str]:
+    """Run ``cmd``; its wall seconds, the peak RSS summed over its process tree, and its output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            peak = max(peak, total)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    out = proc.stdout.read().decode()  # type: ignore[union-attr]
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed ({proc.returncode}):\n{out[-2000:]}")
+    return time.perf_counter() - started, peak, out
+
+
+_BARE = """
+import gzip, sqlite3, sys, orjson
+path, db = sys.argv[1], sys.argv[2]
+data = orjson.loads(gzip.decompress(open(path, "rb").read()))
+rows = []
+for i, e in enumerate(data["traceEvents"]):
+    if e.get("ph") == "X":
+        args = e.get("args") or {}
+        rows.append((i, e["pid"], e["tid"], e.get("cat"), e["name"], e["ts"], e.get("dur", 0),
+                     None, args.get("correlation"), None, args.get("External id"), None))
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=NORMAL")
+conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, pid, tid, cat, name, ts, dur, parent, corr, link, ext, info)")
+conn.execute("CREATE INDEX ix_ev ON ev (pid, tid, ts)")
+conn.execute("BEGIN")
+conn.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+conn.execute("COMMIT")
+"""
+
+_VIEWS = """
+import sys, time
+from torchscope.storage.store import Store
+store = Store(sys.argv[1])
+pid = int(store.profiles().iloc[-1]["id"])
+what = sys.argv[2]
+started = time.perf_counter()
+if what == "timeline":
+    store.timeline_window(pid, px=1500)
+else:
+    getattr(store, what)(pid)
+print(f"{time.perf_counter() - started:.3f}")
+"""
+
+VIEWS = ("op_table", "kernel_table", "module_table", "step_breakdown", "memory_timeline", "timeline")
+
+
+def db_size(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+def raw_size(path: Path) -> int:
+    size = 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            size += len(chunk)
+    return size
+
+
+def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
+    src = work / f"trace_{n}.json.gz"
+    count = tile(trace, n, src)
+    raw = raw_size(src)
+    db = work / f"scale_{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    exe = str(Path(sys.executable).with_name("torchscope"))
+    wall, rss, _ = run_measured([exe, "import", str(src), "--db", str(db), "--no-progress"])
+    line = (f"{count:>10,} events: import {wall:6.1f} s = {count / wall / 1e3:5.0f}k events/s, peak RSS "
+            f"{rss / 2**30:4.2f} GiB; store {db_size(db) / 1e6:7.1f} MB = {db_size(db) / raw:.2f} of "
+            f"{raw / 1e6:.0f} MB JSON")  # fmt: skip
+    if bare:
+        bare_db = work / "bare.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{bare_db}{suffix}").unlink(missing_ok=True)
+        bwall, brss, _ = run_measured([sys.executable, "-c", _BARE, str(src), str(bare_db)])
+        line += f"\n{'':>18}bare minimum {bwall:6.1f} s (peak RSS {brss / 2**30:.2f} GiB): ours / bare = {wall / bwall:.2f}"
+    print(line, flush=True)
+    times = []
+    for view in VIEWS:
+        _, _, out = run_measured([sys.executable, "-c", _VIEWS, str(db), view])
+        times.append(f"{view} {float(out.strip().splitlines()[-1]):.2f} s")
+    print(textwrap.indent("cold reads: " + ", ".join(times), " " * 18), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, action="append", help="events in the tiled trace (repeatable)")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep the traces and databases")
+    args = parser.parse_args()
+    sizes = sorted(args.events or [1_000_000])
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        trace = base_trace(work)
+        print(f"base trace: {'V100 reference' if SHARED.exists() else 'CPU, recorded here'}, "
+              f"{len(trace['traceEvents'])} events; machine: {os.cpu_count()} CPUs, "
+              f"{psutil.virtual_memory().total / 2**30:.0f} GiB")  # fmt: skip
+        for i, n in enumerate(sizes):
+            measure(n, trace, work, bare=i == 0)
+
+
+if __name__ == "__main__":
+    main()

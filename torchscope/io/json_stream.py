@@ -1,0 +1,249 @@
+"""Reading a Chrome / Kineto trace file in bounded pieces: its top-level fields, then its events, batch by batch.
+
+A trace is one JSON document, ``{..., "traceEvents": [event, event, ...], ...}`` (or a bare ``[event, ...]``), of up
+to several GB. :class:`TraceReader` streams it (through ``zlib`` when it is gzip) and never holds more than a block
+of text and the events decoded from it: each batch is the longest run of whole events in the text read so far,
+decoded by ``orjson`` as one array. A cut is tried where one event ends and the next begins (``}`` ``,`` ``{``);
+``orjson`` only accepts the slice when the cut really is between two events of the array (a ``}`` inside a string
+or a nested object leaves the slice unbalanced), so a wrong guess costs one failed decode, never a wrong event.
+
+Fields before the events are read first (:attr:`TraceReader.fields`); fields after them (Kineto writes
+``baseTimeNanoseconds`` and ``traceName`` last) are added when the events end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from torchscope.errors import TraceImportError
+
+BLOCK = 8 << 20
+"""Text decoded per batch (bytes): about 25k Kineto events, a few tens of MB of Python objects."""
+
+ADVICE = "re-export the trace, or check that the file is an unmodified Kineto/Chrome trace"
+_EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+_CUT = re.compile(rb"\}\s*,\s*\{")
+_WS = b" \t\r\n"
+_MAX_HEADER = 256 << 20  # a header this large without "traceEvents" is read as one document
+
+
+class TraceReader:
+    """The events of the trace at ``path``, in batches; ``fields`` holds its other top-level fields.
+
+    Iterate :meth:`batches` once. Raises :class:`TraceImportError` for a file that is not JSON, is truncated or
+    corrupt (gzip or JSON), or is not a trace. ``position`` and ``size`` (bytes of the file read / in all) drive a
+    progress bar.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], block: int = BLOCK) -> None:
+        self.path = os.fspath(path)
+        self.block = block
+        self.fields: dict[str, Any] = {}
+        self.size = os.path.getsize(self.path)
+        self.position = 0
+
+    def batches(self) -> Iterator[list[Any]]:
+        """Lists of events (decoded JSON values) in file order."""
+        with open(self.path, "rb") as fh:
+            yield from self._parse(self._text(fh))
+
+    # -- text ----------------------------------------------------------------------------------------------------
+
+    def _text(self, fh: BinaryIO) -> Iterator[bytes]:
+        """The file's text in blocks: gunzipped (also multi-member gzip) when it starts with the gzip magic."""
+        first = fh.read(self.block)
+        self.position = fh.tell()
+        if first[:2] != b"\x1f\x8b":
+            while first:
+                yield first
+                first = fh.read(self.block)
+                self.position = fh.tell()
+            return
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        pending = first
+        try:
+            while True:
+                if not pending:
+                    pending = fh.read(self.block)
+                    self.position = fh.tell()
+                    if not pending:
+                        break
+                if inflate.eof:  # another gzip member follows (or zero padding)
+                    if not pending.strip(b"\x00"):
+                        pending = b""
+                        continue
+                    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                text = inflate.decompress(pending, self.block)
+                pending = inflate.unused_data if inflate.eof else inflate.unconsumed_tail
+                if text:
+                    yield text
+            text = inflate.flush()
+        except zlib.error as exc:
+            raise TraceImportError(f"{self.path}: the gzip file is corrupt ({exc}); {ADVICE}") from exc
+        if text:
+            yield text
+        if not inflate.eof:
+            raise TraceImportError(f"{self.path}: the gzip file is truncated (it ends mid-stream); {ADVICE}")
+
+    # -- JSON ----------------------------------------------------------------------------------------------------
+
+    def _parse(self, blocks: Iterator[bytes]) -> Iterator[list[Any]]:
+        buf = bytearray()
+        eof = False
+
+        def more() -> bool:
+            nonlocal eof
+            chunk = next(blocks, None)
+            if chunk is None:
+                eof = True
+                return False
+            buf.extend(chunk)
+            return True
+
+        # the document's start: an object with "traceEvents", or a bare array of events
+        while not eof and len(buf.lstrip(_WS)) == 0:
+            more()
+        start = len(buf) - len(buf.lstrip(_WS))
+        if eof and start >= len(buf):
+            raise TraceImportError(f"{self.path}: the file is empty: nothing to import ({ADVICE})")
+        opener = buf[start : start + 1]
+        if opener == b"[":
+            pos = start + 1
+            bare = True
+        elif opener == b"{":
+            bare = False
+            while True:
+                match = _EVENTS_KEY.search(buf, start)
+                if match or eof or len(buf) > _MAX_HEADER:
+                    break
+                more()
+            if match is None:  # no event array: the whole document decides (a small file, or not a trace)
+                while more():
+                    pass
+                yield from self._whole(bytes(buf))
+                return
+            header = bytes(buf[start : match.start()]).rstrip(_WS).rstrip(b",")
+            try:
+                fields = orjson.loads(header + b"}")
+            except orjson.JSONDecodeError:  # the key sits inside some value: read it all as one document
+                while more():
+                    pass
+                yield from self._whole(bytes(buf))
+                return
+            self.fields.update(fields)
+            pos = match.end()
+        else:
+            while more():
+                pass
+            yield from self._whole(bytes(buf))
+            return
+
+        while True:
+            # at the start of an array element (or the array's end)
+            while pos < len(buf) and buf[pos] in _WS:
+                pos += 1
+            cut = self._last_cut(buf, pos)
+            if cut is not None:
+                events, after = cut
+                if events:
+                    yield events
+                del buf[:after]
+                pos = 0
+                continue
+            if not eof and more():
+                continue
+            # the end of the file: the last events, the array's end and the fields after it
+            events = self._finish(bytes(buf[pos:]), bare)
+            if events:
+                yield events
+            return
+
+    def _last_cut(self, buf: bytearray, pos: int) -> tuple[list[Any], int] | None:
+        """The whole events from ``pos`` up to the last event boundary in ``buf``, and where the next one starts."""
+        if len(buf) - pos < self.block // 2:
+            return None  # read on: decode in large slices
+        end = len(buf)
+        window = max(pos, end - (1 << 20))
+        tries = 0
+        while tries < 8:
+            last = None
+            for last in _CUT.finditer(buf, window, end):
+                pass
+            if last is None:
+                if window == pos:
+                    return None
+                window = max(pos, window - (4 << 20))
+                continue
+            close = last.start()
+            try:
+                events = orjson.loads(b"[" + bytes(buf[pos : close + 1]) + b"]")
+            except orjson.JSONDecodeError:
+                end = close  # not between two events: try the boundary before it
+                tries += 1
+                continue
+            return events, last.end() - 1
+        return None
+
+    def _finish(self, rest: bytes, bare: bool) -> list[Any]:
+        """The events in ``rest`` (the end of the event array), with the fields after the array into ``fields``."""
+        close = len(rest)
+        error: orjson.JSONDecodeError | None = None
+        while True:
+            close = rest.rfind(b"]", 0, close)
+            if close < 0:
+                if error is not None:
+                    what = "holds bytes that are not UTF-8" if "UTF-8" in str(error) else "is truncated or corrupt"
+                    raise TraceImportError(f"{self.path}: not valid JSON, the file {what} ({error}); {ADVICE}")
+                raise TraceImportError(
+                    f"{self.path}: the trace is truncated: its event array never ends (the file is cut short or "
+                    f"corrupt); {ADVICE}"
+                )
+            trailer = self._trailer(rest[close + 1 :].strip(_WS), bare)
+            if trailer is None:  # this ] closes something inside an event, or inside a field after the events
+                continue
+            try:
+                events = orjson.loads(b"[" + rest[:close] + b"]")
+            except orjson.JSONDecodeError as exc:
+                error = error or exc
+                continue
+            self.fields.update(trailer)
+            return events
+
+    @staticmethod
+    def _trailer(tail: bytes, bare: bool) -> dict[str, Any] | None:
+        """The fields after the event array (``tail`` is the text after its ``]``), or None when it is not that."""
+        if bare:
+            return {} if not tail else None
+        if tail == b"}":
+            return {}
+        if not tail.startswith(b","):
+            return None
+        try:
+            fields = orjson.loads(b"{" + tail[1:])
+        except orjson.JSONDecodeError:
+            return None
+        return fields if isinstance(fields, dict) else None
+
+    def _whole(self, text: bytes) -> Iterator[list[Any]]:
+        """A document read whole (no event array found while streaming): its events, or the reason it has none."""
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            what = "holds bytes that are not UTF-8" if "UTF-8" in str(exc) else "is truncated or corrupt"
+            raise TraceImportError(f"{self.path}: not valid JSON, the file {what} ({exc}); {ADVICE}") from exc
+        if isinstance(data, list):
+            yield data
+            return
+        if not isinstance(data, dict):
+            raise TraceImportError(f"{self.path}: not a Chrome/Kineto trace (top level is a {type(data).__name__})")
+        events = data.get("traceEvents")
+        if not isinstance(events, list):
+            raise TraceImportError(f"{self.path}: JSON without 'traceEvents': not a Chrome/Kineto trace")
+        self.fields.update({k: v for k, v in data.items() if k != "traceEvents"})
+        yield events
