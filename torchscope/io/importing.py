@@ -24,6 +24,7 @@ from torchscope.io.decode_workers import Decoders
 from torchscope.storage.transaction import import_transaction
 from torchscope.storage.profile.records import EventBatch, TraceMeta
 from torchscope.storage.profile.writes import ProfileBuilder
+from torchscope.storage.summaries import store_summaries
 
 TRACE_SUFFIXES = (".json", ".json.gz")
 PLUGIN_TRACE_SUFFIXES = (".pt.trace.json", ".pt.trace.json.gz")
@@ -143,5 +144,8 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
                 bar.set_postfix_str(f"{builder.n:,} events: storing")
                 assert meta is not None  # the decoder ends every file with its meta, or raises
                 summary = builder.finish(meta)
+                del builder  # its columns: before the summaries read the events back
+                bar.set_postfix_str(f"{summary['events']:,} events: summaries")
+                store_summaries(conn, summary["id"])
             summary["file"] = label
             result.profiles.append(summary)

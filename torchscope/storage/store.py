@@ -424,19 +424,19 @@ class Store:
     def name_spans(self, profile_id: int) -> pd.DataFrame:
         """View read (profile links): per event name: ``name, calls, first_start, last_end`` (ns since the profile
         start), for links that open the timeline on every occurrence of an op, kernel or module."""
-        return self._timeline.name_spans(profile_id)
+        return self._profiles.summaries.get(profile_id, "name_spans", lambda: self._timeline.name_spans(profile_id))
 
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """View read (profile memory tab): allocator events attributed to the innermost op running on their thread:
         ``op, allocations, allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside
         any op)."""
-        return self._timeline.memory_by_op(profile_id)
+        return self._profiles.summaries.get(profile_id, "memory_by_op", lambda: self._timeline.memory_by_op(profile_id))
 
     def op_modules(self, profile_id: int) -> pd.DataFrame:
         """View read (profile links): per operator name, the module path (``Sequential_0/Linear_0``, from
         ``with_stack=True`` module events) in which it spent most host time: ``name, module, host_ns``; empty without
         module events."""
-        return self._timeline.op_modules(profile_id)
+        return self._profiles.summaries.get(profile_id, "op_modules", lambda: self._timeline.op_modules(profile_id))
 
 
 def open_store(db: str | os.PathLike[str] | None = None) -> Store:

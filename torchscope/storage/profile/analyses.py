@@ -25,6 +25,7 @@ SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, -1
 FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id
 WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
 """
+_FETCH_ROWS = 100_000
 _EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
 
 
@@ -72,12 +73,14 @@ def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFr
     if lane_kind not in ("host", "device", "other"):
         raise BadRequestError(f"lane kind must be host, device or other, not {lane_kind!r}")
     cursor = conn.connection.cursor()
+    parts = []
     try:
         cursor.execute(_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind))
-        rows = cursor.fetchall()
+        while rows := cursor.fetchmany(_FETCH_ROWS):  # in chunks: a million tuples at once would cost GBs
+            parts.append(np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS)))
     finally:
         cursor.close()
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS))
+    table = np.concatenate(parts) if parts else np.zeros((0, len(_EVENT_FRAME_COLUMNS)), dtype=np.int64)
     return pd.DataFrame({c: table[:, i] for i, c in enumerate(_EVENT_FRAME_COLUMNS)})
 
 

@@ -10,6 +10,7 @@ from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.profile import analyses as ap
 from torchscope.storage.profile.kinds import KINDS
 from torchscope.storage.profile.schema import profile_lanes, profiles
+from torchscope.storage.profile.summary_store import StoredSummaries
 
 PROFILE_COLUMNS = [
     "id", "run_id", "name", "source", "path", "rank", "start_ns", "duration_ns", "step_first", "step_last",
@@ -32,9 +33,10 @@ class ProfileReads:
     ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``, ``event_details``,
     ``flows``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, stored_summaries: bool = True) -> None:
         self._engine = engine
         self.event_frames = ap.EventFrames()
+        self.summaries = StoredSummaries(engine, enabled=stored_summaries)
 
     def profiles(self, run_id: int | None = None) -> pd.DataFrame:
         """Backs :meth:`Store.profiles`, which documents the columns."""
@@ -113,32 +115,52 @@ class ProfileReads:
     def step_breakdown(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.step_breakdown`, which documents the columns."""
         duration = self._duration(profile_id)
-        with self._engine.connect() as conn:
-            return ap.step_breakdown(conn, self.event_frames, int(profile_id), duration)
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.step_breakdown(conn, self.event_frames, int(profile_id), duration)
+
+        return self.summaries.get(profile_id, "step_breakdown", compute)
 
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.device_utilization`, which documents the columns."""
         duration = self._duration(profile_id)
-        with self._engine.connect() as conn:
-            return ap.device_utilization(conn, self.event_frames, int(profile_id), duration)
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.device_utilization(conn, self.event_frames, int(profile_id), duration)
+
+        return self.summaries.get(profile_id, "device_utilization", compute)
 
     def op_table(self, profile_id: int, group_by_shape: bool = False) -> pd.DataFrame:
         """Backs :meth:`Store.op_table`, which documents the columns."""
         self.profile(profile_id)
-        with self._engine.connect() as conn:
-            return ap.op_table(conn, self.event_frames, int(profile_id), group_by_shape)
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.op_table(conn, self.event_frames, int(profile_id), group_by_shape)
+
+        return self.summaries.get(profile_id, "op_table_shapes" if group_by_shape else "op_table", compute)
 
     def kernel_table(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.kernel_table`, which documents the columns."""
         self.profile(profile_id)
-        with self._engine.connect() as conn:
-            return ap.kernel_table(conn, int(profile_id))
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.kernel_table(conn, int(profile_id))
+
+        return self.summaries.get(profile_id, "kernel_table", compute)
 
     def module_table(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.module_table`, which documents the columns."""
         self.profile(profile_id)
-        with self._engine.connect() as conn:
-            return ap.module_table(conn, self.event_frames, int(profile_id))
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.module_table(conn, self.event_frames, int(profile_id))
+
+        return self.summaries.get(profile_id, "module_table", compute)
 
     def kernel_ops(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.kernel_ops`, which documents the columns."""
@@ -169,6 +191,9 @@ class ProfileReads:
 
     def memory_peak(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.memory_peak`, which documents the columns."""
+        return self.summaries.get(profile_id, "memory_peak", lambda: self._memory_peak(profile_id))
+
+    def _memory_peak(self, profile_id: int) -> pd.DataFrame:
         frame = self.memory_timeline(profile_id)
         cols = ["device_type", "device", "peak_allocated", "peak_at", "peak_reserved", "events"]
         rows = []

@@ -12,11 +12,13 @@ Layout, chosen for the timeline's window queries over million-event profiles:
 - ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes).
 - ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
 - ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
+- ``profile_summaries``: the analyses the pages show (operator, kernel, module, step, memory tables), computed once
+  when the profile is stored (``storage/summaries.py``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, SmallInteger, String, Table, Text
 
 from torchscope.storage.schema import metadata
 
@@ -114,4 +116,12 @@ profile_memory = Table(
     Column("allocated", BigInteger),  # total allocated after the event
     Column("reserved", BigInteger),
     Index("ix_profile_memory_profile_ts", "profile_id", "ts"),
+)
+
+profile_summaries = Table(
+    "profile_summaries",
+    metadata,
+    Column("profile_id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(32), primary_key=True),  # op_table, kernel_table, step_breakdown, ... (summaries.py)
+    Column("data", LargeBinary, nullable=False),  # the frame as JSON: columns, dtypes, values (summary_store.py)
 )

@@ -1,0 +1,69 @@
+"""The analyses a profile's pages show, computed once when the profile is stored, and read back from then on.
+
+The operator, kernel, module, step and memory tables of a million-event profile take seconds to compute from its
+events, so :func:`store_summaries` computes them inside the transaction that stores the profile (``torchscope
+import``, a live profiler window) with the very reads that would compute them on demand, and keeps each as a row of
+``profile_summaries``. :class:`~torchscope.storage.store.Store` answers from those rows; a profile without them (a
+store written by an older torchscope) is computed from its events on each read, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from torchscope.storage.profile import summary_store
+from torchscope.storage.profile.reads import ProfileReads
+from torchscope.storage.timeline.reads import TimelineReads
+
+Reads = tuple[ProfileReads, TimelineReads]
+SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
+    "step_breakdown": lambda r, p: r[0].step_breakdown(p),
+    "device_utilization": lambda r, p: r[0].device_utilization(p),
+    "op_table": lambda r, p: r[0].op_table(p, False),
+    "op_table_shapes": lambda r, p: r[0].op_table(p, True),
+    "kernel_table": lambda r, p: r[0].kernel_table(p),
+    "module_table": lambda r, p: r[0].module_table(p),
+    "memory_peak": lambda r, p: r[0].memory_peak(p),
+    "name_spans": lambda r, p: r[1].name_spans(p),
+    "op_modules": lambda r, p: r[1].op_modules(p),
+    "memory_by_op": lambda r, p: r[1].memory_by_op(p),
+}
+"""Each stored summary: its name in ``profile_summaries`` and the read that computes it."""
+
+
+class _OnConnection:
+    """An engine stand-in whose connections are one open connection: reads run inside the caller's transaction
+    (they see the profile it has not committed yet)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.url = conn.engine.url
+        self.dialect = conn.dialect
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self._conn
+
+    begin = connect
+
+
+def store_summaries(conn: Connection, profile_id: int) -> list[str]:
+    """Compute every summary of :data:`SUMMARIES` for ``profile_id`` on ``conn`` and store it; returns the names
+    of those that could not be computed (they stay computed on read)."""
+    engine: Any = _OnConnection(conn)
+    profiles = ProfileReads(engine, stored_summaries=False)
+    reads = (profiles, TimelineReads(engine, profiles))
+    failed = []
+    for name, compute in SUMMARIES.items():
+        try:
+            frame = compute(reads, profile_id)
+        except Exception:  # an analysis that fails on an odd trace must not fail the import: it runs on read
+            failed.append(name)
+            continue
+        summary_store.write(conn, profile_id, name, frame)
+    return failed
