@@ -129,3 +129,11 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def cpu_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real torch.profiler trace of a few CPU training steps (``.json``), recorded once per session."""
+    from traces import record_cpu_trace
+
+    return record_cpu_trace(tmp_path_factory.mktemp("cpu_trace") / "cpu_train.pt.trace.json")

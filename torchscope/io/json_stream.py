@@ -41,9 +41,9 @@ class TraceReader:
     progress bar.
     """
 
-    def __init__(self, path: str | os.PathLike[str], block: int = BLOCK) -> None:
+    def __init__(self, path: str | os.PathLike[str], block: int | None = None) -> None:
         self.path = os.fspath(path)
-        self.block = block
+        self.block = block or BLOCK
         self.fields: dict[str, Any] = {}
         self.size = os.path.getsize(self.path)
         self.position = 0

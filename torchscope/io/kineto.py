@@ -18,7 +18,7 @@ import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
-from torchscope.io.json_stream import BLOCK, TraceReader
+from torchscope.io.json_stream import TraceReader
 from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
@@ -82,7 +82,7 @@ def stream_trace(
     Memory stays at a block of text and its events whatever the file's size (see :mod:`torchscope.io.json_stream`).
     ``on_read(bytes read, file size)`` is called after each batch.
     """
-    reader = TraceReader(path, block or BLOCK)
+    reader = TraceReader(path, block)
     decoder = TraceDecoder(path)
     for events in reader.batches():
         decoder.feed(events)
