@@ -22,6 +22,9 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, S
 
 from torchscope.storage.schema import metadata
 
+ROWID = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit id that is SQLite's rowid (declared INTEGER there): no second index beside the table, faster inserts."""
+
 profiles = Table(
     "profiles",
     metadata,
@@ -64,7 +67,7 @@ profile_lanes = Table(
 profile_events = Table(
     "profile_events",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", ROWID, primary_key=True, autoincrement=False),
     Column("lane_id", Integer, nullable=False),
     Column("kind", SmallInteger, nullable=False),  # torchscope.storage.profile.kinds.KINDS
     Column("name_id", Integer, nullable=False),
@@ -82,7 +85,7 @@ profile_events = Table(
 profile_event_details = Table(
     "profile_event_details",
     metadata,
-    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", ROWID, primary_key=True, autoincrement=False),
     Column("grid", String(48)),  # "x,y,z"
     Column("block", String(48)),
     Column("registers", Integer),

@@ -18,6 +18,7 @@ from torchscope.storage.bulk import Interner, insert_rows
 from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
 from torchscope.storage.profile.nesting import nest_parents
 from torchscope.storage.profile.schema import (
+    ROWID,
     profile_event_details,
     profile_events,
     profile_flows,
@@ -66,13 +67,13 @@ def _nullable(values: np.ndarray, none: int) -> list[int | None]:
 _stage = MetaData()
 STAGE_DETAILS = Table(
     "torchscope_stage_details", _stage,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", ROWID, primary_key=True, autoincrement=False),
     *(Column(c.name, c.type) for c in profile_event_details.columns if c.name != "event_id"),
     prefixes=["TEMPORARY"],
 )  # fmt: skip
 STAGE_IDS = Table(
     "torchscope_stage_ids", _stage,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", ROWID, primary_key=True, autoincrement=False),
     Column("id", BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )  # fmt: skip
