@@ -26,6 +26,10 @@ FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id
 WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
 """
 _FETCH_ROWS = 100_000
+_RANGE_SQL = (
+    "SELECT id, lane_id, kind, name_id, start, dur, COALESCE(parent, -1), COALESCE(link, -1), COALESCE(info_id, -1) "
+    "FROM profile_events WHERE id BETWEEN {lo} AND {hi}"
+)
 _EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
 
 
@@ -72,16 +76,39 @@ def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFr
     """
     if lane_kind not in ("host", "device", "other"):
         raise BadRequestError(f"lane kind must be host, device or other, not {lane_kind!r}")
+    ranges = _lane_ranges(conn, profile_id, lane_kind)
+    sqls = (
+        [_RANGE_SQL.format(lo=lo, hi=hi) for lo, hi in ranges] if ranges is not None
+        else [_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind)]
+    )  # fmt: skip
     cursor = conn.connection.cursor()
     parts = []
     try:
-        cursor.execute(_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind))
-        while rows := cursor.fetchmany(_FETCH_ROWS):  # in chunks: a million tuples at once would cost GBs
-            parts.append(np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS)))
+        for sql in sqls:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(_FETCH_ROWS):  # in chunks: a million tuples at once would cost GBs
+                parts.append(np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS)))
     finally:
         cursor.close()
     table = np.concatenate(parts) if parts else np.zeros((0, len(_EVENT_FRAME_COLUMNS)), dtype=np.int64)
     return pd.DataFrame({c: table[:, i] for i, c in enumerate(_EVENT_FRAME_COLUMNS)})
+
+
+def _lane_ranges(conn: Connection, profile_id: int, lane_kind: str) -> list[tuple[int, int]] | None:
+    """The id range ``[lo, hi]`` of each lane of ``lane_kind`` (a profile's events are numbered lane by lane), or
+    None for a profile stored without ``first_event_id`` (read through the lanes instead)."""
+    first = conn.execute(text("SELECT first_event_id FROM profiles WHERE id = :p"), {"p": int(profile_id)}).scalar()
+    if first is None:
+        return None
+    lanes = conn.execute(
+        text("SELECT kind, event_count FROM profile_lanes WHERE profile_id = :p ORDER BY id"), {"p": int(profile_id)}
+    ).all()
+    ranges, lo = [], int(first)
+    for kind, count in lanes:
+        if kind == lane_kind and count:
+            ranges.append((lo, lo + int(count) - 1))
+        lo += int(count)
+    return ranges
 
 
 def names_of(conn: Connection, ids: np.ndarray) -> dict[int, str]:
