@@ -19,24 +19,22 @@ def nest_parents(lane: np.ndarray, start: np.ndarray, dur: np.ndarray, host: np.
     parent = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return parent
-    bounds = np.flatnonzero(np.diff(lane)) + 1
-    firsts = np.concatenate(([0], bounds)).tolist()
-    lasts = np.concatenate((bounds, [n])).tolist()
-    lanes = lane[firsts].tolist()
-    for first, last, ln in zip(firsts, lasts, lanes):
-        if not host[ln]:
-            continue
-        ends = (start[first:last] + dur[first:last]).tolist()
-        out = [-1] * (last - first)
-        stack_end: list[int] = []
-        stack_id: list[int] = []
-        for i, end in enumerate(ends):
-            while stack_end and stack_end[-1] < end:
-                stack_end.pop()
-                stack_id.pop()
-            if stack_id:
-                out[i] = stack_id[-1]
-            stack_end.append(end)
-            stack_id.append(base + first + i)
-        parent[first:last] = out
+    # Each event's candidate starts at the event before it; while the candidate ends before the event does, it is
+    # not an ancestor, and neither is anything between the candidate's own candidate and it (such an event would
+    # enclose the candidate), so the event jumps to the candidate's candidate. All events jump at once (pointer
+    # jumping); the stack algorithm's answer, "the nearest earlier event ending no earlier", in numpy.
+    end = start + dur
+    cand = np.arange(-1, n - 1, dtype=np.int64)
+    first = np.ones(n, dtype=bool)
+    first[1:] = lane[1:] != lane[:-1]
+    cand[first | ~host[lane]] = -1
+    todo = np.flatnonzero(cand >= 0)
+    while len(todo):
+        c = cand[todo]
+        outside = end[c] < end[todo]
+        todo = todo[outside]
+        cand[todo] = cand[c[outside]]
+        todo = todo[cand[todo] >= 0]
+    nested = cand >= 0
+    parent[nested] = cand[nested] + base
     return parent
