@@ -159,8 +159,10 @@ class TraceDecoder:
     def _decode(self, events: list[Any]) -> None:
         lanes, lane_rows, names, new_lane = self.lanes, self.lane_rows, self.names, self._lane
         info_of = self._info
-        lane_l, kind_l, name_l, ts_l, dur_l = self.lane_l, self.kind_l, self.name_l, self.ts_l, self.dur_l
-        corr_l, ext_l, info_l, details = self.corr_l, self.ext_l, self.info_l, self.details
+        lane_add, kind_add, name_add = self.lane_l.append, self.kind_l.append, self.name_l.append
+        ts_add, dur_add, corr_add = self.ts_l.append, self.dur_l.append, self.corr_l.append
+        ext_add, info_add, detail_add = self.ext_l.append, self.info_l.append, self.details.append
+        kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
         device_kinds = DEVICE_KINDS
         ended: list[dict[str, Any]] = []  # B/E pairs of plain Chrome traces, as X events (decoded after the batch)
@@ -191,7 +193,7 @@ class TraceDecoder:
                             row[6] = True
                             row[4], row[5] = args.get("device"), args.get("stream")
                         if kind in _HAS_DETAILS:
-                            details.append(_details(base + len(kind_l), args))
+                            detail_add(_details(base + kind_count(), args))
                 elif kind in device_kinds:
                     lane_rows[lane][6] = True
                 if kind == _OTHER:
@@ -199,14 +201,14 @@ class TraceDecoder:
                 idx = names.get(name)
                 if idx is None:
                     idx = names[name] = len(names)
-                lane_l.append(lane)
-                kind_l.append(kind)
-                name_l.append(idx)
-                ts_l.append(e["ts"])
-                dur_l.append(e.get("dur", 0))
-                corr_l.append(corr)
-                ext_l.append(ext)
-                info_l.append(info)
+                lane_add(lane)
+                kind_add(kind)
+                name_add(idx)
+                ts_add(e["ts"])
+                dur_add(e.get("dur", 0))
+                corr_add(corr)
+                ext_add(ext)
+                info_add(info)
             elif ph == "i" or ph == "I":
                 key = (e.get("pid", ""), e.get("tid", ""))
                 lane = lanes.get(key)
@@ -220,15 +222,15 @@ class TraceDecoder:
                 idx = names.get(name)
                 if idx is None:
                     idx = names[name] = len(names)
-                lane_l.append(lane)
-                kind_l.append(_INSTANT)
-                name_l.append(idx)
-                ts_l.append(e["ts"])
-                dur_l.append(0)
-                corr_l.append(NO_INT)
-                ext_l.append(args.get("External id", NO_INT))
+                lane_add(lane)
+                kind_add(_INSTANT)
+                name_add(idx)
+                ts_add(e["ts"])
+                dur_add(0)
+                corr_add(NO_INT)
+                ext_add(args.get("External id", NO_INT))
                 scope = e.get("s", "t")  # instant scope: g(lobal), p(rocess), t(hread)
-                info_l.append(info_of(scope if type(scope) is str else str(scope)))
+                info_add(info_of(scope if type(scope) is str else str(scope)))
             elif ph == "B":
                 self.open_slices.setdefault((e["pid"], e["tid"]), []).append(e)
             elif ph == "E":
