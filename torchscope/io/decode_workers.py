@@ -1,8 +1,9 @@
 """Decoding trace files in worker processes while the importing process writes: parse and store overlap.
 
-Each file at least :data:`WORKER_MIN_BYTES` long is decoded by its own process (at most :data:`MAX_WORKERS` at once,
+Each file at least :data:`WORKER_MIN_BYTES` long is decoded by its own forked process (at most :data:`MAX_WORKERS` at once,
 the next starting when one ends), which sends :class:`EventBatch` es through a bounded queue: a worker that is ahead
-waits, so memory stays bounded however many files a directory holds. Smaller files are decoded in this process.
+waits, so memory stays bounded however many files a directory holds. Smaller files, and every file when the
+importing process runs other threads (where forking is unsafe), are decoded in this process.
 Workers ignore Ctrl-C (the importing process rolls back and stops them); an error in a worker is raised here as the
 :class:`TraceImportError` it was.
 """
@@ -51,12 +52,14 @@ class Decoders:
 
     def __init__(self, files: list[Path]) -> None:
         self.files = list(files)
-        self._pending = [f for f in self.files if f.stat().st_size >= WORKER_MIN_BYTES]
+        # Workers are forked: a fork starts at once and runs nothing of the caller's. With other threads alive (a
+        # live run in the same process) a fork is not safe, and "spawn" would re-run the caller's script (one
+        # without an `if __name__ == "__main__"` guard would start over): then files are decoded here instead.
+        forkable = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        self._pending = [f for f in self.files if forkable and f.stat().st_size >= WORKER_MIN_BYTES]
         self._running: dict[Path, tuple[Any, Any]] = {}
         self._read_done: list[int] = []
-        # fork is the cheap start; with other threads alive (a live run in the same process) it is not safe
-        method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self._ctx = multiprocessing.get_context(method)
+        self._ctx = multiprocessing.get_context("fork") if forkable else None
 
     def __enter__(self) -> Decoders:
         self._start_more()
@@ -72,10 +75,15 @@ class Decoders:
     def _start_more(self) -> None:
         while self._pending and len(self._running) < MAX_WORKERS:
             file = self._pending.pop(0)
+            assert self._ctx is not None
             out = self._ctx.Queue(QUEUE_BATCHES)
             proc = self._ctx.Process(target=_work, args=(str(file), out), daemon=True, name=f"decode {file.name}")
             proc.start()
             self._running[file] = (proc, out)
+
+    def in_worker(self, file: Path) -> bool:
+        """Whether ``file`` is (or was) decoded by a worker process rather than this one."""
+        return file in self._running or file in self._pending
 
     def items(self, file: Path) -> Iterator[EventBatch | TraceMeta | int]:
         """``file`` decoded: event batches, the bytes of the file read so far (ints), and last its meta."""

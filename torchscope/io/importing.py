@@ -55,7 +55,7 @@ class ImportResult:
         for p in self.profiles:
             lines.append(
                 f"  profile {p['id']} from {p['file']}: {p['events']} events, {p['kernels']} kernels, "
-                f"{p['steps']} steps, {p['lanes']} lanes"
+                f"{p['steps']} steps, {p['lanes']} lanes (decoded by {p['decoded_by']})"
             )
         if self.scalars or self.histograms:
             lines.append(f"  {self.scalars} scalars, {self.histograms} histograms")
@@ -130,6 +130,7 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
             label = str(file.relative_to(root)) if file != root else file.name
             profile_name = label.removesuffix(".gz").removesuffix(".json").removesuffix(".pt.trace")
             builder = ProfileBuilder(conn, interner, run_id, name=profile_name, source="import", path=str(file))
+            decoded_by = "a worker process" if decoders.in_worker(file) else "this process"
             meta = None
             with tqdm(total=file.stat().st_size, desc=f"import {file.name}", unit="B", unit_scale=True,
                       disable=not progress, leave=False) as bar:  # fmt: skip
@@ -148,4 +149,5 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
                 bar.set_postfix_str(f"{summary['events']:,} events: summaries")
                 store_summaries(conn, summary["id"])
             summary["file"] = label
+            summary["decoded_by"] = decoded_by
             result.profiles.append(summary)
