@@ -34,6 +34,8 @@ SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "memory_by_op": lambda r, p: r[1].memory_by_op(p),
 }
 """Each stored summary: its name in ``profile_summaries`` and the read that computes it."""
+TIMELINE_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_by_op"))
+"""The summaries computed from the timeline's event index (after the others, so the two are not held together)."""
 
 
 class _OnConnection:
@@ -60,6 +62,8 @@ def store_summaries(conn: Connection, profile_id: int) -> list[str]:
     reads = (profiles, TimelineReads(engine, profiles))
     failed = []
     for name, compute in SUMMARIES.items():
+        if name in TIMELINE_SUMMARIES:  # the event frames of the profile's analyses are done with: free them first
+            profiles.event_frames.clear()
         try:
             frame = compute(reads, profile_id)
         except Exception:  # an analysis that fails on an odd trace must not fail the import: it runs on read

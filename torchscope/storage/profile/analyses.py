@@ -49,6 +49,11 @@ class EventFrames:
         self._frames: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every kept frame."""
+        with self._lock:
+            self._frames.clear()
+
     def get(self, conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
         """Events of one profile's host (or device) lanes (see :func:`_event_frame`), read once."""
         stamp = conn.execute(
