@@ -33,12 +33,14 @@ class Store:
     """Read access to a torchscope database; every table method returns a pandas DataFrame.
 
     Open it with :func:`torchscope.open`. The store never writes except to migrate an older schema on open. Ids are
-    plain integers, times integer nanoseconds.
+    plain integers, times integer nanoseconds. ``read_only=True`` (what the dashboard opens) has the database itself
+    refuse writes: SQLite opens the file with ``mode=ro``, PostgreSQL runs read-only transactions.
     """
 
-    def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
         self.url = resolve_url(db)
-        self._engine = open_engine(self.url, create=False)
+        self.read_only = read_only
+        self._engine = open_engine(self.url, create=False, read_only=read_only)
         self._runs = RunReads(self._engine)
         self._graphs = GraphReads(self._engine)
         self._graph_view = GraphViewReads(self._engine)
