@@ -108,3 +108,14 @@ def test_only_loopback_addresses_serve_without_a_token(host: str, loopback: bool
     else:
         with pytest.raises(torchscope.TorchscopeError, match=f"refusing to serve on {re.escape(host)} without"):
             auth.check_exposure(host, None)
+
+
+def test_the_page_never_shows_the_database_password(postgres_url: str) -> None:
+    from torchscope.storage.engine import open_engine
+
+    url = postgres_url.replace("postgres@", "postgres:hunter2@")  # the test server trusts local users: unused
+    open_engine(url, create=True).dispose()
+    with Store(url, read_only=True) as store:
+        assert store.display_url.startswith("postgresql+psycopg://postgres:***@/torchscope?host=")
+        layout = create_app(store).server.test_client().get("/_dash-layout").get_data(as_text=True)
+    assert "hunter2" not in layout and "postgres:***@" in layout

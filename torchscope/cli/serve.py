@@ -37,7 +37,7 @@ def serve_command(
     store = Store(pick_db(database, db), read_only=True)  # opened here too, so a bad --db fails before serving
     where = f"http://{host}:{port}/" + ("?token=TOKEN" if auth_token else "")
     how = f" with {workers} worker processes" if workers > 1 else ""
-    click.echo(f"torchscope: serving {store.url} at {where}{how} (Ctrl-C to stop)", err=True)
+    click.echo(f"torchscope: serving {store.display_url} at {where}{how} (Ctrl-C to stop)", err=True)
     if workers == 1:
         serve_app(create_app(store, auth_token=auth_token), host=host, port=port, debug=debug)
         return

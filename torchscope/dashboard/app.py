@@ -36,7 +36,7 @@ def create_app(
                     dcc.Link("torchscope", href=urls.runs(), className="brand"),
                     html.Nav([dcc.Link("Runs", href=urls.runs()), dcc.Link("Compare", href=urls.compare())],
                              className="nav"),
-                    html.Span(store.url, className="db-url", title="database"),
+                    html.Span(store.display_url, className="db-url", title="database"),
                 ],
                 className="topbar",
             ),

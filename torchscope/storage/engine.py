@@ -7,7 +7,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
-from sqlalchemy import URL, Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from torchscope.errors import SchemaVersionError, StoreError
@@ -30,6 +30,15 @@ def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown (in the dashboard, in logs): a password in it becomes ``***``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
 def sqlite_path(url: str) -> Path | None:
