@@ -61,7 +61,8 @@ def _trace(path: Path) -> Path:
         {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, "ts": 110.0, "dur": 5.0,
          "args": {"correlation": 1, "External id": 7}},
         {"ph": "X", "cat": "kernel", "name": KERNEL, "pid": 0, "tid": 7, "ts": 120.0, "dur": 12.0,
-         "args": {"device": 0, "stream": 7, "correlation": 1, "External id": 7, "grid": [1, 1, 1], "block": [32, 1, 1]}},
+         "args": {"device": 0, "stream": 7, "correlation": 1, "External id": 7, "grid": [1, 1, 1],
+                  "block": [32, 1, 1]}},
     ]  # fmt: skip
     path.write_bytes(orjson.dumps({"traceEvents": events}))
     return path

@@ -115,7 +115,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
         calls.append({"url": store.url, "host": host, "port": port, "read_only": store.read_only})
         store.close()
 
-    monkeypatch.setattr("torchscope.dashboard.app.create_app", lambda store, **_: store)  # the "app" is the store itself
+    monkeypatch.setattr("torchscope.dashboard.app.create_app", lambda store, **_: store)  # the "app" is the store
     monkeypatch.setattr("torchscope.dashboard.server.serve", fake_serve)
     return calls
 

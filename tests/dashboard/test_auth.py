@@ -64,7 +64,9 @@ def test_token_in_the_address_becomes_a_cookie_and_is_dropped_from_the_address(c
     assert response.status_code == 303
     assert response.headers["Location"] == "/run/1?x=1"
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{auth.COOKIE}=")
+    assert cookie.startswith(f"{auth.cookie_name(TOKEN)}=")
+    assert auth.cookie_name(TOKEN).startswith(auth.COOKIE + "_")
+    assert auth.cookie_name(TOKEN) != auth.cookie_name("another token")  # two dashboards on one host keep theirs
     assert {"HttpOnly", "SameSite=Strict", "Path=/"} <= {part.strip() for part in cookie.split(";")}
     assert TOKEN not in cookie and "s3cret" not in cookie
     # the test client keeps the cookie, as a browser does: every route now answers
@@ -81,9 +83,9 @@ def test_token_in_the_address_becomes_a_cookie_and_is_dropped_from_the_address(c
 def test_wrong_token_wrong_cookie_and_wrong_bearer_are_401(client) -> None:
     assert client.get("/", query_string={"token": "s3cret"}).status_code == 401
     assert client.get("/", query_string={"token": ""}).status_code == 401
-    client.set_cookie(auth.COOKIE, TOKEN)  # the token itself is not the session cookie
+    client.set_cookie(auth.cookie_name(TOKEN), TOKEN)  # the token itself is not the session cookie
     assert client.get("/").status_code == 401
-    client.delete_cookie(auth.COOKIE)
+    client.delete_cookie(auth.cookie_name(TOKEN))
     assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 401
     assert client.get("/", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
     assert client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200

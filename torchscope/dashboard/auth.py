@@ -65,6 +65,12 @@ def _digest(token: str) -> str:
     return hmac.new(token.encode(), b"torchscope session", hashlib.sha256).hexdigest()
 
 
+def cookie_name(token: str) -> str:
+    """The session cookie's name: :data:`COOKIE` and a short digest of the token, so that two dashboards on one host
+    (cookies do not tell ports apart) with different tokens do not overwrite each other's cookie."""
+    return f"{COOKIE}_{hmac.new(token.encode(), b'torchscope cookie name', hashlib.sha256).hexdigest()[:8]}"
+
+
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
@@ -78,6 +84,7 @@ class TokenGate:
         self.app = app
         self.token = token
         self.cookie = _digest(token)
+        self.cookie_name = cookie_name(token)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -88,7 +95,7 @@ class TokenGate:
             if request.method in ("GET", "HEAD"):
                 return self._enter(request)(environ, start_response)
             return self.app(environ, start_response)
-        if _same(request.cookies.get(COOKIE, ""), self.cookie):
+        if _same(request.cookies.get(self.cookie_name, ""), self.cookie):
             return self.app(environ, start_response)
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and _same(credentials.strip(), self.token):
@@ -101,7 +108,7 @@ class TokenGate:
                 if k != TOKEN_PARAM]  # fmt: skip
         location = (request.script_root + request.path) + (f"?{urlencode(rest)}" if rest else "")
         response = Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
-        response.set_cookie(COOKIE, self.cookie, httponly=True, samesite="Strict", path="/")
+        response.set_cookie(self.cookie_name, self.cookie, httponly=True, samesite="Strict", path="/")
         return response
 
 

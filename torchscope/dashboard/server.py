@@ -23,7 +23,9 @@ THREADS = 8
 """Request threads per process: waitress's threads, or each gunicorn worker's."""
 
 
-def serve(app: dash.Dash, *, host: str = "127.0.0.1", port: int = 8050, debug: bool = False, threads: int = THREADS) -> None:
+def serve(
+    app: dash.Dash, *, host: str = "127.0.0.1", port: int = 8050, debug: bool = False, threads: int = THREADS
+) -> None:
     """Serve ``app`` in this process until interrupted. Binds ``host`` (127.0.0.1 by default)."""
     if debug:
         app.run(host=host, port=port, debug=True)
@@ -34,7 +36,12 @@ def serve(app: dash.Dash, *, host: str = "127.0.0.1", port: int = 8050, debug: b
 
 
 def serve_workers(
-    make_app: Callable[[], dash.Dash], *, workers: int, host: str = "127.0.0.1", port: int = 8050, threads: int = THREADS
+    make_app: Callable[[], dash.Dash],
+    *,
+    workers: int,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    threads: int = THREADS,
 ) -> None:
     """Serve under gunicorn with ``workers`` processes of ``threads`` threads until interrupted.
 
