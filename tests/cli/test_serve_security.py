@@ -31,6 +31,17 @@ def test_serving_a_non_loopback_address_without_a_token_refuses_to_start(
     )
 
 
+def test_demo_refuses_a_non_loopback_address_without_a_token_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TORCHSCOPE_AUTH_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--db", str(tmp_path / "demo.db"), "--host", "0.0.0.0", "--port", "1"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("torchscope: error: refusing to serve on 0.0.0.0 without an access token")
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing created
+
+
 def test_an_empty_token_is_refused(db_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torchscope.init(name="private", db=db_path).finish()
     with pytest.raises(SystemExit) as exited:
