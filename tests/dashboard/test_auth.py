@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -14,6 +15,13 @@ from torchscope.dashboard.app import create_app
 from torchscope.storage.store import Store
 
 TOKEN = "s3cret-Tøken"
+
+
+@pytest.fixture(autouse=True)
+def _collect_apps():
+    """A Dash app is a web of cycles: collect each test's apps (and the stores they hold) before the next test."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
