@@ -39,7 +39,7 @@ def _train(db: Path, name: str) -> int:
     model.add_module("head", nn.Linear(8, 2))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*acc_events.*")
-        with torchscope.init(name=name, db=db, config={HOSTILE: HOSTILE}) as run:
+        with torchscope.init(name=name, db=db, config={HOSTILE: HOSTILE}, system_metrics=False) as run:
             run.watch(model, every=1, name=MODEL)
             with run.profile(wait=0, warmup=1, active=2) as prof:
                 for step in range(3):

@@ -71,9 +71,3 @@ def test_workers_serve_from_several_gunicorn_processes_with_the_token_from_the_e
         masters = [p for p in serving if p.ppid() not in {q.pid for q in serving}]
         assert len(masters) == 1
         assert len(masters[0].children()) == 2
-
-
-def test_one_worker_is_waitress(db_path: Path) -> None:
-    torchscope.init(name="shared", db=db_path).finish()
-    with serve_in_subprocess(db_path) as url:
-        assert _get(url + "/_dash-layout") == (200, "torchscope")

@@ -2,7 +2,8 @@
 (``<img src=x onerror=__x=1>``, ``<b>bold</b>``) show literally and run nothing, in real headless Chromium.
 
 Charts matter as much as HTML: plotly renders its own subset of HTML in titles, tick labels and hover text, so a
-``<b>`` in a name must show as ``<b>``, not as bold.
+``<b>`` in a name must show as ``<b>``, not as bold. The dashboard is served with an access token, as on a shared
+machine: the browser presents it once in the address and then rides on the cookie, callbacks included.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hostile import HOSTILE, KERNEL, OP, RUN_A, RUN_B, TAG, THREAD, hostile_stor
 
 import torchscope
 from torchscope.dashboard import urls
+from torchscope.dashboard.server import serve_in_subprocess
 
 pytestmark = pytest.mark.browser
 
@@ -26,13 +28,24 @@ def _texts(tab, selector: str) -> list[str]:
     return [t.text_content() for t in tab.locator(selector).all()]
 
 
-def test_hostile_names_render_as_text_on_every_page(db_path: Path, tmp_path: Path, serve, page) -> None:
+TOKEN = "browser-token"
+
+
+def test_hostile_names_render_as_text_on_every_page(db_path: Path, tmp_path: Path, page) -> None:
     ids = hostile_store(db_path, tmp_path)
     with torchscope.open(db_path) as store:
         events = store.events(ids["profile_imported"])
         kernel_id = int(events[events["kind"] == "kernel"]["id"].iloc[0])
-    url = serve(db_path)
+    with serve_in_subprocess(db_path, auth_token=TOKEN) as url:
+        _visit_every_page(url, ids, kernel_id, page)
+
+
+def _visit_every_page(url: str, ids: dict[str, int], kernel_id: int, page) -> None:
     tab, problems = page
+    assert tab.goto(url + urls.runs()).status == 401
+    tab.goto(f"{url}{urls.runs()}?token={TOKEN}")
+    assert tab.url == url + urls.runs()  # the token left the address; the cookie carries it from here
+    problems.items.clear()  # the refused first visit; from here on any 401 is a problem
     visited = []
 
     def visit(path: str, ready: str) -> None:
