@@ -112,10 +112,10 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     calls: list[dict[str, object]] = []
 
     def fake_serve(store: Store, *, host: str, port: int, debug: bool) -> None:
-        calls.append({"url": store.url, "host": host, "port": port})
+        calls.append({"url": store.url, "host": host, "port": port, "read_only": store.read_only})
         store.close()
 
-    monkeypatch.setattr("torchscope.dashboard.app.create_app", lambda store: store)  # the "app" is the store itself
+    monkeypatch.setattr("torchscope.dashboard.app.create_app", lambda store, **_: store)  # the "app" is the store
     monkeypatch.setattr("torchscope.dashboard.server.serve", fake_serve)
     return calls
 
@@ -130,13 +130,13 @@ def test_serve_is_the_default_command(args: list[str], db_path: Path, served: li
     argv = [arg.format(db=db_path) for arg in args]
     result = CliRunner().invoke(cli, argv, env={"TORCHSCOPE_DB": str(db_path)})
     assert result.exit_code == 0, result.output
-    assert served == [{"url": resolve_url(db_path), "host": "127.0.0.1", "port": 8050}]
+    assert served == [{"url": resolve_url(db_path), "host": "127.0.0.1", "port": 8050, "read_only": True}]
     assert result.stderr.startswith(f"torchscope: serving {served[0]['url']} at http://127.0.0.1:8050/")
 
 
 def test_serve_options_reach_the_default_command(db_path: Path, served: list[dict[str, object]]) -> None:
     torchscope.init(name="served", db=db_path).finish()
-    result = CliRunner().invoke(cli, ["--host", "0.0.0.0", "--port", "9001", str(db_path)])
+    result = CliRunner().invoke(cli, ["--host", "0.0.0.0", "--auth-token", "t0ken", "--port", "9001", str(db_path)])
     assert result.exit_code == 0, result.output
     assert [(call["host"], call["port"]) for call in served] == [("0.0.0.0", 9001)]
 

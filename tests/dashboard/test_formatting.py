@@ -95,3 +95,8 @@ def test_short_name_drops_cpp_namespaces_but_not_aten() -> None:
     assert f.short_name(kernel, 200) == "vectorized_elementwise_kernel<4, FillFunctor<float>>(int)"
     assert f.short_name("aten::mm") == "aten::mm"
     assert f.short_name("k" * 70) == "k" * 59 + "…"
+
+
+def test_chart_text_keeps_markup_in_a_name_literal_for_plotly() -> None:
+    assert f.chart_text("<b>x</b> & <img src=x onerror=y>") == "&lt;b&gt;x&lt;/b&gt; &amp; &lt;img src=x onerror=y&gt;"
+    assert f.chart_text("aten::mm") == "aten::mm"

@@ -7,14 +7,19 @@ from pathlib import Path
 import dash
 from dash import Input, Output, dcc, html
 
-from torchscope.dashboard import routes, urls
+from torchscope.dashboard import auth, routes, urls
 from torchscope.storage.store import Store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 1000) -> dash.Dash:
-    """Build the dashboard for ``store``; ``refresh_ms`` is how often live pages poll for new data."""
+def create_app(
+    store: Store, *, title: str = "torchscope", refresh_ms: int = 1000, auth_token: str | None = None
+) -> dash.Dash:
+    """Build the dashboard for ``store``; ``refresh_ms`` is how often live pages poll for new data.
+
+    With ``auth_token``, every route answers 401 to a request without it (:mod:`torchscope.dashboard.auth`).
+    """
     app = dash.Dash(
         __name__,
         title=title,
@@ -31,7 +36,7 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
                     dcc.Link("torchscope", href=urls.runs(), className="brand"),
                     html.Nav([dcc.Link("Runs", href=urls.runs()), dcc.Link("Compare", href=urls.compare())],
                              className="nav"),
-                    html.Span(store.url, className="db-url", title="database"),
+                    html.Span(store.display_url, className="db-url", title="database"),
                 ],
                 className="topbar",
             ),
@@ -45,4 +50,6 @@ def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 100
 
     for page in routes.PAGES.values():
         page.register(app, store)
+    if auth_token is not None:
+        auth.require_token(app.server, auth_token)
     return app

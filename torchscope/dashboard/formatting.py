@@ -7,6 +7,7 @@ hover templates and value formatters) keep their own format strings: those run i
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import time
@@ -118,6 +119,13 @@ def truncate(text: str | None, width: int) -> str:
     """``text`` cut to ``width`` characters, the last one an ellipsis when anything was cut; ``""`` for None."""
     text = text or ""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def chart_text(text: object) -> str:
+    """A name as plotly text that shows literally. Plotly renders its own subset of HTML in titles, tick labels,
+    legends, annotations and hover text (``<b>``, ``<a href>``, ``<br>`` …) and decodes entities, so a run, tag, op
+    or kernel name goes into a chart with ``&``, ``<`` and ``>`` as entities. Cut a name (:func:`truncate`) first."""
+    return html.escape(str(text), quote=False)
 
 
 def short_name(name: object, width: int = 60) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from torchscope.errors import SchemaVersionError, StoreError
@@ -31,6 +32,15 @@ def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
+def display_url(url: str) -> str:
+    """``url`` as it may be shown (in the dashboard, in logs): a password in it becomes ``***``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
     if not url.startswith("sqlite"):
@@ -39,16 +49,21 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
-    """WAL, a busy timeout and, for the writer, ``BEGIN IMMEDIATE`` so two writers queue instead of failing."""
+def _configure_sqlite(engine: Engine, *, immediate: bool, read_only: bool = False) -> None:
+    """WAL, a busy timeout and, for the writer, ``BEGIN IMMEDIATE`` so two writers queue instead of failing.
+
+    A read-only connection sets no journal mode (that is a write); it reads a WAL database that a training process
+    writes as any reader does, creating the ``-shm``/``-wal`` files beside it when they are not there.
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -56,16 +71,31 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, *, writer: bool = False) -> Engine:
-    """A SQLAlchemy engine for ``url``; ``writer=True`` takes write locks up front on SQLite."""
+def _read_only_sqlite_url(path: Path) -> URL:
+    """``file:PATH?mode=ro`` as a SQLAlchemy URL: SQLite itself refuses every write on such a connection."""
+    return URL.create("sqlite", database="file:" + urllib.parse.quote(str(path)), query={"mode": "ro", "uri": "true"})
+
+
+def make_engine(url: str, *, writer: bool = False, read_only: bool = False) -> Engine:
+    """A SQLAlchemy engine for ``url``; ``writer=True`` takes write locks up front on SQLite.
+
+    ``read_only=True`` makes the database refuse writes on every connection: SQLite opens the file with
+    ``mode=ro``, PostgreSQL starts each session with ``default_transaction_read_only``. The dashboard reads this way.
+    """
+    if writer and read_only:
+        raise StoreError("a store engine cannot be both the writer and read-only")
     try:
         if url.startswith("sqlite"):
+            path = sqlite_path(url)
             # A pooled connection: the writer reuses one connection instead of connecting for every batch.
-            engine = create_engine(url)
-            _configure_sqlite(engine, immediate=writer)
+            engine = create_engine(_read_only_sqlite_url(path) if read_only and path is not None else url)
+            _configure_sqlite(engine, immediate=writer, read_only=read_only)
         elif url.startswith("postgresql"):
             # a server that went away must not hold the writer (and finish()) for the OS's TCP timeout
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+            connect_args: dict[str, object] = {"connect_timeout": 5}
+            if read_only:
+                connect_args["options"] = "-c default_transaction_read_only=on"
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
@@ -73,8 +103,13 @@ def make_engine(url: str, *, writer: bool = False) -> Engine:
     return engine
 
 
-def open_engine(db: str | os.PathLike[str] | None, *, create: bool, writer: bool = False) -> Engine:
+def open_engine(
+    db: str | os.PathLike[str] | None, *, create: bool, writer: bool = False, read_only: bool = False
+) -> Engine:
     """Open (and with ``create=True`` create) a torchscope store and bring its schema up to date.
+
+    ``read_only=True`` returns an engine whose connections the database refuses to write through (see
+    :func:`make_engine`); an older schema is migrated first, over a short-lived connection that may write.
 
     Raises :class:`StoreError` with an actionable message for a missing file, a file that is not a torchscope
     database, or an unreachable server; :class:`SchemaVersionError` for a store written by a newer torchscope.
@@ -91,7 +126,11 @@ def open_engine(db: str | os.PathLike[str] | None, *, create: bool, writer: bool
                     "or run `torchscope demo` first, or pass --db"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url, writer=writer)
+    if read_only:
+        if create:
+            raise StoreError("a read-only store cannot create the database")
+        open_engine(url, create=False).dispose()  # migrates an older schema; writes nothing to a current one
+    engine = make_engine(url, writer=writer, read_only=read_only)
     try:
         ensure_schema(engine, create=create, where=str(path or url))
     except (OperationalError, DatabaseError) as exc:

@@ -20,7 +20,7 @@ import pandas as pd
 from torchscope.storage.compare import comparison
 from torchscope.storage.compare.reads import CompareReads
 from torchscope.storage.compare.records import Comparison
-from torchscope.storage.engine import open_engine, resolve_url
+from torchscope.storage.engine import display_url, open_engine, resolve_url
 from torchscope.storage.graph.reads import GraphReads
 from torchscope.storage.graph.view_reads import GraphViewReads
 from torchscope.storage.profile.reads import ProfileReads
@@ -33,12 +33,16 @@ class Store:
     """Read access to a torchscope database; every table method returns a pandas DataFrame.
 
     Open it with :func:`torchscope.open`. The store never writes except to migrate an older schema on open. Ids are
-    plain integers, times integer nanoseconds.
+    plain integers, times integer nanoseconds. ``read_only=True`` (what the dashboard opens) has the database itself
+    refuse writes: SQLite opens the file with ``mode=ro``, PostgreSQL runs read-only transactions.
     """
 
-    def __init__(self, db: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
         self.url = resolve_url(db)
-        self._engine = open_engine(self.url, create=False)
+        self.display_url = display_url(self.url)
+        """:attr:`url` with any password in it as ``***``: what the dashboard and the CLI show."""
+        self.read_only = read_only
+        self._engine = open_engine(self.url, create=False, read_only=read_only)
         self._runs = RunReads(self._engine)
         self._graphs = GraphReads(self._engine)
         self._graph_view = GraphViewReads(self._engine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
@@ -25,7 +27,14 @@ _EVENT_SQL = (
     "FROM profile_events e JOIN names n ON n.id = e.name_id LEFT JOIN names i ON i.id = e.info_id "
     "WHERE e.lane_id = {lane} AND e.level = {level} AND e.start >= {lo} AND e.start < {hi} AND e.start + e.dur >= {a} "
     "ORDER BY e.start"
-)  # only integers are formatted in; read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more)
+)  # read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more); {name}s become bound parameters
+
+
+def _driver_sql(template: str, dialect: str) -> str:
+    """``template``'s ``{name}`` fields as the DBAPI driver's named parameters (``:name`` for SQLite,
+    ``%(name)s`` for psycopg), for a statement that goes to the driver's own cursor."""
+    names = re.findall(r"\{(\w+)\}", template)
+    return template.format(**{n: f":{n}" if dialect == "sqlite" else f"%({n})s" for n in names})
 
 
 class ProfileReads:
@@ -81,6 +90,9 @@ class ProfileReads:
             lane_frame = lane_frame[lane_frame["id"].isin([int(x) for x in lanes])]
         rows: list[tuple] = []
         truncated: list[int] = []
+        dialect = self._engine.dialect.name
+        unbounded = _driver_sql(_EVENT_SQL, dialect)
+        bounded = _driver_sql(_EVENT_SQL + " LIMIT {limit}", dialect)
         with self._engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
@@ -88,10 +100,11 @@ class ProfileReads:
                     budget = max_items
                     got: list[tuple] = []
                     for level in range(int(max_level), -1, -1):
-                        sql = _EVENT_SQL.format(lane=int(lane_id), level=level, lo=a - (1 << level), hi=b, a=a)
-                        if budget is not None:
-                            sql += f" LIMIT {budget + 1}"
-                        cursor.execute(sql)
+                        params = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "hi": b, "a": a}
+                        if budget is None:
+                            cursor.execute(unbounded, params)
+                        else:
+                            cursor.execute(bounded, {**params, "limit": budget + 1})
                         part = cursor.fetchall()
                         if budget is not None:
                             if len(part) > budget:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from torchscope.dashboard.components import BREAKDOWN_COLORS
-from torchscope.dashboard.formatting import short_name
+from torchscope.dashboard.formatting import chart_text, short_name
 
 COLOR_A = "#8a94a6"
 COLOR_B = "#3b6fd8"
@@ -43,7 +43,7 @@ def scalar_overlay(points: pd.DataFrame, tag: str, *, x_title: str = "step", hei
     ]  # fmt: skip
     layout = {
         **_BASE_LAYOUT,
-        "title": {"text": tag, "font": {"size": 13}, "x": 0.02},
+        "title": {"text": chart_text(tag), "font": {"size": 13}, "x": 0.02},
         "height": height,
         "margin": {"l": 55, "r": 10, "t": 32, "b": 30},
         "hovermode": "x unified",
@@ -61,17 +61,17 @@ def change_bars(table: pd.DataFrame, key: str, time: str, *, top: int = 15, titl
     largest changes, the largest at the top; slower in red, faster in green."""
     head = table[table[f"{time}_delta"] != 0].head(top).iloc[::-1]
     delta_us = (head[f"{time}_delta"] / 1e3).tolist()
-    labels = [short_name(k) for k in head[key]]
+    labels = [chart_text(short_name(k)) for k in head[key]]
     trace = {
         "type": "bar", "orientation": "h", "x": delta_us, "y": labels,
         "marker": {"color": [SLOWER if d > 0 else FASTER for d in delta_us]},
-        "customdata": [[str(k), s] for k, s in zip(head[key], head["status"])],
+        "customdata": [[chart_text(k), s] for k, s in zip(head[key], head["status"])],
         "hovertemplate": "%{customdata[0]}<br>%{x:+,.1f} µs (%{customdata[1]})<extra></extra>",
     }  # fmt: skip
     layout = {
         **_BASE_LAYOUT,
-        "title": {"text": title or f"largest changes of {time.removesuffix('_ns')} time", "font": {"size": 13},
-                  "x": 0.02},
+        "title": {"text": chart_text(title or f"largest changes of {time.removesuffix('_ns')} time"),
+                  "font": {"size": 13}, "x": 0.02},
         "height": 80 + 24 * max(len(head), 1),
         "margin": {"l": 10, "r": 20, "t": 36, "b": 36},
         "xaxis": {"title": {"text": "B - A (µs)"}, "zeroline": True, "zerolinecolor": "#6b7280",

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from torchscope.dashboard.components import BREAKDOWN_COLORS
-from torchscope.dashboard.formatting import truncate
+from torchscope.dashboard.formatting import chart_text, truncate
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
 """Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
@@ -61,9 +61,10 @@ def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int =
     """Horizontal bars of the ``n`` largest ``value`` (ns) rows, labelled by ``label``, largest on top."""
     top = frame.nlargest(n, value) if len(frame) else frame
     # numbered: two long names cut to the same prefix must stay two bars
-    names = [f"{i}. {truncate(s, 60)}" for i, s in enumerate(top[label].astype(str), start=1)]
+    names = [f"{i}. {chart_text(truncate(s, 60))}" for i, s in enumerate(top[label].astype(str), start=1)]
     fig = go.Figure(
-        go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8", customdata=top[label],
+        go.Bar(orientation="h", x=top[value] / 1e3, y=names, marker_color="#4c78a8",
+               customdata=[chart_text(s) for s in top[label].astype(str)],
                hovertemplate="%{customdata}<br>%{x:,.1f} µs<extra></extra>")
     )  # fmt: skip
     fig.update_layout(title={"text": title, "x": 0}, xaxis_title="µs",

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from torchscope.dashboard.formatting import chart_text
+
 LINE = "#3b6fd8"
 SMOOTH_COLOR = "#1d3f8f"
 BAD_COLOR = "#d62728"
@@ -137,7 +139,7 @@ def scalar_figure(
     columns, state = trace_columns(points, x=x, t0=t0, smoothing=smoothing)
     raw_opacity = 0.35 if smoothing > 0 else 1.0
     traces = [
-        {"type": "scatter", "mode": "lines", "name": tag, "line": {"color": LINE, "width": 1.5},
+        {"type": "scatter", "mode": "lines", "name": chart_text(tag), "line": {"color": LINE, "width": 1.5},
          "opacity": raw_opacity, "hovertemplate": "%{customdata}<extra></extra>"},
         {"type": "scatter", "mode": "lines", "name": "smoothed", "line": {"color": SMOOTH_COLOR, "width": 2},
          "hovertemplate": "%{y:.6g} (smoothed)<extra></extra>", "visible": smoothing > 0},
@@ -148,7 +150,7 @@ def scalar_figure(
         for key, values in columns.items():
             trace[key] = values[i]
     layout = {
-        "title": {"text": tag, "font": {"size": 13}, "x": 0.02},
+        "title": {"text": chart_text(tag), "font": {"size": 13}, "x": 0.02},
         "height": height,
         "margin": {"l": 50, "r": 10, "t": 32, "b": 30},
         "showlegend": False,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from torchscope.dashboard.formatting import truncate
+from torchscope.dashboard.formatting import chart_text, truncate
 
 ROW_PX = 18
 NAME_CHARS = 90
@@ -99,7 +99,8 @@ def timeline_figure(
         xaxis={"range": [ms(start_ns), ms(end_ns)], "title": {"text": "ms since profile start"}, "showgrid": True,
                "gridcolor": "#eeeeee", "zeroline": False},
         yaxis={"range": [rows - 0.5, -0.5], "fixedrange": True, "tickvals": lanes["row0"].tolist(),
-               "ticktext": [truncate(f"{g} · {lab}", 48) for g, lab in zip(lanes["group"], lanes["label"])],
+               "ticktext": [chart_text(truncate(f"{g} · {lab}", 48))
+                            for g, lab in zip(lanes["group"], lanes["label"])],
                "showgrid": False, "zeroline": False, "automargin": True, "tickfont": {"size": 11}},
         shapes=_separators(lanes) + _selection_shapes(selected), annotations=_link_arrows(selected),
     )  # fmt: skip
@@ -110,7 +111,7 @@ def _id_names(frame: pd.DataFrame) -> np.ndarray:
     """``[[id, short name, duration ms], ...]`` as objects, so ids stay integers in the figure's JSON."""
     data = np.empty((len(frame), 3), dtype=object)
     data[:, 0] = [int(i) for i in frame["id"]]
-    data[:, 1] = [truncate(n, NAME_CHARS) for n in frame["name"]]  # kernel names run to hundreds
+    data[:, 1] = [chart_text(truncate(n, NAME_CHARS)) for n in frame["name"]]  # kernel names run to hundreds
     data[:, 2] = ms(frame["dur"]).tolist() if "dur" in frame else [None] * len(frame)
     return data
 
@@ -162,7 +163,7 @@ def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end
     heat = dict(
         type="heatmap", z=np.log1p(counts.to_numpy(dtype=np.float64)), x=x, y=list(range(len(labels))),
         colorscale=[[0, "#ffffff"], [0.001, "#dbe6f6"], [1, "#1f4e99"]], showscale=False,
-        customdata=counts.to_numpy(), text=[[lab] * len(x) for lab in labels],
+        customdata=counts.to_numpy(), text=[[chart_text(lab)] * len(x) for lab in labels],
         hovertemplate="%{text}: %{customdata} events<extra></extra>",
     )  # fmt: skip
     layout = dict(
