@@ -28,6 +28,7 @@ from torchscope.storage.profile.schema import (
     profiles,
 )
 from torchscope.storage.profile.records import TraceColumns
+from torchscope.storage.timeline.build import build_timeline
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -181,6 +182,7 @@ def insert_profile(
         mem = (mem_ts - t0).tolist()
         memory_rows = [(profile_id, lane_base + m[0], ts, *m[2:]) for m, ts in zip(cols.memory, mem)]
         insert_rows(conn, profile_memory, MEMORY_COLUMNS, memory_rows)
+    build_timeline(conn, profile_id)
     return {
         "id": profile_id,
         "start_ns": t0,

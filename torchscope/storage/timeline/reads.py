@@ -1,9 +1,10 @@
 """Timeline reads (``Store`` delegates to these): lanes as rows, level-of-detail windows, search, event details,
 minimap.
 
-Every window query is answered from the profile's event index (:mod:`torchscope.storage.timeline.index`, loaded
-on the first read and kept for recently viewed profiles); names, arguments and device details of what is drawn
-come from SQL by id.
+A profile of up to :data:`INDEX_MAX_EVENTS` events is answered from its event index
+(:mod:`torchscope.storage.timeline.index`, loaded on the first read and kept for recently viewed profiles); a larger
+one from SQL and the timeline tables stored with it (:mod:`torchscope.storage.timeline.tiled`), which give the same
+answers without loading it. Names, arguments and device details of what is drawn come from SQL by id.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from torchscope.errors import BadRequestError, NotFoundError
-from torchscope.storage.profile.kinds import KIND, KINDS
+from torchscope.storage.profile.kinds import KIND, KINDS, LAUNCH_KINDS
 from torchscope.storage.profile.reads import ProfileReads
-from torchscope.storage.timeline import lod
-from torchscope.storage.timeline.index import IndexCache, Loaded, load_index
+from torchscope.storage.timeline import lod, tiled
+from torchscope.storage.timeline.index import LANE_GROUP_COLUMNS, IndexCache, Loaded, load_index
 
+INDEX_MAX_EVENTS = 500_000
+"""Profiles with more events are read from SQL and the stored pyramid instead of a loaded index."""
+LAYOUTS_KEPT = 8
 WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
 BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
 
@@ -33,6 +37,25 @@ class TimelineReads:
         self._engine = engine
         self._profiles = profiles
         self._indexes = IndexCache()
+        self._layouts: dict[int, tiled.Layout] = {}
+        self._layout_lock = threading.Lock()
+
+    def _large(self, profile_id: int) -> tiled.Layout | None:
+        """The layout of a profile read from SQL, or None when it is small enough for the loaded index."""
+        meta = self._profiles.profile(profile_id)
+        if int(meta["event_count"]) <= INDEX_MAX_EVENTS:
+            return None
+        with self._layout_lock:
+            got = self._layouts.get(int(profile_id))
+        if got is None or got.event_count != int(meta["event_count"]):
+            lanes = self._profiles.lanes(profile_id)
+            with self._engine.connect() as conn:
+                got = tiled.Layout(conn, lanes, meta)
+            with self._layout_lock:
+                self._layouts[int(profile_id)] = got
+                while len(self._layouts) > LAYOUTS_KEPT:
+                    self._layouts.pop(next(iter(self._layouts)))
+        return got
 
     def _timeline(self, profile_id: int) -> Loaded:
         meta = self._profiles.profile(profile_id)
@@ -49,7 +72,8 @@ class TimelineReads:
 
         def load() -> None:
             try:
-                self._timeline(profile_id)
+                if self._large(profile_id) is None:
+                    self._timeline(profile_id)
             except Exception:  # noqa: BLE001 - a prefetch must never fail the page that asked for it
                 pass
 
@@ -59,6 +83,9 @@ class TimelineReads:
 
     def timeline_lanes(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_lanes`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            return large.lanes[LANE_GROUP_COLUMNS].copy()
         return self._timeline(profile_id).lanes.copy()
 
     def timeline_window(
@@ -72,10 +99,20 @@ class TimelineReads:
         max_blocks: int = 2000,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Backs :meth:`Store.timeline_window`, which documents the columns."""
-        t = self._timeline(profile_id)
-        a, b = _bounds(start, end, t.duration)
         if max_items < 0 or max_blocks < 0 or px <= 0:
             raise BadRequestError("px must be positive, max_items and max_blocks non-negative")
+        large = self._large(profile_id)
+        if large is not None:
+            a, b = _bounds(start, end, large.duration)
+            with self._engine.connect() as conn:
+                drawn, bl, in_window, npp = tiled.window(conn, large, a, b, px, max_items, max_blocks)
+            events = self._frame(large.row0, large.lane_ids, drawn)
+            events.attrs.update(in_window=in_window, ns_per_px=npp, start=a, end=b)
+            blocks = pd.DataFrame({"row": bl.row, "start": bl.start, "end": bl.end, "count": bl.count,
+                                   "busy": bl.busy}, columns=BLOCK_COLUMNS)  # fmt: skip
+            return events, blocks
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
         key = (a, b, px, max_items, max_blocks)
         w = t.windows.get(key)
         if w is None:  # the same view asked again (reloads, the whole profile after a double click) is remembered
@@ -98,6 +135,15 @@ class TimelineReads:
         self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
     ) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_search`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            a, b = _bounds(start, end, large.duration)
+            wanted, total = self._names_matching(profile_id, query)
+            with self._engine.connect() as conn:
+                hit = tiled.search(conn, large, wanted, a, b, max_items) if wanted else tiled.event_rows(conn, large, [])[0]
+            frame = self._frame(large.row0, large.lane_ids, hit)
+            frame.attrs["total"] = total
+            return frame
         t = self._timeline(profile_id)
         a, b = _bounds(start, end, t.duration)
         hit = self._matching_events(t, query)
@@ -111,6 +157,9 @@ class TimelineReads:
 
     def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
         """Backs :meth:`Store.timeline_event`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            return self._large_event(large, int(profile_id), int(event_id))
         t = self._timeline(profile_id)
         pos = int(event_id) - t.ix.base
         if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
@@ -167,10 +216,16 @@ class TimelineReads:
 
     def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_minimap`, which documents the columns."""
-        t = self._timeline(profile_id)
-        counts = t.minimaps.get(bins)
-        if counts is None:  # the whole profile never changes: count once per resolution
-            counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
+        large = self._large(profile_id)
+        if large is not None:
+            with self._engine.connect() as conn:
+                counts = tiled.minimap(conn, large, bins)
+            t: Any = large
+        else:
+            t = self._timeline(profile_id)
+            counts = t.minimaps.get(bins)
+            if counts is None:  # the whole profile never changes: count once per resolution
+                counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
         order = t.lanes.sort_values("row0")
         frame = pd.DataFrame(counts[order["position"].to_numpy()], index=order["id"].to_numpy())
         frame.attrs["bin_ns"] = max(t.duration, 1) / max(bins, 1)
@@ -179,6 +234,14 @@ class TimelineReads:
 
     def name_spans(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.name_spans`, which documents the columns."""
+        self._profiles.profile(profile_id)
+        with self._engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT n.name, t.calls, t.first_start, t.last_end FROM timeline_names t "
+                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p ORDER BY t.name_id"), {"p": int(profile_id)},
+            ).all()  # fmt: skip
+        if stored or self._large(profile_id) is not None:
+            return pd.DataFrame(stored, columns=["name", "calls", "first_start", "last_end"])
         t = self._timeline(profile_id)
         ids, inverse = t.name_codes()
         first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
@@ -245,6 +308,78 @@ class TimelineReads:
 
     # -- helpers -----------------------------------------------------------------------------------------------------
 
+    def _names_matching(self, profile_id: int, query: str) -> tuple[list[int], int]:
+        """Name ids of the profile whose name contains ``query`` (case-insensitive), and their events' count."""
+        query = (query or "").strip().lower()
+        if not query:
+            return [], 0
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT t.name_id, n.name, t.calls FROM timeline_names t JOIN names n ON n.id = t.name_id "
+                     "WHERE t.profile_id = :p"), {"p": int(profile_id)},
+            ).all()  # fmt: skip
+        hits = [(int(i), int(c)) for i, name, c in rows if query in name.lower()]
+        return [i for i, _ in hits], sum(c for _, c in hits)
+
+    def _frame(self, row_of_lane: np.ndarray, lane_ids: np.ndarray, e: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Event arrays (:data:`tiled.EVENT_FIELDS`) as the documented event columns."""
+        names = self._names(np.unique(e["name_id"])) if len(e["id"]) else {}
+        return pd.DataFrame(
+            {"id": e["id"], "row": row_of_lane[e["lane"]] + e["depth"], "lane_id": lane_ids[e["lane"]],
+             "kind": [KINDS[k] for k in e["kind"].tolist()], "name": [names.get(int(i)) for i in e["name_id"]],
+             "start": e["start"], "dur": e["dur"], "depth": np.asarray(e["depth"], dtype=np.int64)},
+            columns=WINDOW_COLUMNS,
+        )  # fmt: skip
+
+    def _large_event(self, t: tiled.Layout, profile_id: int, event_id: int) -> dict[str, Any]:
+        """:meth:`timeline_event` of a profile read from SQL."""
+        with self._engine.connect() as conn:
+            found, relations = tiled.event_rows(conn, t, [event_id])
+            if event_id not in relations:
+                raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
+            event = self._frame(t.row0, t.lane_ids, found).iloc[0].to_dict()
+            _, launcher, kind = relations[event_id]
+            stack = tiled.event_rows(conn, t, tiled.ancestors(conn, t, event_id))[0]
+            launched = tiled.launched_by(conn, t, event_id, int(event["start"])) if kind in LAUNCH_KINDS else []
+            related = tiled.event_rows(conn, t, ([launcher] if launcher >= 0 else []) + launched)[0]
+            op_id = -1
+            if launcher >= 0:
+                op_id = tiled.nearest_op(conn, t, launcher)
+            elif kind in (KIND["cuda_runtime"], KIND["cuda_driver"]):
+                op_id = tiled.nearest_op(conn, t, event_id)
+            op = tiled.event_rows(conn, t, [op_id])[0] if op_id >= 0 else None
+            row, flows, details = self._event_extras(conn, profile_id, event_id)
+            ends = [(k, dst) for k, src, dst in flows if src == event_id], [(k, src) for k, src, dst in flows if dst == event_id]
+            flow_rows = [self._frame(t.row0, t.lane_ids, tiled.event_rows(conn, t, [e for _, e in pairs])[0]) for pairs in ends]
+        lane = t.lanes.set_index("position").loc[int(found["lane"][0])]
+        related_rows = self._frame(t.row0, t.lane_ids, related)
+        event.update(
+            lane_label=lane["label"], group=lane["group"], corr=row[0], ext_id=row[1], info=row[2],
+            details={k: v for k, v in dict(details or {}).items() if v is not None},
+            stack=self._frame(t.row0, t.lane_ids, stack)["name"].tolist(),
+            launched_by=related_rows.iloc[:1].to_dict("records") if launcher >= 0 else [],
+            launched=related_rows.iloc[(1 if launcher >= 0 else 0):].to_dict("records"),
+            op=self._frame(t.row0, t.lane_ids, op).iloc[0].to_dict() if op is not None else None,
+            flows_out=_with_flow(flow_rows[0], ends[0]), flows_in=_with_flow(flow_rows[1], ends[1]),
+        )  # fmt: skip
+        return event
+
+    def _event_extras(self, conn: Any, profile_id: int, event_id: int) -> tuple[Any, list[Any], Any]:
+        """An event's correlation id, external id and arguments; its flows; its device details."""
+        row = conn.execute(
+            text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
+                 "WHERE e.id = :id"), {"id": int(event_id)},
+        ).one()  # fmt: skip
+        flows = conn.execute(
+            text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
+                 "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
+        ).all()  # fmt: skip
+        details = conn.execute(
+            text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
+                 "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
+        ).mappings().first()  # fmt: skip
+        return row, flows, details
+
     def _names(self, ids: np.ndarray) -> dict[int, str]:
         wanted = sorted({int(i) for i in ids})
         out: dict[int, str] = {}
@@ -267,19 +402,20 @@ class TimelineReads:
     def _event_rows(self, t: Loaded, pos: np.ndarray) -> pd.DataFrame:
         pos = np.asarray(pos, dtype=np.int64)
         ix = t.ix
-        names = self._names(np.unique(ix.name_id[pos])) if len(pos) else {}
-        lane = ix.lane[pos]
-        return pd.DataFrame(
-            {"id": pos + ix.base, "row": t.row_of_lane[lane] + ix.depth[pos], "lane_id": t.lane_ids[lane],
-             "kind": [KINDS[k] for k in ix.kind[pos].tolist()], "name": [names.get(int(i)) for i in ix.name_id[pos]],
-             "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos].astype(np.int64)},
-            columns=WINDOW_COLUMNS,
-        )  # fmt: skip
+        arrays = {"id": pos + ix.base, "lane": ix.lane[pos], "kind": ix.kind[pos], "name_id": ix.name_id[pos],
+                  "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos]}  # fmt: skip
+        return self._frame(t.row_of_lane, t.lane_ids, arrays)
 
     def _nearest_op(self, t: Loaded, pos: int) -> dict[str, Any] | None:
         while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:
             pos = int(t.ix.parent[pos])
         return self._event_rows(t, np.array([pos])).iloc[0].to_dict() if pos >= 0 else None
+
+
+def _with_flow(frame: pd.DataFrame, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Flow ends as event records in ``pairs`` order (ids of another profile dropped), each with its flow kind."""
+    by_id = {int(r["id"]): r for r in frame.to_dict("records")}
+    return [{**by_id[int(e)], "flow": kind} for kind, e in pairs if int(e) in by_id]
 
 
 def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int]:

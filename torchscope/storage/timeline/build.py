@@ -1,0 +1,162 @@
+"""Building a profile's timeline tables once, when it is stored: depths, display rows, the density pyramid, names.
+
+:func:`build_timeline` reads the profile's events lane by lane in bounded chunks of ids (a lane's events have
+contiguous ids in start order), so memory stays at a few numpy arrays of the largest lane, never a Python object per
+event beyond one chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, delete, select
+
+from torchscope.errors import StoreError
+from torchscope.storage.bulk import insert_rows
+from torchscope.storage.profile.kinds import KIND
+from torchscope.storage.profile.schema import profile_lanes, profiles
+from torchscope.storage.timeline import lod, tiles
+from torchscope.storage.timeline.schema import timeline_lanes, timeline_names, timeline_tiles
+
+CHUNK = 262_144
+"""Events read per query while building."""
+CELL_RATIO = 1 / 8
+"""A lane's pyramid stops above the first level with more cells than this share of its events: finer windows are
+answered from raw events, which at that zoom are few per pixel."""
+MIN_SHIFT = 10
+"""Finest level ever stored: bins of 1.024 µs."""
+
+_LANE_COLUMNS = ["id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count"]
+
+
+def build_timeline(conn: Connection, profile_id: int) -> None:
+    """Write ``timeline_lanes``, ``timeline_tiles`` and ``timeline_names`` of a stored profile (replacing any).
+
+    Call it in the transaction that inserted the profile's events, after them.
+    """
+    profile_id = int(profile_id)
+    meta = conn.execute(
+        select(profiles.c.first_event_id, profiles.c.duration_ns).where(profiles.c.id == profile_id)
+    ).one()
+    lanes = pd.DataFrame(
+        conn.execute(
+            select(*(profile_lanes.c[c] for c in _LANE_COLUMNS))
+            .where(profile_lanes.c.profile_id == profile_id)
+            .order_by(profile_lanes.c.id)
+        ).all(),
+        columns=_LANE_COLUMNS,
+    )
+    for table in (timeline_lanes, timeline_tiles, timeline_names):
+        conn.execute(delete(table).where(table.c.profile_id == profile_id))
+    top = max(int(meta.duration_ns), 1).bit_length()  # one bin of 2**top ns holds the whole profile
+    first_id = int(meta.first_event_id or 0)
+    rows, finest, depths, names = [], [], [], []
+    for lane in lanes.itertuples(index=False):
+        count = int(lane.event_count)
+        start, dur, depth, lane_names = _read_lane(conn, first_id, count, lane.kind == "device")
+        first_id += count
+        names.append(lane_names)
+        levels = pyramid(depth, start, dur, top)
+        insert_rows(conn, timeline_tiles, ("profile_id", "shift", "tile", "lane_id", "cells"),
+                    [(profile_id, s, t, int(lane.id), blob) for s, t, blob in levels])  # fmt: skip
+        rows.append(int(depth.max()) + 1 if count else 1)
+        finest.append(min((s for s, _, _ in levels), default=top))
+        depths.append(tiles.encode_depth(depth))
+    layout = lod.lane_layout(lanes, np.array(rows, dtype=np.int64))
+    row0 = dict(zip(layout["id"].tolist(), layout["row0"].tolist()))
+    insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth"),
+                [(int(i), profile_id, int(row0[int(i)]), r, f, d)
+                 for i, r, f, d in zip(lanes["id"], rows, finest, depths)])  # fmt: skip
+    insert_rows(conn, timeline_names, ("profile_id", "name_id", "calls", "first_start", "last_end"),
+                [(profile_id, *row) for row in _merge_names(names)])  # fmt: skip
+
+
+def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> list[tuple[int, int, bytes]]:
+    """The stored levels of one lane, ``(shift, tile, cells)`` (rows are depths in the lane), from ``top`` (one
+    bin) down to the last level with at most :data:`CELL_RATIO` cells per event (never below :data:`MIN_SHIFT`)."""
+    out: list[tuple[int, int, bytes]] = []
+    if len(start) == 0:
+        return out
+    budget = len(start) * CELL_RATIO
+    for shift in range(top, MIN_SHIFT - 1, -1):
+        c = tiles.count_cells(depth, start, dur, shift)
+        if shift < top and c.size > budget:
+            break
+        tile = c.bin >> tiles.TILE_BITS
+        order = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
+        c = tiles.Cells(*(a[order] for a in c))
+        tile = tile[order]
+        cuts = np.flatnonzero(np.diff(tile)) + 1
+        for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(tile)])).tolist()):
+            part = tiles.Cells(*(a[lo:hi] for a in c))
+            out.append((shift, int(tile[lo]), tiles.encode_cells(part, int(tile[lo]))))
+    return out
+
+
+def _read_lane(
+    conn: Connection, first_id: int, count: int, device: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans."""
+    start = np.empty(count, dtype=np.int64)
+    dur = np.empty(count, dtype=np.int64)
+    depth = np.zeros(count, dtype=np.int16)
+    annotation = np.zeros(count, dtype=bool)
+    names = []
+    for lo in range(0, count, CHUNK):
+        n = min(CHUNK, count - lo)
+        sql = (
+            "SELECT start, dur, kind, name_id, COALESCE(parent - {first:d}, -1) FROM profile_events "
+            "WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
+        ).format(first=first_id, lo=first_id + lo, hi=first_id + lo + n)
+        cols = fetch_ints(conn, sql, 5)
+        if len(cols) != n:
+            raise StoreError(f"profile events {first_id + lo}..{first_id + lo + n - 1} are not stored contiguously")
+        start[lo : lo + n], dur[lo : lo + n] = cols[:, 0], cols[:, 1]
+        kind, name_id, parent = cols[:, 2], cols[:, 3], cols[:, 4]
+        annotation[lo : lo + n] = kind == KIND["gpu_user_annotation"]
+        own = np.arange(lo, lo + n)
+        parent = np.where((parent >= 0) & (parent < own), parent, -1)  # a parent comes before its child, in the lane
+        if not device:
+            depth[lo : lo + n] = tiles.chunk_depth(parent, lo, depth)
+        ids, inverse = np.unique(name_id, return_inverse=True)
+        first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.zeros(len(ids), dtype=np.int64)
+        np.minimum.at(first, inverse, cols[:, 0])
+        np.maximum.at(last, inverse, cols[:, 0] + cols[:, 1])
+        names.append((ids, np.bincount(inverse, minlength=len(ids)), first, last))
+    if device and annotation.any():
+        # device streams do not nest, but a record_function range projected on a stream spans its kernels
+        depth = (~annotation).astype(np.int16)
+    merged = _merge_names(names)
+    return start, dur, depth, tuple(np.array([r[i] for r in merged], dtype=np.int64) for i in range(4))
+
+
+def _merge_names(parts: list[tuple[np.ndarray, ...]]) -> list[tuple[int, int, int, int]]:
+    """``(name id, calls, first start, last end)`` per name over chunks (or lanes)."""
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return []
+    ids, calls, first, last = (np.concatenate(cols) for cols in zip(*parts))
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    total = np.bincount(inverse, weights=calls, minlength=len(distinct)).astype(np.int64)
+    lo = np.full(len(distinct), np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.zeros(len(distinct), dtype=np.int64)
+    np.minimum.at(lo, inverse, first)
+    np.maximum.at(hi, inverse, last)
+    return list(zip(distinct.tolist(), total.tolist(), lo.tolist(), hi.tolist()))
+
+
+def fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
+    """The integer rows of ``sql`` as an ``n x width`` int64 array, straight from the DB-API cursor (the SQL holds
+    only integers formatted in, no parameters: paramstyles differ); plain tuples go through ``fromiter``."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    flat = itertools.chain.from_iterable(rows)
+    return np.fromiter(flat, dtype=np.int64, count=width * len(rows)).reshape(-1, width)
