@@ -166,8 +166,7 @@ def cells(conn: Connection, t: Layout, shift: int, lo: int, hi: int) -> tiles.Ce
             c = tiles.within(tiles.decode_cells(blob, int(tile)), lo, hi)
             parts.append(c._replace(row=c.row + t.row0[position[int(lane_id)]]))
     for lane in np.flatnonzero(~stored & (t.count > 0)).tolist():
-        start, dur, depth = raw_events(conn, t, lane, lo << shift, (hi + 1) << shift)
-        parts.append(tiles.count_cells(t.row0[lane] + depth, start, dur, shift))
+        parts.append(raw_cells(conn, t, lane, shift, lo, hi))
     return tiles.combine(parts, lo, hi)
 
 
@@ -184,15 +183,24 @@ def _rebin(c: tiles.Cells, by: int) -> tiles.Cells:
                        np.add.reduceat(merged.busy, first))  # fmt: skip
 
 
-def raw_events(conn: Connection, t: Layout, lane: int, lo: int, hi: int) -> tuple[np.ndarray, ...]:
-    """Start, duration and depth of a lane's events starting in ``[lo, hi)``: one primary-key range scan."""
-    first, last = _first_at(conn, t, lane, lo), _first_at(conn, t, lane, hi)
+def raw_cells(conn: Connection, t: Layout, lane: int, shift: int, lo: int, hi: int) -> tiles.Cells:
+    """Cells of bins ``lo..hi`` at ``shift`` of one lane from its raw events: one primary-key range scan (a lane's
+    ids follow its start times), each event's bin and busy ns computed by the database and packed in one integer
+    (a Python object per row is what a fetch costs)."""
+    first, last = _first_at(conn, t, lane, lo << shift), _first_at(conn, t, lane, (hi + 1) << shift)
     if last <= first:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    rows = fetch_ints(conn, f"SELECT start, dur FROM profile_events WHERE id >= {first:d} AND id < {last:d} ORDER BY id", 2)
+        return tiles.no_cells()
+    bits = (hi - lo + 1).bit_length()
+    bin_ = f"(start >> {shift:d})"
+    room = f"((({bin_} + 1) << {shift:d}) - start)"
+    sql = (
+        f"SELECT ({bin_} - {lo:d}) | ((CASE WHEN dur < {room} THEN dur ELSE {room} END) << {bits:d}) "
+        f"FROM profile_events WHERE id >= {first:d} AND id < {last:d} ORDER BY id"
+    )
+    packed = fetch_ints(conn, sql, 1)[:, 0]
     at = first - int(t.first_id[lane])
-    return rows[:, 0], rows[:, 1], t.depth(conn, lane)[at : at + len(rows)].astype(np.int64)
+    depth = t.depth(conn, lane)[at : at + len(packed)].astype(np.int64)
+    return tiles.group_cells(t.row0[lane] + depth, lo + (packed & ((1 << bits) - 1)), packed >> bits)
 
 
 def _first_at(conn: Connection, t: Layout, lane: int, time: int) -> int:

@@ -49,19 +49,30 @@ def no_cells() -> Cells:
     return Cells(empty, empty, empty, empty)
 
 
-def count_cells(row: np.ndarray, start: np.ndarray, dur: np.ndarray, shift: int) -> Cells:
+def count_cells(row: np.ndarray, start: np.ndarray, dur: np.ndarray, shift: int, *, by_row: bool = False) -> Cells:
     """The cells at ``shift`` of events given by display row, start and duration.
 
     Within each row the events must come in start order (a lane's id order is), so a stable sort by row is all it
-    takes to group them: a radix sort on small integers.
+    takes to group them: a radix sort on small integers (none when ``by_row``: the events already come by row).
     """
     if len(row) == 0:
         return no_cells()
     start = np.asarray(start, dtype=np.int64)
     bins = start >> shift
     busy = np.minimum(np.asarray(dur, dtype=np.int64), ((bins + 1) << shift) - start)
-    order = np.argsort(np.asarray(row, dtype=np.int32), kind="stable")
-    r, b, busy = np.asarray(row, dtype=np.int64)[order], bins[order], busy[order]
+    return group_cells(row, bins, busy, by_row=by_row)
+
+
+def group_cells(row: np.ndarray, bins: np.ndarray, busy: np.ndarray, *, by_row: bool = False) -> Cells:
+    """Cells of events given by row, bin and busy ns (bins ascending within each row; rows ascending when
+    ``by_row``)."""
+    if len(row) == 0:
+        return no_cells()
+    r = np.asarray(row, dtype=np.int64)
+    if not by_row:
+        order = np.argsort(np.asarray(row, dtype=np.int32), kind="stable")
+        r, bins, busy = r[order], bins[order], busy[order]
+    b = bins
     new = np.empty(len(r), dtype=bool)
     new[0] = True
     new[1:] = (r[1:] != r[:-1]) | (b[1:] != b[:-1])
