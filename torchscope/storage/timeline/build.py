@@ -137,6 +137,12 @@ def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
     A fetch costs a Python object per value, so values travel packed in two integers: start and duration (when
     they fit: starts within 36 min, events under 4 ms; the few others are read again), and kind, name id and parent.
     """
+    if count_above(conn, "names", 1 << 28) or n >= 1 << 31:
+        sql = (
+            "SELECT start, dur, kind, name_id, COALESCE(parent - {first:d}, -1) FROM profile_events "
+            "WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
+        ).format(first=first, lo=lo, hi=lo + n)
+        return fetch_ints(conn, sql, 5)
     sql = (
         "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
         "kind | (name_id << 4) | ((COALESCE(parent - {first:d}, -1) + 1) << 32) "
@@ -169,6 +175,11 @@ def _merge_names(parts: list[tuple[np.ndarray, ...]]) -> list[tuple[int, int, in
     np.minimum.at(lo, inverse, first)
     np.maximum.at(hi, inverse, last)
     return list(zip(distinct.tolist(), total.tolist(), lo.tolist(), hi.tolist()))
+
+
+def count_above(conn: Any, table: str, value: int) -> bool:
+    """Whether ``table`` has an id of at least ``value`` (name ids must fit in 28 bits to travel packed)."""
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table} WHERE id >= {int(value):d} LIMIT 1").first() is not None
 
 
 def fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Level of detail for the timeline: which events of a window are drawn one by one, and density blocks for the rest.
 
-Pure computation over a profile's events held as columns (numpy only, nothing else of torchscope). The read API
-(``read_timeline``) loads a :class:`EventIndex` once per profile and answers every pan/zoom from it: a window query
-is a few ``searchsorted`` calls per lane and duration class, then vectorised binning, so it costs
-O(events in the window) numpy work and never a table scan.
+Pure computation over a profile's events held as columns (numpy and the pure cells of
+:mod:`~torchscope.storage.timeline.tiles`). The read path of profiles up to ``reads.INDEX_MAX_EVENTS`` events loads
+an :class:`EventIndex` once per profile and answers every pan/zoom from it: a window query is a few ``searchsorted``
+calls per lane and duration class, then vectorised binning, so it costs O(events in the window) numpy work and
+never a table scan. Larger profiles get the same answers from SQL and the stored pyramid (``tiled.py``).
 """
 
 from __future__ import annotations
