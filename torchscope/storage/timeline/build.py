@@ -70,8 +70,10 @@ def build_timeline(conn: Connection, profile_id: int) -> None:
     insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth"),
                 [(int(i), profile_id, int(row0[int(i)]), r, f, d)
                  for i, r, f, d in zip(lanes["id"], rows, finest, depths)])  # fmt: skip
-    insert_rows(conn, timeline_names, ("profile_id", "name_id", "calls", "first_start", "last_end"),
-                [(profile_id, *row) for row in _merge_names(names)])  # fmt: skip
+    insert_rows(conn, timeline_names, ("profile_id", "lane_id", "name_id", "calls", "first_start", "last_end",
+                                       "min_level", "max_level"),
+                [(profile_id, int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
+                 for row in zip(*(c.tolist() for c in part))])  # fmt: skip
 
 
 def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> list[tuple[int, int, bytes]]:
@@ -117,17 +119,13 @@ def _read_lane(
         parent = np.where((parent >= 0) & (parent < own), parent, -1)  # a parent comes before its child, in the lane
         if not device:
             depth[lo : lo + n] = tiles.chunk_depth(parent, lo, depth)
-        ids, inverse = np.unique(name_id, return_inverse=True)
-        first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
-        last = np.zeros(len(ids), dtype=np.int64)
-        np.minimum.at(first, inverse, cols[:, 0])
-        np.maximum.at(last, inverse, cols[:, 0] + cols[:, 1])
-        names.append((ids, np.bincount(inverse, minlength=len(ids)), first, last))
+        level = np.frexp(cols[:, 1].astype(np.float64))[1].astype(np.int64)  # as profile_events.level
+        names.append(_merge_names([(name_id, np.ones(n, dtype=np.int64), cols[:, 0], cols[:, 0] + cols[:, 1],
+                                    level, level)], arrays=True))  # fmt: skip
     if device and annotation.any():
         # device streams do not nest, but a record_function range projected on a stream spans its kernels
         depth = (~annotation).astype(np.int16)
-    merged = _merge_names(names)
-    return start, dur, depth, tuple(np.array([r[i] for r in merged], dtype=np.int64) for i in range(4))
+    return start, dur, depth, _merge_names(names, arrays=True)
 
 
 def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
@@ -162,19 +160,21 @@ def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
     return np.stack((start, dur, rest & 0xF, (rest >> 4) & 0x0FFFFFFF, parent), axis=1)
 
 
-def _merge_names(parts: list[tuple[np.ndarray, ...]]) -> list[tuple[int, int, int, int]]:
-    """``(name id, calls, first start, last end)`` per name over chunks (or lanes)."""
+def _merge_names(parts: list[tuple[np.ndarray, ...]], *, arrays: bool = False) -> Any:
+    """``(name id, calls, first start, last end, lowest level, highest level)`` per name over chunks (or lanes):
+    rows, or with ``arrays`` the six columns."""
     parts = [p for p in parts if len(p[0])]
     if not parts:
-        return []
-    ids, calls, first, last = (np.concatenate(cols) for cols in zip(*parts))
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(6)) if arrays else []
+    ids, calls, first, last, low, high = (np.concatenate(cols) for cols in zip(*parts))
     distinct, inverse = np.unique(ids, return_inverse=True)
-    total = np.bincount(inverse, weights=calls, minlength=len(distinct)).astype(np.int64)
-    lo = np.full(len(distinct), np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.zeros(len(distinct), dtype=np.int64)
-    np.minimum.at(lo, inverse, first)
-    np.maximum.at(hi, inverse, last)
-    return list(zip(distinct.tolist(), total.tolist(), lo.tolist(), hi.tolist()))
+    out = [distinct, np.bincount(inverse, weights=calls, minlength=len(distinct)).astype(np.int64)]
+    for values, reduce, init in ((first, np.minimum, np.iinfo(np.int64).max), (last, np.maximum, 0),
+                                 (low, np.minimum, np.iinfo(np.int64).max), (high, np.maximum, 0)):  # fmt: skip
+        acc = np.full(len(distinct), init, dtype=np.int64)
+        reduce.at(acc, inverse, values)
+        out.append(acc)
+    return tuple(out) if arrays else list(zip(*(c.tolist() for c in out)))
 
 
 def count_above(conn: Any, table: str, value: int) -> bool:

@@ -138,9 +138,10 @@ class TimelineReads:
         large = self._large(profile_id)
         if large is not None:
             a, b = _bounds(start, end, large.duration)
-            wanted, total = self._names_matching(profile_id, query)
+            wanted, total, levels = self._names_matching(profile_id, query)
             with self._engine.connect() as conn:
-                hit = tiled.search(conn, large, wanted, a, b, max_items) if wanted else tiled.event_rows(conn, large, [])[0]
+                hit = (tiled.search(conn, large, wanted, levels, a, b, max_items) if wanted
+                       else tiled.event_rows(conn, large, [])[0])  # fmt: skip
             frame = self._frame(large.row0, large.lane_ids, hit)
             frame.attrs["total"] = total
             return frame
@@ -150,7 +151,8 @@ class TimelineReads:
         total = len(hit)
         s, d = t.ix.start[hit], t.ix.dur[hit]
         hit = hit[((s + d > a) | ((d == 0) & (s >= a))) & (s < b)]
-        hit = hit[np.argsort(-t.ix.dur[hit], kind="stable")[:max_items]]
+        # the longest duration classes first, then the earliest: what the SQL path's ordered index scans return
+        hit = hit[np.lexsort((hit, t.ix.start[hit], -t.ix.level[hit].astype(np.int64)))[:max_items]]
         frame = self._event_rows(t, np.sort(hit))
         frame.attrs["total"] = total
         return frame
@@ -237,11 +239,14 @@ class TimelineReads:
         self._profiles.profile(profile_id)
         with self._engine.connect() as conn:
             stored = conn.execute(
-                text("SELECT n.name, t.calls, t.first_start, t.last_end FROM timeline_names t "
-                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p ORDER BY t.name_id"), {"p": int(profile_id)},
+                text("SELECT n.name, SUM(t.calls), MIN(t.first_start), MAX(t.last_end) FROM timeline_names t "
+                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p GROUP BY t.name_id, n.name "
+                     "ORDER BY t.name_id"), {"p": int(profile_id)},
             ).all()  # fmt: skip
         if stored or self._large(profile_id) is not None:
-            return pd.DataFrame(stored, columns=["name", "calls", "first_start", "last_end"])
+            return pd.DataFrame(stored, columns=["name", "calls", "first_start", "last_end"]).astype(
+                {"calls": "int64", "first_start": "int64", "last_end": "int64"}
+            )
         t = self._timeline(profile_id)
         ids, inverse = t.name_codes()
         first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
@@ -308,18 +313,25 @@ class TimelineReads:
 
     # -- helpers -----------------------------------------------------------------------------------------------------
 
-    def _names_matching(self, profile_id: int, query: str) -> tuple[list[int], int]:
-        """Name ids of the profile whose name contains ``query`` (case-insensitive), and their events' count."""
+    def _names_matching(self, profile_id: int, query: str) -> tuple[list[int], int, dict[int, tuple[int, int]]]:
+        """Name ids of the profile whose name contains ``query`` (case-insensitive), their events' count and, per
+        lane id holding some, the duration classes (lowest, highest) they span there."""
         query = (query or "").strip().lower()
         if not query:
-            return [], 0
+            return [], 0, {}
         with self._engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT t.name_id, n.name, t.calls FROM timeline_names t JOIN names n ON n.id = t.name_id "
-                     "WHERE t.profile_id = :p"), {"p": int(profile_id)},
+                text("SELECT t.name_id, n.name, t.lane_id, t.calls, t.min_level, t.max_level FROM timeline_names t "
+                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p"), {"p": int(profile_id)},
             ).all()  # fmt: skip
-        hits = [(int(i), int(c)) for i, name, c in rows if query in name.lower()]
-        return [i for i, _ in hits], sum(c for _, c in hits)
+        ids, total, levels = set(), 0, {}
+        for name_id, name, lane, calls, low, high in rows:
+            if query in name.lower():
+                ids.add(int(name_id))
+                total += int(calls)
+                was = levels.get(int(lane), (int(low), int(high)))
+                levels[int(lane)] = (min(was[0], int(low)), max(was[1], int(high)))
+        return sorted(ids), total, levels
 
     def _frame(self, row_of_lane: np.ndarray, lane_ids: np.ndarray, e: dict[str, np.ndarray]) -> pd.DataFrame:
         """Event arrays (:data:`tiled.EVENT_FIELDS`) as the documented event columns."""

@@ -10,7 +10,8 @@ without loading the profile, so everything a window needs beyond index range sca
   profile start; a tile holds :data:`~torchscope.storage.timeline.tiles.TILE_BINS` consecutive bins of one lane:
   for every non-empty (display row, bin), the count of events that start in the bin and their busy ns (each
   event's duration clipped at the bin's end), zlib'd narrow integer arrays.
-- ``timeline_names``: per event name of a profile: calls, first start, last end (searches, links by name).
+- ``timeline_names``: per event name and lane of a profile: calls, first start, last end, the duration classes it
+  spans (searches, links by name).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ timeline_names = Table(
     metadata,
     Column("profile_id", Integer, primary_key=True, autoincrement=False),
     Column("name_id", Integer, primary_key=True, autoincrement=False),
+    Column("lane_id", Integer, primary_key=True, autoincrement=False),
     Column("calls", BigInteger, nullable=False),
     Column("first_start", BigInteger, nullable=False),  # ns since the profile start
     Column("last_end", BigInteger, nullable=False),
+    Column("min_level", SmallInteger, nullable=False),  # duration classes (profile_events.level) the name spans
+    Column("max_level", SmallInteger, nullable=False),
 )

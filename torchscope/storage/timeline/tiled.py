@@ -245,10 +245,39 @@ def minimap(conn: Connection, t: Layout, bins: int) -> np.ndarray:
 
 
 def search(
-    conn: Connection, t: Layout, name_ids: list[int], a: int, b: int, max_items: int
+    conn: Connection, t: Layout, name_ids: list[int], levels: dict[int, tuple[int, int]], a: int, b: int,
+    max_items: int,
 ) -> dict[str, np.ndarray]:
-    """The ``max_items`` longest events named by ``name_ids`` overlapping ``[a, b)``, by id."""
-    return longest_overlapping(conn, t, a, b, 0, max_items, name_ids)
+    """Up to ``max_items`` events named by ``name_ids`` (``levels``: per lane id holding some, the duration classes
+    they span there, lowest and highest) overlapping ``[a, b)``: the longest duration classes first, then the
+    earliest (ties to the lowest id); by id.
+
+    Per class and lane, one index range scan in start order that stops at the matches still missing, so a name with
+    millions of events costs what is returned, not what it has.
+    """
+    names = ",".join(str(int(i)) for i in name_ids) or "-1"
+    found: list[np.ndarray] = []
+    total = 0
+    top = max((high for _, high in levels.values()), default=-1)
+    bottom = min((low for low, _ in levels.values()), default=0)
+    for level in range(top, bottom - 1, -1):
+        if total >= max_items:
+            break
+        need = max_items - total
+        rows = []
+        for lane_id in [lane for lane, (low, high) in sorted(levels.items()) if low <= level <= high]:
+            sql = (
+                "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane:d} AND level = {level:d} "
+                "AND start >= {lo:d} AND start < {b:d} AND name_id IN ({names}) AND (start + dur > {a:d} OR "
+                "(dur = 0 AND start >= {a:d})) ORDER BY start, id LIMIT {need:d}"
+            ).format(lane=int(lane_id), level=level, lo=a - (1 << level), a=a, b=b, names=names, need=need)
+            rows.append(fetch_ints(conn, sql, 5))
+        level_rows = np.concatenate(rows) if rows else np.zeros((0, 5), dtype=np.int64)
+        level_rows = level_rows[np.lexsort((level_rows[:, 0], level_rows[:, 3]))[:need]]
+        found.append(level_rows)
+        total += len(level_rows)
+    picked = np.concatenate(found) if found else np.zeros((0, 5), dtype=np.int64)
+    return event_arrays(conn, t, picked[np.argsort(picked[:, 0], kind="stable")])
 
 
 def event_rows(conn: Connection, t: Layout, ids: list[int]) -> tuple[dict[str, np.ndarray], dict[int, tuple]]:
