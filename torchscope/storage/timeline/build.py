@@ -143,7 +143,7 @@ def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
         return fetch_ints(conn, sql, 5)
     sql = (
         "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
-        "kind | (name_id << 4) | ((COALESCE(parent - {first:d}, -1) + 1) << 32) "
+        "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent - {first:d}, -1) + 1) << 32) "
         "FROM profile_events WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
     ).format(first=first, lo=lo, hi=lo + n, start_cap=1 << 41, dur_cap=1 << 22)
     packed = fetch_ints(conn, sql, 2)

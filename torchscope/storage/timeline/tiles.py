@@ -171,10 +171,13 @@ def _narrow(values: np.ndarray) -> np.ndarray:
 
 
 def encode_cells(c: Cells, tile: int) -> bytes:
-    """One lane's cells of one tile as compact bytes (narrowest integers, bins relative to the tile, zlib)."""
-    arrays = [_narrow(x) for x in (c.row, c.bin - tile * TILE_BINS, c.count, c.busy)]
-    header = np.array([c.size] + [x.dtype.itemsize for x in arrays], dtype="<u4")
-    return zlib.compress(header.tobytes() + b"".join(x.tobytes() for x in arrays), 6)
+    """One lane's cells of one tile as compact bytes: the cells' keys (row, then bin in the tile) as gaps from the
+    previous one (mostly 1: neighbouring bins), counts and busy ns, each in the narrowest unsigned integers, zlib'd."""
+    keys = c.row * TILE_BINS + (c.bin - tile * TILE_BINS)
+    gaps = np.diff(keys, prepend=keys[:1]) if c.size else keys
+    arrays = [_narrow(x) for x in (gaps, c.count, c.busy)]
+    header = np.array([c.size, int(keys[0]) if c.size else 0] + [x.dtype.itemsize for x in arrays], dtype="<u8")
+    return zlib.compress(header.tobytes() + b"".join(x.tobytes() for x in arrays), 9)
 
 
 _DTYPE = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<i8"}
@@ -183,13 +186,13 @@ _DTYPE = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<i8"}
 def decode_cells(blob: bytes, tile: int) -> Cells:
     """The cells :func:`encode_cells` stored."""
     raw = zlib.decompress(bytes(blob))
-    n, *sizes = np.frombuffer(raw, dtype="<u4", count=5).tolist()
-    out, at = [], 20
+    n, first, *sizes = np.frombuffer(raw, dtype="<u8", count=5).tolist()
+    out, at = [], 40
     for size in sizes:
         out.append(np.frombuffer(raw, dtype=_DTYPE[size], count=n, offset=at).astype(np.int64))
         at += n * size
-    out[1] += tile * TILE_BINS
-    return Cells(*out)
+    keys = first + np.cumsum(out[0])
+    return Cells(keys // TILE_BINS, tile * TILE_BINS + keys % TILE_BINS, out[1], out[2])
 
 
 def encode_depth(depth: np.ndarray) -> bytes:
