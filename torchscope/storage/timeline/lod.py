@@ -141,7 +141,7 @@ def window(
 
     def cells_at(shift: int, lo: int, hi: int) -> tiles.Cells:
         sel = starting_in(ix, lo << shift, (hi + 1) << shift)
-        return tiles.count_cells(row[sel], ix.start[sel], ix.dur[sel], shift)
+        return tiles.count_cells_dense(row[sel], ix.start[sel], ix.dur[sel], shift, lo, hi)
 
     def drawn_cells(shift: int) -> tiles.Cells:
         return tiles.count_cells(row[drawn], ix.start[drawn], ix.dur[drawn], shift)
