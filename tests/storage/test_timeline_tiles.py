@@ -191,3 +191,26 @@ def test_pure_cells_and_blocks() -> None:
     assert blocks.busy.tolist() == pytest.approx([1.0, 1.0, 1 / 8])
     assert [x.tolist() for x in tiles.decode_cells(tiles.encode_cells(c, 0), 0)] == [x.tolist() for x in c]
     assert tiles.chunk_depth(np.array([1, 2, 3, -1]), 2, np.array([0, 1], dtype=np.int16)).tolist() == [2, 3, 4, 0]
+
+
+@pytest.mark.parametrize("any_db", ["postgresql"], indirect=True)  # SQLite: the recorded profile's test above
+def test_sql_path_answers_alike_on_postgresql(
+    any_db: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = shared_data / "kineto" / "a100_alexnet.json.gz"
+    import_path(any_db, path)
+    import_path(tmp_path / "reference.db", path)
+    with torchscope.open(tmp_path / "reference.db") as reference:
+        windows = _windows(int(reference.profile(1)["duration_ns"]))[:12]
+        expected = _answers(reference, 1, windows)  # the loaded index on SQLite
+    monkeypatch.setattr(reads, "INDEX_MAX_EVENTS", 0)
+    with torchscope.open(any_db) as store:
+        got = _answers(store, 1, windows)
+        minimap = store.timeline_minimap(1, bins=30)
+    for (events, blocks), (ref_events, ref_blocks) in zip(got[: len(windows)], expected[: len(windows)]):
+        pd.testing.assert_frame_equal(events, ref_events)
+        pd.testing.assert_frame_equal(blocks, ref_blocks)
+    for frame, ref in zip(got[len(windows) : -1], expected[len(windows) : -1]):
+        pd.testing.assert_frame_equal(frame, ref, check_dtype=False)
+    assert got[-1] == expected[-1]
+    assert minimap.sum(axis=1).to_dict() == got[len(windows) + 3].set_index("id")["event_count"].to_dict()
