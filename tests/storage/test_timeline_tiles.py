@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import torchscope
+from torchscope.errors import NotFoundError
 from torchscope.io.importing import import_path
 from torchscope.storage.schema import SCHEMA_VERSION
 from torchscope.storage.timeline import build, reads, tiles
@@ -83,6 +84,8 @@ def test_sql_path_draws_what_the_loaded_index_draws_window_by_window(
     with torchscope.open(db) as store:
         from_sql = _answers(store, pid, windows)
         assert store._timeline._large(pid) is not None and not store._timeline._indexes._loaded
+        with pytest.raises(NotFoundError):
+            store.timeline_event(pid, 10**9)
     whole = from_sql[0][0]
     assert len(whole) > 0 and whole.attrs["in_window"] == len(whole) + from_sql[0][1]["count"].sum() > 1000
     zoomed_blocks = sum(len(blocks) for _, blocks in from_sql[3 : len(windows)])
@@ -168,8 +171,10 @@ def test_a_schema_2_store_gets_its_timeline_built_on_open(db_path: Path, shared_
         for table in ("timeline_lanes", "timeline_tiles", "timeline_names"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE profiles SET first_event_id = NULL")  # as profiles stored by older versions
     with torchscope.open(db_path) as store:
         after = store.timeline_window(1, 0, 10**9, px=900)
+        assert store.profile(1)["first_event_id"] == 1
     pd.testing.assert_frame_equal(after[0], before[0])
     pd.testing.assert_frame_equal(after[1], before[1])
     with sqlite3.connect(db_path) as conn:

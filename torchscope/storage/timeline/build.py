@@ -52,7 +52,10 @@ def build_timeline(conn: Connection, profile_id: int) -> None:
     for table in (timeline_lanes, timeline_tiles, timeline_names):
         conn.execute(delete(table).where(table.c.profile_id == profile_id))
     top = max(int(meta.duration_ns), 1).bit_length()  # one bin of 2**top ns holds the whole profile
-    first_id = int(meta.first_event_id or 0)
+    first_id = meta.first_event_id
+    if first_id is None:  # stored before profiles recorded it: the first lane's lowest id (the reads need it)
+        first_id = _lowest_id(conn, profile_id, lanes)
+    first_id = int(first_id)
     rows, finest, depths, names = [], [], [], []
     for lane in lanes.itertuples(index=False):
         count = int(lane.event_count)
@@ -74,6 +77,18 @@ def build_timeline(conn: Connection, profile_id: int) -> None:
                                        "min_level", "max_level"),
                 [(profile_id, int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
                  for row in zip(*(c.tolist() for c in part))])  # fmt: skip
+
+
+def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:
+    """The profile's first event id, found and recorded in ``profiles.first_event_id``."""
+    busy = lanes[lanes["event_count"] > 0]
+    if busy.empty:
+        return 0
+    lowest = conn.exec_driver_sql(
+        f"SELECT MIN(id) FROM profile_events WHERE lane_id = {int(busy['id'].iloc[0]):d}"
+    ).scalar_one()
+    conn.execute(profiles.update().where(profiles.c.id == profile_id).values(first_event_id=int(lowest)))
+    return int(lowest)
 
 
 def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> list[tuple[int, int, bytes]]:
