@@ -143,7 +143,8 @@ def table_sizes(db: Path) -> None:
     finally:
         conn.close()
     events = rows.get("profile_events", 0) + rows.get("ix_profile_events_lane_level_start", 0)
-    timeline = {k: v for k, v in rows.items() if k.startswith(("timeline_", "sqlite_autoindex_timeline", "ix_timeline"))}
+    prefixes = ("timeline_", "sqlite_autoindex_timeline", "ix_timeline")
+    timeline = {k: v for k, v in rows.items() if k.startswith(prefixes)}
     total = sum(timeline.values())
     parts = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(timeline.items()))
     print(f"events table + index {events / 1e6:.0f} MB; timeline tables {total / 1e6:.1f} MB "

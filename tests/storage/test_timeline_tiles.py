@@ -120,8 +120,9 @@ def test_every_stored_level_counts_each_event_once_in_its_row_and_start_bin(reco
         index = store._timeline._timeline(pid).ix  # depths as the loaded index computes them from parents
     raw["depth"] = index.depth[raw["id"].to_numpy() - index.base]
     with sqlite3.connect(db) as conn:
-        stored = conn.execute("SELECT shift, tile, lane_id, cells FROM timeline_tiles WHERE profile_id = ?", (pid,)).fetchall()
-        finest = dict(conn.execute("SELECT lane_id, finest_shift FROM timeline_lanes WHERE profile_id = ?", (pid,)).fetchall())
+        stored = conn.execute("SELECT shift, tile, lane_id, cells FROM timeline_tiles WHERE profile_id = ?", (pid,))
+        stored = stored.fetchall()
+        finest = dict(conn.execute("SELECT lane_id, finest_shift FROM timeline_lanes WHERE profile_id = ?", (pid,)))
     assert min(finest.values()) >= build.MIN_SHIFT and len({s for s, *_ in stored}) > 5
     got: dict[tuple[int, int, int, int], tuple[int, int]] = {}
     for shift, tile, lane, blob in stored:
@@ -155,8 +156,9 @@ def test_building_in_small_chunks_stores_the_same_timeline(
     with engine.begin() as conn:
         build.build_timeline(conn, pid)
     engine.dispose()
-    queries = [f"SELECT * FROM {t} WHERE profile_id = ? ORDER BY 1, 2, 3, 4" for t in ("timeline_lanes", "timeline_tiles")]
-    queries.append("SELECT * FROM timeline_names WHERE profile_id = ? ORDER BY name_id")
+    tables = ("timeline_lanes", "timeline_tiles")
+    queries = [f"SELECT * FROM {t} WHERE profile_id = ? ORDER BY 1, 2, 3, 4" for t in tables]
+    queries.append("SELECT * FROM timeline_names WHERE profile_id = ? ORDER BY name_id, lane_id")
     with sqlite3.connect(db) as a, sqlite3.connect(copy) as b:
         for query in queries:
             rows = a.execute(query, (pid,)).fetchall()

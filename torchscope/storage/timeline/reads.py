@@ -17,9 +17,9 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from torchscope.errors import BadRequestError, NotFoundError
-from torchscope.storage.profile.kinds import KIND, KINDS, LAUNCH_KINDS
+from torchscope.storage.profile.kinds import KIND, KINDS
 from torchscope.storage.profile.reads import ProfileReads
-from torchscope.storage.timeline import lod, tiled
+from torchscope.storage.timeline import event_sql, lod, tiled
 from torchscope.storage.timeline.index import LANE_GROUP_COLUMNS, IndexCache, Loaded, load_index
 
 INDEX_MAX_EVENTS = 500_000
@@ -161,25 +161,15 @@ class TimelineReads:
         """Backs :meth:`Store.timeline_event`, which documents the columns."""
         large = self._large(profile_id)
         if large is not None:
-            return self._large_event(large, int(profile_id), int(event_id))
+            with self._engine.connect() as conn:
+                return event_sql.event_details(conn, large, int(profile_id), int(event_id), self._frame)
         t = self._timeline(profile_id)
         pos = int(event_id) - t.ix.base
         if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
             raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
         event = self._event_rows(t, np.array([pos])).iloc[0].to_dict()
         with self._engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
-                     "WHERE e.id = :id"), {"id": int(event_id)},
-            ).one()  # fmt: skip
-            flows = conn.execute(
-                text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
-                     "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
-            ).all()  # fmt: skip
-            details = conn.execute(
-                text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
-                     "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
-            ).mappings().first()  # fmt: skip
+            row, flows, details = event_sql.event_extras(conn, int(profile_id), int(event_id))
         lane = t.lanes.set_index("position").loc[int(t.ix.lane[pos])]
         stack = []
         up = int(t.ix.parent[pos])
@@ -343,55 +333,6 @@ class TimelineReads:
             columns=WINDOW_COLUMNS,
         )  # fmt: skip
 
-    def _large_event(self, t: tiled.Layout, profile_id: int, event_id: int) -> dict[str, Any]:
-        """:meth:`timeline_event` of a profile read from SQL."""
-        with self._engine.connect() as conn:
-            found, relations = tiled.event_rows(conn, t, [event_id])
-            if event_id not in relations:
-                raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
-            event = self._frame(t.row0, t.lane_ids, found).iloc[0].to_dict()
-            _, launcher, kind = relations[event_id]
-            stack = tiled.event_rows(conn, t, tiled.ancestors(conn, t, event_id))[0]
-            launched = tiled.launched_by(conn, t, event_id, int(event["start"])) if kind in LAUNCH_KINDS else []
-            related = tiled.event_rows(conn, t, ([launcher] if launcher >= 0 else []) + launched)[0]
-            op_id = -1
-            if launcher >= 0:
-                op_id = tiled.nearest_op(conn, t, launcher)
-            elif kind in (KIND["cuda_runtime"], KIND["cuda_driver"]):
-                op_id = tiled.nearest_op(conn, t, event_id)
-            op = tiled.event_rows(conn, t, [op_id])[0] if op_id >= 0 else None
-            row, flows, details = self._event_extras(conn, profile_id, event_id)
-            ends = [(k, dst) for k, src, dst in flows if src == event_id], [(k, src) for k, src, dst in flows if dst == event_id]
-            flow_rows = [self._frame(t.row0, t.lane_ids, tiled.event_rows(conn, t, [e for _, e in pairs])[0]) for pairs in ends]
-        lane = t.lanes.set_index("position").loc[int(found["lane"][0])]
-        related_rows = self._frame(t.row0, t.lane_ids, related)
-        event.update(
-            lane_label=lane["label"], group=lane["group"], corr=row[0], ext_id=row[1], info=row[2],
-            details={k: v for k, v in dict(details or {}).items() if v is not None},
-            stack=self._frame(t.row0, t.lane_ids, stack)["name"].tolist(),
-            launched_by=related_rows.iloc[:1].to_dict("records") if launcher >= 0 else [],
-            launched=related_rows.iloc[(1 if launcher >= 0 else 0):].to_dict("records"),
-            op=self._frame(t.row0, t.lane_ids, op).iloc[0].to_dict() if op is not None else None,
-            flows_out=_with_flow(flow_rows[0], ends[0]), flows_in=_with_flow(flow_rows[1], ends[1]),
-        )  # fmt: skip
-        return event
-
-    def _event_extras(self, conn: Any, profile_id: int, event_id: int) -> tuple[Any, list[Any], Any]:
-        """An event's correlation id, external id and arguments; its flows; its device details."""
-        row = conn.execute(
-            text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
-                 "WHERE e.id = :id"), {"id": int(event_id)},
-        ).one()  # fmt: skip
-        flows = conn.execute(
-            text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
-                 "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
-        ).all()  # fmt: skip
-        details = conn.execute(
-            text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
-                 "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
-        ).mappings().first()  # fmt: skip
-        return row, flows, details
-
     def _names(self, ids: np.ndarray) -> dict[int, str]:
         wanted = sorted({int(i) for i in ids})
         out: dict[int, str] = {}
@@ -422,12 +363,6 @@ class TimelineReads:
         while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:
             pos = int(t.ix.parent[pos])
         return self._event_rows(t, np.array([pos])).iloc[0].to_dict() if pos >= 0 else None
-
-
-def _with_flow(frame: pd.DataFrame, pairs: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    """Flow ends as event records in ``pairs`` order (ids of another profile dropped), each with its flow kind."""
-    by_id = {int(r["id"]): r for r in frame.to_dict("records")}
-    return [{**by_id[int(e)], "flow": kind} for kind, e in pairs if int(e) in by_id]
 
 
 def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int]:

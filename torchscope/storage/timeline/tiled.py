@@ -234,7 +234,10 @@ def minimap(conn: Connection, t: Layout, bins: int) -> np.ndarray:
     position = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
     for shift in sorted({max(target, int(f)) for f in t.finest[t.count > 0]}):
         wanted = {int(t.lane_ids[i]) for i in np.flatnonzero((np.maximum(target, t.finest) == shift) & (t.count > 0))}
-        sql = f"SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = {t.profile_id:d} AND shift = {shift:d}"
+        sql = (
+            f"SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = {t.profile_id:d} "
+            f"AND shift = {shift:d}"
+        )
         for lane_id, tile, blob in conn.exec_driver_sql(sql).all():
             if int(lane_id) not in wanted:
                 continue
@@ -267,8 +270,9 @@ def search(
         rows = []
         for lane_id in [lane for lane, (low, high) in sorted(levels.items()) if low <= level <= high]:
             sql = (
-                "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane:d} AND level = {level:d} "
-                "AND start >= {lo:d} AND start < {b:d} AND name_id IN ({names}) AND (start + dur > {a:d} OR "
+                "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane:d} "
+                "AND level = {level:d} AND start >= {lo:d} AND start < {b:d} AND name_id IN ({names}) "
+                "AND (start + dur > {a:d} OR "
                 "(dur = 0 AND start >= {a:d})) ORDER BY start, id LIMIT {need:d}"
             ).format(lane=int(lane_id), level=level, lo=a - (1 << level), a=a, b=b, names=names, need=need)
             rows.append(fetch_ints(conn, sql, 5))
