@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/bench_timeline.py            # builds /tmp/torchscope_bench_timeline.db once
     .venv/bin/python benchmarks/bench_timeline.py --events 200000 --db /tmp/small.db
+    .venv/bin/python benchmarks/bench_timeline.py --events 10000000 --db /tmp/10M.db   # the trace streams to disk
+    .venv/bin/python benchmarks/bench_timeline.py --index     # force the in-memory index path (else SQL + pyramid
+                                                              # above storage.timeline.reads.INDEX_MAX_EVENTS)
 
 The profile is a Kineto trace as torch.profiler writes it for a deep model on one GPU (a main thread with
 ProfilerStep / forward ops / kernel launches, an autograd thread with the backward, a compute and a copy stream,
 correlation ids joining launches to kernels), written to JSON and stored through the real importer. Prints the
 first-open time (index load + first window + first figure), then median / p95 server time of zoomed and panned
-windows, for the store query alone and for the whole Dash callback (query + figure).
+windows, for the store query alone and for the whole Dash callback (query + figure), and the size of the stored
+timeline tables (the pyramid, depths, names) against the events table. The trace is written to disk as it is
+generated, a step at a time, so generating 10M events needs little memory (importing them is the importer's matter).
 """
 
 from __future__ import annotations
@@ -29,11 +34,18 @@ PID, MAIN, AUTOGRAD = 4242, 4242, 4243
 
 
 class Trace:
-    """Appends Kineto events; times in µs as in the files."""
+    """Collects Kineto events (times in µs as in the files) and hands them on a step at a time (:meth:`take`)."""
 
     def __init__(self) -> None:
         self.events: list[dict] = []
         self.corr = 1000
+        self.written = 0
+
+    def take(self) -> list[dict]:
+        """The events added since the last call."""
+        out, self.events = self.events, []
+        self.written += len(out)
+        return out
 
     def add(self, cat: str, name: str, ts: float, dur: float, tid: int, pid: int = PID, **args: object) -> None:
         event = {"ph": "X", "cat": cat, "name": name, "pid": pid, "tid": tid, "ts": round(ts, 3), "dur": round(dur, 3)}
@@ -50,14 +62,32 @@ class Trace:
         return gpu_ts + gpu_dur
 
 
-def build_trace(target_events: int, seed: int = 0) -> dict:
-    """A Kineto trace of about ``target_events`` events: steps of a 400-layer MLP, forward, backward, optimizer."""
+def write_trace(path: Path, target_events: int, seed: int = 0) -> None:
+    """Write a Kineto trace of about ``target_events`` events to ``path``: steps of a 400-layer MLP, forward,
+    backward, optimizer; one step's events in memory at a time."""
+    meta = [
+        {"ph": "M", "name": "thread_name", "pid": PID, "tid": MAIN, "args": {"name": "pt_main_thread"}},
+        {"ph": "M", "name": "thread_name", "pid": PID, "tid": AUTOGRAD, "args": {"name": "pt_autograd_0"}},
+        {"ph": "M", "name": "process_name", "pid": 0, "tid": 0, "args": {"name": "GPU 0"}},
+    ]
+    head = {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA A100-SXM4-80GB"}],
+            "displayTimeUnit": "ms", "baseTimeNanoseconds": 0}  # fmt: skip
+    with path.open("wb") as out:
+        out.write(orjson.dumps(head)[:-1] + b',"traceEvents":[')
+        out.write(b",".join(orjson.dumps(e) for e in meta))
+        for chunk in _steps(target_events, seed):
+            out.write(b"," + b",".join(orjson.dumps(e) for e in chunk))
+        out.write(b"]}")
+
+
+def _steps(target_events: int, seed: int):  # type: ignore[no-untyped-def]
+    """The events of the trace, one training step per chunk."""
     rng = random.Random(seed)
     tr = Trace()
     layers = 400
     t, gpu = 1_000.0, 1_000.0
     step = 0
-    while len(tr.events) < target_events:
+    while tr.written < target_events:
         step_start = t
         t += 5
         tr.add("user_annotation", "enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", t, 300, MAIN)
@@ -97,13 +127,28 @@ def build_trace(target_events: int, seed: int = 0) -> dict:
         t = max(t, gpu) + 20
         tr.add("user_annotation", f"ProfilerStep#{step}", step_start, t - step_start, MAIN)
         step += 1
-    meta = [
-        {"ph": "M", "name": "thread_name", "pid": PID, "tid": MAIN, "args": {"name": "pt_main_thread"}},
-        {"ph": "M", "name": "thread_name", "pid": PID, "tid": AUTOGRAD, "args": {"name": "pt_autograd_0"}},
-        {"ph": "M", "name": "process_name", "pid": 0, "tid": 0, "args": {"name": "GPU 0"}},
-    ]
-    return {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "NVIDIA A100-SXM4-80GB"}],
-            "traceEvents": meta + tr.events, "displayTimeUnit": "ms", "baseTimeNanoseconds": 0}  # fmt: skip
+        yield tr.take()
+
+
+def table_sizes(db: Path) -> None:
+    """Bytes of the events table (with its index) and of the timeline tables, from SQLite's dbstat when compiled in."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+    except sqlite3.OperationalError:
+        print("(this SQLite has no dbstat: table sizes not measured)")
+        return
+    finally:
+        conn.close()
+    events = rows.get("profile_events", 0) + rows.get("ix_profile_events_lane_level_start", 0)
+    prefixes = ("timeline_", "sqlite_autoindex_timeline", "ix_timeline")
+    timeline = {k: v for k, v in rows.items() if k.startswith(prefixes)}
+    total = sum(timeline.values())
+    parts = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(timeline.items()))
+    print(f"events table + index {events / 1e6:.0f} MB; timeline tables {total / 1e6:.1f} MB "
+          f"({100 * total / max(events, 1):.1f}% of it: {parts}); whole database {db.stat().st_size / 1e6:.0f} MB")
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -126,18 +171,25 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--db", default=os.path.join(tempfile.gettempdir(), "torchscope_bench_timeline.db"))
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--index", action="store_true", help="read through the in-memory index at any size")
     args = parser.parse_args()
     db = Path(args.db)
     if not db.exists():
         t0 = time.perf_counter()
-        trace = build_trace(args.events)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.pt.trace.json"
-            path.write_bytes(orjson.dumps(trace))
-            del trace
-            result = import_path(db, path, name="bench-1M")
+            write_trace(path, args.events)
+            written = time.perf_counter() - t0
+            json_mb = path.stat().st_size / 1e6
+            result = import_path(db, path, name=f"bench-{args.events}")
         print(f"built {db}: {result.profiles[0]['events']} events, {result.profiles[0]['kernels']} kernels, "
-              f"{result.profiles[0]['steps']} steps in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+              f"{result.profiles[0]['steps']} steps in {time.perf_counter() - t0:.1f} s (trace JSON {json_mb:.0f} MB "
+              f"written in {written:.1f} s; database {db.stat().st_size / 1e6:.0f} MB)")  # fmt: skip
+    if args.index:
+        from torchscope.storage.timeline import reads
+
+        reads.INDEX_MAX_EVENTS = 1 << 62
+    table_sizes(db)
 
     from torchscope.dashboard.views.timeline import page as timeline_page
 
@@ -149,8 +201,9 @@ def main() -> None:
     store.timeline_lanes(profile_id)
     t_index = time.perf_counter() - t0
     first = timeline_page.window_figure(store, profile_id, None, None, "", None, 1200)
+    store.timeline_minimap(profile_id)
     t_first = time.perf_counter() - t0
-    print(f"first open (index load + window + figure)  {t_first * 1e3:7.0f} ms  (index load {t_index * 1e3:.0f} ms; "
+    print(f"first open (lanes + window + figure + minimap) {t_first * 1e3:6.0f} ms  (lanes {t_index * 1e3:.0f} ms; "
           f"{sum(len(tr['x']) for tr in first['figure']['data'] if tr['type'] == 'bar')} drawn items)")  # fmt: skip
 
     duration = int(meta["duration_ns"])

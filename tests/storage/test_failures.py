@@ -17,6 +17,7 @@ from typing import NamedTuple
 import pytest
 
 import torchscope
+from torchscope.storage.schema import SCHEMA_VERSION
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
 
@@ -248,7 +249,7 @@ def test_a_schema_1_store_is_migrated_on_open(db_path: Path) -> None:
     ]  # fmt: skip
     store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     with torchscope.init("after", db=db_path, system_metrics=False) as run:
         run.log({"loss": 0.25}, step=0)
     assert torchscope.open(db_path).scalars(run.id)["value"].tolist() == [0.25]

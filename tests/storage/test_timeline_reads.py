@@ -169,14 +169,16 @@ def test_overlap_includes_long_events_that_started_before_the_window() -> None:
 
 
 def test_narrow_events_merge_into_blocks_of_adjacent_pixels() -> None:
-    # 1 px = 10 ns: one 100 ns event is drawn; 5 one-ns events in pixels 20-22 form one block; one in pixel 50 another
+    # 1 px = 10 ns, so bins of 8 ns: one 100 ns event is drawn; 5 one-ns events in bins 25-28 (200-231 ns) form
+    # one block; the one at 500 ns (bin 62) another
     starts = [0, 200, 205, 210, 221, 229, 500]
     ix = _index([0] * 7, starts, [100, 1, 1, 1, 1, 1, 1])
     w = lod.window(ix, np.array([0]), 0, 1000, px=100, max_items=100, max_blocks=100)
     assert w.events.tolist() == [0]
     assert w.block_count.tolist() == [5, 1]
-    assert w.block_start.tolist() == [200, 500] and w.block_end.tolist() == [230, 510]
-    assert w.block_busy.tolist() == pytest.approx([5 / 30, 1 / 10])
+    assert w.block_start.tolist() == [200, 496] and w.block_end.tolist() == [232, 504]
+    assert w.block_busy.tolist() == pytest.approx([5 / 32, 1 / 8])
+    assert w.in_window == 7
     coarse = lod.window(ix, np.array([0]), 0, 1000, px=100, max_items=100, max_blocks=1)
     assert len(coarse.block_count) == 1 and coarse.block_count.tolist() == [6]
 

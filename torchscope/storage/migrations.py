@@ -23,7 +23,19 @@ def _dropped_by_kind(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind}
+def _timeline_tiles(conn: Connection) -> None:
+    """2 -> 3: the timeline's tables (lanes' rows and depths, the density pyramid, names), built for every profile
+    (a read-only dashboard cannot build them later)."""
+    from torchscope.storage.timeline.build import build_timeline
+    from torchscope.storage.timeline.schema import timeline_lanes, timeline_names, timeline_tiles
+
+    for table in (timeline_lanes, timeline_tiles, timeline_names):
+        table.create(conn, checkfirst=True)
+    for (profile_id,) in conn.exec_driver_sql("SELECT id FROM profiles ORDER BY id").all():
+        build_timeline(conn, int(profile_id))
+
+
+STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _timeline_tiles}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

@@ -409,7 +409,8 @@ class Store:
         self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
     ) -> pd.DataFrame:
         """View read (timeline search): events whose name contains ``query`` (case-insensitive) overlapping the
-        window, longest first, at most ``max_items``; ``attrs["total"]`` counts the matches in the whole profile.
+        window, at most ``max_items``: the longest duration classes first (``2**(L-1) <= dur < 2**L``), then the
+        earliest; ordered by id. ``attrs["total"]`` counts the matches in the whole profile.
         Columns as the ``events`` of :meth:`timeline_window`."""
         return self._timeline.timeline_search(profile_id, query, start, end, max_items)
 

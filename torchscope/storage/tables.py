@@ -10,8 +10,9 @@ from torchscope.storage.profile import schema as profile_schema
 from torchscope.storage.runs import schema as runs_schema
 from torchscope.storage.schema import meta, metadata, names
 from torchscope.storage.tensorboard import schema as tensorboard_schema
+from torchscope.storage.timeline import schema as timeline_schema
 
-SUBJECTS = (runs_schema, graph_schema, profile_schema, tensorboard_schema)
+SUBJECTS = (runs_schema, graph_schema, profile_schema, tensorboard_schema, timeline_schema)
 """The subject schema modules whose tables are registered on :data:`metadata`."""
 
 __all__ = ["SUBJECTS", "meta", "metadata", "names"]

@@ -27,6 +27,7 @@ from torchscope.storage.profile.schema import (
     profiles,
 )
 from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
+from torchscope.storage.timeline.build import build_timeline
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -211,6 +212,8 @@ class ProfileBuilder:
             conn.execute(
                 text("UPDATE profile_memory SET ts = ts - :t0 WHERE profile_id = :p"), {"t0": t0, "p": self.profile_id}
             )
+        del lane, start, dur, kind, level, parent, link, order
+        build_timeline(conn, self.profile_id)
         return {
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
             "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(meta.lanes),

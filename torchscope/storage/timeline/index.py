@@ -98,7 +98,7 @@ def load_index(conn: Connection, lanes: pd.DataFrame, meta: dict[str, Any]) -> L
         base=base, lane=lane, kind=kind, name_id=name_id, level=np.frexp(dur.astype(np.float64))[1].astype(np.int8),
         start=start, dur=dur, parent=parent, link=link, depth=depth.astype(np.int16), n_lanes=len(lanes),
     )  # fmt: skip
-    layout = lod.lane_layout(lanes, ix)[LANE_GROUP_COLUMNS]
+    layout = lod.lane_layout(lanes, lod.lane_rows(ix))[LANE_GROUP_COLUMNS]
     return Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
 
 

@@ -1,9 +1,10 @@
 """Level of detail for the timeline: which events of a window are drawn one by one, and density blocks for the rest.
 
-Pure computation over a profile's events held as columns (numpy only, nothing else of torchscope). The read API
-(``read_timeline``) loads a :class:`EventIndex` once per profile and answers every pan/zoom from it: a window query
-is a few ``searchsorted`` calls per lane and duration class, then vectorised binning, so it costs
-O(events in the window) numpy work and never a table scan.
+Pure computation over a profile's events held as columns (numpy and the pure cells of
+:mod:`~torchscope.storage.timeline.tiles`). The read path of profiles up to ``reads.INDEX_MAX_EVENTS`` events loads
+an :class:`EventIndex` once per profile and answers every pan/zoom from it: a window query is a few ``searchsorted``
+calls per lane and duration class, then vectorised binning, so it costs O(events in the window) numpy work and
+never a table scan. Larger profiles get the same answers from SQL and the stored pyramid (``tiled.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from torchscope.storage.timeline import tiles
 
 MIN_NS_PER_PX = 1.0
 
@@ -38,6 +41,7 @@ class EventIndex:
     by_level: np.ndarray = field(init=False)
     level_start: np.ndarray = field(init=False)
     bounds: np.ndarray = field(init=False)
+    lane_bounds: np.ndarray = field(init=False)  # lane i holds positions lane_bounds[i] .. lane_bounds[i + 1] - 1
     n_lanes: int = 0
     first_start: int = 0
     last_start: int = 0
@@ -56,6 +60,7 @@ class EventIndex:
         lo = np.searchsorted(keys, groups, "left")
         hi = np.searchsorted(keys, groups, "right")
         self.bounds = np.stack((lo, hi), axis=-1).reshape(self.n_lanes, n_levels, 2)
+        self.lane_bounds = np.searchsorted(self.lane, np.arange(self.n_lanes + 1), "left")
 
     def __len__(self) -> int:
         return len(self.start)
@@ -107,13 +112,13 @@ def overlapping(ix: EventIndex, a: int, b: int, lanes: np.ndarray | None = None)
 class Window:
     """One answer to a pan/zoom: events drawn individually and density blocks, in ns since the profile start."""
 
-    events: np.ndarray  # positions of the events drawn one by one
+    events: np.ndarray  # positions of the events drawn one by one, ascending
     block_row: np.ndarray  # row of each density block
     block_start: np.ndarray
     block_end: np.ndarray
     block_count: np.ndarray  # events merged into the block
     block_busy: np.ndarray  # share of the block's width covered by its events (can exceed 1 when they overlap)
-    in_window: int  # events overlapping the window
+    in_window: int  # events drawn or counted in a block
     ns_per_px: float
 
 
@@ -122,63 +127,40 @@ def window(
 ) -> Window:
     """Level of detail for ``[a, b)`` drawn ``px`` pixels wide.
 
-    Events at least a pixel wide are drawn, the longest ``max_items`` when more are; the rest are merged per row
-    (lane row + depth) and pixel column into density blocks, adjacent columns joined, columns coarsened until at
-    most ``max_blocks`` blocks remain.
+    Events overlapping the window and at least a pixel wide are drawn, the longest ``max_items`` when more are (ties
+    to the lowest id); the rest are density blocks (:func:`~torchscope.storage.timeline.tiles.window_blocks`): per
+    row, the events starting in each bin of the level whose bins fit in a pixel, adjacent bins joined. The stored
+    pyramid's read path (:mod:`~torchscope.storage.timeline.tiled`) gives the same answer from SQL.
     """
     px = max(int(px), 1)
     npp = max((b - a) / px, MIN_NS_PER_PX)
     pos = overlapping(ix, a, b)
-    dur = ix.dur[pos]
-    wide = dur >= npp
-    if int(wide.sum()) > max_items:
-        wide_pos = np.flatnonzero(wide)
-        keep = wide_pos[np.argpartition(-dur[wide_pos], max_items - 1)[:max_items]] if max_items > 0 else wide_pos[:0]
-        wide = np.zeros(len(pos), dtype=bool)
-        wide[keep] = True
-    narrow = pos[~wide]
-    row = (row_of_lane[ix.lane] + ix.depth if ix.row is None else ix.row)[narrow]
-    col = np.clip(((ix.start[narrow] - a) / npp).astype(np.int64), 0, px - 1)
-    busy = np.minimum(ix.dur[narrow], b - a).astype(np.float64)
-    factor = 1
-    while True:
-        blocks = _blocks(row, col // factor, busy, -(-px // factor))
-        if len(blocks[0]) <= max_blocks or factor >= px:
-            break
-        factor *= 2
-    b_row, c0, c1, count, total = blocks
-    width_ns = npp * factor
-    start = a + c0 * width_ns
-    end = np.minimum(a + (c1 + 1) * width_ns, b)
-    share = np.where(end > start, total / np.maximum(end - start, 1.0), 0.0)
-    return Window(pos[wide], b_row, start.astype(np.int64), end.astype(np.int64), count, share, len(pos), npp)
+    wide = pos[ix.dur[pos] >= npp]
+    drawn = np.sort(wide[tiles.longest(ix.dur[wide], wide, max_items)]) if max_items > 0 else wide[:0]
+    row = row_of_lane[ix.lane] + ix.depth if ix.row is None else ix.row
+
+    def cells_at(shift: int, lo: int, hi: int) -> tiles.Cells:
+        sel = starting_in(ix, lo << shift, (hi + 1) << shift)
+        return tiles.count_cells_dense(row[sel], ix.start[sel], ix.dur[sel], shift, lo, hi)
+
+    def drawn_cells(shift: int) -> tiles.Cells:
+        return tiles.count_cells(row[drawn], ix.start[drawn], ix.dur[drawn], shift)
+
+    blocks = tiles.window_blocks(cells_at, drawn_cells, a, b, npp, max_blocks)
+    in_window = len(drawn) + int(blocks.count.sum())
+    return Window(drawn, blocks.row, blocks.start, blocks.end, blocks.count, blocks.busy, in_window, npp)
 
 
-def _blocks(row: np.ndarray, col: np.ndarray, busy: np.ndarray, cols: int) -> tuple[np.ndarray, ...]:
-    """Runs of adjacent non-empty columns per row: ``(row, first col, last col, count, busy ns)``."""
-    if len(row) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, empty, np.zeros(0)
-    key = row.astype(np.int64) * cols + col
-    # rows x columns is small (hundreds x a screen width): counting beats sorting a million keys
-    size = int(key.max()) + 1
-    counts_all = np.bincount(key, minlength=size)
-    cells = np.flatnonzero(counts_all)
-    counts = counts_all[cells]
-    sums = np.bincount(key, weights=busy, minlength=size)[cells]
-    # a new block starts where the cell is not the right neighbour of the previous one (or a new row)
-    new = np.concatenate(([True], np.diff(cells) != 1))
-    new |= np.concatenate(([True], (cells[1:] // cols) != (cells[:-1] // cols)))
-    block = np.cumsum(new) - 1
-    first = cells[new]
-    last = cells[np.concatenate((np.flatnonzero(new)[1:] - 1, [len(cells) - 1]))]
-    return (
-        first // cols,
-        first % cols,
-        last % cols,
-        np.bincount(block, weights=counts).astype(np.int64),
-        np.bincount(block, weights=sums),
-    )
+def starting_in(ix: EventIndex, lo: int, hi: int) -> np.ndarray:
+    """Positions of the events starting in ``[lo, hi)``, ascending (lane by lane, in start order)."""
+    parts = []
+    for lane in range(ix.n_lanes):
+        first, last = ix.lane_bounds[lane], ix.lane_bounds[lane + 1]
+        starts = ix.start[first:last]
+        i0, i1 = first + np.searchsorted(starts, lo, "left"), first + np.searchsorted(starts, hi, "left")
+        if i1 > i0:
+            parts.append(np.arange(i0, i1))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def density(ix: EventIndex, duration: int, bins: int) -> np.ndarray:
@@ -190,15 +172,21 @@ def density(ix: EventIndex, duration: int, bins: int) -> np.ndarray:
     return flat.reshape(ix.n_lanes, bins)
 
 
-def lane_layout(lanes: pd.DataFrame, ix: EventIndex) -> pd.DataFrame:
-    """The store's lanes in display order (host threads by process, then device streams by GPU, then the rest),
-    with ``position`` (index in ``lanes``), ``rows`` (nesting depth + 1), ``row0`` (first row) and ``group``."""
-    frame = lanes.reset_index(drop=True).copy()
-    frame["position"] = np.arange(len(frame))
-    max_depth = np.zeros(len(frame), dtype=np.int64)
+def lane_rows(ix: EventIndex) -> np.ndarray:
+    """Rows of each lane (by position): its nesting depth + 1."""
+    max_depth = np.zeros(ix.n_lanes, dtype=np.int64)
     if len(ix):
         np.maximum.at(max_depth, ix.lane.astype(np.int64), ix.depth.astype(np.int64))
-    frame["rows"] = max_depth + 1
+    return max_depth + 1
+
+
+def lane_layout(lanes: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The store's lanes in display order (host threads by process, then device streams by GPU, then the rest),
+    with ``position`` (index in ``lanes``), ``rows`` (given per position: nesting depth + 1), ``row0`` (first row)
+    and ``group``."""
+    frame = lanes.reset_index(drop=True).copy()
+    frame["position"] = np.arange(len(frame))
+    frame["rows"] = np.asarray(rows, dtype=np.int64)
     frame["group"] = [
         f"GPU {int(d)}" if k == "device" and pd.notna(d) else (f"process {p}" if k == "host" else "other")
         for k, d, p in zip(frame["kind"], frame["device"], frame["pid"])

@@ -1,9 +1,10 @@
 """Timeline reads (``Store`` delegates to these): lanes as rows, level-of-detail windows, search, event details,
 minimap.
 
-Every window query is answered from the profile's event index (:mod:`torchscope.storage.timeline.index`, loaded
-on the first read and kept for recently viewed profiles); names, arguments and device details of what is drawn
-come from SQL by id.
+A profile of up to :data:`INDEX_MAX_EVENTS` events is answered from its event index
+(:mod:`torchscope.storage.timeline.index`, loaded on the first read and kept for recently viewed profiles); a larger
+one from SQL and the timeline tables stored with it (:mod:`torchscope.storage.timeline.tiled`), which give the same
+answers without loading it. Names, arguments and device details of what is drawn come from SQL by id.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from sqlalchemy import Engine, text
 from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.profile.kinds import KIND, KINDS
 from torchscope.storage.profile.reads import ProfileReads
-from torchscope.storage.timeline import lod
-from torchscope.storage.timeline.index import IndexCache, Loaded, load_index
+from torchscope.storage.timeline import event_sql, lod, tiled
+from torchscope.storage.timeline.index import LANE_GROUP_COLUMNS, IndexCache, Loaded, load_index
 
+INDEX_MAX_EVENTS = 500_000
+"""Profiles with more events are read from SQL and the stored pyramid instead of a loaded index."""
+LAYOUTS_KEPT = 8
 WINDOW_COLUMNS = ["id", "row", "lane_id", "kind", "name", "start", "dur", "depth"]
 BLOCK_COLUMNS = ["row", "start", "end", "count", "busy"]
 
@@ -33,6 +37,25 @@ class TimelineReads:
         self._engine = engine
         self._profiles = profiles
         self._indexes = IndexCache()
+        self._layouts: dict[int, tiled.Layout] = {}
+        self._layout_lock = threading.Lock()
+
+    def _large(self, profile_id: int) -> tiled.Layout | None:
+        """The layout of a profile read from SQL, or None when it is small enough for the loaded index."""
+        meta = self._profiles.profile(profile_id)
+        if int(meta["event_count"]) <= INDEX_MAX_EVENTS:
+            return None
+        with self._layout_lock:
+            got = self._layouts.get(int(profile_id))
+        if got is None or got.event_count != int(meta["event_count"]):
+            lanes = self._profiles.lanes(profile_id)
+            with self._engine.connect() as conn:
+                got = tiled.Layout(conn, lanes, meta)
+            with self._layout_lock:
+                self._layouts[int(profile_id)] = got
+                while len(self._layouts) > LAYOUTS_KEPT:
+                    self._layouts.pop(next(iter(self._layouts)))
+        return got
 
     def _timeline(self, profile_id: int) -> Loaded:
         meta = self._profiles.profile(profile_id)
@@ -49,7 +72,8 @@ class TimelineReads:
 
         def load() -> None:
             try:
-                self._timeline(profile_id)
+                if self._large(profile_id) is None:
+                    self._timeline(profile_id)
             except Exception:  # noqa: BLE001 - a prefetch must never fail the page that asked for it
                 pass
 
@@ -59,6 +83,9 @@ class TimelineReads:
 
     def timeline_lanes(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_lanes`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            return large.lanes[LANE_GROUP_COLUMNS].copy()
         return self._timeline(profile_id).lanes.copy()
 
     def timeline_window(
@@ -72,10 +99,20 @@ class TimelineReads:
         max_blocks: int = 2000,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Backs :meth:`Store.timeline_window`, which documents the columns."""
-        t = self._timeline(profile_id)
-        a, b = _bounds(start, end, t.duration)
         if max_items < 0 or max_blocks < 0 or px <= 0:
             raise BadRequestError("px must be positive, max_items and max_blocks non-negative")
+        large = self._large(profile_id)
+        if large is not None:
+            a, b = _bounds(start, end, large.duration)
+            with self._engine.connect() as conn:
+                drawn, bl, in_window, npp = tiled.window(conn, large, a, b, px, max_items, max_blocks)
+            events = self._frame(large.row0, large.lane_ids, drawn)
+            events.attrs.update(in_window=in_window, ns_per_px=npp, start=a, end=b)
+            blocks = pd.DataFrame({"row": bl.row, "start": bl.start, "end": bl.end, "count": bl.count,
+                                   "busy": bl.busy}, columns=BLOCK_COLUMNS)  # fmt: skip
+            return events, blocks
+        t = self._timeline(profile_id)
+        a, b = _bounds(start, end, t.duration)
         key = (a, b, px, max_items, max_blocks)
         w = t.windows.get(key)
         if w is None:  # the same view asked again (reloads, the whole profile after a double click) is remembered
@@ -98,37 +135,41 @@ class TimelineReads:
         self, profile_id: int, query: str, start: int | None = None, end: int | None = None, max_items: int = 2000
     ) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_search`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            a, b = _bounds(start, end, large.duration)
+            wanted, total, levels = self._names_matching(profile_id, query)
+            with self._engine.connect() as conn:
+                hit = (tiled.search(conn, large, wanted, levels, a, b, max_items) if wanted
+                       else tiled.event_rows(conn, large, [])[0])  # fmt: skip
+            frame = self._frame(large.row0, large.lane_ids, hit)
+            frame.attrs["total"] = total
+            return frame
         t = self._timeline(profile_id)
         a, b = _bounds(start, end, t.duration)
         hit = self._matching_events(t, query)
         total = len(hit)
         s, d = t.ix.start[hit], t.ix.dur[hit]
         hit = hit[((s + d > a) | ((d == 0) & (s >= a))) & (s < b)]
-        hit = hit[np.argsort(-t.ix.dur[hit], kind="stable")[:max_items]]
+        # the longest duration classes first, then the earliest: what the SQL path's ordered index scans return
+        hit = hit[np.lexsort((hit, t.ix.start[hit], -t.ix.level[hit].astype(np.int64)))[:max_items]]
         frame = self._event_rows(t, np.sort(hit))
         frame.attrs["total"] = total
         return frame
 
     def timeline_event(self, profile_id: int, event_id: int) -> dict[str, Any]:
         """Backs :meth:`Store.timeline_event`, which documents the columns."""
+        large = self._large(profile_id)
+        if large is not None:
+            with self._engine.connect() as conn:
+                return event_sql.event_details(conn, large, int(profile_id), int(event_id), self._frame)
         t = self._timeline(profile_id)
         pos = int(event_id) - t.ix.base
         if t.ix.base == 0 or not 0 <= pos < len(t.ix) or self._event_rows(t, np.array([pos]))["id"].iloc[0] != event_id:
             raise NotFoundError(f"there is no event {event_id} in profile {profile_id}")
         event = self._event_rows(t, np.array([pos])).iloc[0].to_dict()
         with self._engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT e.corr, e.ext_id, i.name FROM profile_events e LEFT JOIN names i ON i.id = e.info_id "
-                     "WHERE e.id = :id"), {"id": int(event_id)},
-            ).one()  # fmt: skip
-            flows = conn.execute(
-                text("SELECT kind, src, dst FROM profile_flows WHERE profile_id = :p AND (src = :id OR dst = :id) "
-                     "ORDER BY flow_id"), {"p": int(profile_id), "id": int(event_id)},
-            ).all()  # fmt: skip
-            details = conn.execute(
-                text("SELECT grid, block, registers, shared_memory, blocks_per_sm, warps_per_sm, occupancy, bytes "
-                     "FROM profile_event_details WHERE event_id = :id"), {"id": int(event_id)},
-            ).mappings().first()  # fmt: skip
+            row, flows, details = event_sql.event_extras(conn, int(profile_id), int(event_id))
         lane = t.lanes.set_index("position").loc[int(t.ix.lane[pos])]
         stack = []
         up = int(t.ix.parent[pos])
@@ -167,10 +208,16 @@ class TimelineReads:
 
     def timeline_minimap(self, profile_id: int, bins: int = 400) -> pd.DataFrame:
         """Backs :meth:`Store.timeline_minimap`, which documents the columns."""
-        t = self._timeline(profile_id)
-        counts = t.minimaps.get(bins)
-        if counts is None:  # the whole profile never changes: count once per resolution
-            counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
+        large = self._large(profile_id)
+        if large is not None:
+            with self._engine.connect() as conn:
+                counts = tiled.minimap(conn, large, bins)
+            t: Any = large
+        else:
+            t = self._timeline(profile_id)
+            counts = t.minimaps.get(bins)
+            if counts is None:  # the whole profile never changes: count once per resolution
+                counts = t.minimaps[bins] = lod.density(t.ix, t.duration, bins)
         order = t.lanes.sort_values("row0")
         frame = pd.DataFrame(counts[order["position"].to_numpy()], index=order["id"].to_numpy())
         frame.attrs["bin_ns"] = max(t.duration, 1) / max(bins, 1)
@@ -179,6 +226,17 @@ class TimelineReads:
 
     def name_spans(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.name_spans`, which documents the columns."""
+        self._profiles.profile(profile_id)
+        with self._engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT n.name, SUM(t.calls), MIN(t.first_start), MAX(t.last_end) FROM timeline_names t "
+                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p GROUP BY t.name_id, n.name "
+                     "ORDER BY t.name_id"), {"p": int(profile_id)},
+            ).all()  # fmt: skip
+        if stored or self._large(profile_id) is not None:
+            return pd.DataFrame(stored, columns=["name", "calls", "first_start", "last_end"]).astype(
+                {"calls": "int64", "first_start": "int64", "last_end": "int64"}
+            )
         t = self._timeline(profile_id)
         ids, inverse = t.name_codes()
         first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
@@ -245,6 +303,36 @@ class TimelineReads:
 
     # -- helpers -----------------------------------------------------------------------------------------------------
 
+    def _names_matching(self, profile_id: int, query: str) -> tuple[list[int], int, dict[int, tuple[int, int]]]:
+        """Name ids of the profile whose name contains ``query`` (case-insensitive), their events' count and, per
+        lane id holding some, the duration classes (lowest, highest) they span there."""
+        query = (query or "").strip().lower()
+        if not query:
+            return [], 0, {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT t.name_id, n.name, t.lane_id, t.calls, t.min_level, t.max_level FROM timeline_names t "
+                     "JOIN names n ON n.id = t.name_id WHERE t.profile_id = :p"), {"p": int(profile_id)},
+            ).all()  # fmt: skip
+        ids, total, levels = set(), 0, {}
+        for name_id, name, lane, calls, low, high in rows:
+            if query in name.lower():
+                ids.add(int(name_id))
+                total += int(calls)
+                was = levels.get(int(lane), (int(low), int(high)))
+                levels[int(lane)] = (min(was[0], int(low)), max(was[1], int(high)))
+        return sorted(ids), total, levels
+
+    def _frame(self, row_of_lane: np.ndarray, lane_ids: np.ndarray, e: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Event arrays (:data:`tiled.EVENT_FIELDS`) as the documented event columns."""
+        names = self._names(np.unique(e["name_id"])) if len(e["id"]) else {}
+        return pd.DataFrame(
+            {"id": e["id"], "row": row_of_lane[e["lane"]] + e["depth"], "lane_id": lane_ids[e["lane"]],
+             "kind": [KINDS[k] for k in e["kind"].tolist()], "name": [names.get(int(i)) for i in e["name_id"]],
+             "start": e["start"], "dur": e["dur"], "depth": np.asarray(e["depth"], dtype=np.int64)},
+            columns=WINDOW_COLUMNS,
+        )  # fmt: skip
+
     def _names(self, ids: np.ndarray) -> dict[int, str]:
         wanted = sorted({int(i) for i in ids})
         out: dict[int, str] = {}
@@ -267,14 +355,9 @@ class TimelineReads:
     def _event_rows(self, t: Loaded, pos: np.ndarray) -> pd.DataFrame:
         pos = np.asarray(pos, dtype=np.int64)
         ix = t.ix
-        names = self._names(np.unique(ix.name_id[pos])) if len(pos) else {}
-        lane = ix.lane[pos]
-        return pd.DataFrame(
-            {"id": pos + ix.base, "row": t.row_of_lane[lane] + ix.depth[pos], "lane_id": t.lane_ids[lane],
-             "kind": [KINDS[k] for k in ix.kind[pos].tolist()], "name": [names.get(int(i)) for i in ix.name_id[pos]],
-             "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos].astype(np.int64)},
-            columns=WINDOW_COLUMNS,
-        )  # fmt: skip
+        arrays = {"id": pos + ix.base, "lane": ix.lane[pos], "kind": ix.kind[pos], "name_id": ix.name_id[pos],
+                  "start": ix.start[pos], "dur": ix.dur[pos], "depth": ix.depth[pos]}  # fmt: skip
+        return self._frame(t.row_of_lane, t.lane_ids, arrays)
 
     def _nearest_op(self, t: Loaded, pos: int) -> dict[str, Any] | None:
         while pos >= 0 and t.ix.kind[pos] != KIND["cpu_op"]:

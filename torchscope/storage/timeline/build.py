@@ -1,0 +1,210 @@
+"""Building a profile's timeline tables once, when it is stored: depths, display rows, the density pyramid, names.
+
+:func:`build_timeline` reads the profile's events lane by lane in bounded chunks of ids (a lane's events have
+contiguous ids in start order), so memory stays at a few numpy arrays of the largest lane, never a Python object per
+event beyond one chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, delete, select
+
+from torchscope.errors import StoreError
+from torchscope.storage.bulk import insert_rows
+from torchscope.storage.profile.kinds import KIND
+from torchscope.storage.profile.schema import profile_lanes, profiles
+from torchscope.storage.timeline import lod, tiles
+from torchscope.storage.timeline.schema import timeline_lanes, timeline_names, timeline_tiles
+
+CHUNK = 262_144
+"""Events read per query while building."""
+CELL_RATIO = 1 / 2
+"""A lane's pyramid stops above the first level with more cells than this share of its events: finer windows are
+answered from raw events, which at that zoom are few per pixel."""
+MIN_SHIFT = 10
+"""Finest level ever stored: bins of 1.024 µs."""
+
+_LANE_COLUMNS = ["id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count"]
+
+
+def build_timeline(conn: Connection, profile_id: int) -> None:
+    """Write ``timeline_lanes``, ``timeline_tiles`` and ``timeline_names`` of a stored profile (replacing any).
+
+    Call it in the transaction that inserted the profile's events, after them.
+    """
+    profile_id = int(profile_id)
+    meta = conn.execute(
+        select(profiles.c.first_event_id, profiles.c.duration_ns).where(profiles.c.id == profile_id)
+    ).one()
+    lanes = pd.DataFrame(
+        conn.execute(
+            select(*(profile_lanes.c[c] for c in _LANE_COLUMNS))
+            .where(profile_lanes.c.profile_id == profile_id)
+            .order_by(profile_lanes.c.id)
+        ).all(),
+        columns=_LANE_COLUMNS,
+    )
+    for table in (timeline_lanes, timeline_tiles, timeline_names):
+        conn.execute(delete(table).where(table.c.profile_id == profile_id))
+    top = max(int(meta.duration_ns), 1).bit_length()  # one bin of 2**top ns holds the whole profile
+    first_id = meta.first_event_id
+    if first_id is None:  # stored before profiles recorded it: the first lane's lowest id (the reads need it)
+        first_id = _lowest_id(conn, profile_id, lanes)
+    first_id = int(first_id)
+    rows, finest, depths, names = [], [], [], []
+    for lane in lanes.itertuples(index=False):
+        count = int(lane.event_count)
+        start, dur, depth, lane_names = _read_lane(conn, first_id, count, lane.kind == "device")
+        first_id += count
+        names.append(lane_names)
+        levels = pyramid(depth, start, dur, top)
+        insert_rows(conn, timeline_tiles, ("profile_id", "shift", "tile", "lane_id", "cells"),
+                    [(profile_id, s, t, int(lane.id), blob) for s, t, blob in levels])  # fmt: skip
+        rows.append(int(depth.max()) + 1 if count else 1)
+        finest.append(min((s for s, _, _ in levels), default=top))
+        depths.append(tiles.encode_depth(depth))
+    layout = lod.lane_layout(lanes, np.array(rows, dtype=np.int64))
+    row0 = dict(zip(layout["id"].tolist(), layout["row0"].tolist()))
+    insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth"),
+                [(int(i), profile_id, int(row0[int(i)]), r, f, d)
+                 for i, r, f, d in zip(lanes["id"], rows, finest, depths)])  # fmt: skip
+    insert_rows(conn, timeline_names, ("profile_id", "lane_id", "name_id", "calls", "first_start", "last_end",
+                                       "min_level", "max_level"),
+                [(profile_id, int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
+                 for row in zip(*(c.tolist() for c in part))])  # fmt: skip
+
+
+def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:
+    """The profile's first event id, found and recorded in ``profiles.first_event_id``."""
+    busy = lanes[lanes["event_count"] > 0]
+    if busy.empty:
+        return 0
+    lowest = conn.exec_driver_sql(
+        f"SELECT MIN(id) FROM profile_events WHERE lane_id = {int(busy['id'].iloc[0]):d}"
+    ).scalar_one()
+    conn.execute(profiles.update().where(profiles.c.id == profile_id).values(first_event_id=int(lowest)))
+    return int(lowest)
+
+
+def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> list[tuple[int, int, bytes]]:
+    """The stored levels of one lane, ``(shift, tile, cells)`` (rows are depths in the lane), from ``top`` (one
+    bin) down to the last level with at most :data:`CELL_RATIO` cells per event (never below :data:`MIN_SHIFT`)."""
+    out: list[tuple[int, int, bytes]] = []
+    if len(start) == 0:
+        return out
+    budget = len(start) * CELL_RATIO
+    order = np.argsort(depth, kind="stable")  # by row once, starts still ascending within a row
+    depth, start, dur = depth[order], start[order], dur[order]
+    for shift in range(top, MIN_SHIFT - 1, -1):
+        c = tiles.count_cells(depth, start, dur, shift, by_row=True)
+        if shift < top and c.size > budget:
+            break
+        tile = c.bin >> tiles.TILE_BITS
+        order = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
+        c = tiles.Cells(*(a[order] for a in c))
+        tile = tile[order]
+        cuts = np.flatnonzero(np.diff(tile)) + 1
+        for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(tile)])).tolist()):
+            part = tiles.Cells(*(a[lo:hi] for a in c))
+            out.append((shift, int(tile[lo]), tiles.encode_cells(part, int(tile[lo]))))
+    return out
+
+
+def _read_lane(
+    conn: Connection, first_id: int, count: int, device: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans."""
+    start = np.empty(count, dtype=np.int64)
+    dur = np.empty(count, dtype=np.int64)
+    depth = np.zeros(count, dtype=np.int16)
+    annotation = np.zeros(count, dtype=bool)
+    names = []
+    for lo in range(0, count, CHUNK):
+        n = min(CHUNK, count - lo)
+        cols = _read_chunk(conn, first_id, first_id + lo, n)
+        start[lo : lo + n], dur[lo : lo + n] = cols[:, 0], cols[:, 1]
+        kind, name_id, parent = cols[:, 2], cols[:, 3], cols[:, 4]
+        annotation[lo : lo + n] = kind == KIND["gpu_user_annotation"]
+        own = np.arange(lo, lo + n)
+        parent = np.where((parent >= 0) & (parent < own), parent, -1)  # a parent comes before its child, in the lane
+        if not device:
+            depth[lo : lo + n] = tiles.chunk_depth(parent, lo, depth)
+        level = np.frexp(cols[:, 1].astype(np.float64))[1].astype(np.int64)  # as profile_events.level
+        names.append(_merge_names([(name_id, np.ones(n, dtype=np.int64), cols[:, 0], cols[:, 0] + cols[:, 1],
+                                    level, level)], arrays=True))  # fmt: skip
+    if device and annotation.any():
+        # device streams do not nest, but a record_function range projected on a stream spans its kernels
+        depth = (~annotation).astype(np.int16)
+    return start, dur, depth, _merge_names(names, arrays=True)
+
+
+def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
+    """Events ``lo .. lo + n - 1`` of a lane starting at id ``first`` as rows ``start, dur, kind, name_id, parent``
+    (the parent's position in the lane, -1 for none).
+
+    A fetch costs a Python object per value, so values travel packed in two integers: start and duration (when
+    they fit: starts within 36 min, events under 4 ms; the few others are read again), and kind, name id and parent.
+    """
+    if count_above(conn, "names", 1 << 28) or n >= 1 << 31:
+        sql = (
+            "SELECT start, dur, kind, name_id, COALESCE(parent - {first:d}, -1) FROM profile_events "
+            "WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
+        ).format(first=first, lo=lo, hi=lo + n)
+        return fetch_ints(conn, sql, 5)
+    sql = (
+        "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
+        "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent - {first:d}, -1) + 1) << 32) "
+        "FROM profile_events WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
+    ).format(first=first, lo=lo, hi=lo + n, start_cap=1 << 41, dur_cap=1 << 22)
+    packed = fetch_ints(conn, sql, 2)
+    if len(packed) != n:
+        raise StoreError(f"profile events {lo}..{lo + n - 1} are not stored contiguously: re-import the profile")
+    times, rest = packed[:, 0], packed[:, 1]
+    start, dur = times & ((1 << 41) - 1), times >> 41
+    wide = np.flatnonzero(times < 0)
+    for i in range(0, len(wide), 900):
+        ids = ",".join(str(int(x) + lo) for x in wide[i : i + 900])
+        exact = fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
+        start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
+    parent = (rest >> 32) - 1
+    return np.stack((start, dur, rest & 0xF, (rest >> 4) & 0x0FFFFFFF, parent), axis=1)
+
+
+def _merge_names(parts: list[tuple[np.ndarray, ...]], *, arrays: bool = False) -> Any:
+    """``(name id, calls, first start, last end, lowest level, highest level)`` per name over chunks (or lanes):
+    rows, or with ``arrays`` the six columns."""
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return tuple(np.zeros(0, dtype=np.int64) for _ in range(6)) if arrays else []
+    ids, calls, first, last, low, high = (np.concatenate(cols) for cols in zip(*parts))
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    out = [distinct, np.bincount(inverse, weights=calls, minlength=len(distinct)).astype(np.int64)]
+    for values, reduce, init in ((first, np.minimum, np.iinfo(np.int64).max), (last, np.maximum, 0),
+                                 (low, np.minimum, np.iinfo(np.int64).max), (high, np.maximum, 0)):  # fmt: skip
+        acc = np.full(len(distinct), init, dtype=np.int64)
+        reduce.at(acc, inverse, values)
+        out.append(acc)
+    return tuple(out) if arrays else list(zip(*(c.tolist() for c in out)))
+
+
+def count_above(conn: Any, table: str, value: int) -> bool:
+    """Whether ``table`` has an id of at least ``value`` (name ids must fit in 28 bits to travel packed)."""
+    return conn.exec_driver_sql(f"SELECT 1 FROM {table} WHERE id >= {int(value):d} LIMIT 1").first() is not None
+
+
+def fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
+    """The integer rows of ``sql`` as an ``n x width`` int64 array, straight from the DB-API cursor (the SQL holds
+    only integers formatted in, no parameters: paramstyles differ); plain tuples go through ``fromiter``."""
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    flat = itertools.chain.from_iterable(rows)
+    return np.fromiter(flat, dtype=np.int64, count=width * len(rows)).reshape(-1, width)
