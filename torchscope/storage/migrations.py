@@ -16,14 +16,20 @@ from torchscope.errors import StoreError
 Step = Callable[[Connection], None]
 
 
-
 def _dropped_by_kind(conn: Connection) -> None:
     """1 -> 2: per-kind dropped counts on ``runs``. Older runs keep their total in ``dropped``; their kinds read 0."""
     for column in ("dropped_scalars", "dropped_steps", "dropped_profiles"):
         conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind}
+def _distributed(conn: Connection) -> None:
+    """2 -> 3: a run's place in a distributed job. Older runs read as outside any job (all four NULL)."""
+    for column, kind in (("rank", "INTEGER"), ("world_size", "INTEGER"), ("local_rank", "INTEGER"), ("job_id", "TEXT")):
+        conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql("CREATE INDEX ix_runs_job_id ON runs (job_id)")
+
+
+STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

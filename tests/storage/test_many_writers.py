@@ -1,0 +1,86 @@
+"""The ranks of a ``torch.distributed`` job (gloo, CPU processes) write into one store at once, on both backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy
+
+import torchscope
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS))
+
+from ddp_ranks import SCALARS, value_at  # noqa: E402
+
+STEPS = 120
+
+
+def start_job(folder: Path, db: str, world: int, *, job: str, steps: int, mode: str) -> list[str]:
+    """Run ``world`` ranks of ``tests/ddp_ranks.py`` at once; returns each rank's stderr (asserts they all exit 0)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]), "GLOO_SOCKET_IFNAME": "lo",
+           "TORCHSCOPE_JOB_ID": job, "PYTHONWARNINGS": "always"}  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(TESTS / "ddp_ranks.py"), str(rank), str(world), str(folder), db, str(steps), "1", mode],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for rank in range(world)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    return [err for _out, err in outputs]
+
+
+def check_every_row(db: str, world: int, job: str, steps: int, stderr: list[str]) -> None:
+    """No rank warned (no "database is locked", nothing dropped); each rank's run, scalars and watched steps are all
+    there, exactly."""
+    errors = "\n".join(stderr)
+    assert "locked" not in errors and "TorchscopeWarning" not in errors, errors[-3000:]
+    store = torchscope.open(db)
+    runs = store.runs().sort_values("rank")
+    assert runs["rank"].tolist() == list(range(world))
+    assert runs["world_size"].tolist() == [world] * world
+    assert runs["job_id"].tolist() == [job] * world
+    assert runs["status"].tolist() == ["finished"] * world
+    assert runs["dropped"].tolist() == [0] * world
+    for run_id, rank in zip(runs["id"], runs["rank"], strict=True):
+        frame = store.scalars(int(run_id))
+        expected = sorted((f"t{tag}", step, value_at(rank, step, tag)) for tag in range(SCALARS) for step in range(steps))
+        assert sorted(zip(frame["tag"], frame["step"], frame["value"])) == expected
+        assert int(store.run(int(run_id))["scalar_count"]) == SCALARS * steps
+        assert store.graph_steps(int(run_id))["step"].tolist() == list(range(steps))
+    engine = sqlalchemy.create_engine(db if "://" in db else f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM scalars").scalar() == world * SCALARS * steps
+        per_run = conn.exec_driver_sql("SELECT run_id, COUNT(*) FROM tensor_stats GROUP BY run_id").all()
+        # the same model on every rank: the same statistics rows per captured step
+        assert len(per_run) == world and len({count for _run, count in per_run}) == 1 and per_run[0][1] > 0
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM names WHERE name LIKE 't_'").scalar() == SCALARS
+    engine.dispose()
+    store.close()
+
+
+def test_three_gloo_ranks_write_one_sqlite_store_at_once_without_losing_a_row(tmp_path: Path) -> None:
+    db = str(tmp_path / "job.db")
+    stderr = start_job(tmp_path, db, 3, job="sqlite-job", steps=STEPS, mode="none")
+    check_every_row(db, 3, "sqlite-job", STEPS, stderr)
+
+
+def test_two_gloo_ranks_write_one_new_postgresql_store_at_once_without_losing_a_row(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import uuid
+
+    name = f"t_{uuid.uuid4().hex[:12]}"  # a new database: the ranks also race to create the schema
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    db = postgres_url.replace("/torchscope?", f"/{name}?")
+    stderr = start_job(tmp_path, db, 2, job="pg-job", steps=STEPS, mode="none")
+    check_every_row(db, 2, "pg-job", STEPS, stderr)
