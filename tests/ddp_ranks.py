@@ -13,14 +13,14 @@ Prints ``run <id>`` first; exits 0 when everything was stored.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
-
 import torchscope
+
+PATH = Path(__file__).resolve()
 
 SCALARS = 5
 """Tags each rank logs per step: ``t0`` .. ``t4``."""
@@ -33,9 +33,30 @@ def value_at(rank: int, step: int, tag: int) -> float:
     return rank * 1000 + step + tag / 8
 
 
+def start_job(folder: Path, db: str, world: int, *, job: str, steps: int, mode: str, slow_rank: int = 1) -> list[str]:
+    """Run ``world`` ranks of this script at once (the tests' helper); returns each rank's stderr after asserting
+    that every rank exited 0."""
+    tests = PATH.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)]), "GLOO_SOCKET_IFNAME": "lo",
+           "TORCHSCOPE_JOB_ID": job, "PYTHONWARNINGS": "always"}  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(PATH), str(rank), str(world), str(folder), db, str(steps), str(slow_rank), mode],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for rank in range(world)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    return [err for _out, err in outputs]
+
+
 def busy(ms: float) -> None:
     """Real CPU work (matrix products) for about ``ms`` milliseconds, recorded as ops in the trace."""
     import time
+
+    import torch
 
     a = torch.randn(128, 128)
     end = time.perf_counter() + ms / 1000
@@ -44,6 +65,10 @@ def busy(ms: float) -> None:
 
 
 def main(rank: int, world: int, folder: Path, db: str, steps: int, slow_rank: int, mode: str) -> None:
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{folder / 'rendezvous'}", rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -71,10 +96,10 @@ def main(rank: int, world: int, folder: Path, db: str, steps: int, slow_rank: in
         traces = folder / "traces"
         traces.mkdir(exist_ok=True)
         export = lambda p: p.export_chrome_trace(str(traces / f"rank-{rank}.json"))  # noqa: E731
-        schedule = torch.profiler.schedule(wait=0, warmup=1, active=PROFILED)
+        schedule = torch.profiler.schedule(wait=0, warmup=1, active=PROFILED, repeat=1)
         cpu = [torch.profiler.ProfilerActivity.CPU]
         with (torch.profiler.profile(activities=cpu, schedule=schedule, on_trace_ready=export) if mode == "file"
-              else run.profile(wait=0, warmup=1, active=PROFILED)) as prof:  # fmt: skip
+              else run.profile(wait=0, warmup=1, active=PROFILED, repeat=1)) as prof:  # fmt: skip
             for i in range(1 + PROFILED):
                 train_step(slow=rank == slow_rank and i == 2)
                 prof.step()

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy
+from ddp_ranks import SCALARS, start_job, value_at
 
 import torchscope
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS))
-
-from ddp_ranks import SCALARS, value_at  # noqa: E402
-
 STEPS = 120
-
-
-def start_job(folder: Path, db: str, world: int, *, job: str, steps: int, mode: str) -> list[str]:
-    """Run ``world`` ranks of ``tests/ddp_ranks.py`` at once; returns each rank's stderr (asserts they all exit 0)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]), "GLOO_SOCKET_IFNAME": "lo",
-           "TORCHSCOPE_JOB_ID": job, "PYTHONWARNINGS": "always"}  # fmt: skip
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(TESTS / "ddp_ranks.py"), str(rank), str(world), str(folder), db, str(steps), "1", mode],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for rank in range(world)
-    ]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (_out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err[-3000:]
-    return [err for _out, err in outputs]
 
 
 def check_every_row(db: str, world: int, job: str, steps: int, stderr: list[str]) -> None:
