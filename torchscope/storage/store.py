@@ -23,6 +23,7 @@ from torchscope.storage.compare.records import Comparison
 from torchscope.storage.engine import open_engine, resolve_url
 from torchscope.storage.graph.reads import GraphReads
 from torchscope.storage.graph.view_reads import GraphViewReads
+from torchscope.storage.profile import rank_timeline
 from torchscope.storage.profile.rank_reads import RankReads
 from torchscope.storage.profile.ranks import STRAGGLER_THRESHOLD
 from torchscope.storage.profile.reads import ProfileReads
@@ -203,6 +204,33 @@ class Store:
         """View read. ``(anchor step, {profile_id: ns})``: what to add to each rank's times so that ``ProfilerStep#
         step`` (default: the first step every rank has) starts when it starts on the lowest rank."""
         return self._ranks.rank_offsets(profile_id, step)
+
+    def timeline_ranks(
+        self,
+        profile_id: int,
+        start: int,
+        end: int,
+        *,
+        step: int | None = None,
+        px: int = 1200,
+        max_items: int = 3000,
+        max_blocks: int = 2000,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """View read (timeline, ranks side by side): ``(lanes, events, blocks)`` of every rank of ``profile_id``'s
+        group over ``[start, end)`` (ns since ``profile_id``'s start), one block of lanes per rank (``group`` is
+        ``rank R · ...``), each rank shifted so that ``ProfilerStep#step`` starts with the lowest rank's (see
+        :meth:`rank_offsets`). Columns as :meth:`timeline_lanes` and :meth:`timeline_window`, plus ``profile_id``;
+        ``events.attrs``: ``in_window`` and ``step`` (the anchor)."""
+        group = self.rank_group(profile_id)
+        group = group[group["rank"].notna()]
+        anchor, offsets = self.rank_offsets(profile_id, step)
+        shift = rank_timeline.shifts(group, offsets, profile_id)
+        lanes, events, blocks = rank_timeline.ranks_window(
+            self.timeline_lanes, self.timeline_window, group, shift, int(start), int(end), px=px,
+            max_items=max_items, max_blocks=max_blocks,
+        )  # fmt: skip
+        events.attrs["step"] = anchor
+        return lanes, events, blocks
 
     def compare(
         self,

@@ -23,19 +23,21 @@ from torchscope.errors import NotFoundError
 from torchscope.storage.profile import ranks as rk
 from torchscope.storage.profile.kinds import KIND
 
-GROUP_COLUMNS = ["profile_id", "rank", "run_id", "name"]
+GROUP_COLUMNS = ["profile_id", "rank", "run_id", "name", "start_ns", "duration_ns"]
 RANK_IN_NAME = re.compile(r"rank[-_]?(\d+)", re.IGNORECASE)
 
 _PROFILE_SQL = text(
-    "SELECT p.id, p.run_id, p.name, p.path, p.rank, r.rank, r.job_id FROM profiles p "
+    "SELECT p.id, p.run_id, p.name, p.path, p.rank, r.rank, r.job_id, p.start_ns, p.duration_ns FROM profiles p "
     "LEFT JOIN runs r ON r.id = p.run_id WHERE p.id = :p"
 )
 _JOB_SQL = text(
-    "SELECT p.id, p.run_id, p.name, p.path, p.rank, r.rank FROM profiles p JOIN runs r ON r.id = p.run_id "
+    "SELECT p.id, p.run_id, p.name, p.path, p.rank, r.rank, p.start_ns, p.duration_ns FROM profiles p "
+    "JOIN runs r ON r.id = p.run_id "
     "WHERE r.job_id = :job AND p.name = :name ORDER BY p.id"
 )
 _RUN_SQL = text(
-    "SELECT p.id, p.run_id, p.name, p.path, p.rank, NULL FROM profiles p WHERE p.run_id = :run ORDER BY p.id"
+    "SELECT p.id, p.run_id, p.name, p.path, p.rank, NULL, p.start_ns, p.duration_ns FROM profiles p "
+    "WHERE p.run_id = :run ORDER BY p.id"
 )
 _STEPS_SQL = text(
     "SELECT n.name, e.start, e.dur, e.lane_id FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id "
@@ -72,24 +74,24 @@ def rank_of(profile_rank: int | None, run_rank: int | None, name: str, path: str
 
 
 def rank_group(conn: Connection, profile_id: int) -> pd.DataFrame:
-    """``GROUP_COLUMNS`` of the ranks in ``profile_id``'s group, by rank; just the profile itself (rank maybe None)
+    """``GROUP_COLUMNS`` (``start_ns``: the profile's absolute start) of the ranks in ``profile_id``'s group, by rank; just the profile itself (rank maybe None)
     when it has no group. A rank seen twice keeps its first profile."""
     row = conn.execute(_PROFILE_SQL, {"p": int(profile_id)}).first()
     if row is None:
         raise NotFoundError(f"there is no profile {profile_id} in this database (see store.profiles())")
-    pid, run_id, name, path, p_rank, r_rank, job = row
+    pid, run_id, name, path, p_rank, r_rank, job, start, duration = row
     if job is not None:
         members = conn.execute(_JOB_SQL, {"job": job, "name": name}).all()
     else:
         members = conn.execute(_RUN_SQL, {"run": run_id}).all()
-    seen: dict[int, tuple[int, int, int, str]] = {}
-    for m_id, m_run, m_name, m_path, m_prank, m_rrank in members:
+    seen: dict[int, tuple[int, int, int, str, int, int]] = {}
+    for m_id, m_run, m_name, m_path, m_prank, m_rrank, m_start, m_duration in members:
         rank = rank_of(m_prank, m_rrank, m_name, m_path)
         if rank is not None and rank not in seen:
-            seen[rank] = (int(m_id), rank, int(m_run), m_name)
+            seen[rank] = (int(m_id), rank, int(m_run), m_name, int(m_start), int(m_duration))
     if int(pid) not in {v[0] for v in seen.values()}:
         own = rank_of(p_rank, r_rank, name, path)
-        return pd.DataFrame([(int(pid), own, int(run_id), name)], columns=GROUP_COLUMNS)
+        return pd.DataFrame([(int(pid), own, int(run_id), name, int(start), int(duration))], columns=GROUP_COLUMNS)
     return pd.DataFrame(sorted(seen.values(), key=lambda v: v[1]), columns=GROUP_COLUMNS)
 
 
@@ -135,11 +137,7 @@ class RankReads:
         with self._engine.connect() as conn:
             group = rank_group(conn, profile_id)
             members = [(int(p), r) for p, r in zip(group["profile_id"], group["rank"]) if r is not None and r == r]
-            origins = {
-                int(i): int(s) for i, s in conn.execute(
-                    text("SELECT id, start_ns FROM profiles WHERE id IN :ids").bindparams(
-                        bindparam("ids", expanding=True)), {"ids": [p for p, _ in members] or [-1]})
-            }  # fmt: skip
+            origins = {int(p): int(s) for p, s in zip(group["profile_id"], group["start_ns"])}
             key = (str(self._engine.url), tuple(members))
             with self._lock:
                 if key in self._cache:
