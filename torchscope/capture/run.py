@@ -153,8 +153,11 @@ class Run:
         return ProfileSession(self, **options)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
-    def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """Write everything queued, mark the run ``status`` and release the database. Idempotent."""
+    def finish(self, status: str = "finished", error: str | None = None, timeout: float = 30.0) -> None:
+        """Write everything queued, mark the run ``status`` and release the database. Idempotent.
+
+        Waits while the writer makes progress; gives up when no batch committed for ``timeout`` seconds, counting
+        what was still queued as dropped (with a warning)."""
         with self._lock:
             if self._finished:
                 return
@@ -165,7 +168,7 @@ class Run:
         now = time.time_ns()
         error = error[:500] if error else None
         self._writer.put(RunUpdate(self.id, status=status, ended_at=now, heartbeat_at=now, error=error))
-        self._writer.close()  # writes what is queued, and the dropped counts when they changed
+        self._writer.close(timeout)  # writes what is queued, and the dropped counts when they changed
         _open_runs.discard(self)
 
     def __enter__(self) -> Run:
