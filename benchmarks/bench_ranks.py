@@ -87,7 +87,8 @@ def run_job(db: str, world: int, steps: int, tags: int, watch_every: int, train:
     wall = time.perf_counter() - started
     failed = [p.returncode for p in procs if p.returncode != 0]
     ranks = [json.loads((folder / f"rank{r}.json").read_text()) for r in range(world) if (folder / f"rank{r}.json").exists()]
-    latencies = sorted(v for r in ranks for v in r["latencies"])
+    latencies = sorted(v for r in ranks for v in r["latencies"]) or [0]
+    reasons = sorted({e.strip().splitlines()[-1][:160] for p, e in zip(procs, errors) if p.returncode != 0 and e.strip()})
     engine = sqlalchemy.create_engine(db if "://" in db else f"sqlite:///{db}")
     with engine.connect() as conn:
         ids = [r["run"] for r in ranks]
@@ -101,14 +102,14 @@ def run_job(db: str, world: int, steps: int, tags: int, watch_every: int, train:
     text = "\n".join(errors)
     forwards = steps if train else len(range(0, steps, watch_every))  # watch(every=) counts the model's forwards
     return {
-        "processes": world, "exit codes != 0": len(failed), "scalar rows": f"{scalars:,} of {world * steps * tags:,}",
+        "processes": world, "exit codes != 0": len(failed), "why ranks failed": "; ".join(reasons) or "-", "scalar rows": f"{scalars:,} of {world * steps * tags:,}",
         "captured steps": f"{captured:,} of {world * len(range(0, forwards, watch_every)):,}",
         "dropped": sum(r["dropped"] for r in ranks), "'locked' in stderr": text.lower().count("locked"),
         "torchscope warnings": text.count("TorchscopeWarning"), "jobs in store": len(jobs),
         "run.log median / p99 (µs)": f"{latencies[len(latencies) // 2] / 1e3:.1f} / "
                                      f"{latencies[int(len(latencies) * 0.99)] / 1e3:.1f}",
-        "finish() max (s)": f"{max(r['finish_s'] for r in ranks):.2f}",
-        "rows/s, all writers": f"{scalars / max(max(r['train_s'] + r['finish_s'] for r in ranks), 1e-9):,.0f}",
+        "finish() max (s)": f"{max([r['finish_s'] for r in ranks] or [0]):.2f}",
+        "rows/s, all writers": f"{scalars / max(max([r['train_s'] + r['finish_s'] for r in ranks] or [0]), 1e-9):,.0f}",
         "wall incl. start (s)": f"{wall:.1f}",
     }
 
