@@ -67,4 +67,6 @@ def test_a_writer_stuck_at_finish_gives_up_after_the_timeout_and_counts_what_was
     assert "made no progress for 0.3 s while the run finished; 8 queued records were dropped (15 dropped in all)" in (
         messages[0]
     )
-    release.set()
+    release.set()  # the database answers again: the thread finishes its batch and stops, writing nothing more
+    run._writer._thread.join(10)
+    assert not run._writer._thread.is_alive()

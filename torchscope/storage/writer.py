@@ -224,6 +224,7 @@ class Writer:
                     lost.append(item)
         except queue.Empty:
             pass
+        self._queue.put(_Stop())  # should the database come back before the process ends, the thread stops there
         self.count_dropped(lost)
         self.warn_once(
             "close-timeout", f"torchscope: writing to {self._where} made no progress for {timeout:g} s while the run "

@@ -144,7 +144,7 @@ class RankReads:
                     self._cache.move_to_end(key)
                     return self._cache[key]
             parts = [_intervals(conn, p, int(r), origins[p]) for p, r in members]
-        steps = rk.rank_steps(parts, threshold=0.0)[rk.STEP_COLUMNS[:-2]]  # stragglers are marked per call
+        steps = rk.step_table(parts)  # stragglers are marked per call, for the threshold asked
         with self._lock:
             self._cache[key] = steps
             while len(self._cache) > self.CACHED:

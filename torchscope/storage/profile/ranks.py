@@ -106,11 +106,16 @@ def mark_stragglers(steps: pd.DataFrame, threshold: float = STRAGGLER_THRESHOLD)
     return out
 
 
-def rank_steps(ranks: list[RankIntervals], threshold: float = STRAGGLER_THRESHOLD) -> pd.DataFrame:
-    """Per rank per step (``STEP_COLUMNS``), ordered by step then rank."""
+def step_table(ranks: list[RankIntervals]) -> pd.DataFrame:
+    """Per rank per step, ordered by step then rank: ``STEP_COLUMNS`` but the straggler columns."""
     frame = pd.DataFrame(step_rows(ranks), columns=STEP_COLUMNS[:-2])
     frame = frame.astype({c: "int64" for c in STEP_COLUMNS[:-2]})
-    return mark_stragglers(frame, threshold).sort_values(["step", "rank"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["step", "rank"], kind="stable").reset_index(drop=True)
+
+
+def rank_steps(ranks: list[RankIntervals], threshold: float = STRAGGLER_THRESHOLD) -> pd.DataFrame:
+    """Per rank per step (``STEP_COLUMNS``), ordered by step then rank."""
+    return mark_stragglers(step_table(ranks), threshold)
 
 
 def rank_summary(steps: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from dash import dcc, html
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.formatting import fmt_ms
-from torchscope.storage.store import Store
+from torchscope.storage.store import STRAGGLER_THRESHOLD, Store
 
 STRAGGLER_COLOR = "#d62728"
 RANK_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#72b7b2", "#eeca3b", "#ff9da6", "#9d755d")
@@ -94,9 +94,9 @@ def section(store: Store, profile_id: int) -> html.Div | None:
     return html.Div(
         [
             html.H2(f"Ranks ({len(group)})"),
-            html.P("A step straggles when its time, or its computation, is more than 10% above the ranks' median for "
-                   "that step; comm is time in collectives, overlap the part of it during computation.",
-                   className="muted"),  # fmt: skip
+            html.P(f"A step straggles when its time, or its computation, is more than {STRAGGLER_THRESHOLD:.0%} above "
+                   "the ranks' median for that step; comm is time in collectives, overlap the part of it during "
+                   "computation.", className="muted"),  # fmt: skip
             dcc.Graph(id="prof-ranks-steps", figure=step_time_figure(steps), config=plot_config(), className="chart"),
             rank_table(summary, profile_id),
             html.H3("Straggling steps"),
