@@ -45,10 +45,14 @@ WORST_FIRST = ("running", "failed", "interrupted", "finished")
 
 def job_row(ranks: list[dict[str, Any]], key_tags: list[str]) -> dict[str, Any]:
     """The grid row of one job from its runs' records (``Store.run_summaries`` rows)."""
-    ranks = sorted(ranks, key=lambda r: (r["rank"] is None, r["rank"] if r["rank"] is not None else 0, r["id"]))
+    def number(value: Any) -> int | None:
+        return None if is_missing(value) else int(value)
+
+    ranks = sorted(ranks, key=lambda r: (number(r["rank"]) is None, number(r["rank"]) or 0, r["id"]))
     first = ranks[0]
-    links = " · ".join(f"[rank {r['rank'] if r['rank'] is not None else '?'}]({urls.run(r['id'])})" for r in ranks)
-    world = first.get("world_size")
+    links = " · ".join(f"[rank {'?' if number(r['rank']) is None else number(r['rank'])}]({urls.run(r['id'])})"
+                       for r in ranks)  # fmt: skip
+    world = number(first.get("world_size"))
     size = f"{len(ranks)} ranks" + (f" of {world}" if world is not None and world != len(ranks) else "")
     statuses = {r["status"] for r in ranks}
     row = {
