@@ -38,7 +38,7 @@ def step_time_figure(steps: pd.DataFrame) -> dict[str, Any]:
                            "comm %{customdata[2]:.3f} ms<br>straggling: %{customdata[0]}<extra></extra>"),
         ))  # fmt: skip
     layout = {"barmode": "group", "title": {"text": "Step time per rank (straggling steps outlined red)"},
-              "yaxis": {"title": {"text": "ms"}}, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
+              "yaxis": {"title": {"text": "ms"}, "automargin": True}, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
               "plot_bgcolor": "white", "height": 320, "legend": {"orientation": "h", "y": -0.2}}  # fmt: skip
     return {"data": data, "layout": layout}
 

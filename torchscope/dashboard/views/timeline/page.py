@@ -108,8 +108,9 @@ def _ranks_toggle(store: Store, pid: int, view: dict[str, Any]) -> Any:
     if len(store.rank_group(pid)) < 2:
         return None
     if "step" in view:
-        return dcc.Link("this rank only", id="tl-ranks", href=urls.timeline(pid, start=view["start"], end=view["end"]))
-    return dcc.Link("all ranks side by side", id="tl-ranks",
+        return dcc.Link("this rank only", id="tl-ranks", href=urls.timeline(pid, start=view["start"], end=view["end"]),
+                        style={"whiteSpace": "nowrap"})  # fmt: skip
+    return dcc.Link("all ranks side by side", id="tl-ranks", style={"whiteSpace": "nowrap"},
                     href=urls.timeline(pid, start=view["start"], end=view["end"], ranks=True))  # fmt: skip
 
 
