@@ -1,11 +1,13 @@
 """Train a classifier with DistributedDataParallel on CPU processes (gloo), each rank recorded by torchscope.
 
 The script spawns ``--world-size`` processes itself (rendezvous on 127.0.0.1, a free port). Every rank opens its
-own run in the one shared store, named ``<name>-rank<r>`` with ``rank`` and ``world_size`` in its config, watches
-its model and profiles a window of the first epoch. Rank 0 saves ``model.module.state_dict()`` after every epoch.
+own run in the one shared store, named ``<name>-rank<r>``; torchscope records its rank and world size (from the
+process group) and the job id (``$TORCHSCOPE_JOB_ID``, which the script sets for its ranks unless it is set
+already). Each rank watches its model and profiles a window of the first epoch. Rank 0 saves
+``model.module.state_dict()`` after every epoch.
 
     python examples/ddp_train.py [--world-size 2] [--epochs 3] [--db torchscope.db]
-    torchscope serve torchscope.db      # compare the ranks: /compare?a=<rank 0 run>&b=<rank 1 run>
+    torchscope serve torchscope.db      # the job is one row of the runs page; a rank's profile shows every rank
 
 Logged per rank: ``train/loss`` every batch (step: batches trained so far), ``val/loss`` and ``val/accuracy``
 (all ranks together) after every epoch at the step of its last batch.
@@ -14,7 +16,9 @@ Logged per rank: ``train/loss`` every batch (step: batches trained so far), ``va
 from __future__ import annotations
 
 import argparse
+import os
 import socket
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -138,6 +142,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     Path(args.save).parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TORCHSCOPE_JOB_ID", f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}")  # the ranks inherit it
     mp.spawn(worker, args=(args.world_size, free_port(), args), nprocs=args.world_size, join=True)
 
 

@@ -39,6 +39,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def rank_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory ``rank-0.json``, ``rank-1.json``: real CPU traces of a 2-rank gloo DDP job recorded by
+    ``tests/ddp_ranks.py`` (3 profiled steps; rank 1 computes 60 ms more in step 2, rank 0 waits for it)."""
+    from ddp_ranks import start_job
+
+    folder = tmp_path_factory.mktemp("job")
+    start_job(folder, str(folder / "unused.db"), 2, job="traces", steps=2, mode="file")
+    return folder / "traces"
+
+
 # -- a served dashboard and a real headless Chromium -------------------------------------------------------------------
 
 CHROMIUM_ARGS = [

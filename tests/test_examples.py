@@ -166,6 +166,10 @@ def test_ddp_train_records_each_rank_and_saves_a_plain_state_dict(db_path: Path,
     assert runs["name"].tolist() == ["ddp-rank0", "ddp-rank1"]
     assert runs["status"].tolist() == ["finished", "finished"]
     assert [(c["rank"], c["world_size"]) for c in runs["config"]] == [(0, 2), (1, 2)]
+    assert runs["rank"].tolist() == [0, 1] and runs["world_size"].tolist() == [2, 2]  # from the process group
+    assert runs["job_id"].nunique() == 1 and runs["job_id"].iloc[0].startswith("ddp-")  # the script's job id
+    profile = int(store.profiles(int(runs["id"].iloc[0]))["id"].iloc[0])
+    assert store.rank_group(profile)["rank"].tolist() == [0, 1]  # the two ranks' windows: one group
     validation = []
     for run_id in runs["id"].astype(int):
         assert store.graph_steps(run_id)["step"].tolist() == [0, 10]

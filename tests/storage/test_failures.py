@@ -269,8 +269,10 @@ def test_the_dropped_columns_are_added_to_a_schema_1_store_on_postgresql(postgre
     with torchscope.init("old", db=postgres_url, system_metrics=False) as run:
         run.log({"loss": 1.0}, step=0)
     engine = sqlalchemy.create_engine(postgres_url)
-    with engine.begin() as conn:  # back to schema 1: the per-kind columns did not exist
-        for column in ("dropped_scalars", "dropped_steps", "dropped_profiles"):
+    with engine.begin() as conn:  # back to schema 1: the per-kind columns (and schema 3's) did not exist
+        conn.exec_driver_sql("DROP INDEX ix_runs_job_id")
+        for column in ("dropped_scalars", "dropped_steps", "dropped_profiles", "rank", "world_size", "local_rank",
+                       "job_id"):  # fmt: skip
             conn.exec_driver_sql(f"ALTER TABLE runs DROP COLUMN {column}")
         conn.exec_driver_sql("UPDATE runs SET dropped = 7")
         conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")

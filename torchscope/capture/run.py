@@ -17,6 +17,7 @@ from torchscope.capture.log_values import FLOATS as _FLOATS
 from torchscope.capture.log_values import STEP_END as _STEP_END
 from torchscope.capture.log_values import STEP_MIN as _STEP_MIN
 from torchscope.capture.log_values import check_step, clean
+from torchscope.capture.distributed import Placement, detect
 from torchscope.storage.engine import open_engine, resolve_url, sqlite_path
 from torchscope.storage.runs.records import RunUpdate, scalar_log
 from torchscope.storage.runs.scalar_writes import warm_up
@@ -38,11 +39,15 @@ class Run:
     exception inside the block mark the run ``failed`` (``KeyboardInterrupt``: ``interrupted``).
     """
 
-    def __init__(self, writer: Writer, run_id: int, name: str, config: dict[str, Any], url: str) -> None:
+    def __init__(
+        self, writer: Writer, run_id: int, name: str, config: dict[str, Any], url: str, placement: Placement = Placement()
+    ) -> None:
         self.id = run_id
         self.name = name
         self.config = config
         self.url = url
+        self.rank, self.world_size, self.local_rank, self.job_id = placement
+        """Where this process sits in a distributed job (None outside one); see :mod:`torchscope.capture.distributed`."""
         self._writer = writer
         self.writer = writer
         """The store's background writer; hooks and profiler sessions put their records on it."""
@@ -148,8 +153,11 @@ class Run:
         return ProfileSession(self, **options)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
-    def finish(self, status: str = "finished", error: str | None = None) -> None:
-        """Write everything queued, mark the run ``status`` and release the database. Idempotent."""
+    def finish(self, status: str = "finished", error: str | None = None, timeout: float = 30.0) -> None:
+        """Write everything queued, mark the run ``status`` and release the database. Idempotent.
+
+        Waits while the writer makes progress; gives up when no batch committed for ``timeout`` seconds, counting
+        what was still queued as dropped (with a warning)."""
         with self._lock:
             if self._finished:
                 return
@@ -160,7 +168,7 @@ class Run:
         now = time.time_ns()
         error = error[:500] if error else None
         self._writer.put(RunUpdate(self.id, status=status, ended_at=now, heartbeat_at=now, error=error))
-        self._writer.close()  # writes what is queued, and the dropped counts when they changed
+        self._writer.close(timeout)  # writes what is queued, and the dropped counts when they changed
         _open_runs.discard(self)
 
     def __enter__(self) -> Run:
@@ -186,6 +194,7 @@ def init(
     config: Mapping[str, Any] | None = None,
     system_metrics: bool | float = True,
     max_queue: int = DEFAULT_MAX_QUEUE,
+    job: str | None = None,
 ) -> Run:
     """Start recording a run into the store ``db`` (a path or SQLAlchemy URL; default ``./torchscope.db``).
 
@@ -196,6 +205,10 @@ def init(
     one record): when the writer cannot keep up, captured steps are dropped once the queue is half full, everything
     once it is full, and the counts say what (``run.dropped_by_kind``, ``store.run(id)``).
 
+    In a distributed job the run records its ``rank``, ``world_size``, ``local_rank`` and ``job_id`` (from
+    ``torch.distributed`` or the launcher's environment, see :mod:`torchscope.capture.distributed`); ``job`` names the
+    job explicitly. Every rank may write into the same store at once (SQLite or PostgreSQL).
+
     Creates the database when it does not exist. Raises :class:`torchscope.StoreError` when it cannot be opened;
     everything after this call only warns.
     """
@@ -203,10 +216,11 @@ def init(
     engine = open_engine(url, create=True, writer=True)
     now = time.time_ns()
     pid = os.getpid()
-    run_name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+    place = detect(job)
+    run_name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}" + (f"-rank{place.rank}" if place.rank is not None else "")
     fields = {
         "name": run_name, "config": dict(config or {}), "started_at": now, "hostname": socket.gethostname(),
-        "pid": pid, "pid_started_at": int(psutil.Process(pid).create_time() * 1e9),
+        "pid": pid, "pid_started_at": int(psutil.Process(pid).create_time() * 1e9), **place._asdict(),
     }  # fmt: skip
     run_id = open_run(engine, **fields)
     _install_exit_hooks()
@@ -215,7 +229,7 @@ def init(
     writer.on_new_file.append(restore_run(run_id, **fields))  # a deleted file is created again with this run
     writer.every(HEARTBEAT_SECONDS, heartbeat(run_id))
     writer.call(lambda conn: warm_up(conn, run_id))
-    run = Run(writer, run_id, run_name, dict(config or {}), url)
+    run = Run(writer, run_id, run_name, dict(config or {}), url, place)
     if system_metrics:
         from torchscope.capture.system_metrics import DEFAULT_INTERVAL, start_for_run
 

@@ -83,10 +83,14 @@ def timeline(
     end: int | None = None,
     q: str | None = None,
     event: int | None = None,
+    ranks: bool = False,
+    step: int | None = None,
 ) -> str:
     """The timeline over ``[start, end]`` (ns from the profile's start), searching for ``q``, with ``event``
-    selected."""
-    return _with_query(f"/timeline/{int(profile_id)}", {"start": start, "end": end, "q": q, "event": event})
+    selected; ``ranks=True`` draws every rank of the profile's group side by side, aligned on ``ProfilerStep#step``
+    (default: the first step all ranks have)."""
+    query = {"start": start, "end": end, "q": q, "event": event, "ranks": 1 if ranks else None, "step": step}
+    return _with_query(f"/timeline/{int(profile_id)}", query)
 
 
 def timeline_around(profile_id: int, start: int, end: int, *, q: str | None = None, room: float = 0.5) -> str:

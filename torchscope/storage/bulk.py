@@ -115,7 +115,9 @@ class Interner:
         by_hash = {name_hash(n): n for n in missing}
         dialect = conn.dialect.name
         insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(names)
-        rows = [{"hash": h, "name": n} for h, n in by_hash.items()]
+        # in hash order: two processes interning overlapping names at once then take the rows' locks in one order,
+        # so PostgreSQL never has to abort one of them as a deadlock (the ranks of a job log the same tags)
+        rows = [{"hash": h, "name": by_hash[h]} for h in sorted(by_hash)]
         conn.execute(insert.on_conflict_do_nothing(index_elements=["hash"]), rows)
         hashes = list(by_hash)
         for start in range(0, len(hashes), 500):

@@ -17,6 +17,7 @@ from torchscope.storage.tables import metadata
 
 DEFAULT_DB = "torchscope.db"
 BUSY_TIMEOUT_MS = 30_000
+SCHEMA_LOCK = 0x746F7263  # "torc": the PostgreSQL advisory lock key held while a store's schema is created/migrated
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
@@ -146,8 +147,15 @@ def open_engine(
 
 
 def ensure_schema(engine: Engine, *, create: bool, where: str) -> None:
-    """Create the tables of an empty database, migrate an older one, refuse a newer or foreign one."""
+    """Create the tables of an empty database, migrate an older one, refuse a newer or foreign one.
+
+    Safe when several processes open one new store at once (the ranks of a job): SQLite's writer transaction and, on
+    PostgreSQL, a transaction-scoped advisory lock let one create or migrate while the others wait and then find it
+    done.
+    """
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
         has_meta = engine.dialect.has_table(conn, "meta")
         if not has_meta:
             existing = engine.dialect.get_table_names(conn)

@@ -16,26 +16,35 @@ from torchscope.errors import StoreError
 Step = Callable[[Connection], None]
 
 
-
 def _dropped_by_kind(conn: Connection) -> None:
     """1 -> 2: per-kind dropped counts on ``runs``. Older runs keep their total in ``dropped``; their kinds read 0."""
     for column in ("dropped_scalars", "dropped_steps", "dropped_profiles"):
         conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
 
 
+def _distributed(conn: Connection) -> None:
+    """2 -> 3: a run's place in a distributed job. Older runs read as outside any job (all four NULL)."""
+    for column, kind in (("rank", "INTEGER"), ("world_size", "INTEGER"), ("local_rank", "INTEGER"), ("job_id", "TEXT")):
+        conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql("CREATE INDEX ix_runs_job_id ON runs (job_id)")
+
+
 def _timeline_tiles(conn: Connection) -> None:
-    """2 -> 3: the timeline's tables (lanes' rows and depths, the density pyramid, names), built for every profile
-    (a read-only dashboard cannot build them later)."""
+    """3 -> 4: the timeline's tables (lanes' rows and depths, the density pyramid, names) and the profile summaries,
+    built for every profile (a read-only dashboard cannot build them later)."""
+    from torchscope.storage.profile.schema import profile_summaries
+    from torchscope.storage.summaries import store_summaries
     from torchscope.storage.timeline.build import build_timeline
     from torchscope.storage.timeline.schema import timeline_lanes, timeline_names, timeline_tiles
 
-    for table in (timeline_lanes, timeline_tiles, timeline_names):
+    for table in (timeline_lanes, timeline_tiles, timeline_names, profile_summaries):
         table.create(conn, checkfirst=True)
     for (profile_id,) in conn.exec_driver_sql("SELECT id FROM profiles ORDER BY id").all():
         build_timeline(conn, int(profile_id))
+        store_summaries(conn, int(profile_id))
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _timeline_tiles}
+STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

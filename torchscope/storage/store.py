@@ -23,6 +23,9 @@ from torchscope.storage.compare.records import Comparison
 from torchscope.storage.engine import display_url, open_engine, resolve_url
 from torchscope.storage.graph.reads import GraphReads
 from torchscope.storage.graph.view_reads import GraphViewReads
+from torchscope.storage.profile import rank_timeline
+from torchscope.storage.profile.rank_reads import RankReads
+from torchscope.storage.profile.ranks import STRAGGLER_THRESHOLD
 from torchscope.storage.profile.reads import ProfileReads
 from torchscope.storage.runs.reads import RunReads
 from torchscope.storage.tensorboard.reads import TbGraphReads
@@ -48,6 +51,7 @@ class Store:
         self._graph_view = GraphViewReads(self._engine)
         self._profiles = ProfileReads(self._engine)
         self._tensorboard = TbGraphReads(self._engine)
+        self._ranks = RankReads(self._engine)
         self._timeline = TimelineReads(self._engine, self._profiles)
         self.diffs = CompareReads(self._engine, self._runs, self._graphs, self._profiles)
         """The diff tables of two runs or profiles one at a time (``store.diffs.op_diff(pa, pb)``; docs/compare.md)."""
@@ -180,6 +184,57 @@ class Store:
         order), so the ``*_ns`` columns after ``wall_ns`` add up to ``wall_ns``.
         """
         return self._profiles.step_breakdown(profile_id)
+
+    def rank_group(self, profile_id: int) -> pd.DataFrame:
+        """The profiles of ``profile_id``'s distributed job, one per rank, by rank: ``profile_id, rank, run_id,
+        name``. The same window of every run of the job (``runs.job_id``), or the per-rank traces of one imported
+        directory; a profile outside a job is a group of one (docs/views-profile.md, "Ranks")."""
+        return self._ranks.rank_group(profile_id)
+
+    def rank_steps(self, profile_id: int, threshold: float = STRAGGLER_THRESHOLD) -> pd.DataFrame:
+        """Per rank and ``ProfilerStep#N`` of ``profile_id``'s group, by step then rank: ``rank, profile_id, step,
+        start_ns`` (absolute, the rank's clock) ``, step_ns, compute_ns, comm_ns, overlap_ns, idle_ns, straggler,
+        reason``. A rank straggles at a step when its step time or its computation exceeds the ranks' median by more
+        than ``threshold`` (default 10%); ``reason`` says which (``step``, ``compute``, ``step+compute``)."""
+        return self._ranks.rank_steps(profile_id, threshold)
+
+    def rank_summary(self, profile_id: int, threshold: float = STRAGGLER_THRESHOLD) -> pd.DataFrame:
+        """Per rank of ``profile_id``'s group: ``rank, profile_id, steps, step_ns`` (mean) ``, compute_ns, comm_ns,
+        overlap_ns`` (sums over the steps) ``, overlap_pct`` (overlap / comm) ``, idle_ns, idle_pct, stragglers``
+        (straggling steps, see :meth:`rank_steps`)."""
+        return self._ranks.rank_summary(profile_id, threshold)
+
+    def rank_offsets(self, profile_id: int, step: int | None = None) -> tuple[int | None, dict[int, int]]:
+        """View read. ``(anchor step, {profile_id: ns})``: what to add to each rank's times so that ``ProfilerStep#
+        step`` (default: the first step every rank has) starts when it starts on the lowest rank."""
+        return self._ranks.rank_offsets(profile_id, step)
+
+    def timeline_ranks(
+        self,
+        profile_id: int,
+        start: int,
+        end: int,
+        *,
+        step: int | None = None,
+        px: int = 1200,
+        max_items: int = 3000,
+        max_blocks: int = 2000,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """View read (timeline, ranks side by side): ``(lanes, events, blocks)`` of every rank of ``profile_id``'s
+        group over ``[start, end)`` (ns since ``profile_id``'s start), one block of lanes per rank (``group`` is
+        ``rank R · ...``), each rank shifted so that ``ProfilerStep#step`` starts with the lowest rank's (see
+        :meth:`rank_offsets`). Columns as :meth:`timeline_lanes` and :meth:`timeline_window`, plus ``profile_id``;
+        ``events.attrs``: ``in_window`` and ``step`` (the anchor)."""
+        group = self.rank_group(profile_id)
+        group = group[group["rank"].notna()]
+        anchor, offsets = self.rank_offsets(profile_id, step)
+        shift = rank_timeline.shifts(group, offsets, profile_id)
+        lanes, events, blocks = rank_timeline.ranks_window(
+            self.timeline_lanes, self.timeline_window, group, shift, int(start), int(end), px=px,
+            max_items=max_items, max_blocks=max_blocks,
+        )  # fmt: skip
+        events.attrs["step"] = anchor
+        return lanes, events, blocks
 
     def compare(
         self,

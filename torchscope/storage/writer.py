@@ -31,6 +31,9 @@ from torchscope.storage.handlers import HANDLERS
 from torchscope.storage.profile.records import ProfileWindow
 from torchscope.storage.runs.records import RunUpdate, ScalarLog
 
+CLOSING_BATCH = 5_000
+"""Records per batch once ``close`` was called: each commit then proves progress well within its timeout."""
+
 DEFAULT_MAX_QUEUE = 1_000_000
 """Records the in-memory queue holds at most (a ``run.log`` call is one record, a captured step one): past half of
 it captured steps are dropped, past all of it every record. ``torchscope.init(max_queue=...)`` changes it."""
@@ -186,17 +189,47 @@ class Writer:
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> bool:
-        """Write what is queued, then stop the thread. Idempotent. False if it did not finish in time."""
+        """Write what is queued, then stop the thread. Idempotent.
+
+        Waits as long as the writer keeps committing (a slow database behind many ranks can take minutes to take a
+        large backlog; it goes in batches of at most :data:`CLOSING_BATCH` records from here on) and gives up once no
+        batch committed for ``timeout`` seconds: the records still queued then are counted as dropped and a warning
+        says how many, so a backlog is never lost silently. False when it gave up.
+        """
         if self._closed:
             return not self._thread.is_alive()
         self._closed = True
+        self.max_batch = min(self.max_batch, CLOSING_BATCH)
         self._queue.put(_Stop())
         self._urgent.set()
-        self._thread.join(timeout)
+        seen, since = self.written_batches, time.monotonic()
+        while self._thread.is_alive() and time.monotonic() - since < timeout:
+            self._thread.join(min(1.0, timeout))
+            if self.written_batches != seen:
+                seen, since = self.written_batches, time.monotonic()
         finished = not self._thread.is_alive()
         if finished:
             self.engine.dispose()
+        else:
+            self._abandon(timeout)
         return finished
+
+    def _abandon(self, timeout: float) -> None:
+        """Count what is still queued as dropped (the process may exit with it) and say so once."""
+        lost: list[Any] = []
+        try:
+            while True:
+                item = self._queue.get_nowait()
+                if not isinstance(item, _CONTROL):
+                    lost.append(item)
+        except queue.Empty:
+            pass
+        self._queue.put(_Stop())  # should the database come back before the process ends, the thread stops there
+        self.count_dropped(lost)
+        self.warn_once(
+            "close-timeout", f"torchscope: writing to {self._where} made no progress for {timeout:g} s while the run "
+            f"finished; {len(lost):,} queued records were dropped ({self.dropped:,} dropped in all); check the database",
+        )  # fmt: skip
 
     def warn_once(self, key: str, message: str) -> None:
         """Emit ``message`` as a :class:`TorchscopeWarning` the first time ``key`` is seen (see

@@ -32,10 +32,11 @@ DEAD_PID_GRACE_NS = 3_000_000_000
 RUN_COLUMNS = [
     "id", "name", "status", "started_at", "ended_at", "heartbeat_at", "duration_ns", "last_step", "scalar_count",
     "config", "source", "hostname", "pid", "dropped", "dropped_scalars", "dropped_steps", "dropped_profiles",
-    "error",
+    "error", "rank", "world_size", "local_rank", "job_id",
 ]  # fmt: skip
 SCALAR_COLUMNS = ["run_id", "step", "tag", "value", "wall_time"]
-_NULLABLE = {"ended_at", "heartbeat_at", "last_step", "hostname", "pid", "error"}
+_NULLABLE = {"ended_at", "heartbeat_at", "last_step", "hostname", "pid", "error", "rank", "world_size", "local_rank",
+             "job_id"}  # fmt: skip
 ARTIFACT_COLUMNS = ["kind", "id", "name", "step", "created_at"]
 
 
@@ -184,6 +185,8 @@ class RunReads:
             row["duration_ns"] = (row["ended_at"] or now) - row["started_at"]
             row["config"] = json.loads(row["config"] or "{}")
         frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        for column in ("rank", "world_size", "local_rank", "job_id"):  # None outside a job, not a float NaN
+            frame[column] = pd.Series([r[column] for r in rows], index=frame.index, dtype=object)
         return frame.astype({"id": "int64", "started_at": "int64", "duration_ns": "int64"})
 
     def run(self, run_id: int) -> dict[str, Any]:

@@ -35,6 +35,12 @@ runs = Table(
     Column("dropped_steps", BigInteger, nullable=False, default=0, server_default="0"),
     Column("dropped_profiles", BigInteger, nullable=False, default=0, server_default="0"),
     Column("error", Text),  # why a run failed, one line
+    # The process's place in a distributed job (docs/store.md, "Distributed jobs"): added in schema version 3.
+    Column("rank", Integer),
+    Column("world_size", Integer),
+    Column("local_rank", Integer),
+    Column("job_id", Text),  # the runs of one job share it; None for a run outside a job
+    Index("ix_runs_job_id", "job_id"),
 )
 
 scalars = Table(

@@ -24,12 +24,17 @@ def run_row(
     hostname: str | None = None,
     pid: int | None = None,
     pid_started_at: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+    local_rank: int | None = None,
+    job_id: str | None = None,
 ) -> dict[str, Any]:
     """The column values of a new run's row (``config`` stored as sorted JSON, counters at zero)."""
     return {
         "name": name, "status": status, "started_at": started_at, "heartbeat_at": started_at,
         "config": json.dumps(config, default=str, sort_keys=True), "source": source, "hostname": hostname, "pid": pid,
-        "pid_started_at": pid_started_at, "scalar_count": 0, "dropped": 0,
+        "pid_started_at": pid_started_at, "scalar_count": 0, "dropped": 0, "rank": rank, "world_size": world_size,
+        "local_rank": local_rank, "job_id": job_id,
     }  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from torchscope.dashboard.views.profile.memory import device_label, memory_figur
 from torchscope.dashboard.views.profile.figures import (
     breakdown_figure, step_hints, top_figure, utilization_figure,
 )  # fmt: skip
-from torchscope.dashboard.views.profile import tables
+from torchscope.dashboard.views.profile import ranks, tables
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_bytes, fmt_duration, fmt_ms
 from torchscope.storage.store import Store
@@ -65,6 +65,7 @@ def _overview(store: Store, pid: int, meta: dict[str, Any]) -> list[Any]:
     hints = step_hints(breakdown, utilization)
     parts: list[Any] = [
         html.Div([html.P(h, className="prof-hint") for h in hints], id="prof-hints") if hints else None,
+        ranks.section(store, pid),  # a job's profiles: step time per rank, stragglers, comm/compute overlap
         html.Div(
             [dcc.Graph(id="prof-breakdown", figure=breakdown_figure(breakdown), config=GRAPH_CONFIG, className="chart"),
              dcc.Graph(id="prof-utilization", figure=utilization_figure(utilization), config=GRAPH_CONFIG,

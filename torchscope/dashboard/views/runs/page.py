@@ -32,7 +32,8 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
             ),
             data_grid("runs-grid", runs_rows(summaries, tags), runs_columns(tags), options={
                 "rowSelection": {"mode": "multiRow", "checkboxes": True, "headerCheckbox": False,
-                                 "enableClickSelection": False},
+                                 "enableClickSelection": False,
+                                 "isRowSelectable": {"function": "!params.data.job"}},  # a job: compare its ranks' runs
             }),  # fmt: skip
             dcc.Interval(id="runs-refresh", interval=refresh_ms),
         ]

@@ -1,7 +1,8 @@
 """``/timeline/<id>``: lanes per thread and stream, zoom and pan answered by the server for the visible window only.
 
 Query parameters ``start`` and ``end`` (ns since the profile start), ``q`` (search) and ``event`` (an event id to
-select) open a given view; the "link to this view" anchor always holds the current one. Every zoom or pan (plotly's
+select) open a given view; ``ranks=1`` (``&step=N``) shows every rank of the profile's group side by side, aligned on
+``ProfilerStep#N`` (``views/timeline/ranks.py``); the "link to this view" anchor always holds the current one. Every zoom or pan (plotly's
 relayout event) asks the store for that window at the level of detail of the graph's width; a click on an event
 shows its details and draws its launch link, a click on a density block zooms into it, a click on the minimap
 centres the view there.
@@ -17,6 +18,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
+from torchscope.dashboard.views.timeline.ranks import ranks_view
 from torchscope.errors import BadRequestError, TorchscopeError
 from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
 from torchscope.storage.store import Store
@@ -62,11 +64,14 @@ def parse_relayout(relayout: dict[str, Any] | None) -> tuple[int, int] | str | N
 
 
 def window_figure(
-    store: Store, profile_id: int, start: int | None, end: int | None, query: str, event_id: int | None, px: int = PX
-) -> dict[str, Any]:
+    store: Store, profile_id: int, start: int | None, end: int | None, query: str, event_id: int | None, px: int = PX,
+    ranks: bool = False, step: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Everything one view needs: the figure, the window, the selected event and the counts shown above it."""
     meta = store.profile(profile_id)
     a, b = clamp_window(start, end, int(meta["duration_ns"]))
+    if ranks:
+        return ranks_view(store, profile_id, a, b, query, event_id, step, px, MAX_ITEMS, MAX_BLOCKS)
     lanes = store.timeline_lanes(profile_id)
     events, blocks = store.timeline_window(profile_id, a, b, px=px, max_items=MAX_ITEMS, max_blocks=MAX_BLOCKS)
     matches = store.timeline_search(profile_id, query, a, b) if query else None
@@ -94,7 +99,19 @@ def _status(view: dict[str, Any]) -> str:
 
 def _share(profile_id: int, view: dict[str, Any], query: str) -> str:
     return urls.timeline(profile_id, start=view["start"], end=view["end"], q=query or None,
-                         event=view["selected"]["id"] if view["selected"] else None)  # fmt: skip
+                         event=view["selected"]["id"] if view["selected"] else None, ranks="step" in view,
+                         step=view.get("step"))  # fmt: skip
+
+
+def _ranks_toggle(store: Store, pid: int, view: dict[str, Any]) -> Any:
+    """"all ranks side by side" (or back to this rank alone) when the profile belongs to a group of several ranks."""
+    if len(store.rank_group(pid)) < 2:
+        return None
+    if "step" in view:
+        return dcc.Link("this rank only", id="tl-ranks", href=urls.timeline(pid, start=view["start"], end=view["end"]),
+                        style={"whiteSpace": "nowrap"})  # fmt: skip
+    return dcc.Link("all ranks side by side", id="tl-ranks", style={"whiteSpace": "nowrap"},
+                    href=urls.timeline(pid, start=view["start"], end=view["end"], ranks=True))  # fmt: skip
 
 
 def details_panel(event: dict[str, Any] | None) -> Any:
@@ -139,9 +156,11 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
     pid = int(profile_id)
     meta = store.profile(pid)
     q = query.get("q", "")
-    view = window_figure(store, pid, _int(query, "start"), _int(query, "end"), q, _int(query, "event"))
+    ranks = query.get("ranks") in ("1", "true", "yes")
+    view = window_figure(store, pid, _int(query, "start"), _int(query, "end"), q, _int(query, "event"), ranks=ranks,
+                         step=_int(query, "step"))  # fmt: skip
     state = {"profile_id": pid, "start": view["start"], "end": view["end"], "q": q,
-             "event": view["selected"]["id"] if view["selected"] else None}  # fmt: skip
+             "event": view["selected"]["id"] if view["selected"] else None, "ranks": ranks, "step": view.get("step")}  # fmt: skip
     return html.Div(
         [
             dcc.Store(id="tl-state", data=state),
@@ -150,6 +169,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
             html.Div(
                 [
                     dcc.Link("← profile", href=urls.profile(pid)),
+                    _ranks_toggle(store, pid, view),
                     dcc.Input(id="tl-search", type="search", value=q, placeholder="search events by name",
                               debounce=0.3, className="tl-search"),
                     html.Span(_status(view), id="tl-status", className="muted"),
@@ -209,11 +229,12 @@ def register(app: dash.Dash, store: Store) -> None:
             x = float((mini_click or {}).get("points", [{}])[0].get("x", 0)) * 1e6
             half = (b - a) // 2
             a, b = int(x) - half, int(x) + half
-        view = window_figure(store, pid, a, b, q, event)
+        view = window_figure(store, pid, a, b, q, event, ranks=bool(state.get("ranks")), step=state.get("step"))
         meta = store.profile(pid)
         mini = minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]), start_ns=view["start"],
                               end_ns=view["end"])  # fmt: skip
         new_state = {"profile_id": pid, "start": view["start"], "end": view["end"], "q": q,
-                     "event": view["selected"]["id"] if view["selected"] else None}  # fmt: skip
+                     "event": view["selected"]["id"] if view["selected"] else None, "ranks": state.get("ranks"),
+                     "step": view.get("step")}  # fmt: skip
         details = details_panel(view["selected"]) if trigger == "tl-graph" or event is not None else dash.no_update
         return view["figure"], mini, details, new_state, _status(view), _share(pid, view, q)

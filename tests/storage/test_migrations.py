@@ -1,0 +1,40 @@
+"""Stores written by an older schema open, migrated, in this torchscope (the schema-1 file: test_failures.py)."""
+
+from __future__ import annotations
+
+import sqlalchemy
+
+import torchscope
+from torchscope.storage.schema import SCHEMA_VERSION
+
+DISTRIBUTED = ("rank", "world_size", "local_rank", "job_id")
+
+
+def test_a_schema_2_store_gets_the_distributed_columns_and_new_runs_fill_them(any_db: str, monkeypatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with torchscope.init("old", db=any_db, system_metrics=False) as old:
+        old.log({"loss": 1.0}, step=0)
+    engine = sqlalchemy.create_engine(any_db if "://" in any_db else f"sqlite:///{any_db}")
+    with engine.begin() as conn:  # back to schema 2: the run's place in a job was not stored
+        conn.exec_driver_sql("DROP INDEX ix_runs_job_id")
+        for column in DISTRIBUTED:
+            conn.exec_driver_sql(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    store = torchscope.open(any_db)
+    assert [store.run(old.id)[c] for c in DISTRIBUTED] == [None, None, None, None]
+    assert store.scalars(old.id)["value"].tolist() == [1.0]
+    store.close()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == str(SCHEMA_VERSION)
+    engine.dispose()
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("TORCHSCOPE_JOB_ID", "job-7")
+    with torchscope.init("new", db=any_db, system_metrics=False) as new:
+        assert (new.rank, new.world_size, new.local_rank, new.job_id) == (3, 8, 1, "job-7")
+    store = torchscope.open(any_db)
+    assert [store.run(new.id)[c] for c in DISTRIBUTED] == [3, 8, 1, "job-7"]
+    assert store.runs()["job_id"].tolist() == ["job-7", None]
+    store.close()
