@@ -165,14 +165,14 @@ def test_building_in_small_chunks_stores_the_same_timeline(
             assert rows and rows == b.execute(query, (pid,)).fetchall()
 
 
-def test_a_schema_2_store_gets_its_timeline_built_on_open(db_path: Path, shared_data: Path) -> None:
+def test_a_schema_3_store_gets_its_timeline_and_summaries_built_on_open(db_path: Path, shared_data: Path) -> None:
     import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
     with torchscope.open(db_path) as store:
         before = store.timeline_window(1, 0, 10**9, px=900)
     with sqlite3.connect(db_path) as conn:
-        for table in ("timeline_lanes", "timeline_tiles", "timeline_names"):
+        for table in ("timeline_lanes", "timeline_tiles", "timeline_names", "profile_summaries"):
             conn.execute(f"DROP TABLE {table}")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
         conn.execute("UPDATE profiles SET first_event_id = NULL")  # as profiles stored by older versions
     with torchscope.open(db_path) as store:
         after = store.timeline_window(1, 0, 10**9, px=900)
@@ -182,6 +182,7 @@ def test_a_schema_2_store_gets_its_timeline_built_on_open(db_path: Path, shared_
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
         assert conn.execute("SELECT COUNT(*) FROM timeline_lanes").fetchone()[0] == 7
+        assert conn.execute("SELECT COUNT(*) FROM profile_summaries WHERE profile_id = 1").fetchone()[0] == 10
 
 
 def test_pure_cells_and_blocks() -> None:
