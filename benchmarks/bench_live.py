@@ -158,8 +158,9 @@ def main() -> None:
         latencies = bench_latency(browser, Path(tmp), args.values)
         print(f"log -> visible in the page, over {len(latencies)} values: median {statistics.median(latencies):.2f} s, "
               f"p95 {percentile(latencies, 0.95):.2f} s, max {max(latencies):.2f} s  (target: within 2 s)")  # fmt: skip
-        print(f"first render of {args.points:,} points across {args.tags} tags (target: <= 1 s):")
-        bench_first_render(browser, Path(tmp), args.points, args.tags)
+        if args.points:  # --points 0: the latency alone
+            print(f"first render of {args.points:,} points across {args.tags} tags (target: <= 1 s):")
+            bench_first_render(browser, Path(tmp), args.points, args.tags)
         browser.close()
 
 
