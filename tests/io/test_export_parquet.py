@@ -183,11 +183,11 @@ def test_bad_requests_are_one_line_errors(tmp_path, db_path, capsys, monkeypatch
     assert capsys.readouterr().err == "torchscope: error: writing Parquet needs pyarrow: pip install 'torchscope[parquet]'\n"
 
 
-def test_iter_events_reads_every_event_once_in_bounded_chunks(tmp_path, db_path):
+def test_iter_events_reads_every_event_once_in_bounded_chunks(tmp_path, any_db):
     kernel_trace(tmp_path / "gpu.json")
-    import_path(db_path, tmp_path / "gpu.json")
-    import_path(db_path, tmp_path / "gpu.json")
-    with Store(db_path) as store:
+    import_path(any_db, tmp_path / "gpu.json")
+    import_path(any_db, tmp_path / "gpu.json")
+    with Store(any_db) as store:
         chunks = list(store.iter_events(2, chunk_rows=5))
         whole = store.events(2).sort_values("id", ignore_index=True)
     assert [len(c) for c in chunks] == [5] * (len(whole) // 5) + ([len(whole) % 5] if len(whole) % 5 else [])

@@ -8,6 +8,7 @@ Names and op shapes are resolved through the interned ``names`` table in the sam
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,16 @@ _PROFILE = text("SELECT first_event_id, event_count FROM profiles WHERE id = :p"
 _ID_BOUNDS = text(
     "SELECT MIN(e.id), MAX(e.id) FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id WHERE l.profile_id = :p"
 )
+_NULL = -(2**63)
+"""Stands for NULL in the integer rows read (no event id, correlation or interned-name id takes this value)."""
 _CHUNK = (
-    "SELECT e.id, e.lane_id, e.kind, n.name, e.start, e.dur, e.parent, e.corr, e.link, e.ext_id, i.name "
-    "FROM profile_events e JOIN names n ON n.id = e.name_id LEFT JOIN names i ON i.id = e.info_id "
+    "SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, {mark}), COALESCE(e.corr, {mark}), "
+    "COALESCE(e.link, {mark}), COALESCE(e.ext_id, {mark}), COALESCE(e.info_id, {mark}) FROM profile_events e "
     "WHERE e.id >= {mark} AND e.id < {mark} AND e.lane_id IN (SELECT id FROM profile_lanes WHERE profile_id = {mark}) "
     "ORDER BY e.id"
-)  # read through the DBAPI cursor as plain tuples (SQLAlchemy rows cost more per row); every value a parameter
+)  # integers only, read through the DBAPI cursor as plain tuples into one int64 array; every value a parameter
+_NAMES = "SELECT id, name FROM names WHERE id IN ({marks})"
+_NAMES_PER_QUERY = 500
 
 
 def event_id_range(engine: Engine, profile_id: int) -> tuple[int, int]:
@@ -60,15 +65,36 @@ def iter_events(engine: Engine, profile_id: int, chunk_rows: int = 100_000) -> I
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(_CHUNK.format(mark=mark), (lo, hi, int(profile_id)))
-                rows = cursor.fetchall()
+                cursor.execute(_CHUNK.format(mark=mark), (_NULL,) * 5 + (lo, hi, int(profile_id)))
+                table = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, len(CHUNK_COLUMNS))
+                if not len(table):
+                    continue
+                names = _names(cursor, mark, np.unique(table[:, [3, 10]]))
             finally:
                 cursor.close()
-        frame = pd.DataFrame(rows, columns=CHUNK_COLUMNS)
-        del rows
-        if frame.empty:
-            continue
-        frame["kind"] = kinds[frame["kind"].to_numpy(np.int64)]
-        yield frame.astype({"id": "int64", "lane_id": "int64", "start": "int64", "dur": "int64"}).astype(
-            {c: "Int64" for c in ("parent", "corr", "link", "ext_id")}
-        )
+        yield pd.DataFrame({
+            "id": table[:, 0], "lane_id": table[:, 1], "kind": kinds[table[:, 2]], "name": _lookup(names, table[:, 3]),
+            "start": table[:, 4], "dur": table[:, 5], "parent": _nullable(table[:, 6]), "corr": _nullable(table[:, 7]),
+            "link": _nullable(table[:, 8]), "ext_id": _nullable(table[:, 9]), "info": _lookup(names, table[:, 10]),
+        })  # fmt: skip
+
+
+def _names(cursor: Any, mark: str, ids: np.ndarray) -> dict[int, str]:
+    """``{id: name}`` of the interned names ``ids`` (the NULL stand-in left out)."""
+    wanted = [int(i) for i in ids if i != _NULL]
+    out: dict[int, str] = {}
+    for i in range(0, len(wanted), _NAMES_PER_QUERY):
+        part = wanted[i : i + _NAMES_PER_QUERY]
+        cursor.execute(_NAMES.format(marks=", ".join([mark] * len(part))), tuple(part))
+        out.update(cursor.fetchall())
+    return out
+
+
+def _lookup(names: dict[int, str], ids: np.ndarray) -> np.ndarray:
+    """The names of ``ids`` as an object array, None for NULL; one dictionary lookup per distinct id."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    return np.asarray([names.get(int(i)) for i in unique], dtype=object)[inverse.reshape(-1)]
+
+
+def _nullable(column: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(column.copy(), column == _NULL)
