@@ -12,14 +12,16 @@ from torchscope.storage.store import Store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHART_SCRIPTS = (
-    {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly"},
+    {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly",
+     "attributes": {"async": "async", "onload": "window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded()"}},
     {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"},
-)
-"""plotly.js and dcc.Graph's lazy chunk as plain scripts of the page. Dash would either load them only once a chart
-is on the page (two more round trips and 4.8 MB before the first chart draws) or, with ``eager_loading``, together
-with every lazy chunk of every component library (MathJax, markdown, AG Grid enterprise ...: 16 MB of JavaScript
-parsed before the page asks for its content). dcc.Graph uses the ``window.Plotly`` the first defines, and webpack
-finds the chunk the second registers."""
+)  # fmt: skip
+"""plotly.js and dcc.Graph's lazy chunk as scripts of the page. Dash would either load them only once a chart is on
+the page (two more round trips and 4.8 MB before the first chart draws) or, with ``eager_loading``, together with
+every lazy chunk of every component library (MathJax, markdown, AG Grid enterprise ...: 16 MB of JavaScript run
+before the page asks for its content). plotly.js is ``async``: it runs while Dash fetches the page's content, not
+before; until then ``window.Plotly`` is a promise of it (``assets/plotly_ready.js``), which dcc.Graph waits on.
+webpack finds the chunk the second script registers."""
 
 
 def create_app(store: Store, *, title: str = "torchscope", refresh_ms: int = 1000) -> dash.Dash:
