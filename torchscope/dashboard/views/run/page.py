@@ -30,9 +30,7 @@ from torchscope.storage.store import Store
 MAX_POINTS = live.MAX_POINTS
 GRAPH_CONFIG = plot_config()
 ENDED = ("finished", "failed")
-"""Statuses after which no value arrives: the charts stop polling (the header goes on, and resumes them)."""
-
-
+"""Statuses after which no value arrives: the charts stop polling (the header goes on polling)."""
 POLL_STALLED_MS = 5000
 """A chart poll that has not come back for this long (an error, or its answer dropped) is restarted by the header."""
 GATE_POLL = "function(n) { return [true, n]; }"
