@@ -178,6 +178,31 @@ def test_controls_redraw_charts_and_hover_shows_the_exact_logged_value(db_path: 
     assert not problems, problems
 
 
+def test_a_one_point_series_shows_a_marker_then_a_line_once_its_second_point_arrives(db_path: Path, serve, page) -> None:
+    run = torchscope.init(name="one-point", db=db_path, system_metrics=False)
+    run.log({"val/acc": 0.25}, step=10)
+    run.flush()
+    url = serve(db_path)
+    tab, problems = page
+    try:
+        tab.goto(f"{url}/run/{run.id}")
+        acc = CHART.format(tag="val/acc")
+        tab.wait_for_selector(f"{acc} .scatterlayer .trace .points path")  # the lone point, drawn
+        assert tab.locator(f"{acc} .scatterlayer .trace").first.locator(".points path").count() == 1
+        run.log({"val/acc": 0.5}, step=20)
+        tab.wait_for_function(
+            f"document.querySelector({acc!r}).data[0].mode === 'lines' && "
+            f"Array.from(document.querySelector({acc!r}).data[0].x).join() === '10,20'",
+            timeout=10_000,
+        )  # fmt: skip
+        line = tab.locator(f"{acc} .scatterlayer .trace").first.locator("path.js-line")
+        assert line.count() == 1 and "L" in line.get_attribute("d")  # a segment from the first point to the second
+        assert tab.locator(f"{acc} .scatterlayer .trace").first.locator(".points path").count() == 0
+    finally:
+        run.finish()
+    assert not problems, problems
+
+
 def test_captured_graph_and_its_nan_anomaly_appear_on_the_open_page(db_path: Path, serve, page) -> None:
     import torch
 

@@ -126,6 +126,17 @@ def test_a_chart_past_the_point_budget_is_redrawn_instead_of_extended() -> None:
     assert live.needs_redraw(cursor, 11)
 
 
+def test_a_single_point_is_drawn_as_a_marker_and_redrawn_as_a_line_when_the_second_arrives() -> None:
+    one, _ = scalar_figure(points([5], [0.25]), "val/acc")
+    assert one["data"][RAW]["mode"] == "lines+markers" and one["data"][RAW]["x"] == [5]
+    two, _ = scalar_figure(points([5, 6], [0.25, 0.5]), "val/acc")
+    assert two["data"][RAW]["mode"] == "lines"
+    nan_then_one, _ = scalar_figure(points([1, 2], [math.nan, 0.5]), "val/acc")  # one finite point among two
+    assert nan_then_one["data"][RAW]["mode"] == "lines+markers"
+    assert live.needs_redraw(live.cursor_for(points([5], [0.25])), 1)  # extending would keep the markers
+    assert not live.needs_redraw(live.cursor_for(points([5, 6], [0.25, 0.5])), 1)
+
+
 def test_alerts_list_first_nonfinite_per_tag_earliest_first_and_link_to_graph() -> None:
     cursors = {
         "a": {"bad": [40, "NaN"]},

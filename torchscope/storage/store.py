@@ -11,7 +11,7 @@ gathers them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from torchscope.storage.graph.view_reads import GraphViewReads
 from torchscope.storage.profile import rank_timeline
 from torchscope.storage.profile.rank_reads import RankReads
 from torchscope.storage.profile.ranks import STRAGGLER_THRESHOLD
+from torchscope.storage.profile import chunks
 from torchscope.storage.profile.reads import ProfileReads
 from torchscope.storage.runs.reads import RunReads
 from torchscope.storage.tensorboard.reads import TbGraphReads
@@ -160,6 +161,11 @@ class Store:
         input shapes/types JSON).
         """
         return self._profiles.events(profile_id, start, end, max_items, lanes)
+
+    def iter_events(self, profile_id: int, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Every event of a profile by id, ``chunk_rows`` at most per frame, so a profile of any size is read in
+        bounded memory (the Parquet export uses it). Columns as :meth:`events`; NotFoundError for an unknown profile."""
+        return chunks.iter_events(self._engine, profile_id, chunk_rows)
 
     def op_table(self, profile_id: int, group_by_shape: bool = False) -> pd.DataFrame:
         """Per operator (and input shapes): ``name, [input_shapes,] calls, host_total_ns, host_self_ns,

@@ -67,8 +67,9 @@ def extension(
 
 
 def needs_redraw(cursor: dict[str, Any], new_points: int) -> bool:
-    """Whether a chart should be redrawn downsampled rather than extended by ``new_points`` more."""
-    return cursor["n"] + new_points > REDRAW_POINTS
+    """Whether a chart should be redrawn downsampled rather than extended by ``new_points`` more: past the point
+    budget, or when it holds a single point (drawn as a marker, which a line from the second point on replaces)."""
+    return cursor["n"] <= 1 or cursor["n"] + new_points > REDRAW_POINTS
 
 
 def insertions(known: list[str], new: list[str]) -> list[tuple[str, int, int, str]]:

@@ -2,13 +2,15 @@
 
 The page is drawn once on the server (every chart downsampled to about :data:`MAX_POINTS`, from the store's cache of
 downsampled series, so a reload or a control change does not read the whole run again); after that a timer asks the
-store only for the points after each chart's cursor and appends them with ``extendData``. New tags get a chart
+store only for the points after each chart's cursor and appends them with ``extendData`` (every 250 ms by default,
+:func:`chart_poll_ms`; the header polls every second). New tags get a chart
 inserted in place (a ``Patch`` of the chart list), and the controls (smoothing, log scale, x axis) redraw.
 Query parameters ``x=wall_time``, ``smoothing=0.6`` and ``log=1`` set the controls, so a view can be shared.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
@@ -27,6 +29,23 @@ from torchscope.storage.store import Store
 
 MAX_POINTS = live.MAX_POINTS
 GRAPH_CONFIG = plot_config()
+ENDED = ("finished", "failed")
+"""Statuses after which no value arrives: the charts stop polling (the header goes on polling)."""
+POLL_STALLED_MS = 5000
+"""A chart poll that has not come back for this long (an error, or its answer dropped) is restarted by the header."""
+GATE_POLL = "function(n) { return [true, n]; }"
+"""Clientside, on each tick of ``run-poll``: pause the timer and send the tick to the server (``run-tick``).
+
+The charts' callback restarts the timer when it answers, so polls never overlap. Dash drops the answer of a callback
+that was called again before it came back: a timer that fired regardless, faster than a slow answer (a big redraw on
+a busy machine), would drop every answer and the charts would never change."""
+
+
+def chart_poll_ms(refresh_ms: int) -> int:
+    """How long the charts wait after one poll's answer to ask for new points again: a quarter of the header's
+    refresh (250 ms by default), so a logged value is drawn within a second. Cheap: a poll with nothing new is one
+    indexed lookup (``Store.scalars_after``)."""
+    return max(100, refresh_ms // 4)
 
 
 def _controls(query: dict[str, str]) -> tuple[str, float, bool]:
@@ -87,8 +106,16 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             ),  # fmt: skip
             html.Div(sections, id="run-charts", className="chart-groups"),
             dcc.Interval(id="run-refresh", interval=refresh_ms),
+            dcc.Interval(id="run-poll", interval=chart_poll_ms(refresh_ms), disabled=run["status"] in ENDED),
+            dcc.Store(id="run-tick", data=0),
+            dcc.Store(id="run-ended", data=run["status"] in ENDED),
+            dcc.Store(id="run-polled", data=_now_ms()),  # when the charts' poll last answered (server clock)
         ]
     )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def chart_cell(points: pd.DataFrame, tag: str, *, x: str, t0: int, smoothing: float, log_y: bool) -> tuple[Any, dict]:
@@ -164,7 +191,16 @@ def update_charts(
 
 
 def register(app: dash.Dash, store: Store) -> None:
-    """The poll that grows the charts, the controls that redraw them, and the poll of the header."""
+    """The poll that grows the charts (``run-poll``), the controls that redraw them, and the poll of the header
+    (``run-refresh``, which also stops the charts' poll once the run has ended)."""
+
+    app.clientside_callback(
+        GATE_POLL,
+        Output("run-poll", "disabled", allow_duplicate=True),
+        Output("run-tick", "data"),
+        Input("run-poll", "n_intervals"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("run-charts", "children"),
@@ -172,7 +208,9 @@ def register(app: dash.Dash, store: Store) -> None:
         Output({"type": "scalar-chart", "tag": ALL}, "figure"),
         Output("run-cursors", "data"),
         Output("run-drawn", "data"),
-        Input("run-refresh", "n_intervals"),
+        Output("run-poll", "disabled", allow_duplicate=True),
+        Output("run-polled", "data"),
+        Input("run-tick", "data"),
         Input("run-smoothing", "value"),
         Input("run-log", "value"),
         Input("run-x", "value"),
@@ -180,17 +218,22 @@ def register(app: dash.Dash, store: Store) -> None:
         State("run-t0", "data"),
         State("run-cursors", "data"),
         State("run-drawn", "data"),
+        State("run-ended", "data"),
         prevent_initial_call=True,
     )
     def charts(
-        _n: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict, drawn: list
+        _tick: Any, smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict, drawn: list,
+        ended: bool,
     ) -> tuple:
+        return (*_charts(smoothing, log, x_value, run_id, t0_text, cursors, drawn), bool(ended), _now_ms())
+
+    def _charts(smoothing: Any, log: Any, x_value: Any, run_id: int, t0_text: str, cursors: dict, drawn: list) -> tuple:
         x, smoothing, log_y = _controls_of(smoothing, log, x_value)
         t0 = int(t0_text)
         chart_tags = [out["id"]["tag"] for out in ctx.outputs_list[1]]
         # Redraw when a control changed, or when the charts were drawn with other controls: a poll that superseded
         # the redraw of a control change (Dash keeps only the newest call) must not extend them in the new mode.
-        if ctx.triggered_id != "run-refresh" or list(drawn or []) != [x, smoothing, log_y]:
+        if ctx.triggered_id != "run-tick" or list(drawn or []) != [x, smoothing, log_y]:
             sections, cursors = chart_sections(
                 store.scalars_downsampled(run_id, MAX_POINTS), x=x, t0=t0, smoothing=smoothing, log_y=log_y
             )
@@ -211,13 +254,16 @@ def register(app: dash.Dash, store: Store) -> None:
         Output("run-artifacts", "children"),
         Output("run-alert", "children"),
         Output("run-samples", "data"),
+        Output("run-ended", "data"),
+        Output("run-poll", "disabled", allow_duplicate=True),
         Input("run-refresh", "n_intervals"),
         State("run-id", "data"),
         State("run-samples", "data"),
         State("run-cursors", "data"),
+        State("run-polled", "data"),
         prevent_initial_call=True,
     )
-    def header(_n: Any, run_id: int, samples: list[list[int]], cursors: dict) -> tuple:
+    def header(_n: Any, run_id: int, samples: list[list[int]], cursors: dict, polled: int | None) -> tuple:
         run = store.run(run_id)
         last = store.last_scalars([run_id])
         training = last[~last["tag"].str.startswith(SYSTEM_PREFIX + "/")]
@@ -231,8 +277,11 @@ def register(app: dash.Dash, store: Store) -> None:
         rate = live.steps_per_second(recent, run["started_at"], last_step, last_wall)
         parts = header_parts(run, rate)
         artifacts = store.run_artifacts(run_id)
+        ended = run["status"] in ENDED
+        stalled = not ended and _now_ms() - int(polled or 0) > POLL_STALLED_MS
         return (
             parts["status"], parts["status_class"], parts["elapsed"], parts["steps"], parts["rate"],
             latest_values(last), parts["error"], parts["dropped"], artifacts_block(run_id, artifacts),
-            alert_block(run_id, live.alerts(cursors or {}), artifacts), samples,
+            alert_block(run_id, live.alerts(cursors or {}), artifacts), samples, ended,
+            False if stalled else dash.no_update,
         )  # fmt: skip

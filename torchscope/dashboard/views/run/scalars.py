@@ -138,9 +138,11 @@ def scalar_figure(
     """
     columns, state = trace_columns(points, x=x, t0=t0, smoothing=smoothing)
     raw_opacity = 0.35 if smoothing > 0 else 1.0
+    # a line through one point draws nothing: a lone point is a marker (the live page redraws it at the second)
+    raw_mode = "lines+markers" if len(columns["x"][RAW]) == 1 else "lines"
     traces = [
-        {"type": "scatter", "mode": "lines", "name": chart_text(tag), "line": {"color": LINE, "width": 1.5},
-         "opacity": raw_opacity, "hovertemplate": "%{customdata}<extra></extra>"},
+        {"type": "scatter", "mode": raw_mode, "name": chart_text(tag), "line": {"color": LINE, "width": 1.5},
+         "marker": {"color": LINE, "size": 7}, "opacity": raw_opacity, "hovertemplate": "%{customdata}<extra></extra>"},
         {"type": "scatter", "mode": "lines", "name": "smoothed", "line": {"color": SMOOTH_COLOR, "width": 2},
          "hovertemplate": "%{y:.6g} (smoothed)<extra></extra>", "visible": smoothing > 0},
         {"type": "scatter", "mode": "markers", "name": "NaN/Inf", "yaxis": "y2",
