@@ -7,11 +7,11 @@ The input is a real Kineto trace tiled in time until it holds N events: the publ
 shifted past the previous one, with its correlation / External / flow ids and ``ProfilerStep#N`` numbers renumbered,
 so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
 
-For each N it prints: ``torchscope import`` wall time, events/s and peak RSS (the import's whole process tree,
-sampled every 20 ms); at the smallest N also the bare minimum (gunzip + orjson + sqlite3 executemany of one tuple per
+For each N it prints: ``torchscope import`` wall time, events/s and peak memory (PSS of the import's whole process
+tree, sampled every 20 ms); at the smallest N also the bare minimum (gunzip + orjson + sqlite3 executemany of one tuple per
 event, in memory, in a subprocess) and our ratio to it; the database size against the uncompressed JSON; and the
-time of each profile read a page makes (operators, kernels, modules, step breakdown, memory, first timeline window),
-each in a fresh process so nothing is cached.
+server time of the store reads each page's first paint makes (profile overview, operators, kernels, modules,
+memory; the timeline's first window), each page in a fresh read-only process so nothing is cached.
 """
 
 from __future__ import annotations
@@ -107,14 +107,17 @@ def tile(trace: dict, events: int, out: Path) -> int:
 
 
 def run_measured(cmd: list[str]) -> tuple[float, int, str]:
-    """Run ``cmd``; its wall seconds, the peak RSS summed over its process tree, and its output."""
+    """Run ``cmd``; its wall seconds, its peak memory and its output.
+
+    Memory is the proportional set size (PSS) summed over the process tree: a forked decode worker shares pages
+    with the importer, which a sum of RSS would count twice."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
         try:
-            total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            total = sum(p.memory_full_info().pss for p in [root, *root.children(recursive=True)])
             peak = max(peak, total)
         except psutil.Error:
             pass
@@ -148,18 +151,27 @@ conn.execute("COMMIT")
 _VIEWS = """
 import sys, time
 from torchscope.storage.store import Store
-store = Store(sys.argv[1])
+store = Store(sys.argv[1], read_only=True)
 pid = int(store.profiles().iloc[-1]["id"])
-what = sys.argv[2]
 started = time.perf_counter()
-if what == "timeline":
-    store.timeline_window(pid, px=1500)
-else:
-    getattr(store, what)(pid)
+for read in sys.argv[2].split(","):
+    if read == "timeline_window":
+        store.timeline_window(pid, px=1500)
+    elif read == "op_table_shapes":
+        store.op_table(pid, group_by_shape=True)
+    else:
+        getattr(store, read)(pid)
 print(f"{time.perf_counter() - started:.3f}")
 """
 
-VIEWS = ("op_table", "kernel_table", "module_table", "step_breakdown", "memory_timeline", "timeline")
+VIEWS = {  # each profile page (and the timeline's first window): the store reads its first paint makes
+    "overview": "profile,step_breakdown,device_utilization,op_table,kernel_table,name_spans",
+    "operators": "op_table,op_table_shapes,op_modules,name_spans",
+    "kernels": "kernel_table,name_spans",
+    "modules": "module_table,name_spans",
+    "memory": "memory_timeline,memory_peak,memory_by_op",
+    "timeline": "timeline_lanes,timeline_window,timeline_minimap",
+}
 
 
 def db_size(db: Path) -> int:
@@ -183,7 +195,7 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     exe = str(Path(sys.executable).with_name("torchscope"))
     wall, rss, _ = run_measured([exe, "import", str(src), "--db", str(db), "--no-progress"])
-    line = (f"{count:>10,} events: import {wall:6.1f} s = {count / wall / 1e3:5.0f}k events/s, peak RSS "
+    line = (f"{count:>10,} events: import {wall:6.1f} s = {count / wall / 1e3:5.0f}k events/s, peak memory "
             f"{rss / 2**30:4.2f} GiB; store {db_size(db) / 1e6:7.1f} MB = {db_size(db) / raw:.2f} of "
             f"{raw / 1e6:.0f} MB JSON")  # fmt: skip
     if bare:
@@ -191,13 +203,13 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{bare_db}{suffix}").unlink(missing_ok=True)
         bwall, brss, _ = run_measured([sys.executable, "-c", _BARE, str(src), str(bare_db)])
-        line += f"\n{'':>18}bare minimum {bwall:6.1f} s (peak RSS {brss / 2**30:.2f} GiB): ours / bare = {wall / bwall:.2f}"
+        line += f"\n{'':>18}bare minimum {bwall:6.1f} s (peak {brss / 2**30:.2f} GiB): ours / bare = {wall / bwall:.2f}"
     print(line, flush=True)
     times = []
-    for view in VIEWS:
-        _, _, out = run_measured([sys.executable, "-c", _VIEWS, str(db), view])
+    for view, reads in VIEWS.items():
+        _, _, out = run_measured([sys.executable, "-c", _VIEWS, str(db), reads])
         times.append(f"{view} {float(out.strip().splitlines()[-1]):.2f} s")
-    print(textwrap.indent("cold reads: " + ", ".join(times), " " * 18), flush=True)
+    print(textwrap.indent("server reads of each page, cold process: " + ", ".join(times), " " * 18), flush=True)
 
 
 def main() -> None:

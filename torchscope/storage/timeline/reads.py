@@ -276,9 +276,17 @@ class TimelineReads:
 
     def op_modules(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.op_modules`, which documents the columns."""
+        cols = ["name", "module", "host_ns"]
+        with self._engine.connect() as conn:  # no module events (no with_stack): no need to load the events
+            modules = conn.execute(
+                text("SELECT 1 FROM timeline_names t JOIN names n ON n.id = t.name_id "
+                     "WHERE t.profile_id = :p AND n.name LIKE 'nn.Module: %' LIMIT 1"), {"p": int(profile_id)},
+            ).first()  # fmt: skip
+        if modules is None:
+            self._profiles.profile(profile_id)
+            return pd.DataFrame(columns=cols)
         t = self._timeline(profile_id)
         ix = t.ix
-        cols = ["name", "module", "host_ns"]
         candidates = np.flatnonzero(ix.kind == KIND["python_function"])
         names = self._names(np.unique(ix.name_id[candidates]))
         is_module = np.zeros(len(ix), dtype=bool)
