@@ -170,3 +170,25 @@ def test_ctrl_c_during_an_import_leaves_the_store_as_it_was(cpu_trace, tmp_path)
     with Store(db) as store:
         assert store.runs()["id"].tolist() == [1]
         assert store.profiles()["event_count"].tolist() == [_events_table(db).shape[0]]
+
+
+def test_the_timeline_built_from_the_imported_arrays_equals_one_built_from_the_stored_events(cpu_trace, tmp_path):
+    import sqlite3
+
+    from torchscope.storage.engine import open_engine
+    from torchscope.storage.timeline.build import build_timeline
+
+    db = tmp_path / "t.db"
+    import_path(db, cpu_trace)  # built from the importer's arrays
+
+    def tables() -> dict[str, list]:
+        with sqlite3.connect(db) as conn:
+            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall()
+                    for t in ("timeline_lanes", "timeline_tiles", "timeline_names")}  # fmt: skip
+
+    imported = tables()
+    engine = open_engine(db, create=False, writer=True)
+    with engine.begin() as conn:
+        build_timeline(conn, 1)  # read back from profile_events
+    engine.dispose()
+    assert all(imported.values()) and tables() == imported

@@ -176,21 +176,22 @@ class ProfileBuilder:
         insert_rows(conn, profiles, tuple(profile_row), [tuple(profile_row.values())])
         insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
 
-        names, corr, ext, info = (self._column(c) for c in ("name", "corr", "ext", "info"))
+        name_id = name_map[self._column("name")[order]]
+        corr, ext, info = (self._column(c) for c in ("corr", "ext", "info"))
         lane_ids = lane + self.lane_base
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
             pick = order[lo:hi]
             rows = zip(
                 range(base + lo, base + hi), lane_ids[lo:hi].tolist(), kind[lo:hi].tolist(),
-                name_map[names[pick]].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
+                name_id[lo:hi].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
                 _nullable(parent[lo:hi], -1), _nullable(corr[pick], NO_INT), _nullable(link[lo:hi], -1),
                 _nullable(ext[pick], NO_INT), _nullable(info_map[info[pick]], -1),
             )  # fmt: skip
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
                 self.progress(hi - lo)
-        del names, corr, ext, info, self.chunks
+        del corr, ext, info, self.chunks
 
         if self.detail_seqs:
             position = np.empty(n, dtype=np.int64)
@@ -212,8 +213,17 @@ class ProfileBuilder:
             conn.execute(
                 text("UPDATE profile_memory SET ts = ts - :t0 WHERE profile_id = :p"), {"t0": t0, "p": self.profile_id}
             )
-        del lane, start, dur, kind, level, parent, link, order
-        build_timeline(conn, self.profile_id)
+        del level, link, order
+
+        def fetch(lane_first: int, first: int, count: int) -> np.ndarray:
+            """The timeline's rows of events ``first ..``, from the arrays just stored (no read back)."""
+            lo = first - base
+            up = parent[lo : lo + count]
+            return np.stack((start[lo : lo + count], dur[lo : lo + count], kind[lo : lo + count].astype(np.int64),
+                             name_id[lo : lo + count], np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
+
+        build_timeline(conn, self.profile_id, fetch)
+        del lane, start, dur, kind, parent, name_id
         return {
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
             "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(meta.lanes),

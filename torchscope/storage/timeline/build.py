@@ -7,7 +7,9 @@ event beyond one chunk.
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,10 +34,16 @@ MIN_SHIFT = 10
 _LANE_COLUMNS = ["id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count"]
 
 
-def build_timeline(conn: Connection, profile_id: int) -> None:
+Fetch = Callable[[int, int, int], np.ndarray]
+"""``fetch(lane's first id, first id, n)``: events ``first id .. + n - 1`` as rows ``start, dur, kind, name_id,
+parent`` (the parent's position in the lane, -1 for none): see :func:`_read_chunk`."""
+
+
+def build_timeline(conn: Connection, profile_id: int, fetch: Fetch | None = None) -> None:
     """Write ``timeline_lanes``, ``timeline_tiles`` and ``timeline_names`` of a stored profile (replacing any).
 
-    Call it in the transaction that inserted the profile's events, after them.
+    Call it in the transaction that inserted the profile's events, after them. ``fetch`` gives the events from
+    memory (the importer still holds them); by default they are read back from the database.
     """
     profile_id = int(profile_id)
     meta = conn.execute(
@@ -59,7 +67,7 @@ def build_timeline(conn: Connection, profile_id: int) -> None:
     rows, finest, depths, names = [], [], [], []
     for lane in lanes.itertuples(index=False):
         count = int(lane.event_count)
-        start, dur, depth, lane_names = _read_lane(conn, first_id, count, lane.kind == "device")
+        start, dur, depth, lane_names = _read_lane(conn, first_id, count, lane.kind == "device", fetch)
         first_id += count
         names.append(lane_names)
         levels = pyramid(depth, start, dur, top)
@@ -116,9 +124,11 @@ def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> 
 
 
 def _read_lane(
-    conn: Connection, first_id: int, count: int, device: bool
+    conn: Connection, first_id: int, count: int, device: bool, fetch: Fetch | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans."""
+    if fetch is None:
+        fetch = functools.partial(_read_chunk, conn)
     start = np.empty(count, dtype=np.int64)
     dur = np.empty(count, dtype=np.int64)
     depth = np.zeros(count, dtype=np.int16)
@@ -126,7 +136,7 @@ def _read_lane(
     names = []
     for lo in range(0, count, CHUNK):
         n = min(CHUNK, count - lo)
-        cols = _read_chunk(conn, first_id, first_id + lo, n)
+        cols = fetch(first_id, first_id + lo, n)
         start[lo : lo + n], dur[lo : lo + n] = cols[:, 0], cols[:, 1]
         kind, name_id, parent = cols[:, 2], cols[:, 3], cols[:, 4]
         annotation[lo : lo + n] = kind == KIND["gpu_user_annotation"]
