@@ -19,6 +19,7 @@ import pytest
 import torchscope
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
+from torchscope.storage.schema import SCHEMA_VERSION
 
 
 @contextmanager
@@ -242,13 +243,14 @@ def test_a_schema_1_store_is_migrated_on_open(db_path: Path) -> None:
     assert runs[columns].values.tolist() == [[1, "schema-v1", "finished", 2, 6]]
     assert runs.loc[0, "config"] == {"lr": 0.1}
     assert counts(store.run(1)) == (0, 0, 0, 0)
+    assert store.graph_breaks(1).empty and store.compile_events(1).empty  # the compile tables were created
     frame = store.scalars(1)
     assert list(zip(frame["tag"], frame["step"], frame["value"])) == [
         ("acc", 0, 0.0), ("acc", 1, 0.25), ("acc", 2, 0.5), ("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 1 / 3),
     ]  # fmt: skip
     store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     with torchscope.init("after", db=db_path, system_metrics=False) as run:
         run.log({"loss": 0.25}, step=0)
     assert torchscope.open(db_path).scalars(run.id)["value"].tolist() == [0.25]

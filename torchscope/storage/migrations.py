@@ -23,7 +23,12 @@ def _dropped_by_kind(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0")
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind}
+def _compile_tables(conn: Connection) -> None:
+    """2 -> 3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``) are new: the
+    ``create_all`` after the steps makes them; nothing that exists changes."""
+
+
+STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _compile_tables}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
 
-1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``."""
+1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``.
+3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``)."""
 
 metadata = MetaData()
 
