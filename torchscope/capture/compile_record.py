@@ -168,6 +168,23 @@ def _compiling_graph_module() -> Any:
     return None
 
 
+def _compiled_module(name: Any, file: Any) -> Any:
+    """The ``self`` of the frame Dynamo compiles now (``co_name``/``co_filename`` of its metrics), when a module."""
+    import sys
+
+    frame = sys._getframe(2)
+    for _ in range(40):
+        if frame is None:
+            return None
+        user = frame.f_locals.get("frame")
+        code = getattr(user, "f_code", None)
+        if code is not None and code.co_name == name and code.co_filename == file:
+            owner = getattr(user, "f_locals", {}).get("self")
+            return owner if isinstance(owner, torch.nn.Module) else None
+        frame = frame.f_back
+    return None
+
+
 class _Frame:
     """What the trace said so far about one compile of one frame (``compile_id``)."""
 
@@ -240,15 +257,16 @@ class CompileRecorder(logging.Handler):
         file, first = metrics.get("co_filename"), metrics.get("co_firstlineno")
         if isinstance(file, str) and os.path.abspath(file).startswith(_OWN_DIR):
             return
-        watch, index = self._owner(file, first)
+        compiled = _compiled_module(metrics.get("co_name"), file)
+        if compiled is None and wrapped:
+            compiled = wrapped[-1]
+        watch, index, module = self._owner(file, first, compiled)
         if watch is None:
             return
         run = watch.run
         if run is None or run.status != "running":
             return
         step, now, model = watch.compile_step(), time.time_ns(), watch.name
-        owner = index.find(file, first) if index is not None else None
-        module = owner[0] if owner else None
         recompile = compile_id.split("/")[-1] not in ("0", "None") or frame.reason is not None
         duration = metrics.get("entire_frame_compile_time_s") or 0.0
         reason = frame.reason
@@ -272,18 +290,25 @@ class CompileRecorder(logging.Handler):
         for gm in frame.graphs:
             put(FxGraph(run.id, model, step, compile_id, module, fx_nodes(gm, module), now))
 
-    def _owner(self, file: Any, line: Any) -> tuple[Any, ModuleIndex | None]:
+    def _owner(self, file: Any, line: Any, compiled: Any) -> tuple[Any, ModuleIndex | None, str | None]:
+        """The watch a frame belongs to, its model's index, and the frame's module path: the compiled ``self``
+        when it is a module of a watched model, else the module whose code holds the frame's first line."""
         first = None
         for watch in self._watches():
             model = watch.model
             if model is None:
                 continue
             index = ModuleIndex(model)
+            if compiled is not None:
+                for path, module in model.named_modules():
+                    if module is compiled:
+                        return watch, index, module_path(path)
             if first is None:
-                first = (watch, index)
-            if index.find(file, line) is not None:
-                return watch, index
-        return first if first is not None else (None, None)
+                first = (watch, index, None)
+            hit = index.find(file, line)
+            if hit is not None:
+                return watch, index, hit[0]
+        return first if first is not None else (None, None, None)
 
 
 def _recompile_reason(payload: Any) -> str | None:
@@ -299,6 +324,9 @@ def _recompile_reason(payload: Any) -> str | None:
 
 
 _recorder: CompileRecorder | None = None
+wrapped: list[Any] = []
+"""The modules whose ``torch.compile`` wrapper is being called now, innermost last (pushed and popped by the global
+module hooks): when Dynamo compiles the wrapper's call, the frame it compiles belongs to the innermost one."""
 
 
 def install(watches: Callable[[], Iterable[Any]]) -> None:
@@ -314,6 +342,7 @@ def install(watches: Callable[[], Iterable[Any]]) -> None:
         logger.addHandler(recorder)
         if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
             logger.setLevel(logging.DEBUG)  # torch's own TORCH_TRACE set-up does the same: the logger only traces
+        logger.propagate = False  # as torch sets it: trace records are for trace handlers, not the app's log
         _recorder = recorder
     except Exception as exc:  # noqa: BLE001
         warn_once("compile-record", f"torchscope: cannot record torch.compile ({type(exc).__name__}: {exc})")
@@ -322,6 +351,7 @@ def install(watches: Callable[[], Iterable[Any]]) -> None:
 def uninstall() -> None:
     """Take the recorder off the trace logger (idempotent)."""
     global _recorder
+    wrapped.clear()
     if _recorder is not None:
         logging.getLogger(TRACE_LOGGER).removeHandler(_recorder)
         _recorder = None

@@ -42,6 +42,7 @@ def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
             _uninstall()
         elif type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
             inner = getattr(module, "_orig_mod", None)
+            compile_record.wrapped.append(inner)
             for watch in tuple(watched.get(id(inner), ())):
                 watch._compiled_pre()
         return
@@ -62,7 +63,10 @@ def _global_post(module: torch.nn.Module, args: Any, output: Any) -> None:
         for watch in tuple(watches):
             watch._root_post(module, output)
     elif type(module).__name__ == "OptimizedModule":
-        for watch in tuple(watched.get(id(getattr(module, "_orig_mod", None)), ())):
+        inner = getattr(module, "_orig_mod", None)
+        if compile_record.wrapped and compile_record.wrapped[-1] is inner:
+            compile_record.wrapped.pop()
+        for watch in tuple(watched.get(id(inner), ())):
             watch._compiled_post()
 
 
