@@ -12,7 +12,6 @@ from torch.overrides import TorchFunctionMode
 import torchscope
 from torchscope.capture.stats_layout import HIST_MAX
 from torchscope.capture.tensor_stats import StatsBatch, cpu_row
-from torchscope.errors import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
 from runs import flushed_store

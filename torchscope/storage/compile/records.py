@@ -1,4 +1,6 @@
-"""Records of the compile subject: what ``torch.compile`` did while a watched model ran (``capture/compile_record.py``)."""
+"""Records of the compile subject: what ``torch.compile`` did while a watched model ran.
+
+Made by ``capture/compile_record.py``."""
 
 from __future__ import annotations
 

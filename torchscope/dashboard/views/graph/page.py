@@ -22,6 +22,7 @@ from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph.colors import MODES
+from torchscope.dashboard.views.graph.compiled import FX_COLOURS, fx_scene
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
 from torchscope.dashboard.views.graph.elements import stylesheet
 from torchscope.dashboard.views.graph.inspector import inspector
@@ -131,8 +132,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene), html.Aside(inspector(data, state), id="graph-inspector",
-                                                 className="graph-inspector")], className="graph-body"),  # fmt: skip
+            html.Div([_canvas(scene), *_fx_canvas(data, state, scene),
+                      html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
+                     className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
             # a run still training adds captured steps (and maybe anomalies): the step list follows them
             dcc.Interval(id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state.source != "captured"),
@@ -156,7 +158,38 @@ def _canvas(scene: Scene) -> html.Div:
             html.Div("", id="graph-hover", className="graph-hover"),
         ],
         className="graph-main",
+        id="graph-executed",
     )
+
+
+def _fx_canvas(data: GraphData, state: GraphState, scene: Scene) -> list[Any]:
+    """The FX graphs ``torch.compile`` captured for this run, hidden until the toolbar's "FX" is picked; none when
+    the run compiled nothing."""
+    if state.source != "captured":
+        return []
+    fx = data.store.fx_graph(state.run, state.model)
+    if fx.empty:
+        return []
+    built = fx_scene(fx, scene.model)
+    counts = built.counts
+    note = (f"{counts['both']} ops also in the executed graph (grey) · {counts['fx-only']} only in the FX graphs "
+            f"(orange) · {counts['executed-only']} executed ops in no FX graph (ran eagerly, between graphs)")
+    legend = [html.Div(note, className="graph-fx-note", id="graph-fx-counts")]
+    if built.executed_only:
+        shown = ", ".join(built.executed_only[:12]) + (" …" if len(built.executed_only) > 12 else "")
+        legend.append(html.Div(f"only executed: {shown}", className="graph-fx-note", id="graph-fx-eager"))
+    canvas = cyto.Cytoscape(
+        id="graph-fx-cy", elements=built.elements, stylesheet=stylesheet(), layout={"name": "preset", "fit": True,
+        "padding": 30}, minZoom=0.05, maxZoom=1.6, autoRefreshLayout=False, className="graph-canvas",
+        style={"width": "100%", "height": "100%"},
+    )  # fmt: skip
+    swatches = [html.Div([html.Span(className="swatch", style={"background": FX_COLOURS[k]}), html.Span(text)],
+                         className="legend-item")
+                for k, text in (("both", "in both graphs"), ("fx-only", "only in the FX graph"),
+                                ("input", "graph input"))]  # fmt: skip
+    body = html.Div([canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")],
+                    id="graph-fx", className="graph-main", style={"display": "none"})  # fmt: skip
+    return [body]
 
 
 def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
@@ -204,8 +237,14 @@ def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None)
     value = _shown_value(state)
     dropdown = dcc.Dropdown(id="graph-step", options=options, value=value, clearable=False, className="graph-step")
     picker = html.Label([what, dropdown], className="control")
+    fx = []
+    if state.source == "captured" and not data.store.fx_graph(state.run, state.model).empty:
+        fx = [dcc.RadioItems(id="graph-mode", options=[{"label": " executed", "value": "executed"},
+                                                       {"label": " FX (torch.compile)", "value": "fx"}],
+                             value="executed", inline=True, className="control")]  # fmt: skip
     return [
         picker,
+        *fx,
         html.Label(["Colour by ", dcc.Dropdown(id="graph-colour", options=modes, value=state.colour, clearable=False,
                                                className="graph-colour")], className="control"),  # fmt: skip
         dcc.Checklist(id="graph-hide", options=[{"label": " hide parameters", "value": "hide"}],
@@ -319,6 +358,15 @@ def register(app: dash.Dash, store: Store) -> None:
         options = _step_options(data, saved["run"])
         anomaly = data.first_anomaly(saved["run"])
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
+
+    @app.callback(
+        Output("graph-executed", "style"), Output("graph-fx", "style"), Input("graph-mode", "value"),
+        prevent_initial_call=True,
+    )
+    def show_mode(mode: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The toggle between the executed graph and the FX graphs torch.compile captured."""
+        shown, hidden = {"display": "block"}, {"display": "none"}
+        return (hidden, shown) if mode == "fx" else (shown, hidden)
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:
