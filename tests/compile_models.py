@@ -64,13 +64,13 @@ class TinyTransformer(nn.Module):
         return self.head(self.encoder(x)).mean(1)
 
 
-def record_break_run(db: Path, steps: int = 3) -> int:
-    """A run of :class:`BreakNet` compiled with Inductor, watched every 2nd step; returns the run id."""
+def record_break_run(db: Path, steps: int = 3, backend: str = "inductor") -> int:
+    """A run of :class:`BreakNet` compiled (by default with Inductor), watched every 2nd step; returns the run id."""
     torch.manual_seed(0)
     model = BreakNet()
     with torchscope.init("compiled", db=db, system_metrics=False) as run:
         handle = run.watch(model, every=2)
-        compiled = torch.compile(model)
+        compiled = torch.compile(model, backend=backend)
         for _ in range(steps):
             compiled(torch.rand(3, 4) + 0.5).sum().backward()
         handle.remove()

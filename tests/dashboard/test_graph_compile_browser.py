@@ -32,7 +32,7 @@ def _soon(expression: str) -> str:
 def test_break_marker_reason_in_inspector_and_fx_toggle(
     db_path: Path, serve: Callable[[Path], str], page: tuple[Any, Any]
 ) -> None:
-    run_id = record_break_run(db_path)
+    run_id = record_break_run(db_path, backend="aot_eager")  # what Dynamo traced; no C++ to build here
     with torchscope.open(db_path) as store:
         model = captured_model(*store.graph(run_id, step=2))
     block, root = model.by_module["block"], model.by_module[""]
@@ -47,7 +47,9 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     assert not tab.evaluate(f"{cy}.getElementById('{model.by_module['head']}').hasClass('graph-break')")
     assert "2 graph breaks" in tab.locator("#graph-status").inner_text()
     # the block's break in the inspector: the print's line and Dynamo's reason
-    tab.evaluate(f"{cy}.getElementById('{block}').emit('tap')")
+    x, y = tab.evaluate(f"(() => {{ const p = {cy}.getElementById('{block}').renderedPosition(); return [p.x, p.y]; }})()")
+    box = tab.locator("#graph-cy").bounding_box()
+    tab.mouse.click(box["x"] + x, box["y"] + y)
     tab.wait_for_selector(".compile-break")
     text = tab.locator(".compile-break").inner_text()
     assert f"compile_models.py:{line_of(Chatty.forward, '# <print>')}" in text
