@@ -64,14 +64,22 @@ class TinyTransformer(nn.Module):
         return self.head(self.encoder(x)).mean(1)
 
 
-def record_break_run(db: Path, steps: int = 3, backend: str = "inductor") -> int:
-    """A run of :class:`BreakNet` compiled (by default with Inductor), watched every 2nd step; returns the run id."""
+def record_break_run(db: Path, steps: int = 3, backend: str = "inductor", profile: bool = False) -> int:
+    """A run of :class:`BreakNet` compiled (by default with Inductor), watched every 2nd step; returns the run id.
+
+    ``profile``: Inductor's C++ kernels get profiler events (``cpp.enable_kernel_profile``) and one more step, a
+    compiled one, is profiled."""
     torch.manual_seed(0)
     model = BreakNet()
-    with torchscope.init("compiled", db=db, system_metrics=False) as run:
-        handle = run.watch(model, every=2)
-        compiled = torch.compile(model, backend=backend)
-        for _ in range(steps):
-            compiled(torch.rand(3, 4) + 0.5).sum().backward()
-        handle.remove()
+    with torch._inductor.config.patch({"cpp.enable_kernel_profile": profile}):
+        with torchscope.init("compiled", db=db, system_metrics=False) as run:
+            handle = run.watch(model, every=2)
+            compiled = torch.compile(model, backend=backend)
+            for _ in range(steps):
+                compiled(torch.rand(3, 4) + 0.5).sum().backward()
+            if profile:
+                with run.profile(wait=0, warmup=0, active=1) as session:
+                    compiled(torch.rand(3, 4) + 0.5).sum().backward()  # step 3: compiled
+                    session.step()
+            handle.remove()
     return run.id

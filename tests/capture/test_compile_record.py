@@ -20,7 +20,7 @@ COMPILE_MODELS = str(Path(__file__).parents[1] / "compile_models.py")
 @pytest.fixture(scope="module")
 def break_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[torchscope.Store, int]:
     db = tmp_path_factory.mktemp("breaks") / "torchscope.db"
-    run_id = record_break_run(db)  # Inductor, on the CPU: one real compile for the tests of this module
+    run_id = record_break_run(db, profile=True)  # Inductor, on the CPU: one real compile for this module's tests
     return torchscope.open(db), run_id
 
 
@@ -50,13 +50,42 @@ def test_item_branch_graph_break_is_recorded_at_the_branch_line(break_store):
 def test_compile_events_name_the_frames_and_their_modules(break_store):
     store, run_id = break_store
     events = store.compile_events(run_id)
-    assert set(events.kind) == {"compile"} and set(events.step) == {1}
-    assert (events.duration_ns > 0).all()
-    resumes = events[events.frame.str.startswith("torch_dynamo_resume_in_forward")]
+    first = events[events.step == 1]
+    assert set(first.kind) == {"compile"} and (events.duration_ns > 0).all()
+    # step 3 (profiled) recompiles the frame after the .item() branch: Dynamo specialised it on the value
+    item = line_of(BreakNet.forward, "# <item>")
+    later = events[events.step == 3]
+    assert later[["kind", "frame"]].values.tolist() == [["recompile", f"torch_dynamo_resume_in_forward_at_{item}"]]
+    assert later.reason.iloc[0].startswith("___stack0 == ")
+    resumes = first[first.frame.str.startswith("torch_dynamo_resume_in_forward")]
     assert set(resumes.module) == {"", "block"}  # after each break, the rest of that forward is its own frame
     fx = store.fx_graph(run_id)
     linears = fx[(fx.op == "call_function") & (fx.target == "linear")]
     assert set(linears.module) == {"block.lin", "head"}
+
+
+def test_inductor_kernels_are_attributed_to_the_modules_they_compute(break_store):
+    store, run_id = break_store
+    kernels = store.compiled_kernels(run_id)
+    kernels = kernels[kernels.compile_id.str.endswith("/0")]  # the first compile of each frame (not step 3's)
+    externs = kernels[kernels.kind == "extern"]
+    assert externs[["kernel", "profiler_name", "module"]].values.tolist() == [
+        ["addmm", "aten::addmm", "block.lin"], ["addmm", "aten::addmm", "head"],
+    ]  # fmt: skip
+    assert externs.source_nodes.tolist() == [["linear"], ["linear"]]
+    relu = kernels[kernels.kernel.str.startswith("cpp_fused_relu")]
+    assert relu.module.tolist() == ["block"] and relu.source_nodes.tolist() == [["relu"]]
+
+
+def test_a_profile_of_the_compiled_model_has_time_per_module(break_store):
+    store, run_id = break_store
+    profile_id = int(store.profiles(run_id)["id"].iloc[-1])
+    table = store.compiled_module_table(profile_id).set_index("module")
+    assert set(table.index) == {"", "block", "block.lin", "head"}
+    assert (table.loc[["block.lin", "head"], "kernel_ns"] > 0).all()  # their addmm calls, matched in order
+    assert table.loc["block", "kernel_ns"] > 0  # the fused relu kernel, by its profiled name
+    assert table.loc["", "host_total_ns"] == table["host_self_ns"].sum()  # the root holds everything
+    assert table.loc["block", "host_total_ns"] == table.loc[["block", "block.lin"], "host_self_ns"].sum()
 
 
 def test_captured_steps_of_a_compiled_model_run_eagerly_and_keep_the_graph(break_store):

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from torchscope.storage.compile.records import CompileEvent, FxGraph, FxNode, GraphBreak
+from torchscope.capture.inductor_code import common_module, parse_kernels
+from torchscope.storage.compile.records import CompiledKernel, CompileEvent, FxGraph, FxNode, GraphBreak
 from torchscope.user_code import warn_once
 
 TRACE_LOGGER = "torch.__trace"
@@ -192,6 +193,7 @@ class _Frame:
         self.reason: str | None = None
         self.breaks: list[tuple[str, str, str | None, int | None]] = []  # reason, detail, file, line
         self.graphs: list[Any] = []
+        self.code: list[str] = []  # Inductor's generated code of the frame's forward
 
 
 class CompileRecorder(logging.Handler):
@@ -238,6 +240,9 @@ class CompileRecorder(logging.Handler):
             gm = _compiling_graph_module()
             if gm is not None:
                 self._frame(meta).graphs.append(gm)
+        elif "inductor_output_code" in meta and isinstance(payload, str):
+            if "forward" in payload[:200]:  # "# AOT ID: ['0_forward']": the backward is compiled later, lazily
+                self._frame(meta).code.append(payload)
         elif "compilation_metrics" in meta:
             self._on_metrics(meta["compilation_metrics"])
 
@@ -287,8 +292,17 @@ class CompileRecorder(logging.Handler):
                 hit = index.find_in_stack(detail)
             put(GraphBreak(run.id, model, step, compile_id, text, detail, bfile, bline, hit[0] if hit else None,
                            hit[1] if hit else None, now))  # fmt: skip
-        for gm in frame.graphs:
-            put(FxGraph(run.id, model, step, compile_id, module, fx_nodes(gm, module), now))
+        graphs = [fx_nodes(gm, module) for gm in frame.graphs]
+        for nodes in graphs:
+            put(FxGraph(run.id, model, step, compile_id, module, nodes, now))
+        if frame.code and graphs:
+            module_of = {n.name: n.module for n in graphs[-1]}
+            targets = {n.name: _op_name(n.target) for n in graphs[-1] if n.op.startswith("call_")}
+            for seq, kernel in enumerate(parse_kernels(frame.code[-1], targets)):
+                where = common_module(module_of.get(name) for name in kernel.source_nodes)
+                put(CompiledKernel(run.id, model, compile_id, seq, kernel.name, kernel.kind, kernel.profiler_name,
+                                   module if where is None else where, json.dumps(kernel.source_nodes),
+                                   json.dumps(kernel.aten)))  # fmt: skip
 
     def _owner(self, file: Any, line: Any, compiled: Any) -> tuple[Any, ModuleIndex | None, str | None]:
         """The watch a frame belongs to, its model's index, and the frame's module path: the compiled ``self``
@@ -309,6 +323,11 @@ class CompileRecorder(logging.Handler):
             if hit is not None:
                 return watch, index, hit[0]
         return first if first is not None else (None, None, None)
+
+
+def _op_name(target: str) -> str:
+    """``relu``, ``mul`` for ``relu``, ``__mul__``, ``add_``: the op's name as a generated kernel's name spells it."""
+    return target.strip("_").removesuffix("_")
 
 
 def _recompile_reason(payload: Any) -> str | None:

@@ -24,7 +24,8 @@ def _dropped_by_kind(conn: Connection) -> None:
 
 
 def _compile_tables(conn: Connection) -> None:
-    """2 -> 3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``) are new: the
+    """2 -> 3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``,
+    ``compiled_kernels``) are new: the
     ``create_all`` after the steps makes them; nothing that exists changes."""
 
 

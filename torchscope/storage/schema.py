@@ -20,7 +20,7 @@ SCHEMA_VERSION = 3
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
 
 1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``.
-3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``)."""
+3: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``, ``compiled_kernels``)."""
 
 metadata = MetaData()
 

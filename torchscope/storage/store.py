@@ -239,6 +239,19 @@ class Store:
         (ids of nodes of the same graph) ``, model``."""
         return self._compile.fx_graph(run_id, model)
 
+    def compiled_kernels(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """The calls of Inductor's generated code for each compiled frame's forward, in order: ``compile_id, seq,
+        kernel`` (``cpp_fused_relu_0``, ``addmm``) ``, kind`` (cpp | triton | extern) ``, profiler_name`` (what a
+        profile shows: ``aten::addmm`` for extern calls) ``, module`` (the common module of its FX nodes)
+        ``, source_nodes`` (FX node names) ``, aten`` (the ATen ops it covers, when Inductor says) ``, model``."""
+        return self._compile.compiled_kernels(run_id, model)
+
+    def compiled_module_table(self, profile_id: int) -> pd.DataFrame:
+        """Host time per module of the compiled code in a profile (forward): ``module, calls, host_total_ns``
+        (with its submodules) ``, host_self_ns, kernel_ns`` (kernels attributed to it) ``, other_ns`` (the rest of
+        its compiled regions). Empty when the profile has no compiled region. See docs/capture.md."""
+        return self._compile.compiled_module_table(profile_id)
+
     def tensor_value(
         self, run_id: int, step: int, node: int | str, output: int = 0, role: str = "value", model: str | None = None
     ) -> np.ndarray:

@@ -9,8 +9,11 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
 
+from torchscope.errors import NotFoundError
 from torchscope.storage.bulk import name_hash
-from torchscope.storage.compile.schema import compile_events, fx_graphs, fx_nodes, graph_breaks
+from torchscope.storage.compile.profile_times import compiled_module_table
+from torchscope.storage.compile.schema import compile_events, compiled_kernels, fx_graphs, fx_nodes, graph_breaks
+from torchscope.storage.profile.schema import profiles
 from torchscope.storage.schema import names
 
 BREAK_COLUMNS = ["step", "compile_id", "reason", "detail", "filename", "lineno", "module", "module_class",
@@ -31,8 +34,11 @@ def _model_filter(column: Any, model: str | None) -> list[Any]:
     return [column == select(names.c.id).where(names.c.hash == name_hash(model)).scalar_subquery()]
 
 
+KERNEL_COLUMNS = ["compile_id", "seq", "kernel", "kind", "profiler_name", "module", "source_nodes", "aten", "model"]
+
+
 class CompileReads:
-    """``graph_breaks``, ``compile_events``, ``fx_graph``."""
+    """``graph_breaks``, ``compile_events``, ``fx_graph``, ``compiled_kernels``, ``compiled_module_table``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,3 +99,29 @@ class CompileReads:
             frame = pd.DataFrame(conn.execute(query).all(), columns=FX_COLUMNS)
         frame["inputs"] = frame["inputs"].map(json.loads)
         return frame.astype({"graph_id": "int64", "step": "int64", "id": "int64", "lineno": "Int64"})
+
+    def compiled_kernels(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """Backs :meth:`Store.compiled_kernels`, which documents the columns."""
+        module, watched = _name("module"), _name("m")
+        k = compiled_kernels.c
+        query = (
+            select(k.compile_id, k.seq, k.kernel, k.kind, k.profiler_name, module.c.name, k.source_nodes, k.aten,
+                   watched.c.name)
+            .join(watched, watched.c.id == k.model_id)
+            .outerjoin(module, module.c.id == k.module_id)
+            .where(k.run_id == int(run_id), *_model_filter(k.model_id, model))
+            .order_by(k.id)
+        )  # fmt: skip
+        with self._engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=KERNEL_COLUMNS)
+        for column in ("source_nodes", "aten"):
+            frame[column] = frame[column].map(json.loads)
+        return frame.astype({"seq": "int64"})
+
+    def compiled_module_table(self, profile_id: int) -> pd.DataFrame:
+        """Backs :meth:`Store.compiled_module_table`, which documents the columns."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(profiles.c.run_id).where(profiles.c.id == int(profile_id))).first()
+            if row is None:
+                raise NotFoundError(f"no profile {profile_id}")
+            return compiled_module_table(conn, int(profile_id), int(row[0]))

@@ -65,3 +65,19 @@ class FxGraph(NamedTuple):
     module: str | None  # the watched module whose frame this is
     nodes: Sequence[FxNode]
     wall_time: int
+
+
+class CompiledKernel(NamedTuple):
+    """A kernel (or extern call) of the code Inductor generated for a compiled frame's forward, in call order, with
+    the FX nodes it computes (``Topologically Sorted Source Nodes``) and their module."""
+
+    run_id: int
+    model: str
+    compile_id: str
+    seq: int  # position among the frame's calls
+    kernel: str  # cpp_fused_mul_relu_0, triton_poi_fused_..., or the extern op (addmm)
+    kind: str  # cpp | triton | extern
+    profiler_name: str  # the name a profile shows it under: aten::addmm for extern calls, else ``kernel``
+    module: str | None  # the module all its source nodes share (their common prefix)
+    source_nodes: str  # JSON list of FX node names
+    aten: str  # JSON list of the ATen ops it covers

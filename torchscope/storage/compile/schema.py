@@ -2,7 +2,8 @@
 
 - ``compile_events``: one row per frame Dynamo compiled (``kind`` compile | recompile, the failed guard, time);
 - ``graph_breaks``: one row per graph break of a compiled frame (reason, the user's file and line, module);
-- ``fx_graphs`` / ``fx_nodes``: the FX graphs Dynamo captured, their nodes with the module each was traced in.
+- ``fx_graphs`` / ``fx_nodes``: the FX graphs Dynamo captured, their nodes with the module each was traced in;
+- ``compiled_kernels``: the kernels and extern calls of Inductor's code for a frame's forward, with their module.
 
 ``model_id``, files, modules and FX targets are interned in ``names``.
 """
@@ -77,4 +78,21 @@ fx_nodes = Table(
     Column("file_id", Integer),
     Column("line", Integer),
     Column("inputs", Text, nullable=False),  # JSON list of node ids of the same graph
+)
+
+compiled_kernels = Table(
+    "compiled_kernels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("model_id", Integer, nullable=False),
+    Column("compile_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kernel", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # cpp | triton | extern
+    Column("profiler_name", Text, nullable=False),
+    Column("module_id", Integer),
+    Column("source_nodes", Text, nullable=False),  # JSON list
+    Column("aten", Text, nullable=False),  # JSON list
+    Index("ix_compiled_kernels_run", "run_id", "compile_id"),
 )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.compile.records import CompileEvent, FxGraph, GraphBreak
-from torchscope.storage.compile.schema import compile_events, fx_graphs, fx_nodes, graph_breaks
+from torchscope.storage.compile.records import CompiledKernel, CompileEvent, FxGraph, GraphBreak
+from torchscope.storage.compile.schema import compile_events, compiled_kernels, fx_graphs, fx_nodes, graph_breaks
 
 EVENT_COLUMNS = ("run_id", "model_id", "step", "kind", "compile_id", "frame", "file_id", "line", "module_id", "reason",
                  "duration_ns", "graph_ops", "wall_time")  # fmt: skip
 BREAK_COLUMNS = ("run_id", "model_id", "step", "compile_id", "reason", "detail", "file_id", "line", "module_id",
                  "module_class_id", "wall_time")  # fmt: skip
 NODE_COLUMNS = ("graph_id", "id", "name", "op", "target_id", "module_id", "file_id", "line", "inputs")
+KERNEL_COLUMNS = ("run_id", "model_id", "compile_id", "seq", "kernel", "kind", "profiler_name", "module_id",
+                  "source_nodes", "aten")  # fmt: skip
 
 
 def _ids(conn: Connection, interner: Interner, strings: set[str | None]) -> dict[str | None, int | None]:
@@ -62,3 +64,14 @@ def write_fx_graphs(conn: Connection, interner: Interner, records: list[FxGraph]
             for n in record.nodes
         ]
         insert_rows(conn, fx_nodes, NODE_COLUMNS, rows)
+
+
+def write_compiled_kernels(conn: Connection, interner: Interner, records: list[CompiledKernel]) -> None:
+    """Store Inductor's kernels of compiled frames."""
+    ids = _ids(conn, interner, {s for r in records for s in (r.model, r.module)})
+    rows = [
+        (r.run_id, ids[r.model], r.compile_id, r.seq, r.kernel, r.kind, r.profiler_name, ids[r.module],
+         r.source_nodes, r.aten)
+        for r in records
+    ]  # fmt: skip
+    insert_rows(conn, compiled_kernels, KERNEL_COLUMNS, rows)
