@@ -62,7 +62,7 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     tab.wait_for_function(_soon(f"{fx}.nodes('.fx-both').length > 0"))
     labels = tab.evaluate(f"{fx}.nodes('.fx-both').map(n => n.data('label').split('\\n')[0])")
     assert sorted(labels) == ["linear", "linear", "mul", "relu", "sum"]  # block.lin and relu, sum, x * 2, head
-    assert "ran eagerly" in tab.locator("#graph-fx-counts").inner_text()
+    assert "ran eagerly" in tab.locator("#graph-fx-counts-dynamo").inner_text()
     tab.get_by_text("executed", exact=True).click()
     tab.wait_for_function("getComputedStyle(document.getElementById('graph-executed')).display === 'block'")
     assert not problems, problems

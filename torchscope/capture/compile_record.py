@@ -35,6 +35,7 @@ _FRAME_LINE = re.compile(r'File "([^"]+)", line (\d+)')
 _COMPILE_ID_PREFIX = re.compile(r"^\s*\d+/\d+:\s*")
 _MODULE_KEY = re.compile(r"\._modules\[['\"]([^'\"]+)['\"]\]|\[['\"]([^'\"]+)['\"]\]|\[(\d+)\]")
 DETAIL_CHARS = 4000
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 """torchscope's package folder: Dynamo also compiles our global module hooks when a module call graph-breaks;
 those frames are ours, not the user's, and are not recorded."""
@@ -145,9 +146,11 @@ def fx_nodes(gm: Any, root: str | None) -> list[FxNode]:
     out = []
     for i, node in enumerate(nodes):
         target = node.target
-        name = target if isinstance(target, str) else getattr(target, "__name__", None) or str(target)
+        name = target if isinstance(target, str) else (getattr(target, "_opname", None)  # an ATen OpOverload
+                                                        or getattr(target, "__name__", None) or str(target))
         found = _FRAME_LINE.findall(node.meta.get("stack_trace") or "")
-        file, line = (found[-1][0], int(found[-1][1])) if found else (None, None)
+        user = [f for f in found if not f[0].startswith(_TORCH_DIR)] or found  # the user's line, not torch's
+        file, line = (user[-1][0], int(user[-1][1])) if user else (None, None)
         inputs = json.dumps([index[n] for n in node.all_input_nodes if n in index])
         module = fx_module(node.meta.get("nn_module_stack"), root)
         out.append(FxNode(i, node.name, node.op, name, module, file, line, inputs))

@@ -23,16 +23,18 @@ live, and a watch whose run finished or was collected retires itself at the next
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from typing import Any
 
 import torch
 
+from torchscope.storage.compile.records import FxGraph
 from torchscope.storage.graph.records import (
     Anomaly, GraphEdge, GraphNode, GraphStep, GraphStructure, StepStats, TensorMeta, TensorValue,
 )  # fmt: skip
 from torchscope.capture.anomaly import find_origins
-from torchscope.capture.compile_record import force_eager, module_path
+from torchscope.capture.compile_record import force_eager, fx_nodes, module_path
 from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
 from torchscope.capture.registry import call_kwargs, forget_module, recording, register, unregister
 from torchscope.capture.step import CapturedStep
@@ -160,6 +162,27 @@ class Watch:
         restore, self._wrapper_restore = self._wrapper_restore, None
         if restore is not None:
             restore()
+
+    def export(self, *args: Any, **kwargs: Any) -> bool:
+        """Record the graph ``torch.export`` makes of the watched model for these inputs (non-strict, ATen level),
+        for the graph page's FX view ("torch.export" box) and ``store.fx_graph`` (``compile_id == "export"``).
+
+        Runs only when called (an export traces the whole model: seconds). Returns whether it worked; an export that
+        fails (data-dependent control flow such as ``if x.item() > 0``) warns once and returns False."""
+        model, run = self.model, self.run
+        if model is None or run is None:
+            return False
+        try:
+            program = torch.export.export(model, args, kwargs or None, strict=False)
+            nodes = fx_nodes(program.graph_module, "")
+        except Exception as exc:  # noqa: BLE001 - an export that fails is reported, never raised into training
+            run.writer.warn_once(
+                f"export:{self.name}", f"torchscope: torch.export of {self.name} failed: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            )  # fmt: skip
+            return False
+        run.writer.put(FxGraph(run.id, self.name, self.compile_step(), "export", "", nodes, time.time_ns()))
+        return True
 
     def compile_step(self) -> int:
         """The step a compile happening now belongs to (the compile recorder's; see ``compile_record``)."""

@@ -65,15 +65,19 @@ def compile_marks(model: GraphModel, breaks: pd.DataFrame, events: pd.DataFrame)
 
 @dataclass
 class FxScene:
-    """The FX view: Cytoscape elements and the executed ops no FX graph has."""
+    """The FX view: Cytoscape elements and, per group (``dynamo``: the frames torch.compile captured, ``export``:
+    the graph ``watch.export`` recorded), counts by status and the executed ops the group's graphs do not have."""
 
     elements: list[dict[str, Any]]
-    counts: dict[str, int]  # both | fx-only | executed-only
-    executed_only: list[str]  # "op in module" of executed ops missing from every FX graph
+    counts: dict[str, dict[str, int]]  # group -> both | fx-only | executed-only
+    executed_only: dict[str, list[str]]  # group -> "op in module" of executed ops no graph of the group has
 
 
 def fx_scene(fx: pd.DataFrame, model: GraphModel | None) -> FxScene:
-    """The FX graphs of ``store.fx_graph`` rows (the latest compile of each frame) against the executed ``model``."""
+    """The FX graphs of ``store.fx_graph`` rows (the latest compile of each frame) against the executed ``model``.
+
+    Dynamo's graphs together cover what ran compiled, so they are matched against the executed ops together;
+    an export graph covers the whole model and is matched on its own."""
     executed: Counter[tuple[str, str]] = Counter()
     if model is not None:
         for node in model.nodes.values():
@@ -81,51 +85,63 @@ def fx_scene(fx: pd.DataFrame, model: GraphModel | None) -> FxScene:
                 executed[(node.module or "", op_key(node.op))] += 1
     latest = fx.drop_duplicates("graph_id")
     latest = latest.assign(frame=latest["compile_id"].str.split("/").str[0])
-    keep = set(latest.drop_duplicates("frame", keep="last")["graph_id"])
-    fx = fx[fx["graph_id"].isin(keep)]
-    left = executed.copy()
-    elements: list[dict[str, Any]] = []
-    counts = {"both": 0, "fx-only": 0}
-    for column, (graph_id, nodes) in enumerate(fx.groupby("graph_id", sort=True)):
-        first = nodes.iloc[0]
-        box = f"fx{graph_id}"
-        where = first["graph_module"] if isinstance(first["graph_module"], str) else "?"
-        elements.append({"data": {"id": box, "label": f"compiled frame {first['compile_id']} · {where or '(root)'}",
-                                  "kind": "box"}, "classes": "box fx-graph"})  # fmt: skip
-        row = 0
-        for node in nodes.to_dict("records"):
-            if node["op"] == "output":
-                continue
-            module = node["module"] if isinstance(node["module"], str) else ""
-            if node["op"] in FX_OPS:
-                key = (module, op_key(node["target"]))
-                status = "both" if left[key] > 0 else "fx-only"
-                if status == "both":
-                    left[key] -= 1
-                counts[status] += 1
-            else:
-                status = "input"
-            label = f"{node['target']}\n{module or '(root)'}" if node["op"] in FX_OPS else str(node["name"])
-            elements.append({
-                "data": {"id": f"{box}n{node['id']}", "parent": box, "label": label, "kind": "op",
-                         "color": FX_COLOURS[status], "module": module, "line": _int(node["lineno"])},
-                "position": {"x": 60 + 280 * column, "y": 40 + 64 * row}, "classes": f"op fx-{status}",
-            })  # fmt: skip
-            row += 1
-            for src in node["inputs"]:
-                if not _is_output(nodes, src):
-                    elements.append({"data": {"id": f"{box}e{src}-{node['id']}", "source": f"{box}n{src}",
-                                              "target": f"{box}n{node['id']}", "shapes": "tensor"}})  # fmt: skip
-    covered = {m for m in fx["module"].dropna()} | {""}
-    executed_only = sorted(f"{op} in {mod or '(root)'}" for (mod, op), n in left.items() if n > 0 and mod in covered)
-    counts["executed-only"] = sum(n for (mod, _), n in left.items() if n > 0 and mod in covered)
-    return FxScene(elements, counts, executed_only)
+    fx = fx[fx["graph_id"].isin(set(latest.drop_duplicates("frame", keep="last")["graph_id"]))]
+    scene = FxScene([], {}, {})
+    column = 0
+    for group, graphs in (("dynamo", fx[fx["compile_id"] != "export"]), ("export", fx[fx["compile_id"] == "export"])):
+        if graphs.empty:
+            continue
+        left = executed.copy()
+        counts = {"both": 0, "fx-only": 0}
+        for graph_id, nodes in graphs.groupby("graph_id", sort=True):
+            _draw_graph(scene.elements, graph_id, nodes, column, left, counts)
+            column += 1
+        covered = {m for m in graphs["module"].dropna()} | {""}
+        if group == "export":
+            covered = {mod for mod, _ in executed}
+        missing = {(mod, op): n for (mod, op), n in left.items() if n > 0 and mod in covered}
+        counts["executed-only"] = sum(missing.values())
+        scene.counts[group] = counts
+        scene.executed_only[group] = sorted(f"{op} in {mod or '(root)'}" for mod, op in missing)
+    return scene
+
+
+def _draw_graph(
+    out: list[dict[str, Any]], graph_id: int, nodes: pd.DataFrame, column: int, left: Counter, counts: dict[str, int]
+) -> None:
+    """One FX graph as a box of nodes in graph order, each op matched against (and taken from) ``left``."""
+    first = nodes.iloc[0]
+    box = f"fx{graph_id}"
+    where = first["graph_module"] if isinstance(first["graph_module"], str) else "?"
+    title = "torch.export" if first["compile_id"] == "export" else f"compiled frame {first['compile_id']}"
+    out.append({"data": {"id": box, "label": f"{title} · {where or '(root)'}", "kind": "box"},
+                "classes": "box fx-graph"})  # fmt: skip
+    outputs = set(nodes[nodes["op"] == "output"]["id"])
+    row = 0
+    for node in nodes.to_dict("records"):
+        if node["op"] == "output":
+            continue
+        module = node["module"] if isinstance(node["module"], str) else ""
+        if node["op"] in FX_OPS:
+            key = (module, op_key(node["target"]))
+            status = "both" if left[key] > 0 else "fx-only"
+            if status == "both":
+                left[key] -= 1
+            counts[status] += 1
+        else:
+            status = "input"
+        label = f"{node['target']}\n{module or '(root)'}" if node["op"] in FX_OPS else str(node["name"])
+        out.append({
+            "data": {"id": f"{box}n{node['id']}", "parent": box, "label": label, "kind": "op",
+                     "color": FX_COLOURS[status], "module": module, "line": _int(node["lineno"])},
+            "position": {"x": 60 + 280 * column, "y": 40 + 64 * row}, "classes": f"op fx-{status}",
+        })  # fmt: skip
+        row += 1
+        for src in node["inputs"]:
+            if src not in outputs:
+                out.append({"data": {"id": f"{box}e{src}-{node['id']}", "source": f"{box}n{src}",
+                                     "target": f"{box}n{node['id']}", "shapes": "tensor"}})  # fmt: skip
 
 
 def _int(value: Any) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
-
-
-def _is_output(nodes: pd.DataFrame, node_id: int) -> bool:
-    hit = nodes[nodes["id"] == node_id]
-    return bool(len(hit)) and hit.iloc[0]["op"] == "output"

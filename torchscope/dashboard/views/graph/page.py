@@ -171,13 +171,17 @@ def _fx_canvas(data: GraphData, state: GraphState, scene: Scene) -> list[Any]:
     if fx.empty:
         return []
     built = fx_scene(fx, scene.model)
-    counts = built.counts
-    note = (f"{counts['both']} ops also in the executed graph (grey) · {counts['fx-only']} only in the FX graphs "
-            f"(orange) · {counts['executed-only']} executed ops in no FX graph (ran eagerly, between graphs)")
-    legend = [html.Div(note, className="graph-fx-note", id="graph-fx-counts")]
-    if built.executed_only:
-        shown = ", ".join(built.executed_only[:12]) + (" …" if len(built.executed_only) > 12 else "")
-        legend.append(html.Div(f"only executed: {shown}", className="graph-fx-note", id="graph-fx-eager"))
+    legend = []
+    for group, counts in built.counts.items():
+        what = "torch.compile's graphs" if group == "dynamo" else "torch.export"
+        eager = "ran eagerly, between graphs" if group == "dynamo" else "decomposed or not in the export"
+        legend.append(html.Div(f"{what}: {counts['both']} ops also in the executed graph (grey) · {counts['fx-only']} "
+                               f"only in the FX graph (orange) · {counts['executed-only']} executed ops in none "
+                               f"({eager})", className="graph-fx-note", id=f"graph-fx-counts-{group}"))  # fmt: skip
+        missing = built.executed_only[group]
+        if missing:
+            shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
+            legend.append(html.Div(f"only executed: {shown}", className="graph-fx-note", id=f"graph-fx-eager-{group}"))
     canvas = cyto.Cytoscape(
         id="graph-fx-cy", elements=built.elements, stylesheet=stylesheet(), layout={"name": "preset", "fit": True,
         "padding": 30}, minZoom=0.05, maxZoom=1.6, autoRefreshLayout=False, className="graph-canvas",
