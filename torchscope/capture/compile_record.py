@@ -35,6 +35,8 @@ _FRAME_LINE = re.compile(r'File "([^"]+)", line (\d+)')
 _COMPILE_ID_PREFIX = re.compile(r"^\s*\d+/\d+:\s*")
 _MODULE_KEY = re.compile(r"\._modules\[['\"]([^'\"]+)['\"]\]|\[['\"]([^'\"]+)['\"]\]|\[(\d+)\]")
 DETAIL_CHARS = 4000
+MAX_OPEN_FRAMES = 64
+"""Compiles whose ``compilation_metrics`` has not come yet that are kept (a failed compile may never send it)."""
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 """torchscope's package folder: Dynamo also compiles our global module hooks when a module call graph-breaks;
@@ -227,6 +229,8 @@ class CompileRecorder(logging.Handler):
 
     def _frame(self, meta: dict[str, Any]) -> _Frame:
         key = f"{meta.get('frame_id')}/{meta.get('frame_compile_id')}"
+        if key not in self._frames and len(self._frames) >= MAX_OPEN_FRAMES:  # frames whose metrics never came
+            self._frames.pop(next(iter(self._frames)))
         return self._frames.setdefault(key, _Frame())
 
     def _on_trace(self, meta: Any, payload: Any) -> None:

@@ -46,7 +46,8 @@ class Watch:
     """The handle ``run.watch(model)`` returns: removes every hook it installed; holds the model weakly.
 
     Use ``remove()`` (idempotent) or ``with run.watch(model): ...``. ``flush()`` ends a captured step that is still
-    waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer.
+    waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer. ``export(*inputs)``
+    records the graph ``torch.export`` makes of the model (see docs/capture.md).
     """
 
     def __init__(
