@@ -57,12 +57,17 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     # the toggle: the FX graphs Dynamo captured, coloured against the executed graph
     tab.get_by_text("FX (torch.compile)").click()
     tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'block'")
-    assert tab.evaluate("getComputedStyle(document.getElementById('graph-executed')).display") == "none"
     fx = _cy("graph-fx-cy")
     tab.wait_for_function(_soon(f"{fx}.nodes('.fx-both').length > 0"))
     labels = tab.evaluate(f"{fx}.nodes('.fx-both').map(n => n.data('label').split('\\n')[0])")
     assert sorted(labels) == ["linear", "linear", "mul", "relu", "sum"]  # block.lin and relu, sum, x * 2, head
     assert "ran eagerly" in tab.locator("#graph-fx-counts-dynamo").inner_text()
     tab.get_by_text("executed", exact=True).click()
-    tab.wait_for_function("getComputedStyle(document.getElementById('graph-executed')).display === 'block'")
+    tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'none'")
+    tab.wait_for_function("document.getElementById('graph-fx-cy') === null")  # the FX canvas goes with the toggle
+    head = model.by_module["head"]
+    x, y = tab.evaluate(f"(() => {{ const p = {cy}.getElementById('{head}').renderedPosition(); return [p.x, p.y]; }})()")
+    box = tab.locator("#graph-cy").bounding_box()
+    tab.mouse.click(box["x"] + x, box["y"] + y)  # the executed graph still answers taps
+    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'head'")
     assert not problems, problems

@@ -132,7 +132,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene), *_fx_canvas(data, state, scene),
+            html.Div([_canvas(scene, _fx_canvas(data, state)),
                       html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
                      className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
@@ -143,8 +143,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     )
 
 
-def _canvas(scene: Scene) -> html.Div:
-    """The Cytoscape canvas with its legend, status line and edge hover."""
+def _canvas(scene: Scene, over: list[Any]) -> html.Div:
+    """The Cytoscape canvas with its legend, status line and edge hover; ``over``: what may be laid over it (the FX
+    view)."""
     return html.Div(
         [
             cyto.Cytoscape(
@@ -156,21 +157,26 @@ def _canvas(scene: Scene) -> html.Div:
             html.Div(scene.legend, id="graph-legend"),
             html.Div(scene.status, id="graph-status", className="graph-status"),
             html.Div("", id="graph-hover", className="graph-hover"),
+            *over,
         ],
         className="graph-main",
         id="graph-executed",
     )
 
 
-def _fx_canvas(data: GraphData, state: GraphState, scene: Scene) -> list[Any]:
-    """The FX graphs ``torch.compile`` captured for this run, hidden until the toolbar's "FX" is picked; none when
-    the run compiled nothing."""
-    if state.source != "captured":
+def _fx_canvas(data: GraphData, state: GraphState) -> list[Any]:
+    """The (empty, hidden) place of the FX view, laid over the executed canvas; none when the run recorded no FX
+    graph. Its canvas is made when the toolbar's "FX" is picked and dropped when "executed" is, and the executed
+    canvas is covered, never hidden: a Cytoscape whose container was hidden or had a sibling instance lost its taps.
+    """
+    if state.source != "captured" or data.store.fx_graph(state.run, state.model).empty:
         return []
-    fx = data.store.fx_graph(state.run, state.model)
-    if fx.empty:
-        return []
-    built = fx_scene(fx, scene.model)
+    return [html.Div(id="graph-fx", className="graph-fx", style={"display": "none"})]
+
+
+def _fx_view(data: GraphData, state: GraphState) -> list[Any]:
+    """The FX graphs of the shown run and model, coloured against the executed graph, with their notes."""
+    built = fx_scene(data.store.fx_graph(state.run, state.model), model_for(data, state))
     legend = []
     for group, counts in built.counts.items():
         what = "torch.compile's graphs" if group == "dynamo" else "torch.export"
@@ -191,9 +197,7 @@ def _fx_canvas(data: GraphData, state: GraphState, scene: Scene) -> list[Any]:
                          className="legend-item")
                 for k, text in (("both", "in both graphs"), ("fx-only", "only in the FX graph"),
                                 ("input", "graph input"))]  # fmt: skip
-    body = html.Div([canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")],
-                    id="graph-fx", className="graph-main", style={"display": "none"})  # fmt: skip
-    return [body]
+    return [canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")]
 
 
 def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
@@ -364,13 +368,14 @@ def register(app: dash.Dash, store: Store) -> None:
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
     @app.callback(
-        Output("graph-executed", "style"), Output("graph-fx", "style"), Input("graph-mode", "value"),
-        prevent_initial_call=True,
+        Output("graph-fx", "style"), Output("graph-fx", "children"), Input("graph-mode", "value"),
+        State("graph-state", "data"), prevent_initial_call=True,
     )
-    def show_mode(mode: str) -> tuple[dict[str, str], dict[str, str]]:
-        """The toggle between the executed graph and the FX graphs torch.compile captured."""
-        shown, hidden = {"display": "block"}, {"display": "none"}
-        return (hidden, shown) if mode == "fx" else (shown, hidden)
+    def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
+        """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
+        if mode == "fx":
+            return {"display": "block"}, _fx_view(data, GraphState.from_json(saved))
+        return {"display": "none"}, []
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:
