@@ -29,6 +29,11 @@ def _soon(expression: str) -> str:
     return f"(() => {{ try {{ return {expression}; }} catch (e) {{ return false; }} }})()"
 
 
+def _position(cy: str, node_id: int) -> str:
+    """A page expression: where node ``node_id`` is drawn, in canvas pixels."""
+    return f"(() => {{ const p = {cy}.getElementById('{node_id}').renderedPosition(); return [p.x, p.y]; }})()"
+
+
 def test_break_marker_reason_in_inspector_and_fx_toggle(
     db_path: Path, serve: Callable[[Path], str], page: tuple[Any, Any]
 ) -> None:
@@ -47,7 +52,7 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     assert not tab.evaluate(f"{cy}.getElementById('{model.by_module['head']}').hasClass('graph-break')")
     assert "2 graph breaks" in tab.locator("#graph-status").inner_text()
     # the block's break in the inspector: the print's line and Dynamo's reason
-    x, y = tab.evaluate(f"(() => {{ const p = {cy}.getElementById('{block}').renderedPosition(); return [p.x, p.y]; }})()")
+    x, y = tab.evaluate(_position(cy, block))
     box = tab.locator("#graph-cy").bounding_box()
     tab.mouse.click(box["x"] + x, box["y"] + y)
     tab.wait_for_selector(".compile-break")
@@ -66,7 +71,7 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'none'")
     tab.wait_for_function("document.getElementById('graph-fx-cy') === null")  # the FX canvas goes with the toggle
     head = model.by_module["head"]
-    x, y = tab.evaluate(f"(() => {{ const p = {cy}.getElementById('{head}').renderedPosition(); return [p.x, p.y]; }})()")
+    x, y = tab.evaluate(_position(cy, head))
     box = tab.locator("#graph-cy").bounding_box()
     tab.mouse.click(box["x"] + x, box["y"] + y)  # the executed graph still answers taps
     tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'head'")

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,9 +44,17 @@ _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 those frames are ours, not the user's, and are not recorded."""
 
 
+def _nothing() -> None:
+    pass
+
+
 def force_eager() -> Callable[[], None] | None:
     """Make compiled code run eagerly from now on; returns the function that restores the previous stance, or None
-    when that cannot be done here (inside a region Dynamo is running, or a torch without ``set_stance``)."""
+    when that cannot be done here (inside a region Dynamo is running, or a torch without ``set_stance``).
+
+    Without ``torch._dynamo`` imported nothing can be compiled: nothing to do, and no second spent importing it."""
+    if "torch._dynamo" not in sys.modules:
+        return _nothing
     try:
         stance = torch.compiler.set_stance("force_eager")
     except Exception:  # noqa: BLE001 - inside a compiled region, or torch changed: the step is not captured
@@ -161,8 +170,6 @@ def fx_nodes(gm: Any, root: str | None) -> list[FxNode]:
 
 def _compiling_graph_module() -> Any:
     """The ``gm`` Dynamo is about to hand to the backend: a local of ``compile_and_call_fx_graph`` up the stack."""
-    import sys
-
     frame = sys._getframe(2)
     for _ in range(24):
         if frame is None:
@@ -176,8 +183,6 @@ def _compiling_graph_module() -> Any:
 
 def _compiled_module(name: Any, file: Any) -> Any:
     """The ``self`` of the frame Dynamo compiles now (``co_name``/``co_filename`` of its metrics), when a module."""
-    import sys
-
     frame = sys._getframe(2)
     for _ in range(40):
         if frame is None:

@@ -22,7 +22,7 @@ from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph.colors import MODES
-from torchscope.dashboard.views.graph.compiled import FX_COLOURS, fx_scene
+from torchscope.dashboard.views.graph.fx_view import fx_place, fx_view
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
 from torchscope.dashboard.views.graph.elements import stylesheet
 from torchscope.dashboard.views.graph.inspector import inspector
@@ -132,7 +132,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene, _fx_canvas(data, state)),
+            html.Div([_canvas(scene, fx_place(data, state)),
                       html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
                      className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
@@ -162,42 +162,6 @@ def _canvas(scene: Scene, over: list[Any]) -> html.Div:
         className="graph-main",
         id="graph-executed",
     )
-
-
-def _fx_canvas(data: GraphData, state: GraphState) -> list[Any]:
-    """The (empty, hidden) place of the FX view, laid over the executed canvas; none when the run recorded no FX
-    graph. Its canvas is made when the toolbar's "FX" is picked and dropped when "executed" is, and the executed
-    canvas is covered, never hidden: a Cytoscape whose container was hidden or had a sibling instance lost its taps.
-    """
-    if state.source != "captured" or data.store.fx_graph(state.run, state.model).empty:
-        return []
-    return [html.Div(id="graph-fx", className="graph-fx", style={"display": "none"})]
-
-
-def _fx_view(data: GraphData, state: GraphState) -> list[Any]:
-    """The FX graphs of the shown run and model, coloured against the executed graph, with their notes."""
-    built = fx_scene(data.store.fx_graph(state.run, state.model), model_for(data, state))
-    legend = []
-    for group, counts in built.counts.items():
-        what = "torch.compile's graphs" if group == "dynamo" else "torch.export"
-        eager = "ran eagerly, between graphs" if group == "dynamo" else "decomposed or not in the export"
-        legend.append(html.Div(f"{what}: {counts['both']} ops also in the executed graph (grey) · {counts['fx-only']} "
-                               f"only in the FX graph (orange) · {counts['executed-only']} executed ops in none "
-                               f"({eager})", className="graph-fx-note", id=f"graph-fx-counts-{group}"))  # fmt: skip
-        missing = built.executed_only[group]
-        if missing:
-            shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
-            legend.append(html.Div(f"only executed: {shown}", className="graph-fx-note", id=f"graph-fx-eager-{group}"))
-    canvas = cyto.Cytoscape(
-        id="graph-fx-cy", elements=built.elements, stylesheet=stylesheet(), layout={"name": "preset", "fit": True,
-        "padding": 30}, minZoom=0.05, maxZoom=1.6, autoRefreshLayout=False, className="graph-canvas",
-        style={"width": "100%", "height": "100%"},
-    )  # fmt: skip
-    swatches = [html.Div([html.Span(className="swatch", style={"background": FX_COLOURS[k]}), html.Span(text)],
-                         className="legend-item")
-                for k, text in (("both", "in both graphs"), ("fx-only", "only in the FX graph"),
-                                ("input", "graph input"))]  # fmt: skip
-    return [canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")]
 
 
 def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
@@ -374,7 +338,7 @@ def register(app: dash.Dash, store: Store) -> None:
     def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
         """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
         if mode == "fx":
-            return {"display": "block"}, _fx_view(data, GraphState.from_json(saved))
+            return {"display": "block"}, fx_view(data, GraphState.from_json(saved))
         return {"display": "none"}, []
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)

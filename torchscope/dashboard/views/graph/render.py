@@ -86,7 +86,8 @@ def draw(data: GraphData, state: GraphState) -> Scene:
     shown = view.stands_for
     elements = graph_elements(
         model, view, positions, fills, flagged=flagged, only_here=only, origin=origin,
-        compiled={shown[n] for n in marks.compiled if n in shown}, breaks={shown[n] for n in marks.breaks if n in shown},
+        compiled={shown[n] for n in marks.compiled if n in shown},
+        breaks={shown[n] for n in marks.breaks if n in shown},
     )  # fmt: skip
     if mode == "time" and profile_id is None:
         spec["note"] = "this run has no profile: profile a few steps with run.profile(...) to colour by time"
@@ -102,7 +103,8 @@ def draw(data: GraphData, state: GraphState) -> Scene:
 def compile_marks_of(data: GraphData, state: GraphState, model: GraphModel) -> CompileMarks:
     """What ``torch.compile`` did to the shown model's modules (nothing for a run that never compiled)."""
     store = data.store
-    return compile_marks(model, store.graph_breaks(state.run, state.model), store.compile_events(state.run, state.model))
+    breaks, events = store.graph_breaks(state.run, state.model), store.compile_events(state.run, state.model)
+    return compile_marks(model, breaks, events)
 
 
 def view_href(model: GraphModel, state: GraphState) -> str:
