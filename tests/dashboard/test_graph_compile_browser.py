@@ -34,6 +34,23 @@ def _position(cy: str, node_id: int) -> str:
     return f"(() => {{ const p = {cy}.getElementById('{node_id}').renderedPosition(); return [p.x, p.y]; }})()"
 
 
+def _tap(tab: Any, cy: str, node_id: int, done: str) -> None:
+    """Click a node until the page says ``done`` (a page expression): under load a click can land while
+    Cytoscape still moves the view, so each try reads the node's position again (3 tries, 10 s each)."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
+    for _ in range(3):
+        x, y = tab.evaluate(_position(cy, node_id))
+        box = tab.locator("#graph-cy").bounding_box()
+        tab.mouse.click(box["x"] + x, box["y"] + y)
+        try:
+            tab.wait_for_function(_soon(done), timeout=10_000)
+            return
+        except PageTimeout:
+            continue
+    raise AssertionError(f"node {node_id} did not answer a click: {done}")
+
+
 def test_break_marker_reason_in_inspector_and_fx_toggle(
     db_path: Path, serve: Callable[[Path], str], page: tuple[Any, Any]
 ) -> None:
@@ -45,16 +62,15 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     tab, problems = page
     tab.goto(f"{url}/graph/{run_id}")
     cy = _cy("graph-cy")
-    tab.wait_for_function(_soon(f"{cy}.getElementById('{block}').nonempty()"))
+    # drawn, and its tap handlers bound (dash-cytoscape sets window.cy once it has bound them)
+    tab.wait_for_function(_soon(f"{cy}.getElementById('{block}').nonempty() && window.cy === {cy}"))
     assert tab.evaluate(f"{cy}.getElementById('{block}').hasClass('graph-break')")
     assert tab.evaluate(f"{cy}.getElementById('{block}').data('label')").startswith("⚡ block")
     assert tab.evaluate(f"{cy}.getElementById('{root}').hasClass('compiled')")
     assert not tab.evaluate(f"{cy}.getElementById('{model.by_module['head']}').hasClass('graph-break')")
     assert "2 graph breaks" in tab.locator("#graph-status").inner_text()
     # the block's break in the inspector: the print's line and Dynamo's reason
-    x, y = tab.evaluate(_position(cy, block))
-    box = tab.locator("#graph-cy").bounding_box()
-    tab.mouse.click(box["x"] + x, box["y"] + y)
+    _tap(tab, cy, block, "document.querySelector('#inspector-title')?.innerText === 'block'")
     tab.wait_for_selector(".compile-break")
     text = tab.locator(".compile-break").inner_text()
     assert f"compile_models.py:{line_of(Chatty.forward, '# <print>')}" in text
@@ -71,8 +87,5 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'none'")
     tab.wait_for_function("document.getElementById('graph-fx-cy') === null")  # the FX canvas goes with the toggle
     head = model.by_module["head"]
-    x, y = tab.evaluate(_position(cy, head))
-    box = tab.locator("#graph-cy").bounding_box()
-    tab.mouse.click(box["x"] + x, box["y"] + y)  # the executed graph still answers taps
-    tab.wait_for_function("document.querySelector('#inspector-title')?.innerText === 'head'")
+    _tap(tab, cy, head, "document.querySelector('#inspector-title')?.innerText === 'head'")  # taps still work
     assert not problems, problems
