@@ -69,6 +69,7 @@ def record_break_run(db: Path, steps: int = 3, backend: str = "inductor", profil
 
     ``profile``: Inductor's C++ kernels get profiler events (``cpp.enable_kernel_profile``) and one more step, a
     compiled one, is profiled."""
+    torch._dynamo.reset()  # what other tests compiled is not this run's business (a cached frame recompiles)
     torch.manual_seed(0)
     model = BreakNet()
     with torch._inductor.config.patch({"cpp.enable_kernel_profile": profile}):

@@ -17,6 +17,12 @@ from torchscope.capture import compile_record
 COMPILE_MODELS = str(Path(__file__).parents[1] / "compile_models.py")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_dynamo() -> None:
+    """Each test compiles from scratch: frames another test compiled would recompile here instead."""
+    torch._dynamo.reset()
+
+
 @pytest.fixture(scope="module")
 def break_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[torchscope.Store, int]:
     db = tmp_path_factory.mktemp("breaks") / "torchscope.db"

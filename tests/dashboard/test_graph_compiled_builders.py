@@ -17,6 +17,12 @@ from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.model import captured_model
 
 
+@pytest.fixture(autouse=True)
+def _fresh_dynamo() -> None:
+    """Each test compiles from scratch: frames another test compiled would recompile here instead."""
+    torch._dynamo.reset()
+
+
 @pytest.fixture(scope="module")
 def compiled_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[torchscope.Store, int]:
     db = tmp_path_factory.mktemp("compiled") / "torchscope.db"

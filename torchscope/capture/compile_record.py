@@ -295,7 +295,7 @@ class CompileRecorder(logging.Handler):
             file, first, module, reason, int(float(duration) * 1e9), int(metrics.get("graph_op_count") or 0), now,
         ))  # fmt: skip
         for text, detail, bfile, bline in frame.breaks:
-            key = (model, step, bfile, bline, text)
+            key = (run.id, model, step, bfile, bline, text)
             if key in self._breaks_seen:  # a break inside an inlined call also breaks the calling frame
                 continue
             self._breaks_seen.add(key)
