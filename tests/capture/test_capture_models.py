@@ -12,7 +12,6 @@ from torch.overrides import TorchFunctionMode
 import torchscope
 from torchscope.capture.stats_layout import HIST_MAX
 from torchscope.capture.tensor_stats import StatsBatch, cpu_row
-from torchscope.errors import TorchscopeWarning
 
 from models import Attention, ConvBN, CustomFn, Recurrent, SmallCNN, Square, TinyMLP, TinyTransformer, line_of
 from runs import flushed_store
@@ -97,18 +96,20 @@ def test_conv_batchnorm_in_training_records_buffer_updates(run):
     assert "Tensor.add_" in set(nodes[nodes.module == "bn"]["op"])  # num_batches_tracked += 1
 
 
-def test_torch_compile_warns_that_it_captures_eager_calls_only_and_never_crashes(run):
+def test_torch_compile_runs_captured_steps_eagerly_and_the_others_compiled(run):
     model = TinyMLP()
-    handle = run.watch(model, every=1)
+    handle = run.watch(model, every=2)
     compiled = torch.compile(model, backend="eager")
-    with pytest.warns(TorchscopeWarning, match="torch.compile; graph capture sees only eager calls"):
-        out = compiled(torch.randn(3, 4))
-    out.sum().backward()
-    model(torch.randn(3, 4)).sum().backward()  # the eager module is still captured
+    for _ in range(3):
+        compiled(torch.randn(3, 4)).sum().backward()  # steps 0 and 2 captured (eagerly), step 1 compiled
+    model(torch.randn(3, 4)).sum().backward()  # an eager call is step 3
     handle.remove()
-    assert len(flushed_store(run).graph_steps(run.id)) == 1
-    with pytest.warns(TorchscopeWarning, match="watching a torch.compile'd module"):
-        run.watch(compiled).remove()
+    store = flushed_store(run)
+    assert store.graph_steps(run.id)["step"].tolist() == [0, 2]
+    assert store.compile_events(run.id)["step"].tolist() == [1]
+    other = run.watch(compiled, name="wrapped")  # watching the wrapper watches the module it wraps
+    assert other.model is model
+    other.remove()
 
 
 def test_device_path_equals_cpu_path_on_every_kind_of_tensor():

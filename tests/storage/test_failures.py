@@ -20,6 +20,7 @@ import torchscope
 from torchscope.storage.schema import SCHEMA_VERSION
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
+from torchscope.storage.schema import SCHEMA_VERSION
 
 
 @contextmanager
@@ -243,6 +244,7 @@ def test_a_schema_1_store_is_migrated_on_open(db_path: Path) -> None:
     assert runs[columns].values.tolist() == [[1, "schema-v1", "finished", 2, 6]]
     assert runs.loc[0, "config"] == {"lr": 0.1}
     assert counts(store.run(1)) == (0, 0, 0, 0)
+    assert store.graph_breaks(1).empty and store.compile_events(1).empty  # the compile tables were created
     frame = store.scalars(1)
     assert list(zip(frame["tag"], frame["step"], frame["value"])) == [
         ("acc", 0, 0.0), ("acc", 1, 0.25), ("acc", 2, 0.5), ("loss", 0, 1.0), ("loss", 1, 0.5), ("loss", 2, 1 / 3),

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.nn.modules import module as nn_module
 
+from torchscope.capture import compile_record
 from torchscope.capture.graph_record import StepRecord
 
 watched: dict[int, list[Any]] = {}
@@ -41,8 +42,9 @@ def _global_pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
             _uninstall()
         elif type(module).__name__ == "OptimizedModule":  # a torch.compile wrapper: its hooks run eagerly
             inner = getattr(module, "_orig_mod", None)
-            for watch in watched.get(id(inner), ()):
-                watch._warn_compiled()
+            compile_record.wrapped.append(inner)
+            for watch in tuple(watched.get(id(inner), ())):
+                watch._compiled_pre()
         return
     if torch._C._get_tracing_state() or torch.compiler.is_exporting():
         return  # torch.jit.trace / torch.export run the module to trace it: not a training step
@@ -60,6 +62,12 @@ def _global_post(module: torch.nn.Module, args: Any, output: Any) -> None:
     if watches is not None:
         for watch in tuple(watches):
             watch._root_post(module, output)
+    elif type(module).__name__ == "OptimizedModule":
+        inner = getattr(module, "_orig_mod", None)
+        if compile_record.wrapped and compile_record.wrapped[-1] is inner:
+            compile_record.wrapped.pop()
+        for watch in tuple(watched.get(id(inner), ())):
+            watch._compiled_post()
 
 
 def call_kwargs() -> dict[str, Any]:
@@ -84,6 +92,7 @@ def register(watch: Any, model: torch.nn.Module) -> None:
     if not _global_handles:
         _global_handles.append(nn_module.register_module_forward_pre_hook(_global_pre))
         _global_handles.append(nn_module.register_module_forward_hook(_global_post, always_call=True))
+    compile_record.install(_live_watches)
     # torch warns that global hooks fire once more for a torch.compile wrapper; ours ignore the wrapper
     warnings.filterwarnings("ignore", message=_COMPILE_HOOKS_WARNING, category=UserWarning)
 
@@ -108,6 +117,12 @@ def forget_module(key: int) -> None:
         watch._removed = True
 
 
+def _live_watches() -> list[Any]:
+    """Every live watch, for the compile recorder."""
+    return [watch for watches in tuple(watched.values()) for watch in tuple(watches)]
+
+
 def _uninstall() -> None:
     while _global_handles:
         _global_handles.pop().remove()
+    compile_record.uninstall()

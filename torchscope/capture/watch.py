@@ -23,15 +23,18 @@ live, and a watch whose run finished or was collected retires itself at the next
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from typing import Any
 
 import torch
 
+from torchscope.storage.compile.records import FxGraph
 from torchscope.storage.graph.records import (
     Anomaly, GraphEdge, GraphNode, GraphStep, GraphStructure, StepStats, TensorMeta, TensorValue,
 )  # fmt: skip
 from torchscope.capture.anomaly import find_origins
+from torchscope.capture.compile_record import force_eager, fx_nodes, module_path
 from torchscope.capture.graph_record import GraphMode, StepRecord, named_tensors
 from torchscope.capture.registry import call_kwargs, forget_module, recording, register, unregister
 from torchscope.capture.step import CapturedStep
@@ -43,7 +46,8 @@ class Watch:
     """The handle ``run.watch(model)`` returns: removes every hook it installed; holds the model weakly.
 
     Use ``remove()`` (idempotent) or ``with run.watch(model): ...``. ``flush()`` ends a captured step that is still
-    waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer.
+    waiting for its backward pass. ``steps_captured`` counts the steps handed to the writer. ``export(*inputs)``
+    records the graph ``torch.export`` makes of the model (see docs/capture.md).
     """
 
     def __init__(
@@ -66,7 +70,9 @@ class Watch:
         self._mode: GraphMode | None = None
         self._depth = 0
         self._removed = False
-        self._compile_warned = False
+        self._restore_stance: Any = None  # restores torch.compile's stance after a captured step ran eagerly
+        self._wrapper_depth = 0  # inside a call of a torch.compile wrapper of the model
+        self._wrapper_restore: Any = None
         register(self, model)
 
     @property
@@ -106,6 +112,8 @@ class Watch:
         if self._depth:  # the root calling itself: part of the same step
             self._depth += 1
             return
+        if self._wrapper_depth and self._wrapper_restore is None:
+            return  # a compiled call (counted by _compiled_pre) whose module call Dynamo left to Python
         run = self._run()
         if run is None or run.status != "running":  # the run ended: nothing to record into any more
             self.remove()
@@ -125,6 +133,64 @@ class Watch:
                 self._current.abandon()
             self._stop_capture()
             self._fail(exc)
+
+    def _compiled_pre(self) -> None:
+        """A call of a ``torch.compile`` wrapper of the model starts: a step to capture runs eagerly (so that the
+        model's own hooks see it); any other is counted here, since Dynamo runs the model's call."""
+        if self._wrapper_depth:
+            self._wrapper_depth += 1
+            return
+        self._wrapper_depth = 1
+        run = self._run()
+        if run is None or run.status != "running":
+            return
+        try:
+            step = self.forward_count if self.step_source == "forward" else int(run.step)
+            if step % self.every == 0 and step != self.last_step:
+                self._wrapper_restore = force_eager()
+                if self._wrapper_restore is not None:
+                    return
+            self.forward_count += 1
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _compiled_post(self) -> None:
+        """The wrapper's call ended (also when it raised): the previous stance comes back."""
+        if self._wrapper_depth > 1:
+            self._wrapper_depth -= 1
+            return
+        self._wrapper_depth = 0
+        restore, self._wrapper_restore = self._wrapper_restore, None
+        if restore is not None:
+            restore()
+
+    def export(self, *args: Any, **kwargs: Any) -> bool:
+        """Record the graph ``torch.export`` makes of the watched model for these inputs (non-strict, ATen level),
+        for the graph page's FX view ("torch.export" box) and ``store.fx_graph`` (``compile_id == "export"``).
+
+        Runs only when called (an export traces the whole model: seconds). Returns whether it worked; an export that
+        fails (data-dependent control flow such as ``if x.item() > 0``) warns once and returns False."""
+        model, run = self.model, self.run
+        if model is None or run is None:
+            return False
+        try:
+            program = torch.export.export(model, args, kwargs or None, strict=False)
+            nodes = fx_nodes(program.graph_module, "")
+        except Exception as exc:  # noqa: BLE001 - an export that fails is reported, never raised into training
+            run.writer.warn_once(
+                f"export:{self.name}", f"torchscope: torch.export of {self.name} failed: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            )  # fmt: skip
+            return False
+        run.writer.put(FxGraph(run.id, self.name, self.compile_step(), "export", "", nodes, time.time_ns()))
+        return True
+
+    def compile_step(self) -> int:
+        """The step a compile happening now belongs to (the compile recorder's; see ``compile_record``)."""
+        run = self._run()
+        if self.step_source == "log" and run is not None:
+            return int(run.step)
+        return max(self.forward_count - 1, 0)
 
     def _root_post(self, module: torch.nn.Module, output: Any) -> None:
         if self._depth > 1:
@@ -156,9 +222,14 @@ class Watch:
             self._fail(exc)
 
     def _start_capture(self, model: torch.nn.Module, step: int, args: Any, kwargs: Any) -> None:
-        paths = {id(m): name for name, m in model.named_modules()}
-        params = {id(p): (name, "param") for name, p in model.named_parameters()}
-        params.update({id(b): (name, "buffer") for name, b in model.named_buffers()})
+        restore = force_eager()  # compiled submodules run eagerly in a captured step: their ops are recorded
+        if restore is None:
+            return  # this forward runs inside a region Dynamo is running: not a step that can be captured
+        self._restore_stance = restore
+        # torch.compile wrappers of submodules are left out: their module is the one the user wrote
+        paths = {id(m): module_path(name) for name, m in model.named_modules() if type(m).__name__ != "OptimizedModule"}
+        params = {id(p): (module_path(name), "param") for name, p in model.named_parameters()}
+        params.update({id(b): (module_path(name), "buffer") for name, b in model.named_buffers()})
         holder: dict[str, CapturedStep] = {}
         record = StepRecord(paths, params, lambda t, n, o: holder["step"].observe(t, n, o))
         current = holder["step"] = CapturedStep(
@@ -179,6 +250,9 @@ class Watch:
         mode, self._mode = self._mode, None
         if mode is not None:
             mode.__exit__(None, None, None)
+        restore, self._restore_stance = self._restore_stance, None
+        if restore is not None:
+            restore()
         current, self._current = self._current, None
         if current is not None and current.record in recording:
             recording.remove(current.record)
@@ -256,15 +330,6 @@ class Watch:
         if run is not None:
             run.writer.warn_once(key, message)
 
-    def _warn_compiled(self) -> None:
-        if not self._compile_warned:
-            self._compile_warned = True
-            self.run.writer.warn_once(
-                f"compiled:{self.name}",
-                "torchscope: this model runs under torch.compile; graph capture sees only eager calls of the module. "
-                "Call the uncompiled module on the steps you want captured.",
-            )
-
 
 def _to_numpy(t: torch.Tensor) -> Any:
     try:
@@ -298,13 +363,9 @@ def watch(
     gets ``#2``, ``#3``...). Raises :class:`CaptureError` for arguments that cannot work; after that, capture problems
     only warn.
     """
-    # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second)
+    # what torch.compile returns (checked by name: importing torch._dynamo to test the type takes a second): the
+    # module it wraps is watched; its captured steps run eagerly (see _compiled_pre)
     if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), torch.nn.Module):
-        run.writer.warn_once(
-            "watch-compiled",
-            "torchscope: watching a torch.compile'd module captures nothing while it runs compiled; "
-            "watch the original module and call it uncompiled on the steps you want captured",
-        )
         model = model._orig_mod
     if not isinstance(model, torch.nn.Module):
         raise CaptureError(f"run.watch needs a torch.nn.Module, got {type(model).__name__}")

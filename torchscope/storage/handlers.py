@@ -14,6 +14,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner
+from torchscope.storage.compile.records import CompiledKernel, CompileEvent, FxGraph, GraphBreak
+from torchscope.storage.compile.writes import (
+    write_compile_events, write_compiled_kernels, write_fx_graphs, write_graph_breaks,
+)  # fmt: skip
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.graph.writes import write_graph
 from torchscope.storage.profile.live_writes import write_profile_windows
@@ -29,5 +33,9 @@ HANDLERS: dict[type, Handler] = {
     RunUpdate: write_run_updates,
     GraphStep: write_graph,
     ProfileWindow: write_profile_windows,
+    CompileEvent: write_compile_events,
+    GraphBreak: write_graph_breaks,
+    FxGraph: write_fx_graphs,
+    CompiledKernel: write_compiled_kernels,
 }
 """The handler of each record type (``Writer.put`` accepts exactly these)."""

@@ -44,7 +44,13 @@ def _timeline_tiles(conn: Connection) -> None:
         store_summaries(conn, int(profile_id))
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles}
+
+def _compile_tables(conn: Connection) -> None:
+    """4 -> 5: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``, ``fx_nodes``,
+    ``compiled_kernels``) are new: the ``create_all`` after the steps makes them; nothing that exists changes."""
+
+
+STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables}
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

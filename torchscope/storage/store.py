@@ -21,6 +21,7 @@ from torchscope.storage.compare import comparison
 from torchscope.storage.compare.reads import CompareReads
 from torchscope.storage.compare.records import Comparison
 from torchscope.storage.engine import display_url, open_engine, resolve_url
+from torchscope.storage.compile.reads import CompileReads
 from torchscope.storage.graph.reads import GraphReads
 from torchscope.storage.graph.view_reads import GraphViewReads
 from torchscope.storage.profile import rank_timeline
@@ -50,6 +51,7 @@ class Store:
         self._runs = RunReads(self._engine)
         self._graphs = GraphReads(self._engine)
         self._graph_view = GraphViewReads(self._engine)
+        self._compile = CompileReads(self._engine)
         self._profiles = ProfileReads(self._engine)
         self._tensorboard = TbGraphReads(self._engine)
         self._ranks = RankReads(self._engine)
@@ -281,6 +283,39 @@ class Store:
         """Distinct graph structures of a run (or of the steps of one watched ``model``):
         ``id, hash, n_nodes, n_ops, n_edges, first_step, n_steps``."""
         return self._graphs.graph_versions(run_id, model)
+
+    def graph_breaks(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """Graph breaks of the watched models' ``torch.compile`` runs, one row per break of a compiled frame:
+        ``step, compile_id, reason`` (one line), ``detail`` (Dynamo's whole message), ``filename, lineno`` (the
+        user's line Dynamo stopped at), ``module`` (path of the watched module whose forward holds it, '' the root),
+        ``module_class, wall_time, model``. See docs/capture.md."""
+        return self._compile.graph_breaks(run_id, model)
+
+    def compile_events(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """Frames Dynamo compiled during the run: ``step, kind`` (compile | recompile) ``, compile_id, frame``
+        (function name) ``, filename, lineno, module, reason`` (recompile: the guard that failed) ``, duration_ns``
+        (the frame's compile time) ``, graph_ops`` (ops in its FX graph) ``, wall_time, model``."""
+        return self._compile.compile_events(run_id, model)
+
+    def fx_graph(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """Nodes of the FX graphs Dynamo captured, one row per node: ``graph_id, compile_id, step, graph_module``
+        (the module whose frame it is) ``, id, name, op`` (FX opcode) ``, target`` (function or method name)
+        ``, module`` (the watched module it was traced in, from ``nn_module_stack``) ``, filename, lineno, inputs``
+        (ids of nodes of the same graph) ``, model``."""
+        return self._compile.fx_graph(run_id, model)
+
+    def compiled_kernels(self, run_id: int, model: str | None = None) -> pd.DataFrame:
+        """The calls of Inductor's generated code for each compiled frame's forward, in order: ``compile_id, seq,
+        kernel`` (``cpp_fused_relu_0``, ``addmm``) ``, kind`` (cpp | triton | extern) ``, profiler_name`` (what a
+        profile shows: ``aten::addmm`` for extern calls) ``, module`` (the common module of its FX nodes)
+        ``, source_nodes`` (FX node names) ``, aten`` (the ATen ops it covers, when Inductor says) ``, model``."""
+        return self._compile.compiled_kernels(run_id, model)
+
+    def compiled_module_table(self, profile_id: int) -> pd.DataFrame:
+        """Host time per module of the compiled code in a profile (forward): ``module, calls, host_total_ns``
+        (with its submodules) ``, host_self_ns, kernel_ns`` (kernels attributed to it) ``, other_ns`` (the rest of
+        its compiled regions). Empty when the profile has no compiled region. See docs/capture.md."""
+        return self._compile.compiled_module_table(profile_id)
 
     def tensor_value(
         self, run_id: int, step: int, node: int | str, output: int = 0, role: str = "value", model: str | None = None

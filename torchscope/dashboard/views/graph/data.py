@@ -204,6 +204,9 @@ class GraphData:
             # module calls: the profiler's own module time (with_stack=True profiles), when its module paths fit
             sums = ["calls", "host_total_ns", "device_total_ns"]
             modules = self.store.graph_module_table(run_id, profile_id, version=version)
+            if modules is None:  # compiled code has no module events: its kernels, attributed to modules
+                compiled = self.store.compiled_module_table(profile_id)
+                modules = compiled.assign(device_total_ns=0) if not compiled.empty else None
             if modules is not None:
                 rows = modules[["module", *sums]].itertuples(index=False)
                 per_path = {m: (h / max(c, 1), d / max(c, 1), int(c)) for m, c, h, d in rows}

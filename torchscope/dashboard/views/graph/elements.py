@@ -28,8 +28,13 @@ def graph_elements(
     flagged: Collection[int] = (),
     only_here: Collection[int] = (),
     origin: int | None = None,
+    compiled: Collection[int] = (),
+    breaks: Collection[int] = (),
 ) -> list[dict[str, object]]:
     """Elements: open boxes (compound nodes), visible nodes at ``positions`` and the lifted edges.
+
+    ``compiled``: module nodes whose code ran in a ``torch.compile`` frame (a blue double outline); ``breaks``:
+    module nodes where a graph break happened (a purple border and a ``⚡`` before the name).
 
     ``flagged``: nodes with NaN/Inf (a red border, also on boxes holding one); ``only_here``: nodes of this graph
     version that no other version has (dashed orange); ``origin``: the first NaN/Inf's op (a thick dark border).
@@ -45,20 +50,23 @@ def graph_elements(
     out: list[dict[str, object]] = []
     for box_id, parent in view.boxes.items():
         node = model.nodes[box_id]
-        label = f"{node.label}  ·  {node.op or node.kind}"
+        label = f"{node.label}  ·  {node.op or node.kind}" + ("  ·  ⚡ graph break" if box_id in breaks else "")
         data: dict[str, object] = {"id": str(box_id), "label": label, "kind": "box"}
         if parent is not None:
             data["parent"] = str(parent)
-        out.append({"data": data, "classes": " ".join(["box", *_flags(box_id, shown_flag, shown_only, None)])})
+        classes = ["box", *_flags(box_id, shown_flag, shown_only, None), *_compile_flags(box_id, compiled, breaks)]
+        out.append({"data": data, "classes": " ".join(classes)})
     for node_id, parent in view.nodes.items():
         node = model.nodes[node_id]
         kind = "module" if node.group else node.kind
         fill = colours.get(node_id, "#e5e7eb")
-        data = {"id": str(node_id), "label": node_label(model, node_id), "kind": kind, "color": fill}
+        label = ("⚡ " if node_id in breaks else "") + node_label(model, node_id)
+        data = {"id": str(node_id), "label": label, "kind": kind, "color": fill}
         if parent is not None:
             data["parent"] = str(parent)
         x, y = positions[node_id]
-        classes = " ".join([kind, *_flags(node_id, shown_flag, shown_only, shown_origin)])
+        flags = [*_flags(node_id, shown_flag, shown_only, shown_origin), *_compile_flags(node_id, compiled, breaks)]
+        classes = " ".join([kind, *flags])
         out.append({"data": data, "position": {"x": x, "y": y}, "classes": classes})
     for (a, b), (count, shapes) in view.edges.items():
         tip = ", ".join(shapes) + (f" ({count} tensors)" if count > 1 else "")
@@ -75,6 +83,10 @@ def _flags(node_id: int, flagged: set[int], only: set[int], origin: int | None) 
     if node_id == origin:
         out.append("origin")
     return out
+
+
+def _compile_flags(node_id: int, compiled: Collection[int], breaks: Collection[int]) -> list[str]:
+    return (["compiled"] if node_id in compiled else []) + (["graph-break"] if node_id in breaks else [])
 
 
 def stylesheet() -> list[dict[str, object]]:
@@ -106,6 +118,10 @@ def stylesheet() -> list[dict[str, object]]:
             "border-color": "#f59e0b", "border-width": 3, "border-style": "dashed",
         }},
         {"selector": "node.origin", "style": {"border-color": "#7f1d1d", "border-width": 6}},
+        {"selector": "node.compiled", "style": {
+            "border-color": "#2563eb", "border-width": 5, "border-style": "double",
+        }},
+        {"selector": "node.graph-break", "style": {"border-color": "#9333ea", "border-width": 4}},
         {"selector": "node:selected", "style": {
             "overlay-color": "#2563eb", "overlay-opacity": 0.18, "overlay-padding": 4,
         }},

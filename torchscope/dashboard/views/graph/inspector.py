@@ -11,7 +11,7 @@ from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.graph.figures import histogram_figure, history_figure
 from torchscope.dashboard.views.graph.data import GraphData
 from torchscope.dashboard.views.graph.model import GraphModel
-from torchscope.dashboard.views.graph.render import model_for, model_version, view_href
+from torchscope.dashboard.views.graph.render import compile_marks_of, model_for, model_version, view_href
 from torchscope.dashboard.views.graph.state import GraphState
 from torchscope.dashboard.views.graph.tables import (
     STATS_HEADER, module_outputs, node_facts, profile_rows, source_text, stats_rows,
@@ -48,10 +48,33 @@ def inspector(data: GraphData, state: GraphState) -> list[Any]:
     if model.source != "captured":
         return body
     body.extend(_anomaly_banner(data, state, model, selected))
+    body.extend(_compile_section(data, state, model, selected))
     body.extend(_statistics(data, state, model, selected))
     body.extend(_profile(data, state, model, selected))
     body.append(dcc.Link("link to this view", href=view_href(model, state), className="permalink"))
     return body
+
+
+def _compile_section(data: GraphData, state: GraphState, model: GraphModel, node_id: int) -> list[Any]:
+    """A module's graph breaks (reason, the user's line, step) and recompiles (the failed guard)."""
+    if not model.nodes[node_id].group:
+        return []
+    marks = compile_marks_of(data, state, model)
+    breaks, recompiles = marks.breaks.get(node_id, []), marks.recompiles.get(node_id, [])
+    if node_id not in marks.compiled and not breaks:
+        return []
+    out: list[Any] = [html.H4("torch.compile")]
+    for row in breaks:
+        line = None if pd.isna(row["lineno"]) else int(row["lineno"])
+        where = source_text(row["filename"], line) if row["filename"] else "unknown line"
+        out.append(html.Div([html.B("⚡ graph break "), html.Span(f"at {where} (step {row['step']})",
+                                                                   title=f"{row['filename']}:{line}"),
+                             html.Div(row["reason"], className="compile-reason", title=row["detail"])],
+                            className="compile-break"))  # fmt: skip
+    out.append(html.P(f"{len(recompiles)} recompiles" + (": " if recompiles else ""), className="compile-recompiles"))
+    if recompiles:
+        out.append(html.Ul([html.Li(f"step {r['step']} · {r['frame']}: {r['reason']}") for r in recompiles]))
+    return out
 
 
 def _anomaly_banner(data: GraphData, state: GraphState, model: GraphModel, node_id: int) -> list[Any]:

@@ -22,6 +22,7 @@ from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph.colors import MODES
+from torchscope.dashboard.views.graph.fx_view import fx_place, fx_view
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
 from torchscope.dashboard.views.graph.elements import stylesheet
 from torchscope.dashboard.views.graph.inspector import inspector
@@ -131,8 +132,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene), html.Aside(inspector(data, state), id="graph-inspector",
-                                                 className="graph-inspector")], className="graph-body"),  # fmt: skip
+            html.Div([_canvas(scene, fx_place(data, state)),
+                      html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
+                     className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
             # a run still training adds captured steps (and maybe anomalies): the step list follows them
             dcc.Interval(id="graph-refresh", interval=max(5 * refresh_ms, 2000), disabled=state.source != "captured"),
@@ -141,8 +143,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     )
 
 
-def _canvas(scene: Scene) -> html.Div:
-    """The Cytoscape canvas with its legend, status line and edge hover."""
+def _canvas(scene: Scene, over: list[Any]) -> html.Div:
+    """The Cytoscape canvas with its legend, status line and edge hover; ``over``: what may be laid over it (the FX
+    view)."""
     return html.Div(
         [
             cyto.Cytoscape(
@@ -154,8 +157,10 @@ def _canvas(scene: Scene) -> html.Div:
             html.Div(scene.legend, id="graph-legend"),
             html.Div(scene.status, id="graph-status", className="graph-status"),
             html.Div("", id="graph-hover", className="graph-hover"),
+            *over,
         ],
         className="graph-main",
+        id="graph-executed",
     )
 
 
@@ -204,8 +209,14 @@ def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None)
     value = _shown_value(state)
     dropdown = dcc.Dropdown(id="graph-step", options=options, value=value, clearable=False, className="graph-step")
     picker = html.Label([what, dropdown], className="control")
+    fx = []
+    if state.source == "captured" and not data.store.fx_graph(state.run, state.model).empty:
+        fx = [dcc.RadioItems(id="graph-mode", options=[{"label": " executed", "value": "executed"},
+                                                       {"label": " FX (torch.compile)", "value": "fx"}],
+                             value="executed", inline=True, className="control")]  # fmt: skip
     return [
         picker,
+        *fx,
         html.Label(["Colour by ", dcc.Dropdown(id="graph-colour", options=modes, value=state.colour, clearable=False,
                                                className="graph-colour")], className="control"),  # fmt: skip
         dcc.Checklist(id="graph-hide", options=[{"label": " hide parameters", "value": "hide"}],
@@ -319,6 +330,16 @@ def register(app: dash.Dash, store: Store) -> None:
         options = _step_options(data, saved["run"])
         anomaly = data.first_anomaly(saved["run"])
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
+
+    @app.callback(
+        Output("graph-fx", "style"), Output("graph-fx", "children"), Input("graph-mode", "value"),
+        State("graph-state", "data"), prevent_initial_call=True,
+    )
+    def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
+        """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
+        if mode == "fx":
+            return {"display": "block"}, fx_view(data, GraphState.from_json(saved))
+        return {"display": "none"}, []
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:

@@ -13,6 +13,7 @@ from dash import html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.views.graph import colors as graph_colors
+from torchscope.dashboard.views.graph.compiled import CompileMarks, compile_marks
 from torchscope.dashboard.views.graph.elements import graph_elements
 from torchscope.dashboard.views.graph.state import GraphState, View, visible_view
 from torchscope.dashboard.views.graph.data import GraphData
@@ -59,6 +60,7 @@ def draw(data: GraphData, state: GraphState) -> Scene:
     origin = None
     profile_id: int | None = None
     values: dict[int, float] = {}
+    marks = CompileMarks()
     if state.source == "captured":
         run, step, watched, version = state.run, state.key, state.model, model_version(state)
         stats = data.step_stats(run, step, watched)
@@ -70,6 +72,7 @@ def draw(data: GraphData, state: GraphState) -> Scene:
         origin = target_of.get(origins[0], origins[0]) if origins else None
         profile_id, joined = data.times(run, version) if mode == "time" else (None, {})
         values = graph_colors.node_values(model, stats, mode, time_values(joined))
+        marks = compile_marks_of(data, state, model)
     elif mode != "op":
         mode = "op"  # imported graphs carry no values: only op types colour them
     if mode == "compare" and state.compare is not None:
@@ -80,13 +83,28 @@ def draw(data: GraphData, state: GraphState) -> Scene:
         mode = "op" if mode == "compare" else mode
         fills = graph_colors.colours(model, view, values, mode)
         spec = graph_colors.legend(model, view, values, mode)
-    elements = graph_elements(model, view, positions, fills, flagged=flagged, only_here=only, origin=origin)
+    shown = view.stands_for
+    elements = graph_elements(
+        model, view, positions, fills, flagged=flagged, only_here=only, origin=origin,
+        compiled={shown[n] for n in marks.compiled if n in shown},
+        breaks={shown[n] for n in marks.breaks if n in shown},
+    )  # fmt: skip
     if mode == "time" and profile_id is None:
         spec["note"] = "this run has no profile: profile a few steps with run.profile(...) to colour by time"
-    legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None)
+    legend = legend_block(spec, mode, several_versions=bool(only), has_origin=origin is not None,
+                          compiled=bool(marks.compiled))  # fmt: skip
     n_ops = sum(1 for n in view.nodes if model.nodes[n].kind in ("op", "tf"))
     status = f"{len(view.nodes)} nodes ({n_ops} ops) · {len(view.boxes)} open boxes · {len(view.edges)} edges shown"
+    if marks.summary:
+        status += f" · {marks.summary}"
     return Scene(model, view, elements, legend, breadcrumb(model, state.selected, state.expanded), status)
+
+
+def compile_marks_of(data: GraphData, state: GraphState, model: GraphModel) -> CompileMarks:
+    """What ``torch.compile`` did to the shown model's modules (nothing for a run that never compiled)."""
+    store = data.store
+    breaks, events = store.graph_breaks(state.run, state.model), store.compile_events(state.run, state.model)
+    return compile_marks(model, breaks, events)
 
 
 def view_href(model: GraphModel, state: GraphState) -> str:
@@ -104,7 +122,9 @@ def view_href(model: GraphModel, state: GraphState) -> str:
     )  # fmt: skip
 
 
-def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool) -> html.Div:
+def legend_block(
+    spec: dict[str, Any], mode: str, *, several_versions: bool, has_origin: bool, compiled: bool = False
+) -> html.Div:
     """The legend: colour swatches or a colour bar, then the border marks."""
     fmt = fmt_duration if mode == "time" else fmt_value
     parts: list[Any] = [html.Div(spec["title"], className="legend-title")]
@@ -122,6 +142,9 @@ def legend_block(spec: dict[str, Any], mode: str, *, several_versions: bool, has
         marks.append(("mark-origin", "thick dark border: where this step's first NaN/Inf came from"))
     if several_versions:
         marks.append(("mark-version", "dashed orange: only in this graph version"))
+    if compiled:
+        marks.append(("mark-compiled", "blue double border: ran in a torch.compile frame"))
+        marks.append(("mark-break", "purple border, ⚡: a graph break happened here"))
     for cls, text in marks:
         parts.append(html.Div([html.Span(className=f"swatch {cls}"), html.Span(text)], className="legend-item"))
     return html.Div(parts, className="graph-legend", id="graph-legend-body")
