@@ -16,16 +16,30 @@ from torchscope.storage.timeline.reads import TimelineReads
 from traces import trace_events
 
 
+def _assert_stored_equal_computed(store: Store, profile_id: int) -> None:
+    fresh = ProfileReads(store._engine, stored_summaries=False)  # frames read back from the stored events
+    reads = (fresh, TimelineReads(store._engine, fresh))
+    with store._engine.connect() as conn:
+        stored = {n for (n,) in conn.exec_driver_sql(
+            f"SELECT name FROM profile_summaries WHERE profile_id = {profile_id:d}")}  # fmt: skip
+    assert stored == set(SUMMARIES)
+    for name, compute in SUMMARIES.items():
+        expected = compute(reads, profile_id)
+        pd.testing.assert_frame_equal(store._profiles.summaries.get(profile_id, name, lambda: None), expected)
+
+
+def test_summaries_of_gpu_traces_equal_the_computation_from_events(shared_data, tmp_path):
+    for i, name in enumerate(("a100_alexnet", "mi250_rocm_train", "gpu_sampled_rank0"), start=1):
+        import_path(tmp_path / "g.db", shared_data / "kineto" / f"{name}.json.gz")
+        with Store(tmp_path / "g.db") as store:
+            assert len(store.kernel_table(i)) > 0
+            _assert_stored_equal_computed(store, i)
+
+
 def test_every_summary_is_stored_and_equals_the_computation_from_events(cpu_trace, db_path):
     import_path(db_path, cpu_trace)
     with Store(db_path) as store:
-        fresh = ProfileReads(store._engine, stored_summaries=False)
-        reads = (fresh, TimelineReads(store._engine, fresh))
-        with store._engine.connect() as conn:
-            stored = {n for (n,) in conn.exec_driver_sql("SELECT name FROM profile_summaries WHERE profile_id = 1")}
-        assert stored == set(SUMMARIES)
-        for name, compute in SUMMARIES.items():
-            pd.testing.assert_frame_equal(store._profiles.summaries.get(1, name, lambda: None), compute(reads, 1))
+        _assert_stored_equal_computed(store, 1)
         ops = store.op_table(1)
         modules = store.module_table(1)
     assert len(modules) > 0  # with_stack=True: the module table has rows to compare

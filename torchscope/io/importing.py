@@ -129,7 +129,8 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
         for file in files:
             label = str(file.relative_to(root)) if file != root else file.name
             profile_name = label.removesuffix(".gz").removesuffix(".json").removesuffix(".pt.trace")
-            builder = ProfileBuilder(conn, interner, run_id, name=profile_name, source="import", path=str(file))
+            builder = ProfileBuilder(conn, interner, run_id, name=profile_name, source="import", path=str(file),
+                                     keep_frames=True)  # fmt: skip
             decoded_by = "a worker process" if decoders.in_worker(file) else "this process"
             meta = None
             with tqdm(total=file.stat().st_size, desc=f"import {file.name}", unit="B", unit_scale=True,
@@ -145,9 +146,11 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
                 bar.set_postfix_str(f"{builder.n:,} events: storing")
                 assert meta is not None  # the decoder ends every file with its meta, or raises
                 summary = builder.finish(meta)
-                del builder  # its columns: before the summaries read the events back
+                frames = builder.frames
+                del builder
                 bar.set_postfix_str(f"{summary['events']:,} events: summaries")
-                store_summaries(conn, summary["id"])
+                store_summaries(conn, summary["id"], frames)
+                del frames
             summary["file"] = label
             summary["decoded_by"] = decoded_by
             result.profiles.append(summary)

@@ -54,11 +54,16 @@ class _OnConnection:
     begin = connect
 
 
-def store_summaries(conn: Connection, profile_id: int) -> list[str]:
+def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.DataFrame] | None = None) -> list[str]:
     """Compute every summary of :data:`SUMMARIES` for ``profile_id`` on ``conn`` and store it; returns the names
-    of those that could not be computed (they stay computed on read)."""
+    of those that could not be computed (they stay computed on read).
+
+    ``frames``: the profile's event frames by lane kind, when the caller has them (else they are read back).
+    """
     engine: Any = _OnConnection(conn)
     profiles = ProfileReads(engine, stored_summaries=False)
+    for lane_kind, frame in (frames or {}).items():
+        profiles.event_frames.put(conn, profile_id, lane_kind, frame)
     reads = (profiles, TimelineReads(engine, profiles))
     failed = []
     for name, compute in SUMMARIES.items():

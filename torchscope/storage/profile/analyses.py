@@ -30,7 +30,9 @@ _RANGE_SQL = (
     "SELECT id, lane_id, kind, name_id, start, dur, COALESCE(parent, -1), COALESCE(link, -1), COALESCE(info_id, -1) "
     "FROM profile_events WHERE id BETWEEN {lo} AND {hi}"
 )
-_EVENT_FRAME_COLUMNS = ["id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id"]
+FRAME_COLUMNS = ("id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id")
+"""The columns of an event frame (all int64, -1 for NULL), as the profile analyses take them."""
+_EVENT_FRAME_COLUMNS = list(FRAME_COLUMNS)
 
 
 CACHED_FRAMES = 4
@@ -54,12 +56,21 @@ class EventFrames:
         with self._lock:
             self._frames.clear()
 
-    def get(self, conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
-        """Events of one profile's host (or device) lanes (see :func:`_event_frame`), read once."""
+    @staticmethod
+    def _key(conn: Connection, profile_id: int, lane_kind: str) -> tuple[Any, ...]:
         stamp = conn.execute(
             text("SELECT created_at, event_count FROM profiles WHERE id = :p"), {"p": int(profile_id)}
         ).first()
-        key = (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
+        return (str(conn.engine.url), int(profile_id), lane_kind, tuple(stamp or ()))
+
+    def put(self, conn: Connection, profile_id: int, lane_kind: str, frame: pd.DataFrame) -> None:
+        """Keep ``frame`` as the events of ``profile_id``'s ``lane_kind`` lanes (the importer has them at hand)."""
+        with self._lock:
+            self._frames[self._key(conn, profile_id, lane_kind)] = frame
+
+    def get(self, conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFrame:
+        """Events of one profile's host (or device) lanes (see :func:`_event_frame`), read once."""
+        key = self._key(conn, profile_id, lane_kind)
         with self._lock:
             hit = self._frames.get(key)
             if hit is not None:

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, text
 
 from torchscope.storage.bulk import Interner, insert_rows
+from torchscope.storage.profile.analyses import FRAME_COLUMNS
 from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
 from torchscope.storage.profile.nesting import nest_parents
 from torchscope.storage.profile.schema import (
@@ -92,9 +94,11 @@ class ProfileBuilder:
 
     def __init__(
         self, conn: Connection, interner: Interner, run_id: int, *, name: str, source: str, path: str | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, keep_frames: bool = False,
     ) -> None:  # fmt: skip
         self.conn, self.interner, self.run_id = conn, interner, run_id
+        self.keep_frames = keep_frames
+        self.frames: dict[str, pd.DataFrame] = {}  # with keep_frames: the analyses' event frames, after finish
         self.name, self.source, self.path, self.progress = name, source, path, progress
         if conn.dialect.name == "postgresql":  # ids are taken as MAX + 1: keep concurrent imports from sharing them
             conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
@@ -177,7 +181,8 @@ class ProfileBuilder:
         insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
 
         name_id = name_map[self._column("name")[order]]
-        corr, ext, info = (self._column(c) for c in ("corr", "ext", "info"))
+        info_id = info_map[self._column("info")[order]]
+        corr, ext = self._column("corr"), self._column("ext")
         lane_ids = lane + self.lane_base
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
@@ -186,12 +191,12 @@ class ProfileBuilder:
                 range(base + lo, base + hi), lane_ids[lo:hi].tolist(), kind[lo:hi].tolist(),
                 name_id[lo:hi].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
                 _nullable(parent[lo:hi], -1), _nullable(corr[pick], NO_INT), _nullable(link[lo:hi], -1),
-                _nullable(ext[pick], NO_INT), _nullable(info_map[info[pick]], -1),
+                _nullable(ext[pick], NO_INT), _nullable(info_id[lo:hi], -1),
             )  # fmt: skip
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
                 self.progress(hi - lo)
-        del corr, ext, info, self.chunks
+        del corr, ext, self.chunks
 
         if self.detail_seqs:
             position = np.empty(n, dtype=np.int64)
@@ -213,7 +218,7 @@ class ProfileBuilder:
             conn.execute(
                 text("UPDATE profile_memory SET ts = ts - :t0 WHERE profile_id = :p"), {"t0": t0, "p": self.profile_id}
             )
-        del level, link, order
+        del level, order
 
         def fetch(lane_first: int, first: int, count: int) -> np.ndarray:
             """The timeline's rows of events ``first ..``, from the arrays just stored (no read back)."""
@@ -223,7 +228,16 @@ class ProfileBuilder:
                              name_id[lo : lo + count], np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
 
         build_timeline(conn, self.profile_id, fetch)
-        del lane, start, dur, kind, parent, name_id
+        if self.keep_frames:
+            columns = {"lane_id": lane + self.lane_base, "kind": kind.astype(np.int64), "name_id": name_id,
+                       "start": start, "dur": dur, "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
+            of_kind = np.array(lane_kinds + ["none"])[lane]
+            for lane_kind in ("host", "device"):
+                pos = np.flatnonzero(of_kind == lane_kind)
+                frame = {"id": pos + base, **{c: v[pos] for c, v in columns.items()}}
+                self.frames[lane_kind] = pd.DataFrame(frame)[list(FRAME_COLUMNS)]
+            del columns, of_kind
+        del lane, start, dur, kind, parent, name_id, link, info_id
         return {
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
             "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(meta.lanes),
