@@ -258,25 +258,32 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
     total_dev = pm.add_up_ancestors(dev_op[dev_op >= 0], dev_dur[dev_op >= 0], up_op, n)
     ops = host[host["kind"] == _K["cpu_op"]]
     pos = pm.positions(ops["id"].to_numpy(), a["base"], n)
+    # grouped by integer codes (a name id; a code per distinct input-shapes text), named after: strings per op
+    # event would cost a Python object and a string hash per row of a multi-million-event profile
     frame = pd.DataFrame(
         {
-            "name": ops["name_id"].map(a["names"]).to_numpy(),
-            "info_id": ops["info_id"].to_numpy(),
+            "name_id": ops["name_id"].to_numpy(),
             "host_total_ns": dur[pos],
             "host_self_ns": dur[pos] - child_sum[pos],
             "device_total_ns": total_dev[pos],
             "device_self_ns": self_dev[pos],
         }
     )
-    keys = ["name"]
+    keys = ["name_id"]
+    shape_texts: np.ndarray | None = None
     if group_by_shape:
-        infos = names_of(conn, frame["info_id"].unique())
-        frame["input_shapes"] = frame["info_id"].map(lambda i: _shapes(infos.get(i)))
-        keys.append("input_shapes")
-    grouped = frame.groupby(keys, sort=False, dropna=False)
+        info_ids, info_index = np.unique(ops["info_id"].to_numpy(), return_inverse=True)
+        infos = names_of(conn, info_ids)
+        codes, shape_texts = pd.factorize(pd.Series([_shapes(infos.get(int(i))) for i in info_ids], dtype=object))
+        frame["shape_code"] = codes[info_index]
+        keys.append("shape_code")
+    grouped = frame.groupby(keys, sort=False)
     out = grouped[["host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]].sum()
     out.insert(0, "calls", grouped.size())
     out = out.reset_index()
+    out.insert(0, "name", out.pop("name_id").map(a["names"]))
+    if shape_texts is not None:
+        out.insert(1, "input_shapes", np.asarray(shape_texts, dtype=object)[out.pop("shape_code").to_numpy()])
     out["host_mean_ns"] = out["host_total_ns"] / out["calls"]
     out["device_mean_ns"] = out["device_total_ns"] / out["calls"]
     return out.sort_values(["host_total_ns", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
