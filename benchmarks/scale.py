@@ -164,6 +164,26 @@ for read in sys.argv[2].split(","):
 print(f"{time.perf_counter() - started:.3f}")
 """
 
+_PANS = """
+import random, statistics, sys, time
+from torchscope.storage.store import Store
+store = Store(sys.argv[1], read_only=True)
+pid = int(store.profiles().iloc[-1]["id"])
+duration = int(store.profile(pid)["duration_ns"])
+store.timeline_window(pid, px=1500)
+rng = random.Random(0)
+times = []
+for share in (0.3, 0.1, 0.03, 0.01, 0.001, 0.0001) * 5:  # zooms to random windows, then a pan of half a window
+    width = max(int(duration * share), 1000)
+    a = rng.randrange(0, max(duration - width, 1))
+    for start in (a, a + width // 2):
+        t = time.perf_counter()
+        store.timeline_window(pid, start, start + width, px=1500)
+        times.append(time.perf_counter() - t)
+times.sort()
+print(f"{statistics.median(times) * 1e3:.0f} {times[int(len(times) * 0.95)] * 1e3:.0f} {len(times)}")
+"""
+
 VIEWS = {  # each profile page (and the timeline's first window): the store reads its first paint makes
     "overview": "profile,step_breakdown,device_utilization,op_table,kernel_table,name_spans",
     "operators": "op_table,op_table_shapes,op_modules,name_spans",
@@ -188,7 +208,12 @@ def raw_size(path: Path) -> int:
 
 def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
     src = work / f"trace_{n}.json.gz"
-    count = tile(trace, n, src)
+    done = work / f"trace_{n}.count"
+    if src.exists() and done.exists():  # kept from an earlier run (--keep)
+        count = int(done.read_text())
+    else:
+        count = tile(trace, n, src)
+        done.write_text(str(count))
     raw = raw_size(src)
     db = work / f"scale_{n}.db"
     for suffix in ("", "-wal", "-shm"):
@@ -210,6 +235,9 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
         _, _, out = run_measured([sys.executable, "-c", _VIEWS, str(db), reads])
         times.append(f"{view} {float(out.strip().splitlines()[-1]):.2f} s")
     print(textwrap.indent("server reads of each page, cold process: " + ", ".join(times), " " * 18), flush=True)
+    _, _, out = run_measured([sys.executable, "-c", _PANS, str(db)])
+    median, p95, count = out.strip().splitlines()[-1].split()
+    print(f"{'':>18}timeline zoom/pan, {count} windows: median {median} ms, p95 {p95} ms (server)", flush=True)
 
 
 def main() -> None:
