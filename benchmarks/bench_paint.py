@@ -29,10 +29,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_timeline import build_trace  # noqa: E402
+from bench_timeline import write_trace  # noqa: E402
 
 from torchscope.dashboard.server import serve_in_subprocess  # noqa: E402
 from torchscope.io.importing import import_path  # noqa: E402
@@ -65,7 +64,7 @@ def profile_db(events: int) -> tuple[Path, int]:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.pt.trace.json"
-            path.write_bytes(orjson.dumps(build_trace(events)))
+            write_trace(path, events)
             result = import_path(db, path, name=f"paint-{events}")
         print(f"  built {db}: {result.profiles[0]['events']:,} events in {time.perf_counter() - started:.0f} s")
     return db, 1

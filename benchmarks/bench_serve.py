@@ -33,7 +33,6 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlparse
 
-import orjson
 import requests
 
 import torchscope
@@ -80,12 +79,12 @@ def train(db: str, history: int) -> None:
 
 
 def build(db: Path, events: int) -> None:
-    from bench_timeline import build_trace  # benchmarks/ is this script's folder
+    from bench_timeline import write_trace  # benchmarks/ is this script's folder
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.pt.trace.json"
-        path.write_bytes(orjson.dumps(build_trace(events)))
+        write_trace(path, events)
         result = import_path(db, path, name=f"bench-{events // 1000}k")
     print(f"built {db}: {result.profiles[0]['events']} events in {time.perf_counter() - t0:.1f} s", flush=True)
 

@@ -3,7 +3,6 @@ against the executed ops, torch.export's graph, time per module of compiled code
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch

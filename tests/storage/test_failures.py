@@ -20,7 +20,6 @@ import torchscope
 from torchscope.storage.schema import SCHEMA_VERSION
 from torchscope.storage.graph.records import GraphStep
 from torchscope.storage.handlers import HANDLERS
-from torchscope.storage.schema import SCHEMA_VERSION
 
 
 @contextmanager

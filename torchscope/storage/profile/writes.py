@@ -220,14 +220,7 @@ class ProfileBuilder:
             )
         del level, order
 
-        def fetch(lane_first: int, first: int, count: int) -> np.ndarray:
-            """The timeline's rows of events ``first ..``, from the arrays just stored (no read back)."""
-            lo = first - base
-            up = parent[lo : lo + count]
-            return np.stack((start[lo : lo + count], dur[lo : lo + count], kind[lo : lo + count].astype(np.int64),
-                             name_id[lo : lo + count], np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
-
-        build_timeline(conn, self.profile_id, fetch)
+        build_timeline(conn, self.profile_id, _stored_rows(base, start, dur, kind, name_id, parent))
         if self.keep_frames:
             columns = {"lane_id": lane + self.lane_base, "kind": kind.astype(np.int64), "name_id": name_id,
                        "start": start, "dur": dur, "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
@@ -253,6 +246,20 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+def _stored_rows(
+    base: int, start: np.ndarray, dur: np.ndarray, kind: np.ndarray, name_id: np.ndarray, parent: np.ndarray
+) -> Callable[[int, int, int], np.ndarray]:
+    """The timeline build's ``fetch`` over the arrays just stored (event ``i`` has id ``base + i``): no read back."""
+
+    def fetch(lane_first: int, first: int, count: int) -> np.ndarray:
+        lo = first - base
+        up = parent[lo : lo + count]
+        return np.stack((start[lo : lo + count], dur[lo : lo + count], kind[lo : lo + count].astype(np.int64),
+                         name_id[lo : lo + count], np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
+
+    return fetch
 
 
 def _drop_stage(conn: Connection) -> None:
