@@ -47,8 +47,9 @@ def start_job(folder: Path, db: str, world: int, *, job: str, steps: int, mode: 
         for rank in range(world)
     ]
     outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (_out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err[-3000:]
+    failed = [f"rank {rank} exited {proc.returncode}:\n{err[-3000:]}"
+              for rank, (proc, (_out, err)) in enumerate(zip(procs, outputs, strict=True)) if proc.returncode]  # fmt: skip
+    assert not failed, "\n".join(failed)  # every failed rank: one crash shows in the others as a closed connection
     return [err for _out, err in outputs]
 
 
