@@ -92,6 +92,13 @@ def test_a_profile_of_the_compiled_model_has_time_per_module(break_store):
     assert table.loc["block", "kernel_ns"] > 0  # the fused relu kernel, by its profiled name
     assert table.loc["", "host_total_ns"] == table["host_self_ns"].sum()  # the root holds everything
     assert table.loc["block", "host_total_ns"] == table.loc[["block", "block.lin"], "host_self_ns"].sum()
+    # the profile page's modules tab shows that table (compiled code has no module events)
+    from torchscope.dashboard.views.profile.tables import compiled_module_rows
+
+    rows = {r["module"]: r for r in compiled_module_rows(table.reset_index(), run_id)}
+    assert set(rows) == {"", "block", "block.lin", "head"}
+    assert rows["head"]["kernel_us"] == pytest.approx(table.loc["head", "kernel_ns"] / 1000, abs=1e-9)
+    assert rows["block"]["host_total_us"] == pytest.approx(table.loc["block", "host_total_ns"] / 1000, abs=1e-9)
 
 
 def test_captured_steps_of_a_compiled_model_run_eagerly_and_keep_the_graph(break_store):

@@ -4,6 +4,7 @@ against the executed ops, torch.export's graph, time per module of compiled code
 from __future__ import annotations
 
 
+import pandas as pd
 import pytest
 import torch
 from compile_models import BreakNet, Chatty, TinyTransformer, record_break_run
@@ -96,3 +97,24 @@ def test_time_colouring_of_a_compiled_model_uses_its_compiled_regions(compiled_r
     model = data.captured(run_id, version)
     root = model.by_module[""]
     assert joined[root]["module"] and joined[root]["host_ns"] == table.loc["", "host_total_ns"] / table.loc["", "calls"]
+
+
+def test_fx_ops_that_inductor_fused_into_one_kernel_are_marked_with_it():
+    fx = pd.DataFrame({
+        "graph_id": [1] * 5, "compile_id": ["0/0"] * 5, "step": [0] * 5, "graph_module": ["m"] * 5,
+        "id": [0, 1, 2, 3, 4], "name": ["x", "mul", "add", "relu", "output"],
+        "op": ["placeholder", "call_function", "call_function", "call_function", "output"],
+        "target": ["x", "mul", "add", "relu", "output"], "module": [None, "a", "a", "b", None],
+        "filename": [None] * 5, "lineno": [None] * 5, "inputs": [[], [0], [1], [2], [3]], "model": ["M"] * 5,
+    })  # fmt: skip
+    kernels = pd.DataFrame({
+        "compile_id": ["0/0", "0/0"], "seq": [0, 1], "kernel": ["cpp_fused_add_mul_0", "cpp_fused_relu_1"],
+        "kind": ["cpp", "cpp"], "profiler_name": [None, None], "module": ["a", "b"],
+        "source_nodes": [["mul", "add"], ["relu"]], "aten": [[], []], "model": ["M", "M"],
+    })  # fmt: skip
+    scene = fx_scene(fx, None, kernels)
+    fused = {e["data"]["label"]: e["data"]["kernel"] for e in scene.elements if "fx-fused" in e.get("classes", "")}
+    assert fused == {"mul\na\n⊂ cpp_fused_add_mul_0": "cpp_fused_add_mul_0",
+                     "add\na\n⊂ cpp_fused_add_mul_0": "cpp_fused_add_mul_0"}  # relu is its kernel's only node
+    assert scene.fused == {"dynamo": (2, 1)}
+    assert fx_scene(fx, None).fused == {}  # without kernels: nothing marked

@@ -71,13 +71,30 @@ class FxScene:
     elements: list[dict[str, Any]]
     counts: dict[str, dict[str, int]]  # group -> both | fx-only | executed-only
     executed_only: dict[str, list[str]]  # group -> "op in module" of executed ops no graph of the group has
+    fused: dict[str, tuple[int, int]] = field(default_factory=dict)  # group -> (FX ops fused, Inductor kernels)
 
 
-def fx_scene(fx: pd.DataFrame, model: GraphModel | None) -> FxScene:
+def fused_nodes(kernels: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """``(compile id, FX node name) -> kernel`` for each Inductor kernel of ``store.compiled_kernels`` that computes
+    several FX nodes at once (a fusion: ``cpp_fused_add_mul_relu_0`` of ``mul``, ``add`` and ``relu``)."""
+    fused: dict[tuple[str, str], str] = {}
+    if kernels is None or kernels.empty:
+        return fused
+    for row in kernels[kernels["kind"] != "extern"].itertuples(index=False):  # cpp or triton kernels
+        nodes = list(row.source_nodes or [])
+        if len(nodes) > 1:
+            for node in nodes:
+                fused[(str(row.compile_id), str(node))] = str(row.kernel)
+    return fused
+
+
+def fx_scene(fx: pd.DataFrame, model: GraphModel | None, kernels: pd.DataFrame | None = None) -> FxScene:
     """The FX graphs of ``store.fx_graph`` rows (the latest compile of each frame) against the executed ``model``.
 
     Dynamo's graphs together cover what ran compiled, so they are matched against the executed ops together;
-    an export graph covers the whole model and is matched on its own."""
+    an export graph covers the whole model and is matched on its own. FX ops that Inductor fused into one kernel
+    with others (``kernels``: ``store.compiled_kernels``) are marked ``fx-fused`` and carry the kernel's name."""
+    fused = fused_nodes(kernels)
     executed: Counter[tuple[str, str]] = Counter()
     if model is not None:
         for node in model.nodes.values():
@@ -93,9 +110,13 @@ def fx_scene(fx: pd.DataFrame, model: GraphModel | None) -> FxScene:
             continue
         left = executed.copy()
         counts = {"both": 0, "fx-only": 0}
+        kernels_used: set[str] = set()
         for graph_id, nodes in graphs.groupby("graph_id", sort=True):
-            _draw_graph(scene.elements, graph_id, nodes, column, left, counts)
+            _draw_graph(scene.elements, graph_id, nodes, column, left, counts, fused, kernels_used)
             column += 1
+        n_fused = sum(1 for e in scene.elements if "fx-fused" in e.get("classes", "") and e["data"].get("group") == group)
+        if n_fused:
+            scene.fused[group] = (n_fused, len(kernels_used))
         covered = {m for m in graphs["module"].dropna()} | {""}
         if group == "export":
             covered = {mod for mod, _ in executed}
@@ -107,10 +128,12 @@ def fx_scene(fx: pd.DataFrame, model: GraphModel | None) -> FxScene:
 
 
 def _draw_graph(
-    out: list[dict[str, Any]], graph_id: int, nodes: pd.DataFrame, column: int, left: Counter, counts: dict[str, int]
-) -> None:
+    out: list[dict[str, Any]], graph_id: int, nodes: pd.DataFrame, column: int, left: Counter, counts: dict[str, int],
+    fused: dict[tuple[str, str], str], kernels_used: set[str],
+) -> None:  # fmt: skip
     """One FX graph as a box of nodes in graph order, each op matched against (and taken from) ``left``."""
     first = nodes.iloc[0]
+    group = "export" if first["compile_id"] == "export" else "dynamo"
     box = f"fx{graph_id}"
     where = first["graph_module"] if isinstance(first["graph_module"], str) else "?"
     title = "torch.export" if first["compile_id"] == "export" else f"compiled frame {first['compile_id']}"
@@ -131,10 +154,16 @@ def _draw_graph(
         else:
             status = "input"
         label = f"{node['target']}\n{module or '(root)'}" if node["op"] in FX_OPS else str(node["name"])
+        kernel = fused.get((str(first["compile_id"]), str(node["name"]))) if node["op"] in FX_OPS else None
+        data = {"id": f"{box}n{node['id']}", "parent": box, "label": label, "kind": "op", "group": group,
+                "color": FX_COLOURS[status], "module": module, "line": _int(node["lineno"])}  # fmt: skip
+        if kernel:
+            data["kernel"] = kernel
+            data["label"] = f"{label}\n⊂ {kernel}"
+            kernels_used.add(kernel)
         out.append({
-            "data": {"id": f"{box}n{node['id']}", "parent": box, "label": label, "kind": "op",
-                     "color": FX_COLOURS[status], "module": module, "line": _int(node["lineno"])},
-            "position": {"x": 60 + 280 * column, "y": 40 + 64 * row}, "classes": f"op fx-{status}",
+            "data": data, "position": {"x": 60 + 280 * column, "y": 40 + 64 * row},
+            "classes": f"op fx-{status}" + (" fx-fused" if kernel else ""),
         })  # fmt: skip
         row += 1
         for src in node["inputs"]:

@@ -122,6 +122,7 @@ def stylesheet() -> list[dict[str, object]]:
             "border-color": "#2563eb", "border-width": 5, "border-style": "double",
         }},
         {"selector": "node.graph-break", "style": {"border-color": "#9333ea", "border-width": 4}},
+        {"selector": "node.fx-fused", "style": {"border-color": "#7c3aed", "border-width": 3, "border-style": "dashed"}},
         {"selector": "node:selected", "style": {
             "overlay-color": "#2563eb", "overlay-opacity": 0.18, "overlay-padding": 4,
         }},

@@ -27,7 +27,8 @@ def fx_place(data: GraphData, state: GraphState) -> list[Any]:
 
 def fx_view(data: GraphData, state: GraphState) -> list[Any]:
     """The FX graphs of the shown run and model, coloured against the executed graph, with their notes."""
-    built = fx_scene(data.store.fx_graph(state.run, state.model), model_for(data, state))
+    built = fx_scene(data.store.fx_graph(state.run, state.model), model_for(data, state),
+                     data.store.compiled_kernels(state.run, state.model))
     legend = []
     for group, counts in built.counts.items():
         what = "torch.compile's graphs" if group == "dynamo" else "torch.export"
@@ -35,6 +36,11 @@ def fx_view(data: GraphData, state: GraphState) -> list[Any]:
         legend.append(html.Div(f"{what}: {counts['both']} ops also in the executed graph (grey) · {counts['fx-only']} "
                                f"only in the FX graph (orange) · {counts['executed-only']} executed ops in none "
                                f"({eager})", className="graph-fx-note", id=f"graph-fx-counts-{group}"))  # fmt: skip
+        if group in built.fused:
+            ops, kernels = built.fused[group]
+            legend.append(html.Div(f"{ops} ops fused by Inductor into {kernels} kernels (dashed border; each op "
+                                   "names its kernel)", className="graph-fx-note",
+                                   id=f"graph-fx-fused-{group}"))  # fmt: skip
         missing = built.executed_only[group]
         if missing:
             shown = ", ".join(missing[:12]) + (" …" if len(missing) > 12 else "")
@@ -48,4 +54,7 @@ def fx_view(data: GraphData, state: GraphState) -> list[Any]:
                          className="legend-item")
                 for k, text in (("both", "in both graphs"), ("fx-only", "only in the FX graph"),
                                 ("input", "graph input"))]  # fmt: skip
+    if built.fused:
+        swatches.append(html.Div([html.Span(className="swatch swatch-fused"), html.Span("fused into one kernel")],
+                                 className="legend-item"))  # fmt: skip
     return [canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")]

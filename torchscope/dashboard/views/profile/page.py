@@ -104,6 +104,12 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
                       f"{base}_kernels.csv")]  # fmt: skip
     if tab == "modules":
         modules = store.module_table(pid)
+        compiled = store.compiled_module_table(pid) if modules.empty else modules.iloc[:0]
+        if not compiled.empty:  # compiled code has no module events: its time comes from Inductor's kernels
+            return [html.P("Compiled code: time per module attributed from Inductor's kernels and extern calls "
+                           "(forward).", className="muted", id="prof-compiled-note"),
+                    _grid("prof-grid", tables.compiled_module_rows(compiled, run_id), tables.compiled_module_columns(),
+                          f"{base}_modules.csv")]  # fmt: skip
         if modules.empty:
             return [html.P("No module events in this profile: profile with with_stack=True (run.profile) to see time "
                            "per nn.Module.", className="muted", id="prof-empty")]  # fmt: skip

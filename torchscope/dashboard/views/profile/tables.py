@@ -142,6 +142,32 @@ def module_rows(
     return out.to_dict("records")
 
 
+def compiled_module_columns() -> list[dict[str, Any]]:
+    """Columns of the module grid of a compiled model's profile (:meth:`Store.compiled_module_table`)."""
+    return [
+        {"field": "module", "headerName": "module path (compiled)", "minWidth": 300, "flex": 3, **TEXT},
+        {"field": "calls", "type": "numericColumn", "filter": "agNumberColumnFilter", "minWidth": 100, "maxWidth": 120},
+        {"field": "host_total_us", "headerName": "total (µs)", **NUM, "sort": "desc"},
+        {"field": "host_self_us", "headerName": "self (µs)", **NUM},
+        {"field": "kernel_us", "headerName": "Inductor kernels (µs)", **NUM},
+        {"field": "other_us", "headerName": "rest of its compiled regions (µs)", **NUM},
+        LINKS,
+    ]
+
+
+def compiled_module_rows(modules: pd.DataFrame, run_id: int) -> list[dict[str, Any]]:
+    """One row per module path of :meth:`Store.compiled_module_table` (time of compiled code attributed from
+    Inductor's kernels), with a link that selects the module on the graph."""
+    if modules.empty:
+        return []
+    out = pd.DataFrame({"module": modules["module"].astype(str), "calls": modules["calls"].astype(int)})
+    for col in ("host_total", "host_self", "kernel", "other"):
+        out[f"{col}_us"] = _us(modules[f"{col}_ns"])
+    out["links"] = [_links(("graph", urls.graph(run_id, node=m))) for m in out["module"]]
+    out.insert(0, "row", np.arange(len(out)))
+    return out.to_dict("records")
+
+
 def memory_op_columns() -> list[dict[str, Any]]:
     """Columns of the ops that allocated most."""
     return [
