@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -63,13 +64,30 @@ def _configure_sqlite(engine: Engine, *, immediate: bool, read_only: bool = Fals
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if not read_only:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _wal(cur: sqlite3.Cursor) -> None:
+    """Switch the database to WAL. On a new file that another process is creating at the same moment (the ranks of
+    a job starting together), SQLite answers "database is locked" at once instead of waiting out the busy timeout:
+    retry until the timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)  # the other process holds the lock for one short transaction
+            pause = min(pause * 2, 0.1)
 
 
 def _read_only_sqlite_url(path: Path) -> URL:
