@@ -137,6 +137,12 @@ class ProfileBuilder:
         self.chunks[name] = [column]
         return column
 
+    def _take(self, name: str) -> np.ndarray:
+        """A whole column, no longer kept by the builder (the caller's reference is the last one)."""
+        column = self._column(name)
+        self.chunks[name] = []
+        return column
+
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
         conn, n, base = self.conn, self.n, self.event_base
@@ -146,10 +152,13 @@ class ProfileBuilder:
         if t0 == never:
             t0 = 0
         t_end = int(max((start + dur).max() if n else t0, self.memory_span[1] if self.memory_events else t0))
+        steps = self._steps()
         order = np.lexsort((-dur, start, lane))
         lane, start, dur = lane[order], start[order] - t0, dur[order]
-        kind = self._column("kind")[order]
-        level = np.frexp(dur.astype(np.float64))[1].astype(np.int64)
+        kind = self._take("kind")[order]
+        for name in ("lane", "start", "dur"):  # the unsorted columns are done with: memory for what follows
+            self._take(name)
+        level = np.frexp(dur.astype(np.float64))[1].astype(np.int8)
         lane_kinds = [_lane_kind(row) for row in meta.lanes]
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
         parent = nest_parents(lane, start, dur, host, base)
@@ -167,7 +176,6 @@ class ProfileBuilder:
              _int(row[5]), row[2], row[3], int(counts[i]), int(max_level[i]))
             for i, row in enumerate(meta.lanes)
         ]  # fmt: skip
-        steps = self._steps()
         kernels = int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum())
         profile_row = {
             "id": self.profile_id, "run_id": self.run_id, "name": self.name, "source": self.source,
@@ -180,9 +188,9 @@ class ProfileBuilder:
         insert_rows(conn, profiles, tuple(profile_row), [tuple(profile_row.values())])
         insert_rows(conn, profile_lanes, LANE_COLUMNS, lane_rows)
 
-        name_id = name_map[self._column("name")[order]]
-        info_id = info_map[self._column("info")[order]]
-        corr, ext = self._column("corr"), self._column("ext")
+        name_id = name_map[self._take("name")[order]]
+        info_id = info_map[self._take("info")[order]]
+        corr, ext = self._take("corr"), self._take("ext")
         lane_ids = lane + self.lane_base
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
@@ -196,7 +204,7 @@ class ProfileBuilder:
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
                 self.progress(hi - lo)
-        del corr, ext, self.chunks
+        del corr, ext
 
         if self.detail_seqs:
             position = np.empty(n, dtype=np.int64)
