@@ -14,12 +14,14 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
 
 import torchscope
 from torchscope.io.importing import import_path
+from torchscope.storage.driver_sql import bind, chunks, named
 from torchscope.storage.profile import analyses
 from torchscope.storage.timeline import reads
 
@@ -130,3 +132,29 @@ def test_no_statement_carries_a_value(
     assert not {str(v) for v in passed} & numbers
     for bound in DRIVER_SQL:  # each statement sent straight to the driver's cursor ran, its values bound
         assert any(bound in s for s in values), bound
+
+
+def test_bind_writes_each_drivers_placeholders_and_expands_lists() -> None:
+    template = "SELECT id FROM t WHERE a = {a} AND b IN ({ids}) AND c >= {a}"
+    params = {"a": np.int64(7), "ids": np.array([3, 5])}
+    assert bind(template, "sqlite", params) == (
+        "SELECT id FROM t WHERE a = :a AND b IN (:ids_0, :ids_1) AND c >= :a", {"a": 7, "ids_0": 3, "ids_1": 5}
+    )
+    sql, bound = bind(template, "postgresql", {"a": 7, "ids": []})
+    assert sql == "SELECT id FROM t WHERE a = %(a)s AND b IN (NULL) AND c >= %(a)s" and bound == {"a": 7}
+    assert all(type(v) is int for v in bind(template, "sqlite", params)[1].values())
+    assert named("SELECT start FROM e WHERE id = {id}", "postgresql") == "SELECT start FROM e WHERE id = %(id)s"
+    assert list(chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(ValueError, match="cannot hold '%'"):
+        named("SELECT id FROM names WHERE name LIKE 'a%' AND id = {id}", "sqlite")
+
+
+def test_bound_statements_answer_on_sqlite() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, i % 3) for i in range(1, 2001)])
+    ids = list(range(1, 2001, 2))
+    got = [r for part in chunks(ids) for r in conn.execute(*bind("SELECT id FROM t WHERE a = {a} AND id IN ({ids})",
+                                                                  "sqlite", {"a": 1, "ids": part}))]  # fmt: skip
+    assert [r[0] for r in got] == [i for i in ids if i % 3 == 1]
+    assert conn.execute(*bind("SELECT COUNT(*) FROM t WHERE id IN ({ids})", "sqlite", {"ids": []})).fetchone() == (0,)

@@ -24,6 +24,8 @@ _LISTS = (list, tuple, range, np.ndarray)
 
 @functools.lru_cache(maxsize=256)
 def _fields(template: str) -> tuple[str, ...]:
+    if "%" in template:  # psycopg would read it as a placeholder; SQLite would not: the same text cannot serve both
+        raise ValueError(f"a driver SQL template cannot hold '%' (a LIKE pattern is a bound value): {template!r}")
     return tuple(dict.fromkeys(re.findall(r"\{(\w+)\}", template)))
 
 
