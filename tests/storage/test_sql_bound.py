@@ -23,7 +23,7 @@ import torchscope
 from torchscope.io.importing import import_path
 from torchscope.storage.driver_sql import bind, chunks, named
 from torchscope.storage.profile import analyses
-from torchscope.storage.timeline import reads
+from torchscope.storage.timeline import reads, tiled
 
 CONSTANTS = {"0", "1", "4", "32", "41"}
 """Numbers the SQL itself holds: NULL stand-ins (-1), ``LIMIT 1``, ``SELECT 1``, and the packing shifts."""
@@ -158,3 +158,26 @@ def test_bound_statements_answer_on_sqlite() -> None:
                                                                   "sqlite", {"a": 1, "ids": part}))]  # fmt: skip
     assert [r[0] for r in got] == [i for i in ids if i % 3 == 1]
     assert conn.execute(*bind("SELECT COUNT(*) FROM t WHERE id IN ({ids})", "sqlite", {"ids": []})).fetchone() == (0,)
+
+
+def test_long_in_lists_go_in_parts_with_the_same_answer(
+    cpu_trace: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_path(db_path, cpu_trace)
+    monkeypatch.setattr(reads, "INDEX_MAX_EVENTS", 0)
+
+    def answers(store: torchscope.Store) -> list[pd.DataFrame]:
+        duration = int(store.profile(1)["duration_ns"])
+        windows = [store.timeline_window(1, px=1200, max_items=n)[0] for n in (7, 3000)]
+        windows.append(store.timeline_window(1, duration // 3, duration // 2, px=300, max_items=40)[0])
+        return windows + [store.timeline_search(1, q, max_items=n) for q in ("aten::", "a") for n in (5, 300)]
+
+    with torchscope.open(db_path) as store:
+        whole = answers(store)
+    monkeypatch.setattr(tiled, "IN_CHUNK", 2)  # one lane and two names a statement
+    with torchscope.open(db_path) as store:
+        parts = answers(store)
+    assert len(whole[1]) > len(whole[0]) == 7 and len(whole[-1]) == 300 and whole[-1].attrs["total"] > 300
+    for got, want in zip(parts, whole):
+        pd.testing.assert_frame_equal(got, want)
+        assert got.attrs == want.attrs

@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from torchscope.errors import StoreError
-from torchscope.storage.driver_sql import chunks, fetch_ints, named
+from torchscope.storage.driver_sql import IN_CHUNK, chunks, fetch_ints, named
 from torchscope.storage.profile.kinds import KIND
 from torchscope.storage.timeline import lod, tiles
 
@@ -121,10 +121,12 @@ def longest_overlapping(
 ) -> dict[str, np.ndarray]:
     """The ``max_items`` longest events overlapping ``[a, b)`` lasting at least ``min_dur`` ns (of ``name_ids``
     when given), ties to the lowest id, by id: one index range scan per level, from the highest level down (every
-    event of a level is longer than any of the levels below, so each level only needs the longest still missing)."""
+    event of a level is longer than any of the levels below, so each level only needs the longest still missing).
+    Long lane or name lists go in parts (each part's longest, the longest of all picked at the end)."""
     found: list[np.ndarray] = []
     total = 0
     sql = _LONGEST_SQL if name_ids is None else _LONGEST_NAMED_SQL
+    name_parts = list(chunks(name_ids or [-1], IN_CHUNK // 2))
     for level in range(int(t.max_level.max(initial=0)), -1, -1):
         if max_items <= 0 or total >= max_items or (1 << level) - 1 < min_dur:
             break
@@ -132,12 +134,13 @@ def longest_overlapping(
         if not len(lanes):
             continue
         lowest = max(a - (1 << level), -(1 << 62))
-        params = {"lanes": lanes, "level": level, "lo": lowest, "a": a, "b": b, "min_dur": min_dur,
-                  "names": name_ids or [-1], "need": max_items - total}  # fmt: skip
-        rows = fetch_ints(conn, sql, params, 5)
-        if len(rows):
-            found.append(rows)
-            total += len(rows)
+        span = {"level": level, "lo": lowest, "a": a, "b": b, "min_dur": min_dur, "need": max_items - total}
+        for lane_part in chunks(lanes, IN_CHUNK // 2):
+            for name_part in name_parts:
+                rows = fetch_ints(conn, sql, {**span, "lanes": lane_part, "names": name_part}, 5)
+                if len(rows):
+                    found.append(rows)
+                    total += len(rows)
     rows = np.concatenate(found) if found else np.zeros((0, 5), dtype=np.int64)
     rows = rows[np.sort(tiles.longest(rows[:, 4], rows[:, 0], max(max_items, 0)))]
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
@@ -272,7 +275,7 @@ def search(
     Per class and lane, one index range scan in start order that stops at the matches still missing, so a name with
     millions of events costs what is returned, not what it has.
     """
-    names = [int(i) for i in name_ids] or [-1]
+    name_parts = list(chunks(name_ids or [-1], IN_CHUNK))  # a long list in parts: each part's earliest, merged below
     found: list[np.ndarray] = []
     total = 0
     top = max((high for _, high in levels.values()), default=-1)
@@ -283,9 +286,8 @@ def search(
         need = max_items - total
         rows = []
         for lane_id in [lane for lane, (low, high) in sorted(levels.items()) if low <= level <= high]:
-            params = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "a": a, "b": b, "names": names,
-                      "need": need}  # fmt: skip
-            rows.append(fetch_ints(conn, _SEARCH_SQL, params, 5))
+            span = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "a": a, "b": b, "need": need}
+            rows += [fetch_ints(conn, _SEARCH_SQL, {**span, "names": part}, 5) for part in name_parts]
         level_rows = np.concatenate(rows) if rows else np.zeros((0, 5), dtype=np.int64)
         level_rows = level_rows[np.lexsort((level_rows[:, 0], level_rows[:, 3]))[:need]]
         found.append(level_rows)
