@@ -13,6 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
 
 
 class _Cursor(sqlite3.Cursor):
-    statements: list[str] = []
+    statements: ClassVar[list[str]] = []
 
     def execute(self, sql, parameters=(), /):  # type: ignore[no-untyped-def, override]
         self.statements.append(sql)
