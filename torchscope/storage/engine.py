@@ -8,7 +8,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url, select
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from torchscope.errors import SchemaVersionError, StoreError
@@ -173,7 +173,7 @@ def ensure_schema(engine: Engine, *, create: bool, where: str) -> None:
     """
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         has_meta = engine.dialect.has_table(conn, "meta")
         if not has_meta:
             existing = engine.dialect.get_table_names(conn)

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from torchscope.errors import BadRequestError
+from torchscope.storage.driver_sql import bind, chunks
 from torchscope.storage.profile import calc as pm
 from torchscope.storage.profile.kinds import KIND, KINDS, uses_tensor_cores
 
@@ -23,7 +24,7 @@ _EVENTS_SQL = """
 SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, -1), COALESCE(e.link, -1),
        COALESCE(e.info_id, -1)
 FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id
-WHERE l.profile_id = {profile} AND l.kind = '{lane_kind}'
+WHERE l.profile_id = {profile} AND l.kind = {lane_kind}
 """
 _FETCH_ROWS = 100_000
 _RANGE_SQL = (
@@ -88,20 +89,21 @@ def _event_frame(conn: Connection, profile_id: int, lane_kind: str) -> pd.DataFr
     """Events of one profile's host (or device) lanes, all columns int64 (-1 for NULL).
 
     Read through the DBAPI cursor as plain tuples: SQLAlchemy ``Row`` objects cost more than the query on a
-    million events. The SQL holds only integers and a fixed word, so it is built as text.
+    million events.
     """
     if lane_kind not in ("host", "device", "other"):
         raise BadRequestError(f"lane kind must be host, device or other, not {lane_kind!r}")
     ranges = _lane_ranges(conn, profile_id, lane_kind)
-    sqls = (
-        [_RANGE_SQL.format(lo=lo, hi=hi) for lo, hi in ranges] if ranges is not None
-        else [_EVENTS_SQL.format(profile=int(profile_id), lane_kind=lane_kind)]
+    dialect = conn.dialect.name
+    statements = (
+        [bind(_RANGE_SQL, dialect, {"lo": lo, "hi": hi}) for lo, hi in ranges] if ranges is not None
+        else [bind(_EVENTS_SQL, dialect, {"profile": int(profile_id), "lane_kind": lane_kind})]
     )  # fmt: skip
     cursor = conn.connection.cursor()
     parts = []
     try:
-        for sql in sqls:
-            cursor.execute(sql)
+        for sql, params in statements:
+            cursor.execute(sql, params)
             while rows := cursor.fetchmany(_FETCH_ROWS):  # in chunks: a million tuples at once would cost GBs
                 parts.append(np.array(rows, dtype=np.int64).reshape(len(rows), len(_EVENT_FRAME_COLUMNS)))
     finally:
@@ -127,14 +129,15 @@ def _lane_ranges(conn: Connection, profile_id: int, lane_kind: str) -> list[tupl
     return ranges
 
 
+_NAMES_SQL = text("SELECT id, name FROM names WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
 def names_of(conn: Connection, ids: np.ndarray) -> dict[int, str]:
     """``{name_id: name}`` for the given ids."""
     wanted = sorted({int(i) for i in ids if i >= 0})
     out: dict[int, str] = {}
-    for i in range(0, len(wanted), 900):
-        chunk = wanted[i : i + 900]
-        marks = ",".join(str(x) for x in chunk)
-        out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
+    for chunk in chunks(wanted):
+        out.update(conn.execute(_NAMES_SQL, {"ids": chunk}).all())
     return out
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage.driver_sql import bind, chunks
 from torchscope.storage.profile.kinds import KINDS
 
 CHUNK_COLUMNS = ["id", "lane_id", "kind", "name", "start", "dur", "parent", "corr", "link", "ext_id", "info"]
@@ -27,12 +28,12 @@ _ID_BOUNDS = text(
 _NULL = -(2**63)
 """Stands for NULL in the integer rows read (no event id, correlation or interned-name id takes this value)."""
 _CHUNK = (
-    "SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, {mark}), COALESCE(e.corr, {mark}), "
-    "COALESCE(e.link, {mark}), COALESCE(e.ext_id, {mark}), COALESCE(e.info_id, {mark}) FROM profile_events e "
-    "WHERE e.id >= {mark} AND e.id < {mark} AND e.lane_id IN (SELECT id FROM profile_lanes WHERE profile_id = {mark}) "
+    "SELECT e.id, e.lane_id, e.kind, e.name_id, e.start, e.dur, COALESCE(e.parent, {null}), COALESCE(e.corr, {null}), "
+    "COALESCE(e.link, {null}), COALESCE(e.ext_id, {null}), COALESCE(e.info_id, {null}) FROM profile_events e "
+    "WHERE e.id >= {lo} AND e.id < {hi} AND e.lane_id IN (SELECT id FROM profile_lanes WHERE profile_id = {p}) "
     "ORDER BY e.id"
 )  # integers only, read through the DBAPI cursor as plain tuples into one int64 array; every value a parameter
-_NAMES = "SELECT id, name FROM names WHERE id IN ({marks})"
+_NAMES = "SELECT id, name FROM names WHERE id IN ({ids})"
 _NAMES_PER_QUERY = 500
 
 
@@ -62,14 +63,14 @@ def iter_events(engine: Engine, profile_id: int, chunk_rows: int = 100_000) -> I
     for lo in range(first, end, chunk_rows):
         hi = min(lo + chunk_rows, end)
         with engine.connect() as conn:
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            dialect = conn.dialect.name
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(_CHUNK.format(mark=mark), (_NULL,) * 5 + (lo, hi, int(profile_id)))
+                cursor.execute(*bind(_CHUNK, dialect, {"null": _NULL, "lo": lo, "hi": hi, "p": int(profile_id)}))
                 table = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, len(CHUNK_COLUMNS))
                 if not len(table):
                     continue
-                names = _names(cursor, mark, np.unique(table[:, [3, 10]]))
+                names = _names(cursor, dialect, np.unique(table[:, [3, 10]]))
             finally:
                 cursor.close()
         yield pd.DataFrame({
@@ -79,13 +80,12 @@ def iter_events(engine: Engine, profile_id: int, chunk_rows: int = 100_000) -> I
         })  # fmt: skip
 
 
-def _names(cursor: Any, mark: str, ids: np.ndarray) -> dict[int, str]:
+def _names(cursor: Any, dialect: str, ids: np.ndarray) -> dict[int, str]:
     """``{id: name}`` of the interned names ``ids`` (the NULL stand-in left out)."""
     wanted = [int(i) for i in ids if i != _NULL]
     out: dict[int, str] = {}
-    for i in range(0, len(wanted), _NAMES_PER_QUERY):
-        part = wanted[i : i + _NAMES_PER_QUERY]
-        cursor.execute(_NAMES.format(marks=", ".join([mark] * len(part))), tuple(part))
+    for part in chunks(wanted, _NAMES_PER_QUERY):
+        cursor.execute(*bind(_NAMES, dialect, {"ids": part}))
         out.update(cursor.fetchall())
     return out
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
 from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage.driver_sql import named
 from torchscope.storage.profile import analyses as ap
 from torchscope.storage.profile.kinds import KINDS
 from torchscope.storage.profile.schema import profile_lanes, profiles
@@ -28,13 +28,6 @@ _EVENT_SQL = (
     "WHERE e.lane_id = {lane} AND e.level = {level} AND e.start >= {lo} AND e.start < {hi} AND e.start + e.dur >= {a} "
     "ORDER BY e.start"
 )  # read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more); {name}s become bound parameters
-
-
-def _driver_sql(template: str, dialect: str) -> str:
-    """``template``'s ``{name}`` fields as the DBAPI driver's named parameters (``:name`` for SQLite,
-    ``%(name)s`` for psycopg), for a statement that goes to the driver's own cursor."""
-    names = re.findall(r"\{(\w+)\}", template)
-    return template.format(**{n: f":{n}" if dialect == "sqlite" else f"%({n})s" for n in names})
 
 
 class ProfileReads:
@@ -91,8 +84,8 @@ class ProfileReads:
         rows: list[tuple] = []
         truncated: list[int] = []
         dialect = self._engine.dialect.name
-        unbounded = _driver_sql(_EVENT_SQL, dialect)
-        bounded = _driver_sql(_EVENT_SQL + " LIMIT {limit}", dialect)
+        unbounded = named(_EVENT_SQL, dialect)
+        bounded = named(_EVENT_SQL + " LIMIT {limit}", dialect)
         with self._engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:

@@ -8,16 +8,16 @@ event beyond one chunk.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, text
 
 from torchscope.errors import StoreError
 from torchscope.storage.bulk import insert_rows
+from torchscope.storage.driver_sql import chunks, fetch_ints
 from torchscope.storage.profile.kinds import KIND
 from torchscope.storage.profile.schema import profile_lanes, profiles
 from torchscope.storage.timeline import lod, tiles
@@ -92,8 +92,8 @@ def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:
     busy = lanes[lanes["event_count"] > 0]
     if busy.empty:
         return 0
-    lowest = conn.exec_driver_sql(
-        f"SELECT MIN(id) FROM profile_events WHERE lane_id = {int(busy['id'].iloc[0]):d}"
+    lowest = conn.execute(
+        text("SELECT MIN(id) FROM profile_events WHERE lane_id = :lane"), {"lane": int(busy["id"].iloc[0])}
     ).scalar_one()
     conn.execute(profiles.update().where(profiles.c.id == profile_id).values(first_event_id=int(lowest)))
     return int(lowest)
@@ -153,6 +153,20 @@ def _read_lane(
     return start, dur, depth, _merge_names(names, arrays=True)
 
 
+_CHUNK_SQL = (
+    "SELECT start, dur, kind, name_id, COALESCE(parent - {first}, -1) FROM profile_events "
+    "WHERE id >= {lo} AND id < {hi} ORDER BY id"
+)
+_PACKED_CHUNK_SQL = (
+    "SELECT CASE WHEN start < {start_cap} AND dur < {dur_cap} THEN start | (dur << 41) ELSE -1 END, "
+    "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent - {first}, -1) + 1) << 32) "
+    "FROM profile_events WHERE id >= {lo} AND id < {hi} ORDER BY id"
+)
+EXACT_TIMES_SQL = "SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id"
+"""Start and duration of events by id (``{ids}`` a list): those too wide to travel packed."""
+_ID_TABLES = ("names", "profile_events", "profile_lanes", "profiles")
+
+
 def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
     """Events ``lo .. lo + n - 1`` of a lane starting at id ``first`` as rows ``start, dur, kind, name_id, parent``
     (the parent's position in the lane, -1 for none).
@@ -160,26 +174,17 @@ def _read_chunk(conn: Connection, first: int, lo: int, n: int) -> np.ndarray:
     A fetch costs a Python object per value, so values travel packed in two integers: start and duration (when
     they fit: starts within 36 min, events under 4 ms; the few others are read again), and kind, name id and parent.
     """
+    span = {"first": first, "lo": lo, "hi": lo + n}
     if count_above(conn, "names", 1 << 28) or n >= 1 << 31:
-        sql = (
-            "SELECT start, dur, kind, name_id, COALESCE(parent - {first:d}, -1) FROM profile_events "
-            "WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
-        ).format(first=first, lo=lo, hi=lo + n)
-        return fetch_ints(conn, sql, 5)
-    sql = (
-        "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
-        "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent - {first:d}, -1) + 1) << 32) "
-        "FROM profile_events WHERE id >= {lo:d} AND id < {hi:d} ORDER BY id"
-    ).format(first=first, lo=lo, hi=lo + n, start_cap=1 << 41, dur_cap=1 << 22)
-    packed = fetch_ints(conn, sql, 2)
+        return fetch_ints(conn, _CHUNK_SQL, span, 5)
+    packed = fetch_ints(conn, _PACKED_CHUNK_SQL, {**span, "start_cap": 1 << 41, "dur_cap": 1 << 22}, 2)
     if len(packed) != n:
         raise StoreError(f"profile events {lo}..{lo + n - 1} are not stored contiguously: re-import the profile")
     times, rest = packed[:, 0], packed[:, 1]
     start, dur = times & ((1 << 41) - 1), times >> 41
     wide = np.flatnonzero(times < 0)
-    for i in range(0, len(wide), 900):
-        ids = ",".join(str(int(x) + lo) for x in wide[i : i + 900])
-        exact = fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
+    for ids in chunks(wide + lo):
+        exact = fetch_ints(conn, EXACT_TIMES_SQL, {"ids": ids}, 3)
         start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
     parent = (rest >> 32) - 1
     return np.stack((start, dur, rest & 0xF, (rest >> 4) & 0x0FFFFFFF, parent), axis=1)
@@ -204,17 +209,7 @@ def _merge_names(parts: list[tuple[np.ndarray, ...]], *, arrays: bool = False) -
 
 def count_above(conn: Any, table: str, value: int) -> bool:
     """Whether ``table`` has an id of at least ``value`` (name ids must fit in 28 bits to travel packed)."""
-    return conn.exec_driver_sql(f"SELECT 1 FROM {table} WHERE id >= {int(value):d} LIMIT 1").first() is not None
-
-
-def fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
-    """The integer rows of ``sql`` as an ``n x width`` int64 array, straight from the DB-API cursor (the SQL holds
-    only integers formatted in, no parameters: paramstyles differ); plain tuples go through ``fromiter``."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    flat = itertools.chain.from_iterable(rows)
-    return np.fromiter(flat, dtype=np.int64, count=width * len(rows)).reshape(-1, width)
+    if table not in _ID_TABLES:
+        raise ValueError(f"count_above reads one of {', '.join(_ID_TABLES)}, not {table!r}")
+    sql = f"SELECT 1 FROM {table} WHERE id >= :value LIMIT 1"  # the table name from the fixed list above
+    return conn.execute(text(sql), {"value": int(value)}).first() is not None

@@ -8,7 +8,6 @@ Profiles never change once stored, so the cache needs no invalidation beyond the
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,8 +18,10 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from torchscope.errors import StoreError
+from torchscope.storage.driver_sql import chunks, fetch_ints
 from torchscope.storage.profile.kinds import KIND
 from torchscope.storage.timeline import lod
+from torchscope.storage.timeline.build import EXACT_TIMES_SQL
 
 CACHE_BYTES = 512 << 20  # indexes of recently viewed profiles kept in memory (a 1M-event profile takes ~40 MB)
 LANE_GROUP_COLUMNS = ["id", "position", "row0", "rows", "group", "label", "kind", "device", "stream", "event_count"]
@@ -102,6 +103,17 @@ def load_index(conn: Connection, lanes: pd.DataFrame, meta: dict[str, Any]) -> L
     return Loaded(ix, layout, int(meta["duration_ns"]), int(meta["event_count"]))
 
 
+_PACKED_SQL = (
+    "SELECT CASE WHEN start < {start_cap} AND dur < {dur_cap} THEN start | (dur << 41) ELSE -1 END, "
+    "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below}) - {below}) << 32) "
+    "FROM profile_events WHERE id >= {lo} AND id <= {hi} ORDER BY id"
+)
+_WIDE_SQL = (
+    "SELECT start, dur, kind, name_id, COALESCE(parent - {lo}, -1), COALESCE(link - {lo}, -1) "
+    "FROM profile_events WHERE id >= {lo} AND id <= {hi} ORDER BY id"
+)
+
+
 def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[int, list[np.ndarray]]:
     """Every event of the lanes, by id, as columns ``start, dur, kind, name_id, parent, link`` (positions of the
     parent / launching event, -1 when none), and the profile's first event id.
@@ -125,21 +137,15 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     hi = lo + total - 1
     max_name = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM names")).scalar_one())
     packed = max_name < (1 << 28) and total < (1 << 30)
+    span = {"lo": lo, "hi": hi}
     if packed:
         # start and duration share one integer when they fit (starts within 36 min, events under 4 ms: nearly
         # all of them); the few that do not come as -1 and are read again by id
-        sql = (
-            "SELECT CASE WHEN start < {start_cap:d} AND dur < {dur_cap:d} THEN start | (dur << 41) ELSE -1 END, "
-            "kind | (CAST(name_id AS BIGINT) << 4) | ((COALESCE(parent, link, {below:d}) - {below:d}) << 32) "
-            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-        ).format(lo=lo, hi=hi, below=lo - 1, start_cap=1 << 41, dur_cap=1 << 22)
+        sql, params = _PACKED_SQL, {**span, "below": lo - 1, "start_cap": 1 << 41, "dur_cap": 1 << 22}
     else:
-        sql = (
-            "SELECT start, dur, kind, name_id, COALESCE(parent - {lo:d}, -1), COALESCE(link - {lo:d}, -1) "
-            "FROM profile_events WHERE id >= {lo:d} AND id <= {hi:d} ORDER BY id"
-        ).format(lo=lo, hi=hi)
+        sql, params = _WIDE_SQL, span
     width = 2 if packed else 6
-    flat = _fetch_ints(conn, sql, width)
+    flat = fetch_ints(conn, sql, params, width)
     if len(flat) != total:
         raise StoreError(f"the events of this profile are not stored contiguously (ids {lo}..{hi}); re-import it")
     if not packed:
@@ -147,10 +153,8 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     times, value = flat[:, 0], flat[:, 1]
     start, dur = times & ((1 << 41) - 1), times >> 41
     wide = np.flatnonzero(times < 0)
-    for i in range(0, len(wide), 900):
-        chunk = wide[i : i + 900]
-        ids = ",".join(str(int(x) + lo) for x in chunk)
-        exact = _fetch_ints(conn, f"SELECT id, start, dur FROM profile_events WHERE id IN ({ids}) ORDER BY id", 3)
+    for ids in chunks(wide + lo):
+        exact = fetch_ints(conn, EXACT_TIMES_SQL, {"ids": ids}, 3)
         start[exact[:, 0] - lo], dur[exact[:, 0] - lo] = exact[:, 1], exact[:, 2]
     relation = (value >> 32) - 1
     lane = np.repeat(np.arange(len(lanes)), lanes["event_count"].to_numpy(np.int64))
@@ -158,16 +162,3 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
     parent = np.where(device, -1, relation)
     link = np.where(device, relation, -1)
     return lo, [start, dur, value & 0xF, (value >> 4) & 0x0FFFFFFF, parent, link]
-
-
-def _fetch_ints(conn: Any, sql: str, width: int) -> np.ndarray:
-    """The integer rows of ``sql`` as an ``n x width`` array, straight from the DB-API cursor (the SQL holds only
-    integers formatted in, no parameters: paramstyles differ). Plain tuples go through ``fromiter``: numpy
-    probing SQLAlchemy row objects would cost ~30 µs per row."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=width * len(rows)).reshape(-1, width)

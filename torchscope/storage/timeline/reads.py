@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from torchscope.errors import BadRequestError, NotFoundError
+from torchscope.storage.profile.analyses import names_of
 from torchscope.storage.profile.kinds import KIND, KINDS
 from torchscope.storage.profile.reads import ProfileReads
 from torchscope.storage.timeline import event_sql, lod, tiled
@@ -343,12 +344,8 @@ class TimelineReads:
 
     def _names(self, ids: np.ndarray) -> dict[int, str]:
         wanted = sorted({int(i) for i in ids})
-        out: dict[int, str] = {}
         with self._engine.connect() as conn:
-            for i in range(0, len(wanted), 900):
-                marks = ",".join(str(x) for x in wanted[i : i + 900])
-                out.update(conn.execute(text(f"SELECT id, name FROM names WHERE id IN ({marks})")).all())
-        return out
+            return names_of(conn, wanted)
 
     def _matching_events(self, t: Loaded, query: str) -> np.ndarray:
         """Positions of the events whose name contains ``query`` (case-insensitive)."""

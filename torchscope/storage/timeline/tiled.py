@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from torchscope.errors import StoreError
+from torchscope.storage.driver_sql import IN_CHUNK, chunks, fetch_ints, named
 from torchscope.storage.profile.kinds import KIND
 from torchscope.storage.timeline import lod, tiles
-from torchscope.storage.timeline.build import fetch_ints
 
 EVENT_FIELDS = ("id", "lane", "kind", "name_id", "start", "dur", "depth")
 """Columns of the event arrays the reads here return (``lane``: position of the lane in the profile's lanes)."""
@@ -33,8 +33,9 @@ class Layout:
 
     def __init__(self, conn: Connection, lanes: pd.DataFrame, meta: dict[str, Any]) -> None:
         stored = pd.DataFrame(
-            conn.exec_driver_sql(
-                "SELECT lane_id, row0, rows, finest_shift FROM timeline_lanes WHERE profile_id = %d" % int(meta["id"])
+            conn.execute(
+                text("SELECT lane_id, row0, rows, finest_shift FROM timeline_lanes WHERE profile_id = :p"),
+                {"p": int(meta["id"])},
             ).all(),
             columns=["id", "row0", "rows", "finest_shift"],
         )
@@ -65,8 +66,8 @@ class Layout:
         with self._lock:
             got = self._depth.get(lane)
         if got is None:
-            blob = conn.exec_driver_sql(
-                "SELECT depth FROM timeline_lanes WHERE lane_id = %d" % int(self.lane_ids[lane])
+            blob = conn.execute(
+                text("SELECT depth FROM timeline_lanes WHERE lane_id = :lane"), {"lane": int(self.lane_ids[lane])}
             ).scalar_one()
             got = tiles.decode_depth(blob)
             with self._lock:
@@ -107,15 +108,25 @@ def window(
     return drawn, blocks, len(drawn["id"]) + int(blocks.count.sum()), npp
 
 
+_LONGEST_SQL = (
+    "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id IN ({lanes}) AND level = {level} "
+    "AND start >= {lo} AND start < {b} AND dur >= {min_dur} AND (start + dur > {a} OR "
+    "(dur = 0 AND start >= {a})) ORDER BY dur DESC, id LIMIT {need}"
+)
+_LONGEST_NAMED_SQL = _LONGEST_SQL.replace(" ORDER BY", " AND name_id IN ({names}) ORDER BY")
+
+
 def longest_overlapping(
     conn: Connection, t: Layout, a: int, b: int, min_dur: int, max_items: int, name_ids: list[int] | None = None
 ) -> dict[str, np.ndarray]:
     """The ``max_items`` longest events overlapping ``[a, b)`` lasting at least ``min_dur`` ns (of ``name_ids``
     when given), ties to the lowest id, by id: one index range scan per level, from the highest level down (every
-    event of a level is longer than any of the levels below, so each level only needs the longest still missing)."""
+    event of a level is longer than any of the levels below, so each level only needs the longest still missing).
+    Long lane or name lists go in parts (each part's longest, the longest of all picked at the end)."""
     found: list[np.ndarray] = []
     total = 0
-    names = "" if name_ids is None else " AND name_id IN (%s)" % ",".join(str(int(i)) for i in name_ids or [-1])
+    sql = _LONGEST_SQL if name_ids is None else _LONGEST_NAMED_SQL
+    name_parts = list(chunks(name_ids or [-1], IN_CHUNK // 2))
     for level in range(int(t.max_level.max(initial=0)), -1, -1):
         if max_items <= 0 or total >= max_items or (1 << level) - 1 < min_dur:
             break
@@ -123,16 +134,13 @@ def longest_overlapping(
         if not len(lanes):
             continue
         lowest = max(a - (1 << level), -(1 << 62))
-        sql = (
-            "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id IN ({lanes}) AND level = {level:d} "
-            "AND start >= {lo:d} AND start < {b:d} AND dur >= {min_dur:d} AND (start + dur > {a:d} OR "
-            "(dur = 0 AND start >= {a:d})){names} ORDER BY dur DESC, id LIMIT {need:d}"
-        ).format(lanes=",".join(str(int(x)) for x in lanes), level=level, lo=lowest, a=a, b=b, min_dur=min_dur,
-                 names=names, need=max_items - total)  # fmt: skip
-        rows = fetch_ints(conn, sql, 5)
-        if len(rows):
-            found.append(rows)
-            total += len(rows)
+        span = {"level": level, "lo": lowest, "a": a, "b": b, "min_dur": min_dur, "need": max_items - total}
+        for lane_part in chunks(lanes, IN_CHUNK // 2):
+            for name_part in name_parts:
+                rows = fetch_ints(conn, sql, {**span, "lanes": lane_part, "names": name_part}, 5)
+                if len(rows):
+                    found.append(rows)
+                    total += len(rows)
     rows = np.concatenate(found) if found else np.zeros((0, 5), dtype=np.int64)
     rows = rows[np.sort(tiles.longest(rows[:, 4], rows[:, 0], max(max_items, 0)))]
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
@@ -158,11 +166,12 @@ def cells(conn: Connection, t: Layout, shift: int, lo: int, hi: int) -> tiles.Ce
     stored = (t.finest <= shift) & (t.count > 0)
     if stored.any():
         position = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
-        sql = (
-            "SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = {p:d} AND shift = {s:d} "
-            "AND tile >= {t0:d} AND tile <= {t1:d}"
-        ).format(p=t.profile_id, s=shift, t0=lo >> tiles.TILE_BITS, t1=hi >> tiles.TILE_BITS)
-        for lane_id, tile, blob in conn.exec_driver_sql(sql).all():
+        sql = text(
+            "SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = :p AND shift = :s "
+            "AND tile >= :t0 AND tile <= :t1"
+        )
+        params = {"p": t.profile_id, "s": shift, "t0": lo >> tiles.TILE_BITS, "t1": hi >> tiles.TILE_BITS}
+        for lane_id, tile, blob in conn.execute(sql, params).all():
             c = tiles.within(tiles.decode_cells(blob, int(tile)), lo, hi)
             parts.append(c._replace(row=c.row + t.row0[position[int(lane_id)]]))
     for lane in np.flatnonzero(~stored & (t.count > 0)).tolist():
@@ -183,6 +192,14 @@ def _rebin(c: tiles.Cells, by: int) -> tiles.Cells:
                        np.add.reduceat(merged.busy, first))  # fmt: skip
 
 
+_BIN = "(start >> {shift})"
+_ROOM = f"((({_BIN} + 1) << {{shift}}) - start)"  # ns from an event's start to the end of its bin
+_RAW_CELLS_SQL = (
+    f"SELECT ({_BIN} - {{lo}}) | ((CASE WHEN dur < {_ROOM} THEN dur ELSE {_ROOM} END) << {{bits}}) "
+    "FROM profile_events WHERE id >= {first} AND id < {last} ORDER BY id"
+)
+
+
 def raw_cells(conn: Connection, t: Layout, lane: int, shift: int, lo: int, hi: int) -> tiles.Cells:
     """Cells of bins ``lo..hi`` at ``shift`` of one lane from its raw events: one primary-key range scan (a lane's
     ids follow its start times), each event's bin and busy ns computed by the database and packed in one integer
@@ -191,13 +208,8 @@ def raw_cells(conn: Connection, t: Layout, lane: int, shift: int, lo: int, hi: i
     if last <= first:
         return tiles.no_cells()
     bits = (hi - lo + 1).bit_length()
-    bin_ = f"(start >> {shift:d})"
-    room = f"((({bin_} + 1) << {shift:d}) - start)"
-    sql = (
-        f"SELECT ({bin_} - {lo:d}) | ((CASE WHEN dur < {room} THEN dur ELSE {room} END) << {bits:d}) "
-        f"FROM profile_events WHERE id >= {first:d} AND id < {last:d} ORDER BY id"
-    )
-    packed = fetch_ints(conn, sql, 1)[:, 0]
+    params = {"shift": shift, "lo": lo, "bits": bits, "first": first, "last": last}
+    packed = fetch_ints(conn, _RAW_CELLS_SQL, params, 1)[:, 0]
     at = first - int(t.first_id[lane])
     depth = t.depth(conn, lane)[at : at + len(packed)].astype(np.int64)
     return tiles.group_cells(t.row0[lane] + depth, lo + (packed & ((1 << bits) - 1)), packed >> bits)
@@ -207,11 +219,12 @@ def _first_at(conn: Connection, t: Layout, lane: int, time: int) -> int:
     """The lowest id of the lane's events starting at or after ``time`` (one past its last when none): a binary
     search by primary key, since a lane's ids follow its start times."""
     lo, hi = int(t.first_id[lane]), int(t.first_id[lane] + t.count[lane])
+    sql = named("SELECT start FROM profile_events WHERE id = {id}", conn.dialect.name)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         while lo < hi:
             mid = (lo + hi) // 2
-            cursor.execute(f"SELECT start FROM profile_events WHERE id = {mid:d}")
+            cursor.execute(sql, {"id": mid})
             if cursor.fetchone()[0] < time:
                 lo = mid + 1
             else:
@@ -234,17 +247,21 @@ def minimap(conn: Connection, t: Layout, bins: int) -> np.ndarray:
     position = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
     for shift in sorted({max(target, int(f)) for f in t.finest[t.count > 0]}):
         wanted = {int(t.lane_ids[i]) for i in np.flatnonzero((np.maximum(target, t.finest) == shift) & (t.count > 0))}
-        sql = (
-            f"SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = {t.profile_id:d} "
-            f"AND shift = {shift:d}"
-        )
-        for lane_id, tile, blob in conn.exec_driver_sql(sql).all():
+        sql = text("SELECT lane_id, tile, cells FROM timeline_tiles WHERE profile_id = :p AND shift = :s")
+        for lane_id, tile, blob in conn.execute(sql, {"p": t.profile_id, "s": shift}).all():
             if int(lane_id) not in wanted:
                 continue
             c = tiles.decode_cells(blob, int(tile))
             col = np.clip((c.bin << shift) * bins // span, 0, bins - 1)
             np.add.at(out[position[int(lane_id)]], col, c.count)
     return out
+
+
+_SEARCH_SQL = (
+    "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane} AND level = {level} "
+    "AND start >= {lo} AND start < {b} AND name_id IN ({names}) AND (start + dur > {a} OR "
+    "(dur = 0 AND start >= {a})) ORDER BY start, id LIMIT {need}"
+)
 
 
 def search(
@@ -258,7 +275,7 @@ def search(
     Per class and lane, one index range scan in start order that stops at the matches still missing, so a name with
     millions of events costs what is returned, not what it has.
     """
-    names = ",".join(str(int(i)) for i in name_ids) or "-1"
+    name_parts = list(chunks(name_ids or [-1], IN_CHUNK))  # a long list in parts: each part's earliest, merged below
     found: list[np.ndarray] = []
     total = 0
     top = max((high for _, high in levels.values()), default=-1)
@@ -269,13 +286,8 @@ def search(
         need = max_items - total
         rows = []
         for lane_id in [lane for lane, (low, high) in sorted(levels.items()) if low <= level <= high]:
-            sql = (
-                "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane:d} "
-                "AND level = {level:d} AND start >= {lo:d} AND start < {b:d} AND name_id IN ({names}) "
-                "AND (start + dur > {a:d} OR "
-                "(dur = 0 AND start >= {a:d})) ORDER BY start, id LIMIT {need:d}"
-            ).format(lane=int(lane_id), level=level, lo=a - (1 << level), a=a, b=b, names=names, need=need)
-            rows.append(fetch_ints(conn, sql, 5))
+            span = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "a": a, "b": b, "need": need}
+            rows += [fetch_ints(conn, _SEARCH_SQL, {**span, "names": part}, 5) for part in name_parts]
         level_rows = np.concatenate(rows) if rows else np.zeros((0, 5), dtype=np.int64)
         level_rows = level_rows[np.lexsort((level_rows[:, 0], level_rows[:, 3]))[:need]]
         found.append(level_rows)
@@ -289,12 +301,11 @@ def event_rows(conn: Connection, t: Layout, ids: list[int]) -> tuple[dict[str, n
     ids = [int(i) for i in ids if t.contains(int(i))]
     if not ids:
         return event_arrays(conn, t, np.zeros((0, 5), dtype=np.int64)), {}
-    rows = fetch_ints(
-        conn,
+    sql = (
         "SELECT id, kind, name_id, start, dur, COALESCE(parent, -1), COALESCE(link, -1) FROM profile_events "
-        "WHERE id IN (%s) ORDER BY id" % ",".join(str(i) for i in sorted(set(ids))),
-        7,
+        "WHERE id IN ({ids}) ORDER BY id"
     )
+    rows = np.concatenate([fetch_ints(conn, sql, {"ids": part}, 7) for part in chunks(sorted(set(ids)))])
     order = np.searchsorted(rows[:, 0], ids)
     rows = rows[order]
     relations = {int(r[0]): (int(r[5]), int(r[6]), int(r[1])) for r in rows}
@@ -322,8 +333,9 @@ def launched_by(conn: Connection, t: Layout, event_id: int, start: int) -> list[
         lo, width, seen = start, 1_000_000, False
         while lo <= t.duration:
             first, last = _first_at(conn, t, lane, lo), _first_at(conn, t, lane, lo + width)
-            hits = [int(r[0]) for r in conn.exec_driver_sql(
-                f"SELECT id FROM profile_events WHERE id >= {first:d} AND id < {last:d} AND link = {int(event_id):d}"
+            hits = [int(r[0]) for r in conn.execute(
+                text("SELECT id FROM profile_events WHERE id >= :first AND id < :last AND link = :e"),
+                {"first": first, "last": last, "e": int(event_id)},
             ).all()] if last > first else []  # fmt: skip
             found += hits
             if seen and not hits:
