@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -22,32 +21,17 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from bare_minimum import bare_minimum  # benchmarks/ is this script's folder
 from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto"
 
 
-def bare_minimum(path: Path, db: Path) -> float:
-    """gunzip + orjson parse + one tuple per event + executemany into an indexed table, in one transaction."""
+def timed_bare_minimum(path: Path, db: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of :func:`bare_minimum.bare_minimum`."""
     started, cpu = time.perf_counter(), time.process_time()
-    data = orjson.loads(gzip.decompress(path.read_bytes()))
-    rows = []
-    # the same 12 values a row of profile_events holds, taken straight from the event
-    for i, e in enumerate(data["traceEvents"]):
-        if e.get("ph") == "X":
-            args = e.get("args") or {}
-            rows.append((i, e["pid"], e["tid"], e.get("cat"), e["name"], e["ts"], e.get("dur", 0),
-                         None, args.get("correlation"), None, args.get("External id"), None))  # fmt: skip
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, pid, tid, cat, name, ts, dur, parent, corr, link, ext, info)")
-    conn.execute("CREATE INDEX ix_ev ON ev (pid, tid, ts)")
-    conn.execute("BEGIN")
-    conn.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.execute("COMMIT")
-    conn.close()
+    bare_minimum(path, db)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -99,7 +83,7 @@ def measure(label: str, path: Path, repeat: int, work: Path) -> None:
         for suffix in ("", "-wal", "-shm"):
             for name in (f"bare{i}.db", f"ours{i}.db"):
                 Path(str(work / name) + suffix).unlink(missing_ok=True)
-        bare, mine = bare_minimum(path, work / f"bare{i}.db"), ours(path, work / f"ours{i}.db")
+        bare, mine = timed_bare_minimum(path, work / f"bare{i}.db"), ours(path, work / f"ours{i}.db")
         best_bare = tuple(map(min, best_bare, bare))
         best_ours = tuple(map(min, best_ours, mine))
         db = work / f"ours{i}.db"

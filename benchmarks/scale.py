@@ -8,8 +8,8 @@ shifted past the previous one, with its correlation / External / flow ids and ``
 so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
 
 For each N it prints: ``torchscope import`` wall time, events/s and peak memory (PSS of the import's whole process
-tree, sampled every 20 ms); at the smallest N also the bare minimum (gunzip + orjson + sqlite3 executemany of one tuple per
-event, in memory, in a subprocess) and our ratio to it; the database size against the uncompressed JSON; and the
+tree, sampled every 20 ms); at the smallest N also the bare minimum (``bare_minimum.py``: gunzip + orjson + sqlite3
+executemany of one tuple per event, in memory, in a subprocess) and our ratio to it; the database size against the uncompressed JSON; and the
 server time of the store reads each page's first paint makes (profile overview, operators, kernels, modules,
 memory; the timeline's first window), each page in a fresh read-only process so nothing is cached.
 """
@@ -128,26 +128,6 @@ def run_measured(cmd: list[str]) -> tuple[float, int, str]:
     return time.perf_counter() - started, peak, out
 
 
-_BARE = """
-import gzip, sqlite3, sys, orjson
-path, db = sys.argv[1], sys.argv[2]
-data = orjson.loads(gzip.decompress(open(path, "rb").read()))
-rows = []
-for i, e in enumerate(data["traceEvents"]):
-    if e.get("ph") == "X":
-        args = e.get("args") or {}
-        rows.append((i, e["pid"], e["tid"], e.get("cat"), e["name"], e["ts"], e.get("dur", 0),
-                     None, args.get("correlation"), None, args.get("External id"), None))
-conn = sqlite3.connect(db, isolation_level=None)
-conn.execute("PRAGMA journal_mode=WAL")
-conn.execute("PRAGMA synchronous=NORMAL")
-conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, pid, tid, cat, name, ts, dur, parent, corr, link, ext, info)")
-conn.execute("CREATE INDEX ix_ev ON ev (pid, tid, ts)")
-conn.execute("BEGIN")
-conn.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-conn.execute("COMMIT")
-"""
-
 _VIEWS = """
 import sys, time
 from torchscope.storage.store import Store
@@ -227,7 +207,8 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
         bare_db = work / "bare.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{bare_db}{suffix}").unlink(missing_ok=True)
-        bwall, brss, _ = run_measured([sys.executable, "-c", _BARE, str(src), str(bare_db)])
+        bwall, brss, _ = run_measured([sys.executable, str(Path(__file__).with_name("bare_minimum.py")), str(src),
+                                            str(bare_db)])
         line += f"\n{'':>18}bare minimum {bwall:6.1f} s (peak {brss / 2**30:.2f} GiB): ours / bare = {wall / bwall:.2f}"
     print(line, flush=True)
     times = []

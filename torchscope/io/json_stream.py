@@ -33,6 +33,12 @@ _WS = b" \t\r\n"
 _MAX_HEADER = 256 << 20  # a header this large without "traceEvents" is read as one document
 
 
+def invalid_json(where: str, exc: orjson.JSONDecodeError) -> TraceImportError:
+    """The error for a file that is not valid JSON: bytes that are not UTF-8, or a truncated or corrupt text."""
+    what = "holds bytes that are not UTF-8" if "UTF-8" in str(exc) else "is truncated or corrupt"
+    return TraceImportError(f"{where}: not valid JSON, the file {what} ({exc}); {ADVICE}")
+
+
 class TraceReader:
     """The events of the trace at ``path``, in batches; ``fields`` holds its other top-level fields.
 
@@ -198,8 +204,7 @@ class TraceReader:
             close = rest.rfind(b"]", 0, close)
             if close < 0:
                 if error is not None:
-                    what = "holds bytes that are not UTF-8" if "UTF-8" in str(error) else "is truncated or corrupt"
-                    raise TraceImportError(f"{self.path}: not valid JSON, the file {what} ({error}); {ADVICE}")
+                    raise invalid_json(self.path, error)
                 raise TraceImportError(
                     f"{self.path}: the trace is truncated: its event array never ends (the file is cut short or "
                     f"corrupt); {ADVICE}"
@@ -235,8 +240,7 @@ class TraceReader:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            what = "holds bytes that are not UTF-8" if "UTF-8" in str(exc) else "is truncated or corrupt"
-            raise TraceImportError(f"{self.path}: not valid JSON, the file {what} ({exc}); {ADVICE}") from exc
+            raise invalid_json(self.path, exc) from exc
         if isinstance(data, list):
             yield data
             return

@@ -18,7 +18,7 @@ import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
-from torchscope.io.json_stream import TraceReader
+from torchscope.io.json_stream import ADVICE, TraceReader, invalid_json
 from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
@@ -28,7 +28,6 @@ _INT32 = (1 << 31) - 1
 _INT16 = (1 << 15) - 1
 _MAX_NS = float(1 << 62)  # |time| and duration bound in ns: start + duration stays inside int64
 _SCALAR_TYPES = frozenset((int, float, str, bool, type(None)))
-_ADVICE = "re-export the trace, or check that the file is an unmodified Kineto/Chrome trace"
 
 
 def read_bytes(path: str) -> bytes:
@@ -46,12 +45,11 @@ def read_bytes(path: str) -> bytes:
 def load_json(raw: bytes, where: str) -> Any:
     """orjson-decode ``raw``; :class:`TraceImportError` naming ``where`` when it is not JSON."""
     if not raw.strip():
-        raise TraceImportError(f"{where}: the file is empty: nothing to import ({_ADVICE})")
+        raise TraceImportError(f"{where}: the file is empty: nothing to import ({ADVICE})")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        what = "holds bytes that are not UTF-8" if "UTF-8" in str(exc) else "is truncated or corrupt"
-        raise TraceImportError(f"{where}: not valid JSON, the file {what} ({exc}); {_ADVICE}") from exc
+        raise invalid_json(where, exc) from exc
 
 
 def decode_trace(data: Any, where: str) -> TraceColumns:
@@ -137,10 +135,10 @@ class TraceDecoder:
         try:
             self._decode(events)
         except KeyError as exc:
-            raise TraceImportError(f"{self.where}: a trace event has no {exc} field; {_ADVICE}") from exc
+            raise TraceImportError(f"{self.where}: a trace event has no {exc} field; {ADVICE}") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise TraceImportError(
-                f"{self.where}: malformed trace event ({type(exc).__name__}: {exc}); {_ADVICE}"
+                f"{self.where}: malformed trace event ({type(exc).__name__}: {exc}); {ADVICE}"
             ) from exc
 
     def _lane(self, key: tuple[Any, Any]) -> int:
@@ -267,7 +265,7 @@ class TraceDecoder:
         _trace_fields(fields, meta, self.where)
         lo, hi = self.ts_range
         if self.count and max(abs(lo), abs(hi)) + abs(meta.base_ns) >= _MAX_NS:
-            raise TraceImportError(f"{self.where}: an event time ('ts') is out of range; {_ADVICE}")
+            raise TraceImportError(f"{self.where}: an event time ('ts') is out of range; {ADVICE}")
         if not self.count and not self.memory_count:
             raise TraceImportError(f"{self.where}: a JSON file with no trace events ('X' or 'i'): nothing to import")
         if self.skipped:
@@ -300,12 +298,12 @@ class TraceDecoder:
         ts = _floats(self.ts_l, "ts", where)
         far = np.abs(ts) * 1000.0 >= _MAX_NS
         if far.any():
-            raise TraceImportError(f"{where}: an event time ('ts') of {ts[far][0]:g} us is out of range; {_ADVICE}")
+            raise TraceImportError(f"{where}: an event time ('ts') of {ts[far][0]:g} us is out of range; {ADVICE}")
         dur = _floats(self.dur_l, "dur", where)
         long = np.abs(dur) * 1000.0 >= _MAX_NS
         if long.any():
             raise TraceImportError(
-                f"{where}: an event duration ('dur') of {dur[long][0]:g} us is out of range; {_ADVICE}"
+                f"{where}: an event duration ('dur') of {dur[long][0]:g} us is out of range; {ADVICE}"
             )
         negative = int((dur < 0).sum())
         if negative:
@@ -325,7 +323,7 @@ class TraceDecoder:
         if memory:
             mem_ts = _floats([m[1] for m in memory], "ts of a [memory] event", where)
             if not (np.abs(mem_ts) * 1000.0 < _MAX_NS).all():
-                raise TraceImportError(f"{where}: a [memory] event's time ('ts') is out of range; {_ADVICE}")
+                raise TraceImportError(f"{where}: a [memory] event's time ('ts') is out of range; {ADVICE}")
             memory = [_memory_row(m, ns, where) for m, ns in zip(memory, ns_from_us(mem_ts).tolist())]
             self.ts_range[0] = min(self.ts_range[0], min(m[1] for m in memory))
             self.ts_range[1] = max(self.ts_range[1], max(m[1] for m in memory))
@@ -369,7 +367,7 @@ def _trace_fields(data: dict[str, Any], out: TraceMeta, where: str) -> None:
         if type(base) not in (int, float) or not abs(base) < _MAX_NS:  # NaN fails the comparison too
             raise TraceImportError(
                 f"{where}: 'baseTimeNanoseconds' must be a number of nanoseconds below 2^62, found {base!r:.60}; "
-                f"{_ADVICE}"
+                f"{ADVICE}"
             )
         out.base_ns = int(base)
     devices = data.get("deviceProperties", [])
@@ -388,10 +386,10 @@ def _floats(values: list[Any], field: str, where: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise TraceImportError(f"{where}: an event's '{field}' is not a number ({exc}); {_ADVICE}") from exc
+        raise TraceImportError(f"{where}: an event's '{field}' is not a number ({exc}); {ADVICE}") from exc
     if array.ndim != 1 or not np.isfinite(array).all():
         bad = next((v for v in values if not _number(v)), None)
-        raise TraceImportError(f"{where}: an event's '{field}' is not a finite number ({bad!r:.60}); {_ADVICE}")
+        raise TraceImportError(f"{where}: an event's '{field}' is not a finite number ({bad!r:.60}); {ADVICE}")
     return array
 
 
@@ -435,7 +433,7 @@ def _memory_row(row: tuple[Any, ...], ts: int, where: str) -> tuple[Any, ...]:
     if not (-_INT16 <= device_type <= _INT16 and -_INT16 <= device <= _INT16 and -_INT64 <= nbytes <= _INT64):
         raise TraceImportError(
             f"{where}: a [memory] event has an impossible device or size (Device Type {device_type}, Device Id "
-            f"{device}, Bytes {nbytes}); {_ADVICE}"
+            f"{device}, Bytes {nbytes}); {ADVICE}"
         )
     return (lane, ts, device_type, device, nbytes, addr, _int_or_none(allocated, _INT64),
             _int_or_none(reserved, _INT64))  # fmt: skip
