@@ -122,7 +122,10 @@ def stylesheet() -> list[dict[str, object]]:
             "border-color": "#2563eb", "border-width": 5, "border-style": "double",
         }},
         {"selector": "node.graph-break", "style": {"border-color": "#9333ea", "border-width": 4}},
-        {"selector": "node.fx-fused", "style": {"border-color": "#7c3aed", "border-width": 3, "border-style": "dashed"}},
+        {"selector": "node.fx-fused", "style": {
+            "border-color": "#7c3aed", "border-width": 3, "border-style": "dashed", "height": NODE_H + 16,
+            "font-size": 10, "text-overflow-wrap": "anywhere",  # the third line names the kernel, a long word
+        }},
         {"selector": "node:selected", "style": {
             "overlay-color": "#2563eb", "overlay-opacity": 0.18, "overlay-padding": 4,
         }},
