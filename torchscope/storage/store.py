@@ -529,9 +529,10 @@ class Store:
 
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """View read (profile memory tab): allocator events attributed to the innermost op running on their thread:
-        ``op, allocations, allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside
-        any op)."""
-        return self._profiles.summaries.get(profile_id, "memory_by_op", lambda: self._timeline.memory_by_op(profile_id))
+        ``op, allocations, allocated_bytes, frees, freed_bytes, held_bytes``, by bytes allocated (``(no op)`` outside
+        any op). ``held_bytes``: what the op allocated and nothing freed later within the profile (matched by device
+        and address; the stored summary is named ``memory_held_by_op``)."""
+        return self._profiles.summaries.get(profile_id, "memory_held_by_op", lambda: self._timeline.memory_by_op(profile_id))
 
     def op_modules(self, profile_id: int) -> pd.DataFrame:
         """View read (profile links): per operator name, the module path (``Sequential_0/Linear_0``, from

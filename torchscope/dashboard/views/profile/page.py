@@ -129,6 +129,11 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         html.Div(peak_text, className="meta", id="prof-peaks"),
         dcc.Graph(id="prof-memory", figure=memory_figure(timeline, peaks), config=GRAPH_CONFIG, className="chart"),
         html.H3("Operators that allocated most"),
+        html.P("Allocations are counted in the operator running when they happened, frees in the one running when "
+               "they happened. \u201cAllocated and not freed within the window\u201d is what an operator allocated "
+               "that was still allocated when the profile ended: memory kept across the window (weights, optimizer "
+               "state, activations saved for backward) shows there, which is not a leak by itself.",
+               className="muted", id="prof-memory-note"),
         _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
               f"{base}_memory_ops.csv"),
     ]  # fmt: skip
