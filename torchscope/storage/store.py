@@ -332,6 +332,13 @@ class Store:
         label, sort, event_count, max_level``."""
         return self._profiles.lanes(profile_id)
 
+    def runtime_split(self, profile_id: int) -> pd.DataFrame:
+        """Per step (as :meth:`step_breakdown`), the wall time in CUDA/HIP runtime and driver calls by what they do:
+        ``step, wall_ns, launch_ns`` (queueing work: kernel launches, async copies and sets, each under 1 ms),
+        ``sync_ns`` (waiting for the device), ``setup_ns`` (everything else: context and stream creation,
+        allocations, and launches of 1 ms or more, which load a kernel's module on first use)."""
+        return self._profiles.runtime_split(profile_id)
+
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
         """Per step and device: ``step, device, wall_ns, busy_ns, kernel_ns, idle_ns, utilization`` (kernel/wall)."""
         return self._profiles.device_utilization(profile_id)

@@ -24,6 +24,7 @@ Reads = tuple[ProfileReads, TimelineReads]
 SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "step_breakdown": lambda r, p: r[0].step_breakdown(p),
     "device_utilization": lambda r, p: r[0].device_utilization(p),
+    "runtime_split": lambda r, p: r[0].runtime_split(p),
     "op_table": lambda r, p: r[0].op_table(p, False),
     "op_table_shapes": lambda r, p: r[0].op_table(p, True),
     "kernel_table": lambda r, p: r[0].kernel_table(p),

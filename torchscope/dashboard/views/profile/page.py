@@ -62,7 +62,7 @@ def _overview(store: Store, pid: int, meta: dict[str, Any]) -> list[Any]:
     utilization = store.device_utilization(pid)
     ops = store.op_table(pid)
     kernels = store.kernel_table(pid)
-    hints = step_hints(breakdown, utilization)
+    hints = step_hints(breakdown, utilization, store.runtime_split(pid))
     parts: list[Any] = [
         html.Div([html.P(h, className="prof-hint") for h in hints], id="prof-hints") if hints else None,
         ranks.section(store, pid),  # a job's profiles: step time per rank, stragglers, comm/compute overlap
