@@ -139,6 +139,17 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
     ]  # fmt: skip
 
 
+def profile_facts(pid: int, meta: dict[str, Any], link_id: str | None = None) -> list[Any]:
+    """A profile's device, steps, events, kernels and duration, and a link to its timeline (the meta line)."""
+    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
+    link = {"id": link_id} if link_id else {}
+    device = meta["device_name"] or ("GPU (not named in the trace)" if meta["kernel_count"] else "CPU only")
+    return [html.Span(device), html.Span(steps),
+            html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
+            html.Span(fmt_duration(meta["duration_ns"])),
+            dcc.Link("Open timeline →", href=urls.timeline(pid), **link)]  # fmt: skip
+
+
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
     """The page of one profile; NotFoundError (404) for an unknown id, BadRequestError (400) for an unknown tab."""
     pid = int(profile_id)
@@ -146,7 +157,6 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
     tab = query.get("tab", "overview")
     if tab not in TABS:
         raise BadRequestError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
-    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
     content = _tab_content(store, pid, meta, tab, query)
     store.timeline_prefetch(pid)  # the timeline is one click away: load its index while the browser draws this
     return html.Div(
@@ -154,10 +164,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
             html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
             html.Div(
                 [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=urls.run(meta["run_id"])),
-                 html.Span(meta["device_name"] or "CPU only"), html.Span(steps),
-                 html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
-                 html.Span(fmt_duration(meta["duration_ns"])),
-                 dcc.Link("Open timeline →", href=urls.timeline(pid), id="prof-timeline-link")],
+                 *profile_facts(pid, meta, link_id="prof-timeline-link")],
                 className="meta",
             ),  # fmt: skip
             _tab_bar(pid, tab),

@@ -22,6 +22,7 @@ from torchscope.dashboard.views.run import live
 from torchscope.dashboard.views.run.header import (
     alert_block, artifacts_block, config_block, header_parts, latest_values,
 )  # fmt: skip
+from torchscope.dashboard.views.run.profiles import profiles_section
 from torchscope.dashboard.views.run.scalars import SYSTEM_PREFIX, group_tags, scalar_figure, tag_prefix, x_mode_for
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_time
@@ -68,6 +69,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     )
     parts = header_parts(run, None)
     artifacts = store.run_artifacts(run["id"])
+    # a run that logged no scalar (an imported trace): its profiles' summaries instead of an empty chart area
+    profiles = profiles_section(store, int(run["id"])) if not sections else None
+    quiet = profiles is not None and run["status"] in ENDED  # no scalar will come: no chart controls
     return html.Div(
         [
             dcc.Store(id="run-id", data=int(run_id)),
@@ -103,8 +107,10 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
                                    value=x, inline=True, className="control"),
                 ],
                 className="controls",
+                style={"display": "none"} if quiet else None,
             ),  # fmt: skip
             html.Div(sections, id="run-charts", className="chart-groups"),
+            profiles,
             dcc.Interval(id="run-refresh", interval=refresh_ms),
             dcc.Interval(id="run-poll", interval=chart_poll_ms(refresh_ms), disabled=run["status"] in ENDED),
             dcc.Store(id="run-tick", data=0),
