@@ -1,0 +1,120 @@
+"""The Lightning logger, tested by training a small real LightningModule on the CPU with ``lightning.pytorch``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+pl = pytest.importorskip("lightning.pytorch")  # the `lightning` extra; installed by the `test` extra
+
+import torchscope  # noqa: E402
+from torchscope.errors import TorchscopeWarning  # noqa: E402
+from torchscope.integrations.lightning import logger_class  # noqa: E402
+
+STEPS = 8
+EVERY = 3
+PARAMS = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+
+
+class Regressor(pl.LightningModule):
+    """Two linear layers; ``training_step`` calls ``self(x)``, as most LightningModules do."""
+
+    def __init__(self, hidden: int = 8, lr: float = 0.05) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.fc1 = torch.nn.Linear(4, hidden)
+        self.fc2 = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class Spy(pl.loggers.Logger):
+    """A logger beside torchscope's that records exactly what Lightning handed to loggers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metrics: list[tuple[int, dict[str, float]]] = []
+
+    name = "spy"
+    version = 0
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.metrics.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _loaders() -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    y = x.sum(dim=1, keepdim=True)
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)  # 8 batches an epoch
+    val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:16], y[:16]), batch_size=8)
+    return train, val
+
+
+def _trainer(loggers: list[Any], tmp_path: Path, **kwargs: Any) -> Any:
+    options = {
+        "max_steps": STEPS, "log_every_n_steps": 2, "val_check_interval": 4, "num_sanity_val_steps": 2,
+        "accelerator": "cpu", "devices": 1, "enable_checkpointing": False, "enable_progress_bar": False,
+        "enable_model_summary": False, "default_root_dir": str(tmp_path), **kwargs,
+    }  # fmt: skip
+    return pl.Trainer(logger=loggers, **options)
+
+
+def test_lightning_fit_stores_metrics_hparams_and_watched_steps(tmp_path: Path, db_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Regressor()
+    spy = Spy()
+    logger = logger_class()("lit", db=db_path, config={"data": "synthetic"}, every=EVERY, system_metrics=False)
+    train, val = _loaders()
+    _trainer([logger, spy], tmp_path).fit(model, train, val)
+
+    store = torchscope.open(db_path)
+    runs = store.runs()
+    assert list(runs["name"]) == ["lit"] and list(runs["status"]) == ["finished"]
+    run_id = int(runs["id"].iloc[0])
+    assert logger.version == run_id and logger.name == "lit"
+    config = store.run(run_id)["config"]
+    config = json.loads(config) if isinstance(config, str) else config
+    assert config == {"data": "synthetic", "hidden": 8, "lr": 0.05}
+
+    # every number Lightning gave its loggers, at the same step, and nothing else
+    expected = {(tag, step): value for step, metrics in spy.metrics for tag, value in metrics.items()}
+    assert {tag for tag, _ in expected} == {"train_loss", "val_loss", "epoch"}
+    scalars = store.scalars(run_id)
+    stored = {(tag, step): value for tag, step, value in zip(scalars["tag"], scalars["step"], scalars["value"])}
+    assert stored.keys() == expected.keys()
+    for key, value in expected.items():
+        assert stored[key] == pytest.approx(value, rel=1e-6)
+
+    # the module was watched at global steps 0, 3, 6 of training only (not the sanity check or validation)
+    stats = store.tensor_stats(run_id)
+    assert sorted(set(stats["step"])) == [0, EVERY, 2 * EVERY]
+    for step in (0, EVERY, 2 * EVERY):
+        at = stats[stats["step"] == step]
+        assert set(at[at["kind"] == "param"]["name"]) == PARAMS
+        assert {f"grad:{p}" for p in PARAMS} <= set(at[at["role"] == "grad"]["name"])
+    nodes, _ = store.graph(run_id)
+    modules = set(nodes[nodes["kind"] == "module"]["module"])
+    assert {"fc1", "fc2"} <= modules, modules
