@@ -1,0 +1,107 @@
+"""The Hugging Face callback, tested by training a tiny BERT classifier (random init from a config in code, nothing
+fetched from a hub) with ``transformers.Trainer`` on the CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")  # the `transformers` extra; installed by the `test` extra
+
+import torchscope  # noqa: E402
+from torchscope.integrations.transformers import callback_class  # noqa: E402
+
+STEPS = 6
+EVERY = 2
+VOCAB = 50
+
+
+class Tokens(torch.utils.data.Dataset):
+    """Synthetic token ids (no tokenizer): the label is the parity of the first token."""
+
+    def __init__(self, n: int = 32) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.ids = torch.randint(0, VOCAB, (n, 8), generator=g)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[i], "labels": self.ids[i, 0] % 2}
+
+
+class Spy(transformers.TrainerCallback):
+    """Records exactly what the Trainer logged, with its global step."""
+
+    def __init__(self) -> None:
+        self.logs: list[tuple[int, dict[str, Any]]] = []
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        self.logs.append((state.global_step, dict(logs or {})))
+
+
+def _tiny_bert() -> Any:
+    config = transformers.BertConfig(
+        vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=16, num_labels=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.BertForSequenceClassification(config)
+
+
+def _args(tmp_path: Path, **kwargs: Any) -> Any:
+    options = {
+        "output_dir": str(tmp_path / "out"), "max_steps": STEPS, "per_device_train_batch_size": 8,
+        "logging_steps": 2, "eval_strategy": "steps", "eval_steps": 3, "per_device_eval_batch_size": 8,
+        "report_to": [], "save_strategy": "no", "use_cpu": True, "disable_tqdm": True, "learning_rate": 1e-3,
+        **kwargs,
+    }  # fmt: skip
+    return transformers.TrainingArguments(**options)
+
+
+def test_trainer_run_stores_logs_config_and_watched_steps(tmp_path: Path, db_path: Path) -> None:
+    model = _tiny_bert()
+    spy = Spy()
+    callback = callback_class()("bert-tiny", db=db_path, config={"data": "parity"}, every=EVERY, system_metrics=False)
+    trainer = transformers.Trainer(
+        model=model, args=_args(tmp_path), train_dataset=Tokens(), eval_dataset=Tokens(16), callbacks=[callback, spy]
+    )
+    trainer.train()
+
+    store = torchscope.open(db_path)
+    runs = store.runs()
+    assert list(runs["name"]) == ["bert-tiny"] and list(runs["status"]) == ["finished"]
+    run_id = int(runs["id"].iloc[0])
+    assert callback.run.id == run_id
+    config = store.run(run_id)["config"]
+    config = json.loads(config) if isinstance(config, str) else config
+    assert config["data"] == "parity"
+    assert (config["max_steps"], config["learning_rate"], config["logging_steps"]) == (STEPS, 1e-3, 2)
+    assert config["model_config"]["hidden_size"] == 16 and config["model_config"]["num_hidden_layers"] == 1
+
+    # every number the Trainer logged (training, evaluation, the final summary) at its global step
+    expected = {(tag, step): v for step, logs in spy.logs for tag, v in logs.items() if isinstance(v, (int, float))}
+    assert {"loss", "grad_norm", "learning_rate", "epoch", "eval_loss", "train_runtime"} <= {t for t, _ in expected}
+    assert {s for t, s in expected if t == "loss"} == {2, 4, 6}
+    assert {s for t, s in expected if t == "eval_loss"} == {3, 6}
+    scalars = store.scalars(run_id)
+    stored = {(tag, step): value for tag, step, value in zip(scalars["tag"], scalars["step"], scalars["value"])}
+    assert stored.keys() == expected.keys()
+    for key, value in expected.items():
+        assert stored[key] == pytest.approx(value, rel=1e-6)
+
+    # watched at global steps 0, 2, 4 of training; evaluation forwards left out
+    stats = store.tensor_stats(run_id)
+    assert sorted(set(stats["step"])) == [0, 2, 4]
+    params = {name for name, _ in model.named_parameters()}
+    for step in (0, 2, 4):
+        at = stats[stats["step"] == step]
+        assert set(at[at["kind"] == "param"]["name"]) == params
+        assert {f"grad:{p}" for p in params} <= set(at[at["role"] == "grad"]["name"])
+    nodes, _ = store.graph(run_id)
+    modules = set(nodes[nodes["kind"] == "module"]["module"])
+    assert {"bert.embeddings.word_embeddings", "bert.encoder.layer.0.attention.self.query", "classifier"} <= modules
