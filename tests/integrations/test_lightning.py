@@ -118,3 +118,85 @@ def test_lightning_fit_stores_metrics_hparams_and_watched_steps(tmp_path: Path, 
     nodes, _ = store.graph(run_id)
     modules = set(nodes[nodes["kind"] == "module"]["module"])
     assert {"fc1", "fc2"} <= modules, modules
+
+
+class Wrapper(pl.LightningModule):
+    """A LightningModule whose ``training_step`` calls its submodule ``net``, never ``self(x)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+def _ours(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, TorchscopeWarning)]
+
+
+def test_watch_names_the_submodule_training_step_calls(tmp_path: Path, db_path: Path) -> None:
+    torch.manual_seed(0)
+    logger = logger_class()(db=db_path, watch="net", every=4, system_metrics=False)
+    train, _ = _loaders()
+    _trainer([logger], tmp_path, limit_val_batches=0).fit(Wrapper(), train)
+    store = torchscope.open(db_path)
+    stats = store.tensor_stats(logger.version)
+    assert sorted(set(stats["step"])) == [0, 4]
+    assert set(stats[stats["kind"] == "param"]["name"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+
+
+def test_an_unwatched_module_is_pointed_out_once(tmp_path: Path, db_path: Path) -> None:
+    logger = logger_class()(db=db_path, system_metrics=False)
+    train, _ = _loaders()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer([logger], tmp_path, limit_val_batches=0).fit(Wrapper(), train)
+    assert [m for m in _ours(caught) if "never called" in m] == [
+        "torchscope: the LightningModule itself was never called while it trained, so no graph was captured; if "
+        "training_step calls a submodule (self.net(x)), name it: TorchscopeLogger(watch='net')"
+    ]
+
+
+def test_a_store_that_cannot_be_opened_warns_once_and_fit_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    logger = logger_class()(db=tmp_path / "file" / "x.db", system_metrics=False)
+    spy = Spy()
+    train, val = _loaders()
+    trainer = _trainer([logger, spy], tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Regressor(), train, val)
+    assert trainer.global_step == STEPS and len(spy.metrics) > 0
+    ours = _ours(caught)
+    assert len(ours) == 1 and "the Lightning integration records nothing in this process" in ours[0]
+    assert logger.experiment is None and logger.version is None
+
+
+def test_a_failing_call_inside_the_logger_warns_once_and_the_rest_is_stored(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchscope.integrations.lightning as integration
+
+    def broken(metrics: Any) -> Any:
+        raise RuntimeError("metrics broke")
+
+    monkeypatch.setattr(integration, "scalars", broken)
+    logger = logger_class()(db=db_path, every=EVERY, system_metrics=False)
+    train, val = _loaders()
+    trainer = _trainer([logger], tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Regressor(), train, val)
+    assert trainer.global_step == STEPS
+    assert _ours(caught) == [
+        "torchscope: the Lightning integration skipped log_metrics and carries on: RuntimeError: metrics broke"
+    ]
+    store = torchscope.open(db_path)
+    assert store.scalars(logger.version).empty
+    assert sorted(set(store.tensor_stats(logger.version)["step"])) == [0, EVERY, 2 * EVERY]
+    assert store.run(logger.version)["status"] == "finished"

@@ -58,6 +58,11 @@ class TrainingStep:
     def __init__(self, module: Any) -> None:
         self._module = weakref.ref(module)
 
+    @property
+    def module(self) -> Any:
+        """The LightningModule, or None once it was garbage collected."""
+        return self._module()
+
     def __call__(self) -> int | None:
         module = self._module()
         trainer = getattr(module, "_trainer", None) if module is not None else None
@@ -103,6 +108,7 @@ def _build(pl: Any, package: str) -> type:
             self._watch_target = watch
             self._watch_options = {"every": every, "tensors": tensors, "grads": grads}
             self._watch: Any = None
+            self._step: TrainingStep | None = None
             self._finish = finish
 
         @property
@@ -146,11 +152,17 @@ def _build(pl: Any, package: str) -> type:
             values = scalars(metrics)
             if values:
                 run.log(values, step=step)
+            if step:
+                self._check_watched(step)
+
+        def _check_watched(self, steps: int) -> None:
+            """After ``steps`` training steps, say so when the watched module was never called."""
             watch = self._watch
-            if watch is not None and watch.forward_count == 0 and step:
-                self._holder.warn("unwatched", "torchscope: the LightningModule itself was never called while it "
-                                  "trained, so no graph was captured; if training_step calls a submodule (self.net(x)),"
-                                  " name it: TorchscopeLogger(watch='net')")  # fmt: skip
+            if watch is not None and watch.forward_count == 0 and steps > 0:
+                what = "LightningModule itself" if self._watch_target is True else f"submodule {self._watch_target!r}"
+                self._holder.warn("unwatched", f"torchscope: the {what} was never called while it trained, so no "
+                                  "graph was captured; if training_step calls a submodule (self.net(x)), name it: "
+                                  "TorchscopeLogger(watch='net')")  # fmt: skip
 
         @rank_zero
         def log_graph(self, model: Any, input_array: Any = None) -> None:
@@ -166,7 +178,8 @@ def _build(pl: Any, package: str) -> type:
             if isinstance(self._watch_target, str):
                 for part in self._watch_target.split("."):
                     target = getattr(target, part)
-            self._watch = run.watch(target, step=TrainingStep(model), **self._watch_options)
+            self._step = TrainingStep(model)
+            self._watch = run.watch(target, step=self._step, **self._watch_options)
 
         @rank_zero
         def save(self) -> None:
@@ -179,6 +192,9 @@ def _build(pl: Any, package: str) -> type:
             self._holder.guard("finalize", self._finalize, status)
 
         def _finalize(self, status: str) -> None:
+            trainer = getattr(self._step.module, "_trainer", None) if self._step is not None else None
+            if trainer is not None:
+                self._check_watched(int(trainer.global_step))
             watch, self._watch = self._watch, None
             if watch is not None:
                 watch.remove()
