@@ -4,6 +4,7 @@ fetched from a hub) with ``transformers.Trainer`` on the CPU."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 transformers = pytest.importorskip("transformers")  # the `transformers` extra; installed by the `test` extra
 
 import torchscope  # noqa: E402
+from torchscope.errors import TorchscopeWarning  # noqa: E402
 from torchscope.integrations.transformers import callback_class  # noqa: E402
 
 STEPS = 6
@@ -105,3 +107,50 @@ def test_trainer_run_stores_logs_config_and_watched_steps(tmp_path: Path, db_pat
     nodes, _ = store.graph(run_id)
     modules = set(nodes[nodes["kind"] == "module"]["module"])
     assert {"bert.embeddings.word_embeddings", "bert.encoder.layer.0.attention.self.query", "classifier"} <= modules
+
+
+def _ours(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, TorchscopeWarning)]
+
+
+def test_a_store_that_cannot_be_opened_warns_once_and_training_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    callback = callback_class()(db=tmp_path / "file" / "x.db", system_metrics=False)
+    spy = Spy()
+    trainer = transformers.Trainer(
+        model=_tiny_bert(), args=_args(tmp_path, eval_strategy="no"), train_dataset=Tokens(), callbacks=[callback, spy]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    assert trainer.state.global_step == STEPS and [s for s, logs in spy.logs if "loss" in logs] == [2, 4, 6]
+    ours = _ours(caught)
+    assert len(ours) == 1 and "the Hugging Face integration records nothing in this process" in ours[0]
+    assert callback.run is None
+
+
+def test_a_failing_call_at_train_begin_warns_once_and_logs_are_still_stored(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchscope.integrations.transformers as integration
+
+    def broken(args: Any, model: Any) -> Any:
+        raise RuntimeError("config broke")
+
+    monkeypatch.setattr(integration, "run_config", broken)
+    callback = callback_class()("no-config", db=db_path, system_metrics=False)
+    trainer = transformers.Trainer(
+        model=_tiny_bert(), args=_args(tmp_path, eval_strategy="no"), train_dataset=Tokens(), callbacks=[callback]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    assert trainer.state.global_step == STEPS
+    assert _ours(caught) == [
+        "torchscope: the Hugging Face integration skipped on_train_begin and carries on: RuntimeError: config broke"
+    ]
+    store = torchscope.open(db_path)
+    run_id = callback.run.id
+    assert list(store.runs()["name"]) == ["no-config"] and store.run(run_id)["status"] == "finished"
+    assert sorted(store.scalars(run_id, tags=["loss"])["step"]) == [2, 4, 6]
+    assert store.tensor_stats(run_id).empty  # the watch was to start in the call that failed
