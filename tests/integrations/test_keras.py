@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported; the callback itself works on every backend
-keras = pytest.importorskip("keras")  # the `keras` extra; installed by the `test` extra
+import keras  # noqa: E402 - the `keras` extra (the `test` extra installs it)
 
 import torchscope  # noqa: E402
 from torchscope.errors import TorchscopeWarning  # noqa: E402

@@ -7,14 +7,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl  # the `lightning` extra (the `test` extra installs it)
 import pytest
 import torch
 
-pl = pytest.importorskip("lightning.pytorch")  # the `lightning` extra; installed by the `test` extra
-
-import torchscope  # noqa: E402
-from torchscope.errors import TorchscopeWarning  # noqa: E402
-from torchscope.integrations.lightning import logger_class  # noqa: E402
+import torchscope
+from torchscope.errors import TorchscopeWarning
+from torchscope.integrations.lightning import logger_class
 
 STEPS = 8
 EVERY = 3
@@ -200,3 +199,37 @@ def test_a_failing_call_inside_the_logger_warns_once_and_the_rest_is_stored(
     assert store.scalars(logger.version).empty
     assert sorted(set(store.tensor_stats(logger.version)["step"])) == [0, EVERY, 2 * EVERY]
     assert store.run(logger.version)["status"] == "finished"
+
+
+def test_the_logger_works_with_the_pytorch_lightning_package_too(tmp_path: Path, db_path: Path) -> None:
+    import pytorch_lightning as ptl  # what `lightning` installs beside itself, under its older import name
+
+    class Linear(ptl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x)
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            loss = torch.nn.functional.mse_loss(self(batch[0]), batch[1])
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.05)
+
+    cls = logger_class("pytorch_lightning")
+    assert issubclass(cls, ptl.loggers.Logger) and not issubclass(cls, pl.loggers.Logger)
+    logger = cls(db=db_path, every=2, system_metrics=False)
+    train, _ = _loaders()
+    trainer = ptl.Trainer(
+        logger=logger, max_steps=4, log_every_n_steps=1, accelerator="cpu", enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+    )  # fmt: skip
+    trainer.fit(Linear(), train)
+    store = torchscope.open(db_path)
+    scalars = store.scalars(logger.version, tags=["loss"])
+    assert list(scalars["step"]) == [0, 1, 2, 3]
+    assert sorted(set(store.tensor_stats(logger.version)["step"])) == [0, 2]

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 import torch
+import transformers  # the `transformers` extra (the `test` extra installs it)
 
-transformers = pytest.importorskip("transformers")  # the `transformers` extra; installed by the `test` extra
-
-import torchscope  # noqa: E402
-from torchscope.errors import TorchscopeWarning  # noqa: E402
-from torchscope.integrations.transformers import callback_class  # noqa: E402
+import torchscope
+from torchscope.errors import TorchscopeWarning
+from torchscope.integrations.transformers import callback_class
 
 STEPS = 6
 EVERY = 2
