@@ -124,6 +124,22 @@ def test_sequential_graph_follows_layer_order() -> None:
     ]  # fmt: skip
 
 
+def test_a_subclassed_model_gives_its_layers_without_connections() -> None:
+    class Subclassed(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name="sub")
+            self.first = keras.layers.Dense(3, name="first")
+            self.second = keras.layers.Dense(1, name="second")
+
+        def call(self, x: Any) -> Any:
+            return self.second(self.first(x))
+
+    model = Subclassed()
+    model(np.ones((2, 4), dtype="float32"))
+    nodes = integration.graph_nodes(model)
+    assert [(name, op, inputs) for name, op, inputs, *_ in nodes] == [("sub/first", "Dense", []), ("sub/second", "Dense", [])]
+
+
 def test_a_store_that_cannot_be_opened_warns_once_and_fit_goes_on(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     model, spy = _model(), Spy()
