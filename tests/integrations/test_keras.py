@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported; the callback itself works on every backend
-import keras  # noqa: E402 - the `keras` extra (the `test` extra installs it)
+import keras
 
-import torchscope  # noqa: E402
-from torchscope.errors import TorchscopeWarning  # noqa: E402
-from torchscope.integrations import keras as integration  # noqa: E402
+import torchscope
+from torchscope.errors import TorchscopeWarning
+from torchscope.integrations import keras as integration
 
 EPOCHS = 3
 BATCHES = 4  # 32 samples in batches of 8
@@ -137,7 +137,10 @@ def test_a_subclassed_model_gives_its_layers_without_connections() -> None:
     model = Subclassed()
     model(np.ones((2, 4), dtype="float32"))
     nodes = integration.graph_nodes(model)
-    assert [(name, op, inputs) for name, op, inputs, *_ in nodes] == [("sub/first", "Dense", []), ("sub/second", "Dense", [])]
+    assert [(name, op, inputs) for name, op, inputs, *_ in nodes] == [
+        ("sub/first", "Dense", []),
+        ("sub/second", "Dense", []),
+    ]
 
 
 def test_a_store_that_cannot_be_opened_warns_once_and_fit_goes_on(tmp_path: Path) -> None:
@@ -167,7 +170,9 @@ def test_a_failing_histogram_warns_once_and_the_rest_is_stored(db_path: Path, mo
         history = model.fit(x, y, batch_size=8, epochs=EPOCHS, verbose=0, callbacks=[callback])
     assert len(history.history["loss"]) == EPOCHS
     ours = [str(w.message) for w in caught if issubclass(w.category, TorchscopeWarning)]
-    assert ours == ["torchscope: the Keras integration skipped histograms and carries on: RuntimeError: histogram broke"]
+    assert ours == [
+        "torchscope: the Keras integration skipped histograms and carries on: RuntimeError: histogram broke"
+    ]
     store = torchscope.open(db_path)
     run_id = int(store.runs()["id"].iloc[0])
     assert store.histograms(run_id).empty

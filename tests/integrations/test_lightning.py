@@ -155,10 +155,11 @@ def test_an_unwatched_module_is_pointed_out_once(tmp_path: Path, db_path: Path) 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _trainer([logger], tmp_path, limit_val_batches=0).fit(Wrapper(), train)
-    assert [m for m in _ours(caught) if "never called" in m] == [
+    expected = (
         "torchscope: the LightningModule itself was never called while it trained, so no graph was captured; if "
         "training_step calls a submodule (self.net(x)), name it: TorchscopeLogger(watch='net')"
-    ]
+    )
+    assert [m for m in _ours(caught) if "never called" in m] == [expected]
 
 
 def test_a_store_that_cannot_be_opened_warns_once_and_fit_goes_on(tmp_path: Path) -> None:
@@ -233,3 +234,19 @@ def test_the_logger_works_with_the_pytorch_lightning_package_too(tmp_path: Path,
     scalars = store.scalars(logger.version, tags=["loss"])
     assert list(scalars["step"]) == [0, 1, 2, 3]
     assert sorted(set(store.tensor_stats(logger.version)["step"])) == [0, 2]
+
+
+def test_a_given_run_gets_the_hyperparameters_and_stays_open(tmp_path: Path, db_path: Path) -> None:
+    run = torchscope.init("mine", db=db_path, config={"lr": 0.5, "data": "synthetic"}, system_metrics=False)
+    logger = logger_class()(run=run, every=EVERY)
+    train, val = _loaders()
+    _trainer([logger], tmp_path).fit(Regressor(), train, val)
+    assert run.status == "running" and logger.experiment is run and logger.version == run.id
+    run.log({"after_fit": 1.0}, step=100)
+    run.finish()
+    store = torchscope.open(db_path)
+    row = store.run(run.id)
+    config = json.loads(row["config"]) if isinstance(row["config"], str) else row["config"]
+    assert config == {"lr": 0.5, "data": "synthetic", "hidden": 8}  # the keys given to init win over hparams
+    assert run.config == config and row["status"] == "finished"
+    assert list(store.scalars(run.id, tags=["after_fit"])["step"]) == [100]

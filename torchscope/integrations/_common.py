@@ -70,14 +70,15 @@ class RunHolder:
         return self.run
 
     def add_config(self, config: Mapping[str, Any]) -> None:
-        """Merge ``config`` into the run's config (keys the user gave win) and store the whole config again."""
+        """Add the keys of ``config`` the run's config does not have yet (keys the user gave, to ``init`` or as
+        ``config=``, are kept) and store the whole config again."""
         run = self.run
         if run is None:
             return
-        merged = {**_jsonable(config), **self._init_args["config"]}
-        if all(run.config.get(k, _MISSING) == v for k, v in merged.items()):
+        new = {key: value for key, value in _jsonable(config).items() if key not in run.config}
+        if not new:
             return
-        run.config.update(merged)
+        run.config.update(new)
         run.writer.put(RunUpdate(run.id, config=json.dumps(run.config, default=str, sort_keys=True)))
 
     def guard(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -107,7 +108,6 @@ class RunHolder:
             self.run.finish(status)
 
 
-_MISSING = object()
 _REAL = ("b", "i", "u", "f")  # numpy dtype kinds of real numbers
 
 

@@ -52,7 +52,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def histogram(values: Any, bins: int = BINS) -> tuple[float | None, float | None, float, float, float, list[list[float]]]:
+def histogram(
+    values: Any, bins: int = BINS
+) -> tuple[float | None, float | None, float, float, float, list[list[float]]]:
     """``(min, max, num, sum, sum_squares, buckets)`` of an array, as the store keeps histograms (``buckets``:
     ``[left, right, count]``). Over the finite values; ``num`` counts every element, so NaN/Inf show as the gap
     between ``num`` and the buckets' total."""
@@ -61,7 +63,9 @@ def histogram(values: Any, bins: int = BINS) -> tuple[float | None, float | None
     if finite.size == 0:
         return None, None, float(array.size), 0.0, 0.0, []
     lo, hi = float(finite.min()), float(finite.max())
-    counts, edges = np.histogram(finite, bins=bins if hi > lo else 1, range=(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5))
+    counts, edges = np.histogram(
+        finite, bins=bins if hi > lo else 1, range=(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
+    )
     buckets = [[float(left), float(right), float(c)] for left, right, c in zip(edges[:-1], edges[1:], counts)]
     return lo, hi, float(array.size), float(finite.sum()), float(np.square(finite).sum()), buckets
 
