@@ -34,10 +34,10 @@ class Spy(keras.callbacks.Callback):
         self.grads: list[dict[str, np.ndarray]] = []
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        self.batch_logs.append(dict(logs))
+        self.batch_logs.append({k: float(v) for k, v in logs.items()})
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.epoch_logs.append(dict(logs))
+        self.epoch_logs.append({k: float(v) for k, v in logs.items()})
         self.weights.append({v.path: v.value.detach().numpy().copy() for v in self.model.weights})
         self.grads.append({v.path: v.value.grad.detach().numpy().copy() for v in self.model.trainable_weights})
 
@@ -113,6 +113,13 @@ def test_fit_stores_logs_histograms_and_layer_graph(db_path: Path) -> None:
     }  # fmt: skip
     pairs = {(s.split("/")[1], t.split("/")[1]) for s, t in zip(edges["source"], edges["target"])}
     assert pairs == {("x", "hidden"), ("hidden", "a"), ("x", "b"), ("a", "sum"), ("b", "sum")}
+
+    # and the graph page draws it (the page's own layout, without a browser): the model's box, opened on a layer
+    from torchscope.dashboard.views.graph.page import layout
+
+    page = repr(layout(store, refresh_ms=1000, query={"node": "branches/hidden"}, run_id=str(run_id)))
+    assert "'source': 'imported'" in page and "5 nodes (5 ops) · 1 open boxes · 5 edges shown" in page
+    assert all(f"'label': '{layer}'" in page for layer in ("x", "hidden", "a", "b", "sum"))
 
 
 def test_sequential_graph_follows_layer_order() -> None:

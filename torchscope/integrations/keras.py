@@ -4,8 +4,8 @@ a ``model.fit`` run into the store.
 ``model.fit(..., callbacks=[TorchscopeCallback(name="mnist")])`` stores:
 
 - the epoch logs (``loss``, metrics, ``val_*``) as scalars ``epoch/<key>`` at the epoch (0-based), and with
-  ``update_freq=N`` the batch logs every N-th batch as ``batch/<key>`` at the training batches done so far (Keras'
-  running averages within the epoch, as its TensorBoard callback writes them);
+  ``update_freq=N`` the batch logs every N-th batch as ``batch/<key>`` at the training batches this callback saw
+  so far (Keras' running averages within the epoch, as its TensorBoard callback writes them);
 - every ``histogram_freq``-th epoch, a histogram of each weight (``weights/<variable path>``, e.g.
   ``weights/dense/kernel``) and of each trainable weight's gradient (``grads/<variable path>``) at the epoch, into the
   same table as histograms imported from TensorBoard logs (``store.histograms``). Gradients are those of the epoch's
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,7 +136,7 @@ def _build(keras: Any) -> type:
             self.bins = bins
             self.write_graph = write_graph
             self._finish = finish
-            self._batches = 0  # training batches done in this fit
+            self._batches = 0  # training batches done (across fits, so that a second fit into the run goes on)
             self._graph_written = False
 
         @property
@@ -149,6 +150,13 @@ def _build(keras: Any) -> type:
             self._holder.guard("on_train_begin", self._begin)
 
         def _begin(self) -> None:
+            # Keras' own get_config/to_json convert variables with numpy's deprecated __array__(copy=False) call
+            # (Keras 3.15 on numpy 2): that is Keras' to fix, not the user's to see because torchscope asked
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._start_run()
+
+        def _start_run(self) -> None:
             holder, model = self._holder, self.model
             if holder.run is None and self._name is None:
                 holder._init_args["name"] = getattr(model, "name", None)
@@ -157,7 +165,6 @@ def _build(keras: Any) -> type:
             if optimizer is not None and hasattr(optimizer, "get_config"):
                 config["optimizer"] = optimizer.get_config()
             run = holder.start(config)
-            self._batches = 0
             if run is not None and self.write_graph and not self._graph_written:
                 nodes = graph_nodes(model)
                 run.writer.put(ModelGraph(run.id, getattr(model, "name", "model"), "keras", 0, time.time_ns(), nodes))
