@@ -250,3 +250,19 @@ def test_a_given_run_gets_the_hyperparameters_and_stays_open(tmp_path: Path, db_
     assert config == {"lr": 0.5, "data": "synthetic", "hidden": 8}  # the keys given to init win over hparams
     assert run.config == config and row["status"] == "finished"
     assert list(store.scalars(run.id, tags=["after_fit"])["step"]) == [100]
+
+
+def test_a_fit_that_raises_ends_the_run_as_failed_and_the_error_reaches_the_user(tmp_path: Path, db_path: Path) -> None:
+    class Exploding(Regressor):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            if self.global_step == 3:
+                raise ValueError("bad batch")
+            return super().training_step(batch, batch_idx)
+
+    logger = logger_class()(db=db_path, every=EVERY, system_metrics=False)
+    train, val = _loaders()
+    with pytest.raises(ValueError, match="bad batch"):
+        _trainer([logger], tmp_path).fit(Exploding(), train, val)
+    store = torchscope.open(db_path)
+    assert store.run(logger.version)["status"] == "failed"
+    assert sorted(set(store.tensor_stats(logger.version)["step"])) == [0]

@@ -32,12 +32,14 @@ def logger_class(package: str | None = None) -> type:
         for candidate in _PACKAGES:
             if candidate in _classes:
                 return _classes[candidate]
+        first: ImportError | None = None
         for candidate in _PACKAGES:
             try:
                 return logger_class(candidate)
-            except ImportError:
-                continue
-        require("lightning.pytorch", "lightning")  # raises, naming the extra
+            except ImportError as exc:
+                first = first or exc
+        assert first is not None
+        raise first  # names the extra
     if package not in _PACKAGES:
         raise ValueError(f"package must be one of {', '.join(_PACKAGES)}, got {package!r}")
     if package not in _classes:
