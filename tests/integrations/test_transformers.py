@@ -4,12 +4,15 @@ fetched from a hub) with ``transformers.Trainer`` on the CPU."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing comes from a hub: the model is built from a config in code
 import transformers  # the `transformers` extra (the `test` extra installs it)
 
 import torchscope
