@@ -1,7 +1,8 @@
 """``run.watch(model)``: capture the executed graph and the tensor values of sampled training steps.
 
-A step is one call of the watched root module's forward (``step="forward"``, the default) or the step
-``run.log`` will use next (``step="log"``). On a captured step (``step % every == 0``):
+A step is one call of the watched root module's forward (``step="forward"``, the default), the step
+``run.log`` will use next (``step="log"``), or what a callable returns (``step=fn``: the training framework's own
+step; None leaves that forward out). On a captured step (``step % every == 0``):
 
 - the forward runs under a :class:`~torchscope.capture.graph_record.GraphMode` and with global module hooks that
   record the module-call hierarchy (both only for this forward, so non-captured steps pay for a counter only);
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -51,7 +53,7 @@ class Watch:
     """
 
     def __init__(
-        self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: str, name: str
+        self, run: Any, model: torch.nn.Module, every: int, tensors: str, grads: bool, step: Any, name: str
     ) -> None:
         self._run = weakref.ref(run)
         self.name = name
@@ -123,8 +125,8 @@ class Watch:
             self.forward_count += 1
             if self._pending is not None:  # the previous captured step's backward never came (or came late)
                 self.flush()
-            step = self.forward_count - 1 if self.step_source == "forward" else int(run.step)
-            if step % self.every or step == self.last_step:
+            step = self._step_now(run, self.forward_count - 1)
+            if step is None or step % self.every or step == self.last_step:
                 return
             self.last_step = step
             self._start_capture(module, step, args, call_kwargs())
@@ -145,8 +147,8 @@ class Watch:
         if run is None or run.status != "running":
             return
         try:
-            step = self.forward_count if self.step_source == "forward" else int(run.step)
-            if step % self.every == 0 and step != self.last_step:
+            step = self._step_now(run, self.forward_count)
+            if step is not None and step % self.every == 0 and step != self.last_step:
                 self._wrapper_restore = force_eager()
                 if self._wrapper_restore is not None:
                     return
@@ -188,9 +190,21 @@ class Watch:
     def compile_step(self) -> int:
         """The step a compile happening now belongs to (the compile recorder's; see ``compile_record``)."""
         run = self._run()
-        if self.step_source == "log" and run is not None:
-            return int(run.step)
+        if self.step_source != "forward" and run is not None:
+            step = self._step_now(run, 0)
+            if step is not None:
+                return step
         return max(self.forward_count - 1, 0)
+
+    def _step_now(self, run: Any, forward_step: int) -> int | None:
+        """The step a forward starting now belongs to; None: a forward the step callable leaves out."""
+        source = self.step_source
+        if source == "forward":
+            return forward_step
+        if source == "log":
+            return int(run.step)
+        step = source()
+        return None if step is None else int(step)
 
     def _root_post(self, module: torch.nn.Module, output: Any) -> None:
         if self._depth > 1:
@@ -350,7 +364,7 @@ def watch(
     tensors: str = "stats",
     grads: bool = True,
     *,
-    step: str = "forward",
+    step: str | Callable[[], int | None] = "forward",
     name: str | None = None,
 ) -> Watch:
     """Capture ``model``'s executed graph and tensor values every ``every``-th step; see the module docstring.
@@ -358,7 +372,9 @@ def watch(
     ``run`` is the :class:`~torchscope.capture.run.Run` (``run.watch(model)`` calls this). ``tensors``: ``"none"``
     (graph only), ``"stats"`` (statistics of every tensor) or ``"full"`` (also whole tensors up to
     :data:`~torchscope.capture.step.FULL_MAX_BYTES` each, compressed in the store). ``grads``: also capture gradients
-    of parameters and activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``.
+    of parameters and activations. ``step``: ``"forward"`` counts root forward calls, ``"log"`` uses ``run.step``, a
+callable is asked at each root forward (a framework's global step; None: not a training forward, left out; hold the
+framework's objects weakly in it, as the watch holds the model).
     ``name`` tells the watched models of one run apart (default: the model's class; a name already watched in this run
     gets ``#2``, ``#3``...). Raises :class:`CaptureError` for arguments that cannot work; after that, capture problems
     only warn.
@@ -373,8 +389,8 @@ def watch(
         raise CaptureError(f"every must be a positive integer (capture every n-th step), got {every!r}")
     if tensors not in TENSOR_MODES:
         raise CaptureError(f"tensors must be one of {', '.join(TENSOR_MODES)}, got {tensors!r}")
-    if step not in ("forward", "log"):
-        raise CaptureError(f"step must be 'forward' or 'log', got {step!r}")
+    if not (callable(step) or step in ("forward", "log")):
+        raise CaptureError(f"step must be 'forward', 'log' or a callable returning the step, got {step!r}")
     if name is not None and (not isinstance(name, str) or not name):
         raise CaptureError(f"name must be a non-empty string, got {name!r}")
     taken = run.watch_names  # names stay taken: each keeps its own steps

@@ -25,6 +25,8 @@ from torchscope.storage.profile.records import ProfileWindow
 from torchscope.storage.runs.records import RunUpdate, ScalarLog
 from torchscope.storage.runs.scalar_writes import write_scalars
 from torchscope.storage.runs.writes import write_run_updates
+from torchscope.storage.tensorboard.records import HistogramLog, ModelGraph
+from torchscope.storage.tensorboard.writes import write_histogram_logs, write_model_graphs
 
 Handler = Callable[[Connection, Interner, list[Any]], None]
 
@@ -37,5 +39,7 @@ HANDLERS: dict[type, Handler] = {
     GraphBreak: write_graph_breaks,
     FxGraph: write_fx_graphs,
     CompiledKernel: write_compiled_kernels,
+    HistogramLog: write_histogram_logs,
+    ModelGraph: write_model_graphs,
 }
 """The handler of each record type (``Writer.put`` accepts exactly these)."""

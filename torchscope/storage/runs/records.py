@@ -29,6 +29,7 @@ class RunUpdate(NamedTuple):
     heartbeat_at: int | None = None
     error: str | None = None
     dropped: int | None = None
+    config: str | None = None  # the run's whole config as JSON (sorted keys), when a framework reports it late
 
     def values(self) -> dict[str, Any]:
         """The columns this update sets, by name."""

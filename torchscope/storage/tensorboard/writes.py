@@ -42,3 +42,18 @@ def insert_histograms(
         for tag, step, wall, (lo, hi, num, total, squares, buckets) in items
     ]
     insert_rows(conn, tb_histograms, HISTOGRAM_COLUMNS, rows)
+
+
+def write_histogram_logs(conn: Connection, interner: Interner, logs: list[Any]) -> None:
+    """Writer handler of :class:`~torchscope.storage.tensorboard.records.HistogramLog` records."""
+    by_run: dict[int, list[tuple[str, int, int, Any]]] = {}
+    for log in logs:
+        by_run.setdefault(log.run_id, []).extend((tag, log.step, log.wall_time, h) for tag, h in log.items)
+    for run_id, items in by_run.items():
+        insert_histograms(conn, interner, run_id, items)
+
+
+def write_model_graphs(conn: Connection, _interner: Interner, graphs: list[Any]) -> None:
+    """Writer handler of :class:`~torchscope.storage.tensorboard.records.ModelGraph` records."""
+    for g in graphs:
+        insert_graph(conn, g.run_id, g.tag, g.kind, g.step, g.wall_time, g.nodes)
