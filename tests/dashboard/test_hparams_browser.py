@@ -119,7 +119,7 @@ def test_imported_run_page_shows_text_images_by_step_and_no_rate(db_path: Path, 
     assert newest.locator("h2").inner_text() == "Epoch 2"  # markdown rendered, not shown as text
     assert newest.locator("strong").inner_text() == "loss" and newest.locator("code").inner_text() == "0.33"
     assert tab.locator("#run-rate").inner_text() == ""  # no steps/s for an imported log
-    assert "graph" not in tab.locator("#run-imported").inner_text() if tab.locator("#run-imported").count() else True
+    assert tab.locator("#run-imported").count() == 0  # this log has no graph
 
     frame = "#run-images .run-image-tag[data-tag='samples']"
     tab.wait_for_selector(f"{frame} img.run-image[data-step='20']")  # the last step first
@@ -136,6 +136,15 @@ def test_imported_run_page_shows_text_images_by_step_and_no_rate(db_path: Path, 
         tab.wait_for_selector(f"{frame} img.run-image[data-step='{expected_step}']")
         assert tab.locator(f"{frame} .run-image-step").inner_text() == f"step {expected_step}"
         assert tab.locator(f"{frame} img.run-image").evaluate(pixel) == list(colour)
+
+    # add_hparams' own session: its hparams and metrics as values, not as one-point charts
+    tab.goto(f"{url}/run/{ids['tb-hparams']}")
+    tab.wait_for_selector("#run-hparam-metrics")
+    assert tab.locator("#run-hparam-metrics").inner_text().split() == [
+        "hparam", "metrics", "acc", "0.8", "loss", "0.4", "all", "runs'", "hyperparameters"
+    ]
+    assert tab.locator(".chart").count() == 0
+    assert "rmsprop" in tab.locator(".config").text_content()
     assert not problems, problems
 
 

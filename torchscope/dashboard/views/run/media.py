@@ -12,6 +12,7 @@ import pandas as pd
 from dash import dcc, html
 
 from torchscope.dashboard import urls
+from torchscope.dashboard.formatting import fmt_value
 
 MAX_TEXT_STEPS = 50
 """Steps of a text tag shown on the page (the newest); the rest are counted."""
@@ -87,3 +88,15 @@ def imported_graph_links(run_id: int, graphs: pd.DataFrame) -> Any:
         for g, tag, kind, n in zip(graphs["id"], graphs["tag"], graphs["kind"], graphs["nodes"])
     ]  # fmt: skip
     return html.Div([html.Span("imported", className="muted"), *links], className="artifacts", id="run-imported")
+
+
+def hparam_metrics_block(metrics: pd.DataFrame) -> Any:
+    """The metrics an imported ``add_hparams`` session reported (``Store.hparam_metrics`` of the run), with a link to
+    the hyperparameters of every run; None when there are none."""
+    if metrics.empty:
+        return None
+    values = [html.Span([html.B(tag), f" {fmt_value(float(v))}"], className="latest", title=repr(float(v)))
+              for tag, v in zip(metrics["tag"], metrics["value"])]  # fmt: skip
+    return html.Div([html.Span("hparam metrics", className="muted"), *values,
+                     dcc.Link("all runs' hyperparameters", href=urls.hparams())],
+                    className="latest-values", id="run-hparam-metrics")  # fmt: skip

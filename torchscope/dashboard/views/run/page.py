@@ -22,7 +22,9 @@ from torchscope.dashboard.views.run import live, media_page
 from torchscope.dashboard.views.run.header import (
     alert_block, artifacts_block, config_block, header_parts, latest_values,
 )  # fmt: skip
-from torchscope.dashboard.views.run.media import image_section, imported_graph_links, text_section
+from torchscope.dashboard.views.run.media import (
+    hparam_metrics_block, image_section, imported_graph_links, text_section,
+)  # fmt: skip
 from torchscope.dashboard.views.run.scalars import SYSTEM_PREFIX, group_tags, scalar_figure, tag_prefix, x_mode_for
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_time
@@ -89,6 +91,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             ),
             html.Div(latest_values(store.last_scalars([run["id"]])), className="latest-values", id="run-latest"),
             config_block(run["config"] or {}),
+            hparam_metrics_block(store.hparam_metrics([run["id"]])),
             html.P(parts["error"], className="run-error", id="run-error"),
             html.P(parts["dropped"], className="run-dropped", id="run-dropped"),
             html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
