@@ -9,6 +9,7 @@ import pandas as pd
 from torchscope.dashboard.views.hparams.figures import axis, parcoords_figure
 from torchscope.dashboard.views.hparams.page import default_metric
 from torchscope.dashboard.views.hparams.tables import hparams_columns, hparams_table
+from torchscope.dashboard.views.run.header import header_parts
 from torchscope.dashboard.views.run.media import image_children, text_section
 from torchscope.storage.tensorboard.hparams import flatten, hparams_rows
 
@@ -72,3 +73,9 @@ def test_text_newest_first_and_images_of_one_step():
     out = image_children(images, 1, lambda i: (loaded.append(i), ("image/png", b"\x89PNG"))[1])
     assert loaded == [8, 7] and [img.width for img in out] == [256, 256]
     assert out[0].src == "data:image/png;base64,iVBORw=="
+
+
+def test_an_imported_run_shows_no_rate():
+    run = {"status": "finished", "duration_ns": 10**9, "last_step": 804, "source": "import"}
+    assert header_parts(run, 805.0)["rate"] is None
+    assert header_parts({**run, "source": "live"}, 805.0)["rate"] == "805 steps/s"

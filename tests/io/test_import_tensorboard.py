@@ -260,3 +260,19 @@ def test_keras_logs_import_with_nothing_skipped(shared_data, tmp_path, db_path):
     result = import_path(db_path, shared_data / "tensorboard_keras", name="keras")
     assert result.skipped == {} and "not imported" not in result.summary()
     assert result.texts == result.images == result.metrics == 0
+
+
+def test_hparams_text_and_images_on_each_backend(any_db, tmp_path):
+    truth = summary_writer_log(tmp_path / "tb")
+    result = import_path(any_db, tmp_path / "tb", name="exp")
+    main_run, session = (r["id"] for r in result.runs)
+    with Store(any_db) as store:
+        hp = store.hparams()
+        assert dict(zip(hp["key"], hp["value"])) == {"layers": 3, "lr": 0.01, "optimizer": "adam",
+                                                     "hparam/accuracy": 0.875, "hparam/loss": 0.25}  # fmt: skip
+        assert store.texts(main_run)["text"].tolist()[0] == "**step** 0\n\n- a list item"
+        images = store.images(main_run)
+        mime, data = store.image(int(images["id"].iloc[2]))
+        pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        assert mime == "image/png" and pixels.shape == (4, 5, 3)
+        assert np.abs(pixels / 255 - truth["images"][2].permute(1, 2, 0).numpy()).max() <= 1 / 255  # 8-bit PNG
