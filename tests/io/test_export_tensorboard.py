@@ -15,8 +15,11 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.distribution.distributions_plugin import DistributionsPlugin
+from tensorboard.plugins.hparams import api_pb2, hparams_plugin, list_session_groups
 from tensorboard.plugins.histogram.histograms_plugin import HistogramsPlugin
 from tensorboard.plugins.scalar.scalars_plugin import OutputFormat, ScalarsPlugin
+from tensorboard.plugins.text.text_plugin import TextPlugin
+from torch.utils.tensorboard import SummaryWriter
 
 import torchscope
 from torchscope.cli.main import main
@@ -36,13 +39,41 @@ class TensorBoardReader:
         provider = data_provider.MultiplexerDataProvider(mux, str(logdir))
         tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux, data_provider=provider)
         self.ctx = tb_context.RequestContext()
+        self.provider = provider
+        self.hparams_plugin = hparams_plugin.HParamsPlugin(tb)
+        self.text_plugin = TextPlugin(tb)
         self.scalars_plugin = ScalarsPlugin(tb)
         self.histograms_plugin = HistogramsPlugin(tb)
         self.distributions_plugin = DistributionsPlugin(tb)
 
-    def scalars(self, tag: str) -> list[tuple[int, float]]:
-        body, _ = self.scalars_plugin.scalars_impl(self.ctx, tag, ".", "", OutputFormat.JSON)
+    def scalars(self, tag: str, run: str = ".") -> list[tuple[int, float]]:
+        body, _ = self.scalars_plugin.scalars_impl(self.ctx, tag, run, "", OutputFormat.JSON)
         return [(step, value) for _, step, value in body]
+
+    def sessions(self) -> list[tuple[dict[str, object], dict[str, float], int]]:
+        """The HParams dashboard's sessions: ``(hparams, metric values, status)``, sorted."""
+        request = api_pb2.ListSessionGroupsRequest(
+            start_index=0, slice_size=100, include_metrics=True,
+            allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE,
+                              api_pb2.STATUS_RUNNING],
+        )  # fmt: skip
+        groups = list_session_groups.Handler(self.ctx, self.hparams_plugin._context, "", request).run()
+        out = []
+        for group in groups.session_groups:
+            hparams = {k: getattr(v, v.WhichOneof("kind")) for k, v in group.hparams.items()}
+            for session in group.sessions:
+                metrics = {m.name.tag: m.value for m in session.metric_values}
+                out.append((hparams, metrics, session.status))
+        return sorted(out, key=repr)
+
+    def texts(self, run: str, tag: str) -> list[tuple[int, str]]:
+        return [(d["step"], d["text"]) for d in self.text_plugin.text_impl(self.ctx, run, tag, "", True)]
+
+    def images(self, run: str, tag: str) -> list[tuple[int, list[bytes]]]:
+        found = self.provider.read_blob_sequences(self.ctx, experiment_id="", plugin_name="images", downsample=100)
+        found = found[run][tag]
+        return [(d.step, [self.provider.read_blob(self.ctx, blob_key=b.blob_key) for b in d.values[2:]])
+                for d in found]  # fmt: skip
 
     def histogram_tags(self) -> set[str]:
         return set(self.histograms_plugin.index_impl(self.ctx, experiment="").get(".", {}))
@@ -179,3 +210,44 @@ def test_imported_histograms_export_to_tensorboard_histograms(shared_data, tmp_p
         assert list(event.histogram_value.bucket) == [b[2] for b in buckets]
         assert list(event.histogram_value.bucket_limit) == pytest.approx([b[1] for b in buckets])
     assert [e.value for e in acc.Scalars("demo/wave")][:2] == pytest.approx([2.0, 1.9701331556824833], rel=1e-6)
+
+
+def test_hparams_text_and_images_round_trip_through_tensorboard(tmp_path, db_path):
+    """A SummaryWriter log imported and exported again: TensorBoard's HParams, text and image readers give the same
+    on the export as on the original."""
+    original = tmp_path / "original"
+    with SummaryWriter(str(original)) as writer:
+        for step in range(3):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+            writer.add_text("notes", f"**step** {step} | `code`", step)
+            writer.add_image("pic", torch.rand(3, 4, 6), step)
+        writer.add_hparams({"lr": 0.01, "optimizer": "adam", "deep": True}, {"hparam/acc": 0.875})
+    result = import_path(db_path, original, name="orig")
+    exported = tmp_path / "exported"
+    for run in result.runs:
+        rel = run["name"].removeprefix("orig").lstrip("/")
+        (line,) = export_run(db_path, run["id"], tensorboard_dir=exported / rel)
+    session = result.runs[1]["id"]
+    assert line.endswith(f"(0 of watched tensors), 3 hparams, 1 hparam metrics of run {session} to {exported / rel}")
+    before, after = TensorBoardReader(original), TensorBoardReader(exported)
+    assert after.sessions() == before.sessions() == [
+        ({"deep": 1.0, "lr": 0.01, "optimizer": "adam"}, {"hparam/acc": 0.875}, api_pb2.STATUS_SUCCESS)
+    ]  # add_hparams writes True as 1.0
+    assert after.texts(".", "notes/text_summary") == before.texts(".", "notes/text_summary")
+    assert "<td><p><strong>step</strong> 0 | <code>code</code></p></td>" in after.texts(".", "notes/text_summary")[0][1]
+    assert after.images(".", "pic") == before.images(".", "pic")
+    assert [(step, len(blobs)) for step, blobs in after.images(".", "pic")] == [(0, 1), (1, 1), (2, 1)]
+    assert after.scalars("loss") == before.scalars("loss")
+
+
+def test_a_run_config_is_a_tensorboard_hparams_session(tmp_path, db_path):
+    config = {"lr": 3e-4, "model": {"width": 64, "act": "gelu"}, "amp": False}
+    with torchscope.init("cfg", db=db_path, config=config, system_metrics=False) as run:
+        run.log({"loss": 2.0, "acc": 0.5}, step=0)
+        run.log({"loss": 1.5, "acc": 0.75}, step=1)
+    (line,) = export_run(db_path, run.id, tensorboard_dir=tmp_path / "tb")
+    assert ", 4 hparams of run" in line
+    assert TensorBoardReader(tmp_path / "tb").sessions() == [
+        ({"amp": False, "lr": 3e-4, "model.act": "gelu", "model.width": 64.0}, {"acc": 0.75, "loss": 1.5},
+         api_pb2.STATUS_SUCCESS),
+    ]  # fmt: skip

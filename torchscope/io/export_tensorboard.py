@@ -7,6 +7,10 @@ histograms of the tensors ``run.watch`` captured.
 - Watched tensors (``Store.tensor_stats``) go out as ``HistogramProto`` under ``<model>/<node name>`` (TensorBoard's
   histogram and distribution dashboards): 32 equal buckets over the finite values; for tensors larger than
   ``HIST_MAX`` the counts are those of the sampled elements, and ``sum``/``sum_squares`` are scaled to them.
+- The run's hparams (its config, flattened; ``Store.hparams``) go out as the hparams plugin's experiment and session
+  (:mod:`torchscope.io.tensorboard_summaries`), its metrics being the imported hparam metrics (written as scalars,
+  where TensorBoard reads them) or else the run's scalar tags; imported text and images go out as ``add_text`` and
+  ``add_image`` write them.
 - A folder TensorBoard shows as one run must not get the same points twice: a folder that already holds event files
   is refused unless ``replace`` removes them first.
 """
@@ -25,6 +29,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from torchscope.errors import ExportError
+from torchscope.io import tensorboard_summaries
 from torchscope.storage.store import Store
 
 EVENTS_MARKER = "tfevents"
@@ -70,6 +75,7 @@ def write_tensorboard(store: Store, run_id: int, logdir: Path, *, replace: bool 
         for tag, step, wall, histo in watched_histograms(watched, store.graph_steps(run_id)):
             writer.add_event(_event(wall, step, summary_pb2.Summary.Value(tag=tag, histo=histo)))
             n_watched += 1
+        extras = _write_extras(writer, store, run_id, set(scalars["tag"]))
     finally:
         writer.close()
     wide = (
@@ -79,10 +85,37 @@ def write_tensorboard(store: Store, run_id: int, logdir: Path, *, replace: bool 
         else ""
     )
     replaced = f" (replaced {len(existing)} event file(s))" if existing else ""
+    more = "".join(f", {n} {what}" for what, n in extras.items() if n)
     return (
         f"wrote {len(scalars)} scalars ({scalars['tag'].nunique()} tags) and {len(histograms) + n_watched} histograms "
-        f"({n_watched} of watched tensors) of run {run_id} to {logdir}{replaced}{wide}"
+        f"({n_watched} of watched tensors){more} of run {run_id} to {logdir}{replaced}{wide}"
     )
+
+
+def _write_extras(writer: EventFileWriter, store: Store, run_id: int, scalar_tags: set[str]) -> dict[str, int]:
+    """The run's hparams (with its hparam metrics as scalars), imported text and images; counts by kind."""
+    run = store.run(run_id)
+    everything = store.hparams()
+    mine = everything[everything["run_id"] == run_id]
+    hparams = tensorboard_summaries.hparams_values(mine[mine["kind"] == "hparam"])
+    metrics = store.hparam_metrics([run_id])
+    for row in metrics.itertuples(index=False):
+        if row.tag not in scalar_tags:  # a value add_hparams logged once: TensorBoard reads it from the scalars
+            wide = not fits_float32(float(row.value))
+            writer.add_event(_event(row.wall_time, row.step, scalar_value(row.tag, row.value, wide)))
+    if hparams:
+        tags = sorted(set(metrics["tag"])) or sorted(t for t in scalar_tags if not t.startswith("sys/"))
+        for summary in tensorboard_summaries.hparams_summaries(hparams, tags, run):
+            writer.add_event(event_pb2.Event(wall_time=int(run["started_at"]) / 1e9, step=0, summary=summary))
+    texts = store.texts(run_id)
+    for row in texts.itertuples(index=False):
+        writer.add_event(_event(row.wall_time, row.step, tensorboard_summaries.text_value(row.tag, row.text)))
+    images = store.images(run_id)
+    for row in images.itertuples(index=False):
+        _, data = store.image(int(row.id))
+        value = tensorboard_summaries.image_value(row.tag, row.width, row.height, data)
+        writer.add_event(_event(row.wall_time, row.step, value))
+    return {"hparams": len(hparams), "hparam metrics": len(metrics), "texts": len(texts), "images": len(images)}
 
 
 def event_files(logdir: Path) -> list[Path]:
