@@ -148,12 +148,19 @@ def test_imported_run_page_shows_text_images_by_step_and_no_rate(db_path: Path, 
     assert not problems, problems
 
 
-def test_imported_graphs_are_linked_from_their_run(db_path: Path, tmp_path: Path, serve, page) -> None:
+def test_imported_graphs_and_profiles_are_linked_from_their_run(
+    db_path: Path, tmp_path: Path, cpu_trace: Path, serve, page
+) -> None:
     with SummaryWriter(str(tmp_path / "g")) as writer:
         writer.add_graph(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU()), torch.randn(1, 2))
     run_id = import_path(db_path, tmp_path / "g").run_id
+    traced = import_path(db_path, cpu_trace)
     url = serve(db_path)
     tab, problems = page
+    tab.goto(f"{url}/run/{traced.run_id}")
+    profile_link = tab.locator(f"#run-artifacts a[href='/profile/{traced.profiles[0]['id']}']")
+    profile_link.wait_for()
+    assert tab.locator("#run-rate").inner_text() == ""
     tab.goto(f"{url}/run/{run_id}")
     link = tab.locator("#run-imported a")
     link.wait_for()

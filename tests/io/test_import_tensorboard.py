@@ -22,6 +22,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 from torch.utils.tensorboard import SummaryWriter
 
+import torchscope
 from torchscope.errors import TraceImportError
 from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
@@ -276,3 +277,26 @@ def test_hparams_text_and_images_on_each_backend(any_db, tmp_path):
         pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
         assert mime == "image/png" and pixels.shape == (4, 5, 3)
         assert np.abs(pixels / 255 - truth["images"][2].permute(1, 2, 0).numpy()).max() <= 1 / 255  # 8-bit PNG
+
+
+def test_a_schema_5_store_is_migrated_and_takes_text_and_images(any_db, tmp_path):
+    import sqlalchemy
+
+    from torchscope.storage.schema import SCHEMA_VERSION
+
+    with torchscope.init("old", db=any_db, system_metrics=False) as old:
+        old.log({"loss": 1.0}, step=0)
+    engine = sqlalchemy.create_engine(any_db if "://" in any_db else f"sqlite:///{any_db}")
+    with engine.begin() as conn:  # back to schema 5: no imported text, images or hparam metrics
+        for table in ("tb_texts", "tb_images", "tb_hparam_metrics"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    summary_writer_log(tmp_path / "tb")
+    result = import_path(any_db, tmp_path / "tb")
+    with Store(any_db) as store:
+        assert store.scalars(old.id)["value"].tolist() == [1.0]
+        assert len(store.texts(result.run_id)) == 3 and len(store.images(result.run_id)) == 3
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == str(SCHEMA_VERSION)
+    engine.dispose()
+    assert SCHEMA_VERSION == 6
