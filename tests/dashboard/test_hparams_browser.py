@@ -72,6 +72,9 @@ def test_hparams_page_sorts_filters_and_colours_by_a_metric(db_path: Path, tmp_p
     everyone = [ids["tb-hparams"], ids["adam-fast"], ids["adam-slow"], ids["sgd-fast"]]
     assert grid_ids(tab) == everyone  # newest first; the imported log's own run has no hparams
     assert tab.locator("#hparams-count").inner_text() == "4 runs · 2 hparams · 2 metrics"
+    imported = tab.locator(f"#hparams-grid .ag-row[row-id='{ids['tb-hparams']}']")
+    assert imported.locator("[col-id='m0']").inner_text() == "0.8"  # float32 0.800000011920929, shown to 4 digits
+    assert imported.locator("[col-id='h1']").inner_text() == "rmsprop"
     labels = tab.evaluate(f"{FIGURE}.data[0].dimensions.map(d => d.label)")
     assert labels == ["lr", "optim.name", "acc", "loss"]
     assert tab.evaluate(f"{FIGURE}.data[0].line.colorbar.title.text") == "loss"  # a loss by default

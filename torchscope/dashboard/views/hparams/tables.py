@@ -72,6 +72,11 @@ def _escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "\\`*_{}[]()#+-.!|<>" else c for c in text)
 
 
+NUMBER = {"function": "params.value == null ? '' : d3.format('.4~g')(params.value)"}
+"""Numbers to 4 significant digits, as the run page shows values (float32 metrics read 0.8, not 0.800000011920929);
+the exact value is the cell's tooltip, and sorting and filtering use it."""
+
+
 def hparams_columns(table: HparamsTable) -> list[dict[str, Any]]:
     """AG Grid columns: the run (a link), each hparam, each metric (numbers, right-aligned, number filters)."""
     columns: list[dict[str, Any]] = [
@@ -84,7 +89,8 @@ def hparams_columns(table: HparamsTable) -> list[dict[str, Any]]:
     for field, name in table.fields.items():
         column: dict[str, Any] = {"field": field, "headerName": name, "headerTooltip": name, "minWidth": 110}
         if numeric[field]:
-            column.update(type="numericColumn", filter="agNumberColumnFilter")
+            column.update(type="numericColumn", filter="agNumberColumnFilter", valueFormatter=NUMBER,
+                          tooltipValueGetter={"function": "params.value == null ? '' : String(params.value)"})
         column["headerClass"] = "hparam-metric" if field.startswith("m") else "hparam-param"
         columns.append(column)
     return columns

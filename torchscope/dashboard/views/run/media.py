@@ -50,7 +50,8 @@ def image_section(images: pd.DataFrame) -> Any:
         last = len(steps) - 1
         marks = {0: str(steps[0]), last: str(steps[-1])} if last else {0: str(steps[0])}
         slider = dcc.Slider(id={"type": "run-image-slider", "tag": str(tag)}, min=0, max=max(last, 1), step=1,
-                            value=last, marks=marks, disabled=last == 0, updatemode="drag")  # fmt: skip
+                            value=last, marks=marks, disabled=last == 0, updatemode="drag",
+                            allow_direct_input=False)  # positions, not steps: no number box  # fmt: skip
         blocks.append(html.Div(
             [html.H4(str(tag)), slider,
              html.Div(id={"type": "run-image-step", "tag": str(tag)}, className="run-image-step"),
