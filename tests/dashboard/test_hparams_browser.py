@@ -27,7 +27,8 @@ def make_store(db: Path, logdir: Path) -> dict[str, int]:
     add_text and add_image (a solid colour per step)."""
     ids = {}
     for name, lr, optim, loss, acc in RUNS:
-        with torchscope.init(name=name, db=db, config={"lr": lr, "optim": {"name": optim}}, system_metrics=False) as run:
+        config = {"lr": lr, "optim": {"name": optim}}
+        with torchscope.init(name=name, db=db, config=config, system_metrics=False) as run:
             run.log({"loss": 2.0, "acc": 0.1}, step=0)
             run.log({"loss": loss, "acc": acc}, step=1)
         ids[name] = run.id
@@ -129,7 +130,8 @@ def test_imported_run_page_shows_text_images_by_step_and_no_rate(db_path: Path, 
     assert tab.locator(f"{frame} .run-image-step").inner_text() == "step 20"
     pixel = """(img) => new Promise(done => {
         const draw = () => { const c = document.createElement('canvas'); c.width = 8; c.height = 6;
-            const g = c.getContext('2d'); g.drawImage(img, 0, 0); done(Array.from(g.getImageData(3, 3, 1, 1).data.slice(0, 3))); };
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            done(Array.from(g.getImageData(3, 3, 1, 1).data.slice(0, 3))); };
         img.complete ? draw() : img.onload = draw; })"""
     assert tab.locator(f"{frame} img.run-image").evaluate(pixel) == list(COLOURS[2])
     handle = tab.locator(f"{frame} .rc-slider-handle, {frame} [role='slider']").first

@@ -59,7 +59,8 @@ def test_parcoords_axes_and_colour():
     assert figure.layout.meta["runs"] == [2, 1]
     numbers = axis("x", [None, 1])
     assert math.isnan(numbers["values"][0]) and numbers["values"][1] == 1 and "ticktext" not in numbers
-    assert axis("y", ["b", None, "a"]) == {"label": "y", "values": [1, -1, 0], "tickvals": [0, 1], "ticktext": ["a", "b"]}
+    texts = axis("y", ["b", None, "a"])
+    assert texts == {"label": "y", "values": [1, -1, 0], "tickvals": [0, 1], "ticktext": ["a", "b"]}
 
 
 def test_text_newest_first_and_images_of_one_step():

@@ -15,8 +15,8 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.distribution.distributions_plugin import DistributionsPlugin
-from tensorboard.plugins.hparams import api_pb2, hparams_plugin, list_session_groups
 from tensorboard.plugins.histogram.histograms_plugin import HistogramsPlugin
+from tensorboard.plugins.hparams import api_pb2, hparams_plugin, list_session_groups
 from tensorboard.plugins.scalar.scalars_plugin import OutputFormat, ScalarsPlugin
 from tensorboard.plugins.text.text_plugin import TextPlugin
 from torch.utils.tensorboard import SummaryWriter

@@ -27,15 +27,15 @@ from tensorboard.util import tensor_util
 from tqdm import tqdm
 
 from torchscope.errors import TraceImportError
-from torchscope.storage.runs.span import set_run_span
+from torchscope.io.tensorboard_values import image_values, skipped_kind, text_value
 from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.records import ScalarLog
-from torchscope.storage.runs.writes import create_run
 from torchscope.storage.runs.scalar_writes import write_scalars
+from torchscope.storage.runs.span import set_run_span
+from torchscope.storage.runs.writes import create_run
 from torchscope.storage.tensorboard.writes import (
     insert_graph, insert_histograms, insert_images, insert_metrics, insert_texts,
 )  # fmt: skip
-from torchscope.io.tensorboard_values import image_values, skipped_kind, text_value
 
 GRAPH_PLUGINS = ("graph_run_metadata_graph", "graph_run_metadata")
 _MAX_WALL_S = 2.0**62 / 1e9  # wall times in int64 nanoseconds

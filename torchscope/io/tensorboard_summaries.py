@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from tensorboard.compat.proto import summary_pb2
-from tensorboard.plugins.hparams import api_pb2, metadata as hparams_metadata, plugin_data_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.plugins.text import summary_v2 as text_summary
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner, insert_rows
 from torchscope.storage.tensorboard.schema import (
-    tb_graph_nodes, tb_graphs, tb_hparam_metrics, tb_histograms, tb_images, tb_texts,
+    tb_graph_nodes, tb_graphs, tb_histograms, tb_hparam_metrics, tb_images, tb_texts,
 )  # fmt: skip
 
 NODE_COLUMNS = ("graph_id", "name", "op", "scope", "inputs", "device", "attrs")

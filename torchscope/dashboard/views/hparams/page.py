@@ -15,7 +15,11 @@ from dash import Input, Output, State, dcc, html
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.views.hparams.figures import parcoords_figure
-from torchscope.dashboard.views.hparams.tables import HparamsTable, hparams_columns, hparams_table
+from torchscope.dashboard.views.hparams.tables import (
+    HparamsTable,
+    hparams_columns,
+    hparams_table,
+)
 from torchscope.storage.store import Store
 
 
@@ -36,12 +40,13 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     """The grid, the colour picker and the figure; a hint when no run has hparams."""
     table = _table(store)
     if not table.rows:
-        return html.Div([
-            html.H1("Hyperparameters"),
-            html.P(["No run has hyperparameters yet: pass config={...} to torchscope.init, or import a TensorBoard "
-                    "log written with add_hparams. ", dcc.Link("All runs", href=urls.runs())], className="muted"),
-        ])  # fmt: skip
+        hint = ("No run has hyperparameters yet: pass config={...} to torchscope.init, or import a TensorBoard log "
+                "written with add_hparams. ")
+        return html.Div([html.H1("Hyperparameters"),
+                         html.P([hint, dcc.Link("All runs", href=urls.runs())], className="muted")])
     color = default_metric(table, query.get("color"))
+    picker = dcc.Dropdown(id="hparams-color", options=[{"label": m, "value": m} for m in table.metrics], value=color,
+                          clearable=False, style={"minWidth": "220px"})
     return html.Div(
         [
             html.H1("Hyperparameters"),
@@ -49,17 +54,14 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
                 [
                     html.P(f"{len(table.rows)} runs · {len(table.hparams)} hparams · {len(table.metrics)} metrics",
                            className="muted", id="hparams-count"),
-                    html.Label(["Colour by ", dcc.Dropdown(
-                        id="hparams-color", options=[{"label": m, "value": m} for m in table.metrics], value=color,
-                        clearable=False, style={"minWidth": "220px"},
-                    )], className="control"),  # fmt: skip
+                    html.Label(["Colour by ", picker], className="control"),
                 ],
                 className="controls",
             ),
             dcc.Graph(id="hparams-parcoords", figure=parcoords_figure(table, table.rows, color),
-                      config=plot_config(), className="chart"),  # fmt: skip
+                      config=plot_config(), className="chart"),
             data_grid("hparams-grid", table.rows, hparams_columns(table), floating_filters=True, page_size=50,
-                      shrink=True, csv_file="hparams.csv"),  # fmt: skip
+                      shrink=True, csv_file="hparams.csv"),
             dcc.Store(id="hparams-href", data=None),
         ]
     )
