@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from compile_models import Chatty, record_break_run
+from legend_check import nodes_under_legend
 from models import line_of
 
 import torchscope
@@ -77,12 +78,14 @@ def test_break_marker_reason_in_inspector_and_fx_toggle(
     assert "builtin operator `print`" in text
     # the toggle: the FX graphs Dynamo captured, coloured against the executed graph
     tab.get_by_text("FX (torch.compile)").click()
-    tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'block'")
+    tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'flex'")
     fx = _cy("graph-fx-cy")
     tab.wait_for_function(_soon(f"{fx}.nodes('.fx-both').length > 0"))
     labels = tab.evaluate(f"{fx}.nodes('.fx-both').map(n => n.data('label').split('\\n')[0])")
     assert sorted(labels) == ["linear", "linear", "mul", "relu", "sum"]  # block.lin and relu, sum, x * 2, head
     assert "ran eagerly" in tab.locator("#graph-fx-counts-dynamo").inner_text()
+    tab.evaluate(f"{fx}.fit(undefined, 30)")
+    assert nodes_under_legend(tab, fx, "graph-fx-cy", "graph-fx-legend") == []
     tab.get_by_text("executed", exact=True).click()
     tab.wait_for_function("getComputedStyle(document.getElementById('graph-fx')).display === 'none'")
     tab.wait_for_function("document.getElementById('graph-fx-cy') === null")  # the FX canvas goes with the toggle

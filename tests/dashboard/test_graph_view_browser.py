@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from legend_check import nodes_under_legend
 from models import LogBlock, NanNet, line_of, record_nan_run
 
 import torchscope
@@ -157,6 +158,8 @@ def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, se
     tab.wait_for_function(f"document.getElementById('graph-cy').dataset.focused === '{ids['head']}:1'")
     tab.locator("#graph-expand-all").click()
     _wait_count(tab, 17)  # every box open: 4 boxes and 13 nodes
+    tab.evaluate(f"{CY}.fit(undefined, 30)")  # the whole open graph, as the page fits it
+    assert nodes_under_legend(tab, CY, "graph-cy", "graph-legend") == []  # the legend is beside, never over
     tab.locator("#graph-hide input").check()
     _wait_count(tab, 13)  # without the four weights
     tab.locator("#graph-collapse-all").click()

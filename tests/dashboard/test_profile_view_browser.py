@@ -45,8 +45,10 @@ def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, share
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot")
     meta = tab.locator(".meta").first.inner_text()
     assert f"{sum(len(v) for v in kernels.values())} kernels" in meta and "NVIDIA A100" in meta
-    # CUDA runtime calls fill most of this trace while kernels run a tiny share of it: the hint says launch bound
-    assert "launch bound" in tab.locator("#prof-hints").inner_text()
+    # CUDA runtime calls fill most of this trace, but they are CUDA start-up (context, streams, first launches
+    # loading modules), not launches: the hint says so and does not call it launch bound
+    hints = tab.locator("#prof-hints").inner_text()
+    assert "Whole profile is mostly CUDA set-up" in hints and "launch bound" not in hints
     top = tab.evaluate("document.querySelector('#prof-top-kernels .js-plotly-plot')._fullData[0].customdata[0]")
     assert top == max(kernels, key=lambda n: sum(kernels[n]))
 

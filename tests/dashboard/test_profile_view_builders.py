@@ -34,17 +34,32 @@ def test_breakdown_bars_stack_to_the_step_wall_time() -> None:
     assert breakdown_figure(_breakdown(idle=1.0).assign(step=-1)).data[0].x[0] == "whole profile"
 
 
+def _runtime(**shares: float) -> pd.DataFrame:
+    wall = 1_000_000
+    return pd.DataFrame([{"step": 7, "wall_ns": wall, **{f"{c}_ns": int(shares.get(c, 0) * wall)
+                                                          for c in ("launch", "sync", "setup")}}])  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("shares", "words"),
+    ("shares", "calls", "words"),
     [
-        ({"idle": 0.6, "kernel": 0.4}, "Step 7 is mostly idle: nothing ran on the CPU or the GPU for 60% of it."),
-        ({"dataloader": 0.45, "kernel": 0.55}, "Step 7 is data-loading bound: 45% of it waits for the DataLoader."),
-        ({"runtime": 0.5, "kernel": 0.1, "cpu": 0.4}, "Step 7 is launch bound: 50% of it is spent in CUDA runtime calls"),
+        ({"idle": 0.6, "kernel": 0.4}, {}, "Step 7 is mostly idle: nothing ran on the CPU or the GPU for 60% of it."),
+        ({"dataloader": 0.45, "kernel": 0.55}, {}, "Step 7 is data-loading bound: 45% of it waits for the DataLoader."),
+        ({"runtime": 0.5, "kernel": 0.1, "cpu": 0.4}, {"launch": 0.5},
+         "Step 7 is launch bound: 50% of it is spent launching kernels (CUDA runtime calls)"),
+        ({"runtime": 0.5, "kernel": 0.1, "cpu": 0.4}, {"launch": 0.05, "setup": 0.45},
+         "Step 7 is mostly CUDA set-up: 45% of it is spent creating the context and streams"),
     ],
-)
-def test_hints_name_what_bounds_a_step(shares: dict[str, float], words: str) -> None:
-    hints = step_hints(_breakdown(**shares))
+)  # fmt: skip
+def test_hints_name_what_bounds_a_step(shares: dict[str, float], calls: dict[str, float], words: str) -> None:
+    hints = step_hints(_breakdown(**shares), runtime=_runtime(**calls))
     assert len(hints) == 1 and hints[0].startswith(words)
+
+
+def test_runtime_time_alone_is_not_called_launch_bound() -> None:
+    # half the step in runtime calls that wait for the device: neither launch bound nor set-up
+    assert step_hints(_breakdown(runtime=0.5, kernel=0.1, cpu=0.4), runtime=_runtime(sync=0.5)) == []
+    assert step_hints(_breakdown(runtime=0.5, kernel=0.1, cpu=0.4)) == []  # no split known: no claim
 
 
 def test_no_hint_for_a_busy_gpu_step_but_a_compute_bound_note() -> None:

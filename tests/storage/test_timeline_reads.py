@@ -210,16 +210,27 @@ def test_live_profile_timeline_modules_and_memory_attribution(db_path: Path) -> 
         by_op = store.memory_by_op(pid)
         assert by_op["allocations"].sum() == (memory["bytes"] > 0).sum() > 0
         assert by_op["frees"].sum() == (memory["bytes"] < 0).sum()
-        assert by_op["net_bytes"].sum() == memory["bytes"].sum()
         # brute force: the innermost op running on the allocation's thread (latest start, then shortest)
         ops = raw[raw["kind"] == "cpu_op"]
         expected: collections.Counter[str] = collections.Counter()
-        for lane, ts in memory.loc[memory["bytes"] > 0, ["lane_id", "ts"]].itertuples(index=False):
-            inside = ops[(ops["lane_id"] == lane) & (ops["start"] <= ts) & (ops["start"] + ops["dur"] > ts)]
+        held: collections.Counter[str] = collections.Counter()
+        rows = list(memory.itertuples(index=False))
+        for i, row in enumerate(rows):
+            if row.bytes <= 0:
+                continue
+            running = (ops["start"] <= row.ts) & (ops["start"] + ops["dur"] > row.ts)
+            inside = ops[(ops["lane_id"] == row.lane_id) & running]
             inside = inside.sort_values(["start", "dur"], ascending=[False, True])
-            expected[inside["name"].iloc[0] if len(inside) else "(no op)"] += 1
+            op = inside["name"].iloc[0] if len(inside) else "(no op)"
+            expected[op] += 1
+            block = (row.device_type, row.device, row.addr)
+            after = [r for r in rows[i + 1 :] if (r.device_type, r.device, r.addr) == block]
+            if not after or after[0].bytes > 0:  # the block's next event is not its free: held past the window
+                held[op] += row.bytes
         got = by_op[by_op["allocations"] > 0].set_index("op")["allocations"].to_dict()
         assert got == dict(expected)
+        assert by_op[by_op["held_bytes"] > 0].set_index("op")["held_bytes"].to_dict() == dict(held)
+        assert 0 < by_op["held_bytes"].sum() < by_op["allocated_bytes"].sum()  # this trace has both kinds
 
 
 def test_timeline_reads_agree_on_sqlite_and_postgresql(any_db: str, shared_data: Path, tmp_path: Path) -> None:

@@ -334,6 +334,13 @@ class Store:
         label, sort, event_count, max_level``."""
         return self._profiles.lanes(profile_id)
 
+    def runtime_split(self, profile_id: int) -> pd.DataFrame:
+        """Per step (as :meth:`step_breakdown`), the wall time in CUDA/HIP runtime and driver calls by what they do:
+        ``step, wall_ns, launch_ns`` (queueing work: kernel launches, async copies and sets, each under 1 ms),
+        ``sync_ns`` (waiting for the device), ``setup_ns`` (everything else: context and stream creation,
+        allocations, and launches of 1 ms or more, which load a kernel's module on first use)."""
+        return self._profiles.runtime_split(profile_id)
+
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
         """Per step and device: ``step, device, wall_ns, busy_ns, kernel_ns, idle_ns, utilization`` (kernel/wall)."""
         return self._profiles.device_utilization(profile_id)
@@ -561,9 +568,10 @@ class Store:
 
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """View read (profile memory tab): allocator events attributed to the innermost op running on their thread:
-        ``op, allocations, allocated_bytes, frees, freed_bytes, net_bytes``, by bytes allocated (``(no op)`` outside
-        any op)."""
-        return self._profiles.summaries.get(profile_id, "memory_by_op", lambda: self._timeline.memory_by_op(profile_id))
+        ``op, allocations, allocated_bytes, frees, freed_bytes, held_bytes``, by bytes allocated (``(no op)`` outside
+        any op). ``held_bytes``: what the op allocated and nothing freed later within the profile (matched by device
+        and address; the stored summary is named ``memory_held_by_op``)."""
+        return self._profiles.summaries.get(profile_id, "memory_held_by_op", lambda: self._timeline.memory_by_op(profile_id))
 
     def op_modules(self, profile_id: int) -> pd.DataFrame:
         """View read (profile links): per operator name, the module path (``Sequential_0/Linear_0``, from

@@ -24,6 +24,7 @@ Reads = tuple[ProfileReads, TimelineReads]
 SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "step_breakdown": lambda r, p: r[0].step_breakdown(p),
     "device_utilization": lambda r, p: r[0].device_utilization(p),
+    "runtime_split": lambda r, p: r[0].runtime_split(p),
     "op_table": lambda r, p: r[0].op_table(p, False),
     "op_table_shapes": lambda r, p: r[0].op_table(p, True),
     "kernel_table": lambda r, p: r[0].kernel_table(p),
@@ -31,10 +32,10 @@ SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "memory_peak": lambda r, p: r[0].memory_peak(p),
     "name_spans": lambda r, p: r[1].name_spans(p),
     "op_modules": lambda r, p: r[1].op_modules(p),
-    "memory_by_op": lambda r, p: r[1].memory_by_op(p),
+    "memory_held_by_op": lambda r, p: r[1].memory_by_op(p),
 }
 """Each stored summary: its name in ``profile_summaries`` and the read that computes it."""
-TIMELINE_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_by_op"))
+TIMELINE_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_held_by_op"))
 """The summaries computed from the timeline's event index (after the others, so the two are not held together)."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -195,6 +196,34 @@ def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, durat
         ("cpu", *spans(host, cpu_mask)),
     ]
     return pm.breakdown(steps, categories, "idle")
+
+
+LAUNCH_CALL = re.compile(r"launch|memcpy\w*async|memset\w*async|memcpywithstream", re.IGNORECASE)
+"""Runtime and driver calls that put work on a device queue (cudaLaunchKernel, cuLaunchKernel, cudaGraphLaunch,
+hipExtModuleLaunchKernel, cudaMemcpyAsync, hipMemcpyWithStream ...)."""
+SYNC_CALL = re.compile(r"synchronize|eventquery|streamquery", re.IGNORECASE)
+"""Runtime calls that wait for (or poll) the device."""
+SLOW_LAUNCH_NS = 1_000_000
+"""A launch call this long (1 ms) is not queueing work: it is CUDA loading the kernel's module on first use."""
+
+
+def runtime_split(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
+    """See :meth:`ProfileReads.runtime_split`."""
+    steps = steps_frame(conn, profile_id, duration)
+    host = frames.get(conn, profile_id, "host")
+    calls = host[host["kind"].isin([_K["cuda_runtime"], _K["cuda_driver"]])]
+    names = names_of(conn, calls["name_id"].unique())
+    name = calls["name_id"].map(names).fillna("").astype(str)
+    launch = name.str.contains(LAUNCH_CALL).to_numpy()
+    sync = name.str.contains(SYNC_CALL).to_numpy() & ~launch
+    quick = calls["dur"].to_numpy(np.int64) < SLOW_LAUNCH_NS
+    start = calls["start"].to_numpy(np.int64)
+    end = start + calls["dur"].to_numpy(np.int64)
+    kinds = {"launch": launch & quick, "sync": sync, "setup": ~(launch & quick) & ~sync}
+    rows = []
+    for step, lo, hi in steps.itertuples(index=False):
+        rows.append((step, hi - lo, *(pm.union_length(start[m], end[m], lo, hi) for m in kinds.values())))
+    return pd.DataFrame(rows, columns=["step", "wall_ns", *(f"{k}_ns" for k in kinds)])
 
 
 def device_utilization(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:

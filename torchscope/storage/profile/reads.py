@@ -128,6 +128,16 @@ class ProfileReads:
 
         return self.summaries.get(profile_id, "step_breakdown", compute)
 
+    def runtime_split(self, profile_id: int) -> pd.DataFrame:
+        """Backs :meth:`Store.runtime_split`, which documents the columns."""
+        duration = self._duration(profile_id)
+
+        def compute() -> pd.DataFrame:
+            with self._engine.connect() as conn:
+                return ap.runtime_split(conn, self.event_frames, int(profile_id), duration)
+
+        return self.summaries.get(profile_id, "runtime_split", compute)
+
     def device_utilization(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.device_utilization`, which documents the columns."""
         duration = self._duration(profile_id)

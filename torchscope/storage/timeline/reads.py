@@ -253,7 +253,7 @@ class TimelineReads:
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.memory_by_op`, which documents the columns."""
         memory = self._profiles.memory_timeline(profile_id)
-        cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "net_bytes"]
+        cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "held_bytes"]
         if memory.empty or "lane_id" not in memory.columns:
             return pd.DataFrame(columns=cols)
         t = self._timeline(profile_id)
@@ -266,12 +266,13 @@ class TimelineReads:
         frame = pd.DataFrame({"op": op, "alloc": size > 0, "bytes": size})
         frame["allocated"] = np.where(size > 0, size, 0)
         frame["freed"] = np.where(size < 0, -size, 0)
+        frame["held"] = np.where(not_freed_later(memory), size, 0)
         g = frame.groupby("op", sort=False)
         out = pd.DataFrame(
             {"allocations": g["alloc"].sum().astype("int64"), "allocated_bytes": g["allocated"].sum(),
-             "frees": (g.size() - g["alloc"].sum()).astype("int64"), "freed_bytes": g["freed"].sum()}
+             "frees": (g.size() - g["alloc"].sum()).astype("int64"), "freed_bytes": g["freed"].sum(),
+             "held_bytes": g["held"].sum()}
         )  # fmt: skip
-        out["net_bytes"] = out["allocated_bytes"] - out["freed_bytes"]
         out = out.reset_index().sort_values(["allocated_bytes", "op"], ascending=[False, True], kind="stable")
         return out.reset_index(drop=True)[cols]
 
@@ -377,3 +378,20 @@ def _bounds(start: int | None, end: int | None, duration: int) -> tuple[int, int
         raise BadRequestError(f"the window end ({b}) must come after its start ({a})")
     return a, b
 
+
+def not_freed_later(memory: pd.DataFrame) -> np.ndarray:
+    """Per allocator event of ``memory`` (in time order): whether it is an allocation whose block is not freed
+    later within the profile, i.e. the next event at the same device and address is not a free. Allocations of
+    unknown address count as freed (nothing to match them by)."""
+    size = memory["bytes"].to_numpy(np.int64)
+    known = memory["addr"].notna().to_numpy()
+    keys = [memory[c].fillna(-1).to_numpy(np.int64) for c in ("device_type", "device", "addr")]
+    order = np.lexsort((np.arange(len(memory)), memory["ts"].to_numpy(np.int64), *keys[::-1]))
+    same = known[order][1:] & known[order][:-1]  # sorted positions i and i + 1: the same device and address
+    for key in keys:
+        same &= key[order][1:] == key[order][:-1]
+    freed_next = np.zeros(len(memory), dtype=bool)
+    freed_next[:-1] = same & (size[order][1:] < 0)
+    held = np.zeros(len(memory), dtype=bool)
+    held[order] = (size[order] > 0) & ~freed_next & known[order]
+    return held

@@ -57,4 +57,5 @@ def fx_view(data: GraphData, state: GraphState) -> list[Any]:
     if built.fused:
         swatches.append(html.Div([html.Span(className="swatch swatch-fused"), html.Span("fused into one kernel")],
                                  className="legend-item"))  # fmt: skip
-    return [canvas, html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")]
+    return [html.Div(canvas, className="graph-stage"),
+            html.Div([*swatches, *legend], className="graph-legend", id="graph-fx-legend")]

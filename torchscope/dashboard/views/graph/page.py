@@ -144,9 +144,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
 
 
 def _canvas(scene: Scene, over: list[Any]) -> html.Div:
-    """The Cytoscape canvas with its legend, status line and edge hover; ``over``: what may be laid over it (the FX
-    view)."""
-    return html.Div(
+    """The Cytoscape canvas with its status line and edge hover, the legend below it; ``over``: what may be laid
+    over both (the FX view)."""
+    stage = html.Div(
         [
             cyto.Cytoscape(
                 id="graph-cy", elements=scene.elements, stylesheet=stylesheet(),
@@ -154,11 +154,14 @@ def _canvas(scene: Scene, over: list[Any]) -> html.Div:
                 boxSelectionEnabled=False, autoRefreshLayout=False, className="graph-canvas",
                 style={"width": "100%", "height": "100%"},
             ),  # fmt: skip
-            html.Div(scene.legend, id="graph-legend"),
             html.Div(scene.status, id="graph-status", className="graph-status"),
             html.Div("", id="graph-hover", className="graph-hover"),
-            *over,
         ],
+        className="graph-stage",
+    )
+    # the legend is a strip below the canvas, never laid over it: it would hide nodes
+    return html.Div(
+        [stage, html.Div(scene.legend, id="graph-legend"), *over],
         className="graph-main",
         id="graph-executed",
     )
@@ -338,7 +341,7 @@ def register(app: dash.Dash, store: Store) -> None:
     def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
         """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
         if mode == "fx":
-            return {"display": "block"}, fx_view(data, GraphState.from_json(saved))
+            return {"display": "flex"}, fx_view(data, GraphState.from_json(saved))
         return {"display": "none"}, []
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)

@@ -73,18 +73,27 @@ def top_figure(frame: pd.DataFrame, label: str, value: str, title: str, n: int =
     return fig
 
 
-def step_hints(breakdown: pd.DataFrame, utilization: pd.DataFrame | None = None) -> list[str]:
-    """Plain-language hints, one per step that is mostly idle, data-loading bound or launch bound.
+def step_hints(
+    breakdown: pd.DataFrame, utilization: pd.DataFrame | None = None, runtime: pd.DataFrame | None = None
+) -> list[str]:
+    """Plain-language hints, one per step that is mostly idle, data-loading bound, launch bound or mostly CUDA
+    set-up.
 
     Shares are of the step's wall time: idle (nothing ran on host or device) over 50%; waiting for the DataLoader
-    over 30%; CUDA runtime calls over 30% while kernels fill less of the step than the runtime does.
+    over 30%; from ``runtime`` (:meth:`Store.runtime_split`): kernel launches (each under 1 ms) over 30% while
+    kernels fill less of the step than the launches do, or set-up calls (context and stream creation, allocations,
+    first launches that load a module) over 30%. A trace whose runtime time is CUDA start-up is not called launch
+    bound.
     """
     hints = []
+    split = {} if runtime is None else {int(r["step"]): r for r in runtime.to_dict("records")}
     for row in breakdown.to_dict("records"):
         wall = row.get("wall_ns") or 0
         if wall <= 0:
             continue
         share = {cat: row.get(f"{cat}_ns", 0) / wall for cat in CATEGORIES}
+        calls = split.get(int(row["step"]), {})
+        launch, setup = calls.get("launch_ns", 0) / wall, calls.get("setup_ns", 0) / wall
         name = step_label(row["step"]).capitalize()
         if share["idle"] > IDLE_SHARE:
             hints.append(f"{name} is mostly idle: nothing ran on the CPU or the GPU for {share['idle']:.0%} of it. "
@@ -92,10 +101,15 @@ def step_hints(breakdown: pd.DataFrame, utilization: pd.DataFrame | None = None)
         if share["dataloader"] > LOADER_SHARE:
             hints.append(f"{name} is data-loading bound: {share['dataloader']:.0%} of it waits for the DataLoader. "
                          "Try more workers (num_workers), pin_memory=True and prefetching.")  # fmt: skip
-        if share["runtime"] > LAUNCH_SHARE and share["kernel"] < share["runtime"]:
-            hints.append(f"{name} is launch bound: {share['runtime']:.0%} of it is spent in CUDA runtime calls "
-                         f"(kernel launches) while kernels run only {share['kernel']:.0%} of it. Fuse small ops "
+        if launch > LAUNCH_SHARE and share["kernel"] < launch:
+            hints.append(f"{name} is launch bound: {launch:.0%} of it is spent launching kernels (CUDA runtime "
+                         f"calls) while kernels run only {share['kernel']:.0%} of it. Fuse small ops "
                          "(torch.compile), use CUDA graphs or larger batches.")  # fmt: skip
+        if setup > LAUNCH_SHARE:
+            hints.append(f"{name} is mostly CUDA set-up: {setup:.0%} of it is spent creating the context and "
+                         "streams, allocating, and loading kernels on their first launch, not running the model. "
+                         "Profile after a few warm-up steps (torch.profiler.schedule(wait=1, warmup=1, active=3)) "
+                         "to see the steady state.")  # fmt: skip
     if utilization is not None and len(utilization) and not hints:
         mean = float(utilization["utilization"].mean())
         if mean >= 0.8:

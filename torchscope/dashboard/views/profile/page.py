@@ -62,7 +62,7 @@ def _overview(store: Store, pid: int, meta: dict[str, Any]) -> list[Any]:
     utilization = store.device_utilization(pid)
     ops = store.op_table(pid)
     kernels = store.kernel_table(pid)
-    hints = step_hints(breakdown, utilization)
+    hints = step_hints(breakdown, utilization, store.runtime_split(pid))
     parts: list[Any] = [
         html.Div([html.P(h, className="prof-hint") for h in hints], id="prof-hints") if hints else None,
         ranks.section(store, pid),  # a job's profiles: step time per rank, stragglers, comm/compute overlap
@@ -129,9 +129,25 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         html.Div(peak_text, className="meta", id="prof-peaks"),
         dcc.Graph(id="prof-memory", figure=memory_figure(timeline, peaks), config=GRAPH_CONFIG, className="chart"),
         html.H3("Operators that allocated most"),
+        html.P("Allocations are counted in the operator running when they happened, frees in the one running when "
+               "they happened. \u201cAllocated and not freed within the window\u201d is what an operator allocated "
+               "that was still allocated when the profile ended: memory kept across the window (weights, optimizer "
+               "state, activations saved for backward) shows there, which is not a leak by itself.",
+               className="muted", id="prof-memory-note"),
         _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
               f"{base}_memory_ops.csv"),
     ]  # fmt: skip
+
+
+def profile_facts(pid: int, meta: dict[str, Any], link_id: str | None = None) -> list[Any]:
+    """A profile's device, steps, events, kernels and duration, and a link to its timeline (the meta line)."""
+    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
+    link = {"id": link_id} if link_id else {}
+    device = meta["device_name"] or ("GPU (not named in the trace)" if meta["kernel_count"] else "CPU only")
+    return [html.Span(device), html.Span(steps),
+            html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
+            html.Span(fmt_duration(meta["duration_ns"])),
+            dcc.Link("Open timeline →", href=urls.timeline(pid), **link)]  # fmt: skip
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
@@ -141,7 +157,6 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
     tab = query.get("tab", "overview")
     if tab not in TABS:
         raise BadRequestError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
-    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
     content = _tab_content(store, pid, meta, tab, query)
     store.timeline_prefetch(pid)  # the timeline is one click away: load its index while the browser draws this
     return html.Div(
@@ -149,10 +164,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
             html.H1([meta["name"], html.Span(meta["source"], className="badge status-finished")]),
             html.Div(
                 [html.Span(f"profile #{pid}"), dcc.Link(f"run #{meta['run_id']}", href=urls.run(meta["run_id"])),
-                 html.Span(meta["device_name"] or "CPU only"), html.Span(steps),
-                 html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
-                 html.Span(fmt_duration(meta["duration_ns"])),
-                 dcc.Link("Open timeline →", href=urls.timeline(pid), id="prof-timeline-link")],
+                 *profile_facts(pid, meta, link_id="prof-timeline-link")],
                 className="meta",
             ),  # fmt: skip
             _tab_bar(pid, tab),

@@ -176,7 +176,8 @@ def memory_op_columns() -> list[dict[str, Any]]:
         {"field": "allocated_bytes", "headerName": "allocated (bytes)", **NUM, "sort": "desc"},
         {"field": "frees", "type": "numericColumn", "filter": "agNumberColumnFilter"},
         {"field": "freed_bytes", "headerName": "freed (bytes)", **NUM},
-        {"field": "net_bytes", "headerName": "net (bytes)", **NUM},
+        {"field": "held_bytes", "headerName": "allocated and not freed within the window (bytes)", "minWidth": 220,
+         **NUM},
         LINKS,
     ]
 
@@ -187,7 +188,7 @@ def memory_op_rows(frame: pd.DataFrame, profile_id: int, spans: pd.DataFrame | N
         return []
     out = pd.DataFrame({"op": frame["op"].astype(str), "allocations": frame["allocations"].astype(int),
                         "frees": frame["frees"].astype(int)})  # fmt: skip
-    for col in ("allocated_bytes", "freed_bytes", "net_bytes"):
+    for col in ("allocated_bytes", "freed_bytes", "held_bytes"):
         out[col] = frame[col].astype("int64")
     out["links"] = [
         _links(("timeline", _timeline(profile_id, n, spans))) if n != "(no op)" else "" for n in out["op"]

@@ -25,6 +25,7 @@ from torchscope.dashboard.views.run.header import (
 from torchscope.dashboard.views.run.media import (
     hparam_metrics_block, image_section, imported_graph_links, text_section,
 )  # fmt: skip
+from torchscope.dashboard.views.run.profiles import profiles_section
 from torchscope.dashboard.views.run.scalars import SYSTEM_PREFIX, group_tags, scalar_figure, tag_prefix, x_mode_for
 from torchscope.errors import BadRequestError
 from torchscope.dashboard.formatting import fmt_time
@@ -71,6 +72,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     )
     parts = header_parts(run, None)
     artifacts = store.run_artifacts(run["id"])
+    # a run that logged no scalar (an imported trace): its profiles' summaries instead of an empty chart area
+    profiles = profiles_section(store, int(run["id"])) if not sections else None
+    quiet = not sections and run["status"] in ENDED  # no scalar will come (an imported trace or hparams session)
     return html.Div(
         [
             dcc.Store(id="run-id", data=int(run_id)),
@@ -108,8 +112,10 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
                                    value=x, inline=True, className="control"),
                 ],
                 className="controls",
+                style={"display": "none"} if quiet else None,
             ),  # fmt: skip
             html.Div(sections, id="run-charts", className="chart-groups"),
+            profiles,
             image_section(store.images(run["id"])),
             text_section(store.texts(run["id"])),
             dcc.Interval(id="run-refresh", interval=refresh_ms),
