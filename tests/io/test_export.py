@@ -1,4 +1,4 @@
-"""Exporting: Chrome traces that round-trip through our importer; TensorBoard files that TensorBoard reads."""
+"""Exporting: Chrome traces that round-trip through our importer (TensorBoard: test_export_tensorboard.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import warnings
 import pandas as pd
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import torchscope
 from torchscope.cli.main import main
@@ -69,39 +68,6 @@ def test_live_profile_with_memory_and_shapes_round_trips(tmp_path, db_path):
     with Store(db_path) as store:
         assert len(store.memory_timeline(1)) > 0
         assert_same_profile(store, 1, again.profiles[0]["id"])
-
-
-def test_tensorboard_export_is_read_back_by_tensorboard(shared_data, tmp_path, db_path):
-    run = torchscope.init("tb", db=db_path)
-    for step in range(5):
-        run.log({"loss": 1.0 / (step + 1), "odd": float("nan") if step == 2 else step}, step=step)
-    run.finish()
-    logdir = tmp_path / "tb"
-    lines = list(export_run(db_path, run.id, tensorboard_dir=logdir))
-    assert lines == [f"wrote 10 scalars (2 tags) and 0 histograms of run {run.id} to {logdir}"]
-    acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "histograms": 0})
-    acc.Reload()
-    loss = acc.Scalars("loss")
-    assert [e.step for e in loss] == [0, 1, 2, 3, 4]
-    assert [e.value for e in loss] == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2], rel=1e-6)
-    odd = [e.value for e in acc.Scalars("odd")]
-    assert math.isnan(odd[2]) and odd[:2] == [0.0, 1.0]
-
-
-def test_imported_histograms_export_to_tensorboard_histograms(shared_data, tmp_path, db_path):
-    result = import_path(db_path, shared_data / "tensorboard_keras" / "summary")
-    logdir = tmp_path / "tb"
-    list(export_run(db_path, result.run_id, tensorboard_dir=logdir))
-    acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0, "histograms": 0})
-    acc.Reload()
-    with Store(db_path) as store:
-        stored = store.histograms(result.run_id, tags=["demo/dist"])
-    read = acc.Histograms("demo/dist")
-    assert [e.step for e in read] == stored["step"].tolist()
-    for event, buckets in zip(read, stored["buckets"]):
-        assert list(event.histogram_value.bucket) == [b[2] for b in buckets]
-        assert list(event.histogram_value.bucket_limit) == pytest.approx([b[1] for b in buckets])
-    assert [e.value for e in acc.Scalars("demo/wave")][:2] == pytest.approx([2.0, 1.9701331556824833], rel=1e-6)
 
 
 def test_export_of_a_profile_of_another_run_is_an_error(shared_data, tmp_path, db_path, capsys):

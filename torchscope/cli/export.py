@@ -18,6 +18,10 @@ from torchscope.cli.options import db_option
     help="Write profiles as Parquet tables (events, kernels, operators, steps, profiles) into this directory.",
 )  # fmt: skip
 @click.option(
+    "--replace", is_flag=True, default=False,
+    help="With --tensorboard: delete the event files already in DIR first (else such a DIR is refused).",
+)  # fmt: skip
+@click.option(
     "--profile", "profile_id", type=int, default=None,
     help="Which profile of the run (default: its first; for --parquet, all of them).",
 )  # fmt: skip
@@ -28,6 +32,7 @@ def export_command(
     chrome_trace: str | None,
     parquet_dir: str | None,
     profile_id: int | None,
+    replace: bool,
 ) -> None:
     """Export a run's scalars/histograms to TensorBoard, one of its profiles as a Chrome trace, or its profiles as
     Parquet for DuckDB/Spark (docs/parquet.md)."""
@@ -37,7 +42,7 @@ def export_command(
         raise click.UsageError("say what to export: --tensorboard DIR, --chrome-trace FILE and/or --parquet DIR")
     lines = export_run(
         db, run_id, tensorboard_dir=tensorboard_dir, chrome_trace=chrome_trace, profile_id=profile_id,
-        parquet_dir=parquet_dir,
+        parquet_dir=parquet_dir, replace=replace,
     )  # fmt: skip
     for line in lines:
         click.echo(line)

@@ -19,6 +19,7 @@ ROUTES: dict[str, str] = {
     "profile": r"/profile/(?P<profile_id>\d+)",
     "timeline": r"/timeline/(?P<profile_id>\d+)",
     "compare": r"/compare",
+    "hparams": r"/hparams",
 }
 """The path pattern of each view, by view name (the folder under ``dashboard/views``)."""
 
@@ -104,3 +105,8 @@ def compare(a: int | str | None = None, b: int | str | None = None, **query: Any
     if a is None or b is None:
         return "/compare"
     return _with_query("/compare", {"a": a, "b": b, **query})
+
+
+def hparams(*, color: str | None = None) -> str:
+    """The hyperparameters of every run, the figure coloured by metric ``color``."""
+    return _with_query("/hparams", {"color": color})

@@ -21,11 +21,13 @@ def export_run(
     chrome_trace: str | os.PathLike[str] | None = None,
     profile_id: int | None = None,
     parquet_dir: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> Iterator[str]:
     """Export run ``run_id``; yields one printable line per file written.
 
-    ``tensorboard_dir``: its scalars (``simple_value``) and imported histograms (``HistogramProto``) as an event
-    file TensorBoard reads. ``chrome_trace``: profile ``profile_id`` of the run (default: its first) as Chrome
+    ``tensorboard_dir``: its scalars, imported histograms and watched tensors' histograms as an event file
+    TensorBoard reads (:mod:`torchscope.io.export_tensorboard`); a folder already holding event files is refused
+    unless ``replace``, which deletes them first. ``chrome_trace``: profile ``profile_id`` of the run (default: its first) as Chrome
     trace JSON (Perfetto, chrome://tracing, and ``torchscope import`` read it back with identical events).
     ``parquet_dir``: profile ``profile_id`` (default: every profile of the run, e.g. one per rank) as Parquet
     tables (docs/parquet.md; needs pyarrow).
@@ -33,7 +35,7 @@ def export_run(
     with Store(db) as store:
         run = store.run(run_id)
         if tensorboard_dir:
-            yield write_tensorboard(store, int(run["id"]), Path(tensorboard_dir))
+            yield write_tensorboard(store, int(run["id"]), Path(tensorboard_dir), replace=replace)
         if chrome_trace:
             first = _profiles_of_run(store, int(run["id"]), profile_id, "a Chrome trace")[0]
             yield write_chrome_trace(store, first, Path(chrome_trace))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,18 @@ EVENTS_MARKER = "tfevents"
 
 @dataclass
 class ImportResult:
-    """What one import stored: runs, their profiles, scalars, histograms and graphs."""
+    """What one import stored: runs, their profiles, scalars, histograms, graphs, hparam metrics, texts and images;
+    and what it did not (``skipped``: TensorBoard values by kind, e.g. ``run_metadata``, ``audio``, a plugin)."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)  # {"id", "name"}
+    runs: list[dict[str, Any]] = field(default_factory=list)  # {"id", "name"} (+ "hparams": how many, from TB)
     profiles: list[dict[str, Any]] = field(default_factory=list)  # insert_profile's summaries (+ "file")
     scalars: int = 0
     histograms: int = 0
     graphs: list[dict[str, Any]] = field(default_factory=list)  # {"run_id", "tag", "kind", "nodes"}
+    metrics: int = 0
+    texts: int = 0
+    images: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -51,14 +57,19 @@ class ImportResult:
         """A few printable lines: what was imported into which run."""
         lines = []
         for run in self.runs:
-            lines.append(f"imported run {run['id']} ({run['name']})")
+            hparams = f": {run['hparams']} hparams" if run.get("hparams") else ""
+            lines.append(f"imported run {run['id']} ({run['name']}){hparams}")
         for p in self.profiles:
             lines.append(
                 f"  profile {p['id']} from {p['file']}: {p['events']} events, {p['kernels']} kernels, "
                 f"{p['steps']} steps, {p['lanes']} lanes (decoded by {p['decoded_by']})"
             )
-        if self.scalars or self.histograms:
-            lines.append(f"  {self.scalars} scalars, {self.histograms} histograms")
+        if self.scalars or self.histograms or self.metrics or self.texts or self.images:
+            lines.append(f"  {self.scalars} scalars, {self.histograms} histograms, {self.metrics} hparam metrics, "
+                         f"{self.texts} texts, {self.images} images")  # fmt: skip
+        if self.skipped:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped.items()))
+            lines.append(f"  not imported (torchscope does not keep these): {kinds}")
         for g in self.graphs:
             lines.append(f"  graph {g['tag'] or '(graph_def)'} ({g['kind']}): {g['nodes']} nodes")
         lines.append(f"  in {self.seconds:.2f} s")

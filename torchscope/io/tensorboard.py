@@ -1,12 +1,18 @@
-"""Reading TensorBoard event files for ``torchscope import``: scalars, histograms and graphs, with TensorBoard's own
-protos. One torchscope run per log directory (what TensorBoard shows as a run)."""
+"""Reading TensorBoard event files for ``torchscope import``: scalars, histograms, graphs, hparams, text and images,
+with TensorBoard's own protos. One torchscope run per log directory (what TensorBoard shows as a run).
+
+What is not imported (run metadata, audio, other plugins' data) is counted by kind in the import's result, which
+prints it. The hparams plugin's ``session_start_info`` becomes the run's config; a metric its ``experiment`` names
+becomes the run's hparam metric (``Store.hparam_metrics``), and is only also a scalar series when it was logged at more
+than one step (``add_hparams`` logs each metric once: that is a value, not a curve).
+"""
 
 from __future__ import annotations
 
 import json
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,16 +21,21 @@ import numpy as np
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import config_pb2, event_pb2, graph_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from tensorboard.plugins.hparams import metadata as hparams_metadata
+from tensorboard.plugins.hparams.error import HParamsError
 from tensorboard.util import tensor_util
 from tqdm import tqdm
 
 from torchscope.errors import TraceImportError
-from torchscope.storage.runs.span import set_run_span
+from torchscope.io.tensorboard_values import image_values, skipped_kind, text_value
 from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.records import ScalarLog
-from torchscope.storage.runs.writes import create_run
 from torchscope.storage.runs.scalar_writes import write_scalars
-from torchscope.storage.tensorboard.writes import insert_graph, insert_histograms
+from torchscope.storage.runs.span import set_run_span
+from torchscope.storage.runs.writes import create_run
+from torchscope.storage.tensorboard.writes import (
+    insert_graph, insert_histograms, insert_images, insert_metrics, insert_texts,
+)  # fmt: skip
 
 GRAPH_PLUGINS = ("graph_run_metadata_graph", "graph_run_metadata")
 _MAX_WALL_S = 2.0**62 / 1e9  # wall times in int64 nanoseconds
@@ -114,10 +125,15 @@ def _histories(value: Any) -> Iterator[str]:
 class _RunCollector:
     """Everything read from one log directory, written once all its files were read."""
 
-    def __init__(self) -> None:
+    def __init__(self, metric_tags: set[str]) -> None:
         self.scalars: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
         self.histograms: list[tuple[str, int, int, Any]] = []
         self.graphs: list[tuple[str, str, int, int, list[Node]]] = []
+        self.texts: list[tuple[str, int, int, str]] = []
+        self.images: list[tuple[str, int, int, int, int, int, str, bytes]] = []
+        self.hparams: dict[str, Any] = {}
+        self.metric_tags = metric_tags  # shared by the directories of one import: an experiment names them once
+        self.skipped: Counter[str] = Counter()
 
     def add(self, event: event_pb2.Event, where: Path) -> None:
         step = int(event.step)
@@ -129,15 +145,18 @@ class _RunCollector:
                 f"epoch: the file is corrupt; {_ADVICE}"
             )
         wall = int(event.wall_time * 1e9)
-        if event.HasField("graph_def"):
+        what = event.WhichOneof("what")
+        if what == "graph_def":
             graph = graph_pb2.GraphDef.FromString(event.graph_def)
             self.graphs.append(("", "graph_def", step, wall, graph_nodes(graph)))
-        if not event.HasField("summary"):
+        if what != "summary":
+            if what not in (None, "file_version", "graph_def"):
+                self.skipped["run_metadata" if what == "tagged_run_metadata" else what] += 1
             return
         for value in event.summary.value:
             try:
                 self._value(value, step, wall)
-            except (DecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except (DecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError, HParamsError) as exc:
                 plugin = value.metadata.plugin_data.plugin_name or value.WhichOneof("value")
                 raise TraceImportError(
                     f"{where}: the value of tag {value.tag!r} at step {step} ({plugin}) cannot be read: "
@@ -177,39 +196,94 @@ class _RunCollector:
             if not isinstance(config, dict):
                 raise ValueError(f"a Keras model config is a JSON object, found a {type(config).__name__}")
             self.graphs.append((value.tag, "keras", step, wall, keras_nodes(config)))
+        elif plugin == hparams_metadata.PLUGIN_NAME:
+            self._hparams(value.tag, value.metadata.plugin_data.content)
+        elif which == "tensor" and plugin == "text":
+            self.texts.append((value.tag, step, wall, text_value(tensor_util.make_ndarray(value.tensor))))
+        elif which == "image" or (which == "tensor" and plugin == "images"):
+            for index, (width, height, mime, data) in enumerate(image_values(value)):
+                self.images.append((value.tag, step, wall, index, width, height, mime, data))
+        else:
+            self.skipped[skipped_kind(which, plugin)] += 1
+
+    def _hparams(self, tag: str, content: bytes) -> None:
+        """The hparams plugin's summaries: the experiment names the metrics, a session's start holds its hparams."""
+        if tag == hparams_metadata.EXPERIMENT_TAG:
+            experiment = hparams_metadata.parse_experiment_plugin_data(content)
+            self.metric_tags.update(m.name.tag for m in experiment.metric_infos)
+        elif tag == hparams_metadata.SESSION_START_INFO_TAG:
+            start = hparams_metadata.parse_session_start_info_plugin_data(content)
+            for name, item in start.hparams.items():
+                kind = item.WhichOneof("kind")
+                self.hparams[name] = None if kind in (None, "null_value") else getattr(item, kind)
+        # session_end_info: a status only, which an imported run's own status stands for
+
+    def metrics(self) -> tuple[list[tuple[str, int, int, float]], set[str]]:
+        """The hparam metrics of a run with hparams: ``(tag, step, wall, value)`` of each metric tag's last point,
+        and the tags logged at one step only (kept as a value, not as a one-point chart)."""
+        if not self.hparams:
+            return [], set()
+        points: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+        for (step, wall), values in self.scalars.items():
+            for tag, number in values.items():
+                if tag in self.metric_tags:
+                    points[tag].append((step, wall, number))
+        last = [(tag, *max(found)) for tag, found in sorted(points.items())]
+        return last, {tag for tag, found in points.items() if len({step for step, _, _ in found}) == 1}
 
 
 def import_event_files(
     conn: Any, interner: Interner, root: Path, files: list[Path], base_name: str, result: Any, progress: bool
 ) -> None:
-    """Import TensorBoard event files as one run per directory; adds to ``result`` (an ``ImportResult``)."""
+    """Import TensorBoard event files as one run per directory; adds to ``result`` (an ``ImportResult``).
+
+    Directories are read parents first, so an hparams experiment written at the top of a log directory (TF's
+    ``hparams_config``) names the metrics of the session runs below it."""
     by_dir: dict[Path, list[Path]] = defaultdict(list)
     for file in files:
         by_dir[file.parent].append(file)
+    metric_tags: set[str] = set()
     for directory in sorted(by_dir):
         rel = "" if directory == root or root.is_file() else str(directory.relative_to(root))
         name = f"{base_name}/{rel}" if rel else base_name
-        collected = _RunCollector()
+        collected = _RunCollector(metric_tags)
         for file in tqdm(sorted(by_dir[directory]), desc=f"import {name}", disable=not progress, leave=False):
             try:
                 for event in read_events(file):
                     collected.add(event, file)
             except (DecodeError, ValueError, UnicodeDecodeError, KeyError, IndexError) as exc:
                 raise TraceImportError(f"{file}: cannot read a TensorBoard event ({exc})") from exc
-        run_id = create_run(
-            conn, name=name, config={"imported_from": str(directory)}, started_at=time.time_ns(), source="import",
-            status="finished",
-        )  # fmt: skip
-        result.runs.append({"id": run_id, "name": name})
-        walls = [w for _, w in collected.scalars] + [h[2] for h in collected.histograms] + [g[3] for g in collected.graphs]
-        if walls:
-            set_run_span(conn, interner, run_id, min(walls), max(walls))
-        payloads = [ScalarLog(run_id, step, wall, values) for (step, wall), values in sorted(collected.scalars.items())]
-        if payloads:
-            write_scalars(conn, interner, payloads)
-        result.scalars += sum(len(p.values) for p in payloads)
-        insert_histograms(conn, interner, run_id, collected.histograms)
-        result.histograms += len(collected.histograms)
-        for tag, kind, step, wall, nodes in collected.graphs:
-            insert_graph(conn, run_id, tag, kind, step, wall, nodes)
-            result.graphs.append({"run_id": run_id, "tag": tag, "kind": kind, "nodes": len(nodes)})
+        _write_run(conn, interner, directory, name, collected, result)
+
+
+def _write_run(conn: Any, interner: Interner, directory: Path, name: str, collected: _RunCollector,
+               result: Any) -> None:  # fmt: skip
+    """Store what was read from one log directory as one run."""
+    config = {"imported_from": str(directory), **collected.hparams}
+    run_id = create_run(conn, name=name, config=config, started_at=time.time_ns(), source="import", status="finished")
+    result.runs.append({"id": run_id, "name": name, "hparams": len(collected.hparams)})
+    metrics, one_point = collected.metrics()
+    walls = [w for _, w in collected.scalars] + [h[2] for h in collected.histograms] + [g[3] for g in collected.graphs]
+    walls += [t[2] for t in collected.texts] + [i[2] for i in collected.images]
+    if walls:
+        set_run_span(conn, interner, run_id, min(walls), max(walls))
+    payloads = []
+    for (step, wall), values in sorted(collected.scalars.items()):
+        kept = {tag: v for tag, v in values.items() if tag not in one_point}
+        if kept:
+            payloads.append(ScalarLog(run_id, step, wall, kept))
+    if payloads:
+        write_scalars(conn, interner, payloads)
+    result.scalars += sum(len(p.values) for p in payloads)
+    insert_metrics(conn, interner, run_id, metrics)
+    result.metrics += len(metrics)
+    insert_histograms(conn, interner, run_id, collected.histograms)
+    result.histograms += len(collected.histograms)
+    insert_texts(conn, interner, run_id, collected.texts)
+    result.texts += len(collected.texts)
+    insert_images(conn, interner, run_id, collected.images)
+    result.images += len(collected.images)
+    result.skipped.update(collected.skipped)
+    for tag, kind, step, wall, nodes in collected.graphs:
+        insert_graph(conn, run_id, tag, kind, step, wall, nodes)
+        result.graphs.append({"run_id": run_id, "tag": tag, "kind": kind, "nodes": len(nodes)})

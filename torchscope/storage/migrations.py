@@ -50,7 +50,14 @@ def _compile_tables(conn: Connection) -> None:
     ``compiled_kernels``) are new: the ``create_all`` after the steps makes them; nothing that exists changes."""
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables}
+def _tensorboard_text_images(conn: Connection) -> None:
+    """5 -> 6: the tables of imported TensorBoard text, images and hparam metrics (``tb_texts``, ``tb_images``,
+    ``tb_hparam_metrics``) are new: the ``create_all`` after the steps makes them; nothing that exists changes."""
+
+
+STEPS: dict[int, Step] = {
+    1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _tensorboard_text_images,
+}  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

@@ -30,7 +30,8 @@ from torchscope.storage.profile.ranks import STRAGGLER_THRESHOLD
 from torchscope.storage.profile import chunks
 from torchscope.storage.profile.reads import ProfileReads
 from torchscope.storage.runs.reads import RunReads
-from torchscope.storage.tensorboard.reads import TbGraphReads
+from torchscope.storage.tensorboard.hparams import hparams_rows
+from torchscope.storage.tensorboard.reads import TbDataReads, TbGraphReads
 from torchscope.storage.timeline.reads import TimelineReads
 
 
@@ -54,6 +55,7 @@ class Store:
         self._compile = CompileReads(self._engine)
         self._profiles = ProfileReads(self._engine)
         self._tensorboard = TbGraphReads(self._engine)
+        self._tb_data = TbDataReads(self._engine)
         self._ranks = RankReads(self._engine)
         self._timeline = TimelineReads(self._engine, self._profiles)
         self.diffs = CompareReads(self._engine, self._runs, self._graphs, self._profiles)
@@ -380,6 +382,36 @@ class Store:
         """Imported histograms: ``run_id, tag, step, wall_time, min, max, num, sum, sum_squares, buckets``
         (``buckets`` a list of ``[left, right, count]``), by tag and step."""
         return self._tensorboard.histograms(run_id, tags)
+
+    def texts(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:
+        """Imported text (``add_text``, ``tf.summary.text``): ``tag, step, wall_time, text`` (markdown; a table of
+        strings as a markdown table), by tag and step."""
+        return self._tb_data.texts(run_id, tags)
+
+    def images(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:
+        """Imported images (``add_image``, ``tf.summary.image``) without their bytes: ``id, tag, step, wall_time,
+        sample`` (the image's place among those logged at once) ``, width, height, mime``, by tag, step, sample."""
+        return self._tb_data.images(run_id, tags)
+
+    def image(self, image_id: int) -> tuple[str, bytes]:
+        """``(mime, encoded bytes)`` of one imported image (an ``id`` of :meth:`images`); NotFoundError."""
+        return self._tb_data.image(image_id)
+
+    def hparam_metrics(self, run_ids: list[int] | None = None) -> pd.DataFrame:
+        """The metrics that imported hparams sessions name (``add_hparams``' ``metric_dict``), each one's last value:
+        ``run_id, tag, step, wall_time, value``, by run and tag."""
+        return self._tb_data.hparam_metrics(run_ids)
+
+    def hparams(self) -> pd.DataFrame:
+        """The hyperparameters and metrics of every run that has hparams (a config, or imported ``add_hparams``):
+        ``run_id, kind`` (``hparam`` | ``metric``) ``, key, value``. Hparams are the config flattened to ``a.b``
+        keys; metrics the imported hparam metrics and the latest value of each scalar tag (``sys/`` aside)."""
+        return hparams_rows(self.runs(), self.last_scalars(), self.hparam_metrics())
+
+    def imported_graphs(self, run_id: int) -> pd.DataFrame:
+        """The graphs imported from TensorBoard logs into ``run_id``, without their nodes: ``id, tag, kind, step,
+        nodes`` (how many), by id."""
+        return self._tb_data.imported_graphs(run_id)
 
     def latest_profile(self, run_id: int) -> int | None:
         """The id of the newest profile of ``run_id``, or None when the run has none."""

@@ -1,4 +1,5 @@
-"""Tables of what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs and histograms.
+"""Tables of what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs, histograms, text, images
+and hparam metrics (a run's hparams are its ``runs.config``).
 
 Imported graphs are kept apart from the graphs torchscope captures itself (``storage/graph/schema.py``), as they come in
 TensorBoard's forms: a TF op graph (``GraphDef``, from ``add_graph`` or ``trace_export``) or a Keras model config.
@@ -6,7 +7,7 @@ TensorBoard's forms: a TF op graph (``GraphDef``, from ``add_graph`` or ``trace_
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, String, Table, Text
 
 from torchscope.storage.schema import metadata
 
@@ -49,4 +50,43 @@ tb_histograms = Table(
     Column("sum_squares", Float(53)),
     Column("buckets", Text, nullable=False),  # JSON [[left, right, count], ...]
     Index("ix_tb_histograms_run_tag_step", "run_id", "tag_id", "step"),
+)
+
+tb_texts = Table(
+    "tb_texts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("tag_id", Integer, nullable=False),  # names
+    Column("step", BigInteger, nullable=False),
+    Column("wall_time", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),  # markdown (a table of strings is written as a markdown table)
+    Index("ix_tb_texts_run_tag_step", "run_id", "tag_id", "step"),
+)
+
+tb_images = Table(
+    "tb_images",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("tag_id", Integer, nullable=False),  # names
+    Column("step", BigInteger, nullable=False),
+    Column("wall_time", BigInteger, nullable=False),
+    Column("sample", Integer, nullable=False),  # the image's place among those of one value (tf.summary.image)
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("mime", String(16), nullable=False),  # image/png, image/jpeg ...
+    Column("data", LargeBinary, nullable=False),  # the encoded image as it was logged
+    Index("ix_tb_images_run_tag_step", "run_id", "tag_id", "step"),
+)
+
+tb_hparam_metrics = Table(
+    "tb_hparam_metrics",
+    metadata,
+    Column("run_id", Integer, nullable=False),
+    Column("tag_id", Integer, nullable=False),  # names: a metric tag the hparams experiment names
+    Column("step", BigInteger, nullable=False),
+    Column("wall_time", BigInteger, nullable=False),
+    Column("value", Float(53)),  # its last value in the run
+    Index("ix_tb_hparam_metrics_run", "run_id"),
 )

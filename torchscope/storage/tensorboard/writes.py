@@ -1,4 +1,5 @@
-"""Storing what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs and histograms."""
+"""Storing what ``torchscope import`` reads from TensorBoard logs besides scalars: graphs, histograms, text, images
+and hparam metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from torchscope.storage.bulk import Interner, insert_rows
-from torchscope.storage.tensorboard.schema import tb_graph_nodes, tb_graphs, tb_histograms
+from torchscope.storage.tensorboard.schema import (
+    tb_graph_nodes, tb_graphs, tb_histograms, tb_hparam_metrics, tb_images, tb_texts,
+)  # fmt: skip
 
 NODE_COLUMNS = ("graph_id", "name", "op", "scope", "inputs", "device", "attrs")
 HISTOGRAM_COLUMNS = ("run_id", "tag_id", "step", "wall_time", "min", "max", "num", "sum", "sum_squares", "buckets")
@@ -57,3 +60,35 @@ def write_model_graphs(conn: Connection, _interner: Interner, graphs: list[Any])
     """Writer handler of :class:`~torchscope.storage.tensorboard.records.ModelGraph` records."""
     for g in graphs:
         insert_graph(conn, g.run_id, g.tag, g.kind, g.step, g.wall_time, g.nodes)
+
+
+def insert_texts(conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, str]]) -> None:
+    """Insert ``(tag, step, wall_time, markdown)`` texts of ``run_id``."""
+    if not items:
+        return
+    ids = interner.ids(conn, {tag for tag, *_ in items})
+    rows = [(run_id, ids[tag], step, wall, text) for tag, step, wall, text in items]
+    insert_rows(conn, tb_texts, ("run_id", "tag_id", "step", "wall_time", "text"), rows)
+
+
+def insert_images(
+    conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, int, int, int, str, bytes]]
+) -> None:
+    """Insert ``(tag, step, wall_time, sample, width, height, mime, data)`` images of ``run_id``."""
+    if not items:
+        return
+    ids = interner.ids(conn, {tag for tag, *_ in items})
+    rows = [(run_id, ids[tag], *rest) for tag, *rest in items]
+    columns = ("run_id", "tag_id", "step", "wall_time", "sample", "width", "height", "mime", "data")
+    insert_rows(conn, tb_images, columns, rows)
+
+
+def insert_metrics(
+    conn: Connection, interner: Interner, run_id: int, items: list[tuple[str, int, int, float]]
+) -> None:
+    """Insert ``(tag, step, wall_time, value)`` hparam metrics of ``run_id`` (each metric's last value)."""
+    if not items:
+        return
+    ids = interner.ids(conn, {tag for tag, *_ in items})
+    rows = [(run_id, ids[tag], step, wall, value) for tag, step, wall, value in items]
+    insert_rows(conn, tb_hparam_metrics, ("run_id", "tag_id", "step", "wall_time", "value"), rows)

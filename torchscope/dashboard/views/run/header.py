@@ -109,12 +109,13 @@ def dropped_text(run: dict[str, Any]) -> str | None:
 
 def header_parts(run: dict[str, Any], rate: float | None) -> dict[str, Any]:
     """Texts of the header's live pieces: ``status``, ``status_class``, ``elapsed``, ``rate``, ``steps``, ``error``,
-    ``dropped``."""
+    ``dropped``. An imported run (``source == "import"``) has no rate: its log's wall times say when values were
+    written, not how fast it trained."""
     return {
         "status": run["status"],
         "status_class": f"badge status-{run['status']}",
         "elapsed": f"elapsed {fmt_duration(run['duration_ns'])}",
-        "rate": rate_text(rate),
+        "rate": None if run.get("source") == "import" else rate_text(rate),
         "steps": steps_text(run["last_step"]),
         "error": f"error: {run['error']}" if run.get("error") else None,
         "dropped": dropped_text(run),

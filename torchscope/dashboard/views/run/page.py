@@ -18,9 +18,12 @@ import pandas as pd
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
 
 from torchscope.dashboard.components import plot_config
-from torchscope.dashboard.views.run import live
+from torchscope.dashboard.views.run import live, media_page
 from torchscope.dashboard.views.run.header import (
     alert_block, artifacts_block, config_block, header_parts, latest_values,
+)  # fmt: skip
+from torchscope.dashboard.views.run.media import (
+    hparam_metrics_block, image_section, imported_graph_links, text_section,
 )  # fmt: skip
 from torchscope.dashboard.views.run.profiles import profiles_section
 from torchscope.dashboard.views.run.scalars import SYSTEM_PREFIX, group_tags, scalar_figure, tag_prefix, x_mode_for
@@ -71,7 +74,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     artifacts = store.run_artifacts(run["id"])
     # a run that logged no scalar (an imported trace): its profiles' summaries instead of an empty chart area
     profiles = profiles_section(store, int(run["id"])) if not sections else None
-    quiet = profiles is not None and run["status"] in ENDED  # no scalar will come: no chart controls
+    quiet = not sections and run["status"] in ENDED  # no scalar will come (an imported trace or hparams session)
     return html.Div(
         [
             dcc.Store(id="run-id", data=int(run_id)),
@@ -92,10 +95,12 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             ),
             html.Div(latest_values(store.last_scalars([run["id"]])), className="latest-values", id="run-latest"),
             config_block(run["config"] or {}),
+            hparam_metrics_block(store.hparam_metrics([run["id"]])),
             html.P(parts["error"], className="run-error", id="run-error"),
             html.P(parts["dropped"], className="run-dropped", id="run-dropped"),
             html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
             html.Div(artifacts_block(run["id"], artifacts), id="run-artifacts"),
+            imported_graph_links(run["id"], store.imported_graphs(run["id"])),
             html.Div(
                 [
                     html.Label(["Smoothing", dcc.Slider(id="run-smoothing", min=0, max=0.99, step=0.01, value=smoothing,
@@ -111,6 +116,8 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             ),  # fmt: skip
             html.Div(sections, id="run-charts", className="chart-groups"),
             profiles,
+            image_section(store.images(run["id"])),
+            text_section(store.texts(run["id"])),
             dcc.Interval(id="run-refresh", interval=refresh_ms),
             dcc.Interval(id="run-poll", interval=chart_poll_ms(refresh_ms), disabled=run["status"] in ENDED),
             dcc.Store(id="run-tick", data=0),
@@ -198,7 +205,8 @@ def update_charts(
 
 def register(app: dash.Dash, store: Store) -> None:
     """The poll that grows the charts (``run-poll``), the controls that redraw them, and the poll of the header
-    (``run-refresh``, which also stops the charts' poll once the run has ended)."""
+    (``run-refresh``, which also stops the charts' poll once the run has ended); the imported images' sliders."""
+    media_page.register(app, store)
 
     app.clientside_callback(
         GATE_POLL,

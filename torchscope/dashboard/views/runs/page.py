@@ -27,6 +27,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
                     html.Span("tick two runs to compare them", id="runs-compare-hint", className="muted"),
                     dcc.Link("Compare", id="runs-compare", href=urls.compare(), className="button",
                              style={"display": "none"}),
+                    dcc.Link("Hyperparameters", id="runs-hparams", href=urls.hparams()),
                 ],
                 className="runs-toolbar",
             ),
