@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from torchscope.dashboard.views.profile.memory import bucket_max, memory_figure
-from torchscope.dashboard.views.profile.figures import breakdown_figure, step_hints, top_figure, utilization_figure
+from torchscope.dashboard.profile_summary import breakdown_figure, step_hints, top_figure, utilization_figure
 from torchscope.dashboard.views.timeline.figures import DENSITY_TRACE, MATCH_TRACE, minimap_figure, timeline_figure
 from torchscope.dashboard.views.timeline.page import clamp_window, parse_relayout
 from torchscope.dashboard.views.profile import tables

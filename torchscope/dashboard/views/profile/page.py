@@ -16,12 +16,12 @@ from dash import Input, Output, State, dcc, html
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
-from torchscope.dashboard.views.profile.figures import (
-    breakdown_figure, step_hints, top_figure, utilization_figure,
+from torchscope.dashboard.profile_summary import (
+    breakdown_figure, profile_facts, step_hints, top_figure, utilization_figure,
 )  # fmt: skip
 from torchscope.dashboard.views.profile import ranks, tables
 from torchscope.errors import BadRequestError
-from torchscope.dashboard.formatting import fmt_bytes, fmt_duration, fmt_ms
+from torchscope.dashboard.formatting import fmt_bytes, fmt_ms
 from torchscope.storage.store import Store
 
 TABS = ("overview", "operators", "kernels", "modules", "memory")
@@ -137,17 +137,6 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
               f"{base}_memory_ops.csv"),
     ]  # fmt: skip
-
-
-def profile_facts(pid: int, meta: dict[str, Any], link_id: str | None = None) -> list[Any]:
-    """A profile's device, steps, events, kernels and duration, and a link to its timeline (the meta line)."""
-    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
-    link = {"id": link_id} if link_id else {}
-    device = meta["device_name"] or ("GPU (not named in the trace)" if meta["kernel_count"] else "CPU only")
-    return [html.Span(device), html.Span(steps),
-            html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
-            html.Span(fmt_duration(meta["duration_ns"])),
-            dcc.Link("Open timeline →", href=urls.timeline(pid), **link)]  # fmt: skip
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:

@@ -8,8 +8,7 @@ from dash import dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import plot_config
-from torchscope.dashboard.views.profile.figures import breakdown_figure, step_hints, top_figure
-from torchscope.dashboard.views.profile.page import profile_facts
+from torchscope.dashboard.profile_summary import breakdown_figure, profile_facts, step_hints, top_figure
 from torchscope.storage.store import Store
 
 MAX_SUMMARIES = 4

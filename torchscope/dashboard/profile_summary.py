@@ -1,15 +1,20 @@
-"""The profile overview: per-step breakdown, device utilisation, top ops / kernels and plain-language hints.
+"""What a profile's summary shows wherever it is shown (the profile page's overview, the run page of a run without
+scalars): per-step breakdown, device utilisation, top ops / kernels, plain-language hints and the facts line.
 
-Pure builders: the store's analysis frames in, plotly figures (or sentences) out.
+Pure builders: the store's analysis frames in, plotly figures, sentences or components out.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
+from dash import dcc, html
 
+from torchscope.dashboard import urls
 from torchscope.dashboard.components import BREAKDOWN_COLORS
-from torchscope.dashboard.formatting import chart_text, truncate
+from torchscope.dashboard.formatting import chart_text, fmt_duration, truncate
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
 """Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
@@ -116,3 +121,14 @@ def step_hints(
             hints.append(f"The GPU is busy {mean:.0%} of the time: this profile is compute bound; look at the top "
                          "kernels.")  # fmt: skip
     return hints
+
+
+def profile_facts(pid: int, meta: dict[str, Any], link_id: str | None = None) -> list[Any]:
+    """A profile's device, steps, events, kernels and duration, and a link to its timeline (the meta line)."""
+    steps = "no steps" if not meta["step_count"] else f"steps {meta['step_first']}–{meta['step_last']}"
+    link = {"id": link_id} if link_id else {}
+    device = meta["device_name"] or ("GPU (not named in the trace)" if meta["kernel_count"] else "CPU only")
+    return [html.Span(device), html.Span(steps),
+            html.Span(f"{meta['event_count']:,} events"), html.Span(f"{meta['kernel_count']:,} kernels"),
+            html.Span(fmt_duration(meta["duration_ns"])),
+            dcc.Link("Open timeline →", href=urls.timeline(pid), **link)]  # fmt: skip
