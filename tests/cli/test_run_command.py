@@ -225,3 +225,37 @@ def test_missing_script_or_bad_window_is_one_line_on_stderr(tmp_path: Path) -> N
     assert window.returncode == 2
     assert "--profile-steps" in window.stderr and "0 <= FIRST < END" in window.stderr
     assert not (tmp_path / "runs.db").exists() and not (tmp_path / "torchscope.db").exists()
+
+
+SELF_PROFILING = """
+import torch
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+windows = []
+def ready(prof):
+    names = {e.key for e in prof.key_averages()}
+    windows.append((prof.step_num, "ProfilerStep*" in names, "aten::addmm" in names))
+schedule = torch.profiler.schedule(wait=1, warmup=1, active=2, repeat=1)
+with torch.profiler.profile(schedule=schedule, on_trace_ready=ready) as prof:
+    for _ in range(6):
+        model(torch.randn(8, 4)).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        prof.step()
+print(windows)
+"""
+
+
+def test_a_script_that_profiles_itself_keeps_its_profiler(tmp_path: Path) -> None:
+    script = tmp_path / "self_profiling.py"
+    script.write_text(SELF_PROFILING)
+    plain = _python(str(script), cwd=tmp_path)
+    result = _torchscope("run", "--db", "runs.db", "--profile-steps", "2:4", str(script), cwd=tmp_path)
+    assert result.returncode == plain.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout == "[(4, True, True)]\n"
+    assert "the script is profiling at step 1: --profile-steps 2:4 skipped" in result.stderr
+    assert "TorchscopeWarning" not in result.stderr
+    store = torchscope.open(tmp_path / "runs.db")
+    assert store.profiles().empty
+    assert _steps(store, int(_only_run(store)["id"]), "optimizer/lr") == list(range(6))

@@ -12,7 +12,9 @@ window of them, all through the public :class:`~torchscope.capture.run.Run` API.
   so captured step ``k`` is the forward of training iteration ``k``. A forward under ``torch.no_grad`` (evaluation)
   is never captured while the script trains.
 - **Profile window.** ``profile=(a, b)`` records optimizer steps ``a .. b-1`` with ``torch.profiler`` (one warm-up
-  step before ``a`` when ``a > 0``), as one profile of the run whose ``ProfilerStep#k`` is optimizer step ``k``.
+  step before ``a`` when ``a > 0``), as one profile of the run whose ``ProfilerStep#k`` is optimizer step ``k``. The
+  profiler starts at the warm-up step, not before, and not at all when the script runs a profiler of its own then
+  (two cannot run at once; the script's wins).
 
 Nothing here raises into the script: a failure warns once on the run and carries on.
 """
@@ -20,6 +22,7 @@ Nothing here raises into the script: a failure warns once on the run and carries
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import sys
 import warnings
@@ -81,7 +84,7 @@ class AutoWatch:
         self._handles.append(nn_module.register_module_forward_pre_hook(self._forward_pre))
         self._handles.append(nn_module.register_module_forward_hook(self._forward_post, always_call=True))
         self._wrap_optimizer_init()
-        if self.window is not None:
+        if self.window is not None and self._profile_from() == 0:
             self._start_profile(*self.window)
         return self
 
@@ -173,6 +176,8 @@ class AutoWatch:
                     if self.window is not None and count >= self.window[1]:
                         self._session.stop()  # the window is stored: the profiler is released
                         self._session = None
+                elif self.window is not None and count == self._profile_from():
+                    self._start_profile(*self.window)
             lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
             if lr is not None:
                 tag = "optimizer/lr" if index == 1 else f"optimizer{index}/lr"
@@ -198,8 +203,19 @@ class AutoWatch:
                 watch.last_step = last
 
     # -- profiling --------------------------------------------------------------------------------------------------
+    def _profile_from(self) -> int:
+        """The step the profiler starts at: the warm-up step before the window (none before step 0)."""
+        assert self.window is not None
+        return max(self.window[0] - 1, 0)
+
     def _start_profile(self, first: int, end: int) -> None:
-        warmup = 1 if first > 0 else 0
+        """Start the profiler now, at step :meth:`_profile_from`, numbering its steps as the optimizer's; not when
+        the script runs a profiler of its own (two cannot run at once: the script's comes first)."""
+        warmup = first - self._profile_from()
+        if _script_profiling():
+            self.window = None
+            self.say(f"the script is profiling at step {self.steps}: --profile-steps {first}:{end} skipped")
+            return
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*won't be using warmup.*")
@@ -207,6 +223,9 @@ class AutoWatch:
                     wait=first - warmup, warmup=warmup, active=end - first, repeat=1, record_shapes=True,
                     profile_memory=True, with_stack=True, name=f"steps {first}-{end - 1}, window",
                 )  # fmt: skip
+            prof = self._session.profiler  # its steps are the optimizer's: ProfilerStep#k is step k
+            prof.step_num = first - warmup
+            prof.current_action = prof.schedule(prof.step_num)
             self._session.start()
         except Exception as exc:  # noqa: BLE001
             self._session = None
@@ -217,6 +236,16 @@ class AutoWatch:
             self.run.writer.warn_once(f"autowatch:{key}", f"torchscope run: {key} hook failed: {type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001
             pass
+
+
+def _script_profiling() -> bool:
+    """Whether a profiler runs now, or a scheduled ``torch.profiler.profile`` was started (and is waiting for its
+    window): once, when the window starts, a look at the live objects (the script's profiler is not ours to patch)."""
+    if torch._C._autograd._profiler_enabled():
+        return True
+    kind = torch.profiler.profile
+    # type(), not isinstance(): isinstance asks an object for its __class__, which some module proxies warn about
+    return any(issubclass(type(o), kind) and getattr(o, "step_rec_fn", None) is not None for o in gc.get_objects())
 
 
 def parse_window(text: str) -> tuple[int, int]:
