@@ -111,7 +111,7 @@ class AutoWatch:
         me = weakref.ref(self)
 
         @functools.wraps(original)
-        def __init__(optimizer: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - it replaces __init__
+        def __init__(optimizer: Any, *args: Any, **kwargs: Any) -> None:  # it replaces __init__
             original(optimizer, *args, **kwargs)
             auto = me()
             if auto is not None and not auto._closed:
@@ -233,7 +233,8 @@ class AutoWatch:
 
     def _warn(self, key: str, exc: BaseException) -> None:
         try:
-            self.run.writer.warn_once(f"autowatch:{key}", f"torchscope run: {key} hook failed: {type(exc).__name__}: {exc}")
+            message = f"torchscope run: {key} hook failed: {type(exc).__name__}: {exc}"
+            self.run.writer.warn_once(f"autowatch:{key}", message)
         except Exception:  # noqa: BLE001
             pass
 

@@ -163,7 +163,9 @@ def expand_holders(modules: list[torch.nn.Module], param_ids: set[int]) -> list[
     return list(out.values())
 
 
-def modules_in_frames(frame: FrameType | None, params: list[torch.Tensor], skip: tuple[str, ...]) -> list[torch.nn.Module]:
+def modules_in_frames(
+    frame: FrameType | None, params: list[torch.Tensor], skip: tuple[str, ...]
+) -> list[torch.nn.Module]:
     """The top-most modules, among those the user's frames (from ``frame`` outwards) and ``__main__`` refer to, that
     hold some of ``params``: how a model that was loaded or copied rather than built is found.
 
@@ -174,9 +176,9 @@ def modules_in_frames(frame: FrameType | None, params: list[torch.Tensor], skip:
     candidates: dict[int, torch.nn.Module] = {}
 
     def consider(value: Any) -> None:
-        if isinstance(value, torch.nn.Module) and id(value) not in candidates:
-            if any(id(p) in ids for p in value.parameters()):
-                candidates[id(value)] = value
+        is_new = isinstance(value, torch.nn.Module) and id(value) not in candidates
+        if is_new and any(id(p) in ids for p in value.parameters()):
+            candidates[id(value)] = value
 
     scopes: list[dict[str, Any]] = []
     while frame is not None:

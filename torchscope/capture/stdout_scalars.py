@@ -1,9 +1,10 @@
 """``torchscope run --parse-stdout``: numbers a script prints (``loss 0.31``, ``acc: 92.5%``, ``lr=3e-4``) as scalars.
 
 :func:`parse_pairs` is the grammar (pure); :class:`TeeStream` stands in for ``sys.stdout`` and hands every complete
-line to a callback (:class:`LineScalars`) after writing it, unchanged and at once, to the stream it replaced. Only what goes through
-``sys.stdout`` is seen: ``print``, ``sys.stdout.write``, ``logging`` handlers on stdout; bytes written to
-``sys.stdout.buffer``, to file descriptor 1 or by child processes reach the terminal but are not parsed.
+line to a callback (:class:`LineScalars`) after writing it, unchanged and at once, to the stream it replaced.
+Only what goes through ``sys.stdout`` is seen: ``print``, ``sys.stdout.write``, ``logging`` handlers on stdout;
+bytes written to ``sys.stdout.buffer``, to file descriptor 1 or by child processes reach the terminal but are not
+parsed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def parse_pairs(line: str) -> dict[str, float]:
 
     A key is a word that starts with a letter or ``_`` and may hold ``. / - _`` (``val/loss``); the value is a
     decimal number (``3``, ``-0.5``, ``1e-4``, ``nan``, ``inf``) followed by the end of the line, a space, one of
-    ``, ; | ) ] %`` or a full stop. ``epoch 3 | loss: 0.25, acc=91.5%`` gives ``{"epoch": 3.0, "loss": 0.25, "acc": 91.5}``;
-    ``Accuracy: 9839/10000`` gives nothing (a fraction is not one value). A key seen twice keeps its last value.
+    ``, ; | ) ] %`` or a full stop. ``epoch 3 | loss: 0.25, acc=91.5%`` gives
+    ``{"epoch": 3.0, "loss": 0.25, "acc": 91.5}``; ``Accuracy: 9839/10000`` gives nothing (a fraction is not one
+    value). A key seen twice keeps its last value.
     """
     found: dict[str, float] = {}
     for match in _PAIR.finditer(line):
