@@ -81,8 +81,6 @@ class AutoWatch:
         """Install the hooks (before the script runs)."""
         self._tree = ModuleTree(self._module_built if self.names else None)
         self._handles.append(optim_module.register_optimizer_step_post_hook(self._after_step))
-        self._handles.append(nn_module.register_module_forward_pre_hook(self._forward_pre))
-        self._handles.append(nn_module.register_module_forward_hook(self._forward_post, always_call=True))
         self._wrap_optimizer_init()
         if self.window is not None and self._profile_from() == 0:
             self._start_profile(*self.window)
@@ -149,6 +147,9 @@ class AutoWatch:
                 self._warn("watch", exc)
 
     def _watch(self, module: torch.nn.Module) -> None:
+        if not self.watches:  # the no_grad hooks, only once there is something to watch; before the watches' own
+            self._handles.append(nn_module.register_module_forward_pre_hook(self._forward_pre))
+            self._handles.append(nn_module.register_module_forward_hook(self._forward_post, always_call=True))
         watch = self.run.watch(module, every=self.every, tensors=self.tensors, grads=self.grads, step="log")
         self._watched[id(module)] = watch
         self.watches.append(watch)
