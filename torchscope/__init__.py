@@ -3,6 +3,7 @@
 import importlib.metadata as _metadata
 
 from torchscope.capture.run import Run, init
+from torchscope.notebook import show
 from torchscope.errors import (
     NotFoundError,
     SchemaVersionError,
@@ -32,4 +33,5 @@ __all__ = [
     "compare",
     "init",
     "open",
+    "show",
 ]

@@ -152,6 +152,16 @@ class Run:
 
         return ProfileSession(self, **options)
 
+    def show(self, **options: Any) -> Any:
+        """Show this run's live page of the dashboard: inline in a Jupyter notebook, else its URL is printed.
+
+        Returns at once (the dashboard is served by a thread); see :func:`torchscope.notebook.show` for ``options``
+        (``port``, ``height`` ...)."""
+        from torchscope.notebook import show
+
+        self.flush(5.0)  # what was logged so far is in the first paint
+        return show(self.url, run=self.id, **options)
+
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def finish(self, status: str = "finished", error: str | None = None, timeout: float = 30.0) -> None:
         """Write everything queued, mark the run ``status`` and release the database. Idempotent.

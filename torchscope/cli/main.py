@@ -1,9 +1,10 @@
 """The ``torchscope`` command: the group, its default command and its one-line errors.
 
-One module per command (:mod:`~torchscope.cli.serve`, :mod:`~torchscope.cli.runs`, :mod:`~torchscope.cli.demo`,
-:mod:`~torchscope.cli.import_`, :mod:`~torchscope.cli.export`, :mod:`~torchscope.cli.compare`); the shared ``--db``
-option is in :mod:`torchscope.cli.options`. ``serve`` is the default: ``torchscope`` alone, or ``torchscope DB``,
-serves the dashboard. Errors are one line on stderr and a non-zero exit code, never a traceback.
+One module per command (:mod:`~torchscope.cli.serve`, :mod:`~torchscope.cli.run`, :mod:`~torchscope.cli.runs`,
+:mod:`~torchscope.cli.demo`, :mod:`~torchscope.cli.import_`, :mod:`~torchscope.cli.export`,
+:mod:`~torchscope.cli.compare`); the shared ``--db`` option is in :mod:`torchscope.cli.options`. ``serve`` is the
+default: ``torchscope`` alone, or ``torchscope DB``, serves the dashboard. Errors are one line on stderr and a
+non-zero exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torchscope.cli.compare import compare_command
 from torchscope.cli.demo import demo_command
 from torchscope.cli.export import export_command
 from torchscope.cli.import_ import import_command
+from torchscope.cli.run import run_command
 from torchscope.cli.runs import runs_command
 from torchscope.cli.serve import serve_command
 from torchscope.errors import TorchscopeError
@@ -69,7 +71,9 @@ def cli() -> None:
     """
 
 
-for _command in (serve_command, runs_command, demo_command, import_command, export_command, compare_command):
+for _command in (
+    serve_command, run_command, runs_command, demo_command, import_command, export_command, compare_command,
+):  # fmt: skip
     cli.add_command(_command)
 
 
