@@ -113,3 +113,58 @@ def test_run_page_controls_survive_reload_back_forward_and_a_fresh_page(tmp_path
     assert run_view(fresh) == {**chosen, "title": "layer1/weight"}
     fresh.context.close()
     assert not problems, problems
+
+
+def graph_view(tab) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The graph page's node in the inspector and its colour mode."""
+    tab.wait_for_selector("#graph-cy")
+    return tab.evaluate(
+        """() => ({
+            node: (document.querySelector('#inspector-title') || {}).innerText || '',
+            colour: document.querySelector('#graph-colour').innerText.trim(),
+        })"""
+    )
+
+
+def test_graph_page_nodes_are_history_entries_and_colour_replaces(db_path: Path, serve, page, browser) -> None:
+    from models import record_nan_run
+
+    run_id = record_nan_run(db_path)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}")
+    wait_query(tab, {"step": "9"})  # the page writes the step it shows
+    start = tab.evaluate("() => window.history.length")
+    tab.locator("#graph-search").fill("log_0")
+    tab.locator("#graph-search").press("Enter")
+    wait_query(tab, {"step": "9", "node": "log_0"})
+    tab.locator("#graph-colour").click()
+    tab.get_by_role("option", name="activation RMS").click()
+    wait_query(tab, {"step": "9", "node": "log_0", "color": "magnitude"})
+    tab.locator("#graph-search").fill("abs_0")
+    tab.locator("#graph-search").press("Enter")
+    wait_query(tab, {"step": "9", "node": "abs_0", "color": "magnitude"})
+    assert tab.evaluate("() => window.history.length") == start + 2  # two nodes gone to; the colour replaced
+    tab.wait_for_function("() => document.querySelector('#inspector-title')?.innerText === 'abs_0'")
+    assert graph_view(tab) == {"node": "abs_0", "colour": "activation RMS"}
+
+    tab.reload()
+    tab.wait_for_function("() => document.querySelector('#inspector-title')?.innerText === 'abs_0'")
+    assert graph_view(tab) == {"node": "abs_0", "colour": "activation RMS"}
+    tab.go_back()
+    wait_query(tab, {"step": "9", "node": "log_0", "color": "magnitude"})
+    tab.wait_for_function("() => document.querySelector('#inspector-title')?.innerText === 'log_0'")
+    assert graph_view(tab) == {"node": "log_0", "colour": "activation RMS"}
+    tab.go_back()
+    wait_query(tab, {"step": "9"})
+    tab.wait_for_function("() => document.querySelector('#graph-colour').innerText.trim() === 'op type'")
+    assert graph_view(tab)["colour"] == "op type"
+    tab.go_forward()
+    tab.wait_for_function("() => document.querySelector('#inspector-title')?.innerText === 'log_0'")
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    fresh.goto(tab.url)
+    fresh.wait_for_function("() => document.querySelector('#inspector-title')?.innerText === 'log_0'")
+    assert graph_view(fresh) == {"node": "log_0", "colour": "activation RMS"}
+    fresh.context.close()
+    assert not problems, problems

@@ -1,7 +1,9 @@
 """``/graph/<run>``: the executed graph of a run (or its imported TensorBoard graph) and a tensor inspector.
 
 Query parameters: ``step`` (a captured step; default the last), ``node`` (a module path, node name or id to open
-and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters).
+and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters). The
+address bar follows the view: going to a step or a node is a history entry (back returns), a colour or the hidden
+parameters replace the current one.
 Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset``
 layout, so opening a module moves its neighbours aside and nothing else. The view's state and its transitions are
 pure (:mod:`torchscope.dashboard.views.graph.state`): each callback maps its trigger to one event and draws the
@@ -20,7 +22,7 @@ import dash
 import dash_cytoscape as cyto
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
-from torchscope.dashboard import urls
+from torchscope.dashboard import history, urls
 from torchscope.dashboard.views.graph.colors import MODES
 from torchscope.dashboard.views.graph.fx_view import fx_place, fx_view
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
@@ -164,9 +166,15 @@ def _canvas(scene: Scene, over: list[Any]) -> html.Div:
     )
 
 
-def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
-    """The ``graph-state`` store: the state, and the URL of what it shows (the address bar follows it)."""
-    return {**state.to_json(), "href": view_href(model_for(data, state), state)}
+def _saved(data: GraphData, state: GraphState, *, push: bool = False) -> dict[str, Any]:
+    """The ``graph-state`` store: the state, the URL of what it shows (the address bar follows it) and whether
+    that URL is a new history entry (``push``: a step, a node the user went to) or replaces the current one."""
+    return {**state.to_json(), "href": view_href(model_for(data, state), state), "push": push}
+
+
+PUSHED = (Tap, Find, JumpTo, ShowStep, ShowGraph, OpenCrumb)
+"""Events that go somewhere (another step or graph, a selected node): back returns to where the user was. Colour,
+hidden parameters and expand/collapse all replace the current entry."""
 
 
 def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
@@ -283,12 +291,13 @@ def _outputs(data: GraphData, state: GraphState, event: Event, was: dict[str, An
     selection_out = selection if selection != was["selection"] else no
     if isinstance(event, Tap) and state.focus is None:  # a plain node was clicked: nothing to redraw but the crumbs
         crumbs = breadcrumb(model_for(data, state), state.selected, state.expanded)
-        return no, no, crumbs, no, _saved(data, state), no, "", no, no, selection_out
+        return no, no, crumbs, no, _saved(data, state, push=True), no, "", no, no, selection_out
     scene = draw(data, state)
     n = (was["focus"] or {}).get("n", 0) + 1
     focus = state.focus.to_json(n) if state.focus is not None else no
     shown = _shown_value(state)
-    return (scene.elements, scene.legend, scene.crumbs, scene.status, _saved(data, state), focus, state.message,
+    saved = _saved(data, state, push=isinstance(event, PUSHED))
+    return (scene.elements, scene.legend, scene.crumbs, scene.status, saved, focus, state.message,
             shown if shown != was["picked"] else no, _versions(data, state), selection_out)  # fmt: skip
 
 
@@ -384,17 +393,17 @@ def _register_clientside() -> None:
         Output("graph-focus-done", "children"),
         Input("graph-focus", "data"),
     )
-    # the address bar follows the view (replaceState: no navigation, no Dash routing), so it can be shared
+    # the address bar follows the view (dashboard/history.py), so it can be shared, reloaded and gone back to
     clientside_callback(
         """
         function(state) {
-            const here = window.location.pathname + window.location.search;
-            if (state && state.href && state.href !== here) { window.history.replaceState(null, '', state.href); }
-            return window.dash_clientside.no_update;
+            if (!state || !state.href) { return window.dash_clientside.no_update; }
+            return {href: state.href, push: !!state.push};
         }
         """,
-        Output("graph-message", "title"),
+        Output(history.ADDRESS, "data", allow_duplicate=True),
         Input("graph-state", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     clientside_callback(
         "function(edge) { return edge ? 'tensor ' + edge.shapes : ''; }",
