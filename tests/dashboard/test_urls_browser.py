@@ -168,3 +168,97 @@ def test_graph_page_nodes_are_history_entries_and_colour_replaces(db_path: Path,
     assert graph_view(fresh) == {"node": "log_0", "colour": "activation RMS"}
     fresh.context.close()
     assert not problems, problems
+
+
+GD = "document.querySelector('#tl-graph .js-plotly-plot')"
+
+
+def address_is_share(condition: str) -> str:
+    """A page function: the address bar holds the "link to this view" anchor's URL, and ``condition`` holds."""
+    return ("() => { const a = document.querySelector('#tl-share'); return !!a && window.location.pathname + "
+            f"window.location.search === a.getAttribute('href') && ({condition}); }}")
+
+
+def timeline_view(tab) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The timeline's window (ms), search text and selected event."""
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    return tab.evaluate(
+        f"""() => ({{
+            range: {GD}.layout.xaxis.range.map(v => Math.round(Number(v) * 1e6)),
+            q: document.querySelector('#tl-search').value,
+            event: (document.querySelector('#tl-event') || {{dataset: {{}}}}).dataset.event || null,
+        }})"""
+    )
+
+
+def click_widest_event(tab) -> str:  # type: ignore[no-untyped-def]
+    """Click the middle of the visible part of the widest event bar drawn (retrying: a busy machine can drop a click on a redrawing
+    plot); returns its event id."""
+    target = tab.evaluate(
+        f"""() => {{
+            const gd = {GD}, L = gd._fullLayout, r = gd.getBoundingClientRect();
+            const [lo, hi] = gd.layout.xaxis.range.map(Number);
+            let best = null;
+            gd._fullData.filter(t => t.type === 'bar' && t.base).forEach(t => (t.customdata || []).forEach((c, i) => {{
+                const a = Math.max(t.base[i], lo), b = Math.min(t.base[i] + t.x[i], hi);  // its visible part
+                if (Number(c[0]) >= 0 && b > a && (!best || b - a > best.w)) {{
+                    best = {{id: String(c[0]), w: b - a, mid: (a + b) / 2, row: t.y[i]}};
+                }}
+            }}));
+            return {{id: best.id, x: r.left + L._size.l + L.xaxis.l2p(best.mid),
+                     y: r.top + L._size.t + L.yaxis.l2p(best.row)}};
+        }}"""
+    )
+    for attempt in range(3):
+        tab.mouse.click(target["x"], target["y"])
+        try:
+            tab.wait_for_selector(f"#tl-event[data-event='{target['id']}']", timeout=10_000)
+            return str(target["id"])
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError; retried, then raised
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def test_timeline_window_and_search_replace_and_a_selected_event_is_pushed(
+    db_path: Path, cpu_trace: Path, serve, page, browser
+) -> None:
+    import_path(db_path, cpu_trace)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/timeline/1")
+    tab.wait_for_selector("#tl-graph .js-plotly-plot")
+    tab.wait_for_load_state("networkidle")
+    start = tab.evaluate("() => window.history.length")
+    tab.fill("#tl-search", "ProfilerStep")
+    tab.press("#tl-search", "Enter")
+    tab.wait_for_function(address_is_share("window.location.search.includes('q=ProfilerStep')"))
+    whole = timeline_view(tab)["range"]
+    a, b = whole[0] + (whole[1] - whole[0]) // 4, whole[0] + (whole[1] - whole[0]) // 2
+    tab.evaluate(f"() => Plotly.relayout({GD}, {{'xaxis.range[0]': {a / 1e6}, 'xaxis.range[1]': {b / 1e6}}})")
+    tab.wait_for_function(address_is_share(f"window.location.search.includes('start={a}&end={b}')"))
+    assert tab.evaluate("() => window.history.length") == start  # search and zoom replaced the entry
+    tab.wait_for_load_state("networkidle")
+    tab.wait_for_timeout(400)  # plotly takes a click within 300 ms of the last relayout for a double click
+    event = click_widest_event(tab)
+    tab.wait_for_function(address_is_share(f"window.location.search.includes('event={event}')"))
+    assert tab.evaluate("() => window.history.length") == start + 1
+    chosen = {"range": [a, b], "q": "ProfilerStep", "event": event}
+    assert timeline_view(tab) == chosen
+
+    tab.reload()
+    tab.wait_for_selector(f"#tl-event[data-event='{event}']")
+    assert timeline_view(tab) == chosen
+    tab.go_back()
+    tab.wait_for_function("() => !window.location.search.includes('event=') && !document.querySelector('#tl-event')")
+    assert query_of(tab) == {"start": str(a), "end": str(b), "q": "ProfilerStep"}
+    assert timeline_view(tab) == {**chosen, "event": None}
+    tab.go_forward()
+    tab.wait_for_selector(f"#tl-event[data-event='{event}']")
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    fresh.goto(tab.url)
+    fresh.wait_for_selector(f"#tl-event[data-event='{event}']")
+    assert timeline_view(fresh) == chosen
+    fresh.context.close()
+    assert not problems, problems
