@@ -262,3 +262,46 @@ def test_timeline_window_and_search_replace_and_a_selected_event_is_pushed(
     assert timeline_view(fresh) == chosen
     fresh.context.close()
     assert not problems, problems
+
+
+def operator_rows(tab) -> list[str]:  # type: ignore[no-untyped-def]
+    """The operator names the grid shows (after its quick search)."""
+    tab.wait_for_selector("#prof-grid .ag-row")
+    return sorted(set(tab.locator("#prof-grid .ag-center-cols-container .ag-row [col-id='name']").all_inner_texts()))
+
+
+def test_profile_tab_is_a_history_entry_and_the_quick_search_is_in_the_url(
+    db_path: Path, cpu_trace: Path, serve, page, browser
+) -> None:
+    import_path(db_path, cpu_trace)
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/profile/1")
+    tab.wait_for_selector("#prof-overview")
+    tab.locator("#tab-operators").click()
+    wait_query(tab, {"tab": "operators"})
+    everything = operator_rows(tab)
+    assert "aten::addmm" in everything and len(everything) > 3
+    tab.locator("#prof-search").fill("addmm")
+    wait_query(tab, {"tab": "operators", "q": "addmm"})
+    tab.wait_for_function("() => Array.from(document.querySelectorAll(\"#prof-grid .ag-center-cols-container .ag-row "
+                          "[col-id='name']\")).every(c => c.innerText.toLowerCase().includes('addmm'))")  # fmt: skip
+    filtered = operator_rows(tab)
+    assert "aten::addmm" in filtered and all("addmm" in name.lower() for name in filtered)  # case-insensitive
+
+    tab.reload()
+    tab.wait_for_selector("#prof-operators")
+    assert tab.locator("#prof-search").input_value() == "addmm"
+    assert operator_rows(tab) == filtered
+    tab.go_back()
+    tab.wait_for_selector("#prof-overview")
+    assert query_of(tab) == {}
+    tab.go_forward()
+    tab.wait_for_selector("#prof-operators")
+    assert tab.locator("#prof-search").input_value() == "addmm"
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    fresh.goto(f"{url}/profile/1?tab=operators&q=addmm")
+    assert operator_rows(fresh) == filtered
+    fresh.context.close()
+    assert not problems, problems
