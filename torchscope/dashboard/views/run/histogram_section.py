@@ -90,7 +90,8 @@ def section(store: Store, run_id: int, query: dict[str, str]) -> html.Section:
                 ],
                 className="controls",
             ),
-            dcc.Graph(id="hist-chart", figure=figure, config=plot_config(), className="chart"),
+            # not a "chart" while hidden: the page's count of charts is its scalar charts
+            dcc.Graph(id="hist-chart", figure=figure, config=plot_config(), className="chart" if options else ""),
         ],
         id="run-histograms",
         className="chart-section",
