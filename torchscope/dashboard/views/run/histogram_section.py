@@ -90,11 +90,10 @@ def section(store: Store, run_id: int, query: dict[str, str]) -> html.Section:
                 ],
                 className="controls",
             ),
-            # not a "chart" while hidden: the page's count of charts is its scalar charts
-            dcc.Graph(id="hist-chart", figure=figure, config=plot_config(), className="chart" if options else ""),
+            dcc.Graph(id="hist-chart", figure=figure, config=plot_config(), className="hist-chart"),
         ],
         id="run-histograms",
-        className="chart-section",
+        className="hist-section",  # not a "chart-section": those are the scalar charts' sections, by tag prefix
         style=None if options else {"display": "none"},
     )
 
