@@ -20,6 +20,7 @@ from torchscope.dashboard import urls
         (urls.graph(3), "/graph/3"),
         (urls.graph(3, step=5, node="encoder.layers.0 attn"), "/graph/3?step=5&node=encoder.layers.0%20attn"),
         (urls.graph(3, graph_id=2, params=0), "/graph/3?graph=2&params=0"),
+        (urls.graph(3, step=1, color="grad", view="fx"), "/graph/3?step=1&color=grad&view=fx"),
         (urls.profile(7), "/profile/7"),
         (urls.profile(7, tab="kernels"), "/profile/7?tab=kernels"),
         (urls.timeline(7, start=0, end=10, q="aten::mm#1"), "/timeline/7?start=0&end=10&q=aten%3A%3Amm%231"),

@@ -305,3 +305,40 @@ def test_profile_tab_is_a_history_entry_and_the_quick_search_is_in_the_url(
     assert operator_rows(fresh) == filtered
     fresh.context.close()
     assert not problems, problems
+
+
+FX = "document.getElementById('graph-fx')"
+FX_SHOWN = f"() => !!{FX} && getComputedStyle({FX}).display === 'block' && !!document.getElementById('graph-fx-cy')"
+FX_HIDDEN = f"() => !!{FX} && getComputedStyle({FX}).display === 'none'"
+
+
+def test_graph_fx_toggle_is_a_history_entry_and_opens_from_the_url(db_path: Path, serve, page, browser) -> None:
+    from compile_models import record_break_run
+
+    run_id = record_break_run(db_path, backend="aot_eager")
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/graph/{run_id}")
+    tab.wait_for_function(FX_HIDDEN)
+    wait_query(tab, {"step": "2"})
+    start = tab.evaluate("() => window.history.length")
+    tab.get_by_text("FX (torch.compile)").click()
+    tab.wait_for_function(FX_SHOWN)
+    wait_query(tab, {"step": "2", "view": "fx"})
+    assert tab.evaluate("() => window.history.length") == start + 1
+    tab.reload()
+    tab.wait_for_function(FX_SHOWN)
+    assert tab.locator("#graph-mode input:checked").input_value() == "fx"
+    tab.go_back()
+    wait_query(tab, {"step": "2"})
+    tab.wait_for_function(FX_HIDDEN)
+    assert tab.locator("#graph-mode input:checked").input_value() == "executed"
+    tab.go_forward()
+    tab.wait_for_function(FX_SHOWN)
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    fresh.goto(f"{url}/graph/{run_id}?step=2&view=fx")
+    fresh.wait_for_function(FX_SHOWN)
+    assert "ran eagerly" in fresh.locator("#graph-fx-counts-dynamo").inner_text()
+    fresh.context.close()
+    assert not problems, problems

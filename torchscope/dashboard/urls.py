@@ -76,11 +76,13 @@ def graph(
     compare: int | None = None,
     color: str | None = None,
     params: int | None = None,
+    view: str | None = None,
 ) -> str:
     """The graph page: a captured ``step`` or an imported ``graph_id``, a selected ``node`` (module path or node
-    name), colouring against another run (``compare``), a ``color`` mode, ``params=0`` to hide parameters."""
+    name), colouring against another run (``compare``), a ``color`` mode, ``params=0`` to hide parameters,
+    ``view="fx"`` to show the FX graphs torch.compile made (the page's "executed | FX" toggle; always last)."""
     query = {"step": step, "graph": graph_id, "model": model, "node": node, "compare": compare, "color": color,
-             "params": params}  # fmt: skip
+             "params": params, "view": view}  # fmt: skip
     return _with_query(f"/graph/{int(run_id)}", query)
 
 

@@ -1,7 +1,8 @@
 """``/graph/<run>``: the executed graph of a run (or its imported TensorBoard graph) and a tensor inspector.
 
 Query parameters: ``step`` (a captured step; default the last), ``node`` (a module path, node name or id to open
-and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters). The
+and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters), ``view=fx`` (the
+FX graphs torch.compile made, instead of the executed graph). The
 address bar follows the view: going to a step or a node is a history entry (back returns), a colour or the hidden
 parameters replace the current one.
 Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset``
@@ -125,16 +126,21 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     state = _initial_state(data, int(run_id), query)
     scene = draw(data, state)
     anomaly = data.first_anomaly(int(run_id)) if state.source == "captured" else None
+    over = fx_place(data, state)
+    mode = _mode(query, bool(over))
+    if mode == "fx":  # the FX view the URL asks for, drawn with the page
+        over[0].style, over[0].children = {"display": "block"}, fx_view(data, state)
     return html.Div(
         [
             dcc.Store(id="graph-state", data=_saved(data, state)),
             dcc.Store(id="graph-focus", data=state.focus.to_json(0) if state.focus else None),
             dcc.Store(id="graph-selection", data=state.selection().to_json()),
+            dcc.Store(id="graph-mode-shown", data=mode),  # "executed" or "fx": the address bar's ``view``
             title,
-            html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
+            html.Div(_toolbar(data, state, anomaly, mode), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene, fx_place(data, state)),
+            html.Div([_canvas(scene, over),
                       html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
                      className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
@@ -206,7 +212,17 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
     return f"step {anomaly['step']}: {anomaly['op'] or anomaly['name']} in {anomaly['module'] or '(root)'}"
 
 
-def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None) -> list[Any]:
+def _mode(query: dict[str, str], has_fx: bool) -> str:
+    """The view a URL asks for: ``executed`` (default) or ``fx``; NotFoundError for ``fx`` in a run without FX."""
+    mode = query.get("view", "executed")
+    if mode not in ("executed", "fx"):
+        raise BadRequestError(f"view must be executed or fx, not {mode!r}")
+    if mode == "fx" and not has_fx:
+        raise NotFoundError("this run recorded no FX graph (torch.compile or watch.export)")
+    return mode
+
+
+def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None, mode: str = "executed") -> list[Any]:
     if state.source == "captured":
         options, what = _step_options(data, state.run), "Step "
         modes = [{"label": v, "value": k} for k, v in MODES.items() if k != "compare" or state.compare]
@@ -221,7 +237,7 @@ def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None)
     if state.source == "captured" and not data.store.fx_graph(state.run, state.model).empty:
         fx = [dcc.RadioItems(id="graph-mode", options=[{"label": " executed", "value": "executed"},
                                                        {"label": " FX (torch.compile)", "value": "fx"}],
-                             value="executed", inline=True, className="control")]  # fmt: skip
+                             value=mode, inline=True, className="control")]  # fmt: skip
     return [
         picker,
         *fx,
@@ -341,14 +357,14 @@ def register(app: dash.Dash, store: Store) -> None:
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
     @app.callback(
-        Output("graph-fx", "style"), Output("graph-fx", "children"), Input("graph-mode", "value"),
-        State("graph-state", "data"), prevent_initial_call=True,
+        Output("graph-fx", "style"), Output("graph-fx", "children"), Output("graph-mode-shown", "data"),
+        Input("graph-mode", "value"), State("graph-state", "data"), prevent_initial_call=True,
     )
     def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
         """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
         if mode == "fx":
-            return {"display": "block"}, fx_view(data, GraphState.from_json(saved))
-        return {"display": "none"}, []
+            return {"display": "block"}, fx_view(data, GraphState.from_json(saved)), "fx"
+        return {"display": "none"}, [], "executed"
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:
@@ -394,15 +410,21 @@ def _register_clientside() -> None:
         Input("graph-focus", "data"),
     )
     # the address bar follows the view (dashboard/history.py), so it can be shared, reloaded and gone back to
+    # (``view=fx`` is the last parameter urls.graph writes, so it is appended here; the toggle is a history entry)
     clientside_callback(
         """
-        function(state) {
+        function(state, mode) {
             if (!state || !state.href) { return window.dash_clientside.no_update; }
-            return {href: state.href, push: !!state.push};
+            const ctx = window.dash_clientside.callback_context;
+            const ids = (ctx.triggered || []).map(t => t.prop_id.split('.')[0]);
+            const toggled = ids.length === 1 && ids[0] === 'graph-mode-shown';  // not the first call (both)
+            const href = mode === 'fx' ? state.href + (state.href.includes('?') ? '&' : '?') + 'view=fx' : state.href;
+            return {href: href, push: toggled || !!state.push};
         }
         """,
         Output(history.ADDRESS, "data", allow_duplicate=True),
         Input("graph-state", "data"),
+        Input("graph-mode-shown", "data"),
         prevent_initial_call="initial_duplicate",
     )
     clientside_callback(
