@@ -125,3 +125,25 @@ def test_the_run_page_shows_the_histogram_the_url_asks_for(store: Store) -> None
     assert "display" not in page.split("id='run-histograms'")[1][:80]
     for search, text in (("?hist=tensor:nope", "404"), ("?hmode=pie", "400")):
         assert text in str(routes.render(store, "/run/2", search, refresh_ms=1000))
+
+
+def test_keras_reference_histograms_draw_as_tensorboard_does(shared_data: Path, tmp_path: Path) -> None:
+    """Conformance on the Keras fit() logs: every weight histogram of every epoch keeps its count when re-binned and
+    has TensorBoard's own distribution values."""
+    result = import_path(tmp_path / "k.db", shared_data / "tensorboard_keras" / "keras")
+    train = next(r["id"] for r in result.runs if r["name"].endswith("/train"))
+    with torchscope.open(tmp_path / "k.db") as opened:
+        options = tag_options(opened, train)
+        assert [o["value"] for o in options] == [f"tb:sequential/{layer}/{part}/histogram"
+                                                 for layer in ("encoder", "logits") for part in ("bias", "kernel")]
+        rows = opened.histograms(train)
+        for value in (o["value"] for o in options):
+            series = series_for(opened, train, value)
+            tagged = rows[rows["tag"] == value[3:]]
+            assert series["step"].tolist() == sorted(tagged["step"]) == [0, 1, 2, 3, 4]
+            edges = grid(series)
+            for buckets, num in zip(series["buckets"], tagged.sort_values("step")["num"]):
+                assert rebin(buckets, edges).sum() == pytest.approx(num)
+                assert percentiles(buckets) == pytest.approx([v for _bp, v in compress_histogram(buckets)])
+            figure = figure_for(opened, train, value, "ridge")
+            assert len(figure["data"]) == 10 and figure["layout"]["yaxis"]["ticktext"] == ["4", "3", "2", "1", "0"]
