@@ -26,8 +26,7 @@ IMPORTED, WATCHED = "tb:", "tensor:"
 
 def tag_options(store: Store, run_id: int) -> list[dict[str, str]]:
     """Every histogram tag of a run: imported ones (by name), then watched tensors (in the graph's order)."""
-    imported = store.histograms(run_id)
-    options = [{"label": f"{tag} (TensorBoard)", "value": IMPORTED + tag} for tag in sorted(set(imported["tag"]))]
+    options = [{"label": f"{tag} (TensorBoard)", "value": IMPORTED + tag} for tag in store.histogram_tags(run_id)]
     steps = store.graph_steps(run_id)
     if steps.empty:
         return options
