@@ -3,7 +3,6 @@ fresh page at that address show the same view, back and forward return to the vi
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -214,7 +213,7 @@ def click_widest_event(tab) -> str:  # type: ignore[no-untyped-def]
         try:
             tab.wait_for_selector(f"#tl-event[data-event='{target['id']}']", timeout=10_000)
             return str(target["id"])
-        except Exception:  # noqa: BLE001 - Playwright's TimeoutError; retried, then raised
+        except Exception:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
