@@ -213,7 +213,7 @@ def click_widest_event(tab) -> str:  # type: ignore[no-untyped-def]
         try:
             tab.wait_for_selector(f"#tl-event[data-event='{target['id']}']", timeout=10_000)
             return str(target["id"])
-        except Exception:
+        except Exception:  # Playwright's TimeoutError: a dropped click, retried, then raised
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
