@@ -37,10 +37,11 @@ def client(db_path: Path):
 def _render_callback(pathname: str) -> dict:
     """The body a browser POSTs to ``/_dash-update-component`` for the page router."""
     return {
-        "output": "page.children",
-        "outputs": {"id": "page", "property": "children"},
+        "output": "..page.children...view-address.data..",
+        "outputs": [{"id": "page", "property": "children"}, {"id": "view-address", "property": "data"}],
         "inputs": [{"id": "url", "property": "pathname", "value": pathname},
                    {"id": "url", "property": "search", "value": ""}],
+        "state": [{"id": "view-address", "property": "data", "value": None}],
         "changedPropIds": ["url.pathname"],
     }  # fmt: skip
 

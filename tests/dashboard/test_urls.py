@@ -12,9 +12,15 @@ from torchscope.dashboard import urls
     [
         (urls.runs(), "/"),
         (urls.run(3), "/run/3"),
+        (urls.run(3, x="step", smoothing=0, log=False, tags="", hist=None, hmode=None), "/run/3"),
+        (urls.run(3, x="wall_time", smoothing=0.6, log=True), "/run/3?x=wall_time&smoothing=0.6&log=1"),
+        (urls.run(3, tags="^train/", hist="tb:layer 1/w", hmode="distribution"),
+         "/run/3?tags=%5Etrain%2F&hist=tb%3Alayer%201%2Fw&hmode=distribution"),
+        (urls.profile(7, tab="operators", q="aten::mm"), "/profile/7?tab=operators&q=aten%3A%3Amm"),
         (urls.graph(3), "/graph/3"),
         (urls.graph(3, step=5, node="encoder.layers.0 attn"), "/graph/3?step=5&node=encoder.layers.0%20attn"),
         (urls.graph(3, graph_id=2, params=0), "/graph/3?graph=2&params=0"),
+        (urls.graph(3, step=1, color="grad", view="fx"), "/graph/3?step=1&color=grad&view=fx"),
         (urls.profile(7), "/profile/7"),
         (urls.profile(7, tab="kernels"), "/profile/7?tab=kernels"),
         (urls.timeline(7, start=0, end=10, q="aten::mm#1"), "/timeline/7?start=0&end=10&q=aten%3A%3Amm%231"),
@@ -70,3 +76,35 @@ def test_a_path_no_view_has_renders_a_404_panel() -> None:
 
     panel = str(routes.render(None, "/nowhere", "", refresh_ms=1000))  # type: ignore[arg-type]
     assert "404" in panel and "no page at /nowhere" in panel
+
+
+def test_the_run_page_reads_back_the_controls_its_url_holds() -> None:
+    built = urls.run(3, x="wall_time", smoothing=0.25, log=True, tags="loss|acc", hist="tensor:fc1.weight",
+                     hmode="ridge")  # fmt: skip
+    path, _, search = built.partition("?")
+    assert urls.match(path) == ("run", {"run_id": "3"})
+    assert urls.parse_query("?" + search) == {"x": "wall_time", "smoothing": "0.25", "log": "1", "tags": "loss|acc",
+                                              "hist": "tensor:fc1.weight", "hmode": "ridge"}  # fmt: skip
+
+
+def test_the_router_leaves_alone_a_page_that_wrote_its_own_url() -> None:
+    from torchscope.dashboard import history
+
+    assert history.href_of("/run/3", "?log=1") == "/run/3?log=1" == history.href_of("/run/3", "log=1")
+    assert history.href_of(None, None) == "/" and history.href_of("/run/3", "?") == "/run/3"
+    assert history.address("/run/3?log=1", push=True) == {"href": "/run/3?log=1", "push": True}
+    assert history.should_render("/run/3", "", None)  # first load
+    assert not history.should_render("/run/3", "?log=1", history.address("/run/3?log=1"))  # the page wrote it
+    assert history.should_render("/run/3", "", history.address("/run/3?log=1"))  # back to an earlier entry
+    assert history.should_render("/graph/3", "?log=1", history.address("/run/3?log=1"))  # another page
+
+
+def test_run_view_href_leaves_defaults_out() -> None:
+    from torchscope.dashboard.views.run.page import view_href
+
+    options = [{"label": "a", "value": "tb:a"}, {"label": "b", "value": "tb:b"}]
+    assert view_href(3, 0, [], "step", "", "tb:a", options, "ridge") == "/run/3"
+    assert view_href(3, 0.6, ["log"], "wall_time", " ^tr ", "tb:b", options, "distribution") == (
+        "/run/3?x=wall_time&smoothing=0.6&log=1&tags=%5Etr&hist=tb%3Ab&hmode=distribution"
+    )
+    assert view_href(3, None, None, None, None, None, [], None) == "/run/3"

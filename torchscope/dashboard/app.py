@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
-from torchscope.dashboard import auth, routes, urls
+from torchscope.dashboard import auth, history, routes, urls
 from torchscope.storage.store import Store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -44,6 +44,7 @@ def create_app(
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id=history.ADDRESS),  # the URL of the view on screen, which pages keep up to date
             html.Header(
                 [
                     dcc.Link("torchscope", href=urls.runs(), className="brand"),
@@ -61,9 +62,15 @@ def create_app(
         ]
     )
 
-    @app.callback(Output("page", "children"), Input("url", "pathname"), Input("url", "search"))
-    def render(pathname: str | None, search: str | None) -> object:
-        return routes.render(store, pathname or "/", search or "", refresh_ms=refresh_ms)
+    @app.callback(Output("page", "children"), Output(history.ADDRESS, "data"), Input("url", "pathname"),
+                  Input("url", "search"), State(history.ADDRESS, "data"))
+    def render(pathname: str | None, search: str | None, shown: dict | None) -> tuple[object, dict]:
+        if not history.should_render(pathname, search, shown):
+            raise dash.exceptions.PreventUpdate  # the page on screen wrote this URL: it shows it already
+        page = routes.render(store, pathname or "/", search or "", refresh_ms=refresh_ms)
+        return page, history.address(history.href_of(pathname, search))
+
+    history.register(app)
 
     for page in routes.PAGES.values():
         page.register(app, store)

@@ -49,9 +49,22 @@ def runs() -> str:
     return "/"
 
 
-def run(run_id: int) -> str:
-    """The live page of one run."""
-    return f"/run/{int(run_id)}"
+def run(
+    run_id: int,
+    *,
+    x: str | None = None,
+    smoothing: float | None = None,
+    log: bool = False,
+    tags: str | None = None,
+    hist: str | None = None,
+    hmode: str | None = None,
+) -> str:
+    """The live page of one run: charts against ``x`` (``wall_time``; default ``step``), ``smoothing`` (0 to 0.99),
+    ``log`` scale, only the tags matching ``tags`` (a regular expression), the histogram ``hist`` (``tb:<tag>`` or
+    ``tensor:<name>``) drawn as ``hmode`` (``ridge`` or ``distribution``). Defaults are left out of the URL."""
+    query = {"x": None if x in (None, "step") else x, "smoothing": f"{smoothing:g}" if smoothing else None,
+             "log": 1 if log else None, "tags": tags or None, "hist": hist, "hmode": hmode}  # fmt: skip
+    return _with_query(f"/run/{int(run_id)}", query)
 
 
 def graph(
@@ -64,11 +77,13 @@ def graph(
     compare: int | None = None,
     color: str | None = None,
     params: int | None = None,
+    view: str | None = None,
 ) -> str:
     """The graph page: a captured ``step`` or an imported ``graph_id``, a selected ``node`` (module path or node
-    name), colouring against another run (``compare``), a ``color`` mode, ``params=0`` to hide parameters."""
+    name), colouring against another run (``compare``), a ``color`` mode, ``params=0`` to hide parameters,
+    ``view="fx"`` to show the FX graphs torch.compile made (the page's "executed | FX" toggle; always last)."""
     query = {"step": step, "graph": graph_id, "model": model, "node": node, "compare": compare, "color": color,
-             "params": params}  # fmt: skip
+             "params": params, "view": view}  # fmt: skip
     return _with_query(f"/graph/{int(run_id)}", query)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
-from tensorboard.compat.proto import config_pb2, event_pb2, graph_pb2
+from tensorboard.compat.proto import config_pb2, event_pb2, graph_pb2, types_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams.error import HParamsError
@@ -75,16 +75,69 @@ def read_events(path: Path) -> Iterator[event_pb2.Event]:
 
 
 def graph_nodes(graph: graph_pb2.GraphDef) -> list[Node]:
-    """Nodes of a GraphDef with inputs cleaned of control (``^``) and output-index (``:1``) marks."""
+    """Nodes of a GraphDef with inputs cleaned of control (``^``) and output-index (``:1``) marks, and their
+    attributes as readable text (:func:`attr_text`: ``float32``, ``(?, 10)``), not protobuf's text format."""
     nodes: list[Node] = []
     for node in graph.node:
         inputs = [i.lstrip("^").split(":")[0] for i in node.input]
         attrs: dict[str, Any] = {}
-        for key in ("dtype", "T", "shape", "_output_shapes"):
-            if key in node.attr:
-                attrs[key] = str(node.attr[key]).strip().replace("\n", " ")[:200]
+        for key in sorted(node.attr):
+            if key.startswith("_") and key != "_output_shapes":
+                continue  # TF's own bookkeeping (_class, _has_manual_control_dependencies, ...)
+            text = attr_text(node.attr[key])
+            if text:
+                attrs[key] = text[:200]
         nodes.append((node.name, node.op, inputs, node.device or "", attrs))
     return nodes
+
+
+_DTYPES = {"float": "float32", "double": "float64", "half": "float16", "complex64": "complex64"}
+
+
+def _dtype_text(dtype: int) -> str:
+    """``DT_FLOAT`` -> ``float32``, ``DT_INT64`` -> ``int64``, ``DT_RESOURCE`` -> ``resource``."""
+    try:
+        name = types_pb2.DataType.Name(dtype)
+    except ValueError:
+        return f"dtype {dtype}"
+    name = name.removeprefix("DT_").lower()
+    return _DTYPES.get(name, name)
+
+
+def _shape_text(shape: Any) -> str:
+    """A TensorShapeProto as ``(?, 10)`` (``?``: unknown size), ``()`` for a scalar, ``<unknown>`` without a rank."""
+    if shape.unknown_rank:
+        return "<unknown>"
+    dims = ["?" if d.size < 0 else str(d.size) for d in shape.dim]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def attr_text(attr: Any) -> str:
+    """One ``AttrValue`` of a GraphDef node as a short readable text: a dtype as ``float32``, a shape as
+    ``(?, 10)``, a list as its items joined by ``, ``, a tensor as its dtype and shape, a function as its name."""
+    which = attr.WhichOneof("value")
+    if which == "type":
+        return _dtype_text(attr.type)
+    if which == "shape":
+        return _shape_text(attr.shape)
+    if which == "s":
+        return attr.s.decode("utf-8", "replace")
+    if which in ("i", "f", "b"):
+        return str(getattr(attr, which))
+    if which == "tensor":
+        return f"{_dtype_text(attr.tensor.dtype)} {_shape_text(attr.tensor.tensor_shape)}"
+    if which == "func":
+        return attr.func.name
+    if which == "list":
+        items = list(attr.list.s) or list(attr.list.i) or list(attr.list.f) or list(attr.list.b)
+        if attr.list.type:
+            items = [_dtype_text(t) for t in attr.list.type]
+        elif attr.list.shape:
+            items = [_shape_text(s) for s in attr.list.shape]
+        elif attr.list.func:
+            items = [f.name for f in attr.list.func]
+        return ", ".join(i.decode("utf-8", "replace") if isinstance(i, bytes) else str(i) for i in items)
+    return ""
 
 
 def keras_nodes(config: dict[str, Any]) -> list[Node]:

@@ -413,6 +413,10 @@ class Store:
         nodes`` (how many), by id."""
         return self._tb_data.imported_graphs(run_id)
 
+    def histogram_tags(self, run_id: int) -> list[str]:
+        """View read (run page): the tags of a run's imported histograms, by name, without reading their buckets."""
+        return self._tensorboard.histogram_tags(run_id)
+
     def latest_profile(self, run_id: int) -> int | None:
         """The id of the newest profile of ``run_id``, or None when the run has none."""
         return self.diffs.latest_profile(run_id)

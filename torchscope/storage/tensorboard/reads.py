@@ -45,6 +45,15 @@ class TbGraphReads:
             edges.extend((graph_id, src, dst) for dst, ins in pairs for src in ins if src in known)
         return nodes, pd.DataFrame(edges, columns=EDGE_COLUMNS)
 
+    def histogram_tags(self, run_id: int) -> list[str]:
+        """Backs :meth:`Store.histogram_tags`: the tags of a run's imported histograms, by name."""
+        sql = (
+            "SELECT DISTINCT n.name FROM tb_histograms h JOIN names n ON n.id = h.tag_id WHERE h.run_id = :r "
+            "ORDER BY n.name"
+        )
+        with self._engine.connect() as conn:
+            return [row[0] for row in conn.execute(text(sql), {"r": int(run_id)})]
+
     def histograms(self, run_id: int, tags: list[str] | None = None) -> pd.DataFrame:
         """Backs :meth:`Store.histograms`, which documents the columns."""
         sql = (

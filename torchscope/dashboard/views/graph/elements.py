@@ -6,14 +6,17 @@ from collections.abc import Collection, Mapping
 
 from torchscope.dashboard.views.graph.state import View
 from torchscope.dashboard.views.graph.layout import LABEL_H, MODULE_H, MODULE_W, NODE_H, NODE_W, PAD
-from torchscope.dashboard.views.graph.model import GraphModel
+from torchscope.dashboard.views.graph.model import GraphModel, tf_op_text
 
 
 def node_label(model: GraphModel, node_id: int) -> str:
-    """Two lines: what it is (op, module, tensor name) and its output shape (a closed module: its class)."""
+    """Two lines: what it is (op, module, tensor name) and its output shape (a closed module: its class; an
+    imported TF node: its op type and output shape, ``MatMul (?, 10)``)."""
     node = model.nodes[node_id]
     if node.group:
         second = node.op or ("scope" if node.kind == "scope" else "")
+    elif node.kind == "tf":
+        second = " ".join(part for part in (tf_op_text(node.op or ""), node.extra.get("shape", "")) if part)
     else:
         second = node.extra.get("shape", "")
     return f"{node.label}\n{second}" if second else node.label

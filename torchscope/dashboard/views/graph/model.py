@@ -245,6 +245,13 @@ def _group_crowds(model: GraphModel, next_id: int) -> None:
 
 CROWD = 200
 SERIES = 5
+TF_OPS = {"_Arg": "input", "_DeviceArg": "input", "_Retval": "output", "_DeviceRetval": "output"}
+"""TF's names for a function's arguments and results, as a reader knows them."""
+
+
+def tf_op_text(op: str) -> str:
+    """The op type of an imported TF node as its label shows it: ``_Arg`` -> ``input``, ``MatMul`` as is."""
+    return TF_OPS.get(op, op)
 
 
 def _short(value: Any) -> str:

@@ -1,7 +1,10 @@
 """``/graph/<run>``: the executed graph of a run (or its imported TensorBoard graph) and a tensor inspector.
 
 Query parameters: ``step`` (a captured step; default the last), ``node`` (a module path, node name or id to open
-and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters).
+and select), ``graph`` (an imported graph's id), ``color`` (a colour-by mode), ``params=0`` (hide parameters), ``view=fx`` (the
+FX graphs torch.compile made, instead of the executed graph). The
+address bar follows the view: going to a step or a node is a history entry (back returns), a colour or the hidden
+parameters replace the current one.
 Positions are computed on the server (:mod:`torchscope.dashboard.views.graph.layout`) and drawn with a ``preset``
 layout, so opening a module moves its neighbours aside and nothing else. The view's state and its transitions are
 pure (:mod:`torchscope.dashboard.views.graph.state`): each callback maps its trigger to one event and draws the
@@ -20,7 +23,7 @@ import dash
 import dash_cytoscape as cyto
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
-from torchscope.dashboard import urls
+from torchscope.dashboard import history, urls
 from torchscope.dashboard.views.graph.colors import MODES
 from torchscope.dashboard.views.graph.fx_view import fx_place, fx_view
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
@@ -123,16 +126,21 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     state = _initial_state(data, int(run_id), query)
     scene = draw(data, state)
     anomaly = data.first_anomaly(int(run_id)) if state.source == "captured" else None
+    over = fx_place(data, state)
+    mode = _mode(query, bool(over))
+    if mode == "fx":  # the FX view the URL asks for, drawn with the page
+        over[0].style, over[0].children = {"display": "block"}, fx_view(data, state)
     return html.Div(
         [
             dcc.Store(id="graph-state", data=_saved(data, state)),
             dcc.Store(id="graph-focus", data=state.focus.to_json(0) if state.focus else None),
             dcc.Store(id="graph-selection", data=state.selection().to_json()),
+            dcc.Store(id="graph-mode-shown", data=mode),  # "executed" or "fx": the address bar's ``view``
             title,
-            html.Div(_toolbar(data, state, anomaly), className="graph-toolbar"),
+            html.Div(_toolbar(data, state, anomaly, mode), className="graph-toolbar"),
             html.Div(_versions(data, state), id="graph-versions", className="graph-versions"),
             html.Div(scene.crumbs, id="graph-crumbs", className="graph-crumbs"),
-            html.Div([_canvas(scene, fx_place(data, state)),
+            html.Div([_canvas(scene, over),
                       html.Aside(inspector(data, state), id="graph-inspector", className="graph-inspector")],
                      className="graph-body"),  # fmt: skip
             html.Div(id="graph-focus-done", style={"display": "none"}),
@@ -167,9 +175,15 @@ def _canvas(scene: Scene, over: list[Any]) -> html.Div:
     )
 
 
-def _saved(data: GraphData, state: GraphState) -> dict[str, Any]:
-    """The ``graph-state`` store: the state, and the URL of what it shows (the address bar follows it)."""
-    return {**state.to_json(), "href": view_href(model_for(data, state), state)}
+def _saved(data: GraphData, state: GraphState, *, push: bool = False) -> dict[str, Any]:
+    """The ``graph-state`` store: the state, the URL of what it shows (the address bar follows it) and whether
+    that URL is a new history entry (``push``: a step, a node the user went to) or replaces the current one."""
+    return {**state.to_json(), "href": view_href(model_for(data, state), state), "push": push}
+
+
+PUSHED = (Tap, Find, JumpTo, ShowStep, ShowGraph, OpenCrumb)
+"""Events that go somewhere (another step or graph, a selected node): back returns to where the user was. Colour,
+hidden parameters and expand/collapse all replace the current entry."""
 
 
 def _step_options(data: GraphData, run_id: int) -> list[dict[str, Any]]:
@@ -201,7 +215,17 @@ def _jump_title(anomaly: dict[str, Any] | None) -> str:
     return f"step {anomaly['step']}: {anomaly['op'] or anomaly['name']} in {anomaly['module'] or '(root)'}"
 
 
-def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None) -> list[Any]:
+def _mode(query: dict[str, str], has_fx: bool) -> str:
+    """The view a URL asks for: ``executed`` (default) or ``fx``; NotFoundError for ``fx`` in a run without FX."""
+    mode = query.get("view", "executed")
+    if mode not in ("executed", "fx"):
+        raise BadRequestError(f"view must be executed or fx, not {mode!r}")
+    if mode == "fx" and not has_fx:
+        raise NotFoundError("this run recorded no FX graph (torch.compile or watch.export)")
+    return mode
+
+
+def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None, mode: str = "executed") -> list[Any]:
     if state.source == "captured":
         options, what = _step_options(data, state.run), "Step "
         modes = [{"label": v, "value": k} for k, v in MODES.items() if k != "compare" or state.compare]
@@ -216,7 +240,7 @@ def _toolbar(data: GraphData, state: GraphState, anomaly: dict[str, Any] | None)
     if state.source == "captured" and not data.store.fx_graph(state.run, state.model).empty:
         fx = [dcc.RadioItems(id="graph-mode", options=[{"label": " executed", "value": "executed"},
                                                        {"label": " FX (torch.compile)", "value": "fx"}],
-                             value="executed", inline=True, className="control")]  # fmt: skip
+                             value=mode, inline=True, className="control")]  # fmt: skip
     return [
         picker,
         *fx,
@@ -286,12 +310,13 @@ def _outputs(data: GraphData, state: GraphState, event: Event, was: dict[str, An
     selection_out = selection if selection != was["selection"] else no
     if isinstance(event, Tap) and state.focus is None:  # a plain node was clicked: nothing to redraw but the crumbs
         crumbs = breadcrumb(model_for(data, state), state.selected, state.expanded)
-        return no, no, crumbs, no, _saved(data, state), no, "", no, no, selection_out
+        return no, no, crumbs, no, _saved(data, state, push=True), no, "", no, no, selection_out
     scene = draw(data, state)
     n = (was["focus"] or {}).get("n", 0) + 1
     focus = state.focus.to_json(n) if state.focus is not None else no
     shown = _shown_value(state)
-    return (scene.elements, scene.legend, scene.crumbs, scene.status, _saved(data, state), focus, state.message,
+    saved = _saved(data, state, push=isinstance(event, PUSHED))
+    return (scene.elements, scene.legend, scene.crumbs, scene.status, saved, focus, state.message,
             shown if shown != was["picked"] else no, _versions(data, state), selection_out)  # fmt: skip
 
 
@@ -335,14 +360,14 @@ def register(app: dash.Dash, store: Store) -> None:
         return (options if options != shown else dash.no_update), anomaly is None, _jump_title(anomaly)
 
     @app.callback(
-        Output("graph-fx", "style"), Output("graph-fx", "children"), Input("graph-mode", "value"),
-        State("graph-state", "data"), prevent_initial_call=True,
+        Output("graph-fx", "style"), Output("graph-fx", "children"), Output("graph-mode-shown", "data"),
+        Input("graph-mode", "value"), State("graph-state", "data"), prevent_initial_call=True,
     )
     def show_mode(mode: str, saved: dict[str, Any]) -> tuple[Any, ...]:
         """The toggle between the executed graph and the FX graphs torch.compile (or torch.export) made of it."""
         if mode == "fx":
-            return {"display": "flex"}, fx_view(data, GraphState.from_json(saved))
-        return {"display": "none"}, []
+            return {"display": "flex"}, fx_view(data, GraphState.from_json(saved)), "fx"
+        return {"display": "none"}, [], "executed"
 
     @app.callback(Output("graph-inspector", "children"), Input("graph-selection", "data"), prevent_initial_call=True)
     def inspect(selection: dict[str, Any]) -> Any:
@@ -387,17 +412,23 @@ def _register_clientside() -> None:
         Output("graph-focus-done", "children"),
         Input("graph-focus", "data"),
     )
-    # the address bar follows the view (replaceState: no navigation, no Dash routing), so it can be shared
+    # the address bar follows the view (dashboard/history.py), so it can be shared, reloaded and gone back to
+    # (``view=fx`` is the last parameter urls.graph writes, so it is appended here; the toggle is a history entry)
     clientside_callback(
         """
-        function(state) {
-            const here = window.location.pathname + window.location.search;
-            if (state && state.href && state.href !== here) { window.history.replaceState(null, '', state.href); }
-            return window.dash_clientside.no_update;
+        function(state, mode) {
+            if (!state || !state.href) { return window.dash_clientside.no_update; }
+            const ctx = window.dash_clientside.callback_context;
+            const ids = (ctx.triggered || []).map(t => t.prop_id.split('.')[0]);
+            const toggled = ids.length === 1 && ids[0] === 'graph-mode-shown';  // not the first call (both)
+            const href = mode === 'fx' ? state.href + (state.href.includes('?') ? '&' : '?') + 'view=fx' : state.href;
+            return {href: href, push: toggled || !!state.push};
         }
         """,
-        Output("graph-message", "title"),
+        Output(history.ADDRESS, "data", allow_duplicate=True),
         Input("graph-state", "data"),
+        Input("graph-mode-shown", "data"),
+        prevent_initial_call="initial_duplicate",
     )
     clientside_callback(
         "function(edge) { return edge ? 'tensor ' + edge.shapes : ''; }",

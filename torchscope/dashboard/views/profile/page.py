@@ -1,7 +1,8 @@
 """``/profile/<id>``: overview, operators, kernels, modules and memory of one profile.
 
 Tabs are URL-addressable (``?tab=overview|operators|kernels|modules|memory``; ``&shapes=1`` groups operators by
-input shape): each tab is a link, and the page renders only the tab it shows. Grids are AG Grid with sorting,
+input shape; ``&q=text`` fills the grid's quick search): each tab is a link (a history entry), the page renders
+only the tab it shows, and the address bar follows the quick search (replacing the entry). Grids are AG Grid with sorting,
 column filters, a quick search and CSV export; each row links to its events in the timeline and, for operators and
 modules, to the graph node.
 """
@@ -13,7 +14,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, dcc, html
 
-from torchscope.dashboard import urls
+from torchscope.dashboard import history, urls
 from torchscope.dashboard.components import data_grid, plot_config
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
 from torchscope.dashboard.profile_summary import (
@@ -37,14 +38,16 @@ def _tab_bar(profile_id: int, current: str) -> html.Nav:
     return html.Nav(links, className="prof-tabs")
 
 
-def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]], file_name: str) -> html.Div:
-    """A grid with its quick search and CSV export button."""
+def _grid(
+    grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]], file_name: str, search: str = ""
+) -> html.Div:
+    """A grid with its quick search (``search`` already typed) and CSV export button."""
     return html.Div(
         [
             html.Div(
                 [
                     dcc.Input(id="prof-search", type="search", placeholder="quick search", debounce=False,
-                              className="prof-search"),
+                              value=search, className="prof-search"),
                     html.Button("Export CSV", id="prof-csv", n_clicks=0, className="prof-button"),
                     html.Span(f"{len(rows)} rows", className="muted", id="prof-rows"),
                 ],
@@ -52,7 +55,7 @@ def _grid(grid_id: str, rows: list[dict[str, Any]], columns: list[dict[str, Any]
             ),  # fmt: skip
             data_grid(grid_id, rows, columns, row_id="row", page_size=50, height=620, floating_filters=True,
                       csv_file=file_name, csv_columns=[c["field"] for c in columns if c["field"] != "links"],
-                      class_name="prof-grid"),  # fmt: skip
+                      class_name="prof-grid", options={"quickFilterText": search} if search else None),  # fmt: skip
         ]
     )
 
@@ -91,6 +94,7 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         return _overview(store, pid, meta)
     spans = store.name_spans(pid).set_index("name")
     base = f"profile{pid}"
+    search = query.get("q", "")
     if tab == "operators":
         shapes = query.get("shapes", "0") in ("1", "true", "yes")
         ops = store.op_table(pid, group_by_shape=shapes)
@@ -98,10 +102,10 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         toggle = dcc.Link("ungroup input shapes" if shapes else "group by input shape", id="prof-shapes",
                           href=urls.profile(pid, tab="operators", shapes=0 if shapes else 1))
         return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
-                              f"{base}_operators.csv")]  # fmt: skip
+                              f"{base}_operators.csv", search)]  # fmt: skip
     if tab == "kernels":
         return [_grid("prof-grid", tables.kernel_rows(store.kernel_table(pid), pid, spans), tables.kernel_columns(),
-                      f"{base}_kernels.csv")]  # fmt: skip
+                      f"{base}_kernels.csv", search)]  # fmt: skip
     if tab == "modules":
         modules = store.module_table(pid)
         compiled = store.compiled_module_table(pid) if modules.empty else modules.iloc[:0]
@@ -109,12 +113,12 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
             return [html.P("Compiled code: time per module attributed from Inductor's kernels and extern calls "
                            "(forward).", className="muted", id="prof-compiled-note"),
                     _grid("prof-grid", tables.compiled_module_rows(compiled, run_id), tables.compiled_module_columns(),
-                          f"{base}_modules.csv")]  # fmt: skip
+                          f"{base}_modules.csv", search)]  # fmt: skip
         if modules.empty:
             return [html.P("No module events in this profile: profile with with_stack=True (run.profile) to see time "
                            "per nn.Module.", className="muted", id="prof-empty")]  # fmt: skip
         return [_grid("prof-grid", tables.module_rows(modules, pid, run_id, spans), tables.module_columns(),
-                      f"{base}_modules.csv")]  # fmt: skip
+                      f"{base}_modules.csv", search)]  # fmt: skip
     timeline = store.memory_timeline(pid)
     if timeline.empty:
         return [html.P("No memory events in this profile: profile with profile_memory=True to see allocations.",
@@ -135,7 +139,7 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
                "state, activations saved for backward) shows there, which is not a leak by itself.",
                className="muted", id="prof-memory-note"),
         _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
-              f"{base}_memory_ops.csv"),
+              f"{base}_memory_ops.csv", search),
     ]  # fmt: skip
 
 
@@ -156,6 +160,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
                  *profile_facts(pid, meta, link_id="prof-timeline-link")],
                 className="meta",
             ),  # fmt: skip
+            dcc.Store(id="prof-view", data={"pid": pid, "tab": tab, "shapes": query.get("shapes")}),
             _tab_bar(pid, tab),
             html.Div(content, id=f"prof-{tab}", className="prof-tab-content"),
         ]
@@ -163,7 +168,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: 
 
 
 def register(app: dash.Dash, store: Store) -> None:
-    """Quick search and CSV export of whichever grid the tab shows."""
+    """Quick search (in the URL) and CSV export of whichever grid the tab shows."""
 
     @app.callback(
         Output("prof-grid", "dashGridOptions"),
@@ -173,6 +178,18 @@ def register(app: dash.Dash, store: Store) -> None:
     )
     def quick_search(text: str | None, options: dict[str, Any] | None) -> dict[str, Any]:
         return {**(options or {}), "quickFilterText": text or ""}
+
+    @app.callback(
+        Output(history.ADDRESS, "data", allow_duplicate=True),
+        Input("prof-search", "value"),
+        State("prof-view", "data"),
+        prevent_initial_call=True,
+    )
+    def address(text: str | None, view: dict[str, Any]) -> dict[str, Any]:
+        """The address bar follows the quick search (replacing the entry: each key typed is no step to go back to)."""
+        tab = None if view["tab"] == "overview" else view["tab"]
+        href = urls.profile(view["pid"], tab=tab, shapes=view.get("shapes"), q=(text or "").strip() or None)
+        return history.address(href)
 
     @app.callback(Output("prof-grid", "exportDataAsCsv"), Input("prof-csv", "n_clicks"), prevent_initial_call=True)
     def export_csv(_clicks: int) -> bool:

@@ -5,7 +5,10 @@ downsampled series, so a reload or a control change does not read the whole run 
 store only for the points after each chart's cursor and appends them with ``extendData`` (every 250 ms by default,
 :func:`chart_poll_ms`; the header polls every second). New tags get a chart
 inserted in place (a ``Patch`` of the chart list), and the controls (smoothing, log scale, x axis) redraw.
-Query parameters ``x=wall_time``, ``smoothing=0.6`` and ``log=1`` set the controls, so a view can be shared.
+Query parameters ``x=wall_time``, ``smoothing=0.6``, ``log=1`` and ``tags=<regex>`` (only the charts whose tag
+matches, case-insensitive) set the controls, ``hist`` and ``hmode`` the histograms section
+(:mod:`torchscope.dashboard.views.run.histogram_section`); the address bar follows the controls
+(:mod:`torchscope.dashboard.history`), so a view can be shared, reloaded, and gone back to.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import dash
 import pandas as pd
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, html
 
+from torchscope.dashboard import history, urls
 from torchscope.dashboard.components import plot_config
-from torchscope.dashboard.views.run import live, media_page
+from torchscope.dashboard.views.run import histogram_section, live, media_page
 from torchscope.dashboard.views.run.header import (
     alert_block, artifacts_block, config_block, header_parts, latest_values,
 )  # fmt: skip
@@ -110,6 +114,9 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
                     dcc.RadioItems(id="run-x", options=[{"label": " step", "value": "step"},
                                                         {"label": " wall time", "value": "wall_time"}],
                                    value=x, inline=True, className="control"),
+                    dcc.Input(id="run-tags", type="search", value=query.get("tags", ""), debounce=0.3,
+                              placeholder="filter tags (regex)", className="control run-tags"),
+                    html.Span("", id="run-tags-shown", className="muted"),
                 ],
                 className="controls",
                 style={"display": "none"} if quiet else None,
@@ -118,6 +125,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             profiles,
             image_section(store.images(run["id"])),
             text_section(store.texts(run["id"])),
+            histogram_section.section(store, int(run_id), query),
             dcc.Interval(id="run-refresh", interval=refresh_ms),
             dcc.Interval(id="run-poll", interval=chart_poll_ms(refresh_ms), disabled=run["status"] in ENDED),
             dcc.Store(id="run-tick", data=0),
@@ -203,10 +211,62 @@ def update_charts(
     return children, extend, figures, cursors
 
 
+FILTER_TAGS = """
+function(filter, _children) {
+    const text = (filter || '').trim();
+    let match = null;
+    if (text) {
+        try { const re = new RegExp(text, 'i'); match = t => re.test(t); }
+        catch (e) { const low = text.toLowerCase(); match = t => t.toLowerCase().includes(low); }
+    }
+    const apply = () => {
+        const cells = Array.from(document.querySelectorAll('#run-charts .chart-cell[data-tag]'));
+        let shown = 0;
+        cells.forEach(c => { const on = !match || match(c.dataset.tag); c.style.display = on ? '' : 'none';
+                             shown += on ? 1 : 0; });
+        document.querySelectorAll('#run-charts .chart-section').forEach(s => {
+            s.style.display = Array.from(s.querySelectorAll('.chart-cell')).some(c => c.style.display !== 'none')
+                ? '' : 'none';
+        });
+        const label = document.getElementById('run-tags-shown');
+        if (label) { label.textContent = match ? `${shown} of ${cells.length} charts` : ''; }
+    };
+    setTimeout(apply, 0);  // after React has drawn new charts
+    return window.dash_clientside.no_update;
+}
+"""
+"""Clientside: show only the charts whose tag matches the filter (a regular expression, case-insensitive; a
+malformed one matches as plain text), again whenever the charts change; say how many are shown."""
+
+
+def view_href(run_id: int, smoothing: Any, log: Any, x: Any, tags: Any, hist: Any, options: Any, mode: Any) -> str:
+    """The URL of the run page with these controls (defaults left out; the first histogram tag is the default)."""
+    x, smoothing, log_y = _controls_of(smoothing, log, x)
+    first = options[0]["value"] if options else None
+    return urls.run(run_id, x=x, smoothing=smoothing, log=log_y, tags=(tags or "").strip() or None,
+                    hist=hist if hist != first else None, hmode=mode if mode not in (None, "ridge") else None)  # fmt: skip
+
+
 def register(app: dash.Dash, store: Store) -> None:
     """The poll that grows the charts (``run-poll``), the controls that redraw them, and the poll of the header
-    (``run-refresh``, which also stops the charts' poll once the run has ended); the imported images' sliders."""
+    (``run-refresh``, which also stops the charts' poll once the run has ended); the address bar follows the
+    controls (a picked histogram is a step back/forward can return to; a slider's moves replace it); the imported
+    images' sliders."""
+    histogram_section.register(app, store)
     media_page.register(app, store)
+    app.clientside_callback(FILTER_TAGS, Output("run-tags-shown", "title"), Input("run-tags", "value"),
+                            Input("run-charts", "children"))  # fmt: skip
+
+    @app.callback(
+        Output(history.ADDRESS, "data", allow_duplicate=True),
+        Input("run-smoothing", "value"), Input("run-log", "value"), Input("run-x", "value"),
+        Input("run-tags", "value"), Input("hist-tag", "value"), Input("hist-mode", "value"),
+        State("run-id", "data"), State("hist-tag", "options"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def address(smoothing: Any, log: Any, x: Any, tags: Any, hist: Any, mode: Any, run_id: int, options: Any) -> dict:
+        href = view_href(int(run_id), smoothing, log, x, tags, hist, options, mode)
+        return history.address(href, push=ctx.triggered_id in ("hist-tag", "hist-mode"))
 
     app.clientside_callback(
         GATE_POLL,

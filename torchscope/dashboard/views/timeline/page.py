@@ -2,7 +2,8 @@
 
 Query parameters ``start`` and ``end`` (ns since the profile start), ``q`` (search) and ``event`` (an event id to
 select) open a given view; ``ranks=1`` (``&step=N``) shows every rank of the profile's group side by side, aligned on
-``ProfilerStep#N`` (``views/timeline/ranks.py``); the "link to this view" anchor always holds the current one. Every zoom or pan (plotly's
+``ProfilerStep#N`` (``views/timeline/ranks.py``). The address bar and the "link to this view" anchor follow the view
+(a zoom, pan or search replaces the current history entry, a selected event adds one, so back returns to it). Every zoom or pan (plotly's
 relayout event) asks the store for that window at the level of detail of the graph's width; a click on an event
 shows its details and draws its launch link, a click on a density block zooms into it, a click on the minimap
 centres the view there.
@@ -15,7 +16,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
-from torchscope.dashboard import urls
+from torchscope.dashboard import history, urls
 from torchscope.dashboard.components import plot_config
 from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
 from torchscope.dashboard.views.timeline.ranks import ranks_view
@@ -196,6 +197,7 @@ def register(app: dash.Dash, store: Store) -> None:
         Output("tl-state", "data"),
         Output("tl-status", "children"),
         Output("tl-share", "href"),
+        Output(history.ADDRESS, "data", allow_duplicate=True),
         Input("tl-graph", "relayoutData"),
         Input("tl-search", "value"),
         Input("tl-graph", "clickData"),
@@ -237,4 +239,7 @@ def register(app: dash.Dash, store: Store) -> None:
                      "event": view["selected"]["id"] if view["selected"] else None, "ranks": state.get("ranks"),
                      "step": view.get("step")}  # fmt: skip
         details = details_panel(view["selected"]) if trigger == "tl-graph" or event is not None else dash.no_update
-        return view["figure"], mini, details, new_state, _status(view), _share(pid, view, q)
+        share = _share(pid, view, q)
+        # a selected event is a step back can return to; zoom, pan and search replace the current entry
+        picked = new_state["event"] is not None and new_state["event"] != state.get("event")
+        return view["figure"], mini, details, new_state, _status(view), share, history.address(share, push=picked)
