@@ -9,8 +9,10 @@ from tensorboard.compat.proto import attr_value_pb2, event_pb2, graph_pb2, tenso
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 import torchscope
+from torchscope.dashboard.views.graph import colors as graph_colors
 from torchscope.dashboard.views.graph.elements import node_label
 from torchscope.dashboard.views.graph.model import imported_model
+from torchscope.dashboard.views.graph.state import visible_view
 from torchscope.dashboard.views.graph.tables import node_facts
 from torchscope.io.importing import import_path
 from torchscope.io.tensorboard import graph_nodes
@@ -75,6 +77,9 @@ def test_imported_tf_nodes_are_labelled_by_last_scope_part_op_type_and_shape(tmp
     facts = dict(node_facts(model, model.by_name["model/dense/MatMul"]))
     assert facts["T"] == "float32" and facts["_output_shapes"] == "(?, 4)" and facts["name scope"] == "model/dense"
     assert not any("{" in text or "DT_" in text for text in labels.values())
+    view = visible_view(model, set(model.nodes), False)  # every scope open
+    items = [text for _colour, text in graph_colors.legend(model, view, {}, "op")["items"]]
+    assert "input (2)" in items and "output (1)" in items and not any(t.startswith("_") for t in items)
 
 
 def test_the_keras_reference_op_graph_has_no_protobuf_text(shared_data: Path, tmp_path: Path) -> None:

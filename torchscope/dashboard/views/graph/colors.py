@@ -18,7 +18,7 @@ from plotly.colors import qualitative, sample_colorscale
 
 from torchscope.dashboard.views.graph.compare import NEW, UNCHANGED, change_colour
 from torchscope.dashboard.views.graph.state import View
-from torchscope.dashboard.views.graph.model import GraphModel
+from torchscope.dashboard.views.graph.model import GraphModel, tf_op_text
 
 MODES = {
     "op": "op type",
@@ -139,12 +139,15 @@ def legend(
     """What the legend shows: ``{"title", "items": [(colour, text)], "scale": (lo, hi, css gradient) | None}``."""
     if mode == "op":
         counts: dict[str, int] = {}
+        text: dict[str, str] = {}  # what the legend calls an op type: a TF node's _Arg / _Retval read input / output
         for node_id in view.nodes:
             node = model.nodes[node_id]
-            key = "module (closed)" if node.group else (node.op if node.kind in ("op", "tf") else node.kind)
-            counts[key or "?"] = counts.get(key or "?", 0) + 1
+            key = ("module (closed)" if node.group else (node.op if node.kind in ("op", "tf") else node.kind)) or "?"
+            counts[key] = counts.get(key, 0) + 1
+            text[key] = tf_op_text(key) if node.kind == "tf" and not node.group else key
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        items = [(BOX_NODE if k == "module (closed)" else op_colour(k), f"{k} ({n})") for k, n in ranked[:max_items]]
+        items = [(BOX_NODE if k == "module (closed)" else op_colour(k), f"{text[k]} ({n})")
+                 for k, n in ranked[:max_items]]  # fmt: skip
         if len(ranked) > max_items:
             items.append((NO_DATA, f"… {len(ranked) - max_items} more op types"))
         return {"title": "op type", "items": items, "scale": None}
