@@ -32,3 +32,102 @@ def trace_events(path: Path) -> tuple[dict, list]:
     """(top-level fields, events) of a trace written as plain JSON."""
     data = orjson.loads(path.read_bytes())
     return {k: v for k, v in data.items() if k != "traceEvents"}, data["traceEvents"]
+
+
+# -- GPU-shaped traces synthesised from a CPU recording ----------------------------------------------------------------
+
+VIEW_OPS = frozenset((
+    "aten::as_strided", "aten::resolve_conj", "aten::t", "aten::transpose", "aten::view", "aten::expand",
+    "aten::detach", "detach", "aten::empty", "aten::empty_strided", "aten::empty_like", "aten::result_type",
+    "aten::to", "aten::_to_copy", "aten::reshape", "aten::_unsafe_view",
+))  # fmt: skip
+"""Operators that launch no device work (views, allocations, dispatch wrappers)."""
+GEMM_OPS = ("aten::mm", "aten::addmm")
+GEMM_KERNEL = "sm80_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize64x64x8_stage3_warpsize2x2x1_tensor16x8x8_kernel"
+SGEMM_KERNEL = "volta_sgemm_64x32_sliced1x4_nn"
+STREAM, OPTIMIZER_STREAM = 7, 20
+LAUNCH_US = 3.0  # the runtime call's length and the launch latency, in µs
+
+
+def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
+    """Write to ``path`` (``.json.gz``) the recorded CPU trace ``cpu_trace`` with CUDA activity added as Kineto writes
+    it, so that GPU features (kernels, memcpy/memset, streams, launches and their ``ac2g`` flows, device properties)
+    are exercised without a GPU.
+
+    Every host event of the recording is kept as recorded. Each leaf ATen op that does work (not a view or an
+    allocation) gets one ``cuda_runtime`` launch inside it, correlated to one device activity on device 0:
+    ``aten::copy_`` a host-to-device memcpy, ``aten::fill_``/``aten::zero_`` a memset, ``aten::mm``/``aten::addmm``
+    a GEMM (the backward ``aten::mm`` a tensor-core one by name), anything else an elementwise kernel. Device work
+    runs in launch order on stream 7, the optimizer step's (``Optimizer.step``) on stream 20; each activity lasts as
+    long as its op did on the CPU and starts after its launch and after the previous work on its stream.
+    Returns ``path``.
+    """
+    import gzip
+
+    data = orjson.loads(cpu_trace.read_bytes())
+    events = data["traceEvents"]
+    ops = sorted((e for e in events if e.get("ph") == "X" and e.get("cat") == "cpu_op"), key=lambda e: e["ts"])
+    optimizer = [(e["ts"], e["ts"] + e["dur"]) for e in events
+                 if e.get("ph") == "X" and str(e.get("name", "")).startswith("Optimizer.step#")]  # fmt: skip
+    added: list[dict] = []
+    stream_free = {STREAM: 0.0, OPTIMIZER_STREAM: 0.0}
+    pid = ops[0]["pid"]
+    inside_gemm = 0.0  # end of the GEMM being walked through: the ops nested in it launch nothing
+    for i, op in enumerate(ops):
+        end = op["ts"] + op["dur"]
+        if op["ts"] < inside_gemm or op["name"] in VIEW_OPS or not op["name"].startswith("aten::"):
+            continue
+        if op["name"] in GEMM_OPS:
+            inside_gemm = end
+        elif any(o["tid"] == op["tid"] and o["ts"] + o["dur"] <= end and o["name"] not in VIEW_OPS
+                 for o in ops[i + 1 : i + 40] if o["ts"] >= op["ts"]):  # fmt: skip
+            continue  # its work is done by the ops nested in it
+        corr = 100_000 + len(added) // 4
+        ext = op["args"].get("External id", 0)
+        launch_ts = op["ts"] + min(op["dur"] / 4, 1.0)
+        stream = OPTIMIZER_STREAM if any(a <= op["ts"] < b for a, b in optimizer) else STREAM
+        start = max(launch_ts + LAUNCH_US, stream_free[stream])
+        stream_free[stream] = start + op["dur"]
+        args = {"External id": ext, "device": 0, "context": 1, "stream": stream, "correlation": corr}
+        name = op["name"]
+        if name == "aten::copy_":
+            cat, runtime, device_name = "gpu_memcpy", "cudaMemcpyAsync", "Memcpy HtoD (Pageable -> Device)"
+            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (op["dur"] * 1000), 3)}
+        elif name in ("aten::fill_", "aten::zero_"):
+            cat, runtime, device_name = "gpu_memset", "cudaMemsetAsync", "Memset (Device)"
+            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (op["dur"] * 1000), 3)}
+        else:
+            cat, runtime = "kernel", "cudaLaunchKernel"
+            if name in GEMM_OPS:
+                device_name = GEMM_KERNEL if name == "aten::mm" else SGEMM_KERNEL
+            else:
+                device_name = f"void at::native::vectorized_elementwise_kernel<4, {name.removeprefix('aten::')}>"
+            args |= {"registers per thread": 32, "shared memory": 0, "grid": [8, 1, 1], "block": [128, 1, 1]}
+        added += [
+            {"ph": "X", "cat": "cuda_runtime", "name": runtime, "pid": pid, "tid": op["tid"], "ts": launch_ts,
+             "dur": LAUNCH_US, "args": {"External id": ext, "correlation": corr}},
+            {"ph": "s", "id": corr, "pid": pid, "tid": op["tid"], "ts": launch_ts, "cat": "ac2g", "name": "ac2g"},
+            {"ph": "X", "cat": cat, "name": device_name, "pid": 0, "tid": stream, "ts": start, "dur": op["dur"],
+             "args": args},
+            {"ph": "f", "id": corr, "pid": 0, "tid": stream, "ts": start, "cat": "ac2g", "name": "ac2g", "bp": "e"},
+        ]  # fmt: skip
+    added += [
+        {"ph": "M", "name": "process_name", "pid": 0, "tid": 0, "args": {"name": "python"}},
+        {"ph": "M", "name": "process_labels", "pid": 0, "tid": 0, "args": {"labels": "GPU 0"}},
+        {"ph": "M", "name": "thread_name", "pid": 0, "tid": STREAM, "args": {"name": f"stream {STREAM}"}},
+        {"ph": "M", "name": "thread_name", "pid": 0, "tid": OPTIMIZER_STREAM,
+         "args": {"name": f"stream {OPTIMIZER_STREAM}"}},
+    ]  # fmt: skip
+    data["traceEvents"] = events + added
+    data["deviceProperties"] = [{"id": 0, "name": "synthetic GPU (CPU recording + CUDA activity)", "totalGlobalMem":
+                                 17179869184, "computeMajor": 8, "computeMinor": 0, "numSms": 108, "warpSize": 32}]  # fmt: skip
+    path.write_bytes(gzip.compress(orjson.dumps(data)))
+    return path
+
+
+def load_trace(path: Path) -> dict:
+    """The decoded JSON of a ``.json`` or ``.json.gz`` trace."""
+    import gzip
+
+    raw = path.read_bytes()
+    return orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
