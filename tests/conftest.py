@@ -77,6 +77,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{group}: {count} tests {need}: not run (deselected)")
 
 
+@pytest.fixture(scope="session")
+def rank_traces(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory ``rank-0.json``, ``rank-1.json``: real CPU traces of a 2-rank gloo DDP job recorded by
+    ``tests/ddp_ranks.py`` (3 profiled steps; rank 1 computes 60 ms more in step 2, rank 0 waits for it)."""
+    from ddp_ranks import start_job
+
+    folder = tmp_path_factory.mktemp("job")
+    start_job(folder, str(folder / "unused.db"), 2, job="traces", steps=2, mode="file")
+    return folder / "traces"
+
+
 # -- a served dashboard and a real headless Chromium -------------------------------------------------------------------
 
 CHROMIUM_ARGS = [
@@ -184,3 +195,16 @@ def gpu_trace(cpu_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     from traces import gpu_shaped_trace
 
     return gpu_shaped_trace(cpu_trace, tmp_path_factory.mktemp("gpu_trace") / "gpu_train.pt.trace.json.gz")
+
+
+@pytest.fixture
+def trace_file(request: pytest.FixtureRequest) -> Path:
+    """The trace a test is parametrized with (``indirect``): ``cpu_trace`` or ``gpu_trace`` built here, ``rank0_trace``
+    (rank 0 of ``rank_traces``), or the name of a reference trace in ``../shared/data/kineto`` (a conformance param,
+    see :func:`traces.reference`)."""
+    name = request.param
+    if name in ("cpu_trace", "gpu_trace"):
+        return request.getfixturevalue(name)
+    if name == "rank0_trace":
+        return request.getfixturevalue("rank_traces") / "rank-0.json"
+    return SHARED_DATA / "kineto" / f"{name}.json.gz"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 import torch
 
 
@@ -46,7 +47,7 @@ GEMM_OPS = ("aten::mm", "aten::addmm")
 GEMM_KERNEL = "sm80_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize64x64x8_stage3_warpsize2x2x1_tensor16x8x8_kernel"
 SGEMM_KERNEL = "volta_sgemm_64x32_sliced1x4_nn"
 STREAM, OPTIMIZER_STREAM = 7, 20
-LAUNCH_US = 3.0  # the runtime call's length and the launch latency, in µs
+LAUNCH_US = 3.0  # the launch latency (and the longest runtime call), in µs
 
 
 def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
@@ -84,7 +85,7 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
             continue  # its work is done by the ops nested in it
         corr = 100_000 + len(added) // 4
         ext = op["args"].get("External id", 0)
-        launch_ts = op["ts"] + min(op["dur"] / 4, 1.0)
+        launch_ts, launch_dur = op["ts"] + op["dur"] / 4, min(LAUNCH_US, op["dur"] / 2)  # inside the op
         stream = OPTIMIZER_STREAM if any(a <= op["ts"] < b for a, b in optimizer) else STREAM
         start = max(launch_ts + LAUNCH_US, stream_free[stream])
         stream_free[stream] = start + op["dur"]
@@ -105,7 +106,7 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
             args |= {"registers per thread": 32, "shared memory": 0, "grid": [8, 1, 1], "block": [128, 1, 1]}
         added += [
             {"ph": "X", "cat": "cuda_runtime", "name": runtime, "pid": pid, "tid": op["tid"], "ts": launch_ts,
-             "dur": LAUNCH_US, "args": {"External id": ext, "correlation": corr}},
+             "dur": launch_dur, "args": {"External id": ext, "correlation": corr}},
             {"ph": "s", "id": corr, "pid": pid, "tid": op["tid"], "ts": launch_ts, "cat": "ac2g", "name": "ac2g"},
             {"ph": "X", "cat": cat, "name": device_name, "pid": 0, "tid": stream, "ts": start, "dur": op["dur"],
              "args": args},
@@ -131,3 +132,8 @@ def load_trace(path: Path) -> dict:
 
     raw = path.read_bytes()
     return orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+
+
+def reference(*names: str) -> list:
+    """``trace_file`` params for reference traces of ``../shared/data/kineto``: conformance tests, one per name."""
+    return [pytest.param(name, marks=pytest.mark.conformance, id=name) for name in names]
