@@ -50,7 +50,7 @@ STREAM, OPTIMIZER_STREAM = 7, 20
 LAUNCH_US = 3.0  # the launch latency (and the longest runtime call), in µs
 
 
-def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
+def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (CPU recording + CUDA activity)") -> Path:
     """Write to ``path`` (``.json.gz``) the recorded CPU trace ``cpu_trace`` with CUDA activity added as Kineto writes
     it, so that GPU features (kernels, memcpy/memset, streams, launches and their ``ac2g`` flows, device properties)
     are exercised without a GPU.
@@ -60,8 +60,8 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
     ``aten::copy_`` a host-to-device memcpy, ``aten::fill_``/``aten::zero_`` a memset, ``aten::mm``/``aten::addmm``
     a GEMM (the backward ``aten::mm`` a tensor-core one by name), anything else an elementwise kernel. Device work
     runs in launch order on stream 7, the optimizer step's (``Optimizer.step``) on stream 20; each activity lasts as
-    long as its op did on the CPU and starts after its launch and after the previous work on its stream.
-    Returns ``path``.
+    long as its op did on the CPU and starts after its launch and after the previous work on its stream. ``device``
+    is the name in ``deviceProperties``. Returns ``path``.
     """
     import gzip
 
@@ -85,7 +85,7 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
             continue  # its work is done by the ops nested in it
         corr = 100_000 + len(added) // 4
         ext = op["args"].get("External id", 0)
-        launch_ts, launch_dur = op["ts"] + op["dur"] / 4, min(LAUNCH_US, op["dur"] / 2)  # inside the op
+        launch_ts, launch_dur = _free_slot(op, ops[i + 1 : i + 40])
         stream = OPTIMIZER_STREAM if any(a <= op["ts"] < b for a, b in optimizer) else STREAM
         start = max(launch_ts + LAUNCH_US, stream_free[stream])
         stream_free[stream] = start + op["dur"]
@@ -120,10 +120,25 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path) -> Path:
          "args": {"name": f"stream {OPTIMIZER_STREAM}"}},
     ]  # fmt: skip
     data["traceEvents"] = events + added
-    data["deviceProperties"] = [{"id": 0, "name": "synthetic GPU (CPU recording + CUDA activity)", "totalGlobalMem":
+    data["deviceProperties"] = [{"id": 0, "name": device, "totalGlobalMem":
                                  17179869184, "computeMajor": 8, "computeMinor": 0, "numSms": 108, "warpSize": 32}]  # fmt: skip
     path.write_bytes(gzip.compress(orjson.dumps(data)))
     return path
+
+
+def _free_slot(op: dict, following: list[dict]) -> tuple[float, float]:
+    """(start, length) of a launch inside ``op`` in its longest stretch not covered by an op nested in it, as the
+    runtime call of an operator is made by the operator itself."""
+    end = op["ts"] + op["dur"]
+    nested = sorted((o["ts"], o["ts"] + o["dur"]) for o in following
+                    if o["tid"] == op["tid"] and op["ts"] <= o["ts"] and o["ts"] + o["dur"] <= end)  # fmt: skip
+    gaps, reach = [], op["ts"]
+    for lo, hi in nested + [(end, end)]:
+        if lo > reach:
+            gaps.append((lo - reach, reach))
+        reach = max(reach, hi)
+    length, start = max(gaps) if gaps else (0.0, op["ts"])
+    return start + length / 4, min(LAUNCH_US, length / 2)
 
 
 def load_trace(path: Path) -> dict:
