@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from runs import train_pair_run as train
+from doc_shots import doc_screenshot
 
 from torchscope.io.importing import import_path
 
@@ -54,6 +55,8 @@ def test_run_comparison_shows_config_scalars_ops_and_the_added_layer(compare_db,
         "extra", "only B", "0", "2"
     ]  # fmt: skip
     assert tab.locator("#compare-graph a", has_text="coloured by change").get_attribute("href") == f"/graph/{b}?compare={a}"
+    tab.evaluate("dash_ag_grid.getApi('compare-ops').setGridOption('quickFilterText', '')")
+    doc_screenshot(tab, "compare")
     assert not problems, problems
 
 

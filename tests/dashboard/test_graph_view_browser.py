@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 from models import LogBlock, NanNet, line_of, record_nan_run
+from doc_shots import doc_screenshot
 
 import torchscope
 from torchscope.dashboard.views.graph.model import captured_model
@@ -89,6 +90,7 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, pag
     titles = sorted(t.text_content() for t in tab.locator("#inspector-history .annotation-text").all())
     assert titles == ["L2 norm", "NaN / Inf count", "mean", "std"]
     tab.wait_for_selector("#inspector-histogram .js-plotly-plot")
+    doc_screenshot(tab, "graph")
     # hovering an edge shows the shapes it carries
     box = tab.locator("#graph-cy").bounding_box()
     edge = f"{CY}.getElementById('e{ids['abs_0']}-{ids['add_0']}')"
