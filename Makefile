@@ -39,7 +39,7 @@ test: $(STAMP) system-deps
 # The browser tests that photograph the pages the docs show (docs/screenshots/*.png), then the site.
 DOC_SHOTS := tests/dashboard/test_dashboard_browser.py::test_runs_page_lists_runs_and_links_to_run_charts \
 	tests/dashboard/test_graph_view_browser.py::test_open_expand_a_module_and_inspect_an_op \
-	tests/dashboard/test_compare_browser.py::test_run_comparison_shows_config_scalars_ops_and_the_added_layer \
+	tests/dashboard/test_compare_browser.py::test_profile_comparison_of_two_recorded_traces \
 	"tests/dashboard/test_profile_view_browser.py::test_overview_and_kernels_grid_of_an_imported_gpu_trace[gpu_trace]"
 
 docs: $(STAMP) system-deps
