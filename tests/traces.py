@@ -47,6 +47,7 @@ GEMM_OPS = ("aten::mm", "aten::addmm")
 GEMM_KERNEL = "sm80_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize64x64x8_stage3_warpsize2x2x1_tensor16x8x8_kernel"
 SGEMM_KERNEL = "volta_sgemm_64x32_sliced1x4_nn"
 STREAM, OPTIMIZER_STREAM = 7, 20
+MAX_DEVICE_US = 500.0  # device work lasts as long as its op did on the CPU, within [1 µs, this]
 LAUNCH_US = 3.0  # the launch latency (and the longest runtime call), in µs
 
 
@@ -60,7 +61,8 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
     ``aten::copy_`` a host-to-device memcpy, ``aten::fill_``/``aten::zero_`` a memset, ``aten::mm``/``aten::addmm``
     a GEMM (the backward ``aten::mm`` a tensor-core one by name), anything else an elementwise kernel. Device work
     runs in launch order on stream 7, the optimizer step's (``Optimizer.step``) on stream 20; each activity lasts as
-    long as its op did on the CPU and starts after its launch and after the previous work on its stream. ``device``
+    long as its op did on the CPU (within 1-500 µs) and starts after its launch and after the previous work on its
+    stream. ``device``
     is the name in ``deviceProperties``. Returns ``path``.
     """
     import gzip
@@ -88,15 +90,16 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
         launch_ts, launch_dur = _free_slot(op, ops[i + 1 : i + 40])
         stream = OPTIMIZER_STREAM if any(a <= op["ts"] < b for a, b in optimizer) else STREAM
         start = max(launch_ts + LAUNCH_US, stream_free[stream])
-        stream_free[stream] = start + op["dur"]
+        dur = min(max(op["dur"], 1.0), MAX_DEVICE_US)
+        stream_free[stream] = start + dur
         args = {"External id": ext, "device": 0, "context": 1, "stream": stream, "correlation": corr}
         name = op["name"]
         if name == "aten::copy_":
             cat, runtime, device_name = "gpu_memcpy", "cudaMemcpyAsync", "Memcpy HtoD (Pageable -> Device)"
-            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (op["dur"] * 1000), 3)}
+            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (dur * 1000), 3)}
         elif name in ("aten::fill_", "aten::zero_"):
             cat, runtime, device_name = "gpu_memset", "cudaMemsetAsync", "Memset (Device)"
-            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (op["dur"] * 1000), 3)}
+            args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (dur * 1000), 3)}
         else:
             cat, runtime = "kernel", "cudaLaunchKernel"
             if name in GEMM_OPS:
@@ -108,7 +111,7 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
             {"ph": "X", "cat": "cuda_runtime", "name": runtime, "pid": pid, "tid": op["tid"], "ts": launch_ts,
              "dur": launch_dur, "args": {"External id": ext, "correlation": corr}},
             {"ph": "s", "id": corr, "pid": pid, "tid": op["tid"], "ts": launch_ts, "cat": "ac2g", "name": "ac2g"},
-            {"ph": "X", "cat": cat, "name": device_name, "pid": 0, "tid": stream, "ts": start, "dur": op["dur"],
+            {"ph": "X", "cat": cat, "name": device_name, "pid": 0, "tid": stream, "ts": start, "dur": dur,
              "args": args},
             {"ph": "f", "id": corr, "pid": 0, "tid": stream, "ts": start, "cat": "ac2g", "name": "ac2g", "bp": "e"},
         ]  # fmt: skip
