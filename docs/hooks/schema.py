@@ -14,16 +14,15 @@ MARKER = "<!-- schema -->"
 
 def schema_markdown() -> str:
     """The schema of every table registered on :data:`torchscope.storage.tables.metadata`, as Markdown."""
-    from torchscope.storage import tables
-    from torchscope.storage.schema import SCHEMA_VERSION
+    from torchscope.storage import schema, tables
 
-    modules = [("core", inspect.getmodule(tables.meta)), *[(m.__name__.split(".")[-2], m) for m in tables.SUBJECTS]]
+    modules = [("core", schema), *[(m.__name__.split(".")[-2], m) for m in tables.SUBJECTS]]
     owner = {}
     for subject, module in modules:
         for value in vars(module).values():
             if getattr(value, "metadata", None) is tables.metadata and hasattr(value, "columns"):
                 owner.setdefault(value.name, subject)
-    out = [f"Schema version **{SCHEMA_VERSION}**; {len(tables.metadata.tables)} tables.\n"]
+    out = [f"Schema version **{schema.SCHEMA_VERSION}**; {len(tables.metadata.tables)} tables.\n"]
     for subject, module in modules:
         names = sorted(n for n, s in owner.items() if s == subject)
         if not names:
@@ -33,8 +32,9 @@ def schema_markdown() -> str:
         for name in names:
             out.append(_table(tables.metadata.tables[name]))
     unowned = sorted(set(tables.metadata.tables) - set(owner))
-    for name in unowned:
-        out.append(_table(tables.metadata.tables[name]))
+    if unowned:
+        out.append("## other\n")
+        out.extend(_table(tables.metadata.tables[name]) for name in unowned)
     return "\n".join(out)
 
 
