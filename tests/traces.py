@@ -46,7 +46,9 @@ VIEW_OPS = frozenset((
 GEMM_OPS = ("aten::mm", "aten::addmm")
 GEMM_KERNEL = "sm80_xmma_gemm_f32f32_tf32f32_f32_tn_n_tilesize64x64x8_stage3_warpsize2x2x1_tensor16x8x8_kernel"
 SGEMM_KERNEL = "volta_sgemm_64x32_sliced1x4_nn"
-STREAM, OPTIMIZER_STREAM = 7, 20
+COLLECTIVE_OPS = ("c10d::allreduce_",)
+NCCL_KERNEL = "ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevComm*, unsigned long, ncclWork*)"
+STREAM, OPTIMIZER_STREAM, COMM_STREAM = 7, 20, 24
 MAX_DEVICE_US = 500.0  # device work lasts as long as its op did on the CPU, within [1 µs, this]
 LAUNCH_US = 3.0  # the launch latency (and the longest runtime call), in µs
 
@@ -59,7 +61,8 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
     Every host event of the recording is kept as recorded. Each leaf ATen op that does work (not a view or an
     allocation) gets one ``cuda_runtime`` launch inside it, correlated to one device activity on device 0:
     ``aten::copy_`` a host-to-device memcpy, ``aten::fill_``/``aten::zero_`` a memset, ``aten::mm``/``aten::addmm``
-    a GEMM (the backward ``aten::mm`` a tensor-core one by name), anything else an elementwise kernel. Device work
+    a GEMM (the backward ``aten::mm`` a tensor-core one by name), ``c10d::allreduce_`` (a DDP job's gradient
+    all-reduce) an NCCL all-reduce kernel on stream 24, anything else an elementwise kernel. Device work
     runs in launch order on stream 7, the optimizer step's (``Optimizer.step``) on stream 20; each activity lasts as
     long as its op did on the CPU (within 1-500 µs) and starts after its launch and after the previous work on its
     stream. ``device``
@@ -73,22 +76,24 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
     optimizer = [(e["ts"], e["ts"] + e["dur"]) for e in events
                  if e.get("ph") == "X" and str(e.get("name", "")).startswith("Optimizer.step#")]  # fmt: skip
     added: list[dict] = []
-    stream_free = {STREAM: 0.0, OPTIMIZER_STREAM: 0.0}
+    stream_free = {STREAM: 0.0, OPTIMIZER_STREAM: 0.0, COMM_STREAM: 0.0}
     pid = ops[0]["pid"]
     inside_gemm = 0.0  # end of the GEMM being walked through: the ops nested in it launch nothing
     for i, op in enumerate(ops):
         end = op["ts"] + op["dur"]
-        if op["ts"] < inside_gemm or op["name"] in VIEW_OPS or not op["name"].startswith("aten::"):
+        collective = op["name"] in COLLECTIVE_OPS
+        if op["ts"] < inside_gemm or op["name"] in VIEW_OPS or not (op["name"].startswith("aten::") or collective):
             continue
         if op["name"] in GEMM_OPS:
             inside_gemm = end
-        elif any(o["tid"] == op["tid"] and o["ts"] + o["dur"] <= end and o["name"] not in VIEW_OPS
+        elif not collective and any(o["tid"] == op["tid"] and o["ts"] + o["dur"] <= end and o["name"] not in VIEW_OPS
                  for o in ops[i + 1 : i + 40] if o["ts"] >= op["ts"]):  # fmt: skip
             continue  # its work is done by the ops nested in it
         corr = 100_000 + len(added) // 4
         ext = op["args"].get("External id", 0)
         launch_ts, launch_dur = _free_slot(op, ops[i + 1 : i + 40])
         stream = OPTIMIZER_STREAM if any(a <= op["ts"] < b for a, b in optimizer) else STREAM
+        stream = COMM_STREAM if collective else stream
         start = max(launch_ts + LAUNCH_US, stream_free[stream])
         dur = min(max(op["dur"], 1.0), MAX_DEVICE_US)
         stream_free[stream] = start + dur
@@ -102,7 +107,9 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
             args |= {"bytes": 4096, "memory bandwidth (GB/s)": round(4096 / (dur * 1000), 3)}
         else:
             cat, runtime = "kernel", "cudaLaunchKernel"
-            if name in GEMM_OPS:
+            if collective:
+                device_name = NCCL_KERNEL
+            elif name in GEMM_OPS:
                 device_name = GEMM_KERNEL if name == "aten::mm" else SGEMM_KERNEL
             else:
                 device_name = f"void at::native::vectorized_elementwise_kernel<4, {name.removeprefix('aten::')}>"
@@ -121,6 +128,7 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
         {"ph": "M", "name": "thread_name", "pid": 0, "tid": STREAM, "args": {"name": f"stream {STREAM}"}},
         {"ph": "M", "name": "thread_name", "pid": 0, "tid": OPTIMIZER_STREAM,
          "args": {"name": f"stream {OPTIMIZER_STREAM}"}},
+        {"ph": "M", "name": "thread_name", "pid": 0, "tid": COMM_STREAM, "args": {"name": f"stream {COMM_STREAM}"}},
     ]  # fmt: skip
     data["traceEvents"] = events + added
     data["deviceProperties"] = [{"id": 0, "name": device, "totalGlobalMem":
