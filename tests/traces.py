@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import orjson
@@ -65,11 +66,8 @@ def gpu_shaped_trace(cpu_trace: Path, path: Path, device: str = "synthetic GPU (
     all-reduce) an NCCL all-reduce kernel on stream 24, anything else an elementwise kernel. Device work
     runs in launch order on stream 7, the optimizer step's (``Optimizer.step``) on stream 20; each activity lasts as
     long as its op did on the CPU (within 1-500 µs) and starts after its launch and after the previous work on its
-    stream. ``device``
-    is the name in ``deviceProperties``. Returns ``path``.
+    stream. ``device`` is the name in ``deviceProperties``. Returns ``path``.
     """
-    import gzip
-
     data = orjson.loads(cpu_trace.read_bytes())
     events = data["traceEvents"]
     ops = sorted((e for e in events if e.get("ph") == "X" and e.get("cat") == "cpu_op"), key=lambda e: e["ts"])
@@ -154,8 +152,6 @@ def _free_slot(op: dict, following: list[dict]) -> tuple[float, float]:
 
 def load_trace(path: Path) -> dict:
     """The decoded JSON of a ``.json`` or ``.json.gz`` trace."""
-    import gzip
-
     raw = path.read_bytes()
     return orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
 
