@@ -202,7 +202,7 @@ def test_cli_prints_the_top_rows_and_the_reconciled_totals(db_path: Path, base_t
         with torchscope.open(db_path) as store:
             kernels = store.diffs.kernel_diff(pa, pb)
         lines = out[out.index("Kernels by total_ns (top 2") :].splitlines()
-        assert lines[3].startswith(kernels["name"].iloc[0][:30]) and "total total_ns: A " in lines[5]
+        assert lines[3].strip().startswith(kernels["name"].iloc[0][:30]) and "total total_ns: A " in lines[5]
         return
     ops = out[out.index("Operators by host_self_ns (top 2") :].splitlines()
     assert ops[2].split() == ["name", "status", "calls", "A", "calls", "B", "A", "B", "delta", "change"]
