@@ -33,10 +33,48 @@ def run(db_path: Path) -> Iterator[torchscope.Run]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (Kineto traces, TensorBoard logs); tests that need it skip cleanly when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    """``../shared/data`` (other machines' Kineto traces, TensorBoard logs). A test using it is a conformance test:
+    marked ``conformance`` and, when the data is absent, not run (counted in one summary line)."""
     return SHARED_DATA
+
+
+# -- conformance (reference data) and CUDA tests: selected when their inputs exist, counted in one line otherwise ------
+
+_NOT_RUN: dict[str, tuple[int, str]] = {}  # group -> (tests deselected, the input they need)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests using ``shared_data`` as ``conformance``; deselect conformance tests when ``../shared/data`` is
+    absent and ``gpu`` tests without a CUDA device (each group is then reported by :func:`pytest_terminal_summary`)."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.conformance)
+    absent = {}
+    if not SHARED_DATA.is_dir():
+        absent["conformance"] = f"need {SHARED_DATA} (absent)"
+    if any(item.get_closest_marker("gpu") for item in items) and not _cuda_available():
+        absent["gpu"] = "need a CUDA device (none here)"
+    keep, dropped = [], []
+    for item in items:
+        group = next((g for g in absent if item.get_closest_marker(g)), None)
+        (keep if group is None else dropped).append(item)
+        if group is not None:
+            _NOT_RUN[group] = (_NOT_RUN.get(group, (0, ""))[0] + 1, absent[group])
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per group of tests not run for a missing input, e.g. ``conformance: 71 tests need ... : not run``."""
+    for group, (count, need) in _NOT_RUN.items():
+        terminalreporter.write_line(f"{group}: {count} tests {need}: not run (deselected)")
 
 
 @pytest.fixture(scope="session")
@@ -148,3 +186,25 @@ def cpu_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from traces import record_cpu_trace
 
     return record_cpu_trace(tmp_path_factory.mktemp("cpu_trace") / "cpu_train.pt.trace.json")
+
+
+@pytest.fixture(scope="session")
+def gpu_trace(cpu_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cpu_trace`` with CUDA activity added as Kineto writes it (kernels on two streams, memcpy, memset, launches
+    and their flows): a ``.json.gz`` made by :func:`traces.gpu_shaped_trace`, for GPU features without a GPU."""
+    from traces import gpu_shaped_trace
+
+    return gpu_shaped_trace(cpu_trace, tmp_path_factory.mktemp("gpu_trace") / "gpu_train.pt.trace.json.gz")
+
+
+@pytest.fixture
+def trace_file(request: pytest.FixtureRequest) -> Path:
+    """The trace a test is parametrized with (``indirect``): ``cpu_trace`` or ``gpu_trace`` built here, ``rank0_trace``
+    (rank 0 of ``rank_traces``), or the name of a reference trace in ``../shared/data/kineto`` (a conformance param,
+    see :func:`traces.reference`)."""
+    name = request.param
+    if name in ("cpu_trace", "gpu_trace"):
+        return request.getfixturevalue(name)
+    if name == "rank0_trace":
+        return request.getfixturevalue("rank_traces") / "rank-0.json"
+    return SHARED_DATA / "kineto" / f"{name}.json.gz"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from runs import train_pair_run as train
+from doc_shots import doc_screenshot
+from traces import gpu_shaped_trace, record_cpu_trace
 
 from torchscope.io.importing import import_path
 
@@ -54,6 +56,35 @@ def test_run_comparison_shows_config_scalars_ops_and_the_added_layer(compare_db,
         "extra", "only B", "0", "2"
     ]  # fmt: skip
     assert tab.locator("#compare-graph a", has_text="coloured by change").get_attribute("href") == f"/graph/{b}?compare={a}"
+    assert not problems, problems
+
+
+def test_profile_comparison_of_two_recorded_traces(compare_db, gpu_trace: Path, tmp_path: Path, serve, page) -> None:
+    import torchscope
+
+    db, _, _ = compare_db
+    five = gpu_shaped_trace(record_cpu_trace(tmp_path / "b.json", steps=5), tmp_path / "five_steps.json.gz")
+    pa = import_path(db, gpu_trace).profiles[0]["id"]
+    pb = import_path(db, five).profiles[0]["id"]
+    with torchscope.open(db) as store:
+        kernels, ops = store.diffs.kernel_diff(pa, pb), store.diffs.op_diff(pa, pb)
+    url = serve(db)
+    tab, problems = page
+    tab.goto(f"{url}/compare?a=p{pa}&b=profile:{pb}")
+    tab.wait_for_selector("#compare-kernels .ag-row")
+    assert "gpu_train" in tab.locator("#compare-side-a").inner_text()
+    assert "five_steps" in tab.locator("#compare-side-b").inner_text()
+    assert tab.locator("#compare-scalars").count() == 0  # two profiles: no run-level sections
+    top = kernels.iloc[0]  # B trained 5 steps, A 4: every kernel ran more often in B, the largest change first
+    assert [_cell(tab, "compare-kernels", 0, c) for c in ("key", "status", "calls_a", "calls_b")] == [
+        top["name"], "both", str(top["calls_a"]), str(top["calls_b"])
+    ]  # fmt: skip
+    assert tab.locator("#compare-kernels-totals").inner_text().startswith(
+        f"{len(kernels)} rows: 0 only in A, 0 only in B; total total_ns:"
+    )
+    tab.wait_for_selector("#compare-ops .ag-row")
+    assert _cell(tab, "compare-ops", 0, "key") == ops["name"].iloc[0]
+    doc_screenshot(tab, "compare")
     assert not problems, problems
 
 

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from doc_shots import doc_screenshot
 
 import torchscope
 
@@ -49,6 +50,7 @@ def test_runs_page_lists_runs_and_links_to_run_charts(db_path: Path, serve, page
     assert "steps 301" in tab.locator("#run-steps").inner_text()
     titles = sorted(t.text_content() for t in tab.locator(".chart .gtitle").all())
     assert titles == ["train/accuracy", "train/loss", "val/loss"]
+    doc_screenshot(tab, "run")
     assert not problems, problems
 
 

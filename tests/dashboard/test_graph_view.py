@@ -243,11 +243,19 @@ def test_profiled_ops_are_joined_to_graph_nodes_by_name_and_shapes(store: Store)
     assert op_times(model, op_table.iloc[0:0]) == {}
 
 
-def test_imported_keras_and_op_graphs_group_by_name_scope(shared_data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("logs", ["written", pytest.param("reference", marks=pytest.mark.conformance)])
+def test_imported_keras_and_op_graphs_group_by_name_scope(logs: str, tmp_path: Path, request) -> None:
+    from tb_logs import write_logs
+
     from torchscope.io.importing import import_path
 
+    if logs == "written":  # a TF op graph written here in the format tf.summary.trace_export uses
+        write_logs(tmp_path / "logs")
+        source = tmp_path / "logs" / "opgraph"
+    else:
+        source = request.getfixturevalue("shared_data") / "tensorboard_keras" / "opgraph"
     db = tmp_path / "i.db"
-    import_path(db, shared_data / "tensorboard_keras" / "opgraph")
+    import_path(db, source)
     with torchscope.open(db) as opened:
         nodes, edges = opened.imported_graph(1)
         first = nodes[nodes["graph_id"] == nodes["graph_id"].min()]

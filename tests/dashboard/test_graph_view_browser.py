@@ -10,6 +10,7 @@ import pytest
 import torch
 from legend_check import nodes_under_legend
 from models import LogBlock, NanNet, line_of, record_nan_run
+from doc_shots import doc_screenshot
 
 import torchscope
 from torchscope.dashboard.views.graph.model import captured_model
@@ -90,6 +91,7 @@ def test_open_expand_a_module_and_inspect_an_op(db_path: Path, serve: Serve, pag
     titles = sorted(t.text_content() for t in tab.locator("#inspector-history .annotation-text").all())
     assert titles == ["L2 norm", "NaN / Inf count", "mean", "std"]
     tab.wait_for_selector("#inspector-histogram .js-plotly-plot")
+    doc_screenshot(tab, "graph")
     # hovering an edge shows the shapes it carries
     box = tab.locator("#graph-cy").bounding_box()
     edge = f"{CY}.getElementById('e{ids['abs_0']}-{ids['add_0']}')"
@@ -175,12 +177,24 @@ def test_url_node_search_expand_all_collapse_all_and_new_steps(db_path: Path, se
     assert not problems, problems
 
 
-def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: Path, serve: Serve, page: Page) -> None:
+@pytest.mark.parametrize(
+    ("logs", "tag"), [("written", "op_graph"), pytest.param("reference", "op_graph/0", marks=pytest.mark.conformance)]
+)
+def test_imported_op_graph_is_grouped_by_name_scope(
+    logs: str, tag: str, db_path: Path, serve: Serve, page: Page, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from tb_logs import write_logs
+
     from torchscope.dashboard.views.graph.state import toggle, visible_view
     from torchscope.dashboard.views.graph.model import imported_model
     from torchscope.io.importing import import_path
 
-    run_id = import_path(db_path, shared_data / "tensorboard_keras" / "opgraph").runs[0]["id"]
+    if logs == "written":  # a TF op graph written here in the format tf.summary.trace_export uses
+        write_logs(tmp_path / "logs")
+        source = tmp_path / "logs" / "opgraph"
+    else:
+        source = request.getfixturevalue("shared_data") / "tensorboard_keras" / "opgraph"
+    run_id = import_path(db_path, source).runs[0]["id"]
     with torchscope.open(db_path) as store:
         nodes, edges = store.imported_graph(run_id)
     first = int(nodes["graph_id"].min())
@@ -191,7 +205,7 @@ def test_imported_op_graph_is_grouped_by_name_scope(shared_data: Path, db_path: 
     tab, problems = page
     tab.goto(f"{url}/graph/{run_id}")
     _wait_count(tab, len(closed.nodes))
-    assert tab.locator("#graph-step").inner_text().strip() == "op_graph op_graph/0"
+    assert tab.locator("#graph-step").inner_text().strip() == f"op_graph {tag}"
     _click_node(tab, block1)
     _wait_count(tab, len(opened.nodes) + len(opened.boxes))
     _click_node(tab, model.by_name["block1/Relu"])

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import collections
 import csv
-import gzip
 import io
 import re
 import warnings
 from pathlib import Path
 
-import orjson
 import pytest
 import torch
+
+from doc_shots import doc_screenshot
+from traces import load_trace, reference
 
 import torchscope
 from torchscope.io.importing import import_path
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.browser
 KINETO = "a100_alexnet.json.gz"
 
 
-def _kernels(shared_data: Path) -> dict[str, list[float]]:
-    events = orjson.loads(gzip.decompress((shared_data / "kineto" / KINETO).read_bytes()))["traceEvents"]
+def _kernels(path: Path) -> dict[str, list[float]]:
+    events = load_trace(path)["traceEvents"]
     durations: dict[str, list[float]] = collections.defaultdict(list)
     for e in events:
         if e.get("cat") == "kernel":
@@ -36,19 +37,23 @@ def _first_cell(tab, col: str) -> str:
     return tab.locator(f"#prof-grid .ag-center-cols-container .ag-row[row-index='0'] [col-id='{col}']").inner_text()
 
 
-def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, shared_data: Path, serve, page) -> None:
-    kernels = _kernels(shared_data)
-    import_path(db_path, shared_data / "kineto" / KINETO)
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("a100_alexnet")], indirect=True)
+def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, trace_file: Path, serve, page) -> None:
+    kernels = _kernels(trace_file)
+    device = load_trace(trace_file)["deviceProperties"][0]["name"]
+    import_path(db_path, trace_file)
     url = serve(db_path)
     tab, problems = page
     tab.goto(f"{url}/profile/1")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot")
     meta = tab.locator(".meta").first.inner_text()
-    assert f"{sum(len(v) for v in kernels.values())} kernels" in meta and "NVIDIA A100" in meta
-    # CUDA runtime calls fill most of this trace, but they are CUDA start-up (context, streams, first launches
-    # loading modules), not launches: the hint says so and does not call it launch bound
-    hints = tab.locator("#prof-hints").inner_text()
-    assert "Whole profile is mostly CUDA set-up" in hints and "launch bound" not in hints
+    assert f"{sum(len(v) for v in kernels.values())} kernels" in meta and device in meta
+    doc_screenshot(tab, "profile")
+    if trace_file.name == "a100_alexnet.json.gz":
+        # CUDA runtime calls fill most of this trace, but they are CUDA start-up (context, streams, first launches
+        # loading modules), not launches: the hint says so and does not call it launch bound
+        hints = tab.locator("#prof-hints").inner_text()
+        assert "Whole profile is mostly CUDA set-up" in hints and "launch bound" not in hints
     top = tab.evaluate("document.querySelector('#prof-top-kernels .js-plotly-plot')._fullData[0].customdata[0]")
     assert top == max(kernels, key=lambda n: sum(kernels[n]))
 
@@ -69,7 +74,8 @@ def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, share
     )
     longest = max(kernels, key=lambda n: sum(kernels[n]) / len(kernels[n]))
     assert _first_cell(tab, "name") == longest
-    assert float(_first_cell(tab, "mean_us").replace(",", "")) == pytest.approx(sum(kernels[longest]) / len(kernels[longest]))
+    mean = sum(kernels[longest]) / len(kernels[longest])
+    assert float(_first_cell(tab, "mean_us").replace(",", "")) == pytest.approx(mean, abs=0.0005)  # shown to 3 decimals
 
     with tab.expect_download() as download:
         tab.click("#prof-csv")
@@ -89,6 +95,7 @@ def test_overview_and_kernels_grid_of_an_imported_gpu_trace(db_path: Path, share
     first_gemm = [n for n in sorted(kernels, key=lambda n: -sum(kernels[n]) / len(kernels[n])) if "gemm" in n.lower()][0]
     assert tab.input_value("#tl-search") == first_gemm
     assert f"{len(kernels[first_gemm])} matches" in tab.locator("#tl-status").inner_text()
+    doc_screenshot(tab, "timeline")
     assert not problems, problems
 
 

@@ -5,12 +5,13 @@ Expected values come from the trace JSON itself (the longest kernel, the runtime
 
 from __future__ import annotations
 
-import gzip
+import math
 import re
 from pathlib import Path
 
-import orjson
 import pytest
+
+from traces import load_trace, reference
 
 import torchscope
 from torchscope.io.importing import import_path
@@ -18,14 +19,14 @@ from torchscope.io.importing import import_path
 pytestmark = pytest.mark.browser
 
 
-def _trace(shared_data: Path) -> dict:
-    events = orjson.loads(gzip.decompress((shared_data / "kineto" / "a100_alexnet.json.gz").read_bytes()))["traceEvents"]
+def _trace(path: Path) -> dict:
+    events = load_trace(path)["traceEvents"]
     t0 = min(e["ts"] for e in events if e.get("ph") == "X")
     kernels = [e for e in events if e.get("cat") == "kernel"]
     longest = max(kernels, key=lambda e: e["dur"])
     launch = next(e for e in events if e.get("cat") == "cuda_runtime" and e["args"].get("correlation") == longest["args"]["correlation"])
     return {
-        "t0": t0, "kernel": longest, "launch": launch, "events": sum(1 for e in events if e.get("ph") in ("X", "i")),
+        "t0": t0, "kernel": longest, "launch": launch, "events": sum(1 for e in events if e.get("ph") == "X" or (e.get("ph") == "i" and e.get("name") != "[memory]")),
         "launch_calls": sum(1 for e in events if e.get("name") == "cudaLaunchKernel"),
         "duration_ms": (max(e["ts"] + e.get("dur", 0) for e in events if e.get("ph") in ("X", "i")) - t0) / 1e3,
     }  # fmt: skip
@@ -33,6 +34,14 @@ def _trace(shared_data: Path) -> dict:
 
 def _ns(us: float) -> int:
     return round(us * 1000)
+
+
+def _at(ts: float, t0: float) -> int:
+    """ns from ``t0`` to ``ts`` (both µs) as the importer counts them: each in integer ns, then subtracted."""
+    def whole(us: float) -> int:
+        return math.floor(us) * 1000 + round((us - math.floor(us)) * 1000)
+
+    return whole(ts) - whole(t0)
 
 
 def _graph_js(tab, expr: str):
@@ -63,13 +72,14 @@ def _click_until(tab, x_ms: float, row: float, selector: str, tries: int = 3) ->
             tab.wait_for_timeout(400)
 
 
+@pytest.mark.parametrize("trace_file", reference("a100_alexnet"), indirect=True)  # its windows and clicks fit this trace
 def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launch(
-    db_path: Path, shared_data: Path, serve, page
+    db_path: Path, trace_file: Path, serve, page
 ) -> None:
-    facts = _trace(shared_data)
-    import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+    facts = _trace(trace_file)
+    import_path(db_path, trace_file)
     kernel, launch = facts["kernel"], facts["launch"]
-    k_start = _ns(kernel["ts"] - facts["t0"])
+    k_start = _at(kernel["ts"], facts["t0"])
     with torchscope.open(db_path) as store:
         found = store.events(1, k_start, k_start + 1)
         kernel_id = int(found[(found["kind"] == "kernel") & (found["start"] == k_start)]["id"].iloc[0])
@@ -79,10 +89,11 @@ def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launc
     # the whole profile first: every event is drawn or merged into a density block
     tab.goto(f"{url}/timeline/1")
     tab.wait_for_selector("#tl-graph .js-plotly-plot")
-    assert f"{facts['events']} events" in tab.locator("#tl-status").inner_text()
+    assert f"{facts['events']:,} events" in tab.locator("#tl-status").inner_text()
 
-    # a URL window around the kernel (200 ms), then a mouse drag zooms into 3 ms around it
-    a, b = k_start - 100_000_000, k_start + 100_000_000
+    # a URL window around the kernel (up to 200 ms, inside the profile), then a mouse drag zooms into 3 ms around it
+    half = int(min(100_000_000, k_start, facts["duration_ms"] * 1e6 - k_start - _ns(kernel["dur"])))
+    a, b = k_start - half, k_start + half
     tab.goto(f"{url}/timeline/1?start={a}&end={b}")
     tab.wait_for_selector("#tl-graph .js-plotly-plot")
     tab.wait_for_load_state("networkidle")  # the graph's first relayout (autosize) has been answered
@@ -115,14 +126,15 @@ def test_timeline_zooms_with_the_mouse_and_shows_a_clicked_kernel_with_its_launc
     launched_by = tab.locator("#tl-details .tl-link").first.inner_text()
     assert launched_by.startswith(f"cudaLaunchKernel (cuda_runtime, {launch['dur']:.3f} µs at {_ns(launch['ts'] - facts['t0']) / 1e6:.6f} ms")
     arrow = _graph_js(tab, "gd.layout.annotations.map(a => [a.ax, a.x])")
-    assert arrow == [[pytest.approx(_ns(launch["ts"] - facts["t0"]) / 1e6), pytest.approx(k_start / 1e6)]]
+    assert arrow == [[pytest.approx(_at(launch["ts"], facts["t0"]) / 1e6), pytest.approx(k_start / 1e6)]]
     assert re.search(rf"event={kernel_id}", tab.locator("#tl-share").get_attribute("href"))
     assert not problems, problems
 
 
-def test_timeline_search_from_the_url_highlights_every_match(db_path: Path, shared_data: Path, serve, page) -> None:
-    facts = _trace(shared_data)
-    import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+@pytest.mark.parametrize("trace_file", reference("a100_alexnet"), indirect=True)  # its windows and clicks fit this trace
+def test_timeline_search_from_the_url_highlights_every_match(db_path: Path, trace_file: Path, serve, page) -> None:
+    facts = _trace(trace_file)
+    import_path(db_path, trace_file)
     url = serve(db_path)
     tab, problems = page
     tab.goto(f"{url}/timeline/1?q=cudaLaunchKernel")

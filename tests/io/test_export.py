@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
+from traces import reference
+
 import torchscope
 from torchscope.cli.main import main
 from torchscope.errors import ExportError
@@ -40,9 +42,13 @@ def assert_same_profile(store: Store, a: int, b: int) -> None:
     pd.testing.assert_frame_equal(ma, mb)
 
 
-@pytest.mark.parametrize("trace", ["mi250_rocm_train", "a100_alexnet", "cpu_only_rank34"])
-def test_chrome_trace_export_round_trips_with_identical_events(trace, shared_data, tmp_path, db_path):
-    first = import_path(db_path, shared_data / "kineto" / f"{trace}.json.gz")
+@pytest.mark.parametrize(
+    "trace_file",
+    ["cpu_trace", "gpu_trace", "rank0_trace", *reference("mi250_rocm_train", "a100_alexnet", "cpu_only_rank34")],
+    indirect=True,
+)
+def test_chrome_trace_export_round_trips_with_identical_events(trace_file, tmp_path, db_path):
+    first = import_path(db_path, trace_file)
     out = tmp_path / "out.json"
     lines = list(export_run(db_path, first.run_id, chrome_trace=out))
     assert lines == [f"wrote profile 1 ({first.profiles[0]['events']} events) as a Chrome trace to {out}"]
@@ -69,9 +75,9 @@ def test_live_profile_with_memory_and_shapes_round_trips(tmp_path, db_path):
         assert_same_profile(store, 1, again.profiles[0]["id"])
 
 
-def test_export_of_a_profile_of_another_run_is_an_error(shared_data, tmp_path, db_path, capsys):
-    import_path(db_path, shared_data / "kineto" / "cpu_only_rank34.json.gz")
-    import_path(db_path, shared_data / "kineto" / "mi250_rocm_train.json.gz")
+def test_export_of_a_profile_of_another_run_is_an_error(cpu_trace, gpu_trace, tmp_path, db_path, capsys):
+    import_path(db_path, cpu_trace)
+    import_path(db_path, gpu_trace)
     with pytest.raises(ExportError, match="not a profile of run 1"):
         list(export_run(db_path, 1, chrome_trace=tmp_path / "x.json", profile_id=2))
     main(["export", "2", "--db", str(db_path), "--chrome-trace", str(tmp_path / "y.json")])

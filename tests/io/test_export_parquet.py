@@ -13,6 +13,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from traces import reference
+
 from torchscope.cli.main import cli, main
 from torchscope.io.importing import import_path
 from torchscope.io.parquet import export_parquet
@@ -197,14 +199,14 @@ def test_iter_events_reads_every_event_once_in_bounded_chunks(tmp_path, any_db):
     assert joined["info"].fillna("").tolist() == whole["info"].fillna("").tolist()
 
 
-@pytest.mark.parametrize("trace", ["a100_alexnet", "mi250_rocm_train"])
-def test_reference_trace_kernel_table_survives_the_export(trace, shared_data, tmp_path, db_path):
-    result = import_path(db_path, shared_data / "kineto" / f"{trace}.json.gz")
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("a100_alexnet", "mi250_rocm_train")], indirect=True)
+def test_reference_trace_kernel_table_survives_the_export(trace_file, tmp_path, db_path):
+    result = import_path(db_path, trace_file)
     out = tmp_path / "pq"
     with Store(db_path) as store:
         list(export_parquet(store, [1], out, chunk_rows=256))
         kernels = store.kernel_table(1)
-    assert len(kernels) > 10
+    assert len(kernels) > 5
     exported = read(f"SELECT * EXCLUDE (profile_id) FROM '{out}/kernels/*/*.parquet'")
     assert_same_kernel_table(exported, kernels)
     by_name = duckdb.sql(f"SELECT name, COUNT(*), SUM(dur_ns) FROM '{out}/events/*/*.parquet' GROUP BY 1 ORDER BY 1")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 
-import orjson
 import pytest
+
+from tb_logs import write_logs
+from traces import load_trace, reference
 
 from torchscope.errors import TraceImportError
 from torchscope.io.exporting import export_run
@@ -13,15 +14,16 @@ from torchscope.io.importing import import_path
 from torchscope.storage.store import Store
 
 
-def test_trace_import_analyses_and_round_trip_on_each_backend(any_db, shared_data, tmp_path):
-    path = shared_data / "kineto" / "mi250_rocm_train.json.gz"
-    events = orjson.loads(gzip.decompress(path.read_bytes()))["traceEvents"]
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("mi250_rocm_train")], indirect=True)
+def test_trace_import_analyses_and_round_trip_on_each_backend(any_db, trace_file, tmp_path):
+    path = trace_file
+    events = load_trace(path)["traceEvents"]
     kernels = [e for e in events if e.get("cat") == "kernel"]
     first = import_path(any_db, path)
     with Store(any_db) as store:
         pid = first.profiles[0]["id"]
         table = store.kernel_table(pid)
-        assert int(table["calls"].sum()) == len(kernels) == 14
+        assert int(table["calls"].sum()) == len(kernels) > 0
         assert int(table["total_ns"].sum()) == sum(round(e["dur"] * 1000) for e in kernels)
         breakdown = store.step_breakdown(pid)
         parts = [c for c in breakdown.columns if c.endswith("_ns") and c != "wall_ns"]
@@ -37,8 +39,9 @@ def test_trace_import_analyses_and_round_trip_on_each_backend(any_db, shared_dat
         assert a[cols].reset_index(drop=True).equals(b[cols].reset_index(drop=True))
 
 
-def test_tensorboard_import_and_failed_import_on_each_backend(any_db, shared_data, tmp_path):
-    result = import_path(any_db, shared_data / "tensorboard_keras" / "keras")
+def test_tensorboard_import_and_failed_import_on_each_backend(any_db, tmp_path):
+    written = write_logs(tmp_path / "written")
+    result = import_path(any_db, tmp_path / "written" / "fit")
     bad = tmp_path / "bad.json"
     bad.write_bytes(b'{"traceEvents": [')
     with pytest.raises(TraceImportError):
@@ -47,7 +50,7 @@ def test_tensorboard_import_and_failed_import_on_each_backend(any_db, shared_dat
         assert len(store.runs()) == 2
         nodes, edges = store.imported_graph(result.run_id)
         assert len(nodes) == 4 and len(edges) == 3
-        assert len(store.histograms(result.run_id)) == 20
+        assert len(store.histograms(result.run_id)) == len(written["weights"]) * written["epochs"]
 
 
 def test_live_profile_window_is_stored_on_each_backend(any_db):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import warnings
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from torch import nn
 
 import torchscope
 from runs import ACTIVE, CAPTURED, STEPS, train_pair_run as train
+from traces import load_trace, reference
 from torchscope.io.importing import import_path
 from torchscope.storage.compare import diff
 
@@ -110,12 +109,11 @@ def test_time_alignment_interpolates_each_run_on_seconds_since_start(two_runs) -
     assert at_own == pytest.approx([a["losses"][s] for s in range(STEPS)])
 
 
-def test_live_profile_against_an_imported_trace(two_runs, shared_data: Path) -> None:
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("compare_base")], indirect=True)
+def test_live_profile_against_an_imported_trace(two_runs, trace_file: Path) -> None:
     db, a, _ = two_runs
-    trace = shared_data / "kineto" / "compare_base.json.gz"
-    imported = import_path(db, trace).profiles[0]["id"]
-    with gzip.open(trace) as f:
-        kernels = [e for e in json.load(f)["traceEvents"] if e.get("cat") == "kernel"]
+    imported = import_path(db, trace_file).profiles[0]["id"]
+    kernels = [e for e in load_trace(trace_file)["traceEvents"] if e.get("cat") == "kernel"]
     with torchscope.open(db) as store:
         cmp = torchscope.compare(store, a["id"], f"p{imported}")
         ops_a, ops_b = store.op_table(cmp.a.profile_id), store.op_table(imported)

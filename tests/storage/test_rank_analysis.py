@@ -134,6 +134,22 @@ def test_a_single_trace_is_a_group_of_one(rank_traces: Path, db_path: Path) -> N
     assert store.rank_steps(profile)["straggler"].tolist() == [False] * PROFILED
 
 
+def test_recorded_gpu_ranks_match_hta_style_device_definitions(rank_traces: Path, tmp_path: Path) -> None:
+    from traces import gpu_shaped_trace
+
+    folder = tmp_path / "gpu"
+    folder.mkdir()
+    for rank in (0, 1):  # the DDP job's traces with CUDA activity: compute kernels, NCCL all-reduce on its own stream
+        gpu_shaped_trace(rank_traces / f"rank-{rank}.json", folder / f"rank-{rank}.json.gz")
+    result = import_path(tmp_path / "gpu.db", folder)
+    store = torchscope.open(tmp_path / "gpu.db")
+    first = int(result.profiles[0]["id"])
+    assert store.rank_group(first)["rank"].tolist() == [0, 1]
+    expected = reference_table({r: folder / f"rank-{r}.json.gz" for r in (0, 1)})
+    assert stored_table(store, first) == expected
+    assert sum(row[4] for row in expected) > 0 and sum(row[3] for row in expected) > 0  # NCCL and compute kernels
+
+
 def test_the_reference_gpu_ranks_match_hta_style_device_definitions(shared_data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "gpu"
     folder.mkdir()

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from torchscope.io.importing import import_path
 from torchscope.storage.profile.reads import ProfileReads
@@ -13,7 +14,7 @@ from torchscope.storage.profile.summary_store import decode, encode
 from torchscope.storage.store import Store
 from torchscope.storage.summaries import SUMMARIES
 from torchscope.storage.timeline.reads import TimelineReads
-from traces import trace_events
+from traces import reference, trace_events
 
 
 def _assert_stored_equal_computed(store: Store, profile_id: int) -> None:
@@ -28,12 +29,14 @@ def _assert_stored_equal_computed(store: Store, profile_id: int) -> None:
         pd.testing.assert_frame_equal(store._profiles.summaries.get(profile_id, name, lambda: None), expected)
 
 
-def test_summaries_of_gpu_traces_equal_the_computation_from_events(shared_data, tmp_path):
-    for i, name in enumerate(("a100_alexnet", "mi250_rocm_train", "gpu_sampled_rank0"), start=1):
-        import_path(tmp_path / "g.db", shared_data / "kineto" / f"{name}.json.gz")
-        with Store(tmp_path / "g.db") as store:
-            assert len(store.kernel_table(i)) > 0
-            _assert_stored_equal_computed(store, i)
+@pytest.mark.parametrize(
+    "trace_file", ["gpu_trace", *reference("a100_alexnet", "mi250_rocm_train", "gpu_sampled_rank0")], indirect=True
+)
+def test_summaries_of_gpu_traces_equal_the_computation_from_events(trace_file, tmp_path):
+    import_path(tmp_path / "g.db", trace_file)
+    with Store(tmp_path / "g.db") as store:
+        assert len(store.kernel_table(1)) > 0
+        _assert_stored_equal_computed(store, 1)
 
 
 def test_every_summary_is_stored_and_equals_the_computation_from_events(cpu_trace, db_path):

@@ -20,7 +20,9 @@ import torchscope
 from torchscope.errors import NotFoundError
 from torchscope.io.importing import import_path
 from torchscope.storage.schema import SCHEMA_VERSION
+from torchscope.storage.summaries import SUMMARIES
 from torchscope.storage.timeline import build, reads, tiles
+from traces import reference
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +167,12 @@ def test_building_in_small_chunks_stores_the_same_timeline(
             assert rows and rows == b.execute(query, (pid,)).fetchall()
 
 
-def test_a_schema_3_store_gets_its_timeline_and_summaries_built_on_open(db_path: Path, shared_data: Path) -> None:
-    import_path(db_path, shared_data / "kineto" / "a100_alexnet.json.gz")
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("a100_alexnet")], indirect=True)
+def test_a_schema_3_store_gets_its_timeline_and_summaries_built_on_open(db_path: Path, trace_file: Path) -> None:
+    import_path(db_path, trace_file)
     with torchscope.open(db_path) as store:
         before = store.timeline_window(1, 0, 10**9, px=900)
+        lanes = len(store.timeline_lanes(1))
     with sqlite3.connect(db_path) as conn:
         for table in ("timeline_lanes", "timeline_tiles", "timeline_names", "profile_summaries"):
             conn.execute(f"DROP TABLE {table}")
@@ -181,8 +185,8 @@ def test_a_schema_3_store_gets_its_timeline_and_summaries_built_on_open(db_path:
     pd.testing.assert_frame_equal(after[1], before[1])
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
-        assert conn.execute("SELECT COUNT(*) FROM timeline_lanes").fetchone()[0] == 7
-        assert conn.execute("SELECT COUNT(*) FROM profile_summaries WHERE profile_id = 1").fetchone()[0] == 10
+        assert conn.execute("SELECT COUNT(*) FROM timeline_lanes").fetchone()[0] == lanes
+        assert conn.execute("SELECT COUNT(*) FROM profile_summaries WHERE profile_id = 1").fetchone()[0] == len(SUMMARIES)
 
 
 def test_pure_cells_and_blocks() -> None:
@@ -202,10 +206,11 @@ def test_pure_cells_and_blocks() -> None:
 
 
 @pytest.mark.parametrize("any_db", ["postgresql"], indirect=True)  # SQLite: the recorded profile's test above
+@pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("a100_alexnet")], indirect=True)
 def test_sql_path_answers_alike_on_postgresql(
-    any_db: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_db: str, trace_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = shared_data / "kineto" / "a100_alexnet.json.gz"
+    path = trace_file
     import_path(any_db, path)
     import_path(tmp_path / "reference.db", path)
     with torchscope.open(tmp_path / "reference.db") as reference:
