@@ -32,6 +32,7 @@ def test_imported_trace_run_page_shows_the_profile_summary(cpu_trace: Path, db_p
     assert bars == [f"step {s}" for s in steps["step"]]  # one bar per recorded ProfilerStep
     tab.wait_for_selector(f"#run-profile-{pid}-top .js-plotly-plot")
     assert not tab.locator(".controls").first.is_visible()  # no scalar will come: no smoothing or axis controls
+    assert tab.locator("#run-artifacts").inner_text().split()[:2] == ["imported", "profile"]
     card.locator("h4 a").click()
     tab.wait_for_url(f"{url}/profile/{pid}")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot")

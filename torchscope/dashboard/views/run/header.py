@@ -76,8 +76,9 @@ def alert_block(run_id: int, found: list[tuple[str, int, str]], artifacts: pd.Da
     )
 
 
-def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
-    """Links to the captured graphs and profiles of the run (anomalies go to :func:`alert_block`)."""
+def artifacts_block(run_id: int, artifacts: pd.DataFrame, imported: bool = False) -> Any:
+    """Links to the captured (``imported``: imported) graphs and profiles of the run (anomalies go to
+    :func:`alert_block`)."""
     links = []
     for rec in artifacts[artifacts["kind"] != "anomaly"].to_dict("records"):
         if rec["kind"] == "profile":
@@ -88,7 +89,8 @@ def artifacts_block(run_id: int, artifacts: pd.DataFrame) -> Any:
                                   className="artifact"))  # fmt: skip
     if not links:
         return None
-    return html.Div([html.Span("captured", className="muted"), *links], className="artifacts")
+    return html.Div([html.Span("imported" if imported else "captured", className="muted"), *links],
+                    className="artifacts")
 
 
 DROPPED_KINDS = (("dropped_scalars", "scalar value"), ("dropped_steps", "captured step"),

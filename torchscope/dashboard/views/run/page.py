@@ -103,7 +103,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
             html.P(parts["error"], className="run-error", id="run-error"),
             html.P(parts["dropped"], className="run-dropped", id="run-dropped"),
             html.Div(alert_block(run["id"], live.alerts(cursors), artifacts), id="run-alert"),
-            html.Div(artifacts_block(run["id"], artifacts), id="run-artifacts"),
+            html.Div(artifacts_block(run["id"], artifacts, run.get("source") == "import"), id="run-artifacts"),
             imported_graph_links(run["id"], store.imported_graphs(run["id"])),
             html.Div(
                 [
@@ -355,7 +355,8 @@ def register(app: dash.Dash, store: Store) -> None:
         stalled = not ended and _now_ms() - int(polled or 0) > POLL_STALLED_MS
         return (
             parts["status"], parts["status_class"], parts["elapsed"], parts["steps"], parts["rate"],
-            latest_values(last), parts["error"], parts["dropped"], artifacts_block(run_id, artifacts),
+            latest_values(last), parts["error"], parts["dropped"],
+            artifacts_block(run_id, artifacts, run.get("source") == "import"),
             alert_block(run_id, live.alerts(cursors or {}), artifacts), samples, ended,
             False if stalled else dash.no_update,
         )  # fmt: skip
