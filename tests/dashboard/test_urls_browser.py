@@ -307,7 +307,7 @@ def test_profile_tab_is_a_history_entry_and_the_quick_search_is_in_the_url(
 
 
 FX = "document.getElementById('graph-fx')"
-FX_SHOWN = f"() => !!{FX} && getComputedStyle({FX}).display === 'block' && !!document.getElementById('graph-fx-cy')"
+FX_SHOWN = f"() => !!{FX} && getComputedStyle({FX}).display === 'flex' && !!document.getElementById('graph-fx-cy')"
 FX_HIDDEN = f"() => !!{FX} && getComputedStyle({FX}).display === 'none'"
 
 

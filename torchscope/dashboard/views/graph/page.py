@@ -129,7 +129,7 @@ def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str)
     over = fx_place(data, state)
     mode = _mode(query, bool(over))
     if mode == "fx":  # the FX view the URL asks for, drawn with the page
-        over[0].style, over[0].children = {"display": "block"}, fx_view(data, state)
+        over[0].style, over[0].children = {"display": "flex"}, fx_view(data, state)
     return html.Div(
         [
             dcc.Store(id="graph-state", data=_saved(data, state)),
