@@ -50,7 +50,17 @@ def _compile_tables(conn: Connection) -> None:
     ``compiled_kernels``) are new: the ``create_all`` after the steps makes them; nothing that exists changes."""
 
 
-STEPS: dict[int, Step] = {1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables}
+def _event_args(conn: Connection) -> None:
+    """5 -> 6: trace event args kept as the trace wrote them: ``profile_event_args`` is new (``create_all`` makes
+    it); ``profile_memory`` gains ``args``. Profiles stored before read as having no other args."""
+    from sqlalchemy import LargeBinary
+
+    conn.exec_driver_sql(f"ALTER TABLE profile_memory ADD COLUMN args {LargeBinary().compile(dialect=conn.dialect)}")
+
+
+STEPS: dict[int, Step] = {
+    1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _event_args,
+}  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
 
 1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``. 3: ``runs.rank``,
 ``world_size``, ``local_rank``, ``job_id`` (and the index on ``job_id``).
 4: the timeline's ``timeline_lanes``, ``timeline_tiles``, ``timeline_names`` and ``profile_summaries``, built for
 every stored profile. 5: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``,
-``fx_nodes``, ``compiled_kernels``)."""
+``fx_nodes``, ``compiled_kernels``). 6: ``profile_event_args`` and ``profile_memory.args``: trace event args no
+other column keeps."""
 
 metadata = MetaData()
 

@@ -38,7 +38,9 @@ class EventBatch:
     names: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     details: list[tuple[Any, ...]] = field(default_factory=list)  # (trace event index, grid, block, regs, ...)
-    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts ns, dev type, dev, bytes, addr, alloc, res)
+    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts ns, dev type, dev, bytes, addr, alloc,
+    # res, other args as JSON bytes or None)
+    args: list[tuple[int, bytes]] = field(default_factory=list)  # (trace event index, the event's other args as JSON)
 
     def __len__(self) -> int:
         return len(self.kind)
