@@ -76,8 +76,9 @@ def _events(ta: Any, rank: int) -> pd.DataFrame:
     frame = frame.drop(columns=[c for c in ("index", "index_correlation") if c in frame])
     frame["ts"] = frame["ts"] - frame["ts"].min()  # the export may count from another base (a whole second)
     frame = frame.drop(columns=["end"]) if "end" in frame else frame
-    keys = [c for c in ("ts", "pid", "tid", "name", "dur", "cat", "correlation") if c in frame]
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    frame = frame[sorted(frame.columns)]  # HTA orders them as the keys of the file's first event
+    keys = ["ts", "pid", "tid", "name", "dur", "cat"]
+    return frame.sort_values([*keys, *(c for c in frame.columns if c not in keys)]).reset_index(drop=True)
 
 
 def _symbol(table: list[str], value: Any) -> Any:
