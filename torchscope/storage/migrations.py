@@ -52,10 +52,13 @@ def _compile_tables(conn: Connection) -> None:
 
 def _event_args(conn: Connection) -> None:
     """5 -> 6: trace event args kept as the trace wrote them: ``profile_event_args`` is new (``create_all`` makes
-    it); ``profile_memory`` gains ``args``. Profiles stored before read as having no other args."""
-    from sqlalchemy import LargeBinary
+    it); ``profile_memory`` gains ``args`` (unless it has it: a store marked older than it is). Profiles stored
+    before read as having no other args."""
+    from sqlalchemy import LargeBinary, inspect
 
-    conn.exec_driver_sql(f"ALTER TABLE profile_memory ADD COLUMN args {LargeBinary().compile(dialect=conn.dialect)}")
+    if "args" not in {c["name"] for c in inspect(conn).get_columns("profile_memory")}:
+        kind = LargeBinary().compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE profile_memory ADD COLUMN args {kind}")
 
 
 STEPS: dict[int, Step] = {
