@@ -33,6 +33,7 @@ _DETAIL_KEYS = (
     "est. achieved occupancy %", "bytes",
 )  # fmt: skip
 _ID_KEYS = frozenset(("External id", "correlation"))
+_EXT_KEY = frozenset(("External id",))
 _HOST_KEYS = _ID_KEYS | frozenset(("Input Dims", "Input type"))
 """Args of an X event kept in typed columns; every other arg is kept as it was (:attr:`EventBatch.args`)."""
 _DEVICE_KEYS = _HOST_KEYS | frozenset(("device", "stream", *_DETAIL_KEYS))
@@ -139,7 +140,9 @@ class TraceDecoder:
         self.ext_l: list[Any] = []
         self.info_l: list[int] = []
         self.details: list[tuple[Any, ...]] = []
-        self.args: list[tuple[int, Any]] = []
+        # events' other args as JSON text, by trace event index (kept apart: a kept tuple per event slows the GC)
+        self.args_seq: list[int] = []
+        self.args_json: list[str] = []
         self.memory: list[tuple[Any, ...]] = []
         self.new_names = len(self.names)
         self.new_infos = len(self.infos)
@@ -174,7 +177,7 @@ class TraceDecoder:
         lane_add, kind_add, name_add = self.lane_l.append, self.kind_l.append, self.name_l.append
         ts_add, dur_add, corr_add = self.ts_l.append, self.dur_l.append, self.corr_l.append
         ext_add, info_add, detail_add = self.ext_l.append, self.info_l.append, self.details.append
-        args_add = self.args.append
+        args_seq, args_json = self.args_seq.append, self.args_json.append
         id_keys, host_keys, device_keys = _ID_KEYS, _HOST_KEYS, _DEVICE_KEYS
         kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
@@ -215,7 +218,8 @@ class TraceDecoder:
                                 known = device_keys
                     extra = args.keys() - known
                     if extra or (info < 0 and "Input type" in args):
-                        args_add((base + kind_count(), _extra_args(args, known, info < 0)))
+                        args_seq(base + kind_count())
+                        args_json(_extra_args(args, known, info < 0))
                 elif kind in device_kinds:
                     lane_rows[lane][6] = True
                 if kind == _OTHER:
@@ -242,7 +246,8 @@ class TraceDecoder:
                     self.memory.append(_memory(lane, e["ts"], args))
                     continue
                 if len(args) > ("External id" in args):
-                    args_add((base + kind_count(), {k: v for k, v in args.items() if k != "External id"}))
+                    args_seq(base + kind_count())
+                    args_json(_extra_args(args, _EXT_KEY, False))
                 idx = names.get(name)
                 if idx is None:
                     idx = names[name] = len(names)
@@ -370,7 +375,8 @@ class TraceDecoder:
             infos=list(self.infos)[self.new_infos :] if len(self.infos) > self.new_infos else [],
             details=details,
             memory=memory,
-            args=[(seq, orjson.dumps(extra, default=str)) for seq, extra in self.args],
+            args_seq=self.args_seq,
+            args_json=self.args_json,
         )
 
 
@@ -491,12 +497,13 @@ def _details(index: int, args: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _extra_args(args: dict[str, Any], known: frozenset[str], no_shapes: bool) -> dict[str, Any]:
-    """The args of an event that its typed columns do not keep (shapes are kept only with their dims)."""
+def _extra_args(args: dict[str, Any], known: frozenset[str], no_shapes: bool) -> str:
+    """The args of an event that its typed columns do not keep (shapes are kept only with their dims), as JSON
+    text (text, not bytes: orjson's bytes are slow to keep by the thousand)."""
     extra = {k: v for k, v in args.items() if k not in known}
     if no_shapes and "Input type" in args:
         extra["Input type"] = args["Input type"]
-    return extra
+    return orjson.dumps(extra, default=str).decode()
 
 
 def _memory(lane: int, ts: float, args: dict[str, Any]) -> tuple[Any, ...]:
@@ -513,5 +520,5 @@ def _memory(lane: int, ts: float, args: dict[str, Any]) -> tuple[Any, ...]:
         addr,
         args.get("Total Allocated"),
         args.get("Total Reserved"),
-        orjson.dumps({k: v for k, v in args.items() if k in extra}, default=str) if extra else None,
+        orjson.dumps({k: v for k, v in args.items() if k in extra}, default=str).decode() if extra else None,
     )

@@ -54,11 +54,10 @@ def _event_args(conn: Connection) -> None:
     """5 -> 6: trace event args kept as the trace wrote them: ``profile_event_args`` is new (``create_all`` makes
     it); ``profile_memory`` gains ``args`` (unless it has it: a store marked older than it is). Profiles stored
     before read as having no other args."""
-    from sqlalchemy import LargeBinary, inspect
+    from sqlalchemy import inspect
 
     if "args" not in {c["name"] for c in inspect(conn).get_columns("profile_memory")}:
-        kind = LargeBinary().compile(dialect=conn.dialect)
-        conn.exec_driver_sql(f"ALTER TABLE profile_memory ADD COLUMN args {kind}")
+        conn.exec_driver_sql("ALTER TABLE profile_memory ADD COLUMN args TEXT")
 
 
 STEPS: dict[int, Step] = {

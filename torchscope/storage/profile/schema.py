@@ -103,7 +103,7 @@ profile_event_args = Table(
     "profile_event_args",
     metadata,
     Column("event_id", ROWID, primary_key=True, autoincrement=False),
-    Column("args", LargeBinary, nullable=False),  # JSON object (UTF-8): the args kept in no other column
+    Column("args", Text, nullable=False),  # JSON object: the args kept in no other column
 )
 
 profile_flows = Table(
@@ -128,7 +128,7 @@ profile_memory = Table(
     Column("addr", BigInteger),
     Column("allocated", BigInteger),  # total allocated after the event
     Column("reserved", BigInteger),
-    Column("args", LargeBinary),  # JSON object: the event's other args (Ev Idx, ...), NULL when none
+    Column("args", Text),  # JSON object: the event's other args (Ev Idx, ...), NULL when none
     Index("ix_profile_memory_profile_ts", "profile_id", "ts"),
 )
 

@@ -128,16 +128,16 @@ class ProfileBuilder:
         self.names.extend(batch.names)
         self.infos.extend(batch.infos)
         self.n += len(batch)
-        if (batch.details or batch.args) and not self.detail_seqs and not self.arg_seqs:
+        if (batch.details or batch.args_seq) and not self.detail_seqs and not self.arg_seqs:
             _drop_stage(self.conn)
             STAGE_DETAILS.create(self.conn)
             STAGE_ARGS.create(self.conn)
         if batch.details:
             insert_rows(self.conn, STAGE_DETAILS, ("seq", *DETAIL_COLUMNS[1:]), batch.details)
             self.detail_seqs.append(np.fromiter((d[0] for d in batch.details), np.int64, len(batch.details)))
-        if batch.args:
-            insert_rows(self.conn, STAGE_ARGS, ("seq", "args"), batch.args)
-            self.arg_seqs.append(np.fromiter((a[0] for a in batch.args), np.int64, len(batch.args)))
+        if batch.args_seq:
+            insert_rows(self.conn, STAGE_ARGS, ("seq", "args"), list(zip(batch.args_seq, batch.args_json)))
+            self.arg_seqs.append(np.asarray(batch.args_seq, dtype=np.int64))
         if batch.memory:
             rows = [(self.profile_id, self.lane_base + m[0], *m[1:]) for m in batch.memory]
             insert_rows(self.conn, profile_memory, MEMORY_COLUMNS, rows)  # ts made relative in finish
