@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from torchscope.cli.main import main
+from torchscope.errors import ExportError
 from torchscope.io.exporting import export_run
 from torchscope.io.importing import import_path
 
@@ -216,6 +217,8 @@ def test_one_profile_of_a_multi_rank_run_exports_as_one_file(rank_traces, tmp_pa
     lines = list(export_run(db_path, result.run_id, chrome_trace=out, profile_id=second))
     assert lines == [f"wrote profile {second} ({result.profiles[1]['events']} events) as a Chrome trace to {out}"]
     assert out.read_bytes()[:1] == b"{"  # plain JSON for a .json name
+    with pytest.raises(ExportError, match="is a file: the run's 2 profiles need a directory"):
+        list(export_run(db_path, result.run_id, chrome_trace=out))
 
 
 @pytest.mark.parametrize("trace", KINETO)
