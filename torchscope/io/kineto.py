@@ -216,7 +216,11 @@ class TraceDecoder:
                             detail_add(_details(base + kind_count(), args))
                             if args.get("device") == row[4] and args.get("stream") == row[5]:
                                 known = device_keys
-                    extra = args.keys() - known
+                    if known is host_keys:  # the common case, counted without building a set
+                        extra = len(args) > ("External id" in args) + ("correlation" in args) + (info >= 0) + (
+                            "Input type" in args and info >= 0)
+                    else:
+                        extra = bool(args.keys() - known)
                     if extra or (info < 0 and "Input type" in args):
                         args_seq(base + kind_count())
                         args_json(_extra_args(args, known, info < 0))
