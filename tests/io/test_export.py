@@ -19,7 +19,7 @@ from torchscope.storage.store import Store
 
 
 def assert_same_profile(store: Store, a: int, b: int) -> None:
-    """Profiles ``a`` and ``b`` hold identical events, lanes, details and memory events (ids aside)."""
+    """Profiles ``a`` and ``b`` hold identical events, lanes, details, other args and memory events (ids aside)."""
     pa, pb = store.profile(a), store.profile(b)
     for key in ("start_ns", "duration_ns", "event_count", "kernel_count", "step_first", "step_last", "device_name"):
         assert pa[key] == pb[key], key
@@ -35,6 +35,9 @@ def assert_same_profile(store: Store, a: int, b: int) -> None:
     da, db = store.event_details(a), store.event_details(b)
     da["event_id"] += shift
     pd.testing.assert_frame_equal(da, db)
+    xa, xb = store.event_args(a), store.event_args(b)
+    xa["event_id"] += shift
+    pd.testing.assert_frame_equal(xa, xb)
     fa, fb = store.flows(a), store.flows(b)
     fa[["src", "dst"]] += shift
     pd.testing.assert_frame_equal(fa, fb)

@@ -38,3 +38,24 @@ def test_a_schema_2_store_gets_the_distributed_columns_and_new_runs_fill_them(an
     assert [store.run(new.id)[c] for c in DISTRIBUTED] == [3, 8, 1, "job-7"]
     assert store.runs()["job_id"].tolist() == ["job-7", None]
     store.close()
+
+
+def test_a_schema_5_store_gets_the_event_args_table_and_exports_its_profiles(db_path, cpu_trace, tmp_path) -> None:
+    from torchscope.io.exporting import export_run
+    from torchscope.io.importing import import_path
+
+    import_path(db_path, cpu_trace)
+    engine = sqlalchemy.create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:  # back to schema 5: the args no column keeps were dropped on import
+        conn.exec_driver_sql("DROP TABLE profile_event_args")
+        conn.exec_driver_sql("ALTER TABLE profile_memory DROP COLUMN args")
+        conn.exec_driver_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    engine.dispose()
+    with torchscope.open(db_path) as store:
+        assert store.event_args(1).empty
+        assert store.memory_timeline(1)["args"].isna().all()
+    out = tmp_path / "old.json"
+    lines = list(export_run(db_path, 1, chrome_trace=out))
+    assert lines[0].startswith("wrote profile 1 ")
+    again = import_path(db_path, out)
+    assert again.profiles[0]["events"] == import_path(db_path, cpu_trace).profiles[0]["events"]

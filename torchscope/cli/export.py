@@ -12,7 +12,11 @@ from torchscope.cli.options import db_option
 @click.argument("run_id", type=int, metavar="RUN")
 @db_option
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(file_okay=False), help="Write TensorBoard events here.")
-@click.option("--chrome-trace", "chrome_trace", type=click.Path(dir_okay=False), help="Write a profile as Chrome trace JSON.")
+@click.option(
+    "--chrome-trace", "chrome_trace", type=click.Path(),
+    help="Write a profile as Chrome trace JSON to this file (gzip when it ends in .gz); a run with several ranks, "
+    "or a directory, gets one <worker>.<span>.pt.trace.json.gz per profile (HTA / TensorBoard layout).",
+)  # fmt: skip
 @click.option(
     "--parquet", "parquet_dir", type=click.Path(file_okay=False),
     help="Write profiles as Parquet tables (events, kernels, operators, steps, profiles) into this directory.",
@@ -23,7 +27,7 @@ from torchscope.cli.options import db_option
 )  # fmt: skip
 @click.option(
     "--profile", "profile_id", type=int, default=None,
-    help="Which profile of the run (default: its first; for --parquet, all of them).",
+    help="Which profile of the run (default: its first, or every rank's; for --parquet, all of them).",
 )  # fmt: skip
 def export_command(
     run_id: int,

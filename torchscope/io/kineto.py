@@ -28,6 +28,19 @@ _INT32 = (1 << 31) - 1
 _INT16 = (1 << 15) - 1
 _MAX_NS = float(1 << 62)  # |time| and duration bound in ns: start + duration stays inside int64
 _SCALAR_TYPES = frozenset((int, float, str, bool, type(None)))
+_DETAIL_KEYS = (
+    "grid", "block", "registers per thread", "shared memory", "blocks per SM", "warps per SM",
+    "est. achieved occupancy %", "bytes",
+)  # fmt: skip
+_ID_KEYS = frozenset(("External id", "correlation"))
+_EXT_KEY = frozenset(("External id",))
+_HOST_KEYS = _ID_KEYS | frozenset(("Input Dims", "Input type"))
+"""Args of an X event kept in typed columns; every other arg is kept as it was (:attr:`EventBatch.args`)."""
+_DEVICE_KEYS = _HOST_KEYS | frozenset(("device", "stream", *_DETAIL_KEYS))
+"""Args of a kernel, memcpy, memset or collective kept in typed columns (device and stream: its lane's)."""
+_MEMORY_KEYS = frozenset(("Total Reserved", "Total Allocated", "Bytes", "Device Id", "Device Type", "Addr"))
+_TRACE_KEYS = frozenset(("traceEvents", "deviceProperties"))
+"""Top-level fields kept apart; every other one is kept in the profile's info (baseTimeNanoseconds too)."""
 
 
 def read_bytes(path: str) -> bytes:
@@ -109,6 +122,7 @@ class TraceDecoder:
         self.process_labels: dict[Any, str] = {}
         self.open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
         self.flows: list[tuple[Any, ...]] = []
+        self.metadata: list[dict[str, Any]] = []  # the trace's metadata events (process/thread names, ...), as read
         self.skipped: Counter[str] = Counter()
         self.negative = 0
         self.count = 0  # events taken so far
@@ -126,6 +140,9 @@ class TraceDecoder:
         self.ext_l: list[Any] = []
         self.info_l: list[int] = []
         self.details: list[tuple[Any, ...]] = []
+        # events' other args as JSON text, by trace event index (kept apart: a kept tuple per event slows the GC)
+        self.args_seq: list[int] = []
+        self.args_json: list[str] = []
         self.memory: list[tuple[Any, ...]] = []
         self.new_names = len(self.names)
         self.new_infos = len(self.infos)
@@ -160,6 +177,8 @@ class TraceDecoder:
         lane_add, kind_add, name_add = self.lane_l.append, self.kind_l.append, self.name_l.append
         ts_add, dur_add, corr_add = self.ts_l.append, self.dur_l.append, self.corr_l.append
         ext_add, info_add, detail_add = self.ext_l.append, self.info_l.append, self.details.append
+        args_seq, args_json = self.args_seq.append, self.args_json.append
+        id_keys, host_keys, device_keys = _ID_KEYS, _HOST_KEYS, _DEVICE_KEYS
         kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
         device_kinds = DEVICE_KINDS
@@ -181,17 +200,30 @@ class TraceDecoder:
                 if args:
                     ext = args.get("External id", NO_INT)
                     corr = args.get("correlation", NO_INT)
-                    if "Input Dims" in args:
+                    known = host_keys
+                    if kind == _OTHER:
+                        known = id_keys
+                    elif "Input Dims" in args:
                         info = info_of(orjson.dumps([args["Input Dims"], args.get("Input type", [])]).decode())
                     if kind in device_kinds:
                         if kind == _KERNEL and is_collective(name):
                             kind = _COLLECTIVE
                         row = lane_rows[lane]
-                        if not row[6]:
-                            row[6] = True
+                        row[6] = True
+                        if row[4] is None and row[5] is None:  # the lane's device and stream: the first event's
                             row[4], row[5] = args.get("device"), args.get("stream")
                         if kind in _HAS_DETAILS:
                             detail_add(_details(base + kind_count(), args))
+                            if args.get("device") == row[4] and args.get("stream") == row[5]:
+                                known = device_keys
+                    if known is host_keys:  # the common case, counted without building a set
+                        extra = len(args) > ("External id" in args) + ("correlation" in args) + (info >= 0) + (
+                            "Input type" in args and info >= 0)
+                    else:
+                        extra = bool(args.keys() - known)
+                    if extra or (info < 0 and "Input type" in args):
+                        args_seq(base + kind_count())
+                        args_json(_extra_args(args, known, info < 0))
                 elif kind in device_kinds:
                     lane_rows[lane][6] = True
                 if kind == _OTHER:
@@ -217,6 +249,9 @@ class TraceDecoder:
                 if name == "[memory]":
                     self.memory.append(_memory(lane, e["ts"], args))
                     continue
+                if len(args) > ("External id" in args):
+                    args_seq(base + kind_count())
+                    args_json(_extra_args(args, _EXT_KEY, False))
                 idx = names.get(name)
                 if idx is None:
                     idx = names[name] = len(names)
@@ -240,6 +275,7 @@ class TraceDecoder:
             elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
                 self.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
             elif ph == "M":
+                self.metadata.append(e)
                 args = e.get("args") or {}
                 meta = e.get("name")
                 if meta == "thread_name":
@@ -272,6 +308,8 @@ class TraceDecoder:
             meta.info_fields["torchscope_skipped_phases"] = dict(sorted(self.skipped.items()))
         if self.negative:
             meta.info_fields["torchscope_negative_durations"] = self.negative
+        if self.metadata:
+            meta.info_fields["torchscope_metadata_events"] = self.metadata
         lanes = self.lanes
         # flow ends name their lane by (pid, tid), which may only be seen after the flow event
         flows = [f for f in self.flows if type(f[0]) is int and -_INT64 <= f[0] <= _INT64 and _number(f[3])]
@@ -341,6 +379,8 @@ class TraceDecoder:
             infos=list(self.infos)[self.new_infos :] if len(self.infos) > self.new_infos else [],
             details=details,
             memory=memory,
+            args_seq=self.args_seq,
+            args_json=self.args_json,
         )
 
 
@@ -377,8 +417,8 @@ def _trace_fields(data: dict[str, Any], out: TraceMeta, where: str) -> None:
     dist = data.get("distributedInfo")
     if isinstance(dist, dict) and type(dist.get("rank")) is int and -_INT32 <= dist["rank"] <= _INT32:
         out.rank = dist["rank"]
-    keep = ("schemaVersion", "distributedInfo", "record_shapes", "profile_memory", "with_stack", "traceName")
-    out.info_fields = {k: data[k] for k in keep if k in data}
+    out.info_fields = {k: v for k, v in data.items() if k not in _TRACE_KEYS}
+    out.info_fields["torchscope_ts_base_ns"] = out.base_ns  # what the events' ts count from (0: the epoch)
 
 
 def _floats(values: list[Any], field: str, where: str) -> np.ndarray:
@@ -429,14 +469,14 @@ def _scalar(value: Any) -> Any:
 
 
 def _memory_row(row: tuple[Any, ...], ts: int, where: str) -> tuple[Any, ...]:
-    lane, _, device_type, device, nbytes, addr, allocated, reserved = row
+    lane, _, device_type, device, nbytes, addr, allocated, reserved, extra = row
     if not (-_INT16 <= device_type <= _INT16 and -_INT16 <= device <= _INT16 and -_INT64 <= nbytes <= _INT64):
         raise TraceImportError(
             f"{where}: a [memory] event has an impossible device or size (Device Type {device_type}, Device Id "
             f"{device}, Bytes {nbytes}); {ADVICE}"
         )
     return (lane, ts, device_type, device, nbytes, addr, _int_or_none(allocated, _INT64),
-            _int_or_none(reserved, _INT64))  # fmt: skip
+            _int_or_none(reserved, _INT64), extra)  # fmt: skip
 
 
 def _with_ended(events: list[Any], ended: list[dict[str, Any]]) -> Any:
@@ -461,8 +501,18 @@ def _details(index: int, args: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _extra_args(args: dict[str, Any], known: frozenset[str], no_shapes: bool) -> str:
+    """The args of an event that its typed columns do not keep (shapes are kept only with their dims), as JSON
+    text (text, not bytes: orjson's bytes are slow to keep by the thousand)."""
+    extra = {k: v for k, v in args.items() if k not in known}
+    if no_shapes and "Input type" in args:
+        extra["Input type"] = args["Input type"]
+    return orjson.dumps(extra, default=str).decode()
+
+
 def _memory(lane: int, ts: float, args: dict[str, Any]) -> tuple[Any, ...]:
     addr = args.get("Addr")
+    extra = args.keys() - _MEMORY_KEYS
     if isinstance(addr, int) and not -_INT64 <= addr <= _INT64:
         addr = None
     return (
@@ -474,4 +524,5 @@ def _memory(lane: int, ts: float, args: dict[str, Any]) -> tuple[Any, ...]:
         addr,
         args.get("Total Allocated"),
         args.get("Total Reserved"),
+        orjson.dumps({k: v for k, v in args.items() if k in extra}, default=str).decode() if extra else None,
     )

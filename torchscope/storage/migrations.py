@@ -55,8 +55,19 @@ def _tensorboard_text_images(conn: Connection) -> None:
     ``tb_hparam_metrics``) are new: the ``create_all`` after the steps makes them; nothing that exists changes."""
 
 
+def _event_args(conn: Connection) -> None:
+    """6 -> 7: trace event args kept as the trace wrote them: ``profile_event_args`` is new (``create_all`` makes
+    it); ``profile_memory`` gains ``args`` (unless it has it: a store marked older than it is). Profiles stored
+    before read as having no other args."""
+    from sqlalchemy import inspect
+
+    if "args" not in {c["name"] for c in inspect(conn).get_columns("profile_memory")}:
+        conn.exec_driver_sql("ALTER TABLE profile_memory ADD COLUMN args TEXT")
+
+
 STEPS: dict[int, Step] = {
     1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _tensorboard_text_images,
+    6: _event_args,
 }  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 

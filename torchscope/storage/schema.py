@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
 
 1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``. 3: ``runs.rank``,
@@ -24,7 +24,8 @@ SCHEMA_VERSION = 6
 4: the timeline's ``timeline_lanes``, ``timeline_tiles``, ``timeline_names`` and ``profile_summaries``, built for
 every stored profile. 5: the compile tables (``compile_events``, ``graph_breaks``, ``fx_graphs``,
 ``fx_nodes``, ``compiled_kernels``). 6: imported TensorBoard text, images and hparam metrics (``tb_texts``,
-``tb_images``, ``tb_hparam_metrics``)."""
+``tb_images``, ``tb_hparam_metrics``). 7: ``profile_event_args`` and ``profile_memory.args``: trace event args
+no other column keeps."""
 
 metadata = MetaData()
 

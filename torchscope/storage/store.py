@@ -352,7 +352,8 @@ class Store:
 
     def memory_timeline(self, profile_id: int) -> pd.DataFrame:
         """Allocator events by time: ``ts, device_type, device, bytes, addr, allocated, reserved`` (allocated and
-        reserved as the profiler reported them after each event; ``bytes`` < 0 is a free), ``lane_id``."""
+        reserved as the profiler reported them after each event; ``bytes`` < 0 is a free), ``lane_id``, ``args``
+        (the event's other args as a JSON object, e.g. ``Ev Idx``; None when none)."""
         return self._profiles.memory_timeline(profile_id)
 
     def memory_peak(self, profile_id: int) -> pd.DataFrame:
@@ -363,6 +364,11 @@ class Store:
         """What device events carry: ``event_id, grid, block`` ("x,y,z") ``, registers, shared_memory,
         blocks_per_sm, warps_per_sm, occupancy`` (percent) ``, bytes`` (memcpy/memset), by event id."""
         return self._profiles.event_details(profile_id)
+
+    def event_args(self, profile_id: int) -> pd.DataFrame:
+        """The args of events that no other column keeps, as the trace wrote them: ``event_id, args`` (a JSON
+        object, e.g. ``{"Ev Idx": 3, "cbid": 211}``), only for events that have any, by event id."""
+        return self._profiles.event_args(profile_id)
 
     def flows(self, profile_id: int) -> pd.DataFrame:
         """Flow arrows between events other than runtime -> kernel (see ``events.link``): ``kind, flow_id, src,

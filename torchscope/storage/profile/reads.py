@@ -187,10 +187,22 @@ class ProfileReads:
     def memory_timeline(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.memory_timeline`, which documents the columns."""
         self.profile(profile_id)
-        cols = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "lane_id"]
+        cols = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "lane_id", "args"]
         sql = f"SELECT {', '.join(cols)} FROM profile_memory WHERE profile_id = :p ORDER BY ts"
         with self._engine.connect() as conn:
-            return pd.DataFrame(conn.execute(text(sql), {"p": int(profile_id)}).all(), columns=cols)
+            rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
+        return pd.DataFrame([(*r[:-1], _text(r[-1])) for r in rows], columns=cols)
+
+    def event_args(self, profile_id: int) -> pd.DataFrame:
+        """Backs :meth:`Store.event_args`, which documents the columns."""
+        self.profile(profile_id)
+        sql = (
+            "SELECT a.event_id, a.args FROM profile_event_args a JOIN profile_events e ON e.id = a.event_id "
+            "JOIN profile_lanes l ON l.id = e.lane_id WHERE l.profile_id = :p ORDER BY a.event_id"
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
+        return pd.DataFrame([(r[0], _text(r[1])) for r in rows], columns=["event_id", "args"])
 
     def event_details(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.event_details`, which documents the columns."""
@@ -227,3 +239,10 @@ class ProfileReads:
         with self._engine.connect() as conn:
             rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
         return pd.DataFrame(rows, columns=["kind", "flow_id", "src", "dst"])
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """A JSON column as text (drivers hand back bytes or memoryview)."""
+    if value is None or isinstance(value, str):
+        return value
+    return bytes(value).decode()

@@ -38,7 +38,10 @@ class EventBatch:
     names: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     details: list[tuple[Any, ...]] = field(default_factory=list)  # (trace event index, grid, block, regs, ...)
-    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts ns, dev type, dev, bytes, addr, alloc, res)
+    memory: list[tuple[Any, ...]] = field(default_factory=list)  # (lane, ts ns, dev type, dev, bytes, addr, alloc,
+    # res, other args as JSON text or None)
+    args_seq: list[int] = field(default_factory=list)  # trace event indices of events with other args
+    args_json: list[str] = field(default_factory=list)  # those args, a JSON object each
 
     def __len__(self) -> int:
         return len(self.kind)

@@ -10,6 +10,9 @@ Layout, chosen for the timeline's window queries over million-event profiles:
   both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
   starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
 - ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes).
+- ``profile_event_args``: the args of an event that no column above keeps (``Ev Idx``, ``cbid``, ``queued``,
+  ``memory bandwidth (GB/s)``, collective sizes, ``Python id`` ...), as the trace wrote them: one JSON object per
+  event that has any, so an exported trace gives them back.
 - ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
 - ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
 - ``profile_summaries``: the analyses the pages show (operator, kernel, module, step, memory tables), computed once
@@ -96,6 +99,13 @@ profile_event_details = Table(
     Column("bytes", BigInteger),  # memcpy / memset size
 )
 
+profile_event_args = Table(
+    "profile_event_args",
+    metadata,
+    Column("event_id", ROWID, primary_key=True, autoincrement=False),
+    Column("args", Text, nullable=False),  # JSON object: the args kept in no other column
+)
+
 profile_flows = Table(
     "profile_flows",
     metadata,
@@ -118,6 +128,7 @@ profile_memory = Table(
     Column("addr", BigInteger),
     Column("allocated", BigInteger),  # total allocated after the event
     Column("reserved", BigInteger),
+    Column("args", Text),  # JSON object: the event's other args (Ev Idx, ...), NULL when none
     Index("ix_profile_memory_profile_ts", "profile_id", "ts"),
 )
 

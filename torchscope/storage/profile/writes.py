@@ -21,6 +21,7 @@ from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
 from torchscope.storage.profile.nesting import nest_parents
 from torchscope.storage.profile.schema import (
     ROWID,
+    profile_event_args,
     profile_event_details,
     profile_events,
     profile_flows,
@@ -37,7 +38,9 @@ EVENT_COLUMNS = (
 DETAIL_COLUMNS = (
     "event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm", "occupancy", "bytes",
 )  # fmt: skip
-MEMORY_COLUMNS = ("profile_id", "lane_id", "ts", "device_type", "device", "bytes", "addr", "allocated", "reserved")
+MEMORY_COLUMNS = (
+    "profile_id", "lane_id", "ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "args",
+)  # fmt: skip
 LANE_COLUMNS = (
     "id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level",
 )  # fmt: skip
@@ -66,12 +69,18 @@ def _nullable(values: np.ndarray, none: int) -> list[int | None]:
     return out
 
 
-# Kernel details wait in a temporary table until the events' ids (their order in the profile) are known.
+# Kernel details and other args wait in temporary tables until the events' ids (their order in the profile) are known.
 _stage = MetaData()
 STAGE_DETAILS = Table(
     "torchscope_stage_details", _stage,
     Column("seq", ROWID, primary_key=True, autoincrement=False),
     *(Column(c.name, c.type) for c in profile_event_details.columns if c.name != "event_id"),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+STAGE_ARGS = Table(
+    "torchscope_stage_args", _stage,
+    Column("seq", ROWID, primary_key=True, autoincrement=False),
+    Column("args", profile_event_args.c.args.type, nullable=False),
     prefixes=["TEMPORARY"],
 )  # fmt: skip
 STAGE_IDS = Table(
@@ -107,6 +116,7 @@ class ProfileBuilder:
         self.names: list[str] = []
         self.infos: list[str] = []
         self.detail_seqs: list[np.ndarray] = []
+        self.arg_seqs: list[np.ndarray] = []
         self.memory_events = 0
         self.memory_span = [np.iinfo(np.int64).max, np.iinfo(np.int64).min]
         self.n = 0
@@ -118,12 +128,16 @@ class ProfileBuilder:
         self.names.extend(batch.names)
         self.infos.extend(batch.infos)
         self.n += len(batch)
+        if (batch.details or batch.args_seq) and not self.detail_seqs and not self.arg_seqs:
+            _drop_stage(self.conn)
+            STAGE_DETAILS.create(self.conn)
+            STAGE_ARGS.create(self.conn)
         if batch.details:
-            if not self.detail_seqs:
-                _drop_stage(self.conn)
-                STAGE_DETAILS.create(self.conn)
             insert_rows(self.conn, STAGE_DETAILS, ("seq", *DETAIL_COLUMNS[1:]), batch.details)
             self.detail_seqs.append(np.fromiter((d[0] for d in batch.details), np.int64, len(batch.details)))
+        if batch.args_seq:
+            insert_rows(self.conn, STAGE_ARGS, ("seq", "args"), list(zip(batch.args_seq, batch.args_json)))
+            self.arg_seqs.append(np.asarray(batch.args_seq, dtype=np.int64))
         if batch.memory:
             rows = [(self.profile_id, self.lane_base + m[0], *m[1:]) for m in batch.memory]
             insert_rows(self.conn, profile_memory, MEMORY_COLUMNS, rows)  # ts made relative in finish
@@ -206,18 +220,25 @@ class ProfileBuilder:
                 self.progress(hi - lo)
         del corr, ext
 
-        if self.detail_seqs:
+        if self.detail_seqs or self.arg_seqs:
             position = np.empty(n, dtype=np.int64)
             position[order] = np.arange(n, dtype=np.int64)
-            seqs = np.concatenate(self.detail_seqs)
+            seqs = np.union1d(np.concatenate(self.detail_seqs or [[]]), np.concatenate(self.arg_seqs or [[]]))
+            seqs = seqs.astype(np.int64)
             STAGE_IDS.create(conn)
             insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), (position[seqs] + base).tolist())))
-            del position
+            del position, seqs
             cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
-            conn.exec_driver_sql(
-                f"INSERT INTO profile_event_details ({', '.join(DETAIL_COLUMNS)}) SELECT m.id, {cols} "
-                "FROM torchscope_stage_details s JOIN torchscope_stage_ids m ON m.seq = s.seq"
-            )
+            if self.detail_seqs:
+                conn.exec_driver_sql(
+                    f"INSERT INTO profile_event_details ({', '.join(DETAIL_COLUMNS)}) SELECT m.id, {cols} "
+                    "FROM torchscope_stage_details s JOIN torchscope_stage_ids m ON m.seq = s.seq"
+                )
+            if self.arg_seqs:
+                conn.exec_driver_sql(
+                    "INSERT INTO profile_event_args (event_id, args) SELECT m.id, s.args "
+                    "FROM torchscope_stage_args s JOIN torchscope_stage_ids m ON m.seq = s.seq"
+                )
             _drop_stage(conn)
         if meta.flows:
             flow_rows = _flow_rows(meta, len(meta.lanes), self.profile_id, lane, start, dur, parent, base, t0)
@@ -271,7 +292,7 @@ def _stored_rows(
 
 
 def _drop_stage(conn: Connection) -> None:
-    for table in (STAGE_DETAILS, STAGE_IDS):
+    for table in (STAGE_DETAILS, STAGE_ARGS, STAGE_IDS):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 
