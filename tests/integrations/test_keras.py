@@ -119,7 +119,8 @@ def test_fit_stores_logs_histograms_and_layer_graph(db_path: Path) -> None:
 
     page = repr(layout(store, refresh_ms=1000, query={"node": "branches/hidden"}, run_id=str(run_id)))
     assert "'source': 'imported'" in page and "5 nodes (5 ops) · 1 open boxes · 5 edges shown" in page
-    assert all(f"'label': '{layer}'" in page for layer in ("x", "hidden", "a", "b", "sum"))
+    layers = {"x": "InputLayer", "hidden": "Dense", "a": "Dense", "b": "Dense", "sum": "Add"}
+    assert all(f"'label': '{layer}\\n{cls}'" in page for layer, cls in layers.items())  # name, then layer class
 
 
 def test_sequential_graph_follows_layer_order() -> None:

@@ -102,6 +102,24 @@ class RunHolder:
         self._warned.add(key)
         warnings.warn(message, TorchscopeWarning, stacklevel=3)
 
+    def log_scalars(self, logs: Mapping[str, Any] | None, step: int | None, *, ended: str, later: str,
+                    prefix: str = "") -> bool:
+        """Log the one-number entries of ``logs`` (as ``prefix + key``) at ``step``; False when nothing can be
+        stored: the integration is off, or the run has finished, which is warned once (``ended``: when the run
+        finished, e.g. "trainer.fit ended"; ``later``: what to create to log more, e.g.
+        "TorchscopeLogger(finish=False)")."""
+        run = self.start()
+        if run is None:
+            return False
+        if run.status != "running":
+            self.warn("after-finish", f"torchscope: run {run.id} finished when {ended}, so these logs are not stored; "
+                      f"to record more into the same run, create it with {later}")  # fmt: skip
+            return False
+        values = scalars(logs)
+        if values:
+            run.log({prefix + key: value for key, value in values.items()}, step=step)
+        return True
+
     def finish(self, status: str = "finished") -> None:
         """Finish the run when this integration started it (a run it was given stays the caller's to finish)."""
         if self.run is not None and self.owns_run:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from torchscope.integrations._common import RunHolder, require, scalars
+from torchscope.integrations._common import RunHolder, require
 
 _classes: dict[str, type] = {}
 
@@ -188,17 +188,8 @@ def _build(keras: Any) -> type:
 
         # -- what they store -------------------------------------------------------------------------------------
         def _log(self, prefix: str, logs: Mapping[str, Any] | None, step: int) -> None:
-            run = self._holder.start()
-            if run is None:
-                return
-            if run.status != "running":
-                self._holder.warn("after-finish", f"torchscope: run {run.id} finished when fit ended, so these logs "
-                                  "are not stored; create the callback with TorchscopeCallback(finish=False) to "
-                                  "record more than one fit into one run")  # fmt: skip
-                return
-            values = scalars(logs)
-            if values:
-                run.log({prefix + key: value for key, value in values.items()}, step=step)
+            self._holder.log_scalars(logs, step, prefix=prefix, ended="fit ended",
+                                     later="TorchscopeCallback(finish=False) (one run for several fits)")
 
         def _histograms(self, epoch: int) -> None:
             run = self._holder.start()

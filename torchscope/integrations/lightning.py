@@ -16,7 +16,7 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from torchscope.integrations._common import RunHolder, require, scalars
+from torchscope.integrations._common import RunHolder, require
 
 _PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 _classes: dict[str, type] = {}
@@ -143,18 +143,9 @@ def _build(pl: Any, package: str) -> type:
             self._holder.guard("log_metrics", self._log_metrics, metrics, step)
 
         def _log_metrics(self, metrics: Mapping[str, Any], step: int | None) -> None:
-            run = self._holder.start()
-            if run is None:
-                return
-            if run.status != "running":
-                self._holder.warn("after-finish", f"torchscope: run {run.id} finished when trainer.fit ended, so these "
-                                  "metrics are not stored; to log from trainer.validate/test with the same logger, "
-                                  "create it with TorchscopeLogger(finish=False)")  # fmt: skip
-                return
-            values = scalars(metrics)
-            if values:
-                run.log(values, step=step)
-            if step:
+            stored = self._holder.log_scalars(metrics, step, ended="trainer.fit ended",
+                                              later="TorchscopeLogger(finish=False) (for trainer.validate/test)")
+            if stored and step:
                 self._check_watched(step)
 
         def _check_watched(self, steps: int) -> None:

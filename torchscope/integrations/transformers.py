@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from torchscope.integrations._common import RunHolder, require, scalars
+from torchscope.integrations._common import RunHolder, require
 
 _classes: dict[str, type] = {}
 
@@ -119,17 +119,8 @@ def _build(transformers: Any) -> type:
                 self._holder.guard("on_log", self._log, state, logs)
 
         def _log(self, state: Any, logs: Mapping[str, Any] | None) -> None:
-            run = self._holder.start()
-            if run is None:
-                return
-            if run.status != "running":
-                self._holder.warn("after-finish", f"torchscope: run {run.id} finished when training ended, so these "
-                                  "logs are not stored; to log from a later trainer.evaluate(), create the callback "
-                                  "with TorchscopeCallback(finish=False)")  # fmt: skip
-                return
-            values = scalars(logs)
-            if values:
-                run.log(values, step=int(state.global_step))
+            self._holder.log_scalars(logs, int(state.global_step), ended="training ended",
+                                     later="TorchscopeCallback(finish=False) (for a later trainer.evaluate())")
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             """Stop watching and (with ``finish=True``) finish the run."""
