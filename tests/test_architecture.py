@@ -136,7 +136,8 @@ def test_public_api_is_what_design_names() -> None:
     import torchscope
 
     public = {name for name in dir(torchscope) if not name.startswith("_")}
-    modules = {"capture", "cli", "dashboard", "errors", "io", "notebook", "profiler", "storage", "user_code"}  # bound on import
+    modules = {"capture", "cli", "dashboard", "errors", "integrations", "io", "notebook", "profiler", "storage",
+               "user_code"}  # fmt: skip  (submodules: bound on the package once imported)
     assert public - modules == set(torchscope.__all__) - {"__version__"}
     for name in ("init", "open", "compare", "Run", "Store", "TorchscopeError", "TorchscopeWarning"):
         assert name in public, name
