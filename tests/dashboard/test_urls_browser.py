@@ -27,7 +27,7 @@ def wait_query(tab, expected: dict[str, str]) -> None:  # type: ignore[no-untype
             return Object.keys(got).length === keys.length && keys.every(k => got[k] === want[k]);
         }""",
         arg=expected,
-        timeout=10_000,
+        timeout=20_000,
     )
 
 
@@ -211,7 +211,7 @@ def click_widest_event(tab) -> str:  # type: ignore[no-untyped-def]
     for attempt in range(3):
         tab.mouse.click(target["x"], target["y"])
         try:
-            tab.wait_for_selector(f"#tl-event[data-event='{target['id']}']", timeout=10_000)
+            tab.wait_for_selector(f"#tl-event[data-event='{target['id']}']", timeout=20_000)
             return str(target["id"])
         except Exception:  # Playwright's TimeoutError: a dropped click, retried, then raised
             if attempt == 2:

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -141,8 +142,14 @@ def test_minimap_counts_every_event_per_lane(a100) -> None:
     [("gpu_trace", 1_000), *[pytest.param(*p.values, 30_000, marks=p.marks, id=p.id) for p in reference("v100_train_rank0")]],
     indirect=["trace_file"],
 )  # fmt: skip
-def test_nested_host_events_get_their_depth(db_path: Path, trace_file: Path, host_events: int) -> None:
-    import_path(db_path, trace_file)
+def test_nested_host_events_get_their_depth(db_path: Path, tmp_path: Path, trace_file: Path, host_events: int) -> None:
+    # two events longer than the packed format's 2**22 ns on a thread of their own, whatever the recording's speed
+    trace = load_trace(trace_file)
+    first = next(e for e in trace["traceEvents"] if e.get("ph") == "X")
+    trace["traceEvents"] += [{"ph": "X", "cat": "user_annotation", "name": f"long {i}", "pid": first["pid"],
+                              "tid": 999_999, "ts": first["ts"], "dur": dur} for i, dur in enumerate((5_000, 9_000))]
+    (tmp_path / "trace.json").write_bytes(orjson.dumps(trace))
+    import_path(db_path, tmp_path / "trace.json")
     with torchscope.open(db_path) as store:
         raw = store.events(1)
         drawn, _ = store.timeline_window(1, px=10**7, max_items=10**7)
