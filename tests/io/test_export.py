@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import warnings
 
+import orjson
 import pandas as pd
 import pytest
 import torch
@@ -85,3 +87,47 @@ def test_export_of_a_profile_of_another_run_is_an_error(cpu_trace, gpu_trace, tm
         list(export_run(db_path, 1, chrome_trace=tmp_path / "x.json", profile_id=2))
     main(["export", "2", "--db", str(db_path), "--chrome-trace", str(tmp_path / "y.json")])
     assert "wrote profile 2" in capsys.readouterr().out
+
+
+def test_exported_args_equal_the_trace_s_whatever_column_keeps_them(tmp_path, db_path):
+    """Typed args (in and out of their int32 columns: too large, text, null, a bool), device details and other
+    args come back exactly as the trace wrote them."""
+    kernel_args = {"External id": 1, "queued": 0, "device": 0, "context": 1, "stream": 7, "correlation": 10,
+                   "registers per thread": 32, "shared memory": 0, "blocks per SM": 1.5, "warps per SM": 3.0,
+                   "grid": [1, 1, 1], "block": [128, 1, 1], "est. achieved occupancy %": 12.5}  # fmt: skip
+    events = [
+        ("cpu_op", "op_in_range", 0, {"External id": 1, "Ev Idx": 5, "Sequence number": 7, "Fwd thread id": 1}),
+        ("cpu_op", "op_misfits", 20, {"External id": 2, "Ev Idx": 3_000_000_000, "Sequence number": "12",
+                                      "Fwd thread id": None, "Python id": 9}),  # fmt: skip
+        ("cpu_op", "op_int32_min", 40, {"Ev Idx": -(2**31), "Sequence number": 2**31 - 1}),
+        ("cuda_runtime", "cudaLaunchKernel", 1, {"External id": 1, "cbid": 211, "correlation": 10}),
+        ("cuda_runtime", "cudaMemcpyAsync", 21, {"cbid": True, "correlation": 11}),
+        ("kernel", "gemm_kernel", 5, kernel_args),
+        ("gpu_memcpy", "Memcpy HtoD", 25, {"device": 0, "context": 1, "stream": 7, "correlation": 11, "bytes": 1024,
+                                           "memory bandwidth (GB/s)": 3.5}),  # fmt: skip
+    ]
+    trace = {"traceEvents": [
+        {"ph": "X", "cat": cat, "name": name, "pid": 0 if cat in ("kernel", "gpu_memcpy") else 1,
+         "tid": 7 if cat in ("kernel", "gpu_memcpy") else 1, "ts": ts, "dur": 10, "args": args}
+        for cat, name, ts, args in events
+    ]}  # fmt: skip
+    source = tmp_path / "args.json"
+    source.write_bytes(orjson.dumps(trace))
+    first = import_path(db_path, source)
+    out = tmp_path / "out.json"
+    list(export_run(db_path, first.run_id, chrome_trace=out))
+    exported = {e["name"]: e["args"] for e in orjson.loads(out.read_bytes())["traceEvents"] if e.get("ph") == "X"}
+    assert exported == {name: args for _, name, _, args in events}
+    assert all(type(v) is type(events[4][3][k]) for k, v in exported["cudaMemcpyAsync"].items())
+    with Store(db_path) as store:
+        typed = store.events(first.profiles[0]["id"])
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT ev_idx, seq_nr, fwd_tid, cbid FROM profile_events ORDER BY id").fetchall()
+        json_args = [orjson.loads(a) for (a,) in conn.execute("SELECT args FROM profile_event_args ORDER BY event_id")]
+    assert len(typed) == 7
+    assert sorted(rows, key=str) == sorted([(5, 7, 1, None), (None, None, None, None), (None, 2**31 - 1, None, None),
+                                            (None, None, None, 211), (None, None, None, None), (None,) * 4,
+                                            (None,) * 4], key=str)  # fmt: skip
+    assert sorted(json_args, key=str) == sorted([{"Ev Idx": 3_000_000_000, "Sequence number": "12",
+                                                  "Fwd thread id": None, "Python id": 9}, {"Ev Idx": -(2**31)},
+                                                 {"cbid": True}], key=str)  # fmt: skip

@@ -23,7 +23,9 @@ from torchscope.storage.store import Store
 _DETAIL_ARGS = (
     ("registers", "registers per thread"), ("shared_memory", "shared memory"), ("blocks_per_sm", "blocks per SM"),
     ("warps_per_sm", "warps per SM"), ("occupancy", "est. achieved occupancy %"), ("bytes", "bytes"),
+    ("queued", "queued"), ("context", "context"), ("bandwidth", "memory bandwidth (GB/s)"),
 )  # fmt: skip
+_INT_DETAILS = frozenset(("registers", "shared_memory", "bytes", "queued", "context"))
 _LANE_ARGS = frozenset(KIND[k] for k in ("kernel", "memcpy", "memset", "collective"))
 """Kinds whose ``device`` and ``stream`` args the importer keeps on their lane (others keep them as they were)."""
 _OWN_INFO = "torchscope_"  # info keys the importer added (skipped phases, ...): not trace fields
@@ -183,4 +185,4 @@ def _add_details(args: dict[str, Any], row: dict[str, Any]) -> None:
     for column, key in _DETAIL_ARGS:
         value = row[column]
         if value is not None and not pd.isna(value):
-            args[key] = int(value) if column in ("registers", "shared_memory", "bytes") else float(value)
+            args[key] = int(value) if column in _INT_DETAILS else float(value)

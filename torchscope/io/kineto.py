@@ -19,7 +19,7 @@ import orjson
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
 from torchscope.io.json_stream import ADVICE, TraceReader, invalid_json
-from torchscope.storage.profile.records import NO_INT, EventBatch, TraceColumns, TraceMeta
+from torchscope.storage.profile.records import NO_INT, NO_INT32, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
 _HAS_DETAILS = frozenset((KIND["kernel"], KIND["memcpy"], KIND["memset"], KIND["collective"]))
@@ -30,9 +30,9 @@ _MAX_NS = float(1 << 62)  # |time| and duration bound in ns: start + duration st
 _SCALAR_TYPES = frozenset((int, float, str, bool, type(None)))
 _DETAIL_KEYS = (
     "grid", "block", "registers per thread", "shared memory", "blocks per SM", "warps per SM",
-    "est. achieved occupancy %", "bytes",
+    "est. achieved occupancy %", "bytes", "queued", "context", "memory bandwidth (GB/s)",
 )  # fmt: skip
-_ID_KEYS = frozenset(("External id", "correlation"))
+_ID_KEYS = frozenset(("External id", "correlation", *TYPED_ARGS))
 _EXT_KEY = frozenset(("External id",))
 _HOST_KEYS = _ID_KEYS | frozenset(("Input Dims", "Input type"))
 """Args of an X event kept in typed columns; every other arg is kept as it was (:attr:`EventBatch.args`)."""
@@ -139,6 +139,7 @@ class TraceDecoder:
         self.corr_l: list[Any] = []
         self.ext_l: list[Any] = []
         self.info_l: list[int] = []
+        self.typed_l: list[tuple[Any, ...]] = []  # (index in the batch, *TYPED_ARGS values) of events with any
         self.details: list[tuple[Any, ...]] = []
         # events' other args as JSON text, by trace event index (kept apart: a kept tuple per event slows the GC)
         self.args_seq: list[int] = []
@@ -178,6 +179,7 @@ class TraceDecoder:
         ts_add, dur_add, corr_add = self.ts_l.append, self.dur_l.append, self.corr_l.append
         ext_add, info_add, detail_add = self.ext_l.append, self.info_l.append, self.details.append
         args_seq, args_json = self.args_seq.append, self.args_json.append
+        typed_add = self.typed_l.append
         id_keys, host_keys, device_keys = _ID_KEYS, _HOST_KEYS, _DEVICE_KEYS
         kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
@@ -216,14 +218,23 @@ class TraceDecoder:
                             detail_add(_details(base + kind_count(), args))
                             if args.get("device") == row[4] and args.get("stream") == row[5]:
                                 known = device_keys
-                    if known is host_keys:  # the common case, counted without building a set
-                        extra = len(args) > ("External id" in args) + ("correlation" in args) + (info >= 0) + (
-                            "Input type" in args and info >= 0)
-                    else:
-                        extra = bool(args.keys() - known)
-                    if extra or (info < 0 and "Input type" in args):
-                        args_seq(base + kind_count())
-                        args_json(_extra_args(args, known, info < 0))
+                    plain = ("External id" in args) + ("correlation" in args) + (info >= 0) + (
+                        "Input type" in args and info >= 0)
+                    if len(args) > plain:  # typed args, maybe others
+                        evi = args.get("Ev Idx", NO_INT)
+                        seqn = args.get("Sequence number", NO_INT)
+                        fwd = args.get("Fwd thread id", NO_INT)
+                        cbid = args.get("cbid", NO_INT)
+                        typed = (evi is not NO_INT) + (seqn is not NO_INT) + (fwd is not NO_INT) + (cbid is not NO_INT)
+                        if typed:
+                            typed_add((kind_count(), evi, seqn, fwd, cbid))
+                        if known is host_keys:  # the common case, counted without building a set
+                            extra = len(args) > plain + typed
+                        else:
+                            extra = bool(args.keys() - known)
+                        if extra or (info < 0 and "Input type" in args):
+                            args_seq(base + kind_count())
+                            args_json(_extra_args(args, known, info < 0))
                 elif kind in device_kinds:
                     lane_rows[lane][6] = True
                 if kind == _OTHER:
@@ -357,6 +368,16 @@ class TraceDecoder:
         details = self.details
         if details and not _plain(details):
             details = [(d[0], *(_scalar(v) for v in d[1:])) for d in details]
+        typed = np.full((len(self.kind_l), len(TYPED_ARGS)), NO_INT32, dtype=np.int32)
+        if self.typed_l:
+            where, *values = zip(*self.typed_l)
+            rows = np.asarray(where, dtype=np.int64)
+            misfits = []
+            for column, (key, raw) in enumerate(zip(TYPED_ARGS, values)):
+                typed[rows, column], bad = _int32_column(raw)
+                misfits += [(where[i], key, raw[i]) for i in bad]
+            if misfits:
+                self._keep_misfits(misfits)
         memory = self.memory
         if memory:
             mem_ts = _floats([m[1] for m in memory], "ts of a [memory] event", where)
@@ -375,6 +396,7 @@ class TraceDecoder:
             corr=_int_column(self.corr_l),
             ext=_int_column(self.ext_l),
             info=np.asarray(self.info_l, dtype=np.int32),
+            typed=typed,
             names=names,
             infos=list(self.infos)[self.new_infos :] if len(self.infos) > self.new_infos else [],
             details=details,
@@ -382,6 +404,18 @@ class TraceDecoder:
             args_seq=self.args_seq,
             args_json=self.args_json,
         )
+
+
+    def _keep_misfits(self, misfits: list[tuple[int, str, Any]]) -> None:
+        """Keep typed args that their int32 column cannot hold (``(batch index, key, value)``) with the event's
+        other args, so that no value is lost."""
+        kept = dict(zip(self.args_seq, self.args_json))
+        for i, key, value in misfits:
+            seq = self.count + i
+            extra = orjson.loads(kept[seq]) if seq in kept else {}
+            extra[key] = value
+            kept[seq] = orjson.dumps(extra, default=str).decode()
+        self.args_seq, self.args_json = sorted(kept), [kept[seq] for seq in sorted(kept)]
 
 
 def ns_from_us(values: Any) -> np.ndarray:
@@ -399,6 +433,24 @@ def _int_column(values: list[Any]) -> np.ndarray:
         except OverflowError:
             pass
     return np.asarray([v if type(v) is int and -_INT64 <= v <= _INT64 else NO_INT for v in values], dtype=np.int64)
+
+
+def _int32_column(values: list[Any]) -> tuple[np.ndarray, list[int]]:
+    """A typed arg's values (:data:`NO_INT` where the event has none) as int32 with ``-2**31`` for none, and the
+    indices of values the column cannot hold (not an integer, or outside ``(-2**31, 2**31)``)."""
+    if set(map(type, values)) <= {int}:
+        try:
+            wide = np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            wide = None
+        if wide is not None:
+            absent = wide == NO_INT
+            outside = ~absent & ((wide <= NO_INT32) | (wide > _INT32))
+            column = np.where(absent | outside, NO_INT32, wide).astype(np.int32)
+            return column, np.flatnonzero(outside).tolist()
+    fits = [type(v) is int and NO_INT32 < v <= _INT32 for v in values]
+    column = np.array([v if ok else NO_INT32 for v, ok in zip(values, fits)], dtype=np.int32)
+    return column, [i for i, (v, ok) in enumerate(zip(values, fits)) if not ok and v is not NO_INT]
 
 
 def _trace_fields(data: dict[str, Any], out: TraceMeta, where: str) -> None:
@@ -498,6 +550,9 @@ def _details(index: int, args: dict[str, Any]) -> tuple[Any, ...]:
         args.get("warps per SM"),
         args.get("est. achieved occupancy %"),
         args.get("bytes"),
+        args.get("queued"),
+        args.get("context"),
+        args.get("memory bandwidth (GB/s)"),
     )
 
 

@@ -65,9 +65,26 @@ def _event_args(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE profile_memory ADD COLUMN args TEXT")
 
 
+def _typed_args(conn: Connection) -> None:
+    """7 -> 8: the args most Kineto events carry get columns: ``profile_events`` gains ``ev_idx``, ``seq_nr``,
+    ``fwd_tid`` and ``cbid``, ``profile_event_details`` gains ``queued``, ``context`` and ``bandwidth``. Profiles
+    stored before keep those args in ``profile_event_args``, which is read together with the columns."""
+    from sqlalchemy import inspect
+
+    added = {
+        "profile_events": (("ev_idx", "INTEGER"), ("seq_nr", "INTEGER"), ("fwd_tid", "INTEGER"), ("cbid", "INTEGER")),
+        "profile_event_details": (("queued", "BIGINT"), ("context", "BIGINT"), ("bandwidth", "FLOAT")),
+    }
+    for table, columns in added.items():
+        have = {c["name"] for c in inspect(conn).get_columns(table)}
+        for name, sql_type in columns:
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+
+
 STEPS: dict[int, Step] = {
     1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _tensorboard_text_images,
-    6: _event_args,
+    6: _event_args, 7: _typed_args,
 }  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 

@@ -366,8 +366,9 @@ class Store:
         return self._profiles.event_details(profile_id)
 
     def event_args(self, profile_id: int) -> pd.DataFrame:
-        """The args of events that no other column keeps, as the trace wrote them: ``event_id, args`` (a JSON
-        object, e.g. ``{"Ev Idx": 3, "cbid": 211}``), only for events that have any, by event id."""
+        """The args of events beyond the columns of :meth:`events` and :meth:`event_details`, as the trace wrote
+        them: ``event_id, args`` (a JSON object, e.g. ``{"Ev Idx": 3, "Sequence number": 12}``), only for events
+        that have any, by event id."""
         return self._profiles.event_args(profile_id)
 
     def flows(self, profile_id: int) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
@@ -11,6 +12,7 @@ from torchscope.errors import BadRequestError, NotFoundError
 from torchscope.storage.driver_sql import named
 from torchscope.storage.profile import analyses as ap
 from torchscope.storage.profile.kinds import KINDS
+from torchscope.storage.profile.records import TYPED_ARGS, TYPED_COLUMNS
 from torchscope.storage.profile.schema import profile_lanes, profiles
 from torchscope.storage.profile.summary_store import StoredSummaries
 
@@ -196,19 +198,21 @@ class ProfileReads:
     def event_args(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.event_args`, which documents the columns."""
         self.profile(profile_id)
+        typed = ", ".join(f"e.{c}" for c in TYPED_COLUMNS)
         sql = (
-            "SELECT a.event_id, a.args FROM profile_event_args a JOIN profile_events e ON e.id = a.event_id "
-            "JOIN profile_lanes l ON l.id = e.lane_id WHERE l.profile_id = :p ORDER BY a.event_id"
-        )
+            f"SELECT e.id, {typed}, a.args FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id "
+            "LEFT JOIN profile_event_args a ON a.event_id = e.id WHERE l.profile_id = :p AND ("
+            + " OR ".join(f"e.{c} IS NOT NULL" for c in TYPED_COLUMNS) + " OR a.args IS NOT NULL) ORDER BY e.id"
+        )  # fmt: skip
         with self._engine.connect() as conn:
             rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
-        return pd.DataFrame([(r[0], _text(r[1])) for r in rows], columns=["event_id", "args"])
+        return pd.DataFrame([(r[0], _args_json(r[1:-1], r[-1])) for r in rows], columns=["event_id", "args"])
 
     def event_details(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.event_details`, which documents the columns."""
         self.profile(profile_id)
         cols = ["event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm",
-                "occupancy", "bytes"]  # fmt: skip
+                "occupancy", "bytes", "queued", "context", "bandwidth"]  # fmt: skip
         sql = (
             f"SELECT {', '.join('d.' + c for c in cols)} FROM profile_event_details d "
             "JOIN profile_events e ON e.id = d.event_id JOIN profile_lanes l ON l.id = e.lane_id "
@@ -239,6 +243,14 @@ class ProfileReads:
         with self._engine.connect() as conn:
             rows = conn.execute(text(sql), {"p": int(profile_id)}).all()
         return pd.DataFrame(rows, columns=["kind", "flow_id", "src", "dst"])
+
+
+def _args_json(typed: tuple[int | None, ...], stored: bytes | str | None) -> str:
+    """An event's args beyond its other columns as one JSON object: the typed ones, then those kept as JSON."""
+    args = {key: value for key, value in zip(TYPED_ARGS, typed) if value is not None}
+    if stored is not None:
+        args.update(orjson.loads(stored))
+    return orjson.dumps(args).decode()
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -15,6 +15,13 @@ import numpy as np
 
 NO_INT = -(1 << 63)
 """NULL in an int64 column of an :class:`EventBatch` (correlation and External ids)."""
+NO_INT32 = -(1 << 31)
+"""NULL in :attr:`EventBatch.typed`."""
+TYPED_ARGS = ("Ev Idx", "Sequence number", "Fwd thread id", "cbid")
+"""Integer args that most Kineto events carry, kept in int32 columns (:attr:`EventBatch.typed`, in this order, then
+``profile_events``' :data:`TYPED_COLUMNS`); a value that is not an integer in ``(-2**31, 2**31)`` is kept with the
+event's other args instead."""
+TYPED_COLUMNS = ("ev_idx", "seq_nr", "fwd_tid", "cbid")
 
 
 @dataclass
@@ -35,6 +42,7 @@ class EventBatch:
     corr: np.ndarray  # int64 correlation id, NO_INT for none
     ext: np.ndarray  # int64 External id, NO_INT for none
     info: np.ndarray  # int32 index into the trace's infos, -1 for none
+    typed: np.ndarray  # int32 (events, 4): Ev Idx, Sequence number, Fwd thread id, cbid; -2**31 for none
     names: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     details: list[tuple[Any, ...]] = field(default_factory=list)  # (trace event index, grid, block, regs, ...)

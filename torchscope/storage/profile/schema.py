@@ -9,10 +9,12 @@ Layout, chosen for the timeline's window queries over million-event profiles:
   integers keep the rows short); ``level`` is the bit length of ``dur``. The index ``(lane_id, level, start)`` makes
   both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
   starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
-- ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes).
-- ``profile_event_args``: the args of an event that no column above keeps (``Ev Idx``, ``cbid``, ``queued``,
-  ``memory bandwidth (GB/s)``, collective sizes, ``Python id`` ...), as the trace wrote them: one JSON object per
-  event that has any, so an exported trace gives them back.
+  The args most events carry have columns too (``ev_idx``, ``seq_nr``, ``fwd_tid``, ``cbid``).
+- ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes,
+  queued, context, memory bandwidth).
+- ``profile_event_args``: the args of an event that no column above keeps (collective sizes, ``Python id``,
+  ``Input Strides`` ...), as the trace wrote them: one JSON object per event that has any, so an exported trace
+  gives them back.
 - ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
 - ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
 - ``profile_summaries``: the analyses the pages show (operator, kernel, module, step, memory tables), computed once
@@ -82,6 +84,10 @@ profile_events = Table(
     Column("link", BigInteger),  # device event -> the runtime event that launched it
     Column("ext_id", BigInteger),  # Kineto "External id"
     Column("info_id", Integer),  # interned text: input shapes/types of an op, the category of an 'other' event
+    Column("ev_idx", Integer),  # Kineto "Ev Idx" (the op's index in the profiler's results)
+    Column("seq_nr", Integer),  # autograd "Sequence number" (forward op <-> its backward)
+    Column("fwd_tid", Integer),  # "Fwd thread id" (the thread that ran the forward of a backward op)
+    Column("cbid", Integer),  # CUPTI callback id of a runtime call
     Index("ix_profile_events_lane_level_start", "lane_id", "level", "start"),
 )
 
@@ -97,6 +103,9 @@ profile_event_details = Table(
     Column("warps_per_sm", Float),
     Column("occupancy", Float),  # estimated achieved occupancy, percent
     Column("bytes", BigInteger),  # memcpy / memset size
+    Column("queued", BigInteger),  # Kineto "queued", "context" and "memory bandwidth (GB/s)"
+    Column("context", BigInteger),
+    Column("bandwidth", Float),
 )
 
 profile_event_args = Table(
