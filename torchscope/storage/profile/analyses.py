@@ -177,8 +177,9 @@ def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, durat
     loader_ids = {i for i, n in names_of(conn, host["name_id"].unique()).items() if "DataLoader" in n}
 
     def spans(frame: pd.DataFrame, mask: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """The union of the masked events' spans (blocks, not events: the categories are held together)."""
         s = frame.loc[mask, "start"].to_numpy(np.int64)
-        return s, s + frame.loc[mask, "dur"].to_numpy(np.int64)
+        return pm.union_blocks(s, s + frame.loc[mask, "dur"].to_numpy(np.int64))
 
     cpu_mask = host["kind"].isin([_K["cpu_op"], _K["user_annotation"]]) & ~host["name_id"].isin(step_ids)
     if len(dev):

@@ -11,20 +11,25 @@ import numpy as np
 import pandas as pd
 
 
-def union_length(starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> int:
-    """Total length of the union of ``[start, end)`` intervals clipped to ``[lo, hi)``."""
-    s = np.clip(starts, lo, hi)
-    e = np.clip(ends, lo, hi)
-    keep = e > s
-    s, e = s[keep], e[keep]
+def union_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``[start, end)`` intervals as disjoint blocks ``(block starts, block ends)``, ascending; empty
+    intervals are dropped."""
+    keep = ends > starts
+    s, e = starts[keep], ends[keep]
     if len(s) == 0:
-        return 0
+        return s, e
     order = np.argsort(s, kind="stable")
     s, e = s[order], np.maximum.accumulate(e[order])
+    del order
     # an interval opens a new block where it starts after every earlier interval ended
     new = np.concatenate(([True], s[1:] > e[:-1]))
-    block_start = s[new]
-    block_end = np.concatenate((e[np.flatnonzero(new)[1:] - 1], [e[-1]]))
+    first = np.flatnonzero(new)
+    return s[first], np.concatenate((e[first[1:] - 1], [e[-1]]))
+
+
+def union_length(starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> int:
+    """Total length of the union of ``[start, end)`` intervals clipped to ``[lo, hi)``."""
+    block_start, block_end = union_blocks(np.clip(starts, lo, hi), np.clip(ends, lo, hi))
     return int((block_end - block_start).sum())
 
 
@@ -34,8 +39,11 @@ def breakdown(
     """Split each step's wall time among ``categories`` (highest priority first); what none covers is ``rest``.
 
     ``steps`` has ``start`` and ``end``; each category is ``(name, starts, ends)``. Every instant of a step is
-    counted once, in the first category active then, so the columns ``<name>_ns`` add up to ``wall_ns``.
+    counted once, in the first category active then, so the columns ``<name>_ns`` add up to ``wall_ns``. Each
+    category is reduced to the union of its intervals first (what is active at an instant does not change), so
+    memory follows the blocks of activity, not the events.
     """
+    categories = [(name, *union_blocks(s, e)) for name, s, e in categories]
     out = steps.copy()
     out["wall_ns"] = (out["end"] - out["start"]).astype("int64")
     names = [c[0] for c in categories]

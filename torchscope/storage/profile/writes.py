@@ -124,6 +124,7 @@ class ProfileBuilder:
         self.detail_seqs: list[np.ndarray] = []
         self.arg_seqs: list[np.ndarray] = []
         self.memory_events = 0
+        self.memory_lanes: set[int] = set()  # trace lane indices of memory events
         self.memory_span = [np.iinfo(np.int64).max, np.iinfo(np.int64).min]
         self.n = 0
 
@@ -145,11 +146,12 @@ class ProfileBuilder:
             insert_rows(self.conn, STAGE_ARGS, ("seq", "args"), list(zip(batch.args_seq, batch.args_json)))
             self.arg_seqs.append(np.asarray(batch.args_seq, dtype=np.int64))
         if batch.memory:
-            rows = [(self.profile_id, self.lane_base + m[0], *m[1:]) for m in batch.memory]
+            rows = [(self.profile_id, -1 - m[0], *m[1:]) for m in batch.memory]  # lane ids are known in finish
             insert_rows(self.conn, profile_memory, MEMORY_COLUMNS, rows)  # ts made relative in finish
             ts = [m[1] for m in batch.memory]
             self.memory_span = [min(self.memory_span[0], min(ts)), max(self.memory_span[1], max(ts))]
             self.memory_events += len(rows)
+            self.memory_lanes.update(m[0] for m in batch.memory)
 
     def _column(self, name: str) -> np.ndarray:
         chunks = self.chunks[name]
@@ -166,7 +168,9 @@ class ProfileBuilder:
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
         conn, n, base = self.conn, self.n, self.event_base
-        lane, start, dur = self._column("lane"), self._column("start"), self._column("dur")
+        lanes, lane_kinds, renumber = _lanes_by_kind(meta.lanes)
+        lane = renumber[self._take("lane")]
+        start, dur = self._column("start"), self._column("dur")
         never = np.iinfo(np.int64).max
         t0 = int(min(start.min() if n else never, self.memory_span[0]))
         if t0 == never:
@@ -176,10 +180,9 @@ class ProfileBuilder:
         order = np.lexsort((-dur, start, lane))
         lane, start, dur = lane[order], start[order] - t0, dur[order]
         kind = self._take("kind")[order]
-        for name in ("lane", "start", "dur"):  # the unsorted columns are done with: memory for what follows
+        for name in ("start", "dur"):  # the unsorted columns are done with: memory for what follows
             self._take(name)
         level = np.frexp(dur.astype(np.float64))[1].astype(np.int8)
-        lane_kinds = [_lane_kind(row) for row in meta.lanes]
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
         parent = nest_parents(lane, start, dur, host, base)
         link = _links(kind, self._column("corr")[order], base)
@@ -188,13 +191,13 @@ class ProfileBuilder:
         name_map = np.array([name_ids[s] for s in self.names] or [0], dtype=np.int64)
         info_ids = self.interner.ids(conn, self.infos)
         info_map = np.array([info_ids[s] for s in self.infos] + [-1], dtype=np.int64)  # index -1: none
-        counts = np.bincount(lane, minlength=len(meta.lanes))
-        max_level = np.zeros(len(meta.lanes), dtype=np.int64)
+        counts = np.bincount(lane, minlength=len(lanes))
+        max_level = np.zeros(len(lanes), dtype=np.int64)
         np.maximum.at(max_level, lane, level)
         lane_rows = [
             (self.lane_base + i, self.profile_id, str(row[0]), str(row[1]), lane_kinds[i], _int(row[4]),
              _int(row[5]), row[2], row[3], int(counts[i]), int(max_level[i]))
-            for i, row in enumerate(meta.lanes)
+            for i, row in enumerate(lanes)
         ]  # fmt: skip
         kernels = int(np.isin(kind, [KIND["kernel"], KIND["collective"]]).sum())
         profile_row = {
@@ -225,7 +228,7 @@ class ProfileBuilder:
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
                 self.progress(hi - lo)
-        del corr, ext, typed
+        del corr, ext, typed, lane_ids
 
         if self.detail_seqs or self.arg_seqs:
             position = np.empty(n, dtype=np.int64)
@@ -248,28 +251,35 @@ class ProfileBuilder:
                 )
             _drop_stage(conn)
         if meta.flows:
-            flow_rows = _flow_rows(meta, len(meta.lanes), self.profile_id, lane, start, dur, parent, base, t0)
+            flows = [(fid, phase, int(renumber[ln]), ts) for fid, phase, ln, ts in meta.flows]
+            flow_rows = _flow_rows(flows, len(lanes), self.profile_id, lane, start, dur, parent, base, t0)
             insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
-        if self.memory_events:
+        if self.memory_events:  # times relative to the profile's start; lanes from placeholders to their ids
+            cases = " ".join(f"WHEN :o{i} THEN :n{i}" for i in range(len(self.memory_lanes)))
+            params = {"t0": t0, "p": self.profile_id}
+            for i, old in enumerate(sorted(self.memory_lanes)):
+                params[f"o{i}"], params[f"n{i}"] = -1 - old, self.lane_base + int(renumber[old])
             conn.execute(
-                text("UPDATE profile_memory SET ts = ts - :t0 WHERE profile_id = :p"), {"t0": t0, "p": self.profile_id}
+                text(f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"),
+                params,
             )
         del level, order
 
         build_timeline(conn, self.profile_id, _stored_rows(base, start, dur, kind, name_id, parent))
-        if self.keep_frames:
-            columns = {"lane_id": lane + self.lane_base, "kind": kind.astype(np.int64), "name_id": name_id,
-                       "start": start, "dur": dur, "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
-            of_kind = np.array(lane_kinds + ["none"])[lane]
-            for lane_kind in ("host", "device"):
-                pos = np.flatnonzero(of_kind == lane_kind)
-                frame = {"id": pos + base, **{c: v[pos] for c, v in columns.items()}}
-                self.frames[lane_kind] = pd.DataFrame(frame)[list(FRAME_COLUMNS)]
-            del columns, of_kind
-        del lane, start, dur, kind, parent, name_id, link, info_id
+        if self.keep_frames:  # lanes are numbered host, then device: each kind's events are one slice, not copied
+            hosts, devices = lane_kinds.count("host"), lane_kinds.count("device")
+            first_device, first_other = np.searchsorted(lane, [hosts, hosts + devices])
+            columns = {"id": np.arange(base, base + n, dtype=np.int64), "lane_id": lane + np.int64(self.lane_base),
+                       "kind": kind.astype(np.int64), "name_id": name_id, "start": start, "dur": dur,
+                       "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
+            del lane, start, dur, kind, parent, name_id, link, info_id
+            for lane_kind, lo, hi in (("host", 0, first_device), ("device", first_device, first_other)):
+                frame = {c: columns[c][lo:hi] for c in FRAME_COLUMNS}
+                self.frames[lane_kind] = pd.DataFrame(frame, copy=False)
+            del columns
         return {
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
-            "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(meta.lanes),
+            "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(lanes),
         }  # fmt: skip
 
     def _steps(self) -> list[int]:
@@ -340,14 +350,14 @@ def insert_profile(
 
 
 def _flow_rows(
-    meta: TraceMeta, n_lanes: int, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
+    flows: list[tuple[Any, ...]], n_lanes: int, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
     parent: np.ndarray, base: int, t0: int,
 ) -> list[tuple[Any, ...]]:  # fmt: skip
     """Resolve each flow end to an event: the outermost event of its lane starting at its time, else the innermost
     event enclosing it. Returns ``(profile_id, "fwdbwd", flow id, src id, dst id)`` for flows with both ends."""
     lane_first = np.searchsorted(lane, np.arange(n_lanes + 1), "left")
     ends: dict[Any, dict[str, int]] = {}
-    for flow_id, phase, ln, ts in meta.flows:
+    for flow_id, phase, ln, ts in flows:
         t = ts - t0
         lo, hi = int(lane_first[ln]), int(lane_first[ln + 1])
         i = lo + int(np.searchsorted(start[lo:hi], t, "left"))
@@ -368,6 +378,19 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None and value != "" else None
     except (TypeError, ValueError):
         return None
+
+
+_LANE_KIND_RANK = {"host": 0, "device": 1, "other": 2}
+
+
+def _lanes_by_kind(rows: list[list[Any]]) -> tuple[list[list[Any]], list[str], np.ndarray]:
+    """The trace's lanes numbered host threads first, then device streams, then the rest (trace order within a
+    kind): their rows, their kinds, and each trace lane index's new number."""
+    kinds = [_lane_kind(row) for row in rows]
+    order = sorted(range(len(rows)), key=lambda i: _LANE_KIND_RANK[kinds[i]])
+    renumber = np.empty(len(rows), dtype=np.int32)
+    renumber[order] = np.arange(len(rows), dtype=np.int32)
+    return [rows[i] for i in order], [kinds[i] for i in order], renumber
 
 
 def _lane_kind(row: list[Any]) -> str:
