@@ -251,10 +251,13 @@ def device_utilization(conn: Connection, frames: EventFrames, profile_id: int, d
 
 def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict[str, object]:
     """Host call tree positions, each event's nearest op and module, and device time per launching op."""
-    base, n = profile_base(conn, profile_id)
+    base, _ = profile_base(conn, profile_id)
     host = frames.get(conn, profile_id, "host")
     dev = frames.get(conn, profile_id, "device")
-    kind = np.full(n, -1, dtype=np.int64)
+    # positions span the host events only (they come first since lanes are numbered host first; in profiles stored
+    # before, up to the last of them): device events are reached through their launches, which are host events
+    n = int(host["id"].max()) - base + 1 if len(host) else 0
+    kind = np.full(n, -1, dtype=np.int8)
     parent = np.full(n, -1, dtype=np.int64)
     hpos = pm.positions(host["id"].to_numpy(), base, n)
     kind[hpos] = host["kind"].to_numpy()
@@ -289,34 +292,39 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
     np.add.at(self_dev, dev_op[dev_op >= 0], dev_dur[dev_op >= 0])
     up_op = np.where(par >= 0, a["op_of"][np.maximum(par, 0)], -1)
     total_dev = pm.add_up_ancestors(dev_op[dev_op >= 0], dev_dur[dev_op >= 0], up_op, n)
-    ops = host[host["kind"] == _K["cpu_op"]]
-    pos = pm.positions(ops["id"].to_numpy(), a["base"], n)
+    is_op = host["kind"].to_numpy() == _K["cpu_op"]
+    pos = pm.positions(host["id"].to_numpy()[is_op], a["base"], n)
+    columns = {"host_total_ns": dur[pos], "host_self_ns": dur[pos] - child_sum[pos], "device_total_ns": total_dev[pos],
+               "device_self_ns": self_dev[pos]}  # fmt: skip
+    del dur, child_sum, self_dev, up_op, total_dev, a["parent"], a["op_of"], a["dev_op"]
     # grouped by integer codes (a name id; a code per distinct input-shapes text), named after: strings per op
-    # event would cost a Python object and a string hash per row of a multi-million-event profile
-    frame = pd.DataFrame(
-        {
-            "name_id": ops["name_id"].to_numpy(),
-            "host_total_ns": dur[pos],
-            "host_self_ns": dur[pos] - child_sum[pos],
-            "device_total_ns": total_dev[pos],
-            "device_self_ns": self_dev[pos],
-        }
-    )
-    keys = ["name_id"]
-    shape_texts: np.ndarray | None = None
+    # event would cost a Python object and a string hash per row of a multi-million-event profile; numpy, not a
+    # pandas groupby, whose temporaries are several times the ops' columns
+    name_ids, code = np.unique(host["name_id"].to_numpy()[is_op], return_inverse=True)
+    shape_texts: Any = None
+    shapes = 1
     if group_by_shape:
-        info_ids, info_index = np.unique(ops["info_id"].to_numpy(), return_inverse=True)
+        info_ids, info_index = np.unique(host["info_id"].to_numpy()[is_op], return_inverse=True)
         infos = names_of(conn, info_ids)
         codes, shape_texts = pd.factorize(pd.Series([_shapes(infos.get(int(i))) for i in info_ids], dtype=object))
-        frame["shape_code"] = codes[info_index]
-        keys.append("shape_code")
-    grouped = frame.groupby(keys, sort=False)
-    out = grouped[["host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]].sum()
-    out.insert(0, "calls", grouped.size())
-    out = out.reset_index()
-    out.insert(0, "name", out.pop("name_id").map(a["names"]))
+        shapes = max(len(shape_texts), 1)
+        code = code * shapes + codes[info_index]
+        del info_index
+    groups, first, group = np.unique(code, return_index=True, return_inverse=True)
+    del code
+    by_first = np.argsort(first, kind="stable")  # groups in the order ops first appear, as a groupby(sort=False)
+    groups = groups[by_first]
+    rank = np.empty_like(by_first)
+    rank[by_first] = np.arange(len(by_first))
+    group = rank[group]
+    out = pd.DataFrame({"name": pd.Series(name_ids[groups // shapes]).map(a["names"])})
     if shape_texts is not None:
-        out.insert(1, "input_shapes", np.asarray(shape_texts, dtype=object)[out.pop("shape_code").to_numpy()])
+        out["input_shapes"] = np.asarray(shape_texts, dtype=object)[groups % shapes]
+    out["calls"] = np.bincount(group, minlength=len(groups))
+    for column, values in columns.items():
+        total = np.zeros(len(groups), dtype=np.int64)
+        np.add.at(total, group, values)
+        out[column] = total
     out["host_mean_ns"] = out["host_total_ns"] / out["calls"]
     out["device_mean_ns"] = out["device_total_ns"] / out["calls"]
     return out.sort_values(["host_total_ns", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
