@@ -33,7 +33,9 @@ _RANGE_SQL = (
     "FROM profile_events WHERE id BETWEEN {lo} AND {hi}"
 )
 FRAME_COLUMNS = ("id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id")
-"""The columns of an event frame (all int64, -1 for NULL), as the profile analyses take them."""
+"""The columns of an event frame (integers, -1 for NULL), as the profile analyses take them: int64 when read back;
+the importer's frames hold ``lane_id``, ``kind``, ``name_id`` and ``info_id`` narrower (the analyses give the same
+tables either way: ``tests/storage/test_summaries.py``)."""
 _EVENT_FRAME_COLUMNS = list(FRAME_COLUMNS)
 
 

@@ -188,9 +188,9 @@ class ProfileBuilder:
         link = _links(kind, self._column("corr")[order], base)
 
         name_ids = self.interner.ids(conn, self.names)
-        name_map = np.array([name_ids[s] for s in self.names] or [0], dtype=np.int64)
+        name_map = _narrow([name_ids[s] for s in self.names] or [0])
         info_ids = self.interner.ids(conn, self.infos)
-        info_map = np.array([info_ids[s] for s in self.infos] + [-1], dtype=np.int64)  # index -1: none
+        info_map = _narrow([info_ids[s] for s in self.infos] + [-1])  # index -1: none
         counts = np.bincount(lane, minlength=len(lanes))
         max_level = np.zeros(len(lanes), dtype=np.int64)
         np.maximum.at(max_level, lane, level)
@@ -269,9 +269,9 @@ class ProfileBuilder:
         if self.keep_frames:  # lanes are numbered host, then device: each kind's events are one slice, not copied
             hosts, devices = lane_kinds.count("host"), lane_kinds.count("device")
             first_device, first_other = np.searchsorted(lane, [hosts, hosts + devices])
-            columns = {"id": np.arange(base, base + n, dtype=np.int64), "lane_id": lane + np.int64(self.lane_base),
-                       "kind": kind.astype(np.int64), "name_id": name_id, "start": start, "dur": dur,
-                       "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
+            columns = {"id": np.arange(base, base + n, dtype=np.int64), "lane_id": lane + np.int32(self.lane_base),
+                       "kind": kind, "name_id": name_id, "start": start, "dur": dur, "parent": parent, "link": link,
+                       "info_id": info_id}  # fmt: skip
             del lane, start, dur, kind, parent, name_id, link, info_id
             for lane_kind, lo, hi in (("host", 0, first_device), ("device", first_device, first_other)):
                 frame = {c: columns[c][lo:hi] for c in FRAME_COLUMNS}
@@ -292,6 +292,11 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+def _narrow(ids: list[int]) -> np.ndarray:
+    """Interned ids as int32 when they fit (the event frames and the insert hold one per event), else int64."""
+    return np.array(ids, dtype=np.int32 if max(ids) < 1 << 31 and min(ids) >= -(1 << 31) else np.int64)
 
 
 def _stored_rows(
