@@ -158,3 +158,33 @@ def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serv
     tab.wait_for_function("document.querySelector('.error-code')?.innerText === '404'")
     assert f"no profile {pid + 1}" in tab.locator(".error-message").inner_text()
     assert not problems, problems
+
+
+def _plotly_scripts(tab) -> list[str]:
+    """The plotly.js bundles the page has loaded: ``basic`` and/or ``full``."""
+    names = tab.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    return sorted({"basic" for n in names if "/plotly-basic." in n} | {"full" for n in names if "/plotly.min.js" in n})
+
+
+def test_overview_draws_with_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
+    db_path: Path, serve, page
+) -> None:
+    run_id = _live_profile(db_path)
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run_id)["id"].iloc[0])
+    url = serve(db_path)
+    tab, problems = page
+    tab.goto(f"{url}/profile/{pid}")
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    assert _plotly_scripts(tab) == ["basic"]
+    # the memory chart is WebGL lines (scattergl), which the basic bundle lacks: drawn by the full bundle, not as an
+    # SVG scatter (the type a bundle gives a trace type it does not know)
+    tab.click("#tab-memory")
+    tab.wait_for_selector("#prof-memory .js-plotly-plot")
+    assert tab.evaluate("document.querySelector('#prof-memory .js-plotly-plot')._fullData[0].type") == "scattergl"
+    assert _plotly_scripts(tab) == ["basic", "full"]
+    # back on the overview, the full bundle draws the bar charts
+    tab.click("#tab-overview")
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    assert tab.evaluate("typeof Plotly.react === 'function' && !!document.querySelector('#prof-top-ops .barlayer path')")
+    assert not problems, problems

@@ -7,21 +7,10 @@ from pathlib import Path
 import dash
 from dash import Input, Output, State, dcc, html
 
-from torchscope.dashboard import auth, history, routes, urls
+from torchscope.dashboard import auth, history, routes, scripts, urls
 from torchscope.storage.store import Store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-CHART_SCRIPTS = (
-    {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly",
-     "attributes": {"async": "async", "onload": "window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded()"}},
-    {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"},
-)  # fmt: skip
-"""plotly.js and dcc.Graph's lazy chunk as scripts of the page. Dash would either load them only once a chart is on
-the page (two more round trips and 4.8 MB before the first chart draws) or, with ``eager_loading``, together with
-every lazy chunk of every component library (MathJax, markdown, AG Grid enterprise ...: 16 MB of JavaScript run
-before the page asks for its content). plotly.js is ``async``: it runs while Dash fetches the page's content, not
-before; until then ``window.Plotly`` is a promise of it (``assets/plotly_ready.js``), which dcc.Graph waits on.
-webpack finds the chunk the second script registers."""
 
 
 def create_app(
@@ -38,9 +27,10 @@ def create_app(
         suppress_callback_exceptions=True,
         update_title=None,
         eager_loading=False,  # Dash's other lazy chunks (MathJax, markdown, AG Grid enterprise ...) stay unloaded
+        assets_path_ignore=["^vendor$"],  # loaded as scripts.chart_scripts() says, not as every asset is
     )
-    for script in CHART_SCRIPTS:  # charts draw as soon as the page's content arrives
-        app.scripts.append_script(dict(script))
+    for script in scripts.chart_scripts():  # charts draw as soon as the page's content arrives
+        app.scripts.append_script(script)
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),

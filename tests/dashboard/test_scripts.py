@@ -1,0 +1,54 @@
+"""The page's chart scripts (Flask's test client on ``create_app``: no browser): plotly.js's basic bundle, deferred,
+in place of the full one, while the two are the same plotly.js version."""
+
+from __future__ import annotations
+
+import gc
+import re
+from pathlib import Path
+
+import pytest
+from plotly.offline import get_plotlyjs_version
+
+import torchscope
+from torchscope.dashboard import scripts
+from torchscope.dashboard.app import create_app
+from torchscope.storage.store import Store
+
+
+@pytest.fixture
+def client(db_path: Path):
+    with torchscope.init(name="charts", db=db_path) as run:
+        run.log({"loss": 1.0}, step=0)
+    store = Store(db_path, read_only=True)
+    yield create_app(store).server.test_client()
+    store.close()
+    gc.collect()  # a Dash app is a web of cycles: collect it (and the store it holds) before the next test
+
+
+def test_the_vendored_basic_bundle_is_the_version_of_plotlys_full_bundle() -> None:
+    path = Path(scripts.__file__).resolve().parent.parent / scripts.BASIC_BUNDLE
+    assert scripts.bundle_version(path) == get_plotlyjs_version()
+    assert scripts.basic_bundle_usable()
+
+
+def test_the_page_loads_the_basic_bundle_deferred_and_serves_the_full_one_on_demand(client) -> None:
+    page = client.get("/profile/1").get_data(as_text=True)
+    tags = re.findall(r"<script [^>]*>", page)
+    basic = [t for t in tags if "/_dash-component-suites/torchscope/assets/vendor/plotly-basic." in t]
+    assert len(basic) == 1 and ' defer="defer"' in basic[0] and "torchscopePlotlyLoaded('basic')" in basic[0]
+    assert not [t for t in tags if "plotly.min.js" in t or "/plotly/package_data/" in t]
+    assert not [t for t in tags if 'src="/assets/vendor/' in t]  # Dash does not add the vendored files as assets
+    src = re.search(r'src="([^"]+)"', basic[0]).group(1)
+    assert client.get(src).data.startswith(b"/**\n* plotly.js (basic - minified) v")
+    full = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js")  # window._dashPlotlyJSURL
+    assert full.status_code == 200 and full.data.startswith(b"/**\n* plotly.js v")
+    assert client.get("/assets/plotly_ready.js").status_code == 200
+
+
+def test_without_a_basic_bundle_of_the_same_version_the_page_loads_the_full_one(monkeypatch) -> None:
+    monkeypatch.setattr(scripts, "basic_bundle_usable", lambda: False)
+    plotly, graph = scripts.chart_scripts()
+    assert plotly["relative_package_path"] == "package_data/plotly.min.js" and plotly["namespace"] == "plotly"
+    assert plotly["attributes"]["async"] == "async" and "'full'" in plotly["attributes"]["onload"]
+    assert graph == {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}
