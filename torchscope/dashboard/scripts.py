@@ -48,12 +48,16 @@ def basic_bundle_usable() -> bool:
     return bundle_version(_PACKAGE / BASIC_BUNDLE) == get_plotlyjs_version()
 
 
+def _loaded(bundle: str) -> str:
+    return f"window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded('{bundle}')"
+
+
 def chart_scripts() -> list[dict[str, Any]]:
     """Script resources (for ``app.scripts.append_script``): a plotly.js bundle, then dcc.Graph's chunk."""
     if basic_bundle_usable():
         plotly = {"relative_package_path": BASIC_BUNDLE, "namespace": "torchscope",
-                  "attributes": {"defer": "defer", "onload": "window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded('basic')"}}  # fmt: skip
+                  "attributes": {"defer": "defer", "onload": _loaded("basic")}}  # fmt: skip
     else:
         plotly = {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly",
-                  "attributes": {"async": "async", "onload": "window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded('full')"}}  # fmt: skip
+                  "attributes": {"async": "async", "onload": _loaded("full")}}  # fmt: skip
     return [plotly, {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}]
