@@ -166,7 +166,7 @@ def _plotly_scripts(tab) -> list[str]:
     return sorted({"basic" for n in names if "/plotly-basic." in n} | {"full" for n in names if "/plotly.min.js" in n})
 
 
-def test_overview_draws_with_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
+def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
     db_path: Path, serve, page
 ) -> None:
     run_id = _live_profile(db_path)
@@ -174,8 +174,12 @@ def test_overview_draws_with_plotlys_basic_bundle_and_the_memory_chart_loads_the
         pid = int(store.profiles(run_id)["id"].iloc[0])
     url = serve(db_path)
     tab, problems = page
+    answers: list[tuple[str, int]] = []
+    tab.on("response", lambda r: answers.append((r.url, r.status)) if "/_dash-update-component" in r.url else None)
     tab.goto(f"{url}/profile/{pid}")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    # the page came with Dash's layout: the router's first callback (if answered yet) found it shown, and did nothing
+    assert [status for _, status in answers] in ([], [204])
     assert _plotly_scripts(tab) == ["basic"]
     # the memory chart is WebGL lines (scattergl), which the basic bundle lacks: drawn by the full bundle, not as an
     # SVG scatter (the type a bundle gives a trace type it does not know)

@@ -22,7 +22,19 @@ def _discover() -> dict[str, ModuleType]:
 
 PAGES: dict[str, ModuleType] = _discover()
 """``dashboard/views/<view>/page.py`` of every view in :data:`urls.ROUTES`, by view name: each has
-``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks."""
+``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks, and may set
+``IN_FIRST_LAYOUT = True`` (see :func:`in_first_layout`)."""
+
+
+def in_first_layout(pathname: str) -> bool:
+    """Whether the page at ``pathname`` may be rendered into the app's layout when the browser opens its URL.
+
+    Dash fires a ``prevent_initial_call`` callback whose input is inserted by another callback (here, the router)
+    while its output is outside the inserted page; in the app's first layout it does not. A page whose callbacks do
+    not depend on that difference says so with ``IN_FIRST_LAYOUT = True``; any other is rendered by the router.
+    """
+    found = urls.match(pathname)
+    return found is not None and bool(getattr(PAGES[found[0]], "IN_FIRST_LAYOUT", False))
 
 
 def render(store: Store, pathname: str, search: str, *, refresh_ms: int) -> Any:

@@ -26,6 +26,10 @@ from torchscope.dashboard.formatting import fmt_bytes, fmt_ms
 from torchscope.storage.store import Store
 
 TABS = ("overview", "operators", "kernels", "modules", "memory")
+IN_FIRST_LAYOUT = True
+"""Opened from its URL, the page comes with the app's layout (no router round trip before the first paint): each of
+its callbacks has its input and its output in the page, except the quick search's address, which the router's
+insertion would only fire to write the address already shown."""
 GRAPH_CONFIG = plot_config()
 
 
