@@ -46,9 +46,27 @@ def test_the_page_loads_the_basic_bundle_deferred_and_serves_the_full_one_on_dem
     assert client.get("/assets/plotly_ready.js").status_code == 200
 
 
+def test_the_page_loads_regenerator_runtime_instead_of_dashs_polyfill(client) -> None:
+    page = client.get("/").get_data(as_text=True)
+    srcs = re.findall(r'<script src="([^"]+)"', page)
+    assert not [s for s in srcs if "polyfill" in s]
+    regenerator = [i for i, s in enumerate(srcs) if "/torchscope/assets/vendor/regenerator-runtime." in s]
+    renderer = [i for i, s in enumerate(srcs) if "/dash-renderer/" in s]
+    dcc = [i for i, s in enumerate(srcs) if "/dcc/dash_core_components" in s]
+    assert len(regenerator) == 1 and regenerator[0] < min(renderer + dcc)  # they call it as they start
+    assert b"regeneratorRuntime = runtime" in client.get(srcs[regenerator[0]]).data
+
+
+def test_drop_polyfill_removes_only_dashs_polyfill_tag() -> None:
+    tags = ('<script src="/_dash-component-suites/dash/deps/polyfill@7.v4_4_1m1.12.1.min.js"></script>\n'
+            '<script src="/_dash-component-suites/dash/deps/react@18.v4_4_1m1.3.1.min.js"></script>')  # fmt: skip
+    assert scripts.drop_polyfill(tags) == tags.split("\n")[1]
+
+
 def test_without_a_basic_bundle_of_the_same_version_the_page_loads_the_full_one(monkeypatch) -> None:
     monkeypatch.setattr(scripts, "basic_bundle_usable", lambda: False)
-    plotly, graph = scripts.chart_scripts()
+    regenerator, plotly, graph = scripts.page_scripts()
+    assert regenerator == {"relative_package_path": scripts.REGENERATOR, "namespace": "torchscope"}
     assert plotly["relative_package_path"] == "package_data/plotly.min.js" and plotly["namespace"] == "plotly"
     assert plotly["attributes"]["async"] == "async" and "'full'" in plotly["attributes"]["onload"]
     assert graph == {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}

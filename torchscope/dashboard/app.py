@@ -16,6 +16,14 @@ from torchscope.storage.store import Store
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
+class _Dash(dash.Dash):
+    """Dash, whose page loads without ``@babel/polyfill`` (:func:`scripts.drop_polyfill`)."""
+
+    def interpolate_index(self, **kwargs: Any) -> str:
+        kwargs["scripts"] = scripts.drop_polyfill(kwargs.get("scripts", ""))
+        return str(super().interpolate_index(**kwargs))
+
+
 def create_app(
     store: Store, *, title: str = "torchscope", refresh_ms: int = 1000, auth_token: str | None = None
 ) -> dash.Dash:
@@ -23,16 +31,16 @@ def create_app(
 
     With ``auth_token``, every route answers 401 to a request without it (:mod:`torchscope.dashboard.auth`).
     """
-    app = dash.Dash(
+    app = _Dash(
         __name__,
         title=title,
         assets_folder=str(ASSETS),
         suppress_callback_exceptions=True,
         update_title=None,
         eager_loading=False,  # Dash's other lazy chunks (MathJax, markdown, AG Grid enterprise ...) stay unloaded
-        assets_path_ignore=["^vendor$"],  # loaded as scripts.chart_scripts() says, not as every asset is
+        assets_path_ignore=["^vendor$"],  # loaded as scripts.page_scripts() says, not as every asset is
     )
-    for script in scripts.chart_scripts():  # charts draw as soon as the page's content arrives
+    for script in scripts.page_scripts():  # charts draw as soon as the page's content arrives
         app.scripts.append_script(script)
     app.layout = lambda: _layout(store, *_first_page(store, refresh_ms))  # per load: the page the browser opens
 

@@ -1,5 +1,6 @@
-"""plotly.js and dcc.Graph's lazy chunk as scripts of the page, so that the first chart draws as soon as the page's
-content arrives.
+"""The page's scripts beyond Dash's own, chosen for a fast first paint: regenerator-runtime in place of Dash's
+``@babel/polyfill`` (:func:`drop_polyfill`), and plotly.js and dcc.Graph's lazy chunk, so that the first chart draws
+as soon as the page's content arrives.
 
 Dash would either load them only once a chart is on the page (two more round trips before the first chart draws) or,
 with ``eager_loading``, together with every lazy chunk of every component library (MathJax, markdown, AG Grid
@@ -19,12 +20,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+REGENERATOR = "assets/vendor/regenerator-runtime.js"
+"""regenerator-runtime (MIT, from npm), which Dash's renderer and dcc call as a global: the one part of Dash's
+``@babel/polyfill`` that a current browser lacks (:func:`drop_polyfill`)."""
 BASIC_BUNDLE = "assets/vendor/plotly-basic.min.js"
 """plotly.js's basic bundle, relative to the ``torchscope`` package (the same version as the full one to be used)."""
 BASIC_TRACES = ("scatter", "bar", "pie")
 """The trace types the basic bundle draws (``assets/plotly_ready.js`` holds the same list)."""
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+_POLYFILL = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@[^"]*"></script>\n?')
 _VERSION = re.compile(r"plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)")
 
 
@@ -52,12 +57,24 @@ def _loaded(bundle: str) -> str:
     return f"window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded('{bundle}')"
 
 
-def chart_scripts() -> list[dict[str, Any]]:
-    """Script resources (for ``app.scripts.append_script``): a plotly.js bundle, then dcc.Graph's chunk."""
+def drop_polyfill(scripts_html: str) -> str:
+    """Dash's script tags without ``@babel/polyfill`` (core-js 2 and regenerator-runtime, for browsers of 2015).
+
+    On a current Chromium it costs 50-80 ms to start, and core-js, whose whitespace check the browser fails,
+    replaces ``parseFloat`` with a slower one that plotly.js calls all the time while it draws. The page loads
+    :data:`REGENERATOR` instead (:func:`page_scripts`).
+    """
+    return _POLYFILL.sub("", scripts_html)
+
+
+def page_scripts() -> list[dict[str, Any]]:
+    """Script resources (for ``app.scripts.append_script``): regenerator-runtime, a plotly.js bundle, then dcc.Graph's
+    chunk. They come after React and the component libraries, and before Dash's renderer and dcc."""
     if basic_bundle_usable():
         plotly = {"relative_package_path": BASIC_BUNDLE, "namespace": "torchscope",
                   "attributes": {"defer": "defer", "onload": _loaded("basic")}}  # fmt: skip
     else:
         plotly = {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly",
                   "attributes": {"async": "async", "onload": _loaded("full")}}  # fmt: skip
-    return [plotly, {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}]
+    return [{"relative_package_path": REGENERATOR, "namespace": "torchscope"}, plotly,
+            {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}]  # fmt: skip
