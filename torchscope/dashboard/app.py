@@ -47,7 +47,7 @@ def create_app(
     @app.callback(Output("page", "children"), Output(history.ADDRESS, "data"), Input("url", "pathname"),
                   Input("url", "search"), State(history.ADDRESS, "data"))
     def render(pathname: str | None, search: str | None, shown: dict | None) -> tuple[object, dict]:
-        if not history.should_render(pathname, search, shown):
+        if not history.should_render(pathname, search, shown, first=dash.ctx.triggered_id is None):
             raise dash.exceptions.PreventUpdate  # the page on screen wrote this URL: it shows it already
         page = routes.render(store, pathname or "/", search or "", refresh_ms=refresh_ms)
         return page, history.address(history.href_of(pathname, search))
