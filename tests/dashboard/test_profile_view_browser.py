@@ -161,9 +161,11 @@ def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serv
 
 
 def _plotly_scripts(tab) -> list[str]:
-    """The plotly.js bundles the page has loaded: ``basic`` and/or ``full``."""
+    """The plotly.js bundles and the component libraries loaded on demand that the page has loaded."""
     names = tab.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
-    return sorted({"basic" for n in names if "/plotly-basic." in n} | {"full" for n in names if "/plotly.min.js" in n})
+    kinds = {"/plotly-basic.": "basic", "/plotly.min.js": "full", "/dash_ag_grid/dash_ag_grid.": "ag-grid",
+             "/dash_cytoscape/dash_cytoscape.": "cytoscape"}  # fmt: skip
+    return sorted({kind for n in names for part, kind in kinds.items() if part in n})
 
 
 def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
@@ -186,7 +188,7 @@ def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_me
     tab.click("#tab-memory")
     tab.wait_for_selector("#prof-memory .js-plotly-plot")
     assert tab.evaluate("document.querySelector('#prof-memory .js-plotly-plot')._fullData[0].type") == "scattergl"
-    assert _plotly_scripts(tab) == ["basic", "full"]
+    assert _plotly_scripts(tab) == ["ag-grid", "basic", "full"]  # the memory tab has a grid: AG Grid loaded
     # back on the overview, the full bundle draws the bar charts
     tab.click("#tab-overview")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")

@@ -4,6 +4,7 @@ in place of the full one, while the two are the same plotly.js version."""
 from __future__ import annotations
 
 import gc
+import json
 import re
 from pathlib import Path
 
@@ -70,3 +71,19 @@ def test_without_a_basic_bundle_of_the_same_version_the_page_loads_the_full_one(
     assert plotly["relative_package_path"] == "package_data/plotly.min.js" and plotly["namespace"] == "plotly"
     assert plotly["attributes"]["async"] == "async" and "'full'" in plotly["attributes"]["onload"]
     assert graph == {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}
+
+
+def test_ag_grid_and_cytoscape_are_left_for_the_pages_that_show_them(client) -> None:
+    page = client.get("/profile/1").get_data(as_text=True)
+    srcs = re.findall(r'<script src="([^"]+)"', page)
+    assert not [s for s in srcs if "/dash_ag_grid/" in s or "/dash_cytoscape/" in s]
+    urls = json.loads(re.search(r"window.torchscopeLazyLibraries = (\{.*?\});</script>", page).group(1))
+    assert sorted(urls) == ["dash_ag_grid", "dash_cytoscape"]
+    for url in urls.values():  # still served, for assets/lazy_libraries.js (which comes after the map)
+        assert client.get(url).status_code == 200
+    assert page.index("window.torchscopeLazyLibraries") < page.index("/assets/lazy_libraries.js")
+
+
+def test_defer_libraries_leaves_a_page_without_those_libraries_as_it_is() -> None:
+    tags = '<script src="/_dash-component-suites/dash/deps/react@18.v4_4_1m1.3.1.min.js"></script>\n'
+    assert scripts.defer_libraries(tags) == tags

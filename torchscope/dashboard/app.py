@@ -17,10 +17,11 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 class _Dash(dash.Dash):
-    """Dash, whose page loads without ``@babel/polyfill`` (:func:`scripts.drop_polyfill`)."""
+    """Dash, whose page loads without ``@babel/polyfill`` (:func:`scripts.drop_polyfill`) and leaves AG Grid and
+    Cytoscape for the pages that show them (:func:`scripts.defer_libraries`)."""
 
     def interpolate_index(self, **kwargs: Any) -> str:
-        kwargs["scripts"] = scripts.drop_polyfill(kwargs.get("scripts", ""))
+        kwargs["scripts"] = scripts.defer_libraries(scripts.drop_polyfill(kwargs.get("scripts", "")))
         return str(super().interpolate_index(**kwargs))
 
 
