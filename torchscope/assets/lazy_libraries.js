@@ -55,18 +55,28 @@
             return LazyComponent;
         }
 
-        var facade = new Proxy({}, {
+        var own = {};  // what other code sets on the library before it has loaded
+        var facade = new Proxy(own, {
             get: function (target, key) {
                 if (typeof key !== 'string') { return library ? library[key] : undefined; }
                 if (standIns[key]) { return standIns[key]; }
                 if (library) { return library[key]; }
+                if (Object.prototype.hasOwnProperty.call(own, key)) { return own[key]; }
                 return (standIns[key] = standIn(key));
+            },
+            set: function (target, key, value) {  // e.g. AG Grid's chunk: window.dash_ag_grid.useGridFilter = ...
+                (library || own)[key] = value;
+                return true;
             },
         });
         Object.defineProperty(window, namespace, {  // the library's bundle assigns itself here as it runs
             configurable: true,
             get: function () { return facade; },
-            set: function (value) { library = value; },
+            set: function (value) {  // `window[namespace] = window[namespace] || {}` leaves it as it is
+                if (value === facade) { return; }
+                Object.keys(own).forEach(function (key) { if (!(key in value)) { value[key] = own[key]; } });
+                library = value;
+            },
         });
     }
 
