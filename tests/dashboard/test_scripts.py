@@ -4,6 +4,7 @@ in place of the full one, while the two are the same plotly.js version."""
 from __future__ import annotations
 
 import gc
+import html
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from plotly.offline import get_plotlyjs_version
 
 import torchscope
-from torchscope.dashboard import scripts
+from torchscope.dashboard import routes, scripts
 from torchscope.dashboard.app import create_app
 from torchscope.storage.store import Store
 
@@ -87,3 +88,17 @@ def test_ag_grid_and_cytoscape_are_left_for_the_pages_that_show_them(client) -> 
 def test_defer_libraries_leaves_a_page_without_those_libraries_as_it_is() -> None:
     tags = '<script src="/_dash-component-suites/dash/deps/react@18.v4_4_1m1.3.1.min.js"></script>\n'
     assert scripts.defer_libraries(tags) == tags
+
+
+@pytest.mark.parametrize(
+    ("path", "bundle"),
+    [("/profile/1", "basic"), ("/profile/1?tab=kernels", "basic"), ("/run/1", "basic"), ("/", "basic"),
+     ("/profile/1?tab=memory", "full"), ("/timeline/1", "full"), ("/hparams", "full")],
+)  # fmt: skip
+def test_a_page_that_needs_the_full_plotly_bundle_loads_it_at_once(client, path: str, bundle: str) -> None:
+    tags = re.findall(r"<script [^>]*>", client.get(path).get_data(as_text=True))
+    plotly = [t for t in tags if "/plotly-basic." in t or "/plotly/package_data/plotly.min.js" in t]
+    assert len(plotly) == 1 and ' defer="defer"' in plotly[0]
+    assert ("/plotly-basic." in plotly[0]) == (bundle == "basic")
+    assert f"torchscopePlotlyLoaded({bundle!r})" in html.unescape(plotly[0])
+    assert routes.needs_full_plotly(*(path.split("?") + [""])[:2]) == (bundle == "full")

@@ -15,6 +15,7 @@ waits on. webpack finds the chunk the second script registers.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from functools import lru_cache
@@ -33,7 +34,11 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 LAZY_LIBRARIES = ("dash_ag_grid", "dash_cytoscape")
 """Component libraries loaded when a page first shows one of their components (:func:`defer_libraries`)."""
 _LIBRARY = re.compile(
-    r'<script src="([^"]*/_dash-component-suites/(%s)/[^"]*)"></script>\n?' % "|".join(LAZY_LIBRARIES)
+    r'<script src="([^"]*/_dash-component-suites/(' + "|".join(LAZY_LIBRARIES) + r')/[^"]*)"></script>\n?'
+)
+_BASIC_TAG = re.compile(
+    r'<script src="([^"]*)_dash-component-suites/torchscope/' + re.escape(BASIC_BUNDLE.rsplit(".", 2)[0])
+    + r'[^>]*></script>'
 )
 _POLYFILL = re.compile(r'<script src="[^"]*/_dash-component-suites/dash/deps/polyfill@[^"]*"></script>\n?')
 _VERSION = re.compile(r"plotly\.js(?: \([^)]*\))? v(\d+\.\d+\.\d+)")
@@ -61,6 +66,16 @@ def basic_bundle_usable() -> bool:
 
 def _loaded(bundle: str) -> str:
     return f"window.torchscopePlotlyLoaded && window.torchscopePlotlyLoaded('{bundle}')"
+
+
+def full_plotly_first(scripts_html: str) -> str:
+    """Dash's script tags with the full plotly.js (deferred, like the basic one) in place of the basic
+    bundle, for a page that draws a trace type the basic bundle lacks: it would load both, one after the other."""
+    def full(match: re.Match[str]) -> str:
+        src = f"{match.group(1)}_dash-component-suites/plotly/package_data/plotly.min.js"  # window._dashPlotlyJSURL
+        return f'<script src="{src}" defer="defer" onload="{html.escape(_loaded("full"))}"></script>'
+
+    return _BASIC_TAG.sub(full, scripts_html)
 
 
 def drop_polyfill(scripts_html: str) -> str:
