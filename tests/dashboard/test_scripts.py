@@ -70,7 +70,7 @@ def test_without_a_basic_bundle_of_the_same_version_the_page_loads_the_full_one(
     regenerator, plotly, graph = scripts.page_scripts()
     assert regenerator == {"relative_package_path": scripts.REGENERATOR, "namespace": "torchscope"}
     assert plotly["relative_package_path"] == "package_data/plotly.min.js" and plotly["namespace"] == "plotly"
-    assert plotly["attributes"]["async"] == "async" and "'full'" in plotly["attributes"]["onload"]
+    assert plotly["attributes"]["defer"] == "defer" and "'full'" in plotly["attributes"]["onload"]
     assert graph == {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}
 
 

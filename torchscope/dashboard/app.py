@@ -44,7 +44,7 @@ def create_app(
         suppress_callback_exceptions=True,
         update_title=None,
         eager_loading=False,  # Dash's other lazy chunks (MathJax, markdown, AG Grid enterprise ...) stay unloaded
-        assets_path_ignore=["^vendor$"],  # loaded as scripts.page_scripts() says, not as every asset is
+        assets_ignore=scripts.VENDORED,  # loaded as scripts.page_scripts() says, not as every asset is
     )
     for script in scripts.page_scripts():  # charts draw as soon as the page's content arrives
         app.scripts.append_script(script)

@@ -31,6 +31,9 @@ BASIC_TRACES = ("scatter", "bar", "pie")
 """The trace types the basic bundle draws (``assets/plotly_ready.js`` holds the same list)."""
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+VENDORED = r"^(plotly-basic\.min|regenerator-runtime)\.js$"
+"""The scripts of ``assets/vendor/`` (file names, for Dash's ``assets_ignore``: ``assets_path_ignore`` needs Dash
+3.1), which the page loads as :func:`page_scripts` says, not as an asset."""
 LAZY_LIBRARIES = ("dash_ag_grid", "dash_cytoscape")
 """Component libraries loaded when a page first shows one of their components (:func:`defer_libraries`)."""
 _LIBRARY = re.compile(
@@ -117,6 +120,6 @@ def page_scripts() -> list[dict[str, Any]]:
                   "attributes": {"defer": "defer", "onload": _loaded("basic")}}  # fmt: skip
     else:
         plotly = {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly",
-                  "attributes": {"async": "async", "onload": _loaded("full")}}  # fmt: skip
+                  "attributes": {"defer": "defer", "onload": _loaded("full")}}  # fmt: skip
     return [{"relative_package_path": REGENERATOR, "namespace": "torchscope"}, plotly,
             {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}]  # fmt: skip
