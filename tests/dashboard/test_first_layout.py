@@ -68,3 +68,9 @@ def test_only_pages_that_say_so_come_with_the_layout() -> None:
     assert routes.in_first_layout("/profile/3") and routes.in_first_layout("/profile/3/")
     assert not routes.in_first_layout("/run/3") and not routes.in_first_layout("/nowhere")
     assert [view for view, page in routes.PAGES.items() if getattr(page, "IN_FIRST_LAYOUT", False)] == ["profile"]
+
+
+def test_the_layout_is_never_cached_for_another_page(client) -> None:
+    response = client.get("/_dash-layout", headers={"Referer": "http://localhost/profile/1"})
+    assert response.headers["Cache-Control"] == "no-store" and "Referer" in response.headers["Vary"]
+    assert "no-store" not in client.get("/assets/style.css").headers.get("Cache-Control", "")

@@ -60,6 +60,14 @@ def create_app(
 
     history.register(app)
 
+    @app.server.after_request
+    def layout_is_per_page(response: flask.Response) -> flask.Response:
+        """The layout holds the page it was fetched from (``_first_page``): no cache may hand it to another page."""
+        if flask.request.path.endswith("/_dash-layout"):
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.add("Referer")
+        return response
+
     for page in routes.PAGES.values():
         page.register(app, store)
     if auth_token is not None:
