@@ -158,3 +158,39 @@ def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serv
     tab.wait_for_function("document.querySelector('.error-code')?.innerText === '404'")
     assert f"no profile {pid + 1}" in tab.locator(".error-message").inner_text()
     assert not problems, problems
+
+
+def _plotly_scripts(tab) -> list[str]:
+    """The plotly.js bundles and the component libraries loaded on demand that the page has loaded."""
+    names = tab.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    kinds = {"/plotly-basic.": "basic", "/plotly.min.js": "full", "/dash_ag_grid/dash_ag_grid.": "ag-grid",
+             "/dash_cytoscape/dash_cytoscape.": "cytoscape"}  # fmt: skip
+    return sorted({kind for n in names for part, kind in kinds.items() if part in n})
+
+
+def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
+    db_path: Path, serve, page
+) -> None:
+    run_id = _live_profile(db_path)
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run_id)["id"].iloc[0])
+    url = serve(db_path)
+    tab, problems = page
+    answers: list[tuple[str, int]] = []
+    tab.on("response", lambda r: answers.append((r.url, r.status)) if "/_dash-update-component" in r.url else None)
+    tab.goto(f"{url}/profile/{pid}")
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    # the page came with Dash's layout: the router's first callback (if answered yet) found it shown, and did nothing
+    assert [status for _, status in answers] in ([], [204])
+    assert _plotly_scripts(tab) == ["basic"]
+    # the memory chart is WebGL lines (scattergl), which the basic bundle lacks: drawn by the full bundle, not as an
+    # SVG scatter (the type a bundle gives a trace type it does not know)
+    tab.click("#tab-memory")
+    tab.wait_for_selector("#prof-memory .js-plotly-plot")
+    assert tab.evaluate("document.querySelector('#prof-memory .js-plotly-plot')._fullData[0].type") == "scattergl"
+    assert _plotly_scripts(tab) == ["ag-grid", "basic", "full"]  # the memory tab has a grid: AG Grid loaded
+    # back on the overview, the full bundle draws the bar charts
+    tab.click("#tab-overview")
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    assert tab.evaluate("!!document.querySelector('#prof-top-ops .barlayer path')")
+    assert not problems, problems

@@ -171,3 +171,18 @@ def test_memory_figure_keeps_the_peak_when_downsampled() -> None:
     fig = memory_figure(timeline, peaks)
     assert fig.data[0].name == "CPU allocated" and list(fig.data[0].y * 2**20) == [1024, 3072, 2048]
     assert fig.layout.annotations[0].text == "peak CPU: 0.003 MiB"
+
+
+def test_charts_come_with_margins_that_hold_their_labels() -> None:
+    # given up front, so that plotly need not grow them and draw each chart twice
+    short = top_figure(pd.DataFrame({"name": ["mm"], "total_ns": [1]}), "name", "total_ns", "Top")
+    long = top_figure(pd.DataFrame({"name": ["autograd::engine::evaluate_function: AddmmBackward0"], "total_ns": [1]}),
+                      "name", "total_ns", "Top")  # fmt: skip
+    assert short.layout.margin.l < 60 < 300 < long.layout.margin.l
+    escaped = top_figure(pd.DataFrame({"name": ["k<relu>"], "total_ns": [1]}), "name", "total_ns", "Top")
+    assert escaped.layout.margin.l == top_figure(pd.DataFrame({"name": ["k(relu)"], "total_ns": [1]}), "name",
+                                                 "total_ns", "Top").layout.margin.l  # as shown, not as escaped
+    few = breakdown_figure(pd.concat([_breakdown(kernel=1.0).assign(step=s) for s in range(3)]))
+    many = breakdown_figure(pd.concat([_breakdown(kernel=1.0).assign(step=s) for s in range(114)]))
+    assert few.layout.margin.b < many.layout.margin.b  # 114 labels stand upright: "step 113" is their height
+    assert many.layout.legend.yref == "container" and many.layout.legend.y == 0  # under the labels, whatever they take

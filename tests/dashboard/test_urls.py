@@ -97,6 +97,9 @@ def test_the_router_leaves_alone_a_page_that_wrote_its_own_url() -> None:
     assert not history.should_render("/run/3", "?log=1", history.address("/run/3?log=1"))  # the page wrote it
     assert history.should_render("/run/3", "", history.address("/run/3?log=1"))  # back to an earlier entry
     assert history.should_render("/graph/3", "?log=1", history.address("/run/3?log=1"))  # another page
+    # the first call for a page that came with the layout: on screen already, whatever the page wrote since
+    assert not history.should_render("/profile/3", "", history.address("/profile/3?q=x"), first=True)
+    assert history.should_render("/profile/3", "", None, first=True)  # the layout had no page
 
 
 def test_run_view_href_leaves_defaults_out() -> None:

@@ -33,8 +33,17 @@ def href_of(pathname: str | None, search: str | None) -> str:
     return (pathname or "/") + (search if search != "?" else "")
 
 
-def should_render(pathname: str | None, search: str | None, shown: dict[str, Any] | None) -> bool:
-    """Whether the router draws the page for a new location: not when the page on screen wrote that URL itself."""
+def should_render(
+    pathname: str | None, search: str | None, shown: dict[str, Any] | None, *, first: bool = False
+) -> bool:
+    """Whether the router draws the page for a new location: not when the page on screen wrote that URL itself.
+
+    ``first``: Dash's first call of the router, for the URL the page was opened at. A page that came with the app's
+    layout (which then holds its address) is on screen already, and the location this call carries may be older
+    than the address, which the page may have changed since (a quick search typed before the call was sent).
+    """
+    if first and shown:
+        return False
     return not shown or shown.get("href") != href_of(pathname, search)
 
 

@@ -22,7 +22,31 @@ def _discover() -> dict[str, ModuleType]:
 
 PAGES: dict[str, ModuleType] = _discover()
 """``dashboard/views/<view>/page.py`` of every view in :data:`urls.ROUTES`, by view name: each has
-``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks."""
+``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks, and may set
+``IN_FIRST_LAYOUT = True`` (see :func:`in_first_layout`) and ``needs_full_plotly(query)`` (see
+:func:`needs_full_plotly`)."""
+
+
+def in_first_layout(pathname: str) -> bool:
+    """Whether the page at ``pathname`` may be rendered into the app's layout when the browser opens its URL.
+
+    Dash fires a ``prevent_initial_call`` callback whose input is inserted by another callback (here, the router)
+    while its output is outside the inserted page; in the app's first layout it does not. A page whose callbacks do
+    not depend on that difference says so with ``IN_FIRST_LAYOUT = True``; any other is rendered by the router.
+    """
+    found = urls.match(pathname)
+    return found is not None and bool(getattr(PAGES[found[0]], "IN_FIRST_LAYOUT", False))
+
+
+def needs_full_plotly(pathname: str, search: str) -> bool:
+    """Whether the page at ``pathname`` draws a trace type plotly.js's basic bundle lacks, so that, opened from its
+    URL, it loads the full bundle at once rather than the basic one and then the full one (``scripts.py``).
+
+    A page says so with ``needs_full_plotly(query)``; a page without it draws with the basic bundle.
+    """
+    found = urls.match(pathname)
+    says = getattr(PAGES[found[0]], "needs_full_plotly", None) if found is not None else None
+    return bool(says and says(urls.parse_query(search)))
 
 
 def render(store: Store, pathname: str, search: str, *, refresh_ms: int) -> Any:

@@ -384,9 +384,9 @@ def _register_clientside() -> None:
         function(focus) {
             const MODULE_H = MODULE_H_VALUE;
             if (!focus) { return window.dash_clientside.no_update; }
-            const root = document.getElementById('graph-cy');
             let tries = 0;
-            const go = () => {
+            const go = () => {  // Cytoscape's library may still be loading (assets/lazy_libraries.js): look again
+                const root = document.getElementById('graph-cy');
                 const holder = root && [root, ...root.querySelectorAll('div')].find(d => d._cyreg && d._cyreg.cy);
                 const cy = holder && holder._cyreg.cy;
                 const node = cy && focus.id !== 'fit' ? cy.getElementById(focus.id) : null;
@@ -403,7 +403,7 @@ def _register_clientside() -> None:
                     }
                     if (focus.id !== 'fit') { cy.$(':selected').unselect(); node.select(); }
                     root.dataset.focused = focus.id + ':' + focus.n;
-                } else if (tries++ < 40) { setTimeout(go, 50); }
+                } else if (tries++ < 200) { setTimeout(go, 50); }  // for 10 s at most
             };
             setTimeout(go, 30);
             return '';

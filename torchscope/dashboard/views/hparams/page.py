@@ -36,6 +36,12 @@ def default_metric(table: HparamsTable, wanted: str | None) -> str | None:
     return (losses or table.metrics or [None])[0]
 
 
+def needs_full_plotly(query: dict[str, str]) -> bool:
+    """Parallel coordinates: opened from its URL, the page loads the full plotly.js at once
+    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
+    return True
+
+
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:
     """The grid, the colour picker and the figure; a hint when no run has hparams."""
     table = _table(store)

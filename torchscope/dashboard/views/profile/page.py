@@ -26,6 +26,10 @@ from torchscope.dashboard.formatting import fmt_bytes, fmt_ms
 from torchscope.storage.store import Store
 
 TABS = ("overview", "operators", "kernels", "modules", "memory")
+IN_FIRST_LAYOUT = True
+"""Opened from its URL, the page comes with the app's layout (no router round trip before the first paint): each of
+its callbacks has its input and its output in the page, except the quick search's address, which the router's
+insertion would only fire to write the address already shown."""
 GRAPH_CONFIG = plot_config()
 
 
@@ -141,6 +145,12 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         _grid("prof-grid", tables.memory_op_rows(store.memory_by_op(pid), pid, spans), tables.memory_op_columns(),
               f"{base}_memory_ops.csv", search),
     ]  # fmt: skip
+
+
+def needs_full_plotly(query: dict[str, str]) -> bool:
+    """The memory tab's chart is WebGL lines: opened from its URL, that tab loads the full plotly.js at once
+    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
+    return query.get("tab") == "memory"
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:

@@ -152,6 +152,12 @@ def _event_link(e: dict[str, Any]) -> Any:
                      className="tl-link", **{"data-event": str(e["id"])})  # fmt: skip
 
 
+def needs_full_plotly(query: dict[str, str]) -> bool:
+    """The timeline draws a heatmap and WebGL markers: opened from its URL, the page loads the full plotly.js at once
+    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
+    return True
+
+
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
     """The timeline of one profile; NotFoundError (404) for an unknown id, BadRequestError for bad parameters."""
     pid = int(profile_id)
