@@ -34,8 +34,7 @@ def in_first_layout(pathname: str) -> bool:
     while its output is outside the inserted page; in the app's first layout it does not. A page whose callbacks do
     not depend on that difference says so with ``IN_FIRST_LAYOUT = True``; any other is rendered by the router.
     """
-    found = urls.match(pathname)
-    return found is not None and bool(getattr(PAGES[found[0]], "IN_FIRST_LAYOUT", False))
+    return bool(getattr(_page_of(pathname), "IN_FIRST_LAYOUT", False))
 
 
 def needs_full_plotly(pathname: str, search: str) -> bool:
@@ -44,9 +43,14 @@ def needs_full_plotly(pathname: str, search: str) -> bool:
 
     A page says so with ``needs_full_plotly(query)``; a page without it draws with the basic bundle.
     """
-    found = urls.match(pathname)
-    says = getattr(PAGES[found[0]], "needs_full_plotly", None) if found is not None else None
+    says = getattr(_page_of(pathname), "needs_full_plotly", None)
     return bool(says and says(urls.parse_query(search)))
+
+
+def _page_of(pathname: str) -> ModuleType | None:
+    """The page module of the view at ``pathname``, None for a path no view has."""
+    found = urls.match(pathname)
+    return PAGES[found[0]] if found is not None else None
 
 
 def render(store: Store, pathname: str, search: str, *, refresh_ms: int) -> Any:

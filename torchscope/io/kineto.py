@@ -405,7 +405,6 @@ class TraceDecoder:
             args_json=self.args_json,
         )
 
-
     def _keep_misfits(self, misfits: list[tuple[int, str, Any]]) -> None:
         """Keep typed args that their int32 column cannot hold (``(batch index, key, value)``) with the event's
         other args, so that no value is lost."""
@@ -441,9 +440,9 @@ def _int32_column(values: list[Any]) -> tuple[np.ndarray, list[int]]:
     if set(map(type, values)) <= {int}:
         try:
             wide = np.asarray(values, dtype=np.int64)
-        except OverflowError:
-            wide = None
-        if wide is not None:
+        except OverflowError:  # beyond int64: sorted out one by one below
+            pass
+        else:
             absent = wide == NO_INT
             outside = ~absent & ((wide <= NO_INT32) | (wide > _INT32))
             column = np.where(absent | outside, NO_INT32, wide).astype(np.int32)

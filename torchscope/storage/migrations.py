@@ -59,27 +59,27 @@ def _event_args(conn: Connection) -> None:
     """6 -> 7: trace event args kept as the trace wrote them: ``profile_event_args`` is new (``create_all`` makes
     it); ``profile_memory`` gains ``args`` (unless it has it: a store marked older than it is). Profiles stored
     before read as having no other args."""
-    from sqlalchemy import inspect
-
-    if "args" not in {c["name"] for c in inspect(conn).get_columns("profile_memory")}:
-        conn.exec_driver_sql("ALTER TABLE profile_memory ADD COLUMN args TEXT")
+    _add_columns(conn, "profile_memory", (("args", "TEXT"),))
 
 
 def _typed_args(conn: Connection) -> None:
     """7 -> 8: the args most Kineto events carry get columns: ``profile_events`` gains ``ev_idx``, ``seq_nr``,
     ``fwd_tid`` and ``cbid``, ``profile_event_details`` gains ``queued``, ``context`` and ``bandwidth``. Profiles
     stored before keep those args in ``profile_event_args``, which is read together with the columns."""
+    _add_columns(conn, "profile_events", (("ev_idx", "INTEGER"), ("seq_nr", "INTEGER"), ("fwd_tid", "INTEGER"),
+                                          ("cbid", "INTEGER")))  # fmt: skip
+    _add_columns(conn, "profile_event_details", (("queued", "BIGINT"), ("context", "BIGINT"), ("bandwidth", "FLOAT")))
+
+
+def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    """``ALTER TABLE table ADD COLUMN`` each ``(name, SQL type)`` the table lacks (a store marked older than it is
+    may have some already)."""
     from sqlalchemy import inspect
 
-    added = {
-        "profile_events": (("ev_idx", "INTEGER"), ("seq_nr", "INTEGER"), ("fwd_tid", "INTEGER"), ("cbid", "INTEGER")),
-        "profile_event_details": (("queued", "BIGINT"), ("context", "BIGINT"), ("bandwidth", "FLOAT")),
-    }
-    for table, columns in added.items():
-        have = {c["name"] for c in inspect(conn).get_columns(table)}
-        for name, sql_type in columns:
-            if name not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+    have = {c["name"] for c in inspect(conn).get_columns(table)}
+    for name, sql_type in columns:
+        if name not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
 
 
 STEPS: dict[int, Step] = {

@@ -259,10 +259,8 @@ class ProfileBuilder:
             params = {"t0": t0, "p": self.profile_id}
             for i, old in enumerate(sorted(self.memory_lanes)):
                 params[f"o{i}"], params[f"n{i}"] = -1 - old, self.lane_base + int(renumber[old])
-            conn.execute(
-                text(f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"),
-                params,
-            )
+            sql = f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"
+            conn.execute(text(sql), params)
         del level, order
 
         build_timeline(conn, self.profile_id, _stored_rows(base, start, dur, kind, name_id, parent))
@@ -296,7 +294,8 @@ class ProfileBuilder:
 
 def _narrow(ids: list[int]) -> np.ndarray:
     """Interned ids as int32 when they fit (the event frames and the insert hold one per event), else int64."""
-    return np.array(ids, dtype=np.int32 if max(ids) < 1 << 31 and min(ids) >= -(1 << 31) else np.int64)
+    small = np.iinfo(np.int32)
+    return np.array(ids, dtype=np.int32 if small.min <= min(ids) and max(ids) <= small.max else np.int64)
 
 
 def _stored_rows(
