@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -70,4 +71,8 @@ def test_workers_serve_from_several_gunicorn_processes_with_the_token_from_the_e
                    if p.info["cmdline"] and "serve" in p.info["cmdline"] and port in p.info["cmdline"]]  # fmt: skip
         masters = [p for p in serving if p.ppid() not in {q.pid for q in serving}]
         assert len(masters) == 1
+        # gunicorn forks its workers a random 0-0.1 s apart: the first may answer before the second exists
+        deadline = time.monotonic() + 30
+        while len(masters[0].children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(masters[0].children()) == 2
