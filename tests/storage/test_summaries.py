@@ -66,3 +66,62 @@ def test_a_frame_survives_storage_with_its_dtypes_and_missing_values():
         "maybe": pd.array([1, None, 3], dtype="Int64"), "flag": [True, False, True],
     })  # fmt: skip
     pd.testing.assert_frame_equal(decode(encode(frame)), frame)
+
+
+_EVENT_COLUMNS = "lane_id, kind, name_id, level, start, dur, parent, corr, link, ext_id, info_id"
+
+
+def _events_from_base(store: Store, profile_id: int) -> list[tuple]:
+    """A profile's events and kernel details, with ids, parents and links counted from its first event and lanes
+    from its first lane."""
+    with store._engine.connect() as conn:
+        base, lane0 = conn.exec_driver_sql(
+            f"SELECT p.first_event_id, MIN(l.id) FROM profiles p JOIN profile_lanes l ON l.profile_id = p.id "
+            f"WHERE p.id = {profile_id:d}"
+        ).one()
+        rows = conn.exec_driver_sql(
+            f"SELECT id - {base}, lane_id - {lane0}, kind, name_id, level, start, dur, parent - {base}, corr, "
+            f"link - {base}, ext_id, info_id FROM profile_events WHERE id >= {base} ORDER BY id"
+        ).all()
+        details = conn.exec_driver_sql(
+            f"SELECT event_id - {base}, grid, block, registers FROM profile_event_details WHERE event_id >= {base} "
+            "ORDER BY event_id"
+        ).all()
+    assert details  # the GPU-shaped trace's kernels have details: their event ids are checked too
+    return [tuple(r) for r in rows] + [tuple(r) for r in details]
+
+
+def test_a_profile_whose_event_ids_pass_int32_is_stored_and_summarised_the_same(gpu_trace, tmp_path):
+    # ids that fit int32 are handled as int32 while importing (half the memory); beyond, as int64: same profile
+    import_path(tmp_path / "small.db", gpu_trace)
+    import_path(tmp_path / "large.db", gpu_trace)
+    with Store(tmp_path / "large.db") as store, store._engine.begin() as conn:  # push the next event id near 2**31
+        conn.exec_driver_sql(
+            f"INSERT INTO profile_events ({_EVENT_COLUMNS}, id) SELECT {_EVENT_COLUMNS}, {2**31 - 100} "
+            "FROM profile_events ORDER BY id LIMIT 1"
+        )
+    import_path(tmp_path / "large.db", gpu_trace)
+    with Store(tmp_path / "small.db") as small, Store(tmp_path / "large.db") as large:
+        assert int(large.profile(2)["first_event_id"]) == 2**31 - 99
+        assert int(large.profile(2)["event_count"]) > 100  # so its last ids are beyond int32
+        assert _events_from_base(large, 2) == _events_from_base(small, 1)
+        for name in SUMMARIES:
+            pd.testing.assert_frame_equal(
+                large._profiles.summaries.get(2, name, lambda: None), small._profiles.summaries.get(1, name, lambda: None)
+            )
+        _assert_stored_equal_computed(large, 2)
+
+
+def test_the_step_breakdown_joined_piece_by_piece_equals_the_one_joined_at_once(gpu_trace, db_path, monkeypatch):
+    # spans are joined lane by lane and UNION_PIECE events at a time, segments assigned SEGMENTS_AT_ONCE at a time:
+    # tiny pieces (an event's span cut across pieces, a step's segments across batches) give the same table
+    from torchscope.storage.profile import analyses, calc
+
+    import_path(db_path, gpu_trace)
+    with Store(db_path) as store:
+        at_once = ProfileReads(store._engine, stored_summaries=False).step_breakdown(1)
+        monkeypatch.setattr(analyses, "UNION_PIECE", 7)
+        monkeypatch.setattr(calc, "SEGMENTS_AT_ONCE", 5)
+        by_piece = ProfileReads(store._engine, stored_summaries=False).step_breakdown(1)
+    assert at_once["wall_ns"].sum() > 0 and (at_once.filter(like="_ns").drop(columns="wall_ns") > 0).sum().sum() >= 3
+    pd.testing.assert_frame_equal(by_piece, at_once)

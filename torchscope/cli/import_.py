@@ -20,7 +20,9 @@ from torchscope.cli.options import db_option
 def import_command(path: str, db: str | None, name: str | None, progress: bool | None) -> None:
     """Import a Kineto/Chrome trace (.json, .json.gz, trace directory) or a TensorBoard log directory."""
     from torchscope.io.importing import import_path
+    from torchscope.io.malloc import map_large_blocks
 
+    map_large_blocks()  # this process only imports: its freed columns go back to the system (see the module)
     show = sys.stderr.isatty() if progress is None else progress
     result = import_path(db, path, name=name, progress=show)
     click.echo(result.summary())

@@ -34,8 +34,9 @@ _RANGE_SQL = (
 )
 FRAME_COLUMNS = ("id", "lane_id", "kind", "name_id", "start", "dur", "parent", "link", "info_id")
 """The columns of an event frame (integers, -1 for NULL), as the profile analyses take them: int64 when read back;
-the importer's frames hold ``lane_id``, ``kind``, ``name_id`` and ``info_id`` narrower (the analyses give the same
-tables either way: ``tests/storage/test_summaries.py``)."""
+the importer's frames hold ``lane_id``, ``kind``, ``name_id`` and ``info_id`` narrower, and ``id``, ``parent`` and
+``link`` as int32 while the ids fit (the analyses give the same tables either way:
+``tests/storage/test_summaries.py``)."""
 _EVENT_FRAME_COLUMNS = list(FRAME_COLUMNS)
 
 
@@ -152,18 +153,20 @@ def profile_base(conn: Connection, profile_id: int) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1])
 
 
-def steps_frame(conn: Connection, profile_id: int, duration: int) -> pd.DataFrame:
-    """``step, start, end`` of each ``ProfilerStep#N``; one step -1 covering the whole profile when there are none."""
-    rows = conn.execute(
-        text(
-            "SELECT n.name, MIN(e.start), MAX(e.start + e.dur) FROM profile_events e "
-            "JOIN profile_lanes l ON l.id = e.lane_id JOIN names n ON n.id = e.name_id "
-            "WHERE l.profile_id = :p AND l.kind = 'host' AND e.kind = :k AND n.name LIKE 'ProfilerStep#%' "
-            "GROUP BY n.name"
-        ),
-        {"p": profile_id, "k": _K["user_annotation"]},
-    ).all()
-    steps = [(int(name.split("#", 1)[1]), s, e) for name, s, e in rows if name.split("#", 1)[1].isdigit()]
+def steps_frame(conn: Connection, host: pd.DataFrame, duration: int) -> pd.DataFrame:
+    """``step, start, end`` of each ``ProfilerStep#N`` annotation of the host lanes (``host``: their event frame), from
+    the first start to the last end of the annotations of that name; one step -1 covering the whole profile when there
+    are none."""
+    notes = host[host["kind"].to_numpy() == _K["user_annotation"]]
+    names = names_of(conn, notes["name_id"].unique())
+    numbers = {i: n.split("#", 1)[1] for i, n in names.items() if n.startswith("ProfilerStep#")}
+    step_of = {i: int(number) for i, number in numbers.items() if number.isdigit()}
+    notes = notes[notes["name_id"].isin(list(step_of)).to_numpy()]
+    start = notes["start"].to_numpy(np.int64)
+    spans = pd.DataFrame({"name_id": notes["name_id"].to_numpy(np.int64), "start": start,
+                          "end": start + notes["dur"].to_numpy(np.int64)})  # fmt: skip
+    grouped = spans.groupby("name_id").agg(start=("start", "min"), end=("end", "max"))
+    steps = [(step_of[int(i)], int(lo), int(hi)) for i, lo, hi in grouped.itertuples()]
     if not steps:
         steps = [(-1, 0, duration)]
     return pd.DataFrame(sorted(steps), columns=["step", "start", "end"]).astype("int64")
@@ -171,17 +174,16 @@ def steps_frame(conn: Connection, profile_id: int, duration: int) -> pd.DataFram
 
 def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.step_breakdown`."""
-    steps = steps_frame(conn, profile_id, duration)
     host = frames.get(conn, profile_id, "host")
     dev = frames.get(conn, profile_id, "device")
+    steps = steps_frame(conn, host, duration)
     annotation_names = set(names_of(conn, host.loc[host["kind"] == _K["user_annotation"], "name_id"].unique()).items())
     step_ids = {i for i, n in annotation_names if n.startswith("ProfilerStep#")}
     loader_ids = {i for i, n in names_of(conn, host["name_id"].unique()).items() if "DataLoader" in n}
 
     def spans(frame: pd.DataFrame, mask: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """The union of the masked events' spans (blocks, not events: the categories are held together)."""
-        s = frame.loc[mask, "start"].to_numpy(np.int64)
-        return pm.union_blocks(s, s + frame.loc[mask, "dur"].to_numpy(np.int64))
+        return _union_by_piece(frame, mask.to_numpy())
 
     cpu_mask = host["kind"].isin([_K["cpu_op"], _K["user_annotation"]]) & ~host["name_id"].isin(step_ids)
     if len(dev):
@@ -201,6 +203,32 @@ def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, durat
     return pm.breakdown(steps, categories, "idle")
 
 
+UNION_PIECE = 1 << 20
+"""Events whose spans :func:`_union_by_piece` joins at once."""
+
+
+def _union_by_piece(frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the spans of ``frame``'s events where ``keep``, as disjoint blocks (see ``calc.union_blocks``).
+
+    Joined lane by lane, :data:`UNION_PIECE` events at a time, then the pieces' blocks together: a lane's events come
+    in start order, so a piece needs no sort, and the temporaries are a piece's, whatever the profile's size.
+    """
+    lane, start, dur = frame["lane_id"].to_numpy(), frame["start"].to_numpy(), frame["dur"].to_numpy()
+    lane_starts = np.flatnonzero(lane[1:] != lane[:-1]) + 1
+    bounds = sorted({0, len(lane), *lane_starts.tolist(), *range(0, len(lane), UNION_PIECE)})
+    starts, ends = [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        s = start[lo:hi][keep[lo:hi]].astype(np.int64)
+        e = dur[lo:hi][keep[lo:hi]].astype(np.int64)
+        e += s
+        s, e = pm.union_blocks(s, e)
+        starts.append(s)
+        ends.append(e)
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return pm.union_blocks(np.concatenate(starts), np.concatenate(ends))
+
+
 LAUNCH_CALL = re.compile(r"launch|memcpy\w*async|memset\w*async|memcpywithstream", re.IGNORECASE)
 """Runtime and driver calls that put work on a device queue (cudaLaunchKernel, cuLaunchKernel, cudaGraphLaunch,
 hipExtModuleLaunchKernel, cudaMemcpyAsync, hipMemcpyWithStream ...)."""
@@ -212,65 +240,75 @@ SLOW_LAUNCH_NS = 1_000_000
 
 def runtime_split(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.runtime_split`."""
-    steps = steps_frame(conn, profile_id, duration)
     host = frames.get(conn, profile_id, "host")
+    steps = steps_frame(conn, host, duration)
     calls = host[host["kind"].isin([_K["cuda_runtime"], _K["cuda_driver"]])]
-    names = names_of(conn, calls["name_id"].unique())
-    name = calls["name_id"].map(names).fillna("").astype(str)
-    launch = name.str.contains(LAUNCH_CALL).to_numpy()
-    sync = name.str.contains(SYNC_CALL).to_numpy() & ~launch
+    names = names_of(conn, calls["name_id"].unique())  # each name matched once, not once per call
+    launch = calls["name_id"].isin([i for i, n in names.items() if LAUNCH_CALL.search(n)]).to_numpy()
+    sync = calls["name_id"].isin([i for i, n in names.items() if SYNC_CALL.search(n)]).to_numpy() & ~launch
     quick = calls["dur"].to_numpy(np.int64) < SLOW_LAUNCH_NS
     start = calls["start"].to_numpy(np.int64)
     end = start + calls["dur"].to_numpy(np.int64)
     kinds = {"launch": launch & quick, "sync": sync, "setup": ~(launch & quick) & ~sync}
-    rows = []
-    for step, lo, hi in steps.itertuples(index=False):
-        rows.append((step, hi - lo, *(pm.union_length(start[m], end[m], lo, hi) for m in kinds.values())))
-    return pd.DataFrame(rows, columns=["step", "wall_ns", *(f"{k}_ns" for k in kinds)])
+    lo, hi = steps["start"].to_numpy(np.int64), steps["end"].to_numpy(np.int64)
+    out = pd.DataFrame({"step": steps["step"].to_numpy(), "wall_ns": hi - lo})
+    for kind, m in kinds.items():
+        out[f"{kind}_ns"] = pm.union_length_by_window(start[m], end[m], lo, hi)
+    return out
 
 
 def device_utilization(conn: Connection, frames: EventFrames, profile_id: int, duration: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.device_utilization`."""
-    steps = steps_frame(conn, profile_id, duration)
+    steps = steps_frame(conn, frames.get(conn, profile_id, "host"), duration)
     dev = frames.get(conn, profile_id, "device")
     query = text("SELECT id, device FROM profile_lanes WHERE profile_id = :p")
     lanes = dict(conn.execute(query, {"p": profile_id}).all())
     dev = dev.assign(device=dev["lane_id"].map(lanes).fillna(-1).astype("int64"))  # the frame is shared: no writes
-    rows = []
+    lo, hi = steps["start"].to_numpy(np.int64), steps["end"].to_numpy(np.int64)
+    wall = hi - lo
+    parts = []
     for device, group in dev.groupby("device"):
         work = group[group["kind"].isin(_DEVICE_WORK)]
         kern = group[group["kind"].isin((_K["kernel"], _K["collective"]))]
-        for step, lo, hi in steps.itertuples(index=False):
-            s, d = work["start"].to_numpy(np.int64), work["dur"].to_numpy(np.int64)
-            busy = pm.union_length(s, s + d, lo, hi)
-            ks, kd = kern["start"].to_numpy(np.int64), kern["dur"].to_numpy(np.int64)
-            kernel = pm.union_length(ks, ks + kd, lo, hi)
-            wall = hi - lo
-            rows.append((step, int(device), wall, busy, kernel, wall - busy, kernel / wall if wall else 0.0))
+        s, d = work["start"].to_numpy(np.int64), work["dur"].to_numpy(np.int64)
+        busy = pm.union_length_by_window(s, s + d, lo, hi)
+        ks, kd = kern["start"].to_numpy(np.int64), kern["dur"].to_numpy(np.int64)
+        kernel = pm.union_length_by_window(ks, ks + kd, lo, hi)
+        utilization = np.divide(kernel, wall, out=np.zeros(len(wall)), where=wall != 0)
+        parts.append(pd.DataFrame({"step": steps["step"].to_numpy(), "device": int(device), "wall_ns": wall,
+                                   "busy_ns": busy, "kernel_ns": kernel, "idle_ns": wall - busy,
+                                   "utilization": utilization}))  # fmt: skip
     cols = ["step", "device", "wall_ns", "busy_ns", "kernel_ns", "idle_ns", "utilization"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict[str, object]:
-    """Host call tree positions, each event's nearest op and module, and device time per launching op."""
+    """Host call tree positions, each event's nearest op and module, and device time per launching op.
+
+    Arrays by position span the host events only (they come first since lanes are numbered host first; in profiles
+    stored before, up to the last of them): device events are reached through their launches, which are host events.
+    Positions are int32 where they fit. ``hpos`` is None when the host events are positions ``0..n-1`` in order (every
+    profile stored since): then the frame's own columns are the arrays by position, not copied.
+    """
     base, _ = profile_base(conn, profile_id)
     host = frames.get(conn, profile_id, "host")
     dev = frames.get(conn, profile_id, "device")
-    # positions span the host events only (they come first since lanes are numbered host first; in profiles stored
-    # before, up to the last of them): device events are reached through their launches, which are host events
-    n = int(host["id"].max()) - base + 1 if len(host) else 0
-    kind = np.full(n, -1, dtype=np.int8)
-    parent = np.full(n, -1, dtype=np.int64)
-    hpos = pm.positions(host["id"].to_numpy(), base, n)
-    kind[hpos] = host["kind"].to_numpy()
-    parent[hpos] = pm.positions(host["parent"].to_numpy(), base, n)
+    ids = host["id"].to_numpy()
+    n = int(ids.max()) - base + 1 if len(host) else 0
+    index = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    in_order = len(host) == n and (n == 0 or (int(ids[0]) == base and bool((ids[1:] > ids[:-1]).all())))
+    hpos = None if in_order else pm.positions(ids, base, n)
+    kind = _by_position(host["kind"].to_numpy(), hpos, n, np.int8, -1)
+    parent_pos = pm.positions(host["parent"].to_numpy(), base, n).astype(index, copy=False)
+    parent = _by_position(parent_pos, hpos, n, index, -1)
+    del parent_pos
     names = names_of(conn, np.concatenate((host["name_id"].unique(), dev["name_id"].unique())))
     module_ids = {i for i, s in names.items() if s.startswith("nn.Module: ")}
-    is_module = np.zeros(n, dtype=bool)
-    is_module[hpos] = host["kind"].eq(_K["python_function"]).to_numpy() & host["name_id"].isin(module_ids).to_numpy()
+    module_rows = host["kind"].eq(_K["python_function"]).to_numpy() & host["name_id"].isin(module_ids).to_numpy()
+    is_module = _by_position(module_rows, hpos, n, bool, False)
     is_op = kind == _K["cpu_op"]
     op_of = pm.nearest_marked(parent, is_op, include_self=True)
-    launch = pm.positions(dev["link"].to_numpy(), base, n)
+    launch = pm.positions(dev["link"].to_numpy(), base, n).astype(index, copy=False)
     dev_op = np.where(launch >= 0, op_of[np.maximum(launch, 0)], -1)
     return {
         "base": base, "n": n, "host": host, "dev": dev, "hpos": hpos, "parent": parent, "names": names,
@@ -278,40 +316,54 @@ def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict
     }  # fmt: skip
 
 
+def _by_position(values: np.ndarray, hpos: np.ndarray | None, n: int, dtype: Any, fill: Any) -> np.ndarray:
+    """A host frame column by position (see :func:`_attribution`): the column itself when ``hpos`` is None, else
+    spread over ``n`` positions, ``fill`` where no host event is."""
+    if hpos is None:
+        return values.astype(dtype, copy=False)
+    out = np.full(n, fill, dtype=dtype)
+    out[hpos] = values
+    return out
+
+
 def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_shape: bool) -> pd.DataFrame:
     """See :meth:`ProfileReads.op_table`."""
     a = _attribution(conn, frames, profile_id)
     n, host, dev, hpos = a["n"], a["host"], a["dev"], a["hpos"]
-    dur = np.zeros(n, dtype=np.int64)
-    dur[hpos] = host["dur"].to_numpy()
+    dur = _by_position(host["dur"].to_numpy(), hpos, n, np.int64, 0)
     child_sum = np.zeros(n, dtype=np.int64)
     par = a["parent"]
-    has = par[hpos] >= 0
-    np.add.at(child_sum, par[hpos][has], dur[hpos][has])
+    has = par >= 0
+    np.add.at(child_sum, par[has], dur[has])
+    del has
     dev_dur = dev["dur"].to_numpy(np.int64)
     dev_op = a["dev_op"]
     self_dev = np.zeros(n, dtype=np.int64)
     np.add.at(self_dev, dev_op[dev_op >= 0], dev_dur[dev_op >= 0])
     up_op = np.where(par >= 0, a["op_of"][np.maximum(par, 0)], -1)
+    del a["parent"], a["op_of"]
     total_dev = pm.add_up_ancestors(dev_op[dev_op >= 0], dev_dur[dev_op >= 0], up_op, n)
-    is_op = host["kind"].to_numpy() == _K["cpu_op"]
-    pos = pm.positions(host["id"].to_numpy()[is_op], a["base"], n)
+    del up_op, a["dev_op"]
+    # the op events: rows of the host frame (in its order, which names the groups' order) and their positions
+    op_rows = np.flatnonzero(host["kind"].to_numpy() == _K["cpu_op"])
+    pos = op_rows if hpos is None else hpos[op_rows]
     columns = {"host_total_ns": dur[pos], "host_self_ns": dur[pos] - child_sum[pos], "device_total_ns": total_dev[pos],
                "device_self_ns": self_dev[pos]}  # fmt: skip
-    del dur, child_sum, self_dev, up_op, total_dev, a["parent"], a["op_of"], a["dev_op"]
+    del dur, child_sum, self_dev, total_dev, pos
     # grouped by integer codes (a name id; a code per distinct input-shapes text), named after: strings per op
     # event would cost a Python object and a string hash per row of a multi-million-event profile; numpy, not a
     # pandas groupby, whose temporaries are several times the ops' columns
-    name_ids, code = np.unique(host["name_id"].to_numpy()[is_op], return_inverse=True)
+    name_ids, code = np.unique(host["name_id"].to_numpy()[op_rows], return_inverse=True)
     shape_texts: Any = None
     shapes = 1
     if group_by_shape:
-        info_ids, info_index = np.unique(host["info_id"].to_numpy()[is_op], return_inverse=True)
+        info_ids, info_index = np.unique(host["info_id"].to_numpy()[op_rows], return_inverse=True)
         infos = names_of(conn, info_ids)
         codes, shape_texts = pd.factorize(pd.Series([_shapes(infos.get(int(i))) for i in info_ids], dtype=object))
         shapes = max(len(shape_texts), 1)
         code = code * shapes + codes[info_index]
         del info_index
+    del op_rows
     groups, first, group = np.unique(code, return_index=True, return_inverse=True)
     del code
     by_first = np.argsort(first, kind="stable")  # groups in the order ops first appear, as a groupby(sort=False)
@@ -382,17 +434,16 @@ def kernel_ops(conn: Connection, frames: EventFrames, profile_id: int) -> pd.Dat
     """See :meth:`ProfileReads.kernel_ops`."""
     a = _attribution(conn, frames, profile_id)
     n, host, dev, names = a["n"], a["host"], a["dev"], a["names"]
-    name_at = np.full(n, -1, dtype=np.int64)
-    name_at[a["hpos"]] = host["name_id"].to_numpy()
+    name_at = _by_position(host["name_id"].to_numpy(), a["hpos"], n, np.int64, -1)
     dev_op = a["dev_op"]
     op_id = np.where(dev_op >= 0, dev_op + a["base"], -1)
     op_name = pd.Series(np.where(dev_op >= 0, name_at[np.maximum(dev_op, 0)], -1)).map(names).to_numpy()
     paths = _module_path_of(a, dev_op)
     return pd.DataFrame(
         {
-            "id": dev["id"].to_numpy(), "kind": [KINDS[k] for k in dev["kind"].tolist()],
+            "id": dev["id"].to_numpy(np.int64), "kind": [KINDS[k] for k in dev["kind"].tolist()],
             "name": dev["name_id"].map(names).to_numpy(), "start": dev["start"].to_numpy(),
-            "dur": dev["dur"].to_numpy(), "launch_id": dev["link"].to_numpy(), "op_id": op_id, "op": op_name,
+            "dur": dev["dur"].to_numpy(), "launch_id": dev["link"].to_numpy(np.int64), "op_id": op_id, "op": op_name,
             "module": paths,
         }
     )  # fmt: skip

@@ -15,22 +15,42 @@ def union_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.n
     """The union of ``[start, end)`` intervals as disjoint blocks ``(block starts, block ends)``, ascending; empty
     intervals are dropped."""
     keep = ends > starts
-    s, e = starts[keep], ends[keep]
+    s, e = (starts, ends) if keep.all() else (starts[keep], ends[keep])
+    del keep
     if len(s) == 0:
         return s, e
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], np.maximum.accumulate(e[order])
-    del order
+    if (s[1:] >= s[:-1]).all():  # in start order already (one lane's events): no sort, no copies
+        e = np.maximum.accumulate(e)
+    else:
+        order = np.argsort(s, kind="stable")
+        s, e = s[order], np.maximum.accumulate(e[order])
+        del order
     # an interval opens a new block where it starts after every earlier interval ended
     new = np.concatenate(([True], s[1:] > e[:-1]))
     first = np.flatnonzero(new)
     return s[first], np.concatenate((e[first[1:] - 1], [e[-1]]))
 
 
-def union_length(starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> int:
-    """Total length of the union of ``[start, end)`` intervals clipped to ``[lo, hi)``."""
-    block_start, block_end = union_blocks(np.clip(starts, lo, hi), np.clip(ends, lo, hi))
-    return int((block_end - block_start).sum())
+def union_length_by_window(starts: np.ndarray, ends: np.ndarray, los: np.ndarray, his: np.ndarray) -> np.ndarray:
+    """For each window ``[los[k], his[k])``, the total length of the union of the ``[start, end)`` intervals within
+    it. The union is built once and each window sums its blocks (by binary search): many windows (a profile's steps)
+    cost one pass over the intervals."""
+    block_start, block_end = union_blocks(np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
+    los, his = np.asarray(los, dtype=np.int64), np.asarray(his, dtype=np.int64)
+    if len(block_start) == 0:
+        return np.zeros(len(los), dtype=np.int64)
+    before = np.concatenate(([0], np.cumsum(block_end - block_start)))  # length of the blocks before each block
+    first = np.searchsorted(block_end, los, "right")  # the first block ending after the window's start
+    stop = np.searchsorted(block_start, his, "left")  # blocks from here on start at or after the window's end
+    some = (first < stop) & (los < his)
+    f, last = np.minimum(first, len(block_start) - 1), np.maximum(stop - 1, 0)
+    head = np.maximum(los - block_start[f], 0)  # the part of the first block before the window
+    tail = np.maximum(block_end[last] - his, 0)  # the part of the last block after it
+    return np.where(some, before[np.maximum(stop, 0)] - before[first] - head - tail, 0)
+
+
+SEGMENTS_AT_ONCE = 1 << 20
+"""Segments :func:`breakdown` assigns at once (its temporaries are a few times this many values)."""
 
 
 def breakdown(
@@ -56,19 +76,21 @@ def breakdown(
     bounds = [lo, hi] + [c[1] for c in categories] + [c[2] for c in categories]
     cuts = np.sort(np.concatenate(bounds))
     cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]  # np.unique, without its slow hashing path
-    seg_lo, seg_hi = cuts[:-1], cuts[1:]
-    owner = np.full(len(seg_lo), len(categories), dtype=np.int64)
-    for rank in range(len(categories) - 1, -1, -1):  # lower priorities first, higher ones overwrite
-        _, s, e = categories[rank]
-        if len(s) == 0:
-            continue
-        active = np.searchsorted(np.sort(s), seg_lo, "right") - np.searchsorted(np.sort(e), seg_lo, "right") > 0
-        owner[active] = rank
-    step_of = np.searchsorted(lo, seg_lo, "right") - 1
-    inside = (step_of >= 0) & (seg_lo < hi[np.maximum(step_of, 0)])
-    length = seg_hi - seg_lo
     table = np.zeros((len(out), len(categories) + 1), dtype=np.int64)
-    np.add.at(table, (step_of[inside], owner[inside]), length[inside])
+    for first in range(0, len(cuts) - 1, SEGMENTS_AT_ONCE):  # segments between cuts, a bounded number at a time
+        seg_lo = cuts[first : first + SEGMENTS_AT_ONCE]
+        seg_hi = cuts[first + 1 : first + SEGMENTS_AT_ONCE + 1]
+        seg_lo = seg_lo[: len(seg_hi)]
+        owner = np.full(len(seg_lo), len(categories), dtype=np.int64)
+        for rank in range(len(categories) - 1, -1, -1):  # lower priorities first, higher ones overwrite
+            _, s, e = categories[rank]  # disjoint blocks, ascending: starts and ends both sorted
+            if len(s) == 0:
+                continue
+            active = np.searchsorted(s, seg_lo, "right") - np.searchsorted(e, seg_lo, "right") > 0
+            owner[active] = rank
+        step_of = np.searchsorted(lo, seg_lo, "right") - 1
+        inside = (step_of >= 0) & (seg_lo < hi[np.maximum(step_of, 0)])
+        np.add.at(table, (step_of[inside], owner[inside]), (seg_hi - seg_lo)[inside])
     for i, name in enumerate([*names, rest]):
         out[f"{name}_ns"] = table[:, i]
     return out
@@ -81,12 +103,14 @@ def positions(ids: np.ndarray, base: int, size: int) -> np.ndarray:
 
 
 def nearest_marked(parent_pos: np.ndarray, marked: np.ndarray, include_self: bool) -> np.ndarray:
-    """For every event, the position of its nearest ancestor (or itself) that is ``marked``, or -1.
+    """For every event, the position of its nearest ancestor (or itself) that is ``marked``, or -1 (in the dtype of
+    ``parent_pos``).
 
     Pointer jumping along ``parent_pos`` (-1 at roots): one numpy pass per level of the call tree.
     """
     n = len(parent_pos)
-    result = np.where(marked, np.arange(n), -1) if include_self else np.full(n, -1)
+    index = parent_pos.dtype  # int32 positions stay int32: half the memory
+    result = np.where(marked, np.arange(n, dtype=index), -1) if include_self else np.full(n, -1, dtype=index)
     cur = parent_pos.copy() if not include_self else np.where(marked, -1, parent_pos)
     todo = cur >= 0
     while todo.any():

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from torchscope.storage.profile.calc import union_length
+from torchscope.storage.profile.calc import union_length_by_window
 
 STRAGGLER_THRESHOLD = 0.10
 """A step is straggling when it is more than this fraction above the ranks' median (10%)."""
@@ -55,29 +55,17 @@ class RankIntervals(NamedTuple):
     comm: tuple[np.ndarray, np.ndarray]
 
 
-def _clip_union(starts: np.ndarray, ends: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """The union of ``[start, end)`` clipped to ``[lo, hi)``, as disjoint sorted intervals."""
-    s, e = np.clip(starts, lo, hi), np.clip(ends, lo, hi)
-    keep = e > s
-    s, e = s[keep], e[keep]
-    if len(s) == 0:
-        return s, e
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], np.maximum.accumulate(e[order])
-    new = np.concatenate(([True], s[1:] > e[:-1]))
-    return s[new], np.concatenate((e[np.flatnonzero(new)[1:] - 1], [e[-1]]))
-
-
 def step_rows(ranks: list[RankIntervals]) -> list[dict[str, object]]:
     """One row per rank and step: ``STEP_COLUMNS`` but the straggler columns."""
     rows: list[dict[str, object]] = []
     for r in ranks:
-        for step, lo, hi in r.steps[["step", "start", "end"]].itertuples(index=False):
-            lo, hi = int(lo), int(hi)
-            compute = union_length(*r.compute, lo, hi)
-            comm = union_length(*r.comm, lo, hi)
-            busy = union_length(np.concatenate((r.compute[0], r.comm[0])), np.concatenate((r.compute[1], r.comm[1])),
-                                lo, hi)  # fmt: skip
+        los, his = r.steps["start"].to_numpy(np.int64), r.steps["end"].to_numpy(np.int64)
+        computes = union_length_by_window(*r.compute, los, his).tolist()
+        comms = union_length_by_window(*r.comm, los, his).tolist()
+        busies = union_length_by_window(np.concatenate((r.compute[0], r.comm[0])),
+                                        np.concatenate((r.compute[1], r.comm[1])), los, his).tolist()  # fmt: skip
+        for step, lo, hi, compute, comm, busy in zip(r.steps["step"].tolist(), los.tolist(), his.tolist(), computes,
+                                                      comms, busies):  # fmt: skip
             rows.append({
                 "rank": r.rank, "profile_id": r.profile_id, "step": int(step), "start_ns": r.origin_ns + lo,
                 "step_ns": hi - lo, "compute_ns": compute, "comm_ns": comm, "overlap_ns": compute + comm - busy,

@@ -177,15 +177,16 @@ class ProfileBuilder:
             t0 = 0
         t_end = int(max((start + dur).max() if n else t0, self.memory_span[1] if self.memory_events else t0))
         steps = self._steps()
-        order = np.lexsort((-dur, start, lane))
+        order = np.lexsort((-dur, start, lane)).astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
         lane, start, dur = lane[order], start[order] - t0, dur[order]
         kind = self._take("kind")[order]
         for name in ("start", "dur"):  # the unsorted columns are done with: memory for what follows
             self._take(name)
         level = np.frexp(dur.astype(np.float64))[1].astype(np.int8)
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
-        parent = nest_parents(lane, start, dur, host, base)
-        link = _links(kind, self._column("corr")[order], base)
+        ids = id_dtype(base + n)
+        parent = nest_parents(lane, start, dur, host, base, ids)
+        link = _links(kind, self._column("corr")[order], base, ids)
 
         name_ids = self.interner.ids(conn, self.names)
         name_map = _narrow([name_ids[s] for s in self.names] or [0])
@@ -231,13 +232,14 @@ class ProfileBuilder:
         del corr, ext, typed, lane_ids
 
         if self.detail_seqs or self.arg_seqs:
-            position = np.empty(n, dtype=np.int64)
-            position[order] = np.arange(n, dtype=np.int64)
+            position = np.empty(n, dtype=order.dtype)
+            position[order] = np.arange(n, dtype=order.dtype)
             seqs = np.union1d(np.concatenate(self.detail_seqs or [[]]), np.concatenate(self.arg_seqs or [[]]))
             seqs = seqs.astype(np.int64)
             STAGE_IDS.create(conn)
-            insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), (position[seqs] + base).tolist())))
-            del position, seqs
+            stored_ids = position[seqs].astype(np.int64) + base
+            insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), stored_ids.tolist())))
+            del position, seqs, stored_ids
             cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
             if self.detail_seqs:
                 conn.exec_driver_sql(
@@ -267,7 +269,7 @@ class ProfileBuilder:
         if self.keep_frames:  # lanes are numbered host, then device: each kind's events are one slice, not copied
             hosts, devices = lane_kinds.count("host"), lane_kinds.count("device")
             first_device, first_other = np.searchsorted(lane, [hosts, hosts + devices])
-            columns = {"id": np.arange(base, base + n, dtype=np.int64), "lane_id": lane + np.int32(self.lane_base),
+            columns = {"id": np.arange(base, base + n, dtype=ids), "lane_id": lane + np.int32(self.lane_base),
                        "kind": kind, "name_id": name_id, "start": start, "dur": dur, "parent": parent, "link": link,
                        "info_id": info_id}  # fmt: skip
             del lane, start, dur, kind, parent, name_id, link, info_id
@@ -290,6 +292,12 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+def id_dtype(last_id: int) -> type:
+    """int32 for event ids up to ``last_id`` when it fits (parents and launch links, in the columns being stored and
+    the event frames: half the memory), else int64."""
+    return np.int32 if last_id <= np.iinfo(np.int32).max else np.int64
 
 
 def _narrow(ids: list[int]) -> np.ndarray:
@@ -317,14 +325,15 @@ def _drop_stage(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 
-def _links(kind: np.ndarray, corr: np.ndarray, base: int) -> np.ndarray:
-    """For each device event, the id of the runtime call that launched it (same correlation id), else -1."""
+def _links(kind: np.ndarray, corr: np.ndarray, base: int, dtype: type = np.int64) -> np.ndarray:
+    """For each device event, the id (as ``dtype``) of the runtime call that launched it (same correlation id), else
+    -1."""
     n = len(kind)
-    link = np.full(n, -1, dtype=np.int64)
+    link = np.full(n, -1, dtype=dtype)
     launch = np.isin(kind, list(LAUNCH_KINDS)) & (corr >= 0)
     if not launch.any():
         return link
-    ids = np.arange(base, base + n, dtype=np.int64)
+    ids = np.arange(base, base + n, dtype=dtype)
     by_corr = corr[launch]
     sorter = np.argsort(by_corr, kind="stable")
     launched = [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")]

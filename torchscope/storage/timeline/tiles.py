@@ -186,6 +186,10 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values.astype("<i8")
 
 
+CELLS_LEVEL = 6
+"""zlib level of the cells: 9 made a 1M-event import 0.16 s slower for 0.3% smaller cells."""
+
+
 def encode_cells(c: Cells, tile: int) -> bytes:
     """One lane's cells of one tile as compact bytes: the cells' keys (row, then bin in the tile) as gaps from the
     previous one (mostly 1: neighbouring bins), counts and busy ns, each in the narrowest unsigned integers, zlib'd."""
@@ -193,7 +197,7 @@ def encode_cells(c: Cells, tile: int) -> bytes:
     gaps = np.diff(keys, prepend=keys[:1]) if c.size else keys
     arrays = [_narrow(x) for x in (gaps, c.count, c.busy)]
     header = np.array([c.size, int(keys[0]) if c.size else 0] + [x.dtype.itemsize for x in arrays], dtype="<u8")
-    return zlib.compress(header.tobytes() + b"".join(x.tobytes() for x in arrays), 9)
+    return zlib.compress(header.tobytes() + b"".join(x.tobytes() for x in arrays), CELLS_LEVEL)
 
 
 _DTYPE = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<i8"}
