@@ -34,3 +34,25 @@ def test_parents_equal_the_stack_algorithm(events):
     lane, start, dur = lane[order], start[order], dur[order]
     host = np.array([True, False, True, False])
     assert nest_parents(lane, start, dur, host, 100).tolist() == _stack_parents(lane, start, dur, host, 100)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60), st.integers(0, 40)), max_size=80),
+       st.integers(1, 9))  # fmt: skip
+def test_parents_nested_piece_by_piece_equal_the_stack_algorithm(events, piece):
+    # pieces of a few events: an event's candidates and parent lie in earlier pieces
+    import torchscope.storage.profile.nesting as nesting
+
+    lane = np.array([e[0] for e in events], dtype=np.int64)
+    start = np.array([e[1] for e in events], dtype=np.int64)
+    dur = np.array([e[2] for e in events], dtype=np.int64)
+    order = np.lexsort((-dur, start, lane))
+    lane, start, dur = lane[order], start[order], dur[order]
+    host = np.array([True, False, True, False])
+    whole = nesting.NEST_PIECE
+    try:
+        nesting.NEST_PIECE = piece
+        parents = nest_parents(lane, start, dur, host, 2**31 - 20, np.int64)
+    finally:
+        nesting.NEST_PIECE = whole
+    assert parents.tolist() == _stack_parents(lane, start, dur, host, 2**31 - 20)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 
+NEST_PIECE = 1 << 20
+"""Events :func:`nest_parents` moves up their candidates at once."""
+
+
 def nest_parents(
     lane: np.ndarray, start: np.ndarray, dur: np.ndarray, host: np.ndarray, base: int, dtype: type = np.int64
 ) -> np.ndarray:
@@ -19,26 +23,32 @@ def nest_parents(
     but ends after it (clock rounding in real traces) is not its child.
     """
     n = len(lane)
-    parent = np.full(n, -1, dtype=dtype)
     if n == 0:
-        return parent
+        return np.full(0, -1, dtype=dtype)
     index = np.int32 if n < np.iinfo(np.int32).max else np.int64  # positions: half the memory of int64
     # Each event's candidate starts at the event before it; while the candidate ends before the event does, it is
     # not an ancestor, and neither is anything between the candidate's own candidate and it (such an event would
-    # enclose the candidate), so the event jumps to the candidate's candidate. All events jump at once (pointer
-    # jumping); the stack algorithm's answer, "the nearest earlier event ending no earlier", in numpy.
-    end = start + dur
+    # enclose the candidate), so the event jumps to the candidate's candidate. All events of a piece jump at once
+    # (pointer jumping); the stack algorithm's answer, "the nearest earlier event ending no earlier", in numpy.
+    # Pieces go in order, so a candidate in an earlier piece is already that event's parent (a valid jump too), and
+    # the temporaries are a piece's, whatever the trace's size.
     cand = np.arange(-1, n - 1, dtype=index)
     first = np.ones(n, dtype=bool)
     first[1:] = lane[1:] != lane[:-1]
-    cand[first | ~host[lane]] = -1
-    todo = np.flatnonzero(cand >= 0).astype(index)
-    while len(todo):
-        c = cand[todo]
-        outside = end[c] < end[todo]
-        todo = todo[outside]
-        cand[todo] = cand[c[outside]]
-        todo = todo[cand[todo] >= 0]
-    nested = cand >= 0
-    parent[nested] = cand[nested] + dtype(base)
+    first |= ~host[lane]
+    cand[first] = -1
+    del first
+    for lo in range(0, n, NEST_PIECE):
+        todo = np.flatnonzero(cand[lo : lo + NEST_PIECE] >= 0).astype(index) + index(lo)
+        end = start[todo] + dur[todo]
+        while len(todo):
+            c = cand[todo]
+            outside = start[c] + dur[c] < end
+            todo, end = todo[outside], end[outside]
+            cand[todo] = cand[c[outside]]
+            going = cand[todo] >= 0
+            todo, end = todo[going], end[going]
+    parent = cand.astype(dtype)
+    del cand
+    np.add(parent, dtype(base), out=parent, where=parent >= 0)
     return parent

@@ -46,7 +46,7 @@ MEMORY_COLUMNS = (
 LANE_COLUMNS = (
     "id", "profile_id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count", "max_level",
 )  # fmt: skip
-CHUNK = 100_000
+CHUNK = 20_000
 _STEP = re.compile(r"ProfilerStep#(\d+)$")
 _DEVICE_NAME = re.compile(r"'name':\s*'([^']*)'")
 
@@ -186,7 +186,7 @@ class ProfileBuilder:
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
         ids = id_dtype(base + n)
         parent = nest_parents(lane, start, dur, host, base, ids)
-        link = _links(kind, self._column("corr")[order], base, ids)
+        link = _links(kind, self._column("corr"), order, base, ids)
 
         name_ids = self.interner.ids(conn, self.names)
         name_map = _narrow([name_ids[s] for s in self.names] or [0])
@@ -325,22 +325,24 @@ def _drop_stage(conn: Connection) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table.name}")
 
 
-def _links(kind: np.ndarray, corr: np.ndarray, base: int, dtype: type = np.int64) -> np.ndarray:
+def _links(kind: np.ndarray, corr: np.ndarray, order: np.ndarray, base: int, dtype: type = np.int64) -> np.ndarray:
     """For each device event, the id (as ``dtype``) of the runtime call that launched it (same correlation id), else
-    -1."""
-    n = len(kind)
-    link = np.full(n, -1, dtype=dtype)
-    launch = np.isin(kind, list(LAUNCH_KINDS)) & (corr >= 0)
-    if not launch.any():
+    -1. ``kind`` is in stored order (event ``i`` has id ``base + i``), ``corr`` in trace order (``corr[order]`` is
+    stored order): only the launches' and the launched events' correlation ids are gathered."""
+    link = np.full(len(kind), -1, dtype=dtype)
+    launches = np.flatnonzero(np.isin(kind, list(LAUNCH_KINDS)))
+    launch_corr = corr[order[launches]]
+    launches, launch_corr = launches[launch_corr >= 0], launch_corr[launch_corr >= 0]
+    if not len(launches):
         return link
-    ids = np.arange(base, base + n, dtype=dtype)
-    by_corr = corr[launch]
-    sorter = np.argsort(by_corr, kind="stable")
     launched = [KIND[k] for k in ("kernel", "memcpy", "memset", "collective", "cuda_sync")]
-    targets = (corr >= 0) & ~launch & np.isin(kind, launched)
-    pos = np.minimum(np.searchsorted(by_corr, corr[targets], sorter=sorter), len(by_corr) - 1)
-    found = by_corr[sorter[pos]] == corr[targets]
-    link[targets] = np.where(found, ids[launch][sorter[pos]], -1)
+    targets = np.flatnonzero(np.isin(kind, launched))
+    target_corr = corr[order[targets]]
+    targets, target_corr = targets[target_corr >= 0], target_corr[target_corr >= 0]
+    sorter = np.argsort(launch_corr, kind="stable")
+    pos = np.minimum(np.searchsorted(launch_corr, target_corr, sorter=sorter), len(launch_corr) - 1)
+    found = launch_corr[sorter[pos]] == target_corr
+    link[targets[found]] = launches[sorter[pos[found]]] + dtype(base)
     return link
 
 

@@ -101,13 +101,18 @@ def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:
 
 def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> list[tuple[int, int, bytes]]:
     """The stored levels of one lane, ``(shift, tile, cells)`` (rows are depths in the lane), from ``top`` (one
-    bin) down to the last level with at most :data:`CELL_RATIO` cells per event (never below :data:`MIN_SHIFT`)."""
+    bin) down to the last level with at most :data:`CELL_RATIO` cells per event (never below :data:`MIN_SHIFT`).
+
+    ``start`` and ``dur`` are reordered in place (by row): pass arrays that are the caller's to give."""
     out: list[tuple[int, int, bytes]] = []
     if len(start) == 0:
         return out
     budget = len(start) * CELL_RATIO
     order = np.argsort(depth, kind="stable")  # by row once, starts still ascending within a row
-    depth, start, dur = depth[order], start[order], dur[order]
+    depth = depth[order]
+    start[:] = start[order]  # in place: one temporary at a time, not a sorted copy of each
+    dur[:] = dur[order]
+    del order
     for shift in range(top, MIN_SHIFT - 1, -1):
         c = tiles.count_cells(depth, start, dur, shift, by_row=True)
         if shift < top and c.size > budget:

@@ -59,7 +59,10 @@ def count_cells(row: np.ndarray, start: np.ndarray, dur: np.ndarray, shift: int,
         return no_cells()
     start = np.asarray(start, dtype=np.int64)
     bins = start >> shift
-    busy = np.minimum(np.asarray(dur, dtype=np.int64), ((bins + 1) << shift) - start)
+    busy = bins + 1  # the time to the end of the event's first bin, then what of it the event is busy (in place)
+    busy <<= shift
+    busy -= start
+    np.minimum(busy, np.asarray(dur, dtype=np.int64), out=busy)
     return group_cells(row, bins, busy, by_row=by_row)
 
 
@@ -68,7 +71,7 @@ def group_cells(row: np.ndarray, bins: np.ndarray, busy: np.ndarray, *, by_row: 
     ``by_row``)."""
     if len(row) == 0:
         return no_cells()
-    r = np.asarray(row, dtype=np.int64)
+    r = np.asarray(row)  # compared in its own (narrow) type; the cells' rows are int64
     if not by_row:
         order = np.argsort(np.asarray(row, dtype=np.int32), kind="stable")
         r, bins, busy = r[order], bins[order], busy[order]
@@ -77,7 +80,8 @@ def group_cells(row: np.ndarray, bins: np.ndarray, busy: np.ndarray, *, by_row: 
     new[0] = True
     new[1:] = (r[1:] != r[:-1]) | (b[1:] != b[:-1])
     first = np.flatnonzero(new)
-    return Cells(r[first], b[first], np.diff(np.append(first, len(r))), np.add.reduceat(busy, first))
+    del new
+    return Cells(r[first].astype(np.int64), b[first], np.diff(np.append(first, len(r))), np.add.reduceat(busy, first))
 
 
 def count_cells_dense(row: np.ndarray, start: np.ndarray, dur: np.ndarray, shift: int, lo: int, hi: int) -> Cells:
