@@ -110,6 +110,12 @@ def test_a_profile_whose_event_ids_pass_int32_is_stored_and_summarised_the_same(
                 large._profiles.summaries.get(2, name, lambda: None), small._profiles.summaries.get(1, name, lambda: None)
             )
         _assert_stored_equal_computed(large, 2)
+        ops_small, ops_large = small.kernel_ops(1), large.kernel_ops(2)  # ids beyond int32 stay exact (int64)
+        assert (ops_large.dtypes == ops_small.dtypes).all() and len(ops_large) > 0
+        for column in ("id", "launch_id", "op_id"):
+            found = ops_small[column] >= 0
+            assert ((ops_large[column] >= 0) == found).all()
+            assert (ops_large[column][found] - (2**31 - 99)).tolist() == (ops_small[column][found] - 1).tolist()
 
 
 def test_the_step_breakdown_joined_piece_by_piece_equals_the_one_joined_at_once(gpu_trace, db_path, monkeypatch):

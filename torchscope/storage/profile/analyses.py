@@ -330,26 +330,35 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
     """See :meth:`ProfileReads.op_table`."""
     a = _attribution(conn, frames, profile_id)
     n, host, dev, hpos = a["n"], a["host"], a["dev"], a["hpos"]
-    dur = _by_position(host["dur"].to_numpy(), hpos, n, np.int64, 0)
-    child_sum = np.zeros(n, dtype=np.int64)
-    par = a["parent"]
-    has = par >= 0
-    np.add.at(child_sum, par[has], dur[has])
-    del has
-    dev_dur = dev["dur"].to_numpy(np.int64)
-    dev_op = a["dev_op"]
-    self_dev = np.zeros(n, dtype=np.int64)
-    np.add.at(self_dev, dev_op[dev_op >= 0], dev_dur[dev_op >= 0])
-    up_op = np.where(par >= 0, a["op_of"][np.maximum(par, 0)], -1)
-    del a["parent"], a["op_of"]
-    total_dev = pm.add_up_ancestors(dev_op[dev_op >= 0], dev_dur[dev_op >= 0], up_op, n)
-    del up_op, a["dev_op"]
-    # the op events: rows of the host frame (in its order, which names the groups' order) and their positions
+    # the op events: rows of the host frame (in its order, which names the groups' order) and their positions; sums
+    # are kept per op (op_index: position -> op), not per position
     op_rows = np.flatnonzero(host["kind"].to_numpy() == _K["cpu_op"])
     pos = op_rows if hpos is None else hpos[op_rows]
-    columns = {"host_total_ns": dur[pos], "host_self_ns": dur[pos] - child_sum[pos], "device_total_ns": total_dev[pos],
-               "device_self_ns": self_dev[pos]}  # fmt: skip
-    del dur, child_sum, self_dev, total_dev, pos
+    ops, par, op_of = len(pos), a["parent"], a["op_of"]
+    op_index = np.full(n, -1, dtype=par.dtype)
+    op_index[pos] = np.arange(ops, dtype=par.dtype)
+    dur = _by_position(host["dur"].to_numpy(), hpos, n, np.int64, 0)
+    child_sum = np.zeros(ops, dtype=np.int64)  # host time of each op's direct children
+    for lo in range(0, n, UNION_PIECE):  # a piece at a time: the temporaries stay small
+        up = par[lo : lo + UNION_PIECE]
+        has = up >= 0
+        owner = op_index[up[has]]
+        np.add.at(child_sum, owner[owner >= 0], dur[lo : lo + UNION_PIECE][has][owner >= 0])
+    dev_dur = dev["dur"].to_numpy(np.int64)
+    dev_op = a["dev_op"]
+    launched = dev_op >= 0
+    dev_owner, dev_dur = op_index[dev_op[launched]], dev_dur[launched]  # the nearest op above each launch
+    self_dev = np.zeros(ops, dtype=np.int64)
+    np.add.at(self_dev, dev_owner, dev_dur)
+    op_par = par[pos]
+    up_op = np.where(op_par >= 0, op_of[np.maximum(op_par, 0)], -1)  # each op's nearest op above it
+    up_index = np.where(up_op >= 0, op_index[np.maximum(up_op, 0)], -1)
+    del op_index, op_par, up_op, a["parent"], a["op_of"], a["dev_op"]
+    total_dev = pm.add_up_ancestors(dev_owner, dev_dur, up_index, ops)
+    host_total = dur[pos]
+    columns = {"host_total_ns": host_total, "host_self_ns": host_total - child_sum, "device_total_ns": total_dev,
+               "device_self_ns": self_dev}  # fmt: skip
+    del dur, child_sum, self_dev, total_dev, pos, dev_owner, dev_dur
     # grouped by integer codes (a name id; a code per distinct input-shapes text), named after: strings per op
     # event would cost a Python object and a string hash per row of a multi-million-event profile; numpy, not a
     # pandas groupby, whose temporaries are several times the ops' columns
@@ -436,7 +445,7 @@ def kernel_ops(conn: Connection, frames: EventFrames, profile_id: int) -> pd.Dat
     n, host, dev, names = a["n"], a["host"], a["dev"], a["names"]
     name_at = _by_position(host["name_id"].to_numpy(), a["hpos"], n, np.int64, -1)
     dev_op = a["dev_op"]
-    op_id = np.where(dev_op >= 0, dev_op + a["base"], -1)
+    op_id = np.where(dev_op >= 0, dev_op.astype(np.int64) + a["base"], -1)
     op_name = pd.Series(np.where(dev_op >= 0, name_at[np.maximum(dev_op, 0)], -1)).map(names).to_numpy()
     paths = _module_path_of(a, dev_op)
     return pd.DataFrame(
