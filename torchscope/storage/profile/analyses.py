@@ -330,12 +330,41 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
     """See :meth:`ProfileReads.op_table`."""
     a = _attribution(conn, frames, profile_id)
     n, host, dev, hpos = a["n"], a["host"], a["dev"], a["hpos"]
-    # the op events: rows of the host frame (in its order, which names the groups' order) and their positions; sums
-    # are kept per op (op_index: position -> op), not per position
+    # the op events: rows of the host frame (in its order, which names the groups' order) and their positions
     op_rows = np.flatnonzero(host["kind"].to_numpy() == _K["cpu_op"])
+    # grouped by integer codes (a name id; with shapes, a code per distinct input-shapes text), named after: strings
+    # per op event would cost a Python object and a string hash per row of a multi-million-event profile.
+    # pd.factorize numbers the groups in the order their first op appears (as a groupby(sort=False) would)
+    group, name_ids = pd.factorize(host["name_id"].to_numpy()[op_rows])
+    names = pd.Series(np.asarray(name_ids)).map(a["names"])
+    shape_texts: Any = None
+    if group_by_shape:
+        info_code, info_ids = pd.factorize(host["info_id"].to_numpy()[op_rows])
+        infos = names_of(conn, np.asarray(info_ids))
+        texts = pd.Series([_shapes(infos.get(int(i))) for i in info_ids], dtype=object)
+        shape_of_info, shape_texts = pd.factorize(texts)
+        shapes = max(len(shape_texts), 1)
+        group, pairs = pd.factorize(group * shapes + shape_of_info[info_code])
+        del info_code
+        names = names[pairs // shapes].reset_index(drop=True)
+        shape_texts = np.asarray(shape_texts, dtype=object)[pairs % shapes]
+    groups = len(names)
+    out = pd.DataFrame({"name": names})
+    if shape_texts is not None:
+        out["input_shapes"] = shape_texts
+    out["calls"] = np.bincount(group, minlength=groups)
+
+    def add_up(column: str, values: np.ndarray) -> None:
+        """``values`` (one per op) summed by group into ``out[column]``."""
+        total = np.zeros(groups, dtype=np.int64)
+        np.add.at(total, group, values)
+        out[column] = total
+
+    # each column summed into the groups as soon as it is known: one value per op at a time, not four
     pos = op_rows if hpos is None else hpos[op_rows]
+    del op_rows
     ops, par, op_of = len(pos), a["parent"], a["op_of"]
-    op_index = np.full(n, -1, dtype=par.dtype)
+    op_index = np.full(n, -1, dtype=par.dtype)  # position -> op (sums are kept per op, not per position)
     op_index[pos] = np.arange(ops, dtype=par.dtype)
     dur = _by_position(host["dur"].to_numpy(), hpos, n, np.int64, 0)
     child_sum = np.zeros(ops, dtype=np.int64)  # host time of each op's direct children
@@ -344,50 +373,23 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
         has = up >= 0
         owner = op_index[up[has]]
         np.add.at(child_sum, owner[owner >= 0], dur[lo : lo + UNION_PIECE][has][owner >= 0])
-    dev_dur = dev["dur"].to_numpy(np.int64)
+    host_total = dur[pos]
+    del dur
+    add_up("host_total_ns", host_total)
+    add_up("host_self_ns", host_total - child_sum)
+    del host_total, child_sum
     dev_op = a["dev_op"]
     launched = dev_op >= 0
-    dev_owner, dev_dur = op_index[dev_op[launched]], dev_dur[launched]  # the nearest op above each launch
-    self_dev = np.zeros(ops, dtype=np.int64)
-    np.add.at(self_dev, dev_owner, dev_dur)
+    dev_owner = op_index[dev_op[launched]]  # the nearest op above each launch
+    dev_dur = dev["dur"].to_numpy(np.int64)[launched]
     op_par = par[pos]
     up_op = np.where(op_par >= 0, op_of[np.maximum(op_par, 0)], -1)  # each op's nearest op above it
     up_index = np.where(up_op >= 0, op_index[np.maximum(up_op, 0)], -1)
-    del op_index, op_par, up_op, a["parent"], a["op_of"], a["dev_op"]
-    total_dev = pm.add_up_ancestors(dev_owner, dev_dur, up_index, ops)
-    host_total = dur[pos]
-    columns = {"host_total_ns": host_total, "host_self_ns": host_total - child_sum, "device_total_ns": total_dev,
-               "device_self_ns": self_dev}  # fmt: skip
-    del dur, child_sum, self_dev, total_dev, pos, dev_owner, dev_dur
-    # grouped by integer codes (a name id; a code per distinct input-shapes text), named after: strings per op
-    # event would cost a Python object and a string hash per row of a multi-million-event profile; numpy, not a
-    # pandas groupby, whose temporaries are several times the ops' columns
-    name_ids, code = np.unique(host["name_id"].to_numpy()[op_rows], return_inverse=True)
-    shape_texts: Any = None
-    shapes = 1
-    if group_by_shape:
-        info_ids, info_index = np.unique(host["info_id"].to_numpy()[op_rows], return_inverse=True)
-        infos = names_of(conn, info_ids)
-        codes, shape_texts = pd.factorize(pd.Series([_shapes(infos.get(int(i))) for i in info_ids], dtype=object))
-        shapes = max(len(shape_texts), 1)
-        code = code * shapes + codes[info_index]
-        del info_index
-    del op_rows
-    groups, first, group = np.unique(code, return_index=True, return_inverse=True)
-    del code
-    by_first = np.argsort(first, kind="stable")  # groups in the order ops first appear, as a groupby(sort=False)
-    groups = groups[by_first]
-    rank = np.empty_like(by_first)
-    rank[by_first] = np.arange(len(by_first))
-    group = rank[group]
-    out = pd.DataFrame({"name": pd.Series(name_ids[groups // shapes]).map(a["names"])})
-    if shape_texts is not None:
-        out["input_shapes"] = np.asarray(shape_texts, dtype=object)[groups % shapes]
-    out["calls"] = np.bincount(group, minlength=len(groups))
-    for column, values in columns.items():
-        total = np.zeros(len(groups), dtype=np.int64)
-        np.add.at(total, group, values)
-        out[column] = total
+    del op_index, op_par, up_op, pos, a["parent"], a["op_of"], a["dev_op"]
+    add_up("device_total_ns", pm.add_up_ancestors(dev_owner, dev_dur, up_index, ops))
+    self_dev = np.zeros(ops, dtype=np.int64)
+    np.add.at(self_dev, dev_owner, dev_dur)
+    add_up("device_self_ns", self_dev)
     out["host_mean_ns"] = out["host_total_ns"] / out["calls"]
     out["device_mean_ns"] = out["device_total_ns"] / out["calls"]
     return out.sort_values(["host_total_ns", "name"], ascending=[False, True], kind="stable").reset_index(drop=True)
