@@ -192,3 +192,34 @@ def test_the_timeline_built_from_the_imported_arrays_equals_one_built_from_the_s
         build_timeline(conn, 1)  # read back from profile_events
     engine.dispose()
     assert all(imported.values()) and tables() == imported
+
+
+def test_ids_beyond_int32_in_some_batches_are_kept_exactly(gpu_trace, tmp_path, monkeypatch):
+    # the importer keeps a batch's correlation and External ids as int32 when they fit; batches where they do not
+    # fit stay int64, and a trace mixing both keeps every id and every kernel -> launch link
+    data = orjson.loads(gzip.decompress(gpu_trace.read_bytes()))
+    events = data.pop("traceEvents")
+    corrs = sorted({e["args"]["correlation"] for e in events if "correlation" in e.get("args", {})})
+    late = corrs[len(corrs) // 2]
+    for i, e in enumerate(events):
+        args = e.get("args", {})
+        if "correlation" in args and args["correlation"] >= late:
+            args["correlation"] += 2**35
+        if "External id" in args and i > len(events) // 2:
+            args["External id"] += 2**40
+    path = tmp_path / "wide.json"
+    path.write_bytes(orjson.dumps({**data, "traceEvents": events}))
+    monkeypatch.setattr(json_stream, "BLOCK", 4096)
+    import_path(tmp_path / "wide.db", path)
+    import_path(tmp_path / "plain.db", gpu_trace)
+    expected = sorted((e["name"], e["args"].get("External id"), e["args"].get("correlation")) for e in events
+                      if e.get("ph") == "X" and e.get("args"))  # fmt: skip
+    with Store(tmp_path / "wide.db") as wide, Store(tmp_path / "plain.db") as plain:
+        got = wide.events(1, 0, int(wide.profile(1)["duration_ns"]) + 1, max_items=10**9)
+        stored = sorted((n, None if pd.isna(x) else int(x), None if pd.isna(c) else int(c))
+                        for n, x, c in zip(got["name"], got["ext_id"], got["corr"])
+                        if not (pd.isna(x) and pd.isna(c)))  # fmt: skip
+        assert stored == [t for t in expected if t[1] is not None or t[2] is not None]
+        assert max(t[1] or 0 for t in stored) > 2**40 and min(t[1] for t in stored if t[1] is not None) < 2**31
+        plain_events = plain.events(1, 0, int(plain.profile(1)["duration_ns"]) + 1, max_items=10**9)
+        assert got["link"].notna().sum() == plain_events["link"].notna().sum() > 0

@@ -96,13 +96,40 @@ STAGE_IDS = Table(
     prefixes=["TEMPORARY"],
 )  # fmt: skip
 _COLUMNS = ("lane", "kind", "name", "start", "dur", "corr", "ext", "info", "typed")
+_ID_COLUMNS = ("corr", "ext")
+"""Trace ids (int64 in a batch, NO_INT for none) that the builder keeps as int32 (NO_INT32 for none) while they fit."""
+
+
+def _narrow_ids(values: np.ndarray) -> np.ndarray:
+    """A batch's ids as int32 when every one fits (NO_INT32 itself is not an id), else as they are."""
+    known = values[values != NO_INT]
+    if len(known) and (known.min() <= NO_INT32 or known.max() > np.iinfo(np.int32).max):
+        return values
+    out = values.astype(np.int32)
+    out[values == NO_INT] = NO_INT32
+    return out
+
+
+def _widen_ids(values: np.ndarray) -> np.ndarray:
+    """Ids kept by :func:`_narrow_ids` back as int64 (NO_INT for none)."""
+    if values.dtype == np.int64:
+        return values
+    out = values.astype(np.int64)
+    out[values == NO_INT32] = NO_INT
+    return out
+
+
+def _none(ids: np.ndarray) -> int:
+    """The "no id" value of an id column: NO_INT32 when it is int32."""
+    return NO_INT32 if ids.dtype == np.int32 else NO_INT
 
 
 class ProfileBuilder:
     """Stores one trace as a new profile of ``run_id`` from its event batches, in the caller's transaction.
 
     :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 45 bytes
-    each; kernel details and memory events go to the database at once), then :meth:`finish` with the trace's
+    each with their trace ids as int32 while they fit; kernel details and memory events go to the database at
+    once), then :meth:`finish` with the trace's
     :class:`TraceMeta`: the events are sorted by lane and start (their ids follow that order), nested, linked to
     their launches and inserted in chunks of :data:`CHUNK`.
     """
@@ -131,7 +158,8 @@ class ProfileBuilder:
     def add(self, batch: EventBatch) -> None:
         """Take one batch of the trace's events (batches in trace order)."""
         for column in _COLUMNS:
-            self.chunks[column].append(getattr(batch, column))
+            values = getattr(batch, column)
+            self.chunks[column].append(_narrow_ids(values) if column in _ID_COLUMNS else values)
         self.names.extend(batch.names)
         self.infos.extend(batch.infos)
         self.n += len(batch)
@@ -155,6 +183,8 @@ class ProfileBuilder:
 
     def _column(self, name: str) -> np.ndarray:
         chunks = self.chunks[name]
+        if name in _ID_COLUMNS and len({c.dtype for c in chunks}) > 1:  # some batches' ids did not fit int32
+            chunks = [_widen_ids(c) for c in chunks]
         column = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
         self.chunks[name] = [column]
         return column
@@ -223,8 +253,8 @@ class ProfileBuilder:
             rows = zip(
                 range(base + lo, base + hi), lane_ids[lo:hi].tolist(), kind[lo:hi].tolist(),
                 name_id[lo:hi].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
-                _nullable(parent[lo:hi], -1), _nullable(corr[pick], NO_INT), _nullable(link[lo:hi], -1),
-                _nullable(ext[pick], NO_INT), _nullable(info_id[lo:hi], -1), *(_nullable(a, NO_INT32) for a in args),
+                _nullable(parent[lo:hi], -1), _nullable(corr[pick], _none(corr)), _nullable(link[lo:hi], -1),
+                _nullable(ext[pick], _none(ext)), _nullable(info_id[lo:hi], -1), *(_nullable(a, NO_INT32) for a in args),
             )  # fmt: skip
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
