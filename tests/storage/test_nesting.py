@@ -24,14 +24,17 @@ def _stack_parents(lane, start, dur, host, base):
     return parent
 
 
+def _sorted(events: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lane, start, dur) columns of ``events``, sorted as the importer stores them: by lane, start, longest first."""
+    lane, start, dur = (np.array([e[i] for e in events], dtype=np.int64) for i in range(3))
+    order = np.lexsort((-dur, start, lane))
+    return lane[order], start[order], dur[order]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60), st.integers(0, 40)), max_size=80))
 def test_parents_equal_the_stack_algorithm(events):
-    lane = np.array([e[0] for e in events], dtype=np.int64)
-    start = np.array([e[1] for e in events], dtype=np.int64)
-    dur = np.array([e[2] for e in events], dtype=np.int64)
-    order = np.lexsort((-dur, start, lane))
-    lane, start, dur = lane[order], start[order], dur[order]
+    lane, start, dur = _sorted(events)
     host = np.array([True, False, True, False])
     assert nest_parents(lane, start, dur, host, 100).tolist() == _stack_parents(lane, start, dur, host, 100)
 
@@ -43,11 +46,7 @@ def test_parents_nested_piece_by_piece_equal_the_stack_algorithm(events, piece):
     # pieces of a few events: an event's candidates and parent lie in earlier pieces
     import torchscope.storage.profile.nesting as nesting
 
-    lane = np.array([e[0] for e in events], dtype=np.int64)
-    start = np.array([e[1] for e in events], dtype=np.int64)
-    dur = np.array([e[2] for e in events], dtype=np.int64)
-    order = np.lexsort((-dur, start, lane))
-    lane, start, dur = lane[order], start[order], dur[order]
+    lane, start, dur = _sorted(events)
     host = np.array([True, False, True, False])
     whole = nesting.NEST_PIECE
     try:
