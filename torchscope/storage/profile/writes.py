@@ -127,7 +127,7 @@ def _none(ids: np.ndarray) -> int:
 class ProfileBuilder:
     """Stores one trace as a new profile of ``run_id`` from its event batches, in the caller's transaction.
 
-    :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 45 bytes
+    :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 53 bytes
     each with their trace ids as int32 while they fit; kernel details and memory events go to the database at
     once), then :meth:`finish` with the trace's
     :class:`TraceMeta`: the events are sorted by lane and start (their ids follow that order), nested, linked to
