@@ -106,9 +106,8 @@ def test_a_profile_whose_event_ids_pass_int32_is_stored_and_summarised_the_same(
         assert int(large.profile(2)["event_count"]) > 100  # so its last ids are beyond int32
         assert _events_from_base(large, 2) == _events_from_base(small, 1)
         for name in SUMMARIES:
-            pd.testing.assert_frame_equal(
-                large._profiles.summaries.get(2, name, lambda: None), small._profiles.summaries.get(1, name, lambda: None)
-            )
+            stored = large._profiles.summaries.get(2, name, lambda: None)
+            pd.testing.assert_frame_equal(stored, small._profiles.summaries.get(1, name, lambda: None))
         _assert_stored_equal_computed(large, 2)
         ops_small, ops_large = small.kernel_ops(1), large.kernel_ops(2)  # ids beyond int32 stay exact (int64)
         assert (ops_large.dtypes == ops_small.dtypes).all() and len(ops_large) > 0

@@ -254,7 +254,8 @@ class ProfileBuilder:
                 range(base + lo, base + hi), lane_ids[lo:hi].tolist(), kind[lo:hi].tolist(),
                 name_id[lo:hi].tolist(), level[lo:hi].tolist(), start[lo:hi].tolist(), dur[lo:hi].tolist(),
                 _nullable(parent[lo:hi], -1), _nullable(corr[pick], _none(corr)), _nullable(link[lo:hi], -1),
-                _nullable(ext[pick], _none(ext)), _nullable(info_id[lo:hi], -1), *(_nullable(a, NO_INT32) for a in args),
+                _nullable(ext[pick], _none(ext)), _nullable(info_id[lo:hi], -1),
+                *(_nullable(a, NO_INT32) for a in args),
             )  # fmt: skip
             insert_rows(conn, profile_events, EVENT_COLUMNS, list(rows))
             if self.progress:
