@@ -129,9 +129,8 @@ class ProfileBuilder:
 
     :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 53 bytes
     each with their trace ids as int32 while they fit; kernel details and memory events go to the database at
-    once), then :meth:`finish` with the trace's
-    :class:`TraceMeta`: the events are sorted by lane and start (their ids follow that order), nested, linked to
-    their launches and inserted in chunks of :data:`CHUNK`.
+    once), then :meth:`finish` with the trace's :class:`TraceMeta`: the events are sorted by lane and start (their
+    ids follow that order), nested, linked to their launches and inserted in chunks of :data:`CHUNK`.
     """
 
     def __init__(
