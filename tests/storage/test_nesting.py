@@ -44,14 +44,14 @@ def test_parents_equal_the_stack_algorithm(events):
        st.integers(1, 9))  # fmt: skip
 def test_parents_nested_piece_by_piece_equal_the_stack_algorithm(events, piece):
     # pieces of a few events: an event's candidates and parent lie in earlier pieces
-    import torchscope.storage.profile.nesting as nesting
+    from torchscope.storage.profile import calc
 
     lane, start, dur = _sorted(events)
     host = np.array([True, False, True, False])
-    whole = nesting.NEST_PIECE
+    whole = calc.PIECE
     try:
-        nesting.NEST_PIECE = piece
+        calc.PIECE = piece
         parents = nest_parents(lane, start, dur, host, 2**31 - 20, np.int64)
     finally:
-        nesting.NEST_PIECE = whole
+        calc.PIECE = whole
     assert parents.tolist() == _stack_parents(lane, start, dur, host, 2**31 - 20)

@@ -118,15 +118,14 @@ def test_a_profile_whose_event_ids_pass_int32_is_stored_and_summarised_the_same(
 
 
 def test_the_step_breakdown_joined_piece_by_piece_equals_the_one_joined_at_once(gpu_trace, db_path, monkeypatch):
-    # spans are joined lane by lane and UNION_PIECE events at a time, segments assigned SEGMENTS_AT_ONCE at a time:
+    # spans are joined lane by lane and calc.PIECE events at a time, segments assigned calc.PIECE at a time:
     # tiny pieces (an event's span cut across pieces, a step's segments across batches) give the same table
-    from torchscope.storage.profile import analyses, calc
+    from torchscope.storage.profile import calc
 
     import_path(db_path, gpu_trace)
     with Store(db_path) as store:
         at_once = ProfileReads(store._engine, stored_summaries=False).step_breakdown(1)
-        monkeypatch.setattr(analyses, "UNION_PIECE", 7)
-        monkeypatch.setattr(calc, "SEGMENTS_AT_ONCE", 5)
+        monkeypatch.setattr(calc, "PIECE", 5)
         by_piece = ProfileReads(store._engine, stored_summaries=False).step_breakdown(1)
     assert at_once["wall_ns"].sum() > 0 and (at_once.filter(like="_ns").drop(columns="wall_ns") > 0).sum().sum() >= 3
     pd.testing.assert_frame_equal(by_piece, at_once)

@@ -203,19 +203,15 @@ def step_breakdown(conn: Connection, frames: EventFrames, profile_id: int, durat
     return pm.breakdown(steps, categories, "idle")
 
 
-UNION_PIECE = 1 << 20
-"""Events whose spans :func:`_union_by_piece` joins at once."""
-
-
 def _union_by_piece(frame: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The union of the spans of ``frame``'s events where ``keep``, as disjoint blocks (see ``calc.union_blocks``).
 
-    Joined lane by lane, :data:`UNION_PIECE` events at a time, then the pieces' blocks together: a lane's events come
+    Joined lane by lane, ``calc.PIECE`` events at a time, then the pieces' blocks together: a lane's events come
     in start order, so a piece needs no sort, and the temporaries are a piece's, whatever the profile's size.
     """
     lane, start, dur = frame["lane_id"].to_numpy(), frame["start"].to_numpy(), frame["dur"].to_numpy()
     lane_starts = np.flatnonzero(lane[1:] != lane[:-1]) + 1
-    bounds = sorted({0, len(lane), *lane_starts.tolist(), *range(0, len(lane), UNION_PIECE)})
+    bounds = sorted({0, len(lane), *lane_starts.tolist(), *range(0, len(lane), pm.PIECE)})
     starts, ends = [], []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         s = start[lo:hi][keep[lo:hi]].astype(np.int64)
@@ -295,7 +291,7 @@ def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict
     dev = frames.get(conn, profile_id, "device")
     ids = host["id"].to_numpy()
     n = int(ids.max()) - base + 1 if len(host) else 0
-    index = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    index = pm.index_dtype(n)
     in_order = len(host) == n and (n == 0 or (int(ids[0]) == base and bool((ids[1:] > ids[:-1]).all())))
     hpos = None if in_order else pm.positions(ids, base, n)
     kind = _by_position(host["kind"].to_numpy(), hpos, n, np.int8, -1)
@@ -368,11 +364,11 @@ def op_table(conn: Connection, frames: EventFrames, profile_id: int, group_by_sh
     op_index[pos] = np.arange(ops, dtype=par.dtype)
     dur = _by_position(host["dur"].to_numpy(), hpos, n, np.int64, 0)
     child_sum = np.zeros(ops, dtype=np.int64)  # host time of each op's direct children
-    for lo in range(0, n, UNION_PIECE):  # a piece at a time: the temporaries stay small
-        up = par[lo : lo + UNION_PIECE]
+    for lo in range(0, n, pm.PIECE):  # a piece at a time: the temporaries stay small
+        up = par[lo : lo + pm.PIECE]
         has = up >= 0
         owner = op_index[up[has]]
-        np.add.at(child_sum, owner[owner >= 0], dur[lo : lo + UNION_PIECE][has][owner >= 0])
+        np.add.at(child_sum, owner[owner >= 0], dur[lo : lo + pm.PIECE][has][owner >= 0])
     host_total = dur[pos]
     del dur
     add_up("host_total_ns", host_total)

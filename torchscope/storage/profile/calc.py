@@ -11,6 +11,16 @@ import numpy as np
 import pandas as pd
 
 
+PIECE = 1 << 20
+"""Values the analyses handle at once where their work can be cut (nesting, span unions, step segments, child
+sums): the temporaries are a few times this many values, whatever the profile's size."""
+
+
+def index_dtype(largest: int) -> type:
+    """int32 when every value up to ``largest`` fits (event ids and positions: half the memory), else int64."""
+    return np.int32 if largest <= np.iinfo(np.int32).max else np.int64
+
+
 def union_blocks(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The union of ``[start, end)`` intervals as disjoint blocks ``(block starts, block ends)``, ascending; empty
     intervals are dropped."""
@@ -49,10 +59,6 @@ def union_length_by_window(starts: np.ndarray, ends: np.ndarray, los: np.ndarray
     return np.where(some, before[np.maximum(stop, 0)] - before[first] - head - tail, 0)
 
 
-SEGMENTS_AT_ONCE = 1 << 20
-"""Segments :func:`breakdown` assigns at once (its temporaries are a few times this many values)."""
-
-
 def breakdown(
     steps: pd.DataFrame, categories: Sequence[tuple[str, np.ndarray, np.ndarray]], rest: str
 ) -> pd.DataFrame:
@@ -77,9 +83,9 @@ def breakdown(
     cuts = np.sort(np.concatenate(bounds))
     cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]  # np.unique, without its slow hashing path
     table = np.zeros((len(out), len(categories) + 1), dtype=np.int64)
-    for first in range(0, len(cuts) - 1, SEGMENTS_AT_ONCE):  # segments between cuts, a bounded number at a time
-        seg_lo = cuts[first : first + SEGMENTS_AT_ONCE]
-        seg_hi = cuts[first + 1 : first + SEGMENTS_AT_ONCE + 1]
+    for first in range(0, len(cuts) - 1, PIECE):  # segments between cuts, a bounded number at a time
+        seg_lo = cuts[first : first + PIECE]
+        seg_hi = cuts[first + 1 : first + PIECE + 1]
         seg_lo = seg_lo[: len(seg_hi)]
         owner = np.full(len(seg_lo), len(categories), dtype=np.int64)
         for rank in range(len(categories) - 1, -1, -1):  # lower priorities first, higher ones overwrite

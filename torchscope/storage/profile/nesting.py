@@ -1,15 +1,13 @@
 """Which event encloses which on a host thread: the call tree of a trace, from start times and durations alone.
 
-Pure computation (numpy and the standard library only).
+Pure computation (numpy, and ``calc`` for its piece size).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-NEST_PIECE = 1 << 20
-"""Events :func:`nest_parents` moves up their candidates at once."""
+from torchscope.storage.profile import calc
 
 
 def nest_parents(
@@ -25,7 +23,7 @@ def nest_parents(
     n = len(lane)
     if n == 0:
         return np.full(0, -1, dtype=dtype)
-    index = np.int32 if n < np.iinfo(np.int32).max else np.int64  # positions: half the memory of int64
+    index = calc.index_dtype(n)  # positions: half the memory of int64
     # Each event's candidate starts at the event before it; while the candidate ends before the event does, it is
     # not an ancestor, and neither is anything between the candidate's own candidate and it (such an event would
     # enclose the candidate), so the event jumps to the candidate's candidate. All events of a piece jump at once
@@ -38,8 +36,8 @@ def nest_parents(
     first |= ~host[lane]
     cand[first] = -1
     del first
-    for lo in range(0, n, NEST_PIECE):
-        todo = np.flatnonzero(cand[lo : lo + NEST_PIECE] >= 0).astype(index) + index(lo)
+    for lo in range(0, n, calc.PIECE):
+        todo = np.flatnonzero(cand[lo : lo + calc.PIECE] >= 0).astype(index) + index(lo)
         end = start[todo] + dur[todo]
         while len(todo):
             c = cand[todo]

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, text
 
 from torchscope.storage.bulk import Interner, insert_rows
 from torchscope.storage.profile.analyses import FRAME_COLUMNS
+from torchscope.storage.profile.calc import index_dtype
 from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
 from torchscope.storage.profile.nesting import nest_parents
 from torchscope.storage.profile.schema import (
@@ -206,14 +207,14 @@ class ProfileBuilder:
             t0 = 0
         t_end = int(max((start + dur).max() if n else t0, self.memory_span[1] if self.memory_events else t0))
         steps = self._steps()
-        order = np.lexsort((-dur, start, lane)).astype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
+        order = np.lexsort((-dur, start, lane)).astype(index_dtype(n))
         lane, start, dur = lane[order], start[order] - t0, dur[order]
         kind = self._take("kind")[order]
         for name in ("start", "dur"):  # the unsorted columns are done with: memory for what follows
             self._take(name)
         level = np.frexp(dur.astype(np.float64))[1].astype(np.int8)
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
-        ids = id_dtype(base + n)
+        ids = index_dtype(base + n)  # the events' ids, parents and links
         parent = nest_parents(lane, start, dur, host, base, ids)
         link = _links(kind, self._column("corr"), order, base, ids)
 
@@ -322,12 +323,6 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
-
-
-def id_dtype(last_id: int) -> type:
-    """int32 for event ids up to ``last_id`` when it fits (parents and launch links, in the columns being stored and
-    the event frames: half the memory), else int64."""
-    return np.int32 if last_id <= np.iinfo(np.int32).max else np.int64
 
 
 def _narrow(ids: list[int]) -> np.ndarray:
