@@ -10,6 +10,7 @@ Workers ignore Ctrl-C (the importing process rolls back and stops them); an erro
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -34,6 +35,7 @@ _POLL_S = 0.5
 def _work(path: str, out: Any) -> None:
     """A worker's body: decode ``path`` onto ``out`` as ("read", bytes) / ("item", batch or meta) / ("error", exc)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()  # this process only decodes: no cycles to collect (see torchscope.io.collector)
     try:
         for item in stream_trace(path, on_read=lambda done, _total: out.put(("read", done))):
             out.put(("item", item))

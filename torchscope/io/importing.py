@@ -21,6 +21,7 @@ from torchscope.errors import TorchscopeError, TraceImportError
 from torchscope.storage.bulk import Interner
 from torchscope.storage.runs.span import set_run_span
 from torchscope.storage.runs.writes import create_run
+from torchscope.io.collector import collector_paused
 from torchscope.io.decode_workers import Decoders
 from torchscope.storage.transaction import import_transaction
 from torchscope.storage.profile.records import EventBatch, TraceMeta
@@ -107,7 +108,7 @@ def import_path(
     base_name = name or root.name.split(".")[0] or str(root)
     result = ImportResult()
     try:
-        with import_transaction(db, str(root)) as conn:
+        with collector_paused(), import_transaction(db, str(root)) as conn:
             interner = Interner()
             if traces:
                 run_id = create_run(
