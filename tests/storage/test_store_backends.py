@@ -42,3 +42,34 @@ def test_two_runs_share_interned_tags_on_both_backends(any_db: str) -> None:
 def test_unreachable_server_is_a_clear_store_error() -> None:
     with pytest.raises(torchscope.StoreError, match="cannot open database"):
         torchscope.open("postgresql+psycopg://nobody@/nowhere?host=/nonexistent-socket-dir")
+
+
+def test_integer_columns_insert_with_null_markers_on_both_backends(any_db: str) -> None:
+    import numpy as np
+    from sqlalchemy import text
+
+    from torchscope.storage.bulk import MAX_PARAMS, insert_columns
+    from torchscope.storage.engine import open_engine
+    from torchscope.storage.profile.schema import profile_memory
+
+    # more rows than one statement takes; -1 stands for NULL in "addr" only, -2**63 in "allocated" only
+    rows = np.arange(3 * MAX_PARAMS, dtype=np.int64).reshape(-1, 3)
+    rows[::7, 1] = -1
+    rows[1, 2] = -(1 << 63)
+    rows[2, 2] = (1 << 63) - 1
+    rows[3, 2] = -1
+    columns = ("ts", "addr", "allocated")
+    engine = open_engine(any_db, create=True, writer=True)
+    try:
+        with engine.begin() as conn:
+            constant = np.zeros((len(rows), 5), dtype=np.int64)  # profile_id, lane_id, device_type, device, bytes
+            insert_columns(conn, profile_memory, (*columns, "profile_id", "lane_id", "device_type", "device", "bytes"),
+                           np.column_stack((rows, constant)), {"addr": -1, "allocated": -(1 << 63)})  # fmt: skip
+        with engine.connect() as conn:
+            stored = conn.execute(text(f"SELECT {', '.join(columns)} FROM profile_memory ORDER BY ts")).all()
+    finally:
+        engine.dispose()
+    expected = [tuple(row) for row in rows.tolist()]
+    expected = [(a, None if b == -1 else b, None if c == -(1 << 63) else c) for a, b, c in expected]
+    assert stored == expected
+    assert sum(row[1] is None for row in stored) == len(range(0, len(rows), 7))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from itertools import chain
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -20,13 +21,14 @@ from torchscope.storage.schema import names
 MAX_PARAMS = 30_000
 """Bound parameters per statement (SQLite allows 32766, PostgreSQL 65535)."""
 
-_sql_cache: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] = {}
+_sql_cache: dict[tuple[Any, ...], str] = {}
 
 
 def _multi_values_sql(
-    conn: Connection, table: Table, columns: tuple[str, ...], count: int, replace_on: tuple[str, ...] = ()
-) -> str:
-    key = (conn.dialect.name, table.name, columns, count, replace_on)
+    conn: Connection, table: Table, columns: tuple[str, ...], count: int, replace_on: tuple[str, ...] = (),
+    nulls: tuple[str, ...] = (),
+) -> str:  # fmt: skip
+    key = (conn.dialect.name, table.name, columns, count, replace_on, nulls)
     sql = _sql_cache.get(key)
     if sql is None:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -34,7 +36,12 @@ def _multi_values_sql(
         row = "(" + ", ".join([mark] * len(columns)) + ")"
         quoted = ", ".join(quote(c) for c in columns)
         table_name = conn.dialect.identifier_preparer.format_table(table)
-        sql = f"INSERT INTO {table_name} ({quoted}) VALUES " + ", ".join([row] * count)
+        values = "VALUES " + ", ".join([row] * count)
+        if nulls:  # VALUES names its columns column1, column2, ... (SQLite and PostgreSQL); the markers are bound
+            picks = [f"NULLIF(column{i}, {mark})" if c in nulls else f"column{i}" for i, c in enumerate(columns, 1)]
+            sql = f"INSERT INTO {table_name} ({quoted}) SELECT {', '.join(picks)} FROM ({values}) AS v"
+        else:
+            sql = f"INSERT INTO {table_name} ({quoted}) {values}"
         if replace_on:
             updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in replace_on)
             sql += f" ON CONFLICT ({', '.join(quote(c) for c in replace_on)}) DO UPDATE SET {updates}"
@@ -69,6 +76,30 @@ def insert_rows(
         chunk = rows[start : start + size]
         sql = _multi_values_sql(conn, table, columns, size, tuple(replace_on))
         conn.exec_driver_sql(sql, tuple(flat(chunk)))
+        start += size
+
+
+def insert_columns(
+    conn: Connection, table: Table, columns: Sequence[str], values: np.ndarray, nulls: Mapping[str, int]
+) -> None:
+    """Insert the rows of ``values``, a 2-D integer array (a column per name in ``columns``), into ``table``; in a
+    column named in ``nulls``, the value given there is stored as NULL.
+
+    For many rows of integers this is several times faster than :func:`insert_rows` with ``None`` in the rows: the
+    values travel as one list of ints (no tuple per row), and the sqlite3 driver binds an int directly where a
+    ``None`` goes through its adapter lookup (about 0.25 us each: more than the insert of the value itself).
+    """
+    if not len(values):
+        return
+    columns = tuple(columns)
+    width = len(columns)
+    flat = np.ascontiguousarray(values, dtype=np.int64).ravel().tolist()
+    nullable = tuple(c for c in columns if c in nulls)
+    markers = tuple(int(nulls[c]) for c in nullable)  # bound first: the SELECT list comes before the VALUES
+    start = 0
+    for size in _chunk_sizes(len(values), max(1, (MAX_PARAMS - len(markers)) // width)):
+        sql = _multi_values_sql(conn, table, columns, size, (), nullable)
+        conn.exec_driver_sql(sql, markers + tuple(flat[start * width : (start + size) * width]))
         start += size
 
 
