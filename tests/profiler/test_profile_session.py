@@ -131,16 +131,16 @@ def test_names_of_a_rolled_back_window_are_not_reused_from_the_cache(db_path, tm
 
     run = torchscope.init("p", db=db_path)
     trace = b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::fresh", "pid": 1, "tid": 1, "ts": 1, "dur": 2}]}'
-    real_insert = write_profile.insert_rows
+    real_insert = write_profile.insert_columns
     failures = [1]
 
-    def failing_once(conn, table, columns, rows):  # the disk fills up while the events go in, once
+    def failing_once(conn, table, columns, values, nulls):  # the disk fills up while the events go in, once
         if table.name == "profile_events" and failures:
             failures.pop()
             raise OSError("disk full")
-        real_insert(conn, table, columns, rows)
+        real_insert(conn, table, columns, values, nulls)
 
-    monkeypatch.setattr(write_profile, "insert_rows", failing_once)
+    monkeypatch.setattr(write_profile, "insert_columns", failing_once)
 
     def store(name: str) -> None:
         path = tmp_path / f"{name}.json"

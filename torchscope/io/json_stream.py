@@ -3,9 +3,10 @@
 A trace is one JSON document, ``{..., "traceEvents": [event, event, ...], ...}`` (or a bare ``[event, ...]``), of up
 to several GB. :class:`TraceReader` streams it (through ``zlib`` when it is gzip) and never holds more than a block
 of text and the events decoded from it: each batch is the longest run of whole events in the text read so far,
-decoded by ``orjson`` as one array. A cut is tried where one event ends and the next begins (``}`` ``,`` ``{``);
-``orjson`` only accepts the slice when the cut really is between two events of the array (a ``}`` inside a string
-or a nested object leaves the slice unbalanced), so a wrong guess costs one failed decode, never a wrong event.
+decoded by ``msgspec`` as one array (of dicts, or of the caller's ``msgspec.Struct``: only the fields it names are
+built). A cut is tried where one event ends and the next begins (``}`` ``,`` ``{``); the decoder only accepts the
+slice when the cut really is between two events of the array (a ``}`` inside a string or a nested object leaves the
+slice unbalanced), so a wrong guess costs one failed decode, never a wrong event.
 
 Fields before the events are read first (:attr:`TraceReader.fields`); fields after them (Kineto writes
 ``baseTimeNanoseconds`` and ``traceName`` last) are added when the events end.
@@ -19,6 +20,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+import msgspec
 import orjson
 
 from torchscope.errors import TraceImportError
@@ -33,23 +35,31 @@ _WS = b" \t\r\n"
 _MAX_HEADER = 256 << 20  # a header this large without "traceEvents" is read as one document
 
 
-def invalid_json(where: str, exc: orjson.JSONDecodeError) -> TraceImportError:
+def invalid_json(where: str, exc: Exception) -> TraceImportError:
     """The error for a file that is not valid JSON: bytes that are not UTF-8, or a truncated or corrupt text."""
-    what = "holds bytes that are not UTF-8" if "UTF-8" in str(exc) else "is truncated or corrupt"
+    what = "holds bytes that are not UTF-8" if "utf-8" in str(exc).lower() else "is truncated or corrupt"
     return TraceImportError(f"{where}: not valid JSON, the file {what} ({exc}); {ADVICE}")
+
+
+def malformed_event(where: str, exc: Exception) -> TraceImportError:
+    """The error for a trace event that is not what the trace format says (not a JSON object, say)."""
+    return TraceImportError(f"{where}: malformed trace event ({exc}); {ADVICE}")
 
 
 class TraceReader:
     """The events of the trace at ``path``, in batches; ``fields`` holds its other top-level fields.
 
-    Iterate :meth:`batches` once. Raises :class:`TraceImportError` for a file that is not JSON, is truncated or
-    corrupt (gzip or JSON), or is not a trace. ``position`` and ``size`` (bytes of the file read / in all) drive a
-    progress bar.
+    Iterate :meth:`batches` once. Events are decoded as ``event_type``: plain JSON values by default, or a
+    ``msgspec.Struct`` (every event must then be a JSON object). Raises :class:`TraceImportError` for a file that is
+    not JSON, is truncated or corrupt (gzip or JSON), is not a trace, or holds an event that is not ``event_type``.
+    ``position`` and ``size`` (bytes of the file read / in all) drive a progress bar.
     """
 
-    def __init__(self, path: str | os.PathLike[str], block: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], block: int | None = None, event_type: Any = Any) -> None:
         self.path = os.fspath(path)
         self.block = block or BLOCK
+        self.event_type = event_type
+        self._events = msgspec.json.Decoder(list[event_type])  # type: ignore[valid-type]
         self.fields: dict[str, Any] = {}
         self.size = os.path.getsize(self.path)
         self.position = 0
@@ -188,18 +198,26 @@ class TraceReader:
                 continue
             close = last.start()
             try:
-                events = orjson.loads(b"[" + bytes(buf[pos : close + 1]) + b"]")
-            except orjson.JSONDecodeError:
+                events = self._decode(b"[" + bytes(buf[pos : close + 1]) + b"]")
+            except msgspec.DecodeError:
                 end = close  # not between two events: try the boundary before it
                 tries += 1
                 continue
             return events, last.end() - 1
         return None
 
+    def _decode(self, text: bytes) -> list[Any]:
+        """An array of events; ``msgspec.DecodeError`` when ``text`` is not one JSON array (:class:`TraceImportError`
+        when it is one, but of something else than events)."""
+        try:
+            return self._events.decode(text)
+        except msgspec.ValidationError as exc:
+            raise malformed_event(self.path, exc) from exc
+
     def _finish(self, rest: bytes, bare: bool) -> list[Any]:
         """The events in ``rest`` (the end of the event array), with the fields after the array into ``fields``."""
         close = len(rest)
-        error: orjson.JSONDecodeError | None = None
+        error: msgspec.DecodeError | None = None
         while True:
             close = rest.rfind(b"]", 0, close)
             if close < 0:
@@ -213,8 +231,8 @@ class TraceReader:
             if trailer is None:  # this ] closes something inside an event, or inside a field after the events
                 continue
             try:
-                events = orjson.loads(b"[" + rest[:close] + b"]")
-            except orjson.JSONDecodeError as exc:
+                events = self._decode(b"[" + rest[:close] + b"]")
+            except msgspec.DecodeError as exc:
                 error = error or exc
                 continue
             self.fields.update(trailer)
@@ -238,11 +256,11 @@ class TraceReader:
     def _whole(self, text: bytes) -> Iterator[list[Any]]:
         """A document read whole (no event array found while streaming): its events, or the reason it has none."""
         try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
+            data = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
             raise invalid_json(self.path, exc) from exc
         if isinstance(data, list):
-            yield data
+            yield self._converted(data)
             return
         if not isinstance(data, dict):
             raise TraceImportError(f"{self.path}: not a Chrome/Kineto trace (top level is a {type(data).__name__})")
@@ -250,4 +268,13 @@ class TraceReader:
         if not isinstance(events, list):
             raise TraceImportError(f"{self.path}: JSON without 'traceEvents': not a Chrome/Kineto trace")
         self.fields.update({k: v for k, v in data.items() if k != "traceEvents"})
-        yield events
+        yield self._converted(events)
+
+    def _converted(self, events: list[Any]) -> list[Any]:
+        """Events read as plain JSON values, as ``event_type``."""
+        if self.event_type is Any:
+            return events
+        try:
+            return msgspec.convert(events, list[self.event_type])  # type: ignore[name-defined]
+        except msgspec.ValidationError as exc:
+            raise malformed_event(self.path, exc) from exc

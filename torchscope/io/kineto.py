@@ -13,12 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
-from torchscope.io.json_stream import ADVICE, TraceReader, invalid_json
+from torchscope.io.json_stream import ADVICE, TraceReader, invalid_json, malformed_event
 from torchscope.storage.profile.records import NO_INT, NO_INT32, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
@@ -41,6 +42,50 @@ _DEVICE_KEYS = _HOST_KEYS | frozenset(("device", "stream", *_DETAIL_KEYS))
 _MEMORY_KEYS = frozenset(("Total Reserved", "Total Allocated", "Bytes", "Device Id", "Device Type", "Addr"))
 _TRACE_KEYS = frozenset(("traceEvents", "deviceProperties"))
 """Top-level fields kept apart; every other one is kept in the profile's info (baseTimeNanoseconds too)."""
+
+
+_UNSET = msgspec.UNSET
+
+
+class TraceEvent(msgspec.Struct, gc=False):
+    """One trace event, as decoded: only the fields torchscope reads (a dict per event would cost twice as much).
+
+    A field the event does not have is ``msgspec.UNSET``, except ``ph``, ``cat``, ``dur`` and ``s``, which read as
+    the trace format's defaults (an event with none of those is as one that says so). Fields come in the order
+    torch.profiler writes a metadata event's, which are kept as dicts (:func:`_as_dict`).
+    """
+
+    ph: Any = None
+    name: Any = _UNSET
+    ts: Any = _UNSET
+    pid: Any = _UNSET
+    tid: Any = _UNSET
+    args: Any = None
+    cat: Any = None
+    dur: Any = 0
+    s: Any = "t"
+    id: Any = _UNSET
+
+
+_DEFAULTS = {"ph": None, "args": None, "cat": None, "dur": 0, "s": "t"}
+
+
+def _as_dict(event: TraceEvent) -> dict[str, Any]:
+    """A decoded event as the JSON object it was (keys beyond :class:`TraceEvent`'s fields are not kept, nor a
+    field that only says its default)."""
+    values = ((f, getattr(event, f)) for f in event.__struct_fields__)
+    return {f: v for f, v in values if v is not _UNSET and not (f in _DEFAULTS and v == _DEFAULTS[f])}
+
+
+def _given(value: Any, field: str) -> Any:
+    """``value`` of a required field; KeyError (reported as "a trace event has no ... field") when it is unset."""
+    if value is _UNSET:
+        raise KeyError(field)
+    return value
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is _UNSET else value
 
 
 def read_bytes(path: str) -> bytes:
@@ -79,6 +124,10 @@ def decode_trace(data: Any, where: str) -> TraceColumns:
         events, fields = data, {}
     else:
         raise TraceImportError(f"{where}: not a Chrome/Kineto trace (top level is a {type(data).__name__})")
+    try:
+        events = msgspec.convert(events, list[TraceEvent])
+    except msgspec.ValidationError as exc:
+        raise malformed_event(where, exc) from exc
     decoder = TraceDecoder(where)
     decoder.feed(events)
     batch = decoder.take()
@@ -93,7 +142,7 @@ def stream_trace(
     Memory stays at a block of text and its events whatever the file's size (see :mod:`torchscope.io.json_stream`).
     ``on_read(bytes read, file size)`` is called after each batch.
     """
-    reader = TraceReader(path, block)
+    reader = TraceReader(path, block, TraceEvent)
     decoder = TraceDecoder(path)
     for events in reader.batches():
         decoder.feed(events)
@@ -148,8 +197,8 @@ class TraceDecoder:
         self.new_names = len(self.names)
         self.new_infos = len(self.infos)
 
-    def feed(self, events: list[Any]) -> None:
-        """Decode ``events`` (decoded JSON values); :class:`TraceImportError` for malformed ones."""
+    def feed(self, events: list[TraceEvent]) -> None:
+        """Decode ``events``; :class:`TraceImportError` for malformed ones."""
         try:
             self._decode(events)
         except KeyError as exc:
@@ -162,6 +211,7 @@ class TraceDecoder:
     def _lane(self, key: tuple[Any, Any]) -> int:
         lane = self.lanes.get(key)
         if lane is None:
+            _given(key[0], "pid"), _given(key[1], "tid")
             lane = self.lanes[key] = len(self.lane_rows)
             self.lane_rows.append([key[0], key[1], None, None, None, None, False])
         return lane
@@ -172,7 +222,7 @@ class TraceDecoder:
             idx = self.infos[text] = len(self.infos)
         return idx
 
-    def _decode(self, events: list[Any]) -> None:
+    def _decode(self, events: list[TraceEvent]) -> None:
         lanes, lane_rows, names, new_lane = self.lanes, self.lane_rows, self.names, self._lane
         info_of = self._info
         lane_add, kind_add, name_add = self.lane_l.append, self.kind_l.append, self.name_l.append
@@ -184,19 +234,19 @@ class TraceDecoder:
         kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
         device_kinds = DEVICE_KINDS
-        ended: list[dict[str, Any]] = []  # B/E pairs of plain Chrome traces, as X events (decoded after the batch)
+        ended: list[TraceEvent] = []  # B/E pairs of plain Chrome traces, as X events (decoded after the batch)
         base = self.count
         for e in _with_ended(events, ended):
-            ph = e.get("ph")
+            ph = e.ph
             if ph == "X":
-                key = (e["pid"], e["tid"])
+                key = (e.pid, e.tid)
                 lane = lanes.get(key)
                 if lane is None:
                     lane = new_lane(key)
-                cat = e.get("cat")
+                cat = e.cat
                 kind = cat_kind.get(cat, _OTHER)
-                name = e["name"]
-                args = e.get("args")
+                name = e.name
+                args = e.args
                 corr = ext = NO_INT
                 info = -1
                 if args:
@@ -241,24 +291,24 @@ class TraceDecoder:
                     info = info_of(str(cat))
                 idx = names.get(name)
                 if idx is None:
-                    idx = names[name] = len(names)
+                    idx = names[_given(name, "name")] = len(names)
                 lane_add(lane)
                 kind_add(kind)
                 name_add(idx)
-                ts_add(e["ts"])
-                dur_add(e.get("dur", 0))
+                ts_add(e.ts)
+                dur_add(e.dur)
                 corr_add(corr)
                 ext_add(ext)
                 info_add(info)
             elif ph == "i" or ph == "I":
-                key = (e.get("pid", ""), e.get("tid", ""))
+                key = (_or(e.pid, ""), _or(e.tid, ""))
                 lane = lanes.get(key)
                 if lane is None:
                     lane = new_lane(key)
-                name = e["name"]
-                args = e.get("args") or {}
+                name = _given(e.name, "name")
+                args = e.args or {}
                 if name == "[memory]":
-                    self.memory.append(_memory(lane, e["ts"], args))
+                    self.memory.append(_memory(lane, _given(e.ts, "ts"), args))
                     continue
                 if len(args) > ("External id" in args):
                     args_seq(base + kind_count())
@@ -269,32 +319,34 @@ class TraceDecoder:
                 lane_add(lane)
                 kind_add(_INSTANT)
                 name_add(idx)
-                ts_add(e["ts"])
+                ts_add(e.ts)
                 dur_add(0)
                 corr_add(NO_INT)
                 ext_add(args.get("External id", NO_INT))
-                scope = e.get("s", "t")  # instant scope: g(lobal), p(rocess), t(hread)
+                scope = e.s  # instant scope: g(lobal), p(rocess), t(hread)
                 info_add(info_of(scope if type(scope) is str else str(scope)))
             elif ph == "B":
-                self.open_slices.setdefault((e["pid"], e["tid"]), []).append(e)
+                self.open_slices.setdefault((_given(e.pid, "pid"), _given(e.tid, "tid")), []).append(e)
             elif ph == "E":
-                stack = self.open_slices.get((e["pid"], e["tid"]))
+                stack = self.open_slices.get((_given(e.pid, "pid"), _given(e.tid, "tid")))
                 if stack:  # an unmatched end (the trace started inside a slice) is dropped
                     begin = stack.pop()
-                    args = {**(begin.get("args") or {}), **(e.get("args") or {})}
-                    ended.append({**begin, "ph": "X", "dur": e["ts"] - begin["ts"], "args": args})
-            elif (ph == "s" or ph == "f") and e.get("cat") == "fwdbwd" and "id" in e:
-                self.flows.append((e["id"], ph, (e.get("pid"), e.get("tid")), e["ts"]))
+                    args = {**(begin.args or {}), **(e.args or {})}
+                    dur = _given(e.ts, "ts") - _given(begin.ts, "ts")
+                    ended.append(msgspec.structs.replace(begin, ph="X", dur=dur, args=args))
+            elif (ph == "s" or ph == "f") and e.cat == "fwdbwd" and e.id is not _UNSET:
+                self.flows.append((e.id, ph, (_or(e.pid, None), _or(e.tid, None)), _given(e.ts, "ts")))
             elif ph == "M":
-                self.metadata.append(e)
-                args = e.get("args") or {}
-                meta = e.get("name")
+                self.metadata.append(_as_dict(e))
+                args = e.args or {}
+                meta = _or(e.name, None)
+                key = (_or(e.pid, None), _or(e.tid, None))
                 if meta == "thread_name":
-                    self.labels[(e.get("pid"), e.get("tid"))] = str(args.get("name", "")).strip()
+                    self.labels[key] = str(args.get("name", "")).strip()
                 elif meta == "process_name":
-                    self.process_labels[e.get("pid")] = str(args.get("name", "")).strip()
+                    self.process_labels[key[0]] = str(args.get("name", "")).strip()
                 elif meta == "thread_sort_index":
-                    self.sorts[(e.get("pid"), e.get("tid"))] = args.get("sort_index")
+                    self.sorts[key] = args.get("sort_index")
             else:  # counters, async and sample events, other flows: not stored, counted in the profile's info
                 self.skipped[ph if type(ph) is str else repr(ph)[:20]] += 1
 
@@ -477,6 +529,8 @@ def _floats(values: list[Any], field: str, where: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
+        if any(v is _UNSET for v in values):
+            raise TraceImportError(f"{where}: a trace event has no '{field}' field; {ADVICE}") from exc
         raise TraceImportError(f"{where}: an event's '{field}' is not a number ({exc}); {ADVICE}") from exc
     if array.ndim != 1 or not np.isfinite(array).all():
         bad = next((v for v in values if not _number(v)), None)
@@ -530,7 +584,7 @@ def _memory_row(row: tuple[Any, ...], ts: int, where: str) -> tuple[Any, ...]:
             _int_or_none(reserved, _INT64), extra)  # fmt: skip
 
 
-def _with_ended(events: list[Any], ended: list[dict[str, Any]]) -> Any:
+def _with_ended(events: list[TraceEvent], ended: list[TraceEvent]) -> Any:
     """The events, then the X events made from B/E pairs while iterating them."""
     yield from events
     while ended:
