@@ -33,6 +33,7 @@ _EVENTS_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
 _CUT = re.compile(rb"\}\s*,\s*\{")
 _WS = b" \t\r\n"
 _MAX_HEADER = 256 << 20  # a header this large without "traceEvents" is read as one document
+_TAIL = 64 << 10
 
 
 def invalid_json(where: str, exc: Exception) -> TraceImportError:
@@ -169,8 +170,8 @@ class TraceReader:
                 events, after = cut
                 if events:
                     yield events
-                del buf[:after]
-                pos = 0
+                del buf[: after - 1]  # keep the byte before the next event: it frames the next slice (_framed)
+                pos = 1
                 continue
             if not eof and more():
                 continue
@@ -185,7 +186,7 @@ class TraceReader:
         if len(buf) - pos < self.block // 2:
             return None  # read on: decode in large slices
         end = len(buf)
-        window = max(pos, end - (1 << 20))
+        window = max(pos, end - _TAIL)  # the last boundary is near the end: look there first
         tries = 0
         while tries < 8:
             last = None
@@ -194,11 +195,11 @@ class TraceReader:
             if last is None:
                 if window == pos:
                     return None
-                window = max(pos, window - (4 << 20))
+                window = max(pos, end - 4 * (end - window))
                 continue
             close = last.start()
             try:
-                events = self._decode(b"[" + bytes(buf[pos : close + 1]) + b"]")
+                events = self._framed(buf, pos - 1, close + 1)
             except msgspec.DecodeError:
                 end = close  # not between two events: try the boundary before it
                 tries += 1
@@ -206,7 +207,18 @@ class TraceReader:
             return events, last.end() - 1
         return None
 
-    def _decode(self, text: bytes) -> list[Any]:
+    def _framed(self, buf: bytearray, before: int, after: int) -> list[Any]:
+        """The events between ``before`` and ``after`` (exclusive) in ``buf``, decoded where they lie: the two bytes
+        at ``before`` and ``after`` (a separator, whitespace) stand in for the array's brackets for the moment."""
+        saved = buf[before], buf[after]
+        buf[before], buf[after] = 0x5B, 0x5D  # [ ]
+        try:
+            with memoryview(buf) as view, view[before : after + 1] as text:
+                return self._decode(text)
+        finally:
+            buf[before], buf[after] = saved
+
+    def _decode(self, text: bytes | memoryview) -> list[Any]:
         """An array of events; ``msgspec.DecodeError`` when ``text`` is not one JSON array (:class:`TraceImportError`
         when it is one, but of something else than events)."""
         try:
