@@ -479,7 +479,7 @@ def kernel_table(conn: Connection, profile_id: int) -> pd.DataFrame:
             "SELECT n.name, COUNT(*), SUM(e.dur), MIN(e.dur), MAX(e.dur), AVG(d.occupancy), AVG(d.registers), "
             "AVG(d.blocks_per_sm) FROM profile_events e JOIN profile_lanes l ON l.id = e.lane_id "
             "JOIN names n ON n.id = e.name_id LEFT JOIN profile_event_details d ON d.event_id = e.id "
-            "WHERE l.profile_id = :p AND e.kind IN (:k, :c) GROUP BY n.name"
+            "WHERE l.profile_id = :p AND l.kind = 'device' AND e.kind IN (:k, :c) GROUP BY n.name"
         ),
         {"p": profile_id, "k": _K["kernel"], "c": _K["collective"]},
     ).all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from torchscope.storage.profile.schema import (
     profiles,
 )
 from torchscope.storage.profile.records import NO_INT, NO_INT32, EventBatch, TraceColumns, TraceMeta
-from torchscope.storage.timeline.build import build_timeline
+from torchscope.storage.timeline.build import compute_timeline, store_timeline, timeline_inputs
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -232,60 +233,30 @@ class ProfileBuilder:
 
         name_id = name_map[self._take("name")[order]]
         info_id = info_map[self._take("info")[order]]
-        corr, ext, typed = self._take("corr"), self._take("ext"), self._take("typed")
-        lane_ids = lane + self.lane_base
-        nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
-                 **dict.fromkeys(EVENT_COLUMNS[-typed.shape[1] :], NO_INT32)}  # fmt: skip
-        block = np.empty((min(CHUNK, n), len(EVENT_COLUMNS)), dtype=np.int64)
-        for lo in range(0, n, CHUNK):
-            hi = min(lo + CHUNK, n)
-            pick = order[lo:hi]
-            rows = block[: hi - lo]
-            rows[:, 0] = np.arange(base + lo, base + hi)
-            for column, values in enumerate((lane_ids, kind, name_id, level, start, dur, parent), 1):
-                rows[:, column] = values[lo:hi]
-            rows[:, 8], rows[:, 9], rows[:, 10], rows[:, 11] = corr[pick], link[lo:hi], ext[pick], info_id[lo:hi]
-            rows[:, 12:] = typed[pick]
-            insert_columns(conn, profile_events, EVENT_COLUMNS, rows, nulls)
-            if self.progress:
-                self.progress(hi - lo)
-        del corr, ext, typed, lane_ids
-
-        if self.detail_seqs or self.arg_seqs:
-            position = np.empty(n, dtype=order.dtype)
-            position[order] = np.arange(n, dtype=order.dtype)
-            seqs = np.union1d(np.concatenate(self.detail_seqs or [[]]), np.concatenate(self.arg_seqs or [[]]))
-            seqs = seqs.astype(np.int64)
-            STAGE_IDS.create(conn)
-            stored_ids = position[seqs].astype(np.int64) + base
-            insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), stored_ids.tolist())))
-            del position, seqs, stored_ids
-            cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
-            if self.detail_seqs:
-                conn.exec_driver_sql(
-                    f"INSERT INTO profile_event_details ({', '.join(DETAIL_COLUMNS)}) SELECT m.id, {cols} "
-                    "FROM torchscope_stage_details s JOIN torchscope_stage_ids m ON m.seq = s.seq"
-                )
-            if self.arg_seqs:
-                conn.exec_driver_sql(
-                    "INSERT INTO profile_event_args (event_id, args) SELECT m.id, s.args "
-                    "FROM torchscope_stage_args s JOIN torchscope_stage_ids m ON m.seq = s.seq"
-                )
-            _drop_stage(conn)
-        if meta.flows:
-            flows = [(fid, phase, int(renumber[ln]), ts) for fid, phase, ln, ts in meta.flows]
-            flow_rows = _flow_rows(flows, len(lanes), self.profile_id, lane, start, dur, parent, base, t0)
-            insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
-        if self.memory_events:  # times relative to the profile's start; lanes from placeholders to their ids
-            cases = " ".join(f"WHEN :o{i} THEN :n{i}" for i in range(len(self.memory_lanes)))
-            params = {"t0": t0, "p": self.profile_id}
-            for i, old in enumerate(sorted(self.memory_lanes)):
-                params[f"o{i}"], params[f"n{i}"] = -1 - old, self.lane_base + int(renumber[old])
-            sql = f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"
-            conn.execute(text(sql), params)
+        timeline_in = timeline_inputs(conn, self.profile_id)
+        fetch = _stored_rows(base, start, dur, kind, name_id, parent)
+        with ThreadPoolExecutor(1, thread_name_prefix="torchscope-timeline") as pool:
+            # the timeline tables are computed from these arrays (no database) while the events go in: numpy and
+            # SQLite each let go of the GIL for most of their time
+            timeline = pool.submit(compute_timeline, *timeline_in, fetch)
+            stored = {"lane_id": lane + self.lane_base, "kind": kind, "name_id": name_id, "level": level,
+                      "start": start, "dur": dur, "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
+            self._insert_events(order, stored)
+            del stored
+            self._store_staged(order)
+            if meta.flows:
+                flows = [(fid, phase, int(renumber[ln]), ts) for fid, phase, ln, ts in meta.flows]
+                flow_rows = _flow_rows(flows, len(lanes), self.profile_id, lane, start, dur, parent, base, t0)
+                insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
+            if self.memory_events:  # times relative to the profile's start; lanes from placeholders to their ids
+                cases = " ".join(f"WHEN :o{i} THEN :n{i}" for i in range(len(self.memory_lanes)))
+                params = {"t0": t0, "p": self.profile_id}
+                for i, old in enumerate(sorted(self.memory_lanes)):
+                    params[f"o{i}"], params[f"n{i}"] = -1 - old, self.lane_base + int(renumber[old])
+                sql = f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"
+                conn.execute(text(sql), params)
+        store_timeline(conn, self.profile_id, timeline.result())
         del level, order
-
-        build_timeline(conn, self.profile_id, _stored_rows(base, start, dur, kind, name_id, parent))
         if self.keep_frames:  # lanes are numbered host, then device: each kind's events are one slice, not copied
             hosts, devices = lane_kinds.count("host"), lane_kinds.count("device")
             first_device, first_other = np.searchsorted(lane, [hosts, hosts + devices])
@@ -301,6 +272,53 @@ class ProfileBuilder:
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
             "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(lanes),
         }  # fmt: skip
+
+    def _insert_events(self, order: np.ndarray, stored: dict[str, np.ndarray]) -> None:
+        """Insert the events in stored order (event ``i`` gets id ``event_base + i``): ``stored`` holds the columns
+        computed in that order; corr, ext id and the typed args are taken from the builder (``order`` picks them)."""
+        conn, n, base = self.conn, self.n, self.event_base
+        corr, ext, typed = self._take("corr"), self._take("ext"), self._take("typed")
+        nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
+                 **dict.fromkeys(EVENT_COLUMNS[-typed.shape[1] :], NO_INT32)}  # fmt: skip
+        block = np.empty((min(CHUNK, n), len(EVENT_COLUMNS)), dtype=np.int64)
+        for lo in range(0, n, CHUNK):
+            hi = min(lo + CHUNK, n)
+            pick = order[lo:hi]
+            rows = block[: hi - lo]
+            rows[:, 0] = np.arange(base + lo, base + hi)
+            for column, name in enumerate(("lane_id", "kind", "name_id", "level", "start", "dur", "parent"), 1):
+                rows[:, column] = stored[name][lo:hi]
+            rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
+            rows[:, 11], rows[:, 12:] = stored["info_id"][lo:hi], typed[pick]
+            insert_columns(conn, profile_events, EVENT_COLUMNS, rows, nulls)
+            if self.progress:
+                self.progress(hi - lo)
+
+    def _store_staged(self, order: np.ndarray) -> None:
+        """Move the staged kernel details and other args to their events' ids (``order``: trace index by id)."""
+        if not self.detail_seqs and not self.arg_seqs:
+            return
+        conn = self.conn
+        position = np.empty(self.n, dtype=order.dtype)
+        position[order] = np.arange(self.n, dtype=order.dtype)
+        seqs = np.union1d(np.concatenate(self.detail_seqs or [[]]), np.concatenate(self.arg_seqs or [[]]))
+        seqs = seqs.astype(np.int64)
+        STAGE_IDS.create(conn)
+        stored_ids = position[seqs].astype(np.int64) + self.event_base
+        insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), stored_ids.tolist())))
+        del position, seqs, stored_ids
+        cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
+        if self.detail_seqs:
+            conn.exec_driver_sql(
+                f"INSERT INTO profile_event_details ({', '.join(DETAIL_COLUMNS)}) SELECT m.id, {cols} "
+                "FROM torchscope_stage_details s JOIN torchscope_stage_ids m ON m.seq = s.seq"
+            )
+        if self.arg_seqs:
+            conn.exec_driver_sql(
+                "INSERT INTO profile_event_args (event_id, args) SELECT m.id, s.args "
+                "FROM torchscope_stage_args s JOIN torchscope_stage_ids m ON m.seq = s.seq"
+            )
+        _drop_stage(conn)
 
     def _steps(self) -> list[int]:
         """The ProfilerStep#N numbers of the trace's step annotations."""

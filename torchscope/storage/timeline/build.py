@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,15 @@ Fetch = Callable[[int, int, int], np.ndarray]
 parent`` (the parent's position in the lane, -1 for none): see :func:`_read_chunk`."""
 
 
+@dataclass
+class TimelineRows:
+    """A profile's timeline tables as computed (:func:`compute_timeline`), before they are stored."""
+
+    tiles: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # (shift, tile, lane id, cells)
+    lanes: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)  # (lane id, row0, rows, finest, depth)
+    names: list[tuple[Any, ...]] = field(default_factory=list)  # (lane id, name id, calls, first, last, min, max)
+
+
 def build_timeline(conn: Connection, profile_id: int, fetch: Fetch | None = None) -> None:
     """Write ``timeline_lanes``, ``timeline_tiles`` and ``timeline_names`` of a stored profile (replacing any).
 
@@ -46,6 +56,13 @@ def build_timeline(conn: Connection, profile_id: int, fetch: Fetch | None = None
     memory (the importer still holds them); by default they are read back from the database.
     """
     profile_id = int(profile_id)
+    lanes, first_id, duration = timeline_inputs(conn, profile_id)
+    rows = compute_timeline(lanes, first_id, duration, fetch or functools.partial(_read_chunk, conn))
+    store_timeline(conn, profile_id, rows)
+
+
+def timeline_inputs(conn: Connection, profile_id: int) -> tuple[pd.DataFrame, int, int]:
+    """What :func:`compute_timeline` needs of a stored profile: its lanes, first event id and duration."""
     meta = conn.execute(
         select(profiles.c.first_event_id, profiles.c.duration_ns).where(profiles.c.id == profile_id)
     ).one()
@@ -57,34 +74,46 @@ def build_timeline(conn: Connection, profile_id: int, fetch: Fetch | None = None
         ).all(),
         columns=_LANE_COLUMNS,
     )
-    for table in (timeline_lanes, timeline_tiles, timeline_names):
-        conn.execute(delete(table).where(table.c.profile_id == profile_id))
-    top = max(int(meta.duration_ns), 1).bit_length()  # one bin of 2**top ns holds the whole profile
     first_id = meta.first_event_id
     if first_id is None:  # stored before profiles recorded it: the first lane's lowest id (the reads need it)
         first_id = _lowest_id(conn, profile_id, lanes)
-    first_id = int(first_id)
-    rows, finest, depths, names = [], [], [], []
+    return lanes, int(first_id), int(meta.duration_ns)
+
+
+def compute_timeline(lanes: pd.DataFrame, first_id: int, duration: int, fetch: Fetch) -> TimelineRows:
+    """The timeline tables of a profile whose ``lanes`` (rows of profile_lanes, by id) hold events ``first_id ..``,
+    read through ``fetch``. Touches no database: it can run beside the insert of the events it reads."""
+    top = max(duration, 1).bit_length()  # one bin of 2**top ns holds the whole profile
+    out = TimelineRows()
+    counts, finest, depths, names = [], [], [], []
     for lane in lanes.itertuples(index=False):
         count = int(lane.event_count)
-        start, dur, depth, lane_names = _read_lane(conn, first_id, count, lane.kind == "device", fetch)
+        start, dur, depth, lane_names = _read_lane(first_id, count, lane.kind == "device", fetch)
         first_id += count
         names.append(lane_names)
         levels = pyramid(depth, start, dur, top)
-        insert_rows(conn, timeline_tiles, ("profile_id", "shift", "tile", "lane_id", "cells"),
-                    [(profile_id, s, t, int(lane.id), blob) for s, t, blob in levels])  # fmt: skip
-        rows.append(int(depth.max()) + 1 if count else 1)
+        out.tiles.extend((s, t, int(lane.id), blob) for s, t, blob in levels)
+        counts.append(int(depth.max()) + 1 if count else 1)
         finest.append(min((s for s, _, _ in levels), default=top))
         depths.append(tiles.encode_depth(depth))
-    layout = lod.lane_layout(lanes, np.array(rows, dtype=np.int64))
+    layout = lod.lane_layout(lanes, np.array(counts, dtype=np.int64))
     row0 = dict(zip(layout["id"].tolist(), layout["row0"].tolist()))
+    out.lanes = [(int(i), int(row0[int(i)]), r, f, d) for i, r, f, d in zip(lanes["id"], counts, finest, depths)]
+    out.names = [(int(lane_id), *row) for lane_id, part in zip(lanes["id"], names) for row in zip(*(c.tolist() for c in part))]
+    return out
+
+
+def store_timeline(conn: Connection, profile_id: int, rows: TimelineRows) -> None:
+    """Replace the stored timeline tables of ``profile_id`` with ``rows``."""
+    for table in (timeline_lanes, timeline_tiles, timeline_names):
+        conn.execute(delete(table).where(table.c.profile_id == profile_id))
+    insert_rows(conn, timeline_tiles, ("profile_id", "shift", "tile", "lane_id", "cells"),
+                [(profile_id, *row) for row in rows.tiles])  # fmt: skip
     insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth"),
-                [(int(i), profile_id, int(row0[int(i)]), r, f, d)
-                 for i, r, f, d in zip(lanes["id"], rows, finest, depths)])  # fmt: skip
+                [(lane_id, profile_id, *rest) for lane_id, *rest in rows.lanes])  # fmt: skip
     insert_rows(conn, timeline_names, ("profile_id", "lane_id", "name_id", "calls", "first_start", "last_end",
                                        "min_level", "max_level"),
-                [(profile_id, int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
-                 for row in zip(*(c.tolist() for c in part))])  # fmt: skip
+                [(profile_id, *row) for row in rows.names])  # fmt: skip
 
 
 def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:
@@ -129,11 +158,9 @@ def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> 
 
 
 def _read_lane(
-    conn: Connection, first_id: int, count: int, device: bool, fetch: Fetch | None = None
+    first_id: int, count: int, device: bool, fetch: Fetch
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans."""
-    if fetch is None:
-        fetch = functools.partial(_read_chunk, conn)
     start = np.empty(count, dtype=np.int64)
     dur = np.empty(count, dtype=np.int64)
     depth = np.zeros(count, dtype=np.int16)
