@@ -8,10 +8,12 @@ shifted past the previous one, with its correlation / External / flow ids and ``
 so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
 
 For each N it prints: ``torchscope import`` wall time, events/s and peak memory (PSS of the import's whole process
-tree, sampled every 20 ms); at the smallest N also the bare minimum (``bare_minimum.py``: gunzip + orjson + sqlite3
-executemany of one tuple per event, in memory, in a subprocess) and our ratio to it; the database size against the uncompressed JSON; and the
-server time of the store reads each page's first paint makes (profile overview, operators, kernels, modules,
-memory; the timeline's first window), each page in a fresh read-only process so nothing is cached.
+tree, sampled every 20 ms in a second run: sampling costs CPU, so the time comes from a run without it); at the
+smallest N also the bare minimum (``bare_minimum.py``: gunzip + orjson + sqlite3 executemany of one tuple per event,
+in memory, in a subprocess, timed and sampled the same way) and our ratio to it; the database size against the
+uncompressed JSON; and the server time of the store reads each page's first paint makes (profile overview,
+operators, kernels, modules, memory; the timeline's first window), each page in a fresh read-only process so nothing
+is cached.
 """
 
 from __future__ import annotations
@@ -106,21 +108,24 @@ def tile(trace: dict, events: int, out: Path) -> int:
     return written + len(meta)
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, str]:
-    """Run ``cmd``; its wall seconds, its peak memory and its output.
+def run_measured(cmd: list[str], memory: bool = False) -> tuple[float, int, str]:
+    """Run ``cmd``; its wall seconds, with ``memory`` its peak memory (else 0), and its output.
 
-    Memory is the proportional set size (PSS) summed over the process tree: a forked decode worker shares pages
-    with the importer, which a sum of RSS would count twice."""
+    Memory is the proportional set size (PSS) summed over the process tree, sampled every 20 ms: a forked decode
+    worker shares pages with the importer, which a sum of RSS would count twice. Reading a process's PSS walks its
+    page tables (about 3.5 ms for 1 GB here), so the sampler takes a good share of a core: time a command in a run
+    without it."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
-        try:
-            total = sum(p.memory_full_info().pss for p in [root, *root.children(recursive=True)])
-            peak = max(peak, total)
-        except psutil.Error:
-            pass
+        if memory:
+            try:
+                total = sum(p.memory_full_info().pss for p in [root, *root.children(recursive=True)])
+                peak = max(peak, total)
+            except psutil.Error:
+                pass
         time.sleep(0.02)
     out = proc.stdout.read().decode()  # type: ignore[union-attr]
     if proc.returncode:
@@ -199,7 +204,11 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     exe = str(Path(sys.executable).with_name("torchscope"))
-    wall, rss, _ = run_measured([exe, "import", str(src), "--db", str(db), "--no-progress"])
+    command = [exe, "import", str(src), "--db", str(db), "--no-progress"]
+    _, rss, _ = run_measured(command, memory=True)  # the memory of one run, the time of another (see run_measured)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    wall, _, _ = run_measured(command)
     line = (f"{count:>10,} events: import {wall:6.1f} s = {count / wall / 1e3:5.0f}k events/s, peak memory "
             f"{rss / 2**30:4.2f} GiB; store {db_size(db) / 1e6:7.1f} MB = {db_size(db) / raw:.2f} of "
             f"{raw / 1e6:.0f} MB JSON")  # fmt: skip
@@ -207,8 +216,11 @@ def measure(n: int, trace: dict, work: Path, bare: bool) -> None:
         bare_db = work / "bare.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{bare_db}{suffix}").unlink(missing_ok=True)
-        bwall, brss, _ = run_measured([sys.executable, str(Path(__file__).with_name("bare_minimum.py")), str(src),
-                                            str(bare_db)])
+        command = [sys.executable, str(Path(__file__).with_name("bare_minimum.py")), str(src), str(bare_db)]
+        _, brss, _ = run_measured(command, memory=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{bare_db}{suffix}").unlink(missing_ok=True)
+        bwall, _, _ = run_measured(command)
         line += f"\n{'':>18}bare minimum {bwall:6.1f} s (peak {brss / 2**30:.2f} GiB): ours / bare = {wall / bwall:.2f}"
     print(line, flush=True)
     times = []

@@ -172,14 +172,31 @@ def test_ctrl_c_during_an_import_leaves_the_store_as_it_was(cpu_trace, tmp_path)
         assert store.profiles()["event_count"].tolist() == [_events_table(db).shape[0]]
 
 
-def test_the_timeline_built_from_the_imported_arrays_equals_one_built_from_the_stored_events(cpu_trace, tmp_path):
+@pytest.mark.parametrize("large_lane", [None, 100], ids=["beside-the-insert", "large-lanes-after-it"])
+def test_the_timeline_built_from_the_imported_arrays_equals_one_built_from_the_stored_events(
+    cpu_trace, tmp_path, monkeypatch, large_lane
+):
     import sqlite3
+    import threading
 
     from torchscope.storage.engine import open_engine
+    from torchscope.storage.timeline import build
     from torchscope.storage.timeline.build import build_timeline
 
+    waits = []
+    if large_lane is not None:  # lanes above 100 events: their pyramid waits until the events are inserted
+        monkeypatch.setattr(build, "LARGE_LANE", large_lane)
+        compute = build.compute_timeline
+
+        def watched(*args):  # type: ignore[no-untyped-def]
+            *rest, before_large = args
+            return compute(*rest, lambda: waits.append(before_large()))
+
+        monkeypatch.setattr("torchscope.storage.profile.writes.compute_timeline", watched)
     db = tmp_path / "t.db"
-    import_path(db, cpu_trace)  # built from the importer's arrays
+    import_path(db, cpu_trace)  # built from the importer's arrays, in a thread beside the insert
+    assert waits == ([] if large_lane is None else [True])  # Event.wait returns True once the insert has ended
+    assert not [t for t in threading.enumerate() if t.name.startswith("torchscope-timeline")]  # joined, not idle
 
     def tables() -> dict[str, list]:
         with sqlite3.connect(db) as conn:

@@ -6,6 +6,7 @@ Used inside one transaction, by the writer thread (live profiles) and by ``torch
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -235,13 +236,18 @@ class ProfileBuilder:
         info_id = info_map[self._take("info")[order]]
         timeline_in = timeline_inputs(conn, self.profile_id)
         fetch = _stored_rows(base, start, dur, kind, name_id, parent)
+        inserted = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="torchscope-timeline") as pool:
             # the timeline tables are computed from these arrays (no database) while the events go in: numpy and
-            # SQLite each let go of the GIL for most of their time
-            timeline = pool.submit(compute_timeline, *timeline_in, fetch)
-            stored = {"lane_id": lane + self.lane_base, "kind": kind, "name_id": name_id, "level": level,
-                      "start": start, "dur": dur, "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
-            self._insert_events(order, stored)
+            # SQLite each let go of the GIL for most of their time. A large lane waits for the insert to end (its
+            # pyramid's temporaries then take the place of the trace ids the insert frees): memory stays bounded.
+            timeline = pool.submit(compute_timeline, *timeline_in, fetch, inserted.wait)
+            stored = {"lane": lane, "kind": kind, "name_id": name_id, "level": level, "start": start, "dur": dur,
+                      "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
+            try:
+                self._insert_events(order, stored)
+            finally:
+                inserted.set()
             del stored
             self._store_staged(order)
             if meta.flows:
@@ -286,7 +292,9 @@ class ProfileBuilder:
             pick = order[lo:hi]
             rows = block[: hi - lo]
             rows[:, 0] = np.arange(base + lo, base + hi)
-            for column, name in enumerate(("lane_id", "kind", "name_id", "level", "start", "dur", "parent"), 1):
+            rows[:, 1] = stored["lane"][lo:hi]
+            rows[:, 1] += self.lane_base
+            for column, name in enumerate(("kind", "name_id", "level", "start", "dur", "parent"), 2):
                 rows[:, column] = stored[name][lo:hi]
             rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
             rows[:, 11], rows[:, 12:] = stored["info_id"][lo:hi], typed[pick]

@@ -31,6 +31,8 @@ CELL_RATIO = 1 / 2
 answered from raw events, which at that zoom are few per pixel."""
 MIN_SHIFT = 10
 """Finest level ever stored: bins of 1.024 µs."""
+LARGE_LANE = 1 << 20
+"""A lane this large takes about 50 bytes an event while its pyramid is built (``compute_timeline``)."""
 
 _LANE_COLUMNS = ["id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count"]
 
@@ -80,14 +82,23 @@ def timeline_inputs(conn: Connection, profile_id: int) -> tuple[pd.DataFrame, in
     return lanes, int(first_id), int(meta.duration_ns)
 
 
-def compute_timeline(lanes: pd.DataFrame, first_id: int, duration: int, fetch: Fetch) -> TimelineRows:
+def compute_timeline(
+    lanes: pd.DataFrame, first_id: int, duration: int, fetch: Fetch, before_large: Callable[[], object] | None = None
+) -> TimelineRows:
     """The timeline tables of a profile whose ``lanes`` (rows of profile_lanes, by id) hold events ``first_id ..``,
-    read through ``fetch``. Touches no database: it can run beside the insert of the events it reads."""
+    read through ``fetch``. Touches no database: it can run beside the insert of the events it reads.
+
+    ``before_large`` is called before a lane of more than :data:`LARGE_LANE` events (once): it can wait for memory
+    that the caller is about to free.
+    """
     top = max(duration, 1).bit_length()  # one bin of 2**top ns holds the whole profile
     out = TimelineRows()
     counts, finest, depths, names = [], [], [], []
     for lane in lanes.itertuples(index=False):
         count = int(lane.event_count)
+        if count > LARGE_LANE and before_large is not None:
+            before_large()
+            before_large = None
         start, dur, depth, lane_names = _read_lane(first_id, count, lane.kind == "device", fetch)
         first_id += count
         names.append(lane_names)
