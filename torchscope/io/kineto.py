@@ -1,14 +1,12 @@
 """Decoding a Chrome / Kineto trace into numpy columns, batch by batch, in one pass over its events.
 
 This is the only place that knows the trace format's field names. It is used by the live profiler's record handler
-(on the writer thread: :func:`decode_trace`, one batch) and by ``torchscope import`` (:func:`stream_trace`, a file of
-any size in bounded batches). It never builds per-event objects beyond the decoded JSON.
+(on the writer thread: :func:`read_trace`, a window's file) and by ``torchscope import`` (:func:`stream_trace`, a file
+of any size in bounded batches). It never builds per-event objects beyond the decoded :class:`TraceEvent` s.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +17,7 @@ import orjson
 
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
-from torchscope.io.json_stream import ADVICE, TraceReader, invalid_json, malformed_event
+from torchscope.io.json_stream import ADVICE, TraceReader
 from torchscope.storage.profile.records import NO_INT, NO_INT32, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
@@ -88,50 +86,13 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is _UNSET else value
 
 
-def read_bytes(path: str) -> bytes:
-    """The JSON text of a ``.json`` or ``.json.gz`` file; :class:`TraceImportError` for a broken gzip stream."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TraceImportError(f"{path}: the gzip file is truncated or corrupt ({exc})") from exc
-    return raw
+def read_trace(path: str) -> TraceColumns:
+    """The trace file at ``path`` decoded whole (a live profiler window's: small), as :func:`stream_trace` does it.
 
-
-def load_json(raw: bytes, where: str) -> Any:
-    """orjson-decode ``raw``; :class:`TraceImportError` naming ``where`` when it is not JSON."""
-    if not raw.strip():
-        raise TraceImportError(f"{where}: the file is empty: nothing to import ({ADVICE})")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise invalid_json(where, exc) from exc
-
-
-def decode_trace(data: Any, where: str) -> TraceColumns:
-    """Columns of a decoded Chrome trace (an object with ``traceEvents`` or a bare list of events), one batch.
-
-    Raises :class:`TraceImportError` for JSON that is not a trace or holds malformed events.
+    Raises :class:`TraceImportError` for a file that is not a trace or holds malformed events.
     """
-    if isinstance(data, dict):
-        events = data.get("traceEvents")
-        if not isinstance(events, list):
-            raise TraceImportError(f"{where}: JSON without 'traceEvents': not a Chrome/Kineto trace")
-        fields = {k: v for k, v in data.items() if k != "traceEvents"}
-    elif isinstance(data, list):
-        events, fields = data, {}
-    else:
-        raise TraceImportError(f"{where}: not a Chrome/Kineto trace (top level is a {type(data).__name__})")
-    try:
-        events = msgspec.convert(events, list[TraceEvent])
-    except msgspec.ValidationError as exc:
-        raise malformed_event(where, exc) from exc
-    decoder = TraceDecoder(where)
-    decoder.feed(events)
-    batch = decoder.take()
-    return TraceColumns(batches=[batch], meta=decoder.finish(fields))
+    *batches, meta = stream_trace(path)
+    return TraceColumns(batches=batches, meta=meta)
 
 
 def stream_trace(

@@ -16,7 +16,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile, schedule
 
 from torchscope.errors import ProfilerError
-from torchscope.io.kineto import decode_trace, load_json, read_bytes
+from torchscope.io.kineto import read_trace
 from torchscope.storage.profile.records import ProfileWindow, TraceColumns
 from torchscope.user_code import warn_once
 
@@ -27,7 +27,7 @@ def trace_loader(path: str) -> Callable[[], TraceColumns]:
 
     def load() -> TraceColumns:
         try:
-            return decode_trace(load_json(read_bytes(path), path), path)
+            return read_trace(path)
         finally:
             try:
                 os.remove(path)

@@ -259,7 +259,8 @@ class ProfileBuilder:
                 params = {"t0": t0, "p": self.profile_id}
                 for i, old in enumerate(sorted(self.memory_lanes)):
                     params[f"o{i}"], params[f"n{i}"] = -1 - old, self.lane_base + int(renumber[old])
-                sql = f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END WHERE profile_id = :p"
+                sql = (f"UPDATE profile_memory SET ts = ts - :t0, lane_id = CASE lane_id {cases} END "
+                       "WHERE profile_id = :p")  # fmt: skip
                 conn.execute(text(sql), params)
         store_timeline(conn, self.profile_id, timeline.result())
         del level, order

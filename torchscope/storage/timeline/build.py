@@ -110,7 +110,8 @@ def compute_timeline(
     layout = lod.lane_layout(lanes, np.array(counts, dtype=np.int64))
     row0 = dict(zip(layout["id"].tolist(), layout["row0"].tolist()))
     out.lanes = [(int(i), int(row0[int(i)]), r, f, d) for i, r, f, d in zip(lanes["id"], counts, finest, depths)]
-    out.names = [(int(lane_id), *row) for lane_id, part in zip(lanes["id"], names) for row in zip(*(c.tolist() for c in part))]
+    out.names = [(int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
+                 for row in zip(*(c.tolist() for c in part))]  # fmt: skip
     return out
 
 
