@@ -2,7 +2,7 @@
 
 For a profile of N events (the realistic generator of bench_timeline.py, stored through the real importer), opens
 ``/profile/<id>`` and measures, in the page (``performance.now()``, ms since navigation start), when every chart of
-the overview has painted its bars (polled every animation frame). Reports, per size:
+the overview has painted its bars or bands (polled every animation frame). Reports, per size:
 
 - the first open after the server started (its store has cached nothing: the analyses are read or computed), and
   the median of later opens (a fresh browser context each time: nothing cached in the browser either);
@@ -40,7 +40,7 @@ from torchscope.io.importing import import_path  # noqa: E402
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 PAINTED = """(expected) => {
     const charts = Array.from(document.querySelectorAll('#prof-overview .js-plotly-plot'));
-    const painted = charts.filter(gd => gd.querySelector('.main-svg .barlayer .trace path'));
+    const painted = charts.filter(gd => gd.querySelector('.main-svg .barlayer .trace path, .main-svg .scatterlayer .trace path'));
     return charts.length >= expected && painted.length === charts.length ? performance.now() : false;
 }"""
 TIMINGS = """() => {

@@ -30,8 +30,16 @@ def test_breakdown_bars_stack_to_the_step_wall_time() -> None:
     assert [t.name for t in fig.data] == ["kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle"]
     totals = np.sum([np.asarray(t.y, dtype=float) for t in fig.data], axis=0)
     assert totals.tolist() == [1.0, 1.0]  # ms
-    assert list(fig.data[0].x) == ["step 7", "step 8"]
+    # steps on a numeric axis (a few ticks however many steps), named in the hover; a trace without steps: one label
+    assert list(fig.data[0].x) == [7, 8] and fig.layout.xaxis.title.text == "step" and fig.layout.xaxis.dtick == 1
+    assert fig.data[0].hovertemplate.startswith("step %{x} · kernel: ")
     assert breakdown_figure(_breakdown(idle=1.0).assign(step=-1)).data[0].x[0] == "whole profile"
+    many = breakdown_figure(pd.concat([_breakdown(idle=1.0).assign(step=s) for s in range(100, 830)]))
+    assert list(many.data[0].x) == list(range(100, 830)) and many.layout.xaxis.dtick is None
+    # more steps than bars a pixel wide: one stacked band per category (8 shapes to draw, not 5,840 bars)
+    assert {t.type for t in many.data} == {"scatter"} and {t.stackgroup for t in many.data} == {"steps"}
+    assert np.sum([np.asarray(t.y, dtype=float) for t in many.data], axis=0).tolist() == [1.0] * 730
+    assert {t.type for t in fig.data} == {"bar"}  # two steps: bars
 
 
 def _runtime(**shares: float) -> pd.DataFrame:
@@ -68,7 +76,11 @@ def test_no_hint_for_a_busy_gpu_step_but_a_compute_bound_note() -> None:
     assert step_hints(_breakdown(kernel=0.9, cpu=0.1)) == []
     assert step_hints(_breakdown(kernel=0.9, cpu=0.1), util)[0].startswith("The GPU is busy 90% of the time")
     fig = utilization_figure(util)
-    assert fig.data[0].name == "GPU 0" and list(fig.data[0].y) == [90.0]
+    assert fig.data[0].name == "GPU 0" and list(fig.data[0].y) == [90.0] and fig.data[0].type == "bar"
+    steps = pd.concat([util.assign(step=s) for s in range(300)])
+    lines = utilization_figure(steps)  # more steps than bars a pixel wide: a line per device
+    assert fig.data[0].type == "bar" and lines.data[0].type == "scatter" and lines.data[0].mode == "lines"
+    assert list(lines.data[0].x) == list(range(300)) and list(lines.data[0].y) == [90.0] * 300
 
 
 def test_top_figure_lists_the_largest_first() -> None:
@@ -184,5 +196,7 @@ def test_charts_come_with_margins_that_hold_their_labels() -> None:
                                                  "total_ns", "Top").layout.margin.l  # as shown, not as escaped
     few = breakdown_figure(pd.concat([_breakdown(kernel=1.0).assign(step=s) for s in range(3)]))
     many = breakdown_figure(pd.concat([_breakdown(kernel=1.0).assign(step=s) for s in range(114)]))
-    assert few.layout.margin.b < many.layout.margin.b  # 114 labels stand upright: "step 113" is their height
+    assert few.layout.margin.b == many.layout.margin.b  # step numbers: a few short ticks and the axis title either way
     assert many.layout.legend.yref == "container" and many.layout.legend.y == 0  # under the labels, whatever they take
+    whole = breakdown_figure(_breakdown(kernel=1.0).assign(step=-1))  # one category label, no axis title
+    assert whole.layout.margin.b < few.layout.margin.b

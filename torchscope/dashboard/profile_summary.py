@@ -19,6 +19,9 @@ from torchscope.dashboard.formatting import chart_text, fmt_duration, truncate
 
 CATEGORIES = ("kernel", "memcpy", "memset", "communication", "runtime", "dataloader", "cpu", "idle")
 """Breakdown categories in the order they are stacked (the store's ``<category>_ns`` columns)."""
+MANY_STEPS = 200
+"""Above this many steps, a step chart draws bands or lines instead of bars: its bars would be narrower than a pixel
+or two, and drawing thousands of them took most of the profile overview's paint."""
 IDLE_SHARE = 0.5
 LOADER_SHARE = 0.3
 LAUNCH_SHARE = 0.3
@@ -29,7 +32,7 @@ NAME_PX = 6.2
 """The same for an operator's or a kernel's name (measured 5.6-6.1 px on the reference traces' names)."""
 
 
-def _step_margins(labels: list[str], top: float, legend: bool) -> dict[str, int]:
+def _step_margins(labels: list[Any], top: float, legend: bool, titled: bool = False) -> dict[str, int]:
     """Margins that hold a step chart's tick labels (and its legend below), given up front.
 
     plotly grows the margins to fit tick labels and legends, by drawing the chart, measuring, and drawing it again:
@@ -37,7 +40,9 @@ def _step_margins(labels: list[str], top: float, legend: bool) -> dict[str, int]
     2 cores). A label wider than estimated still grows them, as before.
     """
     left = 45 + int(CHAR_PX * len(f"{top:,.0f}"))  # y tick labels and the axis title
-    longest = max((len(s) for s in labels), default=0)
+    if titled:  # a numeric step axis: a few short tick labels and the axis title
+        return {"l": left, "r": 10, "t": 40, "b": 48 + (40 if legend else 0)}
+    longest = max((len(str(s)) for s in labels), default=0)
     crowded = len(labels) * (CHAR_PX * longest + 12) > 520  # plotly turns the labels upright (about, at 1400 px)
     bottom = (22 + int(CHAR_PX * longest) if crowded else 30) + (40 if legend else 0)
     return {"l": left, "r": 10, "t": 40, "b": bottom}
@@ -48,24 +53,42 @@ def step_label(step: int) -> str:
     return "whole profile" if int(step) < 0 else f"step {int(step)}"
 
 
+def step_axis(steps: pd.Series) -> tuple[list[Any], dict[str, Any], str]:
+    """A per-step chart's x values, its x axis, and the hover text of a bar's step (``%{x}`` in a template).
+
+    Step numbers on a numeric axis: plotly then draws a few ticks however many steps there are, where a category
+    axis lays out a label per step (turned upright when they crowd: most of the drawing of a profile of 730 steps).
+    A trace without ``ProfilerStep`` markers (step -1) has the one category ``whole profile``.
+    """
+    values = [int(s) for s in steps]
+    if not values or min(values) < 0:
+        return [step_label(s) for s in values], {}, "%{x}"
+    axis: dict[str, Any] = {"title": {"text": "step", "standoff": 4}, "tickformat": "d"}
+    if len(set(values)) <= 20:
+        axis["dtick"] = 1
+    return values, axis, "step %{x}"
+
+
 def breakdown_figure(breakdown: pd.DataFrame) -> go.Figure:
     """Stacked bars: where each step's wall time went, in ms (the categories add up to the step's wall time)."""
-    labels = [step_label(s) for s in breakdown["step"]]
+    x, xaxis, at = step_axis(breakdown["step"])
     fig = go.Figure()
     for cat in CATEGORIES:
         column = f"{cat}_ns"
         if column not in breakdown:
             continue
-        fig.add_trace(
-            go.Bar(name=cat, x=labels, y=breakdown[column] / 1e6, marker_color=BREAKDOWN_COLORS[cat],
-                   customdata=(breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100)
-                   .fillna(0),
-                   hovertemplate="%{x} · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>")
-        )  # fmt: skip
+        share = (breakdown[column] / breakdown["wall_ns"].where(breakdown["wall_ns"] > 0) * 100).fillna(0)
+        values = {"name": cat, "x": x, "y": (breakdown[column] / 1e6).round(4), "customdata": share.round(2),
+                  "hovertemplate": at + " · " + cat + ": %{y:.3f} ms (%{customdata:.1f}%)<extra></extra>"}
+        if len(x) > MANY_STEPS:  # one filled band per category instead of a bar per step and category
+            fig.add_trace(go.Scatter(**values, stackgroup="steps", mode="lines", line={"width": 0},
+                                     fillcolor=BREAKDOWN_COLORS[cat], line_color=BREAKDOWN_COLORS[cat]))  # fmt: skip
+        else:
+            fig.add_trace(go.Bar(**values, marker_color=BREAKDOWN_COLORS[cat]))
     top = float((breakdown["wall_ns"] / 1e6).max()) if len(breakdown) else 0.0
-    fig.update_layout(barmode="stack", title={"text": "Step time breakdown", "x": 0}, yaxis_title="ms",
+    fig.update_layout(barmode="stack", title={"text": "Step time breakdown", "x": 0}, yaxis_title="ms", xaxis=xaxis,
                       legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},  # under the labels
-                      **{**_LAYOUT, "margin": _step_margins(labels, top, legend=True)})  # fmt: skip
+                      **{**_LAYOUT, "margin": _step_margins(x, top, legend=True, titled=bool(xaxis))})  # fmt: skip
     return fig
 
 
@@ -73,15 +96,16 @@ def utilization_figure(utilization: pd.DataFrame) -> go.Figure:
     """Device utilisation per step (kernel time / wall time), one bar group per device."""
     fig = go.Figure()
     for device, group in utilization.groupby("device", sort=True):
-        fig.add_trace(
-            go.Bar(name=f"GPU {int(device)}", x=[step_label(s) for s in group["step"]], y=group["utilization"] * 100,
-                   customdata=group["idle_ns"] / 1e6, hovertemplate="%{x}: %{y:.1f}% busy, idle %{customdata:.3f} ms"
-                   "<extra>%{fullData.name}</extra>")
-        )  # fmt: skip
-    labels = [step_label(s) for s in utilization["step"].drop_duplicates()]
+        x, _, at = step_axis(group["step"])
+        values = {"name": f"GPU {int(device)}", "x": x, "y": (group["utilization"] * 100).round(2),
+                  "customdata": (group["idle_ns"] / 1e6).round(4),
+                  "hovertemplate": at + ": %{y:.1f}% busy, idle %{customdata:.3f} ms<extra></extra>"}
+        many = len(x) > MANY_STEPS  # a line per device instead of a bar per step and device
+        fig.add_trace(go.Scatter(**values, mode="lines") if many else go.Bar(**values))
+    x, xaxis, _ = step_axis(utilization["step"].drop_duplicates())
     fig.update_layout(title={"text": "Device utilisation (kernel time / step time)", "x": 0}, yaxis={"title": "%",
-                      "range": [0, 100]}, barmode="group",
-                      **{**_LAYOUT, "margin": _step_margins(labels, 100, legend=False)})  # fmt: skip
+                      "range": [0, 100]}, barmode="group", xaxis=xaxis,
+                      **{**_LAYOUT, "margin": _step_margins(x, 100, legend=False, titled=bool(xaxis))})  # fmt: skip
     return fig
 
 
