@@ -40,7 +40,8 @@ from torchscope.io.importing import import_path  # noqa: E402
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 PAINTED = """(expected) => {
     const charts = Array.from(document.querySelectorAll('#prof-overview .js-plotly-plot'));
-    const painted = charts.filter(gd => gd.querySelector('.main-svg .barlayer .trace path, .main-svg .scatterlayer .trace path'));
+    const drawn = '.main-svg .barlayer .trace path, .main-svg .scatterlayer .trace path';  // bars, or bands
+    const painted = charts.filter(gd => gd.querySelector(drawn));
     return charts.length >= expected && painted.length === charts.length ? performance.now() : false;
 }"""
 TIMINGS = """() => {
