@@ -240,3 +240,25 @@ def test_ids_beyond_int32_in_some_batches_are_kept_exactly(gpu_trace, tmp_path, 
         assert max(t[1] or 0 for t in stored) > 2**40 and min(t[1] for t in stored if t[1] is not None) < 2**31
         plain_events = plain.events(1, 0, int(plain.profile(1)["duration_ns"]) + 1, max_items=10**9)
         assert got["link"].notna().sum() == plain_events["link"].notna().sum() > 0
+
+
+@pytest.mark.parametrize("block", [None, 2048], ids=["one-batch", "many-batches"])
+def test_metadata_events_are_kept_as_the_trace_wrote_them(cpu_trace, tmp_path, monkeypatch, block):
+    # events decode into a struct of the fields torchscope reads; a metadata event is kept whole: every key, in order
+    fields, events = trace_events(cpu_trace)
+    odd = [{"args": {"name": "loader"}, "tid": 9, "pid": 1, "ph": "M", "name": "thread_name", "cname": "good"},
+           {"name": "process_labels", "ph": "M", "pid": 1, "args": {"labels": "CPU"}, "tts": 5, "id": 3}]  # fmt: skip
+    ts = next(e["ts"] for e in events if e.get("ph") == "X")
+    loading = {"ph": "X", "cat": "cpu_op", "name": "load", "pid": 1, "tid": 9, "ts": ts, "dur": 1.0}
+    mixed = events[: len(events) // 2] + odd + events[len(events) // 2 :] + [loading]
+    path = tmp_path / "meta.json"
+    path.write_bytes(orjson.dumps({**fields, "traceEvents": mixed}))
+    if block:
+        monkeypatch.setattr(json_stream, "BLOCK", block)
+    import_path(tmp_path / "m.db", path)
+    with Store(tmp_path / "m.db") as store:
+        kept = orjson.loads(store.profile(1)["info"])["torchscope_metadata_events"]
+        lanes = store.lanes(1)
+    written = [e for e in mixed if e.get("ph") == "M"]
+    assert len(written) > len(odd) and [orjson.dumps(e) for e in kept] == [orjson.dumps(e) for e in written]
+    assert "loader" in lanes["label"].tolist()  # and read: the thread's name labels its lane

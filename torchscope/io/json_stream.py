@@ -56,11 +56,21 @@ class TraceReader:
     ``position`` and ``size`` (bytes of the file read / in all) drive a progress bar.
     """
 
-    def __init__(self, path: str | os.PathLike[str], block: int | None = None, event_type: Any = Any) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], block: int | None = None, event_type: Any = Any,
+        plain_phases: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.path = os.fspath(path)
         self.block = block or BLOCK
         self.event_type = event_type
         self._events = msgspec.json.Decoder(list[event_type])  # type: ignore[valid-type]
+        self.plain_phases = frozenset(plain_phases)
+        self.plain: list[Any] = []
+        """The last batch's events of ``plain_phases`` (their ``ph``) also as plain JSON values, exactly as written
+        (a struct keeps only its fields): a batch that holds any is decoded a second time."""
+        self._plain_quoted = [b'"' + p.encode() + b'"' for p in plain_phases]
+        names = b"|".join(re.escape(p.encode()) for p in plain_phases)
+        self._plain_hint = re.compile(rb'"ph"\s*:\s*"(?:' + names + rb')"')
         self.fields: dict[str, Any] = {}
         self.size = os.path.getsize(self.path)
         self.position = 0
@@ -214,17 +224,34 @@ class TraceReader:
         buf[before], buf[after] = 0x5B, 0x5D  # [ ]
         try:
             with memoryview(buf) as view, view[before : after + 1] as text:
-                return self._decode(text)
+                return self._decode(text, self._may_hold_plain(buf, before, after + 1))
         finally:
             buf[before], buf[after] = saved
 
-    def _decode(self, text: bytes | memoryview) -> list[Any]:
+    def _may_hold_plain(self, data: bytes | bytearray, lo: int = 0, hi: int | None = None) -> bool:
+        """Whether ``data[lo:hi]`` may hold an event of ``plain_phases`` (a quick scan for the quoted phase first)."""
+        hi = len(data) if hi is None else hi
+        if not any(data.find(quoted, lo, hi) >= 0 for quoted in self._plain_quoted):
+            return False
+        return self._plain_hint.search(data, lo, hi) is not None
+
+    def _decode(self, text: bytes | memoryview, plain: bool | None = None) -> list[Any]:
         """An array of events; ``msgspec.DecodeError`` when ``text`` is not one JSON array (:class:`TraceImportError`
-        when it is one, but of something else than events)."""
+        when it is one, but of something else than events). ``plain``: whether it may hold events of
+        ``plain_phases`` (found out from ``text`` when None)."""
         try:
-            return self._events.decode(text)
+            events = self._events.decode(text)
         except msgspec.ValidationError as exc:
             raise malformed_event(self.path, exc) from exc
+        self.plain = []
+        if plain if plain is not None else self._may_hold_plain(bytes(text)):
+            self.plain = self._of_plain_phases(events, msgspec.json.decode(text))
+        return events
+
+    def _of_plain_phases(self, events: list[Any], values: list[Any]) -> list[Any]:
+        """Of ``values`` (the plain decoding of ``events``), those of events whose phase is in ``plain_phases``."""
+        phases = (e.get("ph") if isinstance(e, dict) else getattr(e, "ph", None) for e in events)
+        return [value for ph, value in zip(phases, values) if type(ph) is str and ph in self.plain_phases]
 
     def _finish(self, rest: bytes, bare: bool) -> list[Any]:
         """The events in ``rest`` (the end of the event array), with the fields after the array into ``fields``."""
@@ -284,6 +311,7 @@ class TraceReader:
 
     def _converted(self, events: list[Any]) -> list[Any]:
         """Events read as plain JSON values, as ``event_type``."""
+        self.plain = self._of_plain_phases(events, events) if self.plain_phases else []
         if self.event_type is Any:
             return events
         try:

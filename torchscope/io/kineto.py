@@ -103,10 +103,10 @@ def stream_trace(
     Memory stays at a block of text and its events whatever the file's size (see :mod:`torchscope.io.json_stream`).
     ``on_read(bytes read, file size)`` is called after each batch.
     """
-    reader = TraceReader(path, block, TraceEvent)
+    reader = TraceReader(path, block, TraceEvent, plain_phases=("M",))  # metadata events are kept as written
     decoder = TraceDecoder(path)
     for events in reader.batches():
-        decoder.feed(events)
+        decoder.feed(events, reader.plain)
         del events
         yield decoder.take()
         if on_read:
@@ -133,6 +133,7 @@ class TraceDecoder:
         self.open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
         self.flows: list[tuple[Any, ...]] = []
         self.metadata: list[dict[str, Any]] = []  # the trace's metadata events (process/thread names, ...), as read
+        self._written: Iterator[dict[str, Any]] = iter(())  # the metadata events of the batch fed, as written
         self.skipped: Counter[str] = Counter()
         self.negative = 0
         self.count = 0  # events taken so far
@@ -158,8 +159,11 @@ class TraceDecoder:
         self.new_names = len(self.names)
         self.new_infos = len(self.infos)
 
-    def feed(self, events: list[TraceEvent]) -> None:
-        """Decode ``events``; :class:`TraceImportError` for malformed ones."""
+    def feed(self, events: list[TraceEvent], metadata: list[dict[str, Any]] | None = None) -> None:
+        """Decode ``events``; :class:`TraceImportError` for malformed ones. ``metadata``: their metadata (``M``)
+        events in order as the trace wrote them, to keep (by default each is kept with :class:`TraceEvent`'s
+        fields)."""
+        self._written = iter(metadata or ())
         try:
             self._decode(events)
         except KeyError as exc:
@@ -298,7 +302,7 @@ class TraceDecoder:
             elif (ph == "s" or ph == "f") and e.cat == "fwdbwd" and e.id is not _UNSET:
                 self.flows.append((e.id, ph, (_or(e.pid, None), _or(e.tid, None)), _given(e.ts, "ts")))
             elif ph == "M":
-                self.metadata.append(_as_dict(e))
+                self.metadata.append(next(self._written, None) or _as_dict(e))
                 args = e.args or {}
                 meta = _or(e.name, None)
                 key = (_or(e.pid, None), _or(e.tid, None))
