@@ -49,8 +49,9 @@ class TraceEvent(msgspec.Struct, gc=False):
     """One trace event, as decoded: only the fields torchscope reads (a dict per event would cost twice as much).
 
     A field the event does not have is ``msgspec.UNSET``, except ``ph``, ``cat``, ``dur`` and ``s``, which read as
-    the trace format's defaults (an event with none of those is as one that says so). Fields come in the order
-    torch.profiler writes a metadata event's, which are kept as dicts (:func:`_as_dict`).
+    the trace format's defaults (an event with none of those is as one that says so). Metadata events are kept as
+    the trace wrote them (:attr:`TraceReader.plain`); fields come in the order torch.profiler writes theirs, for
+    :func:`_as_dict`.
     """
 
     ph: Any = None
@@ -69,8 +70,8 @@ _DEFAULTS = {"ph": None, "args": None, "cat": None, "dur": 0, "s": "t"}
 
 
 def _as_dict(event: TraceEvent) -> dict[str, Any]:
-    """A decoded event as the JSON object it was (keys beyond :class:`TraceEvent`'s fields are not kept, nor a
-    field that only says its default)."""
+    """A decoded event as a JSON object, when the text it was is not at hand: keys beyond :class:`TraceEvent`'s
+    fields are not kept, nor a field that only says its default."""
     values = ((f, getattr(event, f)) for f in event.__struct_fields__)
     return {f: v for f, v in values if v is not _UNSET and not (f in _DEFAULTS and v == _DEFAULTS[f])}
 
