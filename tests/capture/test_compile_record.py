@@ -188,3 +188,17 @@ def test_a_recorder_failure_warns_once_and_the_compiled_model_still_runs(run, mo
         out = compiled(x)
     handle.remove()
     torch.testing.assert_close(out, model(x))
+
+
+def test_a_profile_without_compiled_code_answers_without_reading_its_events(cpu_trace, tmp_path):
+    # the profile's stored timeline names say it has no compiled region: its events (millions, at scale) stay unread
+    from sqlalchemy import event
+
+    from torchscope.io.importing import import_path
+
+    import_path(tmp_path / "p.db", cpu_trace)
+    with torchscope.open(tmp_path / "p.db") as store:
+        statements: list[str] = []
+        event.listen(store._engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        assert store.compiled_module_table(1).empty
+        assert statements and not [s for s in statements if "profile_events" in s]

@@ -168,7 +168,7 @@ def _plotly_scripts(tab) -> list[str]:
     return sorted({kind for n in names for part, kind in kinds.items() if part in n})
 
 
-def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_memory_chart_loads_the_full_one(
+def test_every_profile_tab_is_drawn_by_plotlys_basic_bundle_and_the_overview_comes_with_the_layout(
     db_path: Path, serve, page
 ) -> None:
     run_id = _live_profile(db_path)
@@ -183,13 +183,11 @@ def test_overview_comes_with_the_layout_drawn_by_plotlys_basic_bundle_and_the_me
     # the page came with Dash's layout: the router's first callback (if answered yet) found it shown, and did nothing
     assert [status for _, status in answers] in ([], [204])
     assert _plotly_scripts(tab) == ["basic"]
-    # the memory chart is WebGL lines (scattergl), which the basic bundle lacks: drawn by the full bundle, not as an
-    # SVG scatter (the type a bundle gives a trace type it does not know)
+    # the memory chart is an SVG line of at most 5,000 points a device: the basic bundle draws it, no other loads
     tab.click("#tab-memory")
-    tab.wait_for_selector("#prof-memory .js-plotly-plot")
-    assert tab.evaluate("document.querySelector('#prof-memory .js-plotly-plot')._fullData[0].type") == "scattergl"
-    assert _plotly_scripts(tab) == ["ag-grid", "basic", "full"]  # the memory tab has a grid: AG Grid loaded
-    # back on the overview, the full bundle draws the bar charts
+    tab.wait_for_selector("#prof-memory .js-plotly-plot .scatterlayer .trace path", state="attached")
+    assert tab.evaluate("document.querySelector('#prof-memory .js-plotly-plot')._fullData[0].type") == "scatter"
+    assert _plotly_scripts(tab) == ["ag-grid", "basic"]  # the memory tab has a grid: AG Grid loaded
     tab.click("#tab-overview")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
     assert tab.evaluate("!!document.querySelector('#prof-top-ops .barlayer path')")

@@ -92,8 +92,8 @@ def test_defer_libraries_leaves_a_page_without_those_libraries_as_it_is() -> Non
 
 @pytest.mark.parametrize(
     ("path", "bundle"),
-    [("/profile/1", "basic"), ("/profile/1?tab=kernels", "basic"), ("/run/1", "basic"), ("/", "basic"),
-     ("/profile/1?tab=memory", "full"), ("/timeline/1", "full"), ("/hparams", "full")],
+    [("/profile/1", "basic"), ("/profile/1?tab=kernels", "basic"), ("/profile/1?tab=memory", "basic"),
+     ("/run/1", "basic"), ("/", "basic"), ("/timeline/1", "full"), ("/hparams", "full")],
 )  # fmt: skip
 def test_a_page_that_needs_the_full_plotly_bundle_loads_it_at_once(client, path: str, bundle: str) -> None:
     tags = re.findall(r"<script [^>]*>", client.get(path).get_data(as_text=True))

@@ -6,7 +6,7 @@ Dash would either load them only once a chart is on the page (two more round tri
 with ``eager_loading``, together with every lazy chunk of every component library (MathJax, markdown, AG Grid
 enterprise ...: 16 MB of JavaScript run before the page asks for its content). The page starts with plotly.js's
 basic bundle (``assets/vendor/plotly-basic.min.js``: ``scatter``, ``bar`` and ``pie``, every chart but the
-timeline's, the memory tab's and the hparams page's): on a 2-core machine it starts in about 0.2 s where the full
+timeline's and the hparams page's): on a 2-core machine it starts in about 0.2 s where the full
 bundle takes 0.75-1 s of the browser's main thread. A figure with another trace type loads the full bundle first
 (``assets/plotly_ready.js``), which then replaces the basic one. The basic bundle is deferred: it runs once the page
 is parsed, while Dash fetches the page's content; until then ``window.Plotly`` is a promise of it, which dcc.Graph

@@ -23,6 +23,10 @@ _REGIONS_SQL = (
     "SELECT e.id, n.name, e.start, e.dur, e.lane_id FROM profile_events e JOIN names n ON n.id = e.name_id "
     "JOIN profile_lanes l ON l.id = e.lane_id WHERE l.profile_id = :p AND n.name LIKE :like ORDER BY e.start"
 )
+_REGION_NAMES_SQL = (
+    "SELECT COUNT(*), COUNT(n.id) FROM timeline_names t LEFT JOIN names n ON n.id = t.name_id AND n.name LIKE :like "
+    "WHERE t.profile_id = :p"
+)  # the names of each lane of the profile, kept when it was stored: a few rows, where the events are millions
 _INSIDE_SQL = (
     "SELECT e.id, n.name, e.start, e.dur, e.parent FROM profile_events e JOIN names n ON n.id = e.name_id "
     "WHERE e.lane_id = :lane AND e.start >= :s AND e.start <= :end ORDER BY e.start"
@@ -38,6 +42,9 @@ _FRAMES_SQL = (
 
 def compiled_module_table(conn: Connection, profile_id: int, run_id: int) -> pd.DataFrame:
     """See :meth:`Store.compiled_module_table`."""
+    names, region_names = conn.execute(text(_REGION_NAMES_SQL), {"p": int(profile_id), "like": REGION + "%"}).one()
+    if names and not region_names:  # no compiled region in the profile: no need to look through its events
+        return pd.DataFrame(columns=COLUMNS)
     regions = conn.execute(text(_REGIONS_SQL), {"p": int(profile_id), "like": REGION + "%"}).all()
     if not regions:
         return pd.DataFrame(columns=COLUMNS)

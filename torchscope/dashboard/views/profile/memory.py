@@ -37,9 +37,10 @@ def memory_figure(timeline: pd.DataFrame, peaks: pd.DataFrame) -> go.Figure:
         allocated = group["allocated"].fillna(group["bytes"].cumsum()).to_numpy(np.float64)
         x, y = bucket_max(ts, allocated, MAX_POINTS)
         label = device_label(dtype, device)
-        fig.add_trace(go.Scattergl(x=x / 1e6, y=y / 2**20, mode="lines", line={"shape": "hv"},
-                                   name=f"{label} allocated",
-                                   hovertemplate="%{x:.3f} ms: %{y:.3f} MiB<extra>" + label + "</extra>"))  # fmt: skip
+        # at most MAX_POINTS points: an SVG line, which plotly.js's basic bundle draws (no WebGL bundle to load)
+        fig.add_trace(go.Scatter(x=x / 1e6, y=y / 2**20, mode="lines", line={"shape": "hv"},
+                                 name=f"{label} allocated",
+                                 hovertemplate="%{x:.3f} ms: %{y:.3f} MiB<extra>" + label + "</extra>"))  # fmt: skip
     for peak in peaks.to_dict("records"):
         label = device_label(peak["device_type"], peak["device"])
         fig.add_annotation(x=peak["peak_at"] / 1e6, y=peak["peak_allocated"] / 2**20, text=f"peak {label}: "

@@ -147,12 +147,6 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
     ]  # fmt: skip
 
 
-def needs_full_plotly(query: dict[str, str]) -> bool:
-    """The memory tab's chart is WebGL lines: opened from its URL, that tab loads the full plotly.js at once
-    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
-    return query.get("tab") == "memory"
-
-
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
     """The page of one profile; NotFoundError (404) for an unknown id, BadRequestError (400) for an unknown tab."""
     pid = int(profile_id)
