@@ -235,16 +235,16 @@ class TraceReader:
             return False
         return self._plain_hint.search(data, lo, hi) is not None
 
-    def _decode(self, text: bytes | memoryview, plain: bool | None = None) -> list[Any]:
+    def _decode(self, text: bytes | memoryview, plain: bool) -> list[Any]:
         """An array of events; ``msgspec.DecodeError`` when ``text`` is not one JSON array (:class:`TraceImportError`
         when it is one, but of something else than events). ``plain``: whether it may hold events of
-        ``plain_phases`` (found out from ``text`` when None)."""
+        ``plain_phases`` (:meth:`_may_hold_plain`)."""
         try:
             events = self._events.decode(text)
         except msgspec.ValidationError as exc:
             raise malformed_event(self.path, exc) from exc
         self.plain = []
-        if plain if plain is not None else self._may_hold_plain(bytes(text)):
+        if plain:
             self.plain = self._of_plain_phases(events, msgspec.json.decode(text))
         return events
 
@@ -270,7 +270,8 @@ class TraceReader:
             if trailer is None:  # this ] closes something inside an event, or inside a field after the events
                 continue
             try:
-                events = self._decode(b"[" + rest[:close] + b"]")
+                text = b"[" + rest[:close] + b"]"
+                events = self._decode(text, self._may_hold_plain(text))
             except msgspec.DecodeError as exc:
                 error = error or exc
                 continue
