@@ -55,10 +55,17 @@ def test_the_profile_page_comes_with_the_layout_with_its_address(client) -> None
     assert address == {"href": "/profile/9", "push": False} and '"404"' in json.dumps(page)
 
 
+def test_the_timeline_comes_with_the_layout_with_its_window(client) -> None:
+    page, address = _first_layout(client, "http://localhost/timeline/1?start=1000&end=900000")
+    assert address == {"href": "/timeline/1?start=1000&end=900000", "push": False}
+    text = json.dumps(page)
+    assert '"tl-graph"' in text and '"tl-minimap"' in text and '"start": 1000, "end": 900000' in text
+
+
 @pytest.mark.parametrize(
     "referrer",
-    [None, "http://elsewhere.example/profile/1", "http://localhost/run/1", "http://localhost/timeline/1",
-     "http://localhost/", "http://localhost/no/such/page"],
+    [None, "http://elsewhere.example/profile/1", "http://localhost/run/1", "http://localhost/",
+     "http://localhost/no/such/page"],
 )  # fmt: skip
 def test_other_pages_and_unusable_referrers_leave_the_page_to_the_router(client, referrer: str | None) -> None:
     assert _first_layout(client, referrer) == (None, None)
@@ -67,7 +74,9 @@ def test_other_pages_and_unusable_referrers_leave_the_page_to_the_router(client,
 def test_only_pages_that_say_so_come_with_the_layout() -> None:
     assert routes.in_first_layout("/profile/3") and routes.in_first_layout("/profile/3/")
     assert not routes.in_first_layout("/run/3") and not routes.in_first_layout("/nowhere")
-    assert [view for view, page in routes.PAGES.items() if getattr(page, "IN_FIRST_LAYOUT", False)] == ["profile"]
+    assert routes.in_first_layout("/timeline/3")
+    assert sorted(view for view, page in routes.PAGES.items() if getattr(page, "IN_FIRST_LAYOUT", False)) == [
+        "profile", "timeline"]
 
 
 def test_the_layout_is_never_cached_for_another_page(client) -> None:

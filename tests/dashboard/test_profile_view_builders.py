@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -11,7 +13,9 @@ import pytest
 
 from torchscope.dashboard.views.profile.memory import bucket_max, memory_figure
 from torchscope.dashboard.profile_summary import breakdown_figure, step_hints, top_figure, utilization_figure
-from torchscope.dashboard.views.timeline.figures import DENSITY_TRACE, MATCH_TRACE, minimap_figure, timeline_figure
+from torchscope.dashboard.views.timeline.figures import (
+    DENSITY_TRACE, MATCH_TRACE, heat_shade, minimap_figure, timeline_figure,
+)  # fmt: skip
 from torchscope.dashboard.views.timeline.page import clamp_window, parse_relayout
 from torchscope.dashboard.views.profile import tables
 
@@ -138,11 +142,24 @@ def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> N
     selected = {**events.iloc[3].to_dict(), "launched_by": [events.iloc[2].to_dict()], "launched": []}
     fig = timeline_figure(_lanes(), events, blocks, start_ns=0, end_ns=10_000, matches=events.iloc[[3]], selected=selected)
     data, layout = fig["data"], fig["layout"]
-    assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
+    assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, DENSITY_TRACE, MATCH_TRACE]
     assert data[0]["customdata"].tolist() == [[10, "a", 0.009], [11, "b", 0.003]]  # id, name, duration ms
     assert data[0]["base"].tolist() == [0.0, 0.001] and data[0]["x"].tolist() == [0.009, 0.003]
-    assert data[3]["customdata"].tolist() == [[-1, 40, 6000, 7000]]
-    assert data[4]["type"] == "scattergl" and data[4]["y"].tolist() == [3]
+    # the block is drawn by an image; an invisible line through it answers the pointer, every 1/150 of the window
+    line, legend = data[3], data[4]
+    assert line["type"] == "scatter" and line["mode"] == "lines" and line["showlegend"] is False
+    assert line["x"] == pytest.approx(np.linspace(0.006, 0.007, 16)) and set(line["y"].tolist()) == {1}
+    assert line["customdata"].tolist() == [[-1, 40, 6000, 7000]] * 16
+    assert legend["type"] == "bar" and legend["y"] == [-10] and legend["hoverinfo"] == "skip"
+    assert layout["hoverdistance"] == 10
+    (image,) = layout["images"]
+    assert (image["x"], image["sizex"], image["y"], image["sizey"]) == (0.0, 0.01, 1, 1)
+    assert _svg(image["source"]) == (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1200 4" preserveAspectRatio="none" '
+        'shape-rendering="crispEdges" fill="#5a5a5a"><path d="M720.00 1.1h120.00v.8h-120.00z" fill-opacity="0.50"/>'
+        "</svg>"
+    )
+    assert data[5]["type"] == "scatter" and data[5]["mode"] == "markers" and data[5]["y"].tolist() == [3]
     (arrow,) = layout["annotations"]
     assert (arrow["ax"], arrow["ay"], arrow["x"], arrow["y"]) == (0.002, 2, 0.005, 3)
     assert layout["xaxis"]["range"] == [0.0, 0.01] and layout["yaxis"]["range"] == [3.5, -0.5]
@@ -150,14 +167,39 @@ def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> N
     go.Figure(fig)  # and plotly accepts it as a valid figure
 
 
-def test_minimap_outlines_the_window() -> None:
+def test_density_points_sit_at_a_narrow_blocks_centre_and_along_a_clipped_wide_one() -> None:
+    blocks = pd.DataFrame({"row": [0, 2], "start": [100, -5000], "end": [150, 3000], "count": [3, 900],
+                           "busy": [0.1, 1.0]})  # fmt: skip
+    fig = timeline_figure(_lanes(), blocks.iloc[:0].assign(id=[], kind=[], name=[], dur=[]), blocks, start_ns=0,
+                          end_ns=15_000)  # fmt: skip
+    line = fig["data"][0]
+    # the wide block is clipped to the window, [0, 3000], and points are at most 15000 / 150 = 100 ns apart
+    assert line["x"] == pytest.approx([0.000125, *np.linspace(0, 0.003, 31)])
+    assert line["customdata"].tolist() == [[-1, 3, 100, 150]] + [[-1, 900, -5000, 3000]] * 31
+    assert _svg(fig["layout"]["images"][0]["source"]).count("<path") == 2  # a path per shade: 0.25 and 1.0
+
+
+def test_minimap_is_a_heat_strip_image_under_a_line_that_answers_the_pointer() -> None:
     counts = pd.DataFrame([[1, 0, 2], [0, 5, 0]], index=[1, 2])
     counts.attrs.update(bin_ns=1_000_000, labels=["thread 1", "stream 7"])
     fig = minimap_figure(counts, duration_ns=3_000_000, start_ns=1_000_000, end_ns=2_000_000)
-    assert fig["data"][0]["customdata"].tolist() == [[1, 0, 2], [0, 5, 0]]
-    shape = fig["layout"]["shapes"][0]
+    (line,) = fig["data"]
+    assert line["x"].tolist() == [0.5, 1.5, 2.5]  # a click gives the bin's centre (ms)
+    assert line["customdata"].tolist() == [[1, "thread 1"], [5, "stream 7"], [2, "thread 1"]]
+    layout = fig["layout"]
+    assert layout["hovermode"] == "x" and layout["xaxis"]["range"] == [0, 3.0]
+    shape = layout["shapes"][0]
     assert (shape["x0"], shape["x1"]) == (1.0, 2.0)
+    svg = _svg(layout["images"][0]["source"])
+    rects = re.findall(r'<rect x="(\d+)" y="(\d+)" width="(\d+)" height="1" fill="(#[0-9a-f]{6})"/>', svg)
+    # log(1 + count) / log(1 + 5) in 12 steps: 1 event -> step 5, 2 -> 8, 5 -> 12 (the darkest)
+    assert rects == [("0", "0", "1", heat_shade(5)), ("2", "0", "1", heat_shade(8)), ("1", "1", "1", "#1f4e99")]
     go.Figure(fig)
+
+
+def _svg(uri: str) -> str:
+    assert uri.startswith("data:image/svg+xml;base64,")
+    return base64.b64decode(uri.split(",", 1)[1]).decode()
 
 
 def test_relayout_events_become_windows() -> None:

@@ -1,10 +1,10 @@
-"""The page's chart scripts (Flask's test client on ``create_app``: no browser): plotly.js's basic bundle, deferred,
-in place of the full one, while the two are the same plotly.js version."""
+"""The page's scripts (Flask's test client on ``create_app``: no browser): plotly.js's basic bundle in place of the
+full one while the two are the same plotly.js version, both loaded on demand; AG Grid and Cytoscape left for the pages
+that show them; what the page opened draws first preloaded."""
 
 from __future__ import annotations
 
 import gc
-import html
 import json
 import re
 from pathlib import Path
@@ -34,17 +34,30 @@ def test_the_vendored_basic_bundle_is_the_version_of_plotlys_full_bundle() -> No
     assert scripts.basic_bundle_usable()
 
 
-def test_the_page_loads_the_basic_bundle_deferred_and_serves_the_full_one_on_demand(client) -> None:
+def _bundles(page: str) -> dict:
+    """``window.torchscopePlotly`` as the page writes it."""
+    return json.loads(re.search(r"window.torchscopePlotly = (\{.*?\});</script>", page).group(1))
+
+
+def _preloaded(page: str) -> list[str]:
+    head = page[: page.index("</head>")]
+    return re.findall(r'<link rel="preload" as="script" href="([^"]+)">', head)
+
+
+def test_plotly_loads_on_demand_from_the_urls_the_page_names(client) -> None:
     page = client.get("/profile/1").get_data(as_text=True)
     tags = re.findall(r"<script [^>]*>", page)
-    basic = [t for t in tags if "/_dash-component-suites/torchscope/assets/vendor/plotly-basic." in t]
-    assert len(basic) == 1 and ' defer="defer"' in basic[0] and "torchscopePlotlyLoaded('basic')" in basic[0]
-    assert not [t for t in tags if "plotly.min.js" in t or "/plotly/package_data/" in t]
+    assert not [t for t in tags if "plotly-basic." in t or "plotly.min.js" in t or "/plotly/package_data/" in t]
     assert not [t for t in tags if 'src="/assets/vendor/' in t]  # Dash does not add the vendored files as assets
-    src = re.search(r'src="([^"]+)"', basic[0]).group(1)
-    assert client.get(src).data.startswith(b"/**\n* plotly.js (basic - minified) v")
-    full = client.get("/_dash-component-suites/plotly/package_data/plotly.min.js")  # window._dashPlotlyJSURL
+    bundles = _bundles(page)
+    assert bundles["first"] == "basic" and _preloaded(page) == [bundles["basic"]]
+    vendored = r"/_dash-component-suites/torchscope/assets/vendor/plotly-basic\.v[^/]+\.min\.js"
+    assert re.fullmatch(vendored, bundles["basic"])
+    assert client.get(bundles["basic"]).data.startswith(b"/**\n* plotly.js (basic - minified) v")
+    assert bundles["full"] == "/_dash-component-suites/plotly/package_data/plotly.min.js"  # window._dashPlotlyJSURL
+    full = client.get(bundles["full"])
     assert full.status_code == 200 and full.data.startswith(b"/**\n* plotly.js v")
+    assert page.index("window.torchscopePlotly") < page.index("/assets/plotly_ready.js")
     assert client.get("/assets/plotly_ready.js").status_code == 200
 
 
@@ -69,36 +82,56 @@ def test_without_a_basic_bundle_of_the_same_version_the_page_loads_the_full_one(
     monkeypatch.setattr(scripts, "basic_bundle_usable", lambda: False)
     regenerator, plotly, graph = scripts.page_scripts()
     assert regenerator == {"relative_package_path": scripts.REGENERATOR, "namespace": "torchscope"}
-    assert plotly["relative_package_path"] == "package_data/plotly.min.js" and plotly["namespace"] == "plotly"
-    assert plotly["attributes"]["defer"] == "defer" and "'full'" in plotly["attributes"]["onload"]
+    assert plotly == {"relative_package_path": "package_data/plotly.min.js", "namespace": "plotly"}
     assert graph == {"relative_package_path": "dcc/async-graph.js", "namespace": "dash"}
+    tag = '<script src="/_dash-component-suites/plotly/package_data/plotly.v7_1_0m1.min.js"></script>\n'
+    kept, preload = scripts.plotly_on_demand("<a>" + tag + "<b>", "basic")
+    full = "/_dash-component-suites/plotly/package_data/plotly.v7_1_0m1.min.js"
+    assert _bundles(kept) == {"basic": None, "full": full, "first": "basic"} and preload == [full]
+    assert kept.startswith("<a><script>window.torchscopePlotly") and kept.endswith("</script>\n<b>")
 
 
 def test_ag_grid_and_cytoscape_are_left_for_the_pages_that_show_them(client) -> None:
     page = client.get("/profile/1").get_data(as_text=True)
     srcs = re.findall(r'<script src="([^"]+)"', page)
     assert not [s for s in srcs if "/dash_ag_grid/" in s or "/dash_cytoscape/" in s]
-    urls = json.loads(re.search(r"window.torchscopeLazyLibraries = (\{.*?\});</script>", page).group(1))
+    urls = json.loads(re.search(r"window.torchscopeLazyLibraries = (\{.*?\});", page).group(1))
     assert sorted(urls) == ["dash_ag_grid", "dash_cytoscape"]
     for url in urls.values():  # still served, for assets/lazy_libraries.js (which comes after the map)
         assert client.get(url).status_code == 200
     assert page.index("window.torchscopeLazyLibraries") < page.index("/assets/lazy_libraries.js")
+    assert "torchscopeComponentsAtOpen" not in page  # the overview shows no grid
+
+
+def test_a_grid_shown_as_the_page_opens_is_preloaded_with_its_chunk(client) -> None:
+    page = client.get("/profile/1?tab=kernels").get_data(as_text=True)
+    assert json.loads(re.search(r"window.torchscopeComponentsAtOpen = (\[.*?\]);", page).group(1)) == [scripts.GRID]
+    library = json.loads(re.search(r"window.torchscopeLazyLibraries = (\{.*?\});", page).group(1))["dash_ag_grid"]
+    chunk = library.rsplit("/", 1)[0] + "/async-community.js"
+    assert _preloaded(page) == [library, chunk]  # no chart on the kernels tab: no plotly.js either
+    served = client.get(chunk)  # where AG Grid's bundle asks for its community grid
+    assert served.status_code == 200 and b"AgGrid" in served.data
 
 
 def test_defer_libraries_leaves_a_page_without_those_libraries_as_it_is() -> None:
     tags = '<script src="/_dash-component-suites/dash/deps/react@18.v4_4_1m1.3.1.min.js"></script>\n'
-    assert scripts.defer_libraries(tags) == tags
+    assert scripts.defer_libraries(tags, [scripts.GRID]) == (tags, [])
 
 
 @pytest.mark.parametrize(
-    ("path", "bundle"),
-    [("/profile/1", "basic"), ("/profile/1?tab=kernels", "basic"), ("/profile/1?tab=memory", "basic"),
-     ("/run/1", "basic"), ("/", "basic"), ("/timeline/1", "full"), ("/hparams", "full")],
+    ("path", "bundle", "components"),
+    [("/profile/1", "basic", []), ("/profile/1?tab=kernels", None, [scripts.GRID]),
+     ("/profile/1?tab=memory", "basic", [scripts.GRID]), ("/run/1", "basic", []), ("/", None, [scripts.GRID]),
+     ("/timeline/1", "basic", []), ("/hparams", "full", [scripts.GRID]), ("/graph/1", None, [scripts.CYTOSCAPE]),
+     ("/graph/1?node=fc", "basic", [scripts.CYTOSCAPE]), ("/compare", None, []),
+     ("/compare?a=1&b=2", "basic", [scripts.GRID])],
 )  # fmt: skip
-def test_a_page_that_needs_the_full_plotly_bundle_loads_it_at_once(client, path: str, bundle: str) -> None:
-    tags = re.findall(r"<script [^>]*>", client.get(path).get_data(as_text=True))
-    plotly = [t for t in tags if "/plotly-basic." in t or "/plotly/package_data/plotly.min.js" in t]
-    assert len(plotly) == 1 and ' defer="defer"' in plotly[0]
-    assert ("/plotly-basic." in plotly[0]) == (bundle == "basic")
-    assert f"torchscopePlotlyLoaded({bundle!r})" in html.unescape(plotly[0])
-    assert routes.needs_full_plotly(*(path.split("?") + [""])[:2]) == (bundle == "full")
+def test_each_page_preloads_what_it_draws_as_it_opens(client, path: str, bundle: str | None, components) -> None:
+    page = client.get(path).get_data(as_text=True)
+    bundles = _bundles(page)
+    assert bundles["first"] == bundle
+    at_open = re.search(r"window.torchscopeComponentsAtOpen = (\[.*?\]);", page)
+    assert (json.loads(at_open.group(1)) if at_open else []) == components
+    preloaded = _preloaded(page)
+    assert [u for u in preloaded if "plotly" in u] == ([] if bundle is None else [bundles[bundle]])
+    assert routes.first_paint(*(path.split("?") + [""])[:2]) == scripts.FirstPaint(bundle, tuple(components))

@@ -5,8 +5,11 @@
 // props (the same stand-in after the load too, so React never swaps it for the real one and redraws it from
 // scratch); anything else is the library's own, once it has loaded. Dash waits for a stand-in to be ready
 // (_dashprivate_isLazyComponentReady, as for its own lazy components) before it runs a callback on its props.
+// The components a page shows as it opens (window.torchscopeComponentsAtOpen, "namespace.Component") start to load
+// once the browser is idle after the page is parsed, while Dash fetches the page's content (the head preloads them).
 (function () {
     var LIBRARIES = window.torchscopeLazyLibraries || {};  // namespace -> script URL, written by the page
+    var AT_OPEN = window.torchscopeComponentsAtOpen || [];
 
     function lazyLibrary(namespace) {
         var library = null;
@@ -83,4 +86,18 @@
     Object.keys(LIBRARIES).forEach(function (namespace) {
         if (!window[namespace]) { lazyLibrary(namespace); }  // else it was loaded with the page after all
     });
+
+    if (AT_OPEN.length) {
+        document.addEventListener('DOMContentLoaded', function () {  // assets/plotly_ready.js has run by then
+            (window.torchscopeWhenIdle || setTimeout)(function () {
+                AT_OPEN.forEach(function (name) {
+                    var parts = name.split('.');
+                    var library = window[parts[0]];
+                    if (library && library[parts[1]]) {
+                        Promise.resolve(library[parts[1]]._dashprivate_isLazyComponentReady).catch(function () {});
+                    }
+                });
+            });
+        });
+    }
 })();

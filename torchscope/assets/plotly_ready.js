@@ -1,28 +1,37 @@
-// plotly.js for dcc.Graph (torchscope/dashboard/scripts.py). The page loads plotly.js's basic bundle (scatter, bar,
-// pie) as a deferred script, run while Dash fetches the page's content; until it has run, window.Plotly is a promise
-// of it, which dcc.Graph waits on instead of loading plotly.js itself. The first figure with another trace type (the
-// timeline's heatmap, WebGL lines, parallel coordinates) loads the full bundle (Dash's copy, which Dash names in
-// window._dashPlotlyJSURL), which then replaces the basic one for good.
+// plotly.js for dcc.Graph (torchscope/dashboard/scripts.py, first_paint_scripts). The page carries no plotly.js tag:
+// window.torchscopePlotly names the bundles ({basic, full: URL; first: the bundle the page's first charts need, or
+// null}). window.Plotly is a promise-like of plotly.js, which dcc.Graph waits on instead of loading plotly.js itself;
+// the first chart to wait on it loads the page's bundle (the basic one when the page named none). A page whose
+// first charts need a bundle starts to run it once the browser is idle after the page is parsed, which is while Dash
+// fetches the page's content (the head preloads it): a script run before Dash asked for the content would delay it.
 //
-// From that moment every call (dcc.Graph's redraws, resizes and purges alike) waits for the full bundle and goes to
-// it: the basic bundle must never redraw a chart the full one drew, or it would draw a trace type it does not know
-// as a plain scatter. A chart the basic bundle drew is purged by it before the full one redraws it.
+// The basic bundle draws scatter, bar and pie. The first figure with another trace type (parallel coordinates,
+// WebGL lines) loads the full bundle, which then replaces the basic one for good: from that moment every call
+// (dcc.Graph's redraws, resizes and purges alike) waits for the full bundle and goes to it, since the basic bundle
+// must never redraw a chart the full one drew (it would draw a trace type it does not know as a plain scatter). A
+// chart the basic bundle drew is purged by it before the full one redraws it.
 (function () {
     var BASIC_TRACES = {scatter: true, bar: true, pie: true};  // scripts.py's BASIC_TRACES
-    var full = null;
+    var bundles = window.torchscopePlotly || {};
+    var loading = {};  // URL -> promise of window.Plotly once that script has run
 
-    function loadFull() {
-        if (!full) {
-            full = new Promise(function (resolve, reject) {
+    function load(url) {
+        if (!loading[url]) {
+            loading[url] = new Promise(function (resolve, reject) {
                 var script = document.createElement('script');
-                script.src = window._dashPlotlyJSURL;
+                script.src = url;
                 script.onload = function () { resolve(window.Plotly); };
-                script.onerror = function () { reject(new Error('plotly.js did not load from ' + script.src)); };
+                script.onerror = function () {
+                    delete loading[url];  // the next chart tries again
+                    reject(new Error('plotly.js did not load from ' + url));
+                };
                 document.head.appendChild(script);
             });
         }
-        return full;
+        return loading[url];
     }
+
+    function loadFull() { return load(bundles.full); }
 
     function needsFull(figure) {  // react(gd, {data, layout, ...}) or react(gd, data, layout, ...)
         var data = Array.isArray(figure) ? figure : (figure && figure.data) || [];
@@ -61,12 +70,31 @@
         });
     }
 
-    if (!window.Plotly) {
-        window.Plotly = new Promise(function (resolve) {
-            window.torchscopePlotlyLoaded = function (bundle) {
-                if (bundle === 'basic') { fullOnDemand(window.Plotly); }
-                resolve(window.Plotly);
-            };
-        });
+    var plotly = null;  // the promise of the page's first bundle, once something asked for it
+
+    function start() {
+        if (!plotly) {
+            var basic = bundles.first !== 'full' && bundles.basic;
+            plotly = load(basic || bundles.full).then(function (loaded) {
+                if (basic) { fullOnDemand(loaded); }
+                return loaded;
+            });
+        }
+        return plotly;
     }
+
+    function whenIdle(run) {  // once the page is parsed and the browser has nothing else to do (at most 0.3 s on)
+        function idle() {
+            if (window.requestIdleCallback) { window.requestIdleCallback(run, {timeout: 300}); }
+            else { setTimeout(run, 0); }
+        }
+        if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', idle); }
+        else { idle(); }
+    }
+
+    if (!window.Plotly && bundles.full) {
+        window.Plotly = {then: function (resolve, reject) { return start().then(resolve, reject); }};
+        if (bundles.first) { whenIdle(start); }
+    }
+    window.torchscopeWhenIdle = whenIdle;  // assets/lazy_libraries.js starts the page's first grid with it
 })();

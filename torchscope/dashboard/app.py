@@ -17,16 +17,14 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 class _Dash(dash.Dash):
-    """Dash, whose page loads without ``@babel/polyfill`` (:func:`scripts.drop_polyfill`), leaves AG Grid and
-    Cytoscape for the pages that show them (:func:`scripts.defer_libraries`), and starts with the full plotly.js
-    where the page opened needs it (:func:`scripts.full_plotly_first`)."""
+    """Dash, whose page loads only the scripts the page opened shows first, and fetches those from the start
+    (:func:`scripts.first_paint_scripts`, :func:`routes.first_paint`)."""
 
     def interpolate_index(self, **kwargs: Any) -> str:
-        page_scripts = scripts.defer_libraries(scripts.drop_polyfill(kwargs.get("scripts", "")))
         opened = flask.request if flask.has_request_context() else None  # the page the browser opens
-        if opened is not None and routes.needs_full_plotly(opened.path, opened.query_string.decode()):
-            page_scripts = scripts.full_plotly_first(page_scripts)
-        kwargs["scripts"] = page_scripts
+        first = routes.first_paint(opened.path, opened.query_string.decode()) if opened else scripts.FirstPaint()
+        kwargs["scripts"], preload = scripts.first_paint_scripts(kwargs.get("scripts", ""), first)
+        kwargs["css"] = preload + kwargs.get("css", "")
         return str(super().interpolate_index(**kwargs))
 
 

@@ -50,20 +50,23 @@ def should_render(
 WRITE = """
 function(address, search) {
     const no = window.dash_clientside.no_update;
-    if (!address || !address.href) { return no; }
+    if (!address || !address.href) { return [no, no]; }
     const here = window.location.pathname + window.location.search;
-    if (address.href === here && (search || '') === window.location.search) { return no; }
+    if (address.href === here && (search || '') === window.location.search) { return [no, no]; }
     const target = new URL(address.href, window.location.origin);
-    if (target.pathname !== window.location.pathname) { return no; }  // written by a page already left
+    if (target.pathname !== window.location.pathname) { return [no, no]; }  // written by a page already left
     if (address.href !== here) {
         if (address.push) { window.history.pushState(null, '', address.href); }
         else { window.history.replaceState(null, '', address.href); }
     }
-    return window.location.search;
+    return [window.location.search, window.location.href];
 }
 """
-"""Write the address bar (no navigation, no Dash routing) and return the query for ``dcc.Location``'s ``search``:
-with its props equal to the address bar, going back to the previous entry is a change it reports."""
+"""Write the address bar (no navigation, no Dash routing) and return the query and the whole URL for
+``dcc.Location``'s ``search`` and ``href``: with its props equal to the address bar, going back to the previous
+entry is a change it reports, and it never writes back an ``href`` it held before (which it would, with
+``refresh="callback-nav"``, for a page that came with the app's layout: its ``href`` is still the one it was opened
+at)."""
 
 
 def register(app: dash.Dash, location: str = "url") -> None:
@@ -71,6 +74,7 @@ def register(app: dash.Dash, location: str = "url") -> None:
     app.clientside_callback(
         WRITE,
         Output(location, "search", allow_duplicate=True),
+        Output(location, "href", allow_duplicate=True),
         Input(ADDRESS, "data"),
         State(location, "search"),
         prevent_initial_call=True,

@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from torchscope.dashboard import urls, views
+from torchscope.dashboard.scripts import FirstPaint
 from torchscope.dashboard.components import error_panel
 from torchscope.errors import TorchscopeError
 from torchscope.storage.store import Store
@@ -23,8 +24,8 @@ def _discover() -> dict[str, ModuleType]:
 PAGES: dict[str, ModuleType] = _discover()
 """``dashboard/views/<view>/page.py`` of every view in :data:`urls.ROUTES`, by view name: each has
 ``layout(store, refresh_ms=..., query=..., **groups)`` and ``register(app, store)`` for its callbacks, and may set
-``IN_FIRST_LAYOUT = True`` (see :func:`in_first_layout`) and ``needs_full_plotly(query)`` (see
-:func:`needs_full_plotly`)."""
+``IN_FIRST_LAYOUT = True`` (see :func:`in_first_layout`) and ``first_paint(query)`` (see :func:`first_paint`)."""
+
 
 
 def in_first_layout(pathname: str) -> bool:
@@ -37,14 +38,14 @@ def in_first_layout(pathname: str) -> bool:
     return bool(getattr(_page_of(pathname), "IN_FIRST_LAYOUT", False))
 
 
-def needs_full_plotly(pathname: str, search: str) -> bool:
-    """Whether the page at ``pathname`` draws a trace type plotly.js's basic bundle lacks, so that, opened from its
-    URL, it loads the full bundle at once rather than the basic one and then the full one (``scripts.py``).
+def first_paint(pathname: str, search: str) -> FirstPaint:
+    """What the page at ``pathname`` draws first, opened from its URL (``scripts.first_paint_scripts``).
 
-    A page says so with ``needs_full_plotly(query)``; a page without it draws with the basic bundle.
+    A page says so with ``first_paint(query) -> FirstPaint``; a page without it draws charts with plotly.js's basic
+    bundle.
     """
-    says = getattr(_page_of(pathname), "needs_full_plotly", None)
-    return bool(says and says(urls.parse_query(search)))
+    says = getattr(_page_of(pathname), "first_paint", None)
+    return says(urls.parse_query(search)) if says is not None else FirstPaint()
 
 
 def _page_of(pathname: str) -> ModuleType | None:

@@ -17,6 +17,7 @@ from torchscope.storage.compare.records import ONLY_A, ONLY_B, PROFILE, Comparis
 from torchscope.dashboard.views.compare.figures import breakdown_bars, change_bars, scalar_overlay
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import data_grid, plot_config
+from torchscope.dashboard.scripts import GRID, FirstPaint
 from torchscope.dashboard.formatting import fmt_ms, fmt_us
 from torchscope.dashboard.views.compare.tables import (
     diff_columns, diff_rows, graph_node_columns, graph_node_rows, node_change_columns, node_change_rows,
@@ -59,6 +60,14 @@ def _form(store: Store, a: str, b: str) -> html.Form:
         method="get",
         className="compare-form",
     )
+
+
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """Charts and grids, or just the form when the URL names no side
+    (:func:`torchscope.dashboard.routes.first_paint`)."""
+    if not query.get("a", "").strip() and not query.get("b", "").strip():
+        return FirstPaint(plotly=None)
+    return FirstPaint(components=(GRID,))
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:

@@ -24,6 +24,7 @@ import dash_cytoscape as cyto
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html
 
 from torchscope.dashboard import history, urls
+from torchscope.dashboard.scripts import CYTOSCAPE, FirstPaint
 from torchscope.dashboard.views.graph.colors import MODES
 from torchscope.dashboard.views.graph.fx_view import fx_place, fx_view
 from torchscope.dashboard.views.graph.data import GraphData, parse_int
@@ -112,6 +113,12 @@ def _initial_state(data: GraphData, run_id: int, query: dict[str, str]) -> Graph
             raise NotFoundError(f"no node or module {query['node']!r} in this graph")
         state = step(model_of, state, Find(found, query["node"]))
     return state
+
+
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """The graph's canvas, and the inspector's charts when the URL selects a node
+    (:func:`torchscope.dashboard.routes.first_paint`)."""
+    return FirstPaint(plotly="basic" if query.get("node") else None, components=(CYTOSCAPE,))
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], run_id: str) -> Any:

@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import data_grid, plot_config
+from torchscope.dashboard.scripts import GRID, FirstPaint
 from torchscope.dashboard.views.hparams.figures import parcoords_figure
 from torchscope.dashboard.views.hparams.tables import (
     HparamsTable,
@@ -36,10 +37,10 @@ def default_metric(table: HparamsTable, wanted: str | None) -> str | None:
     return (losses or table.metrics or [None])[0]
 
 
-def needs_full_plotly(query: dict[str, str]) -> bool:
-    """Parallel coordinates: opened from its URL, the page loads the full plotly.js at once
-    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
-    return True
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """Parallel coordinates (the full plotly.js) and the runs' grid
+    (:func:`torchscope.dashboard.routes.first_paint`)."""
+    return FirstPaint(plotly="full", components=(GRID,))
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:

@@ -16,6 +16,7 @@ from dash import Input, Output, State, dcc, html
 
 from torchscope.dashboard import history, urls
 from torchscope.dashboard.components import data_grid, plot_config
+from torchscope.dashboard.scripts import GRID, FirstPaint
 from torchscope.dashboard.views.profile.memory import device_label, memory_figure
 from torchscope.dashboard.profile_summary import (
     breakdown_figure, profile_facts, step_hints, top_figure, utilization_figure,
@@ -31,6 +32,15 @@ IN_FIRST_LAYOUT = True
 its callbacks has its input and its output in the page, except the quick search's address, which the router's
 insertion would only fire to write the address already shown."""
 GRAPH_CONFIG = plot_config()
+
+
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """The overview's charts; the operators', kernels' and modules' grid, without a chart; the memory tab's chart
+    and grid (:func:`torchscope.dashboard.routes.first_paint`)."""
+    tab = query.get("tab", "overview")
+    if tab in ("operators", "kernels", "modules"):
+        return FirstPaint(plotly=None, components=(GRID,))
+    return FirstPaint(components=(GRID,) if tab == "memory" else ())
 
 
 def _tab_bar(profile_id: int, current: str) -> html.Nav:

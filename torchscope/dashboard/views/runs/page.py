@@ -10,8 +10,14 @@ from dash import Input, Output, State, dcc, html
 
 from torchscope.dashboard import urls
 from torchscope.dashboard.components import CHART_POINTS, data_grid
+from torchscope.dashboard.scripts import GRID, FirstPaint
 from torchscope.dashboard.views.runs.tables import compare_href, runs_columns, runs_rows
 from torchscope.storage.store import Store
+
+
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """The runs' grid, without a chart (:func:`torchscope.dashboard.routes.first_paint`)."""
+    return FirstPaint(plotly=None, components=(GRID,))
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str]) -> Any:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
+from dash import Input, Output, Patch, State, ctx, dcc, html
 
 from torchscope.dashboard import history, urls
 from torchscope.dashboard.components import plot_config
-from torchscope.dashboard.views.timeline.figures import minimap_figure, timeline_figure
+from torchscope.dashboard.scripts import FirstPaint
+from torchscope.dashboard.views.timeline.figures import minimap_figure, minimap_window, timeline_figure
 from torchscope.dashboard.views.timeline.ranks import ranks_view
 from torchscope.errors import BadRequestError, TorchscopeError
 from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
@@ -28,6 +29,10 @@ PX = 1200  # level of detail budget: the plot's width in pixels (about what a la
 MAX_ITEMS = 3000
 MAX_BLOCKS = 2000
 GRAPH_CONFIG = plot_config(scrollZoom=True, modeBarButtonsToRemove=["select2d", "lasso2d"])
+IN_FIRST_LAYOUT = True
+"""Opened from its URL, the page comes with the app's layout (no router round trip before the first paint): its one
+callback has its inputs and outputs in the page, but for the address, which the router's insertion would only fire
+to draw the view already drawn."""
 
 
 def _int(query: dict[str, str], key: str) -> int | None:
@@ -152,10 +157,9 @@ def _event_link(e: dict[str, Any]) -> Any:
                      className="tl-link", **{"data-event": str(e["id"])})  # fmt: skip
 
 
-def needs_full_plotly(query: dict[str, str]) -> bool:
-    """The timeline draws a heatmap and WebGL markers: opened from its URL, the page loads the full plotly.js at once
-    (:func:`torchscope.dashboard.routes.needs_full_plotly`)."""
-    return True
+def first_paint(query: dict[str, str]) -> FirstPaint:
+    """Bars and markers, which plotly.js's basic bundle draws (:func:`torchscope.dashboard.routes.first_paint`)."""
+    return FirstPaint(plotly="basic")
 
 
 def layout(store: Store, *, refresh_ms: int, query: dict[str, str], profile_id: str) -> Any:
@@ -238,9 +242,8 @@ def register(app: dash.Dash, store: Store) -> None:
             half = (b - a) // 2
             a, b = int(x) - half, int(x) + half
         view = window_figure(store, pid, a, b, q, event, ranks=bool(state.get("ranks")), step=state.get("step"))
-        meta = store.profile(pid)
-        mini = minimap_figure(store.timeline_minimap(pid), duration_ns=int(meta["duration_ns"]), start_ns=view["start"],
-                              end_ns=view["end"])  # fmt: skip
+        mini = Patch()  # the whole profile stays as drawn: only the window's outline moves
+        mini["layout"]["shapes"] = minimap_window(view["start"], view["end"])
         new_state = {"profile_id": pid, "start": view["start"], "end": view["end"], "q": q,
                      "event": view["selected"]["id"] if view["selected"] else None, "ranks": state.get("ranks"),
                      "step": view.get("step")}  # fmt: skip
