@@ -15,6 +15,13 @@ the overview has painted its bars or bands (polled every animation frame). Repor
     .venv/bin/python benchmarks/bench_paint.py [--events 200000 1000000] [--repeats 5]
 
 Databases are built once as ``$TMPDIR/torchscope_bench_paint_<N>.db``.
+
+With ``--store PATH`` (a database such as ``scale.py --keep DIR`` leaves, with its 10M-event profile) it measures
+every page of that profile instead, the same way: overview, operators, kernels, modules, memory (to the charts'
+drawn bars or lines and the grid's first row, or the tab's message when the profile has nothing to show there) and
+the timeline's first window, and says what each page showed.
+
+    .venv/bin/python benchmarks/bench_paint.py --store /tmp/scale/scale_10000000.db [--profile 1]
 """
 
 from __future__ import annotations
@@ -44,6 +51,29 @@ PAINTED = """(expected) => {
     const painted = charts.filter(gd => gd.querySelector(drawn));
     return charts.length >= expected && painted.length === charts.length ? performance.now() : false;
 }"""
+CONTENT = """(alternatives) => {
+    const holds = ([each, inner]) => {  // every element matching `each` (at least one) holds `inner`
+        const all = Array.from(document.querySelectorAll(each));
+        return all.length > 0 && all.every(el => !inner || el.querySelector(inner));
+    };
+    const found = alternatives.find(parts => parts.every(holds));
+    return found ? [performance.now(), found.map(p => p.join(' ')).join(' + ')] : false;
+}"""
+"""Resolves, polled every animation frame, once each part of one alternative holds: ``[each, inner]``, every element
+matching ``each`` (at least one) holds one matching ``inner`` (``""``: just there)."""
+GRID_ROW = ["#prof-grid .ag-row", ""]
+EMPTY = ["#prof-empty", ""]
+DRAWN = ".main-svg .trace path"
+PAGES = {
+    "overview": ("", [[["#prof-overview .dash-graph", DRAWN]]]),
+    "operators": ("?tab=operators", [[GRID_ROW], [EMPTY]]),
+    "kernels": ("?tab=kernels", [[GRID_ROW], [EMPTY]]),
+    "modules": ("?tab=modules", [[GRID_ROW], [EMPTY]]),
+    "memory": ("?tab=memory", [[["#prof-memory", DRAWN], GRID_ROW], [EMPTY]]),
+    "timeline": (None, [[["#tl-graph", DRAWN], ["#tl-minimap", ".main-svg image"]]]),
+}
+"""Each page of a profile: its query (the timeline: its own path), and what shows that its content is drawn (every
+chart of the overview, the grid's first row, the memory chart and grid, the timeline's bars and minimap)."""
 TIMINGS = """() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const resources = performance.getEntriesByType('resource');
@@ -92,6 +122,33 @@ def open_overview(browser, url: str, charts: int) -> tuple[float, dict]:  # type
         context.close()
 
 
+def open_page(browser, url: str, selectors: list[list[list[str]]]) -> tuple[float, str]:  # type: ignore[no-untyped-def]
+    """Open ``url`` in a fresh browser context; ms from navigation start to :data:`CONTENT`, and what was found."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(url, wait_until="commit")
+        painted, found = page.wait_for_function(CONTENT, arg=selectors, polling="raf", timeout=120_000).json_value()
+        return float(painted), found
+    finally:
+        context.close()
+
+
+def bench_store(browser, db: Path, profile_id: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
+    """Every page of one profile of ``db``: first open after the server started and the median of later opens."""
+    with ExitStack() as stack:
+        base = stack.enter_context(serve_in_subprocess(db))
+        print(f"{db} profile {profile_id}: navigation -> content drawn, fresh browser context each open")
+        for name, (query, selectors) in PAGES.items():
+            url = f"{base}/timeline/{profile_id}" if query is None else f"{base}/profile/{profile_id}{query}"
+            first, _ = open_page(browser, url, selectors)
+            later = [open_page(browser, url, selectors) for _ in range(repeats)]
+            times = [t for t, _ in later]
+            shown = "its message (nothing to show)" if later[0][1] == " ".join(EMPTY) else later[0][1]
+            print(f"  {name:9s} first {first / 1e3:.2f} s, median {statistics.median(times) / 1e3:.2f} s "
+                  f"(min {min(times) / 1e3:.2f}, max {max(times) / 1e3:.2f}) over {repeats}: {shown}")  # fmt: skip
+
+
 def bench_size(browser, events: int, repeats: int) -> None:  # type: ignore[no-untyped-def]
     db, profile_id = profile_db(events)
     with ExitStack() as stack:
@@ -122,6 +179,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--store", type=Path, help="measure every page of a profile of this database instead")
+    parser.add_argument("--profile", type=int, default=1, help="the profile of --store (default 1)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -130,7 +189,9 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        for events in args.events:
+        if args.store is not None:
+            bench_store(browser, args.store, args.profile, args.repeats)
+        for events in [] if args.store is not None else args.events:
             bench_size(browser, events, args.repeats)
         browser.close()
 

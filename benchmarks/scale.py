@@ -1,16 +1,18 @@
 """Traces of any size: import throughput, peak memory, store size and view times at N events, from a real trace.
 
-    .venv/bin/python benchmarks/scale.py --events 1000000 [--events 4000000 ...] [--keep DIR]
+    .venv/bin/python benchmarks/scale.py --events 1000000 [--events 4000000 ...] [--keep DIR] [--recorded]
 
 The input is a real Kineto trace tiled in time until it holds N events: the public V100 trace in
-``../shared/data/kineto`` when present, else a trace this script records with torch.profiler on the CPU. Each tile is
+``../shared/data/kineto`` when present (it has no memory or module events), else, or with ``--recorded``, a trace
+this script records with torch.profiler on the CPU with memory and Python stacks (so that the memory and modules
+pages have content). Each tile is
 shifted past the previous one, with its correlation / External / flow ids and ``ProfilerStep#N`` numbers renumbered,
 so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
 
 For each N it prints: ``torchscope import`` wall time, events/s and peak memory (PSS of the import's whole process
 tree, sampled every 20 ms in a second run: sampling costs CPU, so the time comes from a run without it); at the
-smallest N also the bare minimum (``bare_minimum.py``: gunzip + orjson + sqlite3 executemany of one tuple per event,
-in memory, in a subprocess, timed and sampled the same way) and our ratio to it; the database size against the
+smallest N (up to 2M events: it holds the whole trace in memory) also the bare minimum (``bare_minimum.py``: gunzip
++ orjson + sqlite3 executemany of one tuple per event, in memory, in a subprocess, timed and sampled the same way) and our ratio to it; the database size against the
 uncompressed JSON; and the server time of the store reads each page's first paint makes (profile overview,
 operators, kernels, modules, memory; the timeline's first window), each page in a fresh read-only process so nothing
 is cached.
@@ -33,28 +35,30 @@ import orjson
 import psutil
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "kineto" / "v100_train_rank0.json.gz"
+BARE_MAX = 2_000_000
+"""The largest trace the bare minimum is run on: it holds the whole trace in memory."""
 _STEP = re.compile(r"ProfilerStep#(\d+)")
 _ID_ARGS = ("External id", "correlation", "Ev Idx", "Python id", "Python parent id")
 
 
-def base_trace(work: Path) -> dict:
-    """The trace to tile: the V100 reference trace, else one recorded here on the CPU."""
-    if SHARED.exists():
+def base_trace(work: Path, recorded: bool = False) -> dict:
+    """The trace to tile: the V100 reference trace, else (or if ``recorded``) one recorded here on the CPU."""
+    if SHARED.exists() and not recorded:
         return orjson.loads(gzip.decompress(SHARED.read_bytes()))
     import torch
 
     model = torch.nn.Sequential(*(torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU()) for _ in range(8)))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     path = work / "cpu.json"
-    schedule = torch.profiler.schedule(wait=0, warmup=1, active=4)
-    with torch.profiler.profile(schedule=schedule, record_shapes=True, with_stack=False) as prof:
+    schedule = torch.profiler.schedule(wait=0, warmup=1, active=4, repeat=1)
+    with torch.profiler.profile(schedule=schedule, record_shapes=True, profile_memory=True, with_stack=True,
+                                on_trace_ready=lambda done: done.export_chrome_trace(str(path))) as prof:  # fmt: skip
         for _ in range(5):
             loss = model(torch.randn(32, 64)).sum()
             loss.backward()
             opt.step()
             opt.zero_grad()
             prof.step()
-    prof.export_chrome_trace(str(path))
     return orjson.loads(path.read_bytes())
 
 
@@ -237,17 +241,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, action="append", help="events in the tiled trace (repeatable)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep the traces and databases")
+    parser.add_argument("--recorded", action="store_true", help="tile a CPU trace recorded here, not the V100 one")
     args = parser.parse_args()
     sizes = sorted(args.events or [1_000_000])
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        trace = base_trace(work)
-        print(f"base trace: {'V100 reference' if SHARED.exists() else 'CPU, recorded here'}, "
+        trace = base_trace(work, args.recorded)
+        print(f"base trace: {'V100 reference' if SHARED.exists() and not args.recorded else 'CPU, recorded here'}, "
               f"{len(trace['traceEvents'])} events; machine: {os.cpu_count()} CPUs, "
               f"{psutil.virtual_memory().total / 2**30:.0f} GiB")  # fmt: skip
         for i, n in enumerate(sizes):
-            measure(n, trace, work, bare=i == 0)
+            measure(n, trace, work, bare=i == 0 and n <= BARE_MAX)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,14 @@ def test_memory_modules_and_operators_tabs_of_a_live_profile(db_path: Path, serv
     assert not problems, problems
 
 
+def _served_live_profile(db_path: Path, serve) -> tuple[str, int]:
+    """The server's URL and the profile id of a live run's profile."""
+    run_id = _live_profile(db_path)
+    with torchscope.open(db_path) as store:
+        pid = int(store.profiles(run_id)["id"].iloc[0])
+    return serve(db_path), pid
+
+
 def _plotly_scripts(tab) -> list[str]:
     """The plotly.js bundles and the component libraries loaded on demand that the page has loaded."""
     names = tab.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
@@ -171,10 +179,7 @@ def _plotly_scripts(tab) -> list[str]:
 def test_every_profile_tab_is_drawn_by_plotlys_basic_bundle_and_the_overview_comes_with_the_layout(
     db_path: Path, serve, page
 ) -> None:
-    run_id = _live_profile(db_path)
-    with torchscope.open(db_path) as store:
-        pid = int(store.profiles(run_id)["id"].iloc[0])
-    url = serve(db_path)
+    url, pid = _served_live_profile(db_path, serve)
     tab, problems = page
     answers: list[tuple[str, int]] = []
     tab.on("response", lambda r: answers.append((r.url, r.status)) if "/_dash-update-component" in r.url else None)
@@ -191,4 +196,27 @@ def test_every_profile_tab_is_drawn_by_plotlys_basic_bundle_and_the_overview_com
     tab.click("#tab-overview")
     tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
     assert tab.evaluate("!!document.querySelector('#prof-top-ops .barlayer path')")
+    assert not problems, problems
+
+
+def test_a_grid_tab_loads_no_plotly_until_a_chart_asks_and_the_timeline_needs_only_the_basic_bundle(
+    db_path: Path, serve, page
+) -> None:
+    url, pid = _served_live_profile(db_path, serve)
+    tab, problems = page
+    tab.goto(f"{url}/profile/{pid}?tab=kernels")
+    tab.wait_for_selector("#prof-grid .ag-header-cell", state="attached")
+    tab.wait_for_load_state("networkidle")
+    assert _plotly_scripts(tab) == ["ag-grid"]  # no chart on the tab: plotly.js is not even fetched
+    assert tab.evaluate("typeof window.Plotly.newPlot") == "undefined"  # a promise-like, until a chart asks
+    tab.click("#tab-overview")  # the overview's charts ask for it, and draw
+    tab.wait_for_selector("#prof-breakdown .js-plotly-plot .barlayer .trace path", state="attached")
+    assert _plotly_scripts(tab) == ["ag-grid", "basic"]
+    assert tab.evaluate("typeof window.Plotly.newPlot") == "function"
+
+    tab.goto(f"{url}/timeline/{pid}")  # bars, an image for the density and the minimap: the basic bundle draws all
+    tab.wait_for_selector("#tl-graph .js-plotly-plot .barlayer .trace path", state="attached")
+    tab.wait_for_selector("#tl-minimap .js-plotly-plot image", state="attached")
+    tab.wait_for_load_state("networkidle")
+    assert _plotly_scripts(tab) == ["basic"]
     assert not problems, problems
