@@ -178,7 +178,7 @@ VIEWS = {  # each profile page (and the timeline's first window): the store read
     "operators": "op_table,op_table_shapes,op_modules,name_spans",
     "kernels": "kernel_table,name_spans",
     "modules": "module_table,name_spans",
-    "memory": "memory_timeline,memory_peak,memory_by_op",
+    "memory": "memory_peak,memory_curve,memory_by_op,name_spans",
     "timeline": "timeline_lanes,timeline_window,timeline_minimap",
 }
 

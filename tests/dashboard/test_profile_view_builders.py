@@ -11,12 +11,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from torchscope.dashboard.views.profile.memory import bucket_max, memory_figure
+from torchscope.dashboard.views.profile.memory import memory_figure
 from torchscope.dashboard.profile_summary import breakdown_figure, step_hints, top_figure, utilization_figure
 from torchscope.dashboard.views.timeline.figures import (
     DENSITY_TRACE, MATCH_TRACE, heat_shade, minimap_figure, timeline_figure,
 )  # fmt: skip
 from torchscope.dashboard.views.timeline.page import clamp_window, parse_relayout
+from torchscope.storage.profile.reads import bucket_max
 from torchscope.dashboard.views.profile import tables
 
 
@@ -219,7 +220,7 @@ def test_memory_figure_keeps_the_peak_when_downsampled() -> None:
     x, y = bucket_max(ts, values, 500)
     assert len(x) <= 500 and 54_321 in x.tolist() and y.max() == 7.0
     timeline = pd.DataFrame({"ts": [0, 10, 20], "device_type": [0, 0, 0], "device": [-1, -1, -1],
-                             "bytes": [1024, 2048, -1024], "allocated": [1024, 3072, 2048]})  # fmt: skip
+                             "allocated": [1024, 3072, 2048]})  # fmt: skip
     peaks = pd.DataFrame({"device_type": [0], "device": [-1], "peak_allocated": [3072], "peak_at": [10],
                           "peak_reserved": [None], "events": [3]})  # fmt: skip
     fig = memory_figure(timeline, peaks)

@@ -129,3 +129,25 @@ def test_the_step_breakdown_joined_piece_by_piece_equals_the_one_joined_at_once(
         by_piece = ProfileReads(store._engine, stored_summaries=False).step_breakdown(1)
     assert at_once["wall_ns"].sum() > 0 and (at_once.filter(like="_ns").drop(columns="wall_ns") > 0).sum().sum() >= 3
     pd.testing.assert_frame_equal(by_piece, at_once)
+
+
+def test_the_memory_curve_is_the_traces_allocated_memory_with_its_peak(cpu_trace, db_path):
+    import_path(db_path, cpu_trace)
+    _, events = trace_events(cpu_trace)
+    t0 = min(e["ts"] for e in events if e.get("ph") == "X")
+    memory = [e for e in events if e.get("name") == "[memory]"]
+    assert len(memory) > 10
+    written = {(_ns(e["ts"]) - _ns(t0), e["args"]["Total Allocated"]) for e in memory}
+    with Store(db_path) as store:
+        curve = store.memory_curve(1)
+        (peak,) = store.memory_peak(1).to_dict("records")
+    assert set(curve[["device_type", "device"]].itertuples(index=False, name=None)) == {(0, -1)}  # the CPU
+    assert len(curve) == len(memory)  # fewer than 5,000 points: every one of them
+    assert set(zip(curve["ts"].tolist(), curve["allocated"].tolist())) <= written
+    assert curve["allocated"].max() == max(e["args"]["Total Allocated"] for e in memory) == peak["peak_allocated"]
+
+
+def _ns(us: float) -> int:
+    """µs (as the trace writes them) to integer ns, as the importer counts them."""
+    whole = int(us)
+    return whole * 1000 + round((us - whole) * 1000)

@@ -280,6 +280,15 @@ def test_timeline_reads_agree_on_sqlite_and_postgresql(any_db: str, trace_file: 
         assert store.timeline_event(1, kernel) == reference.timeline_event(1, kernel)
 
 
+def test_memory_summaries_agree_on_sqlite_and_postgresql(any_db: str, cpu_trace: Path, tmp_path: Path) -> None:
+    import_path(any_db, cpu_trace)
+    import_path(tmp_path / "reference.db", cpu_trace)
+    with torchscope.open(any_db) as store, torchscope.open(tmp_path / "reference.db") as reference:
+        assert len(reference.memory_curve(1)) > 10
+        for read in ("memory_curve", "memory_peak", "memory_by_op"):
+            pd.testing.assert_frame_equal(getattr(store, read)(1), getattr(reference, read)(1))
+
+
 @pytest.mark.parametrize("trace_file", ["cpu_trace", *reference("v100_train_rank0")], indirect=True)
 def test_forward_op_details_link_the_backward_op(db_path: Path, trace_file: Path) -> None:
     path = trace_file

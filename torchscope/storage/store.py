@@ -360,6 +360,11 @@ class Store:
         """Per device: ``device_type, device, peak_allocated, peak_at, peak_reserved, events``."""
         return self._profiles.memory_peak(profile_id)
 
+    def memory_curve(self, profile_id: int) -> pd.DataFrame:
+        """Allocated memory over time per device, at most 5,000 points a device (each time bucket's maximum, at its
+        own time: a peak is never lost): ``device_type, device, ts, allocated``; stored with the profile."""
+        return self._profiles.memory_curve(profile_id)
+
     def event_details(self, profile_id: int) -> pd.DataFrame:
         """What device events carry: ``event_id, grid, block`` ("x,y,z") ``, registers, shared_memory,
         blocks_per_sm, warps_per_sm, occupancy`` (percent) ``, bytes`` (memcpy/memset), by event id."""

@@ -30,6 +30,7 @@ SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "kernel_table": lambda r, p: r[0].kernel_table(p),
     "module_table": lambda r, p: r[0].module_table(p),
     "memory_peak": lambda r, p: r[0].memory_peak(p),
+    "memory_curve": lambda r, p: r[0].memory_curve(p),
     "name_spans": lambda r, p: r[1].name_spans(p),
     "op_modules": lambda r, p: r[1].op_modules(p),
     "memory_held_by_op": lambda r, p: r[1].memory_by_op(p),
@@ -63,6 +64,7 @@ def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.Data
     """
     engine: Any = _OnConnection(conn)
     profiles = ProfileReads(engine, stored_summaries=False)
+    profiles.memory_frames = {}  # read once for the memory peak, curve and allocations by op
     for lane_kind, frame in (frames or {}).items():
         profiles.event_frames.put(conn, profile_id, lane_kind, frame)
     reads = (profiles, TimelineReads(engine, profiles))

@@ -314,7 +314,7 @@ class ProfileBuilder:
         seqs = seqs.astype(np.int64)
         STAGE_IDS.create(conn)
         stored_ids = position[seqs].astype(np.int64) + self.event_base
-        insert_rows(conn, STAGE_IDS, ("seq", "id"), list(zip(seqs.tolist(), stored_ids.tolist())))
+        insert_columns(conn, STAGE_IDS, ("seq", "id"), np.column_stack((seqs, stored_ids)), {})
         del position, seqs, stored_ids
         cols = ", ".join(f"s.{c}" for c in DETAIL_COLUMNS[1:])
         if self.detail_seqs:
@@ -325,8 +325,8 @@ class ProfileBuilder:
         if self.arg_seqs:
             conn.exec_driver_sql(
                 "INSERT INTO profile_event_args (event_id, args) SELECT m.id, s.args "
-                "FROM torchscope_stage_args s JOIN torchscope_stage_ids m ON m.seq = s.seq"
-            )
+                "FROM torchscope_stage_args s JOIN torchscope_stage_ids m ON m.seq = s.seq ORDER BY m.id"
+            )  # in id order: appended to the table's b-tree, not inserted all over it
         _drop_stage(conn)
 
     def _steps(self) -> list[int]:

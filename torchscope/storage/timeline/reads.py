@@ -252,7 +252,7 @@ class TimelineReads:
 
     def memory_by_op(self, profile_id: int) -> pd.DataFrame:
         """Backs :meth:`Store.memory_by_op`, which documents the columns."""
-        memory = self._profiles.memory_timeline(profile_id)
+        memory = self._profiles.memory_numbers(profile_id)
         cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "held_bytes"]
         if memory.empty or "lane_id" not in memory.columns:
             return pd.DataFrame(columns=cols)

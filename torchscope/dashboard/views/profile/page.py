@@ -133,11 +133,10 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
                            "per nn.Module.", className="muted", id="prof-empty")]  # fmt: skip
         return [_grid("prof-grid", tables.module_rows(modules, pid, run_id, spans), tables.module_columns(),
                       f"{base}_modules.csv", search)]  # fmt: skip
-    timeline = store.memory_timeline(pid)
-    if timeline.empty:
+    peaks = store.memory_peak(pid)
+    if peaks.empty:
         return [html.P("No memory events in this profile: profile with profile_memory=True to see allocations.",
                        className="muted", id="prof-empty")]  # fmt: skip
-    peaks = store.memory_peak(pid)
     peak_text = [
         html.Span(f"peak {device_label(p['device_type'], p['device'])}: {fmt_bytes(p['peak_allocated'])} "
                   f"at {fmt_ms(p['peak_at'])}", className="prof-peak")
@@ -145,7 +144,7 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
     ]  # fmt: skip
     return [
         html.Div(peak_text, className="meta", id="prof-peaks"),
-        dcc.Graph(id="prof-memory", figure=memory_figure(timeline, peaks), config=GRAPH_CONFIG, className="chart"),
+        dcc.Graph(id="prof-memory", figure=memory_figure(store.memory_curve(pid), peaks), config=GRAPH_CONFIG, className="chart"),
         html.H3("Operators that allocated most"),
         html.P("Allocations are counted in the operator running when they happened, frees in the one running when "
                "they happened. \u201cAllocated and not freed within the window\u201d is what an operator allocated "
