@@ -48,7 +48,9 @@ def test_the_profile_page_comes_with_the_layout_with_its_address(client) -> None
     page, address = _first_layout(client, "http://localhost/profile/1?tab=kernels")
     assert address == {"href": "/profile/1?tab=kernels", "push": False}
     text = json.dumps(page)
-    assert '"prof-kernels"' in text and '"prof-grid"' in text
+    assert '"prof-kernels"' in text and '"prof-empty"' in text and "No device kernels" in text  # a CPU-only trace
+    page, _ = _first_layout(client, "http://localhost/profile/1?tab=operators")
+    assert '"prof-grid"' in json.dumps(page)
     page, address = _first_layout(client, "http://localhost/profile/1")
     assert address == {"href": "/profile/1", "push": False} and '"prof-overview"' in json.dumps(page)
     page, address = _first_layout(client, "http://localhost/profile/9")  # the router would show the same panel

@@ -204,8 +204,8 @@ def test_a_grid_tab_loads_no_plotly_until_a_chart_asks_and_the_timeline_needs_on
 ) -> None:
     url, pid = _served_live_profile(db_path, serve)
     tab, problems = page
-    tab.goto(f"{url}/profile/{pid}?tab=kernels")
-    tab.wait_for_selector("#prof-grid .ag-header-cell", state="attached")
+    tab.goto(f"{url}/profile/{pid}?tab=operators")
+    tab.wait_for_selector("#prof-grid .ag-row", state="attached")
     tab.wait_for_load_state("networkidle")
     assert _plotly_scripts(tab) == ["ag-grid"]  # no chart on the tab: plotly.js is not even fetched
     assert tab.evaluate("typeof window.Plotly.newPlot") == "undefined"  # a promise-like, until a chart asks

@@ -47,6 +47,24 @@ def test_breakdown_bars_stack_to_the_step_wall_time() -> None:
     assert {t.type for t in fig.data} == {"bar"}  # two steps: bars
 
 
+def test_of_thousands_of_steps_the_step_charts_draw_the_slowest_or_least_busy_of_every_few() -> None:
+    steps = np.arange(2500)
+    walls = (1 + (steps % 7)) * 1_000_000  # 1..7 ms, the slowest of every 7 steps at step % 7 == 6
+    walls[1234] = 50_000_000  # one very slow step
+    frame = pd.DataFrame({"step": steps, "wall_ns": walls, "kernel_ns": walls // 2, "idle_ns": walls - walls // 2})
+    fig = breakdown_figure(frame)
+    assert fig.layout.title.text == "Step time breakdown (the slowest of every 3 steps)"  # 2500 / 1000, rounded up
+    kept = list(fig.data[0].x)
+    assert len(kept) == 834 and 1234 in kept  # a real step per run of 3, the slow one among them
+    assert all(walls[s] == walls[3 * (s // 3): 3 * (s // 3) + 3].max() for s in kept)
+    assert np.sum([np.asarray(t.y, dtype=float) for t in fig.data], axis=0).tolist() == (walls[kept] / 1e6).tolist()
+    busy = pd.DataFrame({"step": steps, "device": 0, "utilization": (steps % 5) / 5, "idle_ns": 0})
+    util = utilization_figure(busy)
+    assert util.layout.title.text.endswith("the least of every 3 steps")
+    assert all(v == min((s % 5) / 5 * 100 for s in range(3 * (x // 3), min(3 * (x // 3) + 3, 2500)))
+               for x, v in zip(util.data[0].x, util.data[0].y))  # fmt: skip
+
+
 def _runtime(**shares: float) -> pd.DataFrame:
     wall = 1_000_000
     return pd.DataFrame([{"step": 7, "wall_ns": wall, **{f"{c}_ns": int(shares.get(c, 0) * wall)

@@ -10,6 +10,7 @@
 (function () {
     var LIBRARIES = window.torchscopeLazyLibraries || {};  // namespace -> script URL, written by the page
     var AT_OPEN = window.torchscopeComponentsAtOpen || [];
+    var CHUNKS_AT_OPEN = window.torchscopeChunksAtOpen || [];  // their libraries' lazy chunks (webpack JSONP files)
 
     function lazyLibrary(namespace) {
         var library = null;
@@ -90,12 +91,18 @@
     if (AT_OPEN.length) {
         document.addEventListener('DOMContentLoaded', function () {  // assets/plotly_ready.js has run by then
             (window.torchscopeWhenIdle || setTimeout)(function () {
-                AT_OPEN.forEach(function (name) {
+                var loads = AT_OPEN.map(function (name) {
                     var parts = name.split('.');
                     var library = window[parts[0]];
-                    if (library && library[parts[1]]) {
-                        Promise.resolve(library[parts[1]]._dashprivate_isLazyComponentReady).catch(function () {});
-                    }
+                    var ready = library && library[parts[1]] && library[parts[1]]._dashprivate_isLazyComponentReady;
+                    return Promise.resolve(ready).catch(function () {});
+                });
+                Promise.all(loads).then(function () {  // a chunk run after its library is installed in it at once
+                    CHUNKS_AT_OPEN.forEach(function (url) {
+                        var script = document.createElement('script');
+                        script.src = url;
+                        document.head.appendChild(script);
+                    });
                 });
             });
         });

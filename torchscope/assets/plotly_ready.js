@@ -78,6 +78,9 @@
             plotly = load(basic || bundles.full).then(function (loaded) {
                 if (basic) { fullOnDemand(loaded); }
                 return loaded;
+            }, function (error) {
+                plotly = null;  // the next chart tries again
+                throw error;
             });
         }
         return plotly;

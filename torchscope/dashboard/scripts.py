@@ -109,7 +109,8 @@ def defer_libraries(scripts_html: str, at_open: Iterable[str] = ()) -> tuple[str
     AG Grid (1.3 MB) and Cytoscape (0.5 MB) took about 0.1 s of a 2-core machine's main thread to start, on every
     page, with or without a grid or a graph. Their tags give way to the map of their URLs, which
     ``lazy_libraries.js`` reads (it runs after them, with the other assets), and to the list of ``at_open``
-    components, which it starts to load while Dash fetches the page's content.
+    components and their libraries' :data:`LIBRARY_CHUNKS`, which it starts to load, and runs, while Dash fetches the
+    page's content (a chunk would otherwise be fetched and run only once the component draws).
     """
     found: dict[str, str] = {}
 
@@ -122,14 +123,16 @@ def defer_libraries(scripts_html: str, at_open: Iterable[str] = ()) -> tuple[str
     if not found:
         return scripts_html, []
     wanted = [name for name in at_open if name.split(".")[0] in found]
-    preload = []
+    preload, chunks = [], []
     for namespace in dict.fromkeys(name.split(".")[0] for name in wanted):
         url = found[namespace]
-        preload += [url, *(url.rsplit("/", 1)[0] + "/" + chunk for chunk in LIBRARY_CHUNKS.get(namespace, ()))]
+        chunks += [url.rsplit("/", 1)[0] + "/" + chunk for chunk in LIBRARY_CHUNKS.get(namespace, ())]
+        preload.append(url)
     tags = f"<script>window.torchscopeLazyLibraries = {_script_json(found)};"
     if wanted:
-        tags += f" window.torchscopeComponentsAtOpen = {_script_json(wanted)};"
-    return kept.replace("\x00", tags + "</script>\n"), preload
+        tags += (f" window.torchscopeComponentsAtOpen = {_script_json(wanted)};"
+                 f" window.torchscopeChunksAtOpen = {_script_json(chunks)};")  # fmt: skip
+    return kept.replace("\x00", tags + "</script>\n"), preload + chunks
 
 
 def plotly_on_demand(scripts_html: str, first: str | None) -> tuple[str, list[str]]:

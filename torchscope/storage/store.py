@@ -361,7 +361,7 @@ class Store:
         return self._profiles.memory_peak(profile_id)
 
     def memory_curve(self, profile_id: int) -> pd.DataFrame:
-        """Allocated memory over time per device, at most 5,000 points a device (each time bucket's maximum, at its
+        """Allocated memory over time per device, at most 2,000 points a device (each time bucket's maximum, at its
         own time: a peak is never lost): ``device_type, device, ts, allocated``; stored with the profile."""
         return self._profiles.memory_curve(profile_id)
 

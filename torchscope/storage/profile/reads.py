@@ -298,7 +298,7 @@ class ProfileReads:
 MEMORY_NUMBERS = ["ts", "device_type", "device", "bytes", "addr", "allocated", "reserved", "lane_id"]
 """The columns of an allocator event but its ``args``."""
 _NULLABLE_MEMORY = frozenset(("addr", "allocated", "reserved"))
-MEMORY_POINTS = 5000
+MEMORY_POINTS = 2000
 """The most points of a device's memory curve (:meth:`ProfileReads.memory_curve`)."""
 
 

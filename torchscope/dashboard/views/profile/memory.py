@@ -21,7 +21,7 @@ def memory_figure(curve: pd.DataFrame, peaks: pd.DataFrame) -> go.Figure:
     for (dtype, device), group in curve.groupby(["device_type", "device"], sort=True):
         x, y = group["ts"].to_numpy(np.float64), group["allocated"].to_numpy(np.float64)
         label = device_label(dtype, device)
-        # at most 5,000 points: an SVG line, which plotly.js's basic bundle draws (no WebGL bundle to load)
+        # at most 2,000 points: an SVG line, which plotly.js's basic bundle draws (no WebGL bundle to load)
         fig.add_trace(go.Scatter(x=x / 1e6, y=y / 2**20, mode="lines", line={"shape": "hv"},
                                  name=f"{label} allocated",
                                  hovertemplate="%{x:.3f} ms: %{y:.3f} MiB<extra>" + label + "</extra>"))  # fmt: skip

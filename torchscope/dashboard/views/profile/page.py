@@ -118,7 +118,11 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
         return [toggle, _grid("prof-grid", tables.op_rows(ops, pid, run_id, spans, modules), tables.op_columns(shapes),
                               f"{base}_operators.csv", search)]  # fmt: skip
     if tab == "kernels":
-        return [_grid("prof-grid", tables.kernel_rows(store.kernel_table(pid), pid, spans), tables.kernel_columns(),
+        kernels = store.kernel_table(pid)
+        if kernels.empty:
+            return [html.P("No device kernels in this profile: it ran on the CPU only, or was recorded without "
+                           "ProfilerActivity.CUDA.", className="muted", id="prof-empty")]  # fmt: skip
+        return [_grid("prof-grid", tables.kernel_rows(kernels, pid, spans), tables.kernel_columns(),
                       f"{base}_kernels.csv", search)]  # fmt: skip
     if tab == "modules":
         modules = store.module_table(pid)
