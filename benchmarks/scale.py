@@ -5,17 +5,17 @@
 The input is a real Kineto trace tiled in time until it holds N events: the public V100 trace in
 ``../shared/data/kineto`` when present (it has no memory or module events), else, or with ``--recorded``, a trace
 this script records with torch.profiler on the CPU with memory and Python stacks (so that the memory and modules
-pages have content). Each tile is
-shifted past the previous one, with its correlation / External / flow ids and ``ProfilerStep#N`` numbers renumbered,
-so the result reads as one long profile. It is written as gzip, one event per line, streamed (never held whole).
+pages have content). Each tile is shifted past the previous one, with its correlation / External / flow ids and
+``ProfilerStep#N`` numbers renumbered, so the result reads as one long profile. It is written as gzip, one event per
+line, streamed (never held whole).
 
 For each N it prints: ``torchscope import`` wall time, events/s and peak memory (PSS of the import's whole process
 tree, sampled every 20 ms in a second run: sampling costs CPU, so the time comes from a run without it); at the
 smallest N (up to 2M events: it holds the whole trace in memory) also the bare minimum (``bare_minimum.py``: gunzip
-+ orjson + sqlite3 executemany of one tuple per event, in memory, in a subprocess, timed and sampled the same way) and our ratio to it; the database size against the
-uncompressed JSON; and the server time of the store reads each page's first paint makes (profile overview,
-operators, kernels, modules, memory; the timeline's first window), each page in a fresh read-only process so nothing
-is cached.
++ orjson + sqlite3 executemany of one tuple per event, in memory, in a subprocess, timed and sampled the same way)
+and our ratio to it; the database size against the uncompressed JSON; and the server time of the store reads each
+page's first paint makes (profile overview, operators, kernels, modules, memory; the timeline's first window), each
+page in a fresh read-only process so nothing is cached.
 """
 
 from __future__ import annotations

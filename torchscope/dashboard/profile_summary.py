@@ -126,7 +126,8 @@ def utilization_figure(utilization: pd.DataFrame) -> go.Figure:
         many = len(x) > MANY_STEPS  # a line per device instead of a bar per step and device
         fig.add_trace(go.Scatter(**values, mode="lines") if many else go.Bar(**values))
     x, xaxis, _ = step_axis(utilization["step"].drop_duplicates())
-    title = "Device utilisation (kernel time / step time)" + (f", the least of every {every} steps" if every > 1 else "")
+    title = "Device utilisation (kernel time / step time)"
+    title += f", the least of every {every} steps" if every > 1 else ""
     fig.update_layout(title={"text": title, "x": 0}, yaxis={"title": "%",
                       "range": [0, 100]}, barmode="group", xaxis=xaxis,
                       **{**_LAYOUT, "margin": _step_margins(x, 100, legend=False, titled=bool(xaxis))})  # fmt: skip

@@ -148,7 +148,8 @@ def _tab_content(store: Store, pid: int, meta: dict[str, Any], tab: str, query: 
     ]  # fmt: skip
     return [
         html.Div(peak_text, className="meta", id="prof-peaks"),
-        dcc.Graph(id="prof-memory", figure=memory_figure(store.memory_curve(pid), peaks), config=GRAPH_CONFIG, className="chart"),
+        dcc.Graph(id="prof-memory", figure=memory_figure(store.memory_curve(pid), peaks), config=GRAPH_CONFIG,
+                  className="chart"),
         html.H3("Operators that allocated most"),
         html.P("Allocations are counted in the operator running when they happened, frees in the one running when "
                "they happened. \u201cAllocated and not freed within the window\u201d is what an operator allocated "
