@@ -161,24 +161,24 @@ def test_timeline_figure_uses_one_trace_per_kind_plus_density_and_matches() -> N
     selected = {**events.iloc[3].to_dict(), "launched_by": [events.iloc[2].to_dict()], "launched": []}
     fig = timeline_figure(_lanes(), events, blocks, start_ns=0, end_ns=10_000, matches=events.iloc[[3]], selected=selected)
     data, layout = fig["data"], fig["layout"]
-    assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, DENSITY_TRACE, MATCH_TRACE]
+    assert [t["name"] for t in data] == ["cpu_op", "cuda_runtime", "kernel", DENSITY_TRACE, MATCH_TRACE]
     assert data[0]["customdata"].tolist() == [[10, "a", 0.009], [11, "b", 0.003]]  # id, name, duration ms
     assert data[0]["base"].tolist() == [0.0, 0.001] and data[0]["x"].tolist() == [0.009, 0.003]
     # the block is drawn by an image; an invisible line through it answers the pointer, every 1/150 of the window
-    line, legend = data[3], data[4]
+    line = data[3]
     assert line["type"] == "scatter" and line["mode"] == "lines" and line["showlegend"] is False
     assert line["x"] == pytest.approx(np.linspace(0.006, 0.007, 16)) and set(line["y"].tolist()) == {1}
     assert line["customdata"].tolist() == [[-1, 40, 6000, 7000]] * 16
-    assert legend["type"] == "bar" and legend["y"] == [-10] and legend["hoverinfo"] == "skip"
     assert layout["hoverdistance"] == 10
     (image,) = layout["images"]
     assert (image["x"], image["sizex"], image["y"], image["sizey"]) == (0.0, 0.01, 1, 1)
+    assert image["layer"] == "below"  # under every trace: a search match in a block is drawn over it
     assert _svg(image["source"]) == (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1200 4" preserveAspectRatio="none" '
         'shape-rendering="crispEdges" fill="#5a5a5a"><path d="M720.00 1.1h120.00v.8h-120.00z" fill-opacity="0.50"/>'
         "</svg>"
     )
-    assert data[5]["type"] == "scatter" and data[5]["mode"] == "markers" and data[5]["y"].tolist() == [3]
+    assert data[4]["type"] == "scatter" and data[4]["mode"] == "markers" and data[4]["y"].tolist() == [3]
     (arrow,) = layout["annotations"]
     assert (arrow["ax"], arrow["ay"], arrow["x"], arrow["y"]) == (0.002, 2, 0.005, 3)
     assert layout["xaxis"]["range"] == [0.0, 0.01] and layout["yaxis"]["range"] == [3.5, -0.5]
@@ -209,6 +209,9 @@ def test_minimap_is_a_heat_strip_image_under_a_line_that_answers_the_pointer() -
     assert layout["hovermode"] == "x" and layout["xaxis"]["range"] == [0, 3.0]
     shape = layout["shapes"][0]
     assert (shape["x0"], shape["x1"]) == (1.0, 2.0)
+    empty = pd.DataFrame(np.zeros((0, 3), dtype=np.int64))  # no lanes: an empty strip, no error
+    assert _svg(minimap_figure(empty, duration_ns=3, start_ns=0, end_ns=3)["layout"]["images"][0]["source"]).count(
+        "<rect") == 0
     svg = _svg(layout["images"][0]["source"])
     rects = re.findall(r'<rect x="(\d+)" y="(\d+)" width="(\d+)" height="1" fill="(#[0-9a-f]{6})"/>', svg)
     # log(1 + count) / log(1 + 5) in 12 steps: 1 event -> step 5, 2 -> 8, 5 -> 12 (the darkest)

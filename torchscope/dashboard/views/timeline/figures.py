@@ -113,9 +113,9 @@ within :data:`HOVER_PX` of one on a plot up to 1,500 px wide."""
 
 
 def density_image(blocks: pd.DataFrame, start_ns: int, end_ns: int, rows: int) -> dict[str, Any]:
-    """The density blocks as an SVG image over the plot (a ``layout.images`` entry, above the grid lines as bars
-    are; no drawn event shares a block's row and time): a grey bar per block, as tall as an event's, its opacity the
-    share of the block that events fill (at least 0.25).
+    """The density blocks as an SVG image under the plot's traces (a ``layout.images`` entry: a search match in a
+    block is drawn over it; the light grid lines are too): a grey bar per block, as tall as an event's, its opacity
+    the share of the block that events fill (at least 0.25).
 
     plotly.js draws an SVG bar per point at about 0.1 ms each, so two thousand blocks took 0.2 s of every redraw; the
     image is one element whatever the blocks (the hover and click targets are :func:`_density_traces`').
@@ -135,13 +135,13 @@ def density_image(blocks: pd.DataFrame, start_ns: int, end_ns: int, rows: int) -
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {DENSITY_UNITS} {max(rows, 1)}" '
            f'preserveAspectRatio="none" shape-rendering="crispEdges" fill="{grey}">{"".join(paths)}</svg>')  # fmt: skip
     return {"source": svg_uri(svg), "xref": "x", "yref": "paper", "x": ms(start_ns), "y": 1, "sizex": ms(span),
-            "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "above"}  # fmt: skip
+            "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}  # fmt: skip
 
 
 def _density_traces(blocks: pd.DataFrame, start_ns: int, end_ns: int) -> list[dict[str, Any]]:
-    """What the density image needs to answer the pointer and show in the legend: an invisible line through points
-    along every block (``customdata`` ``[-1, count, start_ns, end_ns]`` of its block; a click zooms into it), and
-    a legend entry (a grey bar outside the plotted rows)."""
+    """What the density image needs to answer the pointer: an invisible line through points along every block
+    (``customdata`` ``[-1, count, start_ns, end_ns]`` of its block; a click zooms into it). It has no legend entry,
+    whose click would hide the line and leave the image (the page's help line names the grey blocks)."""
     start, end = blocks["start"].to_numpy(), blocks["end"].to_numpy()
     step = max((end_ns - start_ns) * HOVER_SPACING, 1)
     a, b = np.maximum(start, start_ns), np.minimum(end, end_ns)
@@ -151,14 +151,10 @@ def _density_traces(blocks: pd.DataFrame, start_ns: int, end_ns: int) -> list[di
     k = np.arange(len(block)) - first  # 0 .. extra along each block
     x = np.where(extra[block] > 0, a[block] + (b - a)[block] * k / np.maximum(extra[block], 1), (a + b)[block] / 2)
     info = np.column_stack((np.full(len(blocks), -1), blocks["count"].to_numpy(), start, end))[block]
-    grey = "rgba({},{},{},0.6)".format(*DENSITY_GREY)
     return [
         dict(type="scatter", mode="lines", name=DENSITY_TRACE, x=ms(x), y=blocks["row"].to_numpy()[block],
-             line={"color": "rgba(0,0,0,0)", "width": 1}, showlegend=False, legendgroup=DENSITY_TRACE,
-             customdata=info,
+             line={"color": "rgba(0,0,0,0)", "width": 1}, showlegend=False, customdata=info,
              hovertemplate="%{customdata[1]} events narrower than a pixel<br>click to zoom in<extra></extra>"),
-        dict(type="bar", orientation="h", name=DENSITY_TRACE, y=[-10], base=[ms(start_ns)], x=[0], width=0.8,
-             marker={"color": grey}, hoverinfo="skip", legendgroup=DENSITY_TRACE),
     ]  # fmt: skip
 
 
@@ -222,14 +218,15 @@ def minimap_figure(counts: pd.DataFrame, *, duration_ns: int, start_ns: int, end
     milliseconds whatever the lanes; an invisible line through every bin answers hovers (events in that bin, the
     busiest lane) and clicks (``clickData``'s ``x`` is the bin's centre, ms) anywhere above it.
     """
-    matrix = counts.to_numpy(dtype=np.int64).reshape(len(counts), -1)
+    matrix = counts.to_numpy(dtype=np.int64).reshape(counts.shape)
     bins = matrix.shape[1]
     bin_ms = ms(counts.attrs.get("bin_ns", max(duration_ns, 1) / max(bins, 1)))
     labels = [chart_text(truncate(lab, 30)) for lab in counts.attrs.get("labels", [str(i) for i in counts.index])]
     totals = matrix.sum(axis=0)
     hover = np.empty((bins, 2), dtype=object)  # [events in the bin, its busiest lane], ints staying ints in JSON
     hover[:, 0] = totals.tolist()
-    hover[:, 1] = [labels[i] if total else "" for i, total in zip(matrix.argmax(axis=0), totals)] if labels else ""
+    busiest = matrix.argmax(axis=0) if matrix.size else np.zeros(bins, dtype=np.int64)
+    hover[:, 1] = [labels[i] if total else "" for i, total in zip(busiest, totals)] if labels else ""
     line = dict(
         type="scatter", mode="lines", x=(np.arange(bins) + 0.5) * bin_ms, y=np.full(bins, 0.5), showlegend=False,
         line={"color": "rgba(0,0,0,0)", "width": 1}, customdata=hover,
