@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import orjson
@@ -238,9 +240,8 @@ class ProfileReads:
     def _memory_curve(self, profile_id: int) -> pd.DataFrame:
         frame = self.memory_numbers(profile_id)
         parts = []
-        for (dtype, device), group in frame.groupby(["device_type", "device"], sort=True):
-            allocated = group["allocated"].fillna(group["bytes"].cumsum()).to_numpy(np.int64)
-            ts, kept = bucket_max(group["ts"].to_numpy(np.int64), allocated, MEMORY_POINTS)
+        for (dtype, device), group, allocated in _allocated_by_device(frame):
+            ts, kept = bucket_max(group["ts"].to_numpy(np.int64), allocated.to_numpy(np.int64), MEMORY_POINTS)
             parts.append(pd.DataFrame({"device_type": int(dtype), "device": int(device), "ts": ts, "allocated": kept}))
         cols = ["device_type", "device", "ts", "allocated"]
         return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
@@ -279,8 +280,7 @@ class ProfileReads:
         frame = self.memory_numbers(profile_id)
         cols = ["device_type", "device", "peak_allocated", "peak_at", "peak_reserved", "events"]
         rows = []
-        for (dtype, device), group in frame.groupby(["device_type", "device"]):
-            allocated = group["allocated"].fillna(group["bytes"].cumsum())
+        for (dtype, device), group, allocated in _allocated_by_device(frame):
             at = allocated.idxmax()
             reserved = int(group["reserved"].max()) if group["reserved"].notna().any() else None
             rows.append((int(dtype), int(device), int(allocated[at]), int(group.at[at, "ts"]), reserved, len(group)))
@@ -300,6 +300,13 @@ MEMORY_NUMBERS = ["ts", "device_type", "device", "bytes", "addr", "allocated", "
 _NULLABLE_MEMORY = frozenset(("addr", "allocated", "reserved"))
 MEMORY_POINTS = 2000
 """The most points of a device's memory curve (:meth:`ProfileReads.memory_curve`)."""
+
+
+def _allocated_by_device(frame: pd.DataFrame) -> Iterator[tuple[tuple[Any, Any], pd.DataFrame, pd.Series]]:
+    """Per device of the allocator events ``frame`` (in device order): its events and the memory allocated after
+    each (as the profiler reported it, else the running sum of the sizes)."""
+    for key, group in frame.groupby(["device_type", "device"], sort=True):
+        yield key, group, group["allocated"].fillna(group["bytes"].cumsum())
 
 
 def bucket_max(ts: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
