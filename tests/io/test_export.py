@@ -17,6 +17,7 @@ from torchscope.cli.main import main
 from torchscope.errors import ExportError
 from torchscope.io.exporting import export_run
 from torchscope.io.importing import import_path
+from torchscope.storage.profile.records import TYPED_COLUMNS
 from torchscope.storage.store import Store
 
 
@@ -90,16 +91,25 @@ def test_export_of_a_profile_of_another_run_is_an_error(cpu_trace, gpu_trace, tm
 
 
 def test_exported_args_equal_the_trace_s_whatever_column_keeps_them(tmp_path, db_path):
-    """Typed args (in and out of their int32 columns: too large, text, null, a bool), device details and other
-    args come back exactly as the trace wrote them."""
+    """Typed args (in and out of their int32 columns: too large, text, null, a bool), an op's inputs (in its info
+    text, or with its other args when they are not lists), device details and other args come back exactly as the
+    trace wrote them."""
     kernel_args = {"External id": 1, "queued": 0, "device": 0, "context": 1, "stream": 7, "correlation": 10,
                    "registers per thread": 32, "shared memory": 0, "blocks per SM": 1.5, "warps per SM": 3.0,
                    "grid": [1, 1, 1], "block": [128, 1, 1], "est. achieved occupancy %": 12.5}  # fmt: skip
+    inputs = {"Input Dims": [[2, 3], []], "Input type": ["float", "Scalar"], "Input Strides": [[3, 1], []],
+              "Concrete Inputs": ["", "2"]}  # fmt: skip
     events = [
         ("cpu_op", "op_in_range", 0, {"External id": 1, "Ev Idx": 5, "Sequence number": 7, "Fwd thread id": 1}),
         ("cpu_op", "op_misfits", 20, {"External id": 2, "Ev Idx": 3_000_000_000, "Sequence number": "12",
-                                      "Fwd thread id": None, "Python id": 9}),  # fmt: skip
+                                      "Fwd thread id": None, "Python id": "9"}),  # fmt: skip
         ("cpu_op", "op_int32_min", 40, {"Ev Idx": -(2**31), "Sequence number": 2**31 - 1}),
+        ("cpu_op", "op_inputs", 60, {"Record function id": 4, **inputs}),
+        ("cpu_op", "op_concrete_only", 80, {"Input Dims": [[2]], "Input type": ["float"], "Concrete Inputs": [""]}),
+        ("cpu_op", "op_odd_strides", 100, {**inputs, "Input Strides": None, "Concrete Inputs": "2"}),
+        ("python_function", "train.py(1): <module>", 120, {"Python parent id": None, "Python id": 1, "Ev Idx": 9}),
+        ("python_function", "nn/module.py(7): forward", 121, {"Python parent id": 1, "Python id": 2,
+                                                               "Python module id": 0}),  # fmt: skip
         ("cuda_runtime", "cudaLaunchKernel", 1, {"External id": 1, "cbid": 211, "correlation": 10}),
         ("cuda_runtime", "cudaMemcpyAsync", 21, {"cbid": True, "correlation": 11}),
         ("kernel", "gemm_kernel", 5, kernel_args),
@@ -118,16 +128,30 @@ def test_exported_args_equal_the_trace_s_whatever_column_keeps_them(tmp_path, db
     list(export_run(db_path, first.run_id, chrome_trace=out))
     exported = {e["name"]: e["args"] for e in orjson.loads(out.read_bytes())["traceEvents"] if e.get("ph") == "X"}
     assert exported == {name: args for _, name, _, args in events}
-    assert all(type(v) is type(events[4][3][k]) for k, v in exported["cudaMemcpyAsync"].items())
+    assert all(type(v) is type(events[9][3][k]) for k, v in exported["cudaMemcpyAsync"].items())
     with Store(db_path) as store:
         typed = store.events(first.profiles[0]["id"])
     with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT ev_idx, seq_nr, fwd_tid, cbid FROM profile_events ORDER BY id").fetchall()
-        json_args = [orjson.loads(a) for (a,) in conn.execute("SELECT args FROM profile_event_args ORDER BY event_id")]
-    assert len(typed) == 7
-    assert sorted(rows, key=str) == sorted([(5, 7, 1, None), (None, None, None, None), (None, 2**31 - 1, None, None),
-                                            (None, None, None, 211), (None, None, None, None), (None,) * 4,
-                                            (None,) * 4], key=str)  # fmt: skip
-    assert sorted(json_args, key=str) == sorted([{"Ev Idx": 3_000_000_000, "Sequence number": "12",
-                                                  "Fwd thread id": None, "Python id": 9}, {"Ev Idx": -(2**31)},
-                                                 {"cbid": True}], key=str)  # fmt: skip
+        typed_sql = ", ".join(f"e.{c}" for c in TYPED_COLUMNS)
+        rows = {name: row for name, *row in conn.execute(
+            f"SELECT n.name, {typed_sql} FROM profile_events e JOIN names n ON n.id = e.name_id")}  # fmt: skip
+        json_args = dict(conn.execute("SELECT n.name, a.args FROM profile_event_args a JOIN profile_events e ON "
+                                      "e.id = a.event_id JOIN names n ON n.id = e.name_id").fetchall())
+    assert len(typed) == len(events)
+    none = [None] * len(TYPED_COLUMNS)
+    assert {name: dict(zip(TYPED_COLUMNS, row)) for name, row in rows.items() if row != none} == {
+        "op_in_range": {**dict.fromkeys(TYPED_COLUMNS), "ev_idx": 5, "seq_nr": 7, "fwd_tid": 1},
+        "op_int32_min": {**dict.fromkeys(TYPED_COLUMNS), "seq_nr": 2**31 - 1},
+        "op_inputs": {**dict.fromkeys(TYPED_COLUMNS), "rf_id": 4},
+        "train.py(1): <module>": {**dict.fromkeys(TYPED_COLUMNS), "py_id": 1, "ev_idx": 9},
+        "nn/module.py(7): forward": {**dict.fromkeys(TYPED_COLUMNS), "py_id": 2, "py_parent": 1},
+        "cudaLaunchKernel": {**dict.fromkeys(TYPED_COLUMNS), "cbid": 211},
+    }
+    assert {name: orjson.loads(a) for name, a in json_args.items()} == {
+        "op_misfits": {"Ev Idx": 3_000_000_000, "Sequence number": "12", "Fwd thread id": None, "Python id": "9"},
+        "op_int32_min": {"Ev Idx": -(2**31)},
+        "op_odd_strides": {"Input Strides": None, "Concrete Inputs": "2"},
+        "train.py(1): <module>": {"Python parent id": None},
+        "nn/module.py(7): forward": {"Python module id": 0},
+        "cudaMemcpyAsync": {"cbid": True},
+    }

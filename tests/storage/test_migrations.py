@@ -101,3 +101,65 @@ def test_a_schema_7_store_reads_and_exports_the_args_it_kept_as_json(db_path, cp
     out_old = tmp_path / "old.json"
     list(export_run(db_path, 1, chrome_trace=out_old))
     assert json.loads(out_old.read_bytes()) == json.loads(out_new.read_bytes())
+
+
+def test_a_schema_8_store_reads_and_exports_python_ids_and_op_inputs_it_kept_as_json(db_path, cpu_trace, tmp_path):
+    """Schema 8 kept ``Python id``, ``Python parent id``, ``Record function id``, ``Input Strides`` and ``Concrete
+    Inputs`` with the other args as JSON (the info text held dims and types only): such a store reads and exports
+    the same args as one written now."""
+    from torchscope.io.exporting import export_run
+    from torchscope.io.importing import import_path
+    from torchscope.storage.profile.records import input_args
+
+    import_path(db_path, cpu_trace)
+    with torchscope.open(db_path) as store:
+        args = store.event_args(1)
+    out_new = tmp_path / "new.json"
+    list(export_run(db_path, 1, chrome_trace=out_new))
+    new_columns = TYPED_COLUMNS[4:]
+    with sqlite3.connect(db_path) as conn:
+        infos = conn.execute("SELECT DISTINCT e.info_id, i.name FROM profile_events e JOIN names i ON i.id = "
+                             "e.info_id WHERE i.name LIKE '[[%'").fetchall()  # an op's inputs: a JSON list of lists
+        inputs = {info_id: input_args(text) for info_id, text in infos}
+        assert sum(len(a) == 4 for a in inputs.values()) > 10  # strides and concrete values are in the info text
+        old_json = {}
+        for event_id, info_id, kept in conn.execute(
+            "SELECT e.id, e.info_id, a.args FROM profile_events e LEFT JOIN profile_event_args a ON a.event_id = e.id "
+            "WHERE e.info_id IN (%s)" % ",".join(str(i) for i in inputs)
+        ):  # fmt: skip
+            moved = {k: v for k, v in inputs[info_id].items() if k in ("Input Strides", "Concrete Inputs")}
+            old_json[event_id] = {**json.loads(kept or "{}"), **moved}
+        by_event = dict(zip(args["event_id"].tolist(), args["args"].tolist()))
+        for event_id, (py_id, py_parent, rf_id, kept) in {
+            r[0]: r[1:] for r in conn.execute(
+                f"SELECT e.id, {', '.join('e.' + c for c in new_columns)}, a.args FROM profile_events e "
+                "LEFT JOIN profile_event_args a ON a.event_id = e.id "
+                f"WHERE {' OR '.join(f'e.{c} IS NOT NULL' for c in new_columns)}")
+        }.items():  # fmt: skip
+            full = json.loads(by_event[event_id])
+            moved = {k: full[k] for k in TYPED_ARGS[4:] if k in full}
+            old_json[event_id] = {**old_json.get(event_id, json.loads(kept or "{}")), **moved}
+        assert len(old_json) > 1000
+        dims_types = {info_id: json.dumps([a["Input Dims"], a["Input type"]]) for info_id, a in inputs.items()}
+    engine = sqlalchemy.create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as conn:  # back to schema 8
+        for info_id, text in dims_types.items():
+            key = -1 - info_id  # a hash no interned text has
+            conn.exec_driver_sql("INSERT INTO names (hash, name) VALUES (?, ?)", (key, text))
+            conn.exec_driver_sql("UPDATE profile_events SET info_id = (SELECT id FROM names WHERE hash = ?) "
+                                 "WHERE info_id = ?", (key, info_id))  # fmt: skip
+        conn.exec_driver_sql("DELETE FROM profile_event_args WHERE event_id IN (%s)" % ",".join(map(str, old_json)))
+        conn.exec_driver_sql("INSERT INTO profile_event_args (event_id, args) VALUES (?, ?)",
+                             [(e, json.dumps(a)) for e, a in old_json.items()])  # fmt: skip
+        for column in new_columns:
+            conn.exec_driver_sql(f"ALTER TABLE profile_events DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+    engine.dispose()
+    with torchscope.open(db_path) as store:
+        migrated = store.event_args(1)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM profile_events WHERE py_id IS NOT NULL").fetchone() == (0,)
+    out_old = tmp_path / "old.json"
+    list(export_run(db_path, 1, chrome_trace=out_old))
+    assert json.loads(out_old.read_bytes()) == json.loads(out_new.read_bytes())
+    assert set(migrated["event_id"]) >= set(args["event_id"])

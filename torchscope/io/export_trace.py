@@ -18,6 +18,7 @@ import orjson
 import pandas as pd
 
 from torchscope.storage.profile.kinds import KIND, KIND_CATEGORY
+from torchscope.storage.profile.records import input_args
 from torchscope.storage.store import Store
 
 _DETAIL_ARGS = (
@@ -130,8 +131,7 @@ def _events(
             args["correlation"] = int(ev.corr)
         cat = ev.info if kind == KIND["other"] else KIND_CATEGORY[kind]
         if kind != KIND["other"] and isinstance(ev.info, str):
-            dims, types = orjson.loads(ev.info)
-            args["Input Dims"], args["Input type"] = dims, types
+            args.update(input_args(ev.info))
         if kind in _LANE_ARGS and ev.lane_id in device_args:
             args.update(device_args[ev.lane_id])
         if ev.id in details:

@@ -18,7 +18,9 @@ import orjson
 from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
 from torchscope.io.json_stream import ADVICE, TraceReader
-from torchscope.storage.profile.records import NO_INT, NO_INT32, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta
+from torchscope.storage.profile.records import (
+    NO_INT, NO_INT32, SHAPE_ARGS, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta,
+)
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
 _HAS_DETAILS = frozenset((KIND["kernel"], KIND["memcpy"], KIND["memset"], KIND["collective"]))
@@ -33,8 +35,9 @@ _DETAIL_KEYS = (
 )  # fmt: skip
 _ID_KEYS = frozenset(("External id", "correlation", *TYPED_ARGS))
 _EXT_KEY = frozenset(("External id",))
-_HOST_KEYS = _ID_KEYS | frozenset(("Input Dims", "Input type"))
-"""Args of an X event kept in typed columns; every other arg is kept as it was (:attr:`EventBatch.args`)."""
+_HOST_KEYS = _ID_KEYS
+"""Args of an X event kept in typed columns (and an op's inputs, in its info: :func:`_inputs`); every other arg is
+kept as it was (:attr:`EventBatch.args_json`)."""
 _DEVICE_KEYS = _HOST_KEYS | frozenset(("device", "stream", *_DETAIL_KEYS))
 """Args of a kernel, memcpy, memset or collective kept in typed columns (device and stream: its lane's)."""
 _MEMORY_KEYS = frozenset(("Total Reserved", "Total Allocated", "Bytes", "Device Id", "Device Type", "Addr"))
@@ -196,7 +199,7 @@ class TraceDecoder:
         ext_add, info_add, detail_add = self.ext_l.append, self.info_l.append, self.details.append
         args_seq, args_json = self.args_seq.append, self.args_json.append
         typed_add = self.typed_l.append
-        id_keys, host_keys, device_keys = _ID_KEYS, _HOST_KEYS, _DEVICE_KEYS
+        id_keys, host_keys, device_keys, no_inputs = _ID_KEYS, _HOST_KEYS, _DEVICE_KEYS, _NO_INPUTS
         kind_count = self.kind_l.__len__
         cat_kind = CATEGORY_KIND
         device_kinds = DEVICE_KINDS
@@ -219,10 +222,12 @@ class TraceDecoder:
                     ext = args.get("External id", NO_INT)
                     corr = args.get("correlation", NO_INT)
                     known = host_keys
+                    taken = no_inputs  # the op's input args kept in its info text
                     if kind == _OTHER:
                         known = id_keys
                     elif "Input Dims" in args:
-                        info = info_of(orjson.dumps([args["Input Dims"], args.get("Input type", [])]).decode())
+                        inputs, taken = _inputs(args)
+                        info = info_of(inputs)
                     if kind in device_kinds:
                         if kind == _KERNEL and is_collective(name):
                             kind = _COLLECTIVE
@@ -234,23 +239,24 @@ class TraceDecoder:
                             detail_add(_details(base + kind_count(), args))
                             if args.get("device") == row[4] and args.get("stream") == row[5]:
                                 known = device_keys
-                    plain = ("External id" in args) + ("correlation" in args) + (info >= 0) + (
-                        "Input type" in args and info >= 0)
+                    plain = ("External id" in args) + ("correlation" in args) + len(taken)
                     if len(args) > plain:  # typed args, maybe others
-                        evi = args.get("Ev Idx", NO_INT)
-                        seqn = args.get("Sequence number", NO_INT)
-                        fwd = args.get("Fwd thread id", NO_INT)
-                        cbid = args.get("cbid", NO_INT)
-                        typed = (evi is not NO_INT) + (seqn is not NO_INT) + (fwd is not NO_INT) + (cbid is not NO_INT)
+                        get = args.get  # the TYPED_ARGS, unrolled: this runs for most events
+                        evi, seqn = get("Ev Idx", NO_INT), get("Sequence number", NO_INT)
+                        fwd, cbid = get("Fwd thread id", NO_INT), get("cbid", NO_INT)
+                        pyid, pyup = get("Python id", NO_INT), get("Python parent id", NO_INT)
+                        rfid = get("Record function id", NO_INT)
+                        typed = (evi is not NO_INT) + (seqn is not NO_INT) + (fwd is not NO_INT) + (
+                            cbid is not NO_INT) + (pyid is not NO_INT) + (pyup is not NO_INT) + (rfid is not NO_INT)
                         if typed:
-                            typed_add((kind_count(), evi, seqn, fwd, cbid))
+                            typed_add((kind_count(), evi, seqn, fwd, cbid, pyid, pyup, rfid))
                         if known is host_keys:  # the common case, counted without building a set
                             extra = len(args) > plain + typed
                         else:
-                            extra = bool(args.keys() - known)
-                        if extra or (info < 0 and "Input type" in args):
+                            extra = bool(args.keys() - known - taken)
+                        if extra:
                             args_seq(base + kind_count())
-                            args_json(_extra_args(args, known, info < 0))
+                            args_json(_extra_args(args, known | taken))
                 elif kind in device_kinds:
                     lane_rows[lane][6] = True
                 if kind == _OTHER:
@@ -278,7 +284,7 @@ class TraceDecoder:
                     continue
                 if len(args) > ("External id" in args):
                     args_seq(base + kind_count())
-                    args_json(_extra_args(args, _EXT_KEY, False))
+                    args_json(_extra_args(args, _EXT_KEY))
                 idx = names.get(name)
                 if idx is None:
                     idx = names[name] = len(names)
@@ -575,13 +581,34 @@ def _details(index: int, args: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _extra_args(args: dict[str, Any], known: frozenset[str], no_shapes: bool) -> str:
-    """The args of an event that its typed columns do not keep (shapes are kept only with their dims), as JSON
-    text (text, not bytes: orjson's bytes are slow to keep by the thousand)."""
-    extra = {k: v for k, v in args.items() if k not in known}
-    if no_shapes and "Input type" in args:
-        extra["Input type"] = args["Input type"]
-    return orjson.dumps(extra, default=str).decode()
+def _extra_args(args: dict[str, Any], known: frozenset[str]) -> str:
+    """The args of an event that its typed columns and info do not keep (``known``), as JSON text (text, not bytes:
+    orjson's bytes are slow to keep by the thousand)."""
+    return orjson.dumps({k: v for k, v in args.items() if k not in known}, default=str).decode()
+
+
+_NO_INPUTS: frozenset[str] = frozenset()
+_INPUTS_KEPT = {
+    (typed, strides, concrete): frozenset(
+        k for k, kept in zip(SHAPE_ARGS, (True, typed, strides, concrete)) if kept
+    )
+    for typed in (False, True) for strides in (False, True) for concrete in (False, True)
+}  # fmt: skip
+
+
+def _inputs(args: dict[str, Any]) -> tuple[str, frozenset[str]]:
+    """An op's inputs (:data:`SHAPE_ARGS`; it has ``Input Dims``) as the JSON text its info keeps, and the keys
+    that text holds. Strides and concrete values are kept there when they are lists (as torch writes them: a
+    ``null`` in the text is a list the op lacks), else with its other args; a missing ``Input type`` reads ``[]``."""
+    typed = "Input type" in args
+    strides, concrete = args.get("Input Strides"), args.get("Concrete Inputs")
+    has_strides, has_concrete = type(strides) is list, type(concrete) is list
+    value = [args["Input Dims"], args.get("Input type", [])]
+    if has_concrete:
+        value += [strides if has_strides else None, concrete]
+    elif has_strides:
+        value.append(strides)
+    return orjson.dumps(value).decode(), _INPUTS_KEPT[typed, has_strides, has_concrete]
 
 
 def _memory(lane: int, ts: float, args: dict[str, Any]) -> tuple[Any, ...]:

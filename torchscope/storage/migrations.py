@@ -71,6 +71,14 @@ def _typed_args(conn: Connection) -> None:
     _add_columns(conn, "profile_event_details", (("queued", "BIGINT"), ("context", "BIGINT"), ("bandwidth", "FLOAT")))
 
 
+def _python_args(conn: Connection) -> None:
+    """8 -> 9: ``profile_events`` gains ``py_id``, ``py_parent`` and ``rf_id`` (``Python id``, ``Python parent id``,
+    ``Record function id``), and new profiles intern an op's ``Input Strides`` and ``Concrete Inputs`` with its dims
+    and types (``info_id``). Profiles stored before keep those args in ``profile_event_args``, read together with
+    the columns."""
+    _add_columns(conn, "profile_events", (("py_id", "INTEGER"), ("py_parent", "INTEGER"), ("rf_id", "INTEGER")))
+
+
 def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
     """``ALTER TABLE table ADD COLUMN`` each ``(name, SQL type)`` the table lacks (a store marked older than it is
     may have some already)."""
@@ -84,7 +92,7 @@ def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], .
 
 STEPS: dict[int, Step] = {
     1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _tensorboard_text_images,
-    6: _event_args, 7: _typed_args,
+    6: _event_args, 7: _typed_args, 8: _python_args,
 }  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 

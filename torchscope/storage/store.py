@@ -161,8 +161,9 @@ class Store:
         ``max_items`` bounds the events returned *per lane*: the longest events are kept, whole duration classes
         at a time (all events of a class ``2**(L-1) <= dur < 2**L`` or none), so a zoomed-out view gets the
         events that are visible at its scale. ``frame.attrs["truncated"]`` lists the lanes that were cut.
-        Columns: ``id, lane_id, kind`` (as text) ``, name, start, dur, parent, corr, link, ext_id, info`` (the op's
-        input shapes/types JSON).
+        Columns: ``id, lane_id, kind`` (as text) ``, name, start, dur, parent, corr, link, ext_id, info`` (an op's
+        inputs as JSON, ``[dims, types]`` then strides and concrete values where the trace has them: see
+        :func:`torchscope.storage.profile.records.input_args`; an 'other' event's category).
         """
         return self._profiles.events(profile_id, start, end, max_items, lanes)
 
@@ -509,8 +510,8 @@ class Store:
         """View read (graph inspector): host op events (``cpu_op``) of ``profile_id`` named one of ``names``, by
         start, at most ``max_items``.
 
-        Columns ``id, name, start, dur, info``: ``start``/``dur`` in ns since the profile's start, ``info`` the input
-        shapes/types JSON the profiler recorded (None without ``record_shapes``).
+        Columns ``id, name, start, dur, info``: ``start``/``dur`` in ns since the profile's start, ``info`` the inputs
+        the profiler recorded as JSON (as in :meth:`events`; None without ``record_shapes``).
         """
         return self._graph_view.op_events(profile_id, names, max_items)
 

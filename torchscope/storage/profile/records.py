@@ -11,17 +11,28 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
 
 NO_INT = -(1 << 63)
 """NULL in an int64 column of an :class:`EventBatch` (correlation and External ids)."""
 NO_INT32 = -(1 << 31)
 """NULL in :attr:`EventBatch.typed`."""
-TYPED_ARGS = ("Ev Idx", "Sequence number", "Fwd thread id", "cbid")
+TYPED_ARGS = (
+    "Ev Idx", "Sequence number", "Fwd thread id", "cbid", "Python id", "Python parent id", "Record function id",
+)  # fmt: skip
 """Integer args that most Kineto events carry, kept in int32 columns (:attr:`EventBatch.typed`, in this order, then
-``profile_events``' :data:`TYPED_COLUMNS`); a value that is not an integer in ``(-2**31, 2**31)`` is kept with the
-event's other args instead."""
-TYPED_COLUMNS = ("ev_idx", "seq_nr", "fwd_tid", "cbid")
+``profile_events``' :data:`TYPED_COLUMNS`); a value that is not an integer in ``(-2**31, 2**31)`` (a root Python
+event's ``null`` parent id) is kept with the event's other args instead."""
+TYPED_COLUMNS = ("ev_idx", "seq_nr", "fwd_tid", "cbid", "py_id", "py_parent", "rf_id")
+SHAPE_ARGS = ("Input Dims", "Input type", "Input Strides", "Concrete Inputs")
+"""An op's inputs as ``record_shapes`` writes them: kept together as one interned JSON list (``info_id``) with its
+lists in this order, up to the last one the event has (a list between that it lacks is ``null``)."""
+
+
+def input_args(info: str) -> dict[str, Any]:
+    """An op's inputs kept in its info text (:data:`SHAPE_ARGS`) as the args the trace wrote."""
+    return {key: value for key, value in zip(SHAPE_ARGS, orjson.loads(info)) if value is not None}
 
 
 @dataclass
@@ -42,7 +53,7 @@ class EventBatch:
     corr: np.ndarray  # int64 correlation id, NO_INT for none
     ext: np.ndarray  # int64 External id, NO_INT for none
     info: np.ndarray  # int32 index into the trace's infos, -1 for none
-    typed: np.ndarray  # int32 (events, 4): Ev Idx, Sequence number, Fwd thread id, cbid; -2**31 for none
+    typed: np.ndarray  # int32 (events, len(TYPED_ARGS)) in TYPED_ARGS order; -2**31 for none
     names: list[str] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     details: list[tuple[Any, ...]] = field(default_factory=list)  # (trace event index, grid, block, regs, ...)

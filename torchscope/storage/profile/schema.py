@@ -9,11 +9,13 @@ Layout, chosen for the timeline's window queries over million-event profiles:
   integers keep the rows short); ``level`` is the bit length of ``dur``. The index ``(lane_id, level, start)`` makes
   both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
   starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
-  The args most events carry have columns too (``ev_idx``, ``seq_nr``, ``fwd_tid``, ``cbid``).
+  The args most events carry have columns too (``ev_idx``, ``seq_nr``, ``fwd_tid``, ``cbid``, ``py_id``,
+  ``py_parent``, ``rf_id``); an op's input dims, types, strides and concrete values are one interned text
+  (``info_id``).
 - ``profile_event_details``: what only device events carry (grid, block, registers, shared memory, occupancy, bytes,
   queued, context, memory bandwidth).
-- ``profile_event_args``: the args of an event that no column above keeps (collective sizes, ``Python id``,
-  ``Input Strides`` ...), as the trace wrote them: one JSON object per event that has any, so an exported trace
+- ``profile_event_args``: the args of an event that no column above keeps (collective sizes, ``Python module id``
+  ...), as the trace wrote them: one JSON object per event that has any, so an exported trace
   gives them back.
 - ``profile_flows``: flow arrows other than runtime -> kernel (those are ``link``): forward -> backward ops.
 - ``profile_memory``: allocator events (``[memory]`` instants of ``profile_memory=True``).
@@ -83,11 +85,14 @@ profile_events = Table(
     Column("corr", BigInteger),  # CUDA/HIP correlation id (runtime call <-> device activity)
     Column("link", BigInteger),  # device event -> the runtime event that launched it
     Column("ext_id", BigInteger),  # Kineto "External id"
-    Column("info_id", Integer),  # interned text: input shapes/types of an op, the category of an 'other' event
+    Column("info_id", Integer),  # interned text: an op's inputs (records.SHAPE_ARGS), an 'other' event's category
     Column("ev_idx", Integer),  # Kineto "Ev Idx" (the op's index in the profiler's results)
     Column("seq_nr", Integer),  # autograd "Sequence number" (forward op <-> its backward)
     Column("fwd_tid", Integer),  # "Fwd thread id" (the thread that ran the forward of a backward op)
     Column("cbid", Integer),  # CUPTI callback id of a runtime call
+    Column("py_id", Integer),  # "Python id" of a python_function event (with_stack)
+    Column("py_parent", Integer),  # its "Python parent id"
+    Column("rf_id", Integer),  # "Record function id"
     Index("ix_profile_events_lane_level_start", "lane_id", "level", "start"),
 )
 

@@ -32,12 +32,14 @@ from torchscope.storage.profile.schema import (
     profile_memory,
     profiles,
 )
-from torchscope.storage.profile.records import NO_INT, NO_INT32, EventBatch, TraceColumns, TraceMeta
+from torchscope.storage.profile.records import (
+    NO_INT, NO_INT32, TYPED_COLUMNS, EventBatch, TraceColumns, TraceMeta,
+)
 from torchscope.storage.timeline.build import compute_timeline, store_timeline, timeline_inputs
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
-    "ev_idx", "seq_nr", "fwd_tid", "cbid",
+    *TYPED_COLUMNS,
 )  # fmt: skip
 DETAIL_COLUMNS = (
     "event_id", "grid", "block", "registers", "shared_memory", "blocks_per_sm", "warps_per_sm", "occupancy", "bytes",
@@ -86,7 +88,7 @@ STAGE_IDS = Table(
     Column("id", BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )  # fmt: skip
-_COLUMNS = ("lane", "kind", "name", "start", "dur", "corr", "ext", "info", "typed")
+_COLUMNS = ("lane", "kind", "name", "start", "dur", "corr", "ext", "info")
 _ID_COLUMNS = ("corr", "ext")
 """Trace ids (int64 in a batch, NO_INT for none) that the builder keeps as int32 (NO_INT32 for none) while they fit."""
 
@@ -118,8 +120,8 @@ def _none(ids: np.ndarray) -> int:
 class ProfileBuilder:
     """Stores one trace as a new profile of ``run_id`` from its event batches, in the caller's transaction.
 
-    :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 53 bytes
-    each with their trace ids as int32 while they fit; kernel details and memory events go to the database at
+    :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 37 bytes
+    each with their trace ids as int32 while they fit, and 4 more per typed arg the trace has; kernel details and memory events go to the database at
     once), then :meth:`finish` with the trace's :class:`TraceMeta`: the events are sorted by lane and start (their
     ids follow that order), nested, linked to their launches and inserted in chunks of :data:`CHUNK`.
     """
@@ -136,6 +138,8 @@ class ProfileBuilder:
             conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
         self.event_base, self.lane_base, self.profile_id = _next_ids(conn)
         self.chunks: dict[str, list[np.ndarray]] = {c: [] for c in _COLUMNS}
+        # per typed arg, its batches' int32 columns; a batch where no event has that arg is only its length
+        self.typed: list[list[np.ndarray | int]] = [[] for _ in TYPED_COLUMNS]
         self.names: list[str] = []
         self.infos: list[str] = []
         self.detail_seqs: list[np.ndarray] = []
@@ -150,6 +154,8 @@ class ProfileBuilder:
         for column in _COLUMNS:
             values = getattr(batch, column)
             self.chunks[column].append(_narrow_ids(values) if column in _ID_COLUMNS else values)
+        for chunks, values in zip(self.typed, batch.typed.T):
+            chunks.append(values.copy() if (values != NO_INT32).any() else len(values))
         self.names.extend(batch.names)
         self.infos.extend(batch.infos)
         self.n += len(batch)
@@ -184,6 +190,19 @@ class ProfileBuilder:
         column = self._column(name)
         self.chunks[name] = []
         return column
+
+    def _take_typed(self) -> list[np.ndarray | None]:
+        """Each typed arg's whole column, ``None`` where no event has that arg; no longer kept by the builder."""
+        columns: list[np.ndarray | None] = []
+        for chunks in self.typed:
+            if all(type(c) is int for c in chunks):
+                columns.append(None)
+                continue
+            parts = [np.full(c, NO_INT32, dtype=np.int32) if type(c) is int else c for c in chunks]
+            columns.append(np.concatenate(parts) if len(parts) != 1 else parts[0])
+            chunks.clear()
+        self.typed = [[] for _ in TYPED_COLUMNS]
+        return columns
 
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
@@ -284,9 +303,10 @@ class ProfileBuilder:
         """Insert the events in stored order (event ``i`` gets id ``event_base + i``): ``stored`` holds the columns
         computed in that order; corr, ext id and the typed args are taken from the builder (``order`` picks them)."""
         conn, n, base = self.conn, self.n, self.event_base
-        corr, ext, typed = self._take("corr"), self._take("ext"), self._take("typed")
+        corr, ext, typed = self._take("corr"), self._take("ext"), self._take_typed()
         nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
-                 **dict.fromkeys(EVENT_COLUMNS[-typed.shape[1] :], NO_INT32)}  # fmt: skip
+                 **dict.fromkeys(TYPED_COLUMNS, NO_INT32)}  # fmt: skip
+        first_typed = len(EVENT_COLUMNS) - len(TYPED_COLUMNS)
         block = np.empty((min(CHUNK, n), len(EVENT_COLUMNS)), dtype=np.int64)
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
@@ -298,7 +318,9 @@ class ProfileBuilder:
             for column, name in enumerate(("kind", "name_id", "level", "start", "dur", "parent"), 2):
                 rows[:, column] = stored[name][lo:hi]
             rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
-            rows[:, 11], rows[:, 12:] = stored["info_id"][lo:hi], typed[pick]
+            rows[:, 11] = stored["info_id"][lo:hi]
+            for column, values in enumerate(typed, first_typed):
+                rows[:, column] = NO_INT32 if values is None else values[pick]
             insert_columns(conn, profile_events, EVENT_COLUMNS, rows, nulls)
             if self.progress:
                 self.progress(hi - lo)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
+import orjson
 from dash import Input, Output, Patch, State, ctx, dcc, html
 
 from torchscope.dashboard import history, urls
@@ -23,6 +24,7 @@ from torchscope.dashboard.views.timeline.figures import minimap_figure, minimap_
 from torchscope.dashboard.views.timeline.ranks import ranks_view
 from torchscope.errors import BadRequestError, TorchscopeError
 from torchscope.dashboard.formatting import fmt_duration, fmt_ms, fmt_us
+from torchscope.storage.profile.records import input_args
 from torchscope.storage.store import Store
 
 PX = 1200  # level of detail budget: the plot's width in pixels (about what a laptop screen gives it)
@@ -120,6 +122,14 @@ def _ranks_toggle(store: Store, pid: int, view: dict[str, Any]) -> Any:
                     href=urls.timeline(pid, start=view["start"], end=view["end"], ranks=True))  # fmt: skip
 
 
+def _inputs(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's info as detail rows: an op's input args (dims, types, strides, concrete values), an 'other'
+    event's category."""
+    if event["kind"] == "other":
+        return [("category", event["info"])]
+    return [(key.lower(), orjson.dumps(value).decode()) for key, value in input_args(event["info"]).items()]
+
+
 def details_panel(event: dict[str, Any] | None) -> Any:
     """The clicked event: name, lane, times, arguments, device details, call stack, launch links."""
     if not event:
@@ -131,7 +141,7 @@ def details_panel(event: dict[str, Any] | None) -> Any:
         if event.get(key) is not None:
             rows.append((key, event[key]))
     if event.get("info"):
-        rows.append(("inputs", event["info"]))
+        rows += _inputs(event)
     rows += list(event.get("details", {}).items())
     if event.get("op"):
         rows.append(("op", event["op"]["name"]))
