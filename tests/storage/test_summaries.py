@@ -19,7 +19,7 @@ from traces import reference, trace_events
 
 def _assert_stored_equal_computed(store: Store, profile_id: int) -> None:
     fresh = ProfileReads(store._engine, stored_summaries=False)  # frames read back from the stored events
-    reads = (fresh, TimelineReads(store._engine, fresh))
+    reads = (fresh, TimelineReads(store._engine, fresh), None)  # the host summaries from the timeline's index
     with store._engine.connect() as conn:
         stored = {n for (n,) in conn.exec_driver_sql(
             f"SELECT name FROM profile_summaries WHERE profile_id = {profile_id:d}")}  # fmt: skip
@@ -45,7 +45,11 @@ def test_every_summary_is_stored_and_equals_the_computation_from_events(cpu_trac
         _assert_stored_equal_computed(store, 1)
         ops = store.op_table(1)
         modules = store.module_table(1)
+        op_modules, memory_by_op = store.op_modules(1), store.memory_by_op(1)
     assert len(modules) > 0  # with_stack=True: the module table has rows to compare
+    # the summaries of the host events (from the importer's frame) have rows, which equal the timeline index's
+    assert len(op_modules) > 5 and op_modules["module"].str.contains("/").any()
+    assert len(memory_by_op) > 5 and (memory_by_op["op"] != "(no op)").sum() > 5
     # the operator table against a direct count over the raw JSON: calls and host time per cpu_op name
     _, events = trace_events(cpu_trace)
     calls: dict[str, int] = defaultdict(int)

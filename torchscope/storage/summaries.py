@@ -18,9 +18,10 @@ from sqlalchemy import Connection
 
 from torchscope.storage.profile import summary_store
 from torchscope.storage.profile.reads import ProfileReads
+from torchscope.storage.timeline.lod import HostEvents
 from torchscope.storage.timeline.reads import TimelineReads
 
-Reads = tuple[ProfileReads, TimelineReads]
+Reads = tuple[ProfileReads, TimelineReads, HostEvents | None]
 SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "step_breakdown": lambda r, p: r[0].step_breakdown(p),
     "device_utilization": lambda r, p: r[0].device_utilization(p),
@@ -32,12 +33,13 @@ SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
     "memory_peak": lambda r, p: r[0].memory_peak(p),
     "memory_curve": lambda r, p: r[0].memory_curve(p),
     "name_spans": lambda r, p: r[1].name_spans(p),
-    "op_modules": lambda r, p: r[1].op_modules(p),
-    "memory_held_by_op": lambda r, p: r[1].memory_by_op(p),
+    "op_modules": lambda r, p: r[1].op_modules(p, r[2]),
+    "memory_held_by_op": lambda r, p: r[1].memory_by_op(p, r[2]),
 }
 """Each stored summary: its name in ``profile_summaries`` and the read that computes it."""
-TIMELINE_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_held_by_op"))
-"""The summaries computed from the timeline's event index (after the others, so the two are not held together)."""
+HOST_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_held_by_op"))
+"""The summaries that read only the host events (:class:`~torchscope.storage.timeline.lod.HostEvents`): computed
+after the others, once the other event frames are freed."""
 
 
 class _OnConnection:
@@ -60,17 +62,22 @@ def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.Data
     """Compute every summary of :data:`SUMMARIES` for ``profile_id`` on ``conn`` and store it; returns the names
     of those that could not be computed (they stay computed on read).
 
-    ``frames``: the profile's event frames by lane kind, when the caller has them (else they are read back).
+    ``frames``: the profile's event frames by lane kind, when the caller has them (else they are read back). They
+    are taken out of the dict, so that they are freed once the analyses that use them are done (the last summaries
+    keep the host events' columns only, :data:`HOST_SUMMARIES`).
     """
     engine: Any = _OnConnection(conn)
     profiles = ProfileReads(engine, stored_summaries=False)
     profiles.memory_frames = {}  # read once for the memory peak, curve and allocations by op
-    for lane_kind, frame in (frames or {}).items():
+    while frames:
+        lane_kind, frame = frames.popitem()
         profiles.event_frames.put(conn, profile_id, lane_kind, frame)
-    reads = (profiles, TimelineReads(engine, profiles))
+    timeline = TimelineReads(engine, profiles)
+    reads: Reads = (profiles, timeline, None)
     failed = []
     for name, compute in SUMMARIES.items():
-        if name in TIMELINE_SUMMARIES:  # the event frames of the profile's analyses are done with: free them first
+        if name in HOST_SUMMARIES and reads[2] is None:  # only the host events are needed from now on
+            reads = (profiles, timeline, _host_events(conn, profiles, profile_id))
             profiles.event_frames.clear()
         try:
             frame = compute(reads, profile_id)
@@ -79,3 +86,12 @@ def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.Data
             continue
         summary_store.write(conn, profile_id, name, frame)
     return failed
+
+
+def _host_events(conn: Connection, profiles: ProfileReads, profile_id: int) -> HostEvents | None:
+    """The profile's host events from its analyses' frame, or None if they cannot be read (the summaries that need
+    them then read the timeline's index)."""
+    try:
+        return HostEvents.from_frame(profiles.event_frames.get(conn, profile_id, "host"))
+    except Exception:  # noqa: BLE001 - as a summary that fails: the import goes on
+        return None

@@ -216,16 +216,42 @@ def nearest_marked(parent: np.ndarray, marked: np.ndarray) -> np.ndarray:
     return result
 
 
-def enclosing(ix: EventIndex, lanes: np.ndarray, ts: np.ndarray, kind: int) -> np.ndarray:
-    """For each (lane position, time), the position of the innermost event of ``kind`` on that lane running then,
-    or -1. It is an ancestor (or itself) of the last event that started at or before the time on that lane."""
+@dataclass
+class HostEvents:
+    """Host events as columns by position, sorted by lane then start (what :func:`enclosing` and the module paths
+    of ops read): an :class:`EventIndex` is one, and so is :meth:`from_frame` of an analysis' host event frame."""
+
+    lane: np.ndarray  # the lane, as any integer key (a position, a lane id)
+    kind: np.ndarray
+    name_id: np.ndarray
+    start: np.ndarray
+    dur: np.ndarray
+    parent: np.ndarray  # position of the enclosing event, -1 at roots
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> HostEvents:
+        """From the host events of one profile (``analyses.FRAME_COLUMNS``: contiguous ids, parents as ids; lanes
+        are its lane ids)."""
+        parent = frame["parent"].to_numpy()
+        first = int(frame["id"].iat[0]) if len(frame) else 0
+        return cls(
+            lane=frame["lane_id"].to_numpy(), kind=frame["kind"].to_numpy(), name_id=frame["name_id"].to_numpy(),
+            start=frame["start"].to_numpy(), dur=frame["dur"].to_numpy(),
+            parent=np.where(parent >= 0, parent - first, -1),
+        )  # fmt: skip
+
+
+def enclosing(ix: EventIndex | HostEvents, lanes: np.ndarray, ts: np.ndarray, kind: int) -> np.ndarray:
+    """For each (lane, time), the position of the innermost event of ``kind`` on that lane running then, or -1
+    (``lanes`` as ``ix.lane`` keeps them; a negative one is none). It is an ancestor (or itself) of the last event
+    that started at or before the time on that lane."""
     out = np.full(len(ts), -1, dtype=np.int64)
     for lane in np.unique(lanes[lanes >= 0]).tolist():
         members = np.flatnonzero(ix.lane == lane)  # sorted by start within the lane (id order)
         which = np.flatnonzero(lanes == lane)
         at = np.searchsorted(ix.start[members], ts[which], "right") - 1
         cand = np.where(at >= 0, members[np.maximum(at, 0)], -1)
-        for _ in range(int(ix.depth.max()) + 2 if len(ix) else 0):
+        while True:  # up the ancestors; every chain ends at a root
             c = np.maximum(cand, 0)
             done = (cand < 0) | ((ix.kind[c] == kind) & (ix.start[c] + ix.dur[c] > ts[which]))
             if done.all():

@@ -250,18 +250,22 @@ class TimelineReads:
              "first_start": first, "last_end": last}
         )  # fmt: skip
 
-    def memory_by_op(self, profile_id: int) -> pd.DataFrame:
-        """Backs :meth:`Store.memory_by_op`, which documents the columns."""
+    def memory_by_op(self, profile_id: int, host: lod.HostEvents | None = None) -> pd.DataFrame:
+        """Backs :meth:`Store.memory_by_op`, which documents the columns. ``host``: the profile's host events with
+        lane ids (the importer has them), else they are the loaded index's."""
         memory = self._profiles.memory_numbers(profile_id)
         cols = ["op", "allocations", "allocated_bytes", "frees", "freed_bytes", "held_bytes"]
         if memory.empty or "lane_id" not in memory.columns:
             return pd.DataFrame(columns=cols)
-        t = self._timeline(profile_id)
-        lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
-        lanes = np.array([lane_of.get(int(v), -1) for v in memory["lane_id"]], dtype=np.int64)
-        owner = lod.enclosing(t.ix, lanes, memory["ts"].to_numpy(np.int64), KIND["cpu_op"])
-        names = self._names(np.unique(t.ix.name_id[owner[owner >= 0]]))
-        op = [names.get(int(t.ix.name_id[o])) if o >= 0 else "(no op)" for o in owner.tolist()]
+        lanes = memory["lane_id"].to_numpy(np.int64)
+        if host is None:
+            t = self._timeline(profile_id)
+            host = t.ix
+            lane_of = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
+            lanes = np.array([lane_of.get(v, -1) for v in lanes.tolist()], dtype=np.int64)
+        owner = lod.enclosing(host, lanes, memory["ts"].to_numpy(np.int64), KIND["cpu_op"])
+        names = self._names(np.unique(host.name_id[owner[owner >= 0]]))
+        op = [names.get(int(host.name_id[o])) if o >= 0 else "(no op)" for o in owner.tolist()]
         size = memory["bytes"].to_numpy(np.int64)
         frame = pd.DataFrame({"op": op, "alloc": size > 0, "bytes": size})
         frame["allocated"] = np.where(size > 0, size, 0)
@@ -276,8 +280,9 @@ class TimelineReads:
         out = out.reset_index().sort_values(["allocated_bytes", "op"], ascending=[False, True], kind="stable")
         return out.reset_index(drop=True)[cols]
 
-    def op_modules(self, profile_id: int) -> pd.DataFrame:
-        """Backs :meth:`Store.op_modules`, which documents the columns."""
+    def op_modules(self, profile_id: int, host: lod.HostEvents | None = None) -> pd.DataFrame:
+        """Backs :meth:`Store.op_modules`, which documents the columns. ``host``: the profile's host events (the
+        importer has them), else they are the loaded index's."""
         cols = ["name", "module", "host_ns"]
         with self._engine.connect() as conn:  # no module events (no with_stack): no need to load the events
             modules = conn.execute(
@@ -287,11 +292,10 @@ class TimelineReads:
         if modules is None:
             self._profiles.profile(profile_id)
             return pd.DataFrame(columns=cols)
-        t = self._timeline(profile_id)
-        ix = t.ix
+        ix = host if host is not None else self._timeline(profile_id).ix
         candidates = np.flatnonzero(ix.kind == KIND["python_function"])
         names = self._names(np.unique(ix.name_id[candidates]))
-        is_module = np.zeros(len(ix), dtype=bool)
+        is_module = np.zeros(len(ix.kind), dtype=bool)
         module_ids = [i for i, n in names.items() if n.startswith("nn.Module: ")]
         is_module[candidates[np.isin(ix.name_id[candidates], module_ids)]] = True
         if not is_module.any():
