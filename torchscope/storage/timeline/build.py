@@ -160,8 +160,13 @@ def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> 
             break
         tile = c.bin >> tiles.TILE_BITS
         order = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
-        c = tiles.Cells(*(a[order] for a in c))
         tile = tile[order]
+        columns = list(c)
+        del c
+        for i, column in enumerate(columns):  # one column's sorted copy at a time: a large lane's finest level has
+            columns[i] = column[order]  # millions of cells
+        del order, column
+        c = tiles.Cells(*columns)
         cuts = np.flatnonzero(np.diff(tile)) + 1
         for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(tile)])).tolist()):
             part = tiles.Cells(*(a[lo:hi] for a in c))
