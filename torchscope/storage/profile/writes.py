@@ -121,9 +121,10 @@ class ProfileBuilder:
     """Stores one trace as a new profile of ``run_id`` from its event batches, in the caller's transaction.
 
     :meth:`add` each :class:`EventBatch` as it is decoded (events wait as compact numpy columns, about 37 bytes
-    each with their trace ids as int32 while they fit, and 4 more per typed arg the trace has; kernel details and memory events go to the database at
-    once), then :meth:`finish` with the trace's :class:`TraceMeta`: the events are sorted by lane and start (their
-    ids follow that order), nested, linked to their launches and inserted in chunks of :data:`CHUNK`.
+    each with their trace ids as int32 while they fit, and 4 more per typed arg their batch has; kernel details and
+    memory events go to the database at once), then :meth:`finish` with the trace's :class:`TraceMeta`: the events
+    are sorted by lane and start (their ids follow that order), nested, linked to their launches and inserted in
+    chunks of :data:`CHUNK`.
     """
 
     def __init__(
@@ -138,8 +139,8 @@ class ProfileBuilder:
             conn.exec_driver_sql("LOCK TABLE profiles, profile_lanes, profile_events IN SHARE ROW EXCLUSIVE MODE")
         self.event_base, self.lane_base, self.profile_id = _next_ids(conn)
         self.chunks: dict[str, list[np.ndarray]] = {c: [] for c in _COLUMNS}
-        # per typed arg, its batches' int32 columns; a batch where no event has that arg is only its length
-        self.typed: list[list[np.ndarray | int]] = [[] for _ in TYPED_COLUMNS]
+        # per batch, which typed args any of its events has, and those columns (int32, one array per batch)
+        self.typed: list[tuple[np.ndarray, np.ndarray]] = []
         self.names: list[str] = []
         self.infos: list[str] = []
         self.detail_seqs: list[np.ndarray] = []
@@ -154,8 +155,8 @@ class ProfileBuilder:
         for column in _COLUMNS:
             values = getattr(batch, column)
             self.chunks[column].append(_narrow_ids(values) if column in _ID_COLUMNS else values)
-        for chunks, values in zip(self.typed, batch.typed.T):
-            chunks.append(values.copy() if (values != NO_INT32).any() else len(values))
+        present = (batch.typed != NO_INT32).any(axis=0)
+        self.typed.append((present, batch.typed[:, present] if not present.all() else batch.typed))
         self.names.extend(batch.names)
         self.infos.extend(batch.infos)
         self.n += len(batch)
@@ -193,16 +194,16 @@ class ProfileBuilder:
 
     def _take_typed(self) -> list[np.ndarray | None]:
         """Each typed arg's whole column, ``None`` where no event has that arg; no longer kept by the builder."""
+        batches, self.typed = self.typed, []
         columns: list[np.ndarray | None] = []
-        for chunks in self.typed:
-            if all(type(c) is int for c in chunks):
+        for j, anywhere in enumerate(np.any([present for present, _ in batches], axis=0) if batches else []):
+            if not anywhere:
                 columns.append(None)
                 continue
-            parts = [np.full(c, NO_INT32, dtype=np.int32) if type(c) is int else c for c in chunks]
-            columns.append(np.concatenate(parts) if len(parts) != 1 else parts[0])
-            chunks.clear()
-        self.typed = [[] for _ in TYPED_COLUMNS]
-        return columns
+            parts = [block[:, int(present[:j].sum())] if present[j] else np.full(len(block), NO_INT32, dtype=np.int32)
+                     for present, block in batches]  # fmt: skip
+            columns.append(np.concatenate(parts))
+        return columns + [None] * (len(TYPED_COLUMNS) - len(columns))
 
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
