@@ -398,6 +398,8 @@ class TraceDecoder:
             rows = np.asarray(where, dtype=np.int64)
             misfits = []
             for column, (key, raw) in enumerate(zip(TYPED_ARGS, values)):
+                if raw.count(NO_INT) == len(raw):  # no event of the batch has this arg (counted at C speed)
+                    continue
                 typed[rows, column], bad = _int32_column(raw)
                 misfits += [(where[i], key, raw[i]) for i in bad]
             if misfits:
