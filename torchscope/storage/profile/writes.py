@@ -307,8 +307,10 @@ class ProfileBuilder:
         corr, ext, typed = self._take("corr"), self._take("ext"), self._take_typed()
         nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
                  **dict.fromkeys(TYPED_COLUMNS, NO_INT32)}  # fmt: skip
-        first_typed = len(EVENT_COLUMNS) - len(TYPED_COLUMNS)
-        block = np.empty((min(CHUNK, n), len(EVENT_COLUMNS)), dtype=np.int64)
+        kept = [(name, values) for name, values in zip(TYPED_COLUMNS, typed) if values is not None]
+        columns = EVENT_COLUMNS[: len(EVENT_COLUMNS) - len(TYPED_COLUMNS)] + tuple(name for name, _ in kept)
+        first_typed = len(columns) - len(kept)  # a typed arg no event has is left out of the insert: NULL, unbound
+        block = np.empty((min(CHUNK, n), len(columns)), dtype=np.int64)
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
             pick = order[lo:hi]
@@ -320,9 +322,9 @@ class ProfileBuilder:
                 rows[:, column] = stored[name][lo:hi]
             rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
             rows[:, 11] = stored["info_id"][lo:hi]
-            for column, values in enumerate(typed, first_typed):
-                rows[:, column] = NO_INT32 if values is None else values[pick]
-            insert_columns(conn, profile_events, EVENT_COLUMNS, rows, nulls)
+            for column, (_, values) in enumerate(kept, first_typed):
+                rows[:, column] = values[pick]
+            insert_columns(conn, profile_events, columns, rows, nulls)
             if self.progress:
                 self.progress(hi - lo)
 
