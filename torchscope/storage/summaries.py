@@ -40,6 +40,7 @@ SUMMARIES: dict[str, Callable[[Reads, int], pd.DataFrame]] = {
 HOST_SUMMARIES = frozenset(("name_spans", "op_modules", "memory_held_by_op"))
 """The summaries that read only the host events (:class:`~torchscope.storage.timeline.lod.HostEvents`): computed
 after the others, once the other event frames are freed."""
+_FIRST_HOST_SUMMARY = next(name for name in SUMMARIES if name in HOST_SUMMARIES)
 
 
 class _OnConnection:
@@ -72,12 +73,11 @@ def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.Data
     while frames:
         lane_kind, frame = frames.popitem()
         profiles.event_frames.put(conn, profile_id, lane_kind, frame)
-    timeline = TimelineReads(engine, profiles)
-    reads: Reads = (profiles, timeline, None)
+    reads: Reads = (profiles, TimelineReads(engine, profiles), None)
     failed = []
     for name, compute in SUMMARIES.items():
-        if name in HOST_SUMMARIES and reads[2] is None:  # only the host events are needed from now on
-            reads = (profiles, timeline, _host_events(conn, profiles, profile_id))
+        if name == _FIRST_HOST_SUMMARY:  # only the host events are needed from now on
+            reads = (*reads[:2], _host_events(conn, profiles, profile_id))
             profiles.event_frames.clear()
         try:
             frame = compute(reads, profile_id)

@@ -192,18 +192,13 @@ class ProfileBuilder:
         self.chunks[name] = []
         return column
 
-    def _take_typed(self) -> list[np.ndarray | None]:
-        """Each typed arg's whole column, ``None`` where no event has that arg; no longer kept by the builder."""
+    def _take_typed(self) -> dict[str, np.ndarray]:
+        """The whole column of each typed arg that some event has, by column name; no longer kept by the builder."""
         batches, self.typed = self.typed, []
-        columns: list[np.ndarray | None] = []
-        for j, anywhere in enumerate(np.any([present for present, _ in batches], axis=0) if batches else []):
-            if not anywhere:
-                columns.append(None)
-                continue
-            parts = [block[:, int(present[:j].sum())] if present[j] else np.full(len(block), NO_INT32, dtype=np.int32)
-                     for present, block in batches]  # fmt: skip
-            columns.append(np.concatenate(parts))
-        return columns + [None] * (len(TYPED_COLUMNS) - len(columns))
+        if not batches:
+            return {}
+        anywhere = np.any([present for present, _ in batches], axis=0)
+        return {name: _typed_column(batches, j) for j, name in enumerate(TYPED_COLUMNS) if anywhere[j]}
 
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
@@ -307,9 +302,9 @@ class ProfileBuilder:
         corr, ext, typed = self._take("corr"), self._take("ext"), self._take_typed()
         nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
                  **dict.fromkeys(TYPED_COLUMNS, NO_INT32)}  # fmt: skip
-        kept = [(name, values) for name, values in zip(TYPED_COLUMNS, typed) if values is not None]
-        columns = EVENT_COLUMNS[: len(EVENT_COLUMNS) - len(TYPED_COLUMNS)] + tuple(name for name, _ in kept)
-        first_typed = len(columns) - len(kept)  # a typed arg no event has is left out of the insert: NULL, unbound
+        # a typed arg no event has is left out of the insert: NULL, with no value bound per row
+        columns = EVENT_COLUMNS[: len(EVENT_COLUMNS) - len(TYPED_COLUMNS)] + tuple(typed)
+        first_typed = len(columns) - len(typed)
         block = np.empty((min(CHUNK, n), len(columns)), dtype=np.int64)
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
@@ -322,7 +317,7 @@ class ProfileBuilder:
                 rows[:, column] = stored[name][lo:hi]
             rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
             rows[:, 11] = stored["info_id"][lo:hi]
-            for column, (_, values) in enumerate(kept, first_typed):
+            for column, values in enumerate(typed.values(), first_typed):
                 rows[:, column] = values[pick]
             insert_columns(conn, profile_events, columns, rows, nulls)
             if self.progress:
@@ -364,6 +359,17 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+def _typed_column(batches: list[tuple[np.ndarray, np.ndarray]], j: int) -> np.ndarray:
+    """Typed arg ``j`` of every event, from each batch's ``(present, block)`` (NO_INT32 where a batch lacks it)."""
+    parts = []
+    for present, block in batches:
+        if present[j]:
+            parts.append(block[:, int(present[:j].sum())])  # the block holds only the args its batch has
+        else:
+            parts.append(np.full(len(block), NO_INT32, dtype=np.int32))
+    return np.concatenate(parts)
 
 
 def _narrow(ids: list[int]) -> np.ndarray:
