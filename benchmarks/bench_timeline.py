@@ -142,7 +142,7 @@ def table_sizes(db: Path) -> None:
         return
     finally:
         conn.close()
-    events = rows.get("profile_events", 0) + rows.get("ix_profile_events_lane_level_start", 0)
+    events = rows.get("profile_events", 0) + rows.get("ix_profile_events_lane_level", 0)
     prefixes = ("timeline_", "sqlite_autoindex_timeline", "ix_timeline")
     timeline = {k: v for k, v in rows.items() if k.startswith(prefixes)}
     total = sum(timeline.values())

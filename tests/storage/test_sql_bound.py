@@ -35,7 +35,7 @@ DRIVER_SQL = [
     "WHERE e.id >= :lo AND e.id < :hi",  # Store.iter_events
     "SELECT id, name FROM names WHERE id IN (:ids_0, :ids_1",  # its names
     "start < :start_cap AND dur < :dur_cap",  # the event index's scan, the stored timeline's build
-    "WHERE lane_id IN (:lanes_0",  # the longest events of a window
+    "WHERE ((lane_id = :lane_0 AND id >= :first_0 AND id < :last_0)",  # the longest events of a window
     "name_id IN (:names_0",  # search
     "SELECT start FROM profile_events WHERE id = :id",  # the binary search by start time
     "((start >> :shift) - :lo)",  # density from raw events

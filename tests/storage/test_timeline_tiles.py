@@ -205,6 +205,21 @@ def test_pure_cells_and_blocks() -> None:
     assert tiles.chunk_depth(np.array([1, 2, 3, -1]), 2, np.array([0, 1], dtype=np.int16)).tolist() == [2, 3, 4, 0]
 
 
+def test_kept_starts_bound_the_ids_of_every_time_range() -> None:
+    rng = np.random.default_rng(0)
+    for count in (0, 1, tiles.START_STEP, 5 * tiles.START_STEP + 17):
+        start = np.sort(rng.integers(0, 10 * count + 1, count))  # many equal starts: ties at the kept ones too
+        starts = tiles.decode_starts(tiles.encode_starts(start[:: tiles.START_STEP]))
+        assert starts.tolist() == start[:: tiles.START_STEP].tolist()
+        for t0, t1 in [(-5, 0), (0, 10**9), *(sorted(rng.integers(-3, 10 * count + 3, 2)) for _ in range(200))]:
+            lo, hi = tiles.starting_within(starts, count, int(t0), int(t1))
+            inside = np.flatnonzero((start >= t0) & (start < t1))
+            assert 0 <= lo <= hi <= count
+            assert (inside >= lo).all() and (inside < hi).all()
+            first = int(np.searchsorted(start, t0)) if len(inside) == 0 else int(inside[0])
+            assert first - lo <= tiles.START_STEP and hi - max(first, lo) <= len(inside) + tiles.START_STEP
+
+
 @pytest.mark.parametrize("any_db", ["postgresql"], indirect=True)  # SQLite: the recorded profile's test above
 @pytest.mark.parametrize("trace_file", ["gpu_trace", *reference("a100_alexnet")], indirect=True)
 def test_sql_path_answers_alike_on_postgresql(

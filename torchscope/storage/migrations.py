@@ -79,6 +79,22 @@ def _python_args(conn: Connection) -> None:
     _add_columns(conn, "profile_events", (("py_id", "INTEGER"), ("py_parent", "INTEGER"), ("rf_id", "INTEGER")))
 
 
+def _lane_level_index(conn: Connection) -> None:
+    """9 -> 10: ``profile_events``' index ``(lane_id, level, start)`` becomes ``(lane_id, level, id)`` (on SQLite
+    ``(lane_id, level)``, the rowid ending every entry), a third of the size; ``timeline_lanes`` gains ``starts``
+    (the ids of a time range, which the index no longer finds), written for every profile."""
+    from torchscope.storage.profile.schema import LANE_LEVEL_INDEX, profile_events
+    from torchscope.storage.timeline.build import store_starts
+
+    _add_columns(conn, "timeline_lanes", (("starts", "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"),))
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_profile_events_lane_level_start")
+    for index in profile_events.indexes:  # the one for this dialect (Index.ddl_if)
+        if index.name == LANE_LEVEL_INDEX:
+            index.create(conn, checkfirst=True)
+    for (profile_id,) in conn.exec_driver_sql("SELECT id FROM profiles ORDER BY id").all():
+        store_starts(conn, int(profile_id))
+
+
 def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], ...]) -> None:
     """``ALTER TABLE table ADD COLUMN`` each ``(name, SQL type)`` the table lacks (a store marked older than it is
     may have some already)."""
@@ -92,7 +108,7 @@ def _add_columns(conn: Connection, table: str, columns: tuple[tuple[str, str], .
 
 STEPS: dict[int, Step] = {
     1: _dropped_by_kind, 2: _distributed, 3: _timeline_tiles, 4: _compile_tables, 5: _tensorboard_text_images,
-    6: _event_args, 7: _typed_args, 8: _python_args,
+    6: _event_args, 7: _typed_args, 8: _python_args, 9: _lane_level_index,
 }  # fmt: skip
 """``STEPS[n]`` migrates version n to n + 1. Version 1 is the first released schema: nothing below it exists."""
 

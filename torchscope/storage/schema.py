@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped whenever a table or column changes; :mod:`torchscope.storage.migrations` moves older stores forward.
 
 1: the first released schema. 2: ``runs.dropped_scalars``, ``dropped_steps``, ``dropped_profiles``. 3: ``runs.rank``,
@@ -27,7 +27,9 @@ every stored profile. 5: the compile tables (``compile_events``, ``graph_breaks`
 ``tb_images``, ``tb_hparam_metrics``). 7: ``profile_event_args`` and ``profile_memory.args``: trace event args
 no other column keeps. 8: the args most events carry get columns (``profile_events.ev_idx``, ``seq_nr``,
 ``fwd_tid``, ``cbid``; ``profile_event_details.queued``, ``context``, ``bandwidth``). 9: ``profile_events.py_id``,
-``py_parent``, ``rf_id``; an op's input strides and concrete values are interned with its dims and types."""
+``py_parent``, ``rf_id``; an op's input strides and concrete values are interned with its dims and types.
+10: ``profile_events``' index ``(lane_id, level, start)`` becomes ``(lane_id, level, id)``;
+``timeline_lanes.starts``."""
 
 metadata = MetaData()
 

@@ -17,6 +17,7 @@ from torchscope.storage.profile.kinds import KINDS
 from torchscope.storage.profile.records import TYPED_ARGS, TYPED_COLUMNS
 from torchscope.storage.profile.schema import profile_lanes, profiles
 from torchscope.storage.profile.summary_store import StoredSummaries
+from torchscope.storage.timeline import tiled
 
 PROFILE_COLUMNS = [
     "id", "run_id", "name", "source", "path", "rank", "start_ns", "duration_ns", "step_first", "step_last",
@@ -29,7 +30,8 @@ EVENT_COLUMNS = ["id", "lane_id", "kind", "name", "start", "dur", "parent", "cor
 _EVENT_SQL = (
     "SELECT e.id, e.lane_id, e.kind, n.name, e.start, e.dur, e.parent, e.corr, e.link, e.ext_id, i.name "
     "FROM profile_events e JOIN names n ON n.id = e.name_id LEFT JOIN names i ON i.id = e.info_id "
-    "WHERE e.lane_id = {lane} AND e.level = {level} AND e.start >= {lo} AND e.start < {hi} AND e.start + e.dur >= {a} "
+    "WHERE e.lane_id = {lane} AND e.level = {level} AND e.id >= {first} AND e.id < {last} AND e.start >= {lo} "
+    "AND e.start < {hi} AND e.start + e.dur >= {a} "
     "ORDER BY e.start"
 )  # read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more); {name}s become bound parameters
 
@@ -85,6 +87,9 @@ class ProfileReads:
         a = 0 if start is None else int(start)
         b = int(meta["duration_ns"]) + 1 if end is None else int(end)
         lane_frame = self.lanes(profile_id)
+        with self._engine.connect() as conn:
+            layout = tiled.Layout(conn, lane_frame, meta)  # where each lane's events of a time range are
+        lane_frame = lane_frame.assign(position=np.arange(len(lane_frame)))
         if lanes is not None:
             lane_frame = lane_frame[lane_frame["id"].isin([int(x) for x in lanes])]
         rows: list[tuple] = []
@@ -95,11 +100,13 @@ class ProfileReads:
         with self._engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
-                for lane_id, max_level in zip(lane_frame["id"].tolist(), lane_frame["max_level"].tolist()):
+                for lane_id, position, max_level in lane_frame[["id", "position", "max_level"]].itertuples(index=False):
                     budget = max_items
                     got: list[tuple] = []
                     for level in range(int(max_level), -1, -1):
-                        params = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "hi": b, "a": a}
+                        first, last = layout.ids_starting(position, a - (1 << level), b)
+                        params = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "hi": b, "a": a,
+                                  "first": first, "last": last}  # fmt: skip
                         if budget is None:
                             cursor.execute(unbounded, params)
                         else:

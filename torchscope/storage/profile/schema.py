@@ -6,9 +6,12 @@ Layout, chosen for the timeline's window queries over million-event profiles:
 - ``profile_lanes``: one row per ``(pid, tid)`` of a trace: a host thread, or a device stream (``pid`` = device,
   ``tid`` = stream in Kineto traces). Events belong to a lane, and a lane to a profile.
 - ``profile_events``: every duration/instant event. ``start`` is nanoseconds since ``profiles.start_ns`` (small
-  integers keep the rows short); ``level`` is the bit length of ``dur``. The index ``(lane_id, level, start)`` makes
-  both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)`` only if it
-  starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range scans.
+  integers keep the rows short); ``level`` is the bit length of ``dur``. A lane's events have contiguous ids in
+  start order, so the index ``(lane_id, level, id)`` orders each duration class by start (on SQLite the index names
+  ``(lane_id, level)``: every entry ends with the rowid). With the ids of a time range (``timeline_lanes.starts``)
+  it makes both exact overlap queries (an event of level L lasts less than ``2**L`` ns, so it overlaps ``[a, b)``
+  only if it starts in ``[a - 2**L, b)``) and level-of-detail queries (the longest events first) a few index range
+  scans.
   The args most events carry have columns too (``ev_idx``, ``seq_nr``, ``fwd_tid``, ``cbid``, ``py_id``,
   ``py_parent``, ``rf_id``); an op's input dims, types, strides and concrete values are one interned text
   (``info_id``).
@@ -28,6 +31,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, SmallInteger, String, Table, Text
 
 from torchscope.storage.schema import metadata
+
+LANE_LEVEL_INDEX = "ix_profile_events_lane_level"
 
 ROWID = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit id that is SQLite's rowid (declared INTEGER there): no second index beside the table, faster inserts."""
@@ -93,7 +98,10 @@ profile_events = Table(
     Column("py_id", Integer),  # "Python id" of a python_function event (with_stack)
     Column("py_parent", Integer),  # its "Python parent id"
     Column("rf_id", Integer),  # "Record function id"
-    Index("ix_profile_events_lane_level_start", "lane_id", "level", "start"),
+    # a lane's events have contiguous ids in start order, so (lane, level, id) orders them as (lane, level, start):
+    # SQLite appends the rowid (id) to every index entry, PostgreSQL needs it named
+    Index(LANE_LEVEL_INDEX, "lane_id", "level").ddl_if(dialect="sqlite"),
+    Index(LANE_LEVEL_INDEX, "lane_id", "level", "id").ddl_if(dialect="postgresql"),
 )
 
 profile_event_details = Table(

@@ -47,7 +47,8 @@ class TimelineRows:
     """A profile's timeline tables as computed (:func:`compute_timeline`), before they are stored."""
 
     tiles: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # (shift, tile, lane id, cells)
-    lanes: list[tuple[int, int, int, int, bytes]] = field(default_factory=list)  # (lane id, row0, rows, finest, depth)
+    lanes: list[tuple[int, int, int, int, bytes, bytes]] = field(default_factory=list)
+    """(lane id, row0, rows, finest, depth, starts)"""
     names: list[tuple[Any, ...]] = field(default_factory=list)  # (lane id, name id, calls, first, last, min, max)
 
 
@@ -93,7 +94,7 @@ def compute_timeline(
     """
     top = max(duration, 1).bit_length()  # one bin of 2**top ns holds the whole profile
     out = TimelineRows()
-    counts, finest, depths, names = [], [], [], []
+    counts, finest, depths, starts, names = [], [], [], [], []
     for lane in lanes.itertuples(index=False):
         count = int(lane.event_count)
         if count > LARGE_LANE and before_large is not None:
@@ -102,6 +103,7 @@ def compute_timeline(
         start, dur, depth, lane_names = _read_lane(first_id, count, lane.kind == "device", fetch)
         first_id += count
         names.append(lane_names)
+        starts.append(tiles.encode_starts(start[:: tiles.START_STEP]))  # before the pyramid reorders them
         levels = pyramid(depth, start, dur, top)
         out.tiles.extend((s, t, int(lane.id), blob) for s, t, blob in levels)
         counts.append(int(depth.max()) + 1 if count else 1)
@@ -109,7 +111,8 @@ def compute_timeline(
         depths.append(tiles.encode_depth(depth))
     layout = lod.lane_layout(lanes, np.array(counts, dtype=np.int64))
     row0 = dict(zip(layout["id"].tolist(), layout["row0"].tolist()))
-    out.lanes = [(int(i), int(row0[int(i)]), r, f, d) for i, r, f, d in zip(lanes["id"], counts, finest, depths)]
+    out.lanes = [(int(i), int(row0[int(i)]), r, f, d, s)
+                 for i, r, f, d, s in zip(lanes["id"], counts, finest, depths, starts)]  # fmt: skip
     out.names = [(int(lane_id), *row) for lane_id, part in zip(lanes["id"], names)
                  for row in zip(*(c.tolist() for c in part))]  # fmt: skip
     return out
@@ -121,11 +124,26 @@ def store_timeline(conn: Connection, profile_id: int, rows: TimelineRows) -> Non
         conn.execute(delete(table).where(table.c.profile_id == profile_id))
     insert_rows(conn, timeline_tiles, ("profile_id", "shift", "tile", "lane_id", "cells"),
                 [(profile_id, *row) for row in rows.tiles])  # fmt: skip
-    insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth"),
+    insert_rows(conn, timeline_lanes, ("lane_id", "profile_id", "row0", "rows", "finest_shift", "depth", "starts"),
                 [(lane_id, profile_id, *rest) for lane_id, *rest in rows.lanes])  # fmt: skip
     insert_rows(conn, timeline_names, ("profile_id", "lane_id", "name_id", "calls", "first_start", "last_end",
                                        "min_level", "max_level"),
                 [(profile_id, *row) for row in rows.names])  # fmt: skip
+
+
+def store_starts(conn: Connection, profile_id: int) -> None:
+    """Write ``timeline_lanes.starts`` of a stored profile from its events (a store written before it had them):
+    one point read per kept start."""
+    lanes, first_id, _ = timeline_inputs(conn, profile_id)
+    for lane_id, count in zip(lanes["id"].tolist(), lanes["event_count"].tolist()):
+        ids = range(first_id, first_id + int(count), tiles.START_STEP)
+        parts = [fetch_ints(conn, EXACT_TIMES_SQL, {"ids": part}, 3) for part in chunks(ids)]
+        kept = np.concatenate(parts)[:, 1] if parts else np.zeros(0, dtype=np.int64)
+        if len(kept) != len(ids):
+            raise StoreError(f"the events of profile {profile_id} are not stored contiguously: re-import it")
+        blob = tiles.encode_starts(kept)
+        conn.execute(timeline_lanes.update().where(timeline_lanes.c.lane_id == int(lane_id)).values(starts=blob))
+        first_id += int(count)
 
 
 def _lowest_id(conn: Connection, profile_id: int, lanes: pd.DataFrame) -> int:

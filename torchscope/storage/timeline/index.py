@@ -130,7 +130,7 @@ def _scan(conn: Any, lanes: pd.DataFrame, first_id: int | None = None) -> tuple[
         lo = int(first_id)
     else:  # older profiles do not record it: the first event (lowest id) starts first in the first lane
         first = lanes[lanes["event_count"] > 0].iloc[0]
-        seek = text("SELECT id FROM profile_events WHERE lane_id = :l AND level = :v ORDER BY start, id LIMIT 1")
+        seek = text("SELECT MIN(id) FROM profile_events WHERE lane_id = :l AND level = :v")  # the first to start
         levels = range(int(first["max_level"]) + 1)
         found = [conn.execute(seek, {"l": int(first["id"]), "v": v}).scalar() for v in levels]
         lo = min(int(i) for i in found if i is not None)

@@ -5,7 +5,8 @@ without loading the profile, so everything a window needs beyond index range sca
 
 - ``timeline_lanes``: per lane, its display rows (``row0``, ``rows`` = nesting depth + 1), the finest pyramid
   level stored for it (``finest_shift``) and the nesting depth of each of its events (``depth``: a zlib'd int16
-  array, in id order: a lane's events have contiguous ids).
+  array, in id order: a lane's events have contiguous ids) and every 256th start of its events (``starts``: the
+  ids of a time range without a search, see :func:`~torchscope.storage.timeline.tiles.starting_within`).
 - ``timeline_tiles``: the density pyramid. At level ``shift`` time is cut into bins of ``2**shift`` ns from the
   profile start; a tile holds :data:`~torchscope.storage.timeline.tiles.TILE_BINS` consecutive bins of one lane:
   for every non-empty (display row, bin), the count of events that start in the bin and their busy ns (each
@@ -29,6 +30,7 @@ timeline_lanes = Table(
     Column("rows", Integer, nullable=False),  # nesting depth + 1
     Column("finest_shift", SmallInteger, nullable=False),  # finest pyramid level stored for the lane
     Column("depth", LargeBinary, nullable=False),  # zlib(int16 little-endian): depth of each event, by id
+    Column("starts", LargeBinary),  # tiles.encode_starts: every START_STEP-th start of the lane's events, by id
 )
 
 timeline_tiles = Table(

@@ -1,8 +1,9 @@
 """Timeline reads of large profiles from SQL and the stored pyramid, without loading the profile.
 
-A window costs: the events drawn one by one by index range scans on ``(lane_id, level, start)`` from the highest
+A window costs: the events drawn one by one by index range scans on ``(lane_id, level, id)`` from the highest
 level down (an event of level L lasts less than ``2**L`` ns, so one overlapping ``[a, b)`` starts in
-``[a - 2**L, b)``; levels stop once ``max_items`` are found or the level's events are under a pixel), the density
+``[a - 2**L, b)``, whose ids the lane's kept starts give; levels stop once ``max_items`` are found or the level's
+events are under a pixel), the density
 of one pyramid level over the window's one or two tiles per lane, and, for lanes zoomed in below their finest
 stored level, the raw events starting in the window (one primary-key range scan per lane: a lane's events have
 contiguous ids in start order). The answer equals :func:`~torchscope.storage.timeline.lod.window` on a loaded
@@ -11,6 +12,7 @@ index of the same profile.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from typing import Any
@@ -34,10 +36,10 @@ class Layout:
     def __init__(self, conn: Connection, lanes: pd.DataFrame, meta: dict[str, Any]) -> None:
         stored = pd.DataFrame(
             conn.execute(
-                text("SELECT lane_id, row0, rows, finest_shift FROM timeline_lanes WHERE profile_id = :p"),
+                text("SELECT lane_id, row0, rows, finest_shift, starts FROM timeline_lanes WHERE profile_id = :p"),
                 {"p": int(meta["id"])},
             ).all(),
-            columns=["id", "row0", "rows", "finest_shift"],
+            columns=["id", "row0", "rows", "finest_shift", "starts"],
         )
         if len(stored) != len(lanes):
             raise StoreError(f"profile {meta['id']} has no stored timeline; open the store once with write access")
@@ -54,8 +56,17 @@ class Layout:
         self.finest = lanes["finest_shift"].to_numpy(np.int64)
         self.max_level = lanes["max_level"].to_numpy(np.int64)
         self.device = (lanes["kind"] == "device").to_numpy()
+        # every START_STEP-th start of each lane (None in a store that lacks them: then a lane's whole id range)
+        self.starts = [None if blob is None else tiles.decode_starts(blob) for blob in lanes["starts"].tolist()]
         self._depth: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
+
+    def ids_starting(self, lane: int, t0: int, t1: int) -> tuple[int, int]:
+        """Ids ``first, last`` (``last`` excluded) holding every event of the lane at position ``lane`` that starts
+        in ``[t0, t1)``, and at most :data:`~torchscope.storage.timeline.tiles.START_STEP` others at each end."""
+        count, starts, first = int(self.count[lane]), self.starts[lane], int(self.first_id[lane])
+        lo, hi = (0, count) if starts is None else tiles.starting_within(starts, count, t0, t1)
+        return first + lo, first + hi
 
     def lane_of(self, ids: np.ndarray) -> np.ndarray:
         """Lane positions of event ids (of this profile)."""
@@ -109,7 +120,7 @@ def window(
 
 
 _LONGEST_SQL = (
-    "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id IN ({lanes}) AND level = {level} "
+    "SELECT id, kind, name_id, start, dur FROM profile_events WHERE ({ranges}) AND level = {level} "
     "AND start >= {lo} AND start < {b} AND dur >= {min_dur} AND (start + dur > {a} OR "
     "(dur = 0 AND start >= {a})) ORDER BY dur DESC, id LIMIT {need}"
 )
@@ -130,14 +141,15 @@ def longest_overlapping(
     for level in range(int(t.max_level.max(initial=0)), -1, -1):
         if max_items <= 0 or total >= max_items or (1 << level) - 1 < min_dur:
             break
-        lanes = t.lane_ids[(t.max_level >= level) & (t.count > 0)]
-        if not len(lanes):
-            continue
         lowest = max(a - (1 << level), -(1 << 62))
+        ranges = _id_ranges(t, np.flatnonzero((t.max_level >= level) & (t.count > 0)), lowest, b)
         span = {"level": level, "lo": lowest, "a": a, "b": b, "min_dur": min_dur, "need": max_items - total}
-        for lane_part in chunks(lanes, IN_CHUNK // 2):
+        for part in range(0, len(ranges), _RANGES_PER_QUERY):
+            lanes = ranges[part : part + _RANGES_PER_QUERY]
+            in_ranges = sql.replace("{ranges}", _in_ranges(len(lanes)))
+            bounds = {f"{key}_{i}": v for i, lane in enumerate(lanes) for key, v in zip(_RANGE_FIELDS, lane)}
             for name_part in name_parts:
-                rows = fetch_ints(conn, sql, {**span, "lanes": lane_part, "names": name_part}, 5)
+                rows = fetch_ints(conn, in_ranges, {**span, **bounds, "names": name_part}, 5)
                 if len(rows):
                     found.append(rows)
                     total += len(rows)
@@ -145,6 +157,25 @@ def longest_overlapping(
     rows = rows[np.sort(tiles.longest(rows[:, 4], rows[:, 0], max(max_items, 0)))]
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     return event_arrays(conn, t, rows)
+
+
+_RANGE_FIELDS = ("lane", "first", "last")
+_RANGES_PER_QUERY = IN_CHUNK // 6
+"""Lanes (three bound values each) per statement of :func:`longest_overlapping`, beside half a chunk of names."""
+
+
+def _id_ranges(t: Layout, lanes: np.ndarray, t0: int, t1: int) -> list[tuple[int, int, int]]:
+    """``(lane id, first id, last id)`` of the lanes at positions ``lanes`` holding events starting in ``[t0, t1)``
+    (:meth:`Layout.ids_starting`)."""
+    ranges = [(int(t.lane_ids[lane]), *t.ids_starting(lane, t0, t1)) for lane in lanes.tolist()]
+    return [r for r in ranges if r[1] < r[2]]
+
+
+@functools.lru_cache(maxsize=64)
+def _in_ranges(n: int) -> str:
+    """A condition for ``n`` lanes' id ranges (fields ``lane_i``, ``first_i``, ``last_i``): one index range scan
+    each."""
+    return " OR ".join(f"(lane_id = {{lane_{i}}} AND id >= {{first_{i}}} AND id < {{last_{i}}})" for i in range(n))
 
 
 def event_arrays(conn: Connection, t: Layout, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -217,8 +248,8 @@ def raw_cells(conn: Connection, t: Layout, lane: int, shift: int, lo: int, hi: i
 
 def _first_at(conn: Connection, t: Layout, lane: int, time: int) -> int:
     """The lowest id of the lane's events starting at or after ``time`` (one past its last when none): a binary
-    search by primary key, since a lane's ids follow its start times."""
-    lo, hi = int(t.first_id[lane]), int(t.first_id[lane] + t.count[lane])
+    search by primary key, since a lane's ids follow its start times, between the kept starts around ``time``."""
+    lo, hi = t.ids_starting(lane, time, time)
     sql = named("SELECT start FROM profile_events WHERE id = {id}", conn.dialect.name)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
@@ -259,8 +290,8 @@ def minimap(conn: Connection, t: Layout, bins: int) -> np.ndarray:
 
 _SEARCH_SQL = (
     "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane} AND level = {level} "
-    "AND start >= {lo} AND start < {b} AND name_id IN ({names}) AND (start + dur > {a} OR "
-    "(dur = 0 AND start >= {a})) ORDER BY start, id LIMIT {need}"
+    "AND id >= {first} AND id < {last} AND start >= {lo} AND start < {b} AND name_id IN ({names}) AND "
+    "(start + dur > {a} OR (dur = 0 AND start >= {a})) ORDER BY start, id LIMIT {need}"
 )
 
 
@@ -276,6 +307,7 @@ def search(
     millions of events costs what is returned, not what it has.
     """
     name_parts = list(chunks(name_ids or [-1], IN_CHUNK))  # a long list in parts: each part's earliest, merged below
+    position = {int(v): i for i, v in enumerate(t.lane_ids.tolist())}
     found: list[np.ndarray] = []
     total = 0
     top = max((high for _, high in levels.values()), default=-1)
@@ -286,7 +318,9 @@ def search(
         need = max_items - total
         rows = []
         for lane_id in [lane for lane, (low, high) in sorted(levels.items()) if low <= level <= high]:
-            span = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "a": a, "b": b, "need": need}
+            first, last = t.ids_starting(position[lane_id], a - (1 << level), b)
+            span = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "a": a, "b": b, "need": need,
+                    "first": first, "last": last}  # fmt: skip
             rows += [fetch_ints(conn, _SEARCH_SQL, {**span, "names": part}, 5) for part in name_parts]
         level_rows = np.concatenate(rows) if rows else np.zeros((0, 5), dtype=np.int64)
         level_rows = level_rows[np.lexsort((level_rows[:, 0], level_rows[:, 3]))[:need]]

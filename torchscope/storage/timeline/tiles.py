@@ -229,6 +229,31 @@ def decode_depth(blob: bytes) -> np.ndarray:
     return np.frombuffer(zlib.decompress(bytes(blob)), dtype="<i2").astype(np.int16)
 
 
+START_STEP = 256
+"""Every this many events of a lane (by id), its start is kept in ``timeline_lanes.starts``: the ids of the events
+starting in a time range are then known from memory, to within this many events at each end."""
+
+
+def encode_starts(kept: np.ndarray) -> bytes:
+    """The kept starts of a lane (``start[::START_STEP]`` of its events by id) as stored in
+    ``timeline_lanes.starts``: zlib'd int64 differences."""
+    return zlib.compress(np.diff(np.asarray(kept, dtype=np.int64), prepend=0).astype("<i8").tobytes(), 6)
+
+
+def decode_starts(blob: bytes) -> np.ndarray:
+    """The starts :func:`encode_starts` kept."""
+    return np.cumsum(np.frombuffer(zlib.decompress(bytes(blob)), dtype="<i8"), dtype=np.int64)
+
+
+def starting_within(starts: np.ndarray, count: int, t0: int, t1: int) -> tuple[int, int]:
+    """Positions ``lo, hi`` in a lane of ``count`` events whose kept ``starts`` (:func:`decode_starts`) these are:
+    every event starting in ``[t0, t1)`` is at a position in ``lo .. hi - 1`` (with at most :data:`START_STEP`
+    others at each end). A lane's events are in start order."""
+    lo = max(int(np.searchsorted(starts, t0, "left")) - 1, 0) * START_STEP
+    above = int(np.searchsorted(starts, t1, "left"))
+    return lo, count if above >= len(starts) else above * START_STEP
+
+
 def chunk_depth(parent: np.ndarray, first: int, known: np.ndarray) -> np.ndarray:
     """Depths of a lane's events ``first .. first + len(parent) - 1`` (positions in the lane) from their parents'
     positions (-1 at roots; a parent always comes before its child), given ``known`` depths of positions before
