@@ -55,3 +55,22 @@ def test_parents_nested_piece_by_piece_equal_the_stack_algorithm(events, piece):
     finally:
         calc.PIECE = whole
     assert parents.tolist() == _stack_parents(lane, start, dur, host, 2**31 - 20)
+
+
+def test_flow_ends_resolve_to_the_event_starting_at_them_else_the_innermost_enclosing_one() -> None:
+    from torchscope.storage.profile.records import FlowEnds
+    from torchscope.storage.profile.writes import _flow_rows
+
+    # one host lane, ids 1000..1003: [0, 100) holds [10, 30) and [50, 60); [200, 205) stands alone
+    start, dur = np.array([0, 10, 50, 200]), np.array([100, 20, 10, 5])
+    parent = np.array([-1, 1000, 1000, -1])
+    ends = [  # (flow id, source end, time)
+        (7, True, 10), (7, False, 55),  # starts at 1001; inside 1002
+        (8, True, 35), (8, False, 150),  # inside 1000 (after 1001 ended); inside nothing: flow 8 has no end there
+        (9, True, 200), (9, True, 0), (9, False, 50),  # a second source end: the last one wins
+        (10, False, 20),  # no source end
+    ]  # fmt: skip
+    flows = FlowEnds(np.array([e[0] for e in ends]), np.array([e[1] for e in ends]), np.zeros(len(ends), np.int32),
+                     np.array([e[2] for e in ends]) + 5000)  # fmt: skip
+    rows = _flow_rows(flows, 1, 3, np.zeros(4, np.int32), start, dur, parent, 1000, 5000)
+    assert rows == [(3, "fwdbwd", 7, 1001, 1002), (3, "fwdbwd", 9, 1000, 1002)]

@@ -7,6 +7,7 @@ of any size in bounded batches). It never builds per-event objects beyond the de
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from torchscope.errors import TraceImportError
 from torchscope.storage.profile.kinds import CATEGORY_KIND, DEVICE_KINDS, KIND, is_collective
 from torchscope.io.json_stream import ADVICE, TraceReader
 from torchscope.storage.profile.records import (
-    NO_INT, NO_INT32, SHAPE_ARGS, TYPED_ARGS, EventBatch, TraceColumns, TraceMeta,
+    NO_INT, NO_INT32, SHAPE_ARGS, TYPED_ARGS, EventBatch, FlowEnds, TraceColumns, TraceMeta,
 )
 
 _KERNEL, _COLLECTIVE, _OTHER, _INSTANT = KIND["kernel"], KIND["collective"], KIND["other"], KIND["instant"]
@@ -135,7 +136,9 @@ class TraceDecoder:
         self.sorts: dict[tuple[Any, Any], Any] = {}
         self.process_labels: dict[Any, str] = {}
         self.open_slices: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-        self.flows: list[tuple[Any, ...]] = []
+        # fwdbwd flow ends as machine values (see FlowEnds): flow id, source end or not, key of its lane, ts in µs
+        self.flow_id, self.flow_source, self.flow_key, self.flow_ts = array("q"), array("b"), array("i"), array("d")
+        self.flow_keys: dict[tuple[Any, Any], int] = {}  # (pid, tid) of flow ends, numbered as first seen
         self.metadata: list[dict[str, Any]] = []  # the trace's metadata events (process/thread names, ...), as read
         self._written: Iterator[dict[str, Any]] = iter(())  # the metadata events of the batch fed, as written
         self.skipped: Counter[str] = Counter()
@@ -307,7 +310,7 @@ class TraceDecoder:
                     dur = _given(e.ts, "ts") - _given(begin.ts, "ts")
                     ended.append(msgspec.structs.replace(begin, ph="X", dur=dur, args=args))
             elif (ph == "s" or ph == "f") and e.cat == "fwdbwd" and e.id is not _UNSET:
-                self.flows.append((e.id, ph, (_or(e.pid, None), _or(e.tid, None)), _given(e.ts, "ts")))
+                self._flow_end(e.id, ph == "s", (_or(e.pid, None), _or(e.tid, None)), _given(e.ts, "ts"))
             elif ph == "M":
                 self.metadata.append(next(self._written, None) or _as_dict(e))
                 args = e.args or {}
@@ -321,6 +324,14 @@ class TraceDecoder:
                     self.sorts[key] = args.get("sort_index")
             else:  # counters, async and sample events, other flows: not stored, counted in the profile's info
                 self.skipped[ph if type(ph) is str else repr(ph)[:20]] += 1
+
+    def _flow_end(self, flow_id: Any, source: bool, key: tuple[Any, Any], ts: Any) -> None:
+        """Keep one flow end; one whose id is no int64 or whose time is no number is not kept."""
+        if type(flow_id) is int and -_INT64 <= flow_id <= _INT64 and _number(ts):
+            self.flow_id.append(flow_id)
+            self.flow_source.append(source)
+            self.flow_key.append(self.flow_keys.setdefault(key, len(self.flow_keys)))
+            self.flow_ts.append(ts)
 
     def take(self) -> EventBatch:
         """The events fed since the last call, checked (see :func:`_check_batch`), as an :class:`EventBatch`."""
@@ -346,11 +357,14 @@ class TraceDecoder:
         if self.metadata:
             meta.info_fields["torchscope_metadata_events"] = self.metadata
         lanes = self.lanes
-        # flow ends name their lane by (pid, tid), which may only be seen after the flow event
-        flows = [f for f in self.flows if type(f[0]) is int and -_INT64 <= f[0] <= _INT64 and _number(f[3])]
-        flows = [f for f in flows if f[2] in lanes]
-        flow_ns = ns_from_us([f[3] for f in flows]).tolist()
-        meta.flows = [(fid, ph, lanes[key], ns) for (fid, ph, key, _), ns in zip(flows, flow_ns)]
+        # flow ends name their lane by (pid, tid), which may only be seen after the flow event: one on no lane of
+        # an event is not kept
+        lane_of_key = np.array([lanes.get(key, -1) for key in self.flow_keys], dtype=np.int32)
+        lane = lane_of_key[np.frombuffer(self.flow_key, dtype=np.int32)]
+        kept = lane >= 0
+        meta.flows = FlowEnds(np.frombuffer(self.flow_id, dtype=np.int64)[kept],
+                              np.frombuffer(self.flow_source, dtype=np.int8)[kept].astype(bool), lane[kept],
+                              ns_from_us(np.frombuffer(self.flow_ts, dtype=np.float64)[kept]))  # fmt: skip
         for key, row in zip(lanes, self.lane_rows):
             row[2] = self.labels.get(key) or self.process_labels.get(key[0])
             sort = self.sorts.get(key)

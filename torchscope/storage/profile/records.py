@@ -66,12 +66,27 @@ class EventBatch:
         return len(self.kind)
 
 
+class FlowEnds(NamedTuple):
+    """The ends of a trace's ``fwdbwd`` flows as columns (end ``i`` is element ``i`` of each): a few bytes an end,
+    where a tuple each took a few hundred (a 10M-event trace can hold half a million)."""
+
+    id: np.ndarray  # int64: the flow's id in the trace
+    source: np.ndarray  # bool: its source end ("s"); else its destination ("f")
+    lane: np.ndarray  # int32: index into TraceMeta.lanes
+    ns: np.ndarray  # int64: time on the trace's clock
+
+    @staticmethod
+    def none() -> FlowEnds:
+        """No flow ends."""
+        return FlowEnds(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int32), np.zeros(0, np.int64))
+
+
 @dataclass
 class TraceMeta:
     """What a trace says besides its events; known once every event was read."""
 
     lanes: list[list[Any]] = field(default_factory=list)  # [pid, tid, label, sort, device, stream, is_device]
-    flows: list[tuple[Any, ...]] = field(default_factory=list)  # (flow id, "s" | "f", lane, ts ns) of fwdbwd flows
+    flows: FlowEnds = field(default_factory=FlowEnds.none)
     base_ns: int = 0
     devices: list[Any] = field(default_factory=list)
     info_fields: dict[str, Any] = field(default_factory=dict)

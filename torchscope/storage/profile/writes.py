@@ -33,7 +33,7 @@ from torchscope.storage.profile.schema import (
     profiles,
 )
 from torchscope.storage.profile.records import (
-    NO_INT, NO_INT32, TYPED_COLUMNS, EventBatch, TraceColumns, TraceMeta,
+    NO_INT, NO_INT32, TYPED_COLUMNS, EventBatch, FlowEnds, TraceColumns, TraceMeta,
 )
 from torchscope.storage.timeline.build import compute_timeline, store_timeline, timeline_inputs
 
@@ -265,8 +265,8 @@ class ProfileBuilder:
                 inserted.set()
             del stored
             self._store_staged(order)
-            if meta.flows:
-                flows = [(fid, phase, int(renumber[ln]), ts) for fid, phase, ln, ts in meta.flows]
+            if len(meta.flows.id):
+                flows = meta.flows._replace(lane=renumber[meta.flows.lane])
                 flow_rows = _flow_rows(flows, len(lanes), self.profile_id, lane, start, dur, parent, base, t0)
                 insert_rows(conn, profile_flows, ("profile_id", "kind", "flow_id", "src", "dst"), flow_rows)
             if self.memory_events:  # times relative to the profile's start; lanes from placeholders to their ids
@@ -437,27 +437,43 @@ def insert_profile(
 
 
 def _flow_rows(
-    flows: list[tuple[Any, ...]], n_lanes: int, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
+    flows: FlowEnds, n_lanes: int, profile_id: int, lane: np.ndarray, start: np.ndarray, dur: np.ndarray,
     parent: np.ndarray, base: int, t0: int,
 ) -> list[tuple[Any, ...]]:  # fmt: skip
     """Resolve each flow end to an event: the outermost event of its lane starting at its time, else the innermost
-    event enclosing it. Returns ``(profile_id, "fwdbwd", flow id, src id, dst id)`` for flows with both ends."""
+    event enclosing it (the last end of a kind a flow has wins). Returns ``(profile_id, "fwdbwd", flow id, src id,
+    dst id)`` for flows with both ends, by flow id."""
     lane_first = np.searchsorted(lane, np.arange(n_lanes + 1), "left")
-    ends: dict[Any, dict[str, int]] = {}
-    for flow_id, phase, ln, ts in flows:
-        t = ts - t0
+    t = flows.ns - t0
+    at = np.full(len(t), -1, dtype=np.int64)  # the position of each end's event, -1 for none
+    for ln in np.unique(flows.lane).tolist():
         lo, hi = int(lane_first[ln]), int(lane_first[ln + 1])
-        i = lo + int(np.searchsorted(start[lo:hi], t, "left"))
-        if i < hi and start[i] == t:
-            ends.setdefault(flow_id, {})[phase] = base + i
+        if hi == lo:
             continue
-        j: int | None = i - 1 if i > lo else None
-        while j is not None and start[j] + dur[j] < t:
-            up = int(parent[j])
-            j = None if up < 0 else up - base
-        if j is not None:
-            ends.setdefault(flow_id, {})[phase] = base + j
-    return [(profile_id, "fwdbwd", fid, e["s"], e["f"]) for fid, e in ends.items() if "s" in e and "f" in e]
+        ends = np.flatnonzero(flows.lane == ln)
+        i = lo + np.searchsorted(start[lo:hi], t[ends], "left")
+        exact = (i < hi) & (start[np.minimum(i, hi - 1)] == t[ends])
+        at[ends[exact]] = i[exact]
+        for end, k in zip(ends[~exact].tolist(), i[~exact].tolist()):  # inside an event: walk up from the one before
+            j: int | None = k - 1 if k > lo else None
+            while j is not None and start[j] + dur[j] < t[end]:
+                up = int(parent[j])
+                j = None if up < 0 else up - base
+            if j is not None:
+                at[end] = j
+    resolved = at >= 0
+    src_ids, src = _last_by_flow(flows.id, at, resolved & flows.source)
+    dst_ids, dst = _last_by_flow(flows.id, at, resolved & ~flows.source)
+    both, s, d = np.intersect1d(src_ids, dst_ids, assume_unique=True, return_indices=True)
+    return [(profile_id, "fwdbwd", f, base + a, base + b)
+            for f, a, b in zip(both.tolist(), src[s].tolist(), dst[d].tolist())]  # fmt: skip
+
+
+def _last_by_flow(flow_id: np.ndarray, at: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct flow ids of the ends in ``mask`` and, for each, ``at`` of its last such end."""
+    ids, values = flow_id[mask][::-1], at[mask][::-1]
+    distinct, last = np.unique(ids, return_index=True)
+    return distinct, values[last]
 
 
 def _int(value: Any) -> int | None:
