@@ -35,7 +35,7 @@ from torchscope.storage.profile.schema import (
 from torchscope.storage.profile.records import (
     NO_INT, NO_INT32, TYPED_COLUMNS, EventBatch, FlowEnds, TraceColumns, TraceMeta,
 )
-from torchscope.storage.timeline.build import compute_timeline, store_timeline, timeline_inputs
+from torchscope.storage.timeline.build import ColumnsFetch, compute_timeline, store_timeline, timeline_inputs
 
 EVENT_COLUMNS = (
     "id", "lane_id", "kind", "name_id", "level", "start", "dur", "parent", "corr", "link", "ext_id", "info_id",
@@ -250,7 +250,7 @@ class ProfileBuilder:
         name_id = name_map[self._take("name")[order]]
         info_id = info_map[self._take("info")[order]]
         timeline_in = timeline_inputs(conn, self.profile_id)
-        fetch = _stored_rows(base, start, dur, kind, name_id, parent)
+        fetch = ColumnsFetch(base, start, dur, kind, name_id, parent)
         inserted = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="torchscope-timeline") as pool:
             # the timeline tables are computed from these arrays (no database) while the events go in: numpy and
@@ -376,20 +376,6 @@ def _narrow(ids: list[int]) -> np.ndarray:
     """Interned ids as int32 when they fit (the event frames and the insert hold one per event), else int64."""
     small = np.iinfo(np.int32)
     return np.array(ids, dtype=np.int32 if small.min <= min(ids) and max(ids) <= small.max else np.int64)
-
-
-def _stored_rows(
-    base: int, start: np.ndarray, dur: np.ndarray, kind: np.ndarray, name_id: np.ndarray, parent: np.ndarray
-) -> Callable[[int, int, int], np.ndarray]:
-    """The timeline build's ``fetch`` over the arrays just stored (event ``i`` has id ``base + i``): no read back."""
-
-    def fetch(lane_first: int, first: int, count: int) -> np.ndarray:
-        lo = first - base
-        up = parent[lo : lo + count]
-        return np.stack((start[lo : lo + count], dur[lo : lo + count], kind[lo : lo + count].astype(np.int64),
-                         name_id[lo : lo + count], np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
-
-    return fetch
 
 
 def _drop_stage(conn: Connection) -> None:

@@ -42,6 +42,26 @@ Fetch = Callable[[int, int, int], np.ndarray]
 parent`` (the parent's position in the lane, -1 for none): see :func:`_read_chunk`."""
 
 
+class ColumnsFetch:
+    """A :data:`Fetch` over a profile's event columns in memory, by position (event ``i`` has id ``base + i``): the
+    importer's, just stored; no read back. A lane's starts and durations are views of them (:meth:`times`)."""
+
+    def __init__(self, base: int, start: np.ndarray, dur: np.ndarray, kind: np.ndarray, name_id: np.ndarray,
+                 parent: np.ndarray) -> None:  # fmt: skip
+        self.base, self.start, self.dur, self.kind, self.name_id, self.parent = base, start, dur, kind, name_id, parent
+
+    def __call__(self, lane_first: int, first: int, count: int) -> np.ndarray:
+        lo, hi = first - self.base, first - self.base + count
+        up = self.parent[lo:hi]
+        return np.stack((self.start[lo:hi], self.dur[lo:hi], self.kind[lo:hi].astype(np.int64), self.name_id[lo:hi],
+                         np.where(up >= 0, up - lane_first, -1)), axis=1)  # fmt: skip
+
+    def times(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and durations of events ``first .. first + count - 1`` (ids), as views (not copies)."""
+        lo = first - self.base
+        return self.start[lo : lo + count], self.dur[lo : lo + count]
+
+
 @dataclass
 class TimelineRows:
     """A profile's timeline tables as computed (:func:`compute_timeline`), before they are stored."""
@@ -103,7 +123,7 @@ def compute_timeline(
         start, dur, depth, lane_names = _read_lane(first_id, count, lane.kind == "device", fetch)
         first_id += count
         names.append(lane_names)
-        starts.append(tiles.encode_starts(start[:: tiles.START_STEP]))  # before the pyramid reorders them
+        starts.append(tiles.encode_starts(start[:: tiles.START_STEP]))
         levels = pyramid(depth, start, dur, top)
         out.tiles.extend((s, t, int(lane.id), blob) for s, t, blob in levels)
         counts.append(int(depth.max()) + 1 if count else 1)
@@ -162,49 +182,87 @@ def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> 
     """The stored levels of one lane, ``(shift, tile, cells)`` (rows are depths in the lane), from ``top`` (one
     bin) down to the last level with at most :data:`CELL_RATIO` cells per event (never below :data:`MIN_SHIFT`).
 
-    ``start`` and ``dur`` are reordered in place (by row): pass arrays that are the caller's to give."""
+    The arrays are only read. Events are counted :data:`PYRAMID_SLICE` at a time, in row order, so what a level
+    holds beyond its cells (about 24 bytes each) stays small; a level is given up as soon as it has too many."""
     out: list[tuple[int, int, bytes]] = []
     if len(start) == 0:
         return out
-    budget = len(start) * CELL_RATIO
-    order = np.argsort(depth, kind="stable")  # by row once, starts still ascending within a row
-    depth = depth[order]
-    start[:] = start[order]  # in place: one temporary at a time, not a sorted copy of each
-    dur[:] = dur[order]
-    del order
+    order = _by_row(depth)
     for shift in range(top, MIN_SHIFT - 1, -1):
-        c = tiles.count_cells(depth, start, dur, shift, by_row=True)
-        if shift < top and c.size > budget:
+        c = _level_cells(order, depth, start, dur, shift, None if shift == top else len(start) * CELL_RATIO)
+        if c is None:
             break
         tile = c.bin >> tiles.TILE_BITS
-        order = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
-        tile = tile[order]
+        by_tile = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
+        tile = tile[by_tile]
         columns = list(c)
         del c
-        for i, column in enumerate(columns):  # one column's sorted copy at a time: a large lane's finest level has
-            columns[i] = column[order]  # millions of cells
-        del order, column
-        c = tiles.Cells(*columns)
+        for i, column in enumerate(columns):  # one column's sorted copy at a time
+            columns[i] = column[by_tile]
+        del by_tile, column
         cuts = np.flatnonzero(np.diff(tile)) + 1
         for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(tile)])).tolist()):
-            part = tiles.Cells(*(a[lo:hi] for a in c))
+            part = tiles.Cells(*(a[lo:hi].astype(np.int64) for a in columns))
             out.append((shift, int(tile[lo]), tiles.encode_cells(part, int(tile[lo]))))
     return out
+
+
+PYRAMID_SLICE = 1 << 20
+"""Events counted into cells at a time while a lane's pyramid is built (:func:`pyramid`)."""
+
+
+def _by_row(depth: np.ndarray) -> np.ndarray:
+    """Positions of a lane's events by display row (their depth), in position order (start order) within a row."""
+    order = np.empty(len(depth), dtype=np.int32 if len(depth) < 1 << 31 else np.int64)
+    at = 0
+    for row, count in enumerate(np.bincount(depth).tolist()):
+        if count:
+            order[at : at + count] = np.flatnonzero(depth == row)
+            at += count
+    return order
+
+
+def _level_cells(
+    order: np.ndarray, depth: np.ndarray, start: np.ndarray, dur: np.ndarray, shift: int, limit: float | None
+) -> tiles.Cells | None:
+    """The cells at ``shift`` of a lane's events taken in ``order`` (:func:`_by_row`), a slice at a time; None as soon
+    as they are more than ``limit``. Rows are int32, counts int32 while they fit: 24 bytes a cell."""
+    parts: list[tiles.Cells] = []
+    total = 0
+    count_type = np.int32 if len(order) < 1 << 31 else np.int64
+    for lo in range(0, len(order), PYRAMID_SLICE):
+        pick = order[lo : lo + PYRAMID_SLICE]
+        c = tiles.count_cells(depth[pick], start[pick], dur[pick], shift, by_row=True)
+        if parts and parts[-1].row[-1] == c.row[0] and parts[-1].bin[-1] == c.bin[0]:  # a cell cut by the slice
+            parts[-1].count[-1] += c.count[0]
+            parts[-1].busy[-1] += c.busy[0]
+            c = tiles.Cells(*(a[1:] for a in c))
+        if c.size:
+            parts.append(tiles.Cells(c.row.astype(np.int32), c.bin, c.count.astype(count_type), c.busy))
+            total += c.size
+        if limit is not None and total > limit:
+            return None
+    return tiles.Cells(*(np.concatenate(columns) for columns in zip(*parts)))
 
 
 def _read_lane(
     first_id: int, count: int, device: bool, fetch: Fetch
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-    """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans."""
-    start = np.empty(count, dtype=np.int64)
-    dur = np.empty(count, dtype=np.int64)
+    """Start, duration and depth of a lane's events (ids ``first_id ..``), and its names' calls and spans. Start and
+    duration are views of a :class:`ColumnsFetch`'s columns, else read into arrays of their own."""
+    in_memory = isinstance(fetch, ColumnsFetch)
+    if in_memory:
+        start, dur = fetch.times(first_id, count)
+    else:
+        start, dur = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.int64)
     depth = np.zeros(count, dtype=np.int16)
     annotation = np.zeros(count, dtype=bool)
     names = []
     for lo in range(0, count, CHUNK):
         n = min(CHUNK, count - lo)
         cols = fetch(first_id, first_id + lo, n)
-        start[lo : lo + n], dur[lo : lo + n] = cols[:, 0], cols[:, 1]
+        if not in_memory:
+            start[lo : lo + n], dur[lo : lo + n] = cols[:, 0], cols[:, 1]
         kind, name_id, parent = cols[:, 2], cols[:, 3], cols[:, 4]
         annotation[lo : lo + n] = kind == KIND["gpu_user_annotation"]
         own = np.arange(lo, lo + n)
