@@ -312,6 +312,16 @@ def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict
     }  # fmt: skip
 
 
+def _host_rows(a: dict[str, Any], pos: np.ndarray) -> np.ndarray:
+    """Rows of the host frame of :func:`_attribution` ``a`` holding the host events at positions ``pos`` (every one
+    a host event's): the positions themselves when the frame is in position order."""
+    if a["hpos"] is None:
+        return pos
+    row_of = np.full(a["n"], -1, dtype=np.int64)
+    row_of[a["hpos"]] = np.arange(len(a["hpos"]))
+    return row_of[pos]
+
+
 def _by_position(values: np.ndarray, hpos: np.ndarray | None, n: int, dtype: Any, fill: Any) -> np.ndarray:
     """A host frame column by position (see :func:`_attribution`): the column itself when ``hpos`` is None, else
     spread over ``n`` positions, ``fill`` where no host event is."""
@@ -411,13 +421,13 @@ def module_table(conn: Connection, frames: EventFrames, profile_id: int) -> pd.D
     module_of = pm.nearest_marked(par, is_module, include_self=True)
     parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
     mpos = np.flatnonzero(is_module)  # ascending position = parents first
-    host_by_pos = host.set_index(pm.positions(host["id"].to_numpy(), a["base"], n))
-    mnames = host_by_pos.loc[mpos, "name_id"].map(a["names"]).tolist()
+    mrows = _host_rows(a, mpos)
+    mnames = [a["names"].get(i) for i in host["name_id"].to_numpy()[mrows].tolist()]
     index_of = np.full(n, -1, dtype=np.int64)
     index_of[mpos] = np.arange(len(mpos))
     up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
     paths = pm.module_paths(mnames, up_index)
-    mdur = host_by_pos.loc[mpos, "dur"].to_numpy(np.int64)
+    mdur = host["dur"].to_numpy()[mrows].astype(np.int64)
     child = np.zeros(len(mpos), dtype=np.int64)
     np.add.at(child, up_index[up_index >= 0], mdur[up_index >= 0])
     dev_op = a["dev_op"]
@@ -462,13 +472,13 @@ def _module_path_of(a: dict[str, object], pos: np.ndarray) -> list[str | None]:
         return [None] * len(pos)
     module_of = pm.nearest_marked(par, is_module, include_self=True)
     host = a["host"]
-    host_by_pos = host.set_index(pm.positions(host["id"].to_numpy(), a["base"], n))
     mpos = np.flatnonzero(is_module)
     index_of = np.full(n, -1, dtype=np.int64)
     index_of[mpos] = np.arange(len(mpos))
     parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
     up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
-    paths = pm.module_paths(host_by_pos.loc[mpos, "name_id"].map(a["names"]).tolist(), up_index)
+    paths = pm.module_paths([a["names"].get(i) for i in host["name_id"].to_numpy()[_host_rows(a, mpos)].tolist()],
+                            up_index)  # fmt: skip
     return [paths[index_of[module_of[p]]] if p >= 0 and module_of[p] >= 0 else None for p in pos.tolist()]
 
 

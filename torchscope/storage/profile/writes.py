@@ -192,13 +192,22 @@ class ProfileBuilder:
         self.chunks[name] = []
         return column
 
-    def _take_typed(self) -> dict[str, np.ndarray]:
-        """The whole column of each typed arg that some event has, by column name; no longer kept by the builder."""
+    def _take_typed(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The typed args that some event has (column names) and their values, one row per event (NO_INT32 where
+        it lacks one); no longer kept by the builder, which lets go of each batch's block once it is copied."""
         batches, self.typed = self.typed, []
-        if not batches:
-            return {}
-        anywhere = np.any([present for present, _ in batches], axis=0)
-        return {name: _typed_column(batches, j) for j, name in enumerate(TYPED_COLUMNS) if anywhere[j]}
+        anywhere = np.any([present for present, _ in batches], axis=0) if batches else np.zeros(0, dtype=bool)
+        names = tuple(name for name, kept in zip(TYPED_COLUMNS, anywhere.tolist()) if kept)
+        out = np.empty((self.n, len(names)), dtype=np.int32)  # its pages are touched as the batches are let go
+        at = 0
+        batches.reverse()
+        while batches:  # from the first batch on, each dropped once copied: the values are never held twice
+            present, block = batches.pop()
+            rows, has = out[at : at + len(block)], present[anywhere]
+            rows[:, ~has] = NO_INT32
+            rows[:, has] = block
+            at += len(block)
+        return names, out
 
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
@@ -299,12 +308,12 @@ class ProfileBuilder:
         """Insert the events in stored order (event ``i`` gets id ``event_base + i``): ``stored`` holds the columns
         computed in that order; corr, ext id and the typed args are taken from the builder (``order`` picks them)."""
         conn, n, base = self.conn, self.n, self.event_base
-        corr, ext, typed = self._take("corr"), self._take("ext"), self._take_typed()
+        corr, ext, (typed_names, typed) = self._take("corr"), self._take("ext"), self._take_typed()
         nulls = {"parent": -1, "corr": _none(corr), "link": -1, "ext_id": _none(ext), "info_id": -1,
                  **dict.fromkeys(TYPED_COLUMNS, NO_INT32)}  # fmt: skip
         # a typed arg no event has is left out of the insert: NULL, with no value bound per row
-        columns = EVENT_COLUMNS[: len(EVENT_COLUMNS) - len(TYPED_COLUMNS)] + tuple(typed)
-        first_typed = len(columns) - len(typed)
+        columns = EVENT_COLUMNS[: len(EVENT_COLUMNS) - len(TYPED_COLUMNS)] + typed_names
+        first_typed = len(columns) - len(typed_names)
         block = np.empty((min(CHUNK, n), len(columns)), dtype=np.int64)
         for lo in range(0, n, CHUNK):
             hi = min(lo + CHUNK, n)
@@ -317,8 +326,7 @@ class ProfileBuilder:
                 rows[:, column] = stored[name][lo:hi]
             rows[:, 8], rows[:, 9], rows[:, 10] = corr[pick], stored["link"][lo:hi], ext[pick]
             rows[:, 11] = stored["info_id"][lo:hi]
-            for column, values in enumerate(typed.values(), first_typed):
-                rows[:, column] = values[pick]
+            rows[:, first_typed:] = typed[pick]
             insert_columns(conn, profile_events, columns, rows, nulls)
             if self.progress:
                 self.progress(hi - lo)
@@ -359,17 +367,6 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
-
-
-def _typed_column(batches: list[tuple[np.ndarray, np.ndarray]], j: int) -> np.ndarray:
-    """Typed arg ``j`` of every event, from each batch's ``(present, block)`` (NO_INT32 where a batch lacks it)."""
-    parts = []
-    for present, block in batches:
-        if present[j]:
-            parts.append(block[:, int(present[:j].sum())])  # the block holds only the args its batch has
-        else:
-            parts.append(np.full(len(block), NO_INT32, dtype=np.int32))
-    return np.concatenate(parts)
 
 
 def _narrow(ids: list[int]) -> np.ndarray:
