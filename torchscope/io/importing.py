@@ -23,6 +23,7 @@ from torchscope.storage.runs.span import set_run_span
 from torchscope.storage.runs.writes import create_run
 from torchscope.io.collector import collector_paused
 from torchscope.io.decode_workers import Decoders
+from torchscope.io.malloc import release_free_memory
 from torchscope.storage.transaction import import_transaction
 from torchscope.storage.profile.records import EventBatch, TraceMeta
 from torchscope.storage.profile.writes import ProfileBuilder
@@ -142,7 +143,7 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
             label = str(file.relative_to(root)) if file != root else file.name
             profile_name = label.removesuffix(".gz").removesuffix(".json").removesuffix(".pt.trace")
             builder = ProfileBuilder(conn, interner, run_id, name=profile_name, source="import", path=str(file),
-                                     keep_frames=True)  # fmt: skip
+                                     keep_frames=True, between_phases=release_free_memory)  # fmt: skip
             decoded_by = "a worker process" if decoders.in_worker(file) else "this process"
             meta = None
             with tqdm(total=file.stat().st_size, desc=f"import {file.name}", unit="B", unit_scale=True,
@@ -161,6 +162,7 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
                 frames = builder.frames
                 del builder
                 bar.set_postfix_str(f"{summary['events']:,} events: summaries")
+                release_free_memory()  # what storing the events freed, before the summaries' temporaries
                 store_summaries(conn, summary["id"], frames)
                 del frames
             summary["file"] = label

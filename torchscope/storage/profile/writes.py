@@ -5,6 +5,7 @@ Used inside one transaction, by the writer thread (live profiles) and by ``torch
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -130,8 +131,10 @@ class ProfileBuilder:
     def __init__(
         self, conn: Connection, interner: Interner, run_id: int, *, name: str, source: str, path: str | None = None,
         progress: Callable[[int], None] | None = None, keep_frames: bool = False,
+        between_phases: Callable[[], object] | None = None,
     ) -> None:  # fmt: skip
         self.conn, self.interner, self.run_id = conn, interner, run_id
+        self.between_phases = between_phases  # called as finish starts, and after the insert (large profiles)
         self.keep_frames = keep_frames
         self.frames: dict[str, pd.DataFrame] = {}  # with keep_frames: the analyses' event frames, after finish
         self.name, self.source, self.path, self.progress = name, source, path, progress
@@ -212,6 +215,10 @@ class ProfileBuilder:
     def finish(self, meta: TraceMeta) -> dict[str, Any]:
         """Store the events and the profile row; returns ``{"id", "events", "kernels", "steps", ...}``."""
         conn, n, base = self.conn, self.n, self.event_base
+        for column in _COLUMNS:  # each one array, its batches' pieces freed (then given back by between_phases)
+            self._column(column)
+        if self.between_phases is not None:
+            self.between_phases()
         lanes, lane_kinds, renumber = _lanes_by_kind(meta.lanes)
         lane = renumber[self._take("lane")]
         start, dur = self._column("start"), self._column("dur")
@@ -219,14 +226,18 @@ class ProfileBuilder:
         t0 = int(min(start.min() if n else never, self.memory_span[0]))
         if t0 == never:
             t0 = 0
-        t_end = int(max((start + dur).max() if n else t0, self.memory_span[1] if self.memory_events else t0))
+        last_end = max((int((start[lo : lo + _SLICE] + dur[lo : lo + _SLICE]).max()) for lo in range(0, n, _SLICE)),
+                       default=t0)  # fmt: skip
+        t_end = max(last_end, int(self.memory_span[1]) if self.memory_events else t0)
         steps = self._steps()
         order = np.lexsort((-dur, start, lane)).astype(index_dtype(n))
-        lane, start, dur = lane[order], start[order] - t0, dur[order]
+        lane, start = lane[order], start[order]
+        start -= t0
+        dur = dur[order]
         kind = self._take("kind")[order]
         for name in ("start", "dur"):  # the unsorted columns are done with: memory for what follows
             self._take(name)
-        level = np.frexp(dur.astype(np.float64))[1].astype(np.int8)
+        level = _levels(dur)
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
         ids = index_dtype(base + n)  # the events' ids, parents and links
         parent = nest_parents(lane, start, dur, host, base, ids)
@@ -265,7 +276,8 @@ class ProfileBuilder:
             # the timeline tables are computed from these arrays (no database) while the events go in: numpy and
             # SQLite each let go of the GIL for most of their time. A large lane waits for the insert to end (its
             # pyramid's temporaries then take the place of the trace ids the insert frees): memory stays bounded.
-            timeline = pool.submit(compute_timeline, *timeline_in, fetch, inserted.wait)
+            after_insert = functools.partial(self._after_insert, inserted)
+            timeline = pool.submit(compute_timeline, *timeline_in, fetch, after_insert)
             stored = {"lane": lane, "kind": kind, "name_id": name_id, "level": level, "start": start, "dur": dur,
                       "parent": parent, "link": link, "info_id": info_id}  # fmt: skip
             try:
@@ -303,6 +315,14 @@ class ProfileBuilder:
             "id": self.profile_id, "start_ns": t0 + meta.base_ns, "duration_ns": t_end - t0, "events": n,
             "kernels": kernels, "steps": len(steps), "memory_events": self.memory_events, "lanes": len(lanes),
         }  # fmt: skip
+
+    def _after_insert(self, inserted: threading.Event) -> bool:
+        """Wait for the events insert to end (a large lane's pyramid takes the memory it frees), then
+        ``between_phases``; True (the wait has no timeout)."""
+        ended = inserted.wait()
+        if self.between_phases is not None:
+            self.between_phases()
+        return ended
 
     def _insert_events(self, order: np.ndarray, stored: dict[str, np.ndarray]) -> None:
         """Insert the events in stored order (event ``i`` gets id ``event_base + i``): ``stored`` holds the columns
@@ -367,6 +387,18 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
+
+
+_SLICE = 1 << 20
+"""Events per step of a whole-column computation whose temporaries are wider than its result."""
+
+
+def _levels(dur: np.ndarray) -> np.ndarray:
+    """``profile_events.level`` of each duration: its bit length (the exponent ``frexp`` gives), a slice at a time."""
+    level = np.empty(len(dur), dtype=np.int8)
+    for lo in range(0, len(dur), _SLICE):
+        level[lo : lo + _SLICE] = np.frexp(dur[lo : lo + _SLICE].astype(np.float64))[1]
+    return level
 
 
 def _narrow(ids: list[int]) -> np.ndarray:
