@@ -36,3 +36,23 @@ def test_union_blocks_are_disjoint_ascending_and_cover_what_the_intervals_cover(
         s, e = union_blocks(starts, ends)
         assert (s < e).all() and (s[1:] > e[:-1]).all()  # non-empty, ascending, apart (touching blocks merge)
         assert _covered(s.tolist(), e.tolist()) == _covered(starts.tolist(), ends.tolist())
+
+
+def test_nearest_marked_ancestor_equals_walking_up_each_event_in_pieces_of_any_size(monkeypatch):
+    from torchscope.storage.profile import calc
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 40, 700):
+        parent = np.array([-1 if i == 0 or rng.random() < 0.1 else rng.integers(0, i) for i in range(n)], np.int32)
+        marked = rng.random(n) < 0.3
+        for include_self in (True, False):
+            expected = []
+            for i in range(n):  # the definition: walk up until a marked event (or the root is passed)
+                j = i if include_self else int(parent[i])
+                while j >= 0 and not marked[j]:
+                    j = int(parent[j])
+                expected.append(j)
+            for piece in (7, 1 << 20):
+                monkeypatch.setattr(calc, "PIECE", piece)
+                got = calc.nearest_marked(parent, marked, include_self)
+                assert got.dtype == np.int32 and got.tolist() == expected

@@ -163,7 +163,7 @@ def _import_traces(conn: Any, interner: Interner, run_id: int, files: list[Path]
                 del builder
                 bar.set_postfix_str(f"{summary['events']:,} events: summaries")
                 release_free_memory()  # what storing the events freed, before the summaries' temporaries
-                store_summaries(conn, summary["id"], frames)
+                store_summaries(conn, summary["id"], frames, between=release_free_memory)
                 del frames
             summary["file"] = label
             summary["decoded_by"] = decoded_by

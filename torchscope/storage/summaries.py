@@ -59,13 +59,17 @@ class _OnConnection:
     begin = connect
 
 
-def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.DataFrame] | None = None) -> list[str]:
+def store_summaries(
+    conn: Connection, profile_id: int, frames: dict[str, pd.DataFrame] | None = None,
+    between: Callable[[], object] | None = None,
+) -> list[str]:  # fmt: skip
     """Compute every summary of :data:`SUMMARIES` for ``profile_id`` on ``conn`` and store it; returns the names
     of those that could not be computed (they stay computed on read).
 
     ``frames``: the profile's event frames by lane kind, when the caller has them (else they are read back). They
     are taken out of the dict, so that they are freed once the analyses that use them are done (the last summaries
-    keep the host events' columns only, :data:`HOST_SUMMARIES`).
+    keep the host events' columns only, :data:`HOST_SUMMARIES`). ``between`` is called after each summary (an
+    import gives the memory its temporaries freed back to the system).
     """
     engine: Any = _OnConnection(conn)
     profiles = ProfileReads(engine, stored_summaries=False)
@@ -85,6 +89,9 @@ def store_summaries(conn: Connection, profile_id: int, frames: dict[str, pd.Data
             failed.append(name)
             continue
         summary_store.write(conn, profile_id, name, frame)
+        del frame
+        if between is not None:
+            between()
     return failed
 
 

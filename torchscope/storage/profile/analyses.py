@@ -312,6 +312,16 @@ def _attribution(conn: Connection, frames: EventFrames, profile_id: int) -> dict
     }  # fmt: skip
 
 
+def _module_tree(module_of: np.ndarray, par: np.ndarray, mpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The module calls at positions ``mpos`` numbered ``0..``: each position's number (-1 where no module call
+    is), and each call's enclosing call's number (-1 at the outermost)."""
+    index_of = np.full(len(module_of), -1, dtype=module_of.dtype)
+    index_of[mpos] = np.arange(len(mpos))
+    up = par[mpos]
+    up_module = np.where(up >= 0, module_of[np.maximum(up, 0)], -1)
+    return index_of, np.where(up_module >= 0, index_of[np.maximum(up_module, 0)], -1)
+
+
 def _host_rows(a: dict[str, Any], pos: np.ndarray) -> np.ndarray:
     """Rows of the host frame of :func:`_attribution` ``a`` holding the host events at positions ``pos`` (every one
     a host event's): the positions themselves when the frame is in position order."""
@@ -413,19 +423,16 @@ def _shapes(info: str | None) -> str:
 def module_table(conn: Connection, frames: EventFrames, profile_id: int) -> pd.DataFrame:
     """See :meth:`ProfileReads.module_table`."""
     a = _attribution(conn, frames, profile_id)
-    n, host, dev = a["n"], a["host"], a["dev"]
+    host, dev = a["host"], a["dev"]
     is_module, par = a["is_module"], a["parent"]
     cols = ["module", "calls", "host_total_ns", "host_self_ns", "device_total_ns", "device_self_ns"]
     if not is_module.any():
         return pd.DataFrame(columns=cols)
     module_of = pm.nearest_marked(par, is_module, include_self=True)
-    parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
     mpos = np.flatnonzero(is_module)  # ascending position = parents first
     mrows = _host_rows(a, mpos)
     mnames = [a["names"].get(i) for i in host["name_id"].to_numpy()[mrows].tolist()]
-    index_of = np.full(n, -1, dtype=np.int64)
-    index_of[mpos] = np.arange(len(mpos))
-    up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
+    index_of, up_index = _module_tree(module_of, par, mpos)
     paths = pm.module_paths(mnames, up_index)
     mdur = host["dur"].to_numpy()[mrows].astype(np.int64)
     child = np.zeros(len(mpos), dtype=np.int64)
@@ -467,16 +474,13 @@ def kernel_ops(conn: Connection, frames: EventFrames, profile_id: int) -> pd.Dat
 
 
 def _module_path_of(a: dict[str, object], pos: np.ndarray) -> list[str | None]:
-    is_module, par, n = a["is_module"], a["parent"], a["n"]
+    is_module, par = a["is_module"], a["parent"]
     if not is_module.any():
         return [None] * len(pos)
     module_of = pm.nearest_marked(par, is_module, include_self=True)
     host = a["host"]
     mpos = np.flatnonzero(is_module)
-    index_of = np.full(n, -1, dtype=np.int64)
-    index_of[mpos] = np.arange(len(mpos))
-    parent_module = np.where(par >= 0, module_of[np.maximum(par, 0)], -1)
-    up_index = np.where(parent_module[mpos] >= 0, index_of[np.maximum(parent_module[mpos], 0)], -1)
+    index_of, up_index = _module_tree(module_of, par, mpos)
     paths = pm.module_paths([a["names"].get(i) for i in host["name_id"].to_numpy()[_host_rows(a, mpos)].tolist()],
                             up_index)  # fmt: skip
     return [paths[index_of[module_of[p]]] if p >= 0 and module_of[p] >= 0 else None for p in pos.tolist()]

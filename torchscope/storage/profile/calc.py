@@ -112,21 +112,27 @@ def nearest_marked(parent_pos: np.ndarray, marked: np.ndarray, include_self: boo
     """For every event, the position of its nearest ancestor (or itself) that is ``marked``, or -1 (in the dtype of
     ``parent_pos``).
 
-    Pointer jumping along ``parent_pos`` (-1 at roots): one numpy pass per level of the call tree.
+    Pointer jumping along ``parent_pos`` (-1 at roots): one numpy pass per level of the call tree, :data:`PIECE`
+    events at a time (each event's walk is its own), so the temporaries are a piece's.
     """
     n = len(parent_pos)
     index = parent_pos.dtype  # int32 positions stay int32: half the memory
-    result = np.where(marked, np.arange(n, dtype=index), -1) if include_self else np.full(n, -1, dtype=index)
-    cur = parent_pos.copy() if not include_self else np.where(marked, -1, parent_pos)
-    todo = cur >= 0
-    while todo.any():
-        idx = np.flatnonzero(todo)
-        hit = marked[cur[idx]]
-        result[idx[hit]] = cur[idx[hit]]
-        cur[idx[hit]] = -1
-        miss = idx[~hit]
-        cur[miss] = parent_pos[cur[miss]]
-        todo = cur >= 0
+    result = np.full(n, -1, dtype=index)
+    for lo in range(0, n, PIECE):
+        found = result[lo : lo + PIECE]  # a view: written in place
+        cur = parent_pos[lo : lo + PIECE].copy()
+        if include_self:
+            own = np.flatnonzero(marked[lo : lo + PIECE])
+            found[own] = own + lo
+            cur[own] = -1
+        todo = np.flatnonzero(cur >= 0)
+        while len(todo):
+            up = cur[todo]
+            hit = marked[up]
+            found[todo[hit]] = up[hit]
+            todo = todo[~hit]
+            cur[todo] = parent_pos[up[~hit]]
+            todo = todo[cur[todo] >= 0]
     return result
 
 

@@ -192,18 +192,32 @@ def pyramid(depth: np.ndarray, start: np.ndarray, dur: np.ndarray, top: int) -> 
         c = _level_cells(order, depth, start, dur, shift, None if shift == top else len(start) * CELL_RATIO)
         if c is None:
             break
-        tile = c.bin >> tiles.TILE_BITS
-        by_tile = np.argsort(tile, kind="stable")  # cells come by (row, bin): group them by tile, rows kept in order
-        tile = tile[by_tile]
-        columns = list(c)
-        del c
-        for i, column in enumerate(columns):  # one column's sorted copy at a time
-            columns[i] = column[by_tile]
-        del by_tile, column
+        out.extend((shift, tile, blob) for tile, blob in _encode_tiles(c))
+        del c  # before the next level's cells are counted
+    return out
+
+
+def _encode_tiles(c: tiles.Cells) -> list[tuple[int, bytes]]:
+    """A level's cells (by row, then bin) as ``(tile, encoded cells)`` by tile; taken a range of tiles at a time
+    (about :data:`PYRAMID_SLICE` cells each when they are spread evenly), so the sorting copies are a range's."""
+    out: list[tuple[int, bytes]] = []
+    if c.size == 0:
+        return out
+    first, last = int(c.bin.min()) >> tiles.TILE_BITS, int(c.bin.max()) >> tiles.TILE_BITS
+    ranges = min(last - first + 1, c.size // PYRAMID_SLICE + 1)
+    edges = np.linspace(first, last + 1, ranges + 1).astype(np.int64).tolist()
+    for lo_tile, hi_tile in zip(edges[:-1], edges[1:]):
+        pick = np.flatnonzero((c.bin >= lo_tile << tiles.TILE_BITS) & (c.bin < hi_tile << tiles.TILE_BITS))
+        if not len(pick):
+            continue
+        tile = c.bin[pick] >> tiles.TILE_BITS
+        by_tile = np.argsort(tile, kind="stable")  # cells come by (row, bin): by tile, rows kept in order
+        pick, tile = pick[by_tile], tile[by_tile]
+        part = tiles.Cells(*(a[pick].astype(np.int64) for a in c))
         cuts = np.flatnonzero(np.diff(tile)) + 1
         for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(tile)])).tolist()):
-            part = tiles.Cells(*(a[lo:hi].astype(np.int64) for a in columns))
-            out.append((shift, int(tile[lo]), tiles.encode_cells(part, int(tile[lo]))))
+            cells = tiles.Cells(*(a[lo:hi] for a in part))
+            out.append((int(tile[lo]), tiles.encode_cells(cells, int(tile[lo]))))
     return out
 
 
