@@ -32,7 +32,9 @@ answered from raw events, which at that zoom are few per pixel."""
 MIN_SHIFT = 10
 """Finest level ever stored: bins of 1.024 µs."""
 LARGE_LANE = 1 << 20
-"""A lane this large takes about 50 bytes an event while its pyramid is built (``compute_timeline``)."""
+"""A lane this large waits for the events insert to end before its pyramid is built (``compute_timeline``): the
+pyramid takes about 20 bytes an event (depths, the row order, a level's cells), the insert's trace ids are freed
+by then."""
 
 _LANE_COLUMNS = ["id", "pid", "tid", "kind", "device", "stream", "label", "sort", "event_count"]
 
