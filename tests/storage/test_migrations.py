@@ -166,34 +166,42 @@ def test_a_schema_8_store_reads_and_exports_python_ids_and_op_inputs_it_kept_as_
     assert set(migrated["event_id"]) >= set(args["event_id"])
 
 
-def test_a_schema_9_store_gets_the_smaller_lane_index_and_the_lanes_kept_starts(db_path, cpu_trace, monkeypatch):
+def test_a_schema_9_store_gets_the_smaller_lane_index_and_the_lanes_kept_starts(any_db, cpu_trace, monkeypatch):
     from torchscope.io.importing import import_path
     from torchscope.storage.timeline import reads, tiles
 
-    import_path(db_path, cpu_trace)
+    import_path(any_db, cpu_trace)
     monkeypatch.setattr(reads, "INDEX_MAX_EVENTS", 0)  # windows from SQL: the index and the kept starts
-    with torchscope.open(db_path) as store:
+    with torchscope.open(any_db) as store:
         duration = int(store.profile(1)["duration_ns"])
         views = [(0, duration), (duration // 3, duration // 3 + duration // 50), (duration // 2, duration // 2 + 5000)]
         before = [store.timeline_window(1, a, b, px=400, max_items=300) for a, b in views]
         events_before = store.events(1, duration // 3, duration // 2)
-    with sqlite3.connect(db_path) as conn:
-        fresh = conn.execute("SELECT lane_id, starts FROM timeline_lanes ORDER BY lane_id").fetchall()
-        indexes = conn.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'profile_events' AND sql IS NOT NULL "
-                               "AND type = 'index'").fetchall()  # fmt: skip
-        conn.execute("DROP INDEX ix_profile_events_lane_level")  # back to schema 9
-        conn.execute("CREATE INDEX ix_profile_events_lane_level_start ON profile_events (lane_id, level, start)")
-        conn.execute("ALTER TABLE timeline_lanes DROP COLUMN starts")
-        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
-    assert indexes == [("CREATE INDEX ix_profile_events_lane_level ON profile_events (lane_id, level)",)]
+    engine = sqlalchemy.create_engine(any_db if "://" in any_db else f"sqlite:///{any_db}")
+
+    def stored() -> tuple[list, list]:
+        with engine.connect() as conn:
+            starts = [(lane, bytes(blob)) for lane, blob in
+                      conn.exec_driver_sql("SELECT lane_id, starts FROM timeline_lanes ORDER BY lane_id").all()]
+            found = sqlalchemy.inspect(conn).get_indexes("profile_events")
+            indexes = sorted((i["name"], i["column_names"]) for i in found)
+        return starts, indexes  # fmt: skip
+
+    fresh, indexes = stored()
+    lane_columns = ["lane_id", "level"] if engine.dialect.name == "sqlite" else ["lane_id", "level", "id"]
+    assert indexes == [("ix_profile_events_lane_level", lane_columns)]  # the rowid ends every SQLite entry
     assert max(len(tiles.decode_starts(blob)) for _, blob in fresh) > 4  # lanes of more than 4 x 256 events
-    with torchscope.open(db_path) as store:
+    with engine.begin() as conn:  # back to schema 9
+        conn.exec_driver_sql("DROP INDEX ix_profile_events_lane_level")
+        conn.exec_driver_sql("CREATE INDEX ix_profile_events_lane_level_start ON profile_events "
+                             "(lane_id, level, start)")  # fmt: skip
+        conn.exec_driver_sql("ALTER TABLE timeline_lanes DROP COLUMN starts")
+        conn.exec_driver_sql("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    with torchscope.open(any_db) as store:
         after = [store.timeline_window(1, a, b, px=400, max_items=300) for a, b in views]
         pd.testing.assert_frame_equal(store.events(1, duration // 3, duration // 2), events_before)
     for (events, blocks), (ref_events, ref_blocks) in zip(after, before):
         pd.testing.assert_frame_equal(events, ref_events)
         pd.testing.assert_frame_equal(blocks, ref_blocks)
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT lane_id, starts FROM timeline_lanes ORDER BY lane_id").fetchall() == fresh
-        assert conn.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'profile_events' AND sql IS NOT NULL "
-                            "AND type = 'index'").fetchall() == indexes  # fmt: skip
+    assert stored() == (fresh, indexes)
+    engine.dispose()
