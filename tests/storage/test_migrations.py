@@ -204,4 +204,8 @@ def test_a_schema_9_store_gets_the_smaller_lane_index_and_the_lanes_kept_starts(
         pd.testing.assert_frame_equal(events, ref_events)
         pd.testing.assert_frame_equal(blocks, ref_blocks)
     assert stored() == (fresh, indexes)
+    with engine.begin() as conn:  # as profiles stored by versions that did not record their first id
+        conn.exec_driver_sql("UPDATE profiles SET first_event_id = NULL")
+    with torchscope.open(any_db) as store:
+        pd.testing.assert_frame_equal(store.events(1, duration // 3, duration // 2), events_before)
     engine.dispose()

@@ -36,6 +36,9 @@ _EVENT_SQL = (
 )  # read through the DBAPI cursor, as plain tuples (SQLAlchemy rows cost more); {name}s become bound parameters
 
 
+_ANY_ID = (-(1 << 62), 1 << 62)
+
+
 class ProfileReads:
     """``profiles``, ``lanes``, ``events``, ``step_breakdown``, ``device_utilization``, ``op_table``,
     ``kernel_table``, ``module_table``, ``kernel_ops``, ``memory_timeline``, ``memory_peak``, ``event_details``,
@@ -87,8 +90,10 @@ class ProfileReads:
         a = 0 if start is None else int(start)
         b = int(meta["duration_ns"]) + 1 if end is None else int(end)
         lane_frame = self.lanes(profile_id)
-        with self._engine.connect() as conn:
-            layout = tiled.Layout(conn, lane_frame, meta)  # where each lane's events of a time range are
+        layout = None  # where each lane's events of a time range are (a profile stored without its first id: anywhere)
+        if meta["first_event_id"] is not None:
+            with self._engine.connect() as conn:
+                layout = tiled.Layout(conn, lane_frame, meta)
         lane_frame = lane_frame.assign(position=np.arange(len(lane_frame)))
         if lanes is not None:
             lane_frame = lane_frame[lane_frame["id"].isin([int(x) for x in lanes])]
@@ -104,7 +109,7 @@ class ProfileReads:
                     budget = max_items
                     got: list[tuple] = []
                     for level in range(int(max_level), -1, -1):
-                        first, last = layout.ids_starting(position, a - (1 << level), b)
+                        first, last = _ANY_ID if layout is None else layout.ids_starting(position, a - (1 << level), b)
                         params = {"lane": int(lane_id), "level": level, "lo": a - (1 << level), "hi": b, "a": a,
                                   "first": first, "last": last}  # fmt: skip
                         if budget is None:
