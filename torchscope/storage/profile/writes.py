@@ -134,7 +134,7 @@ class ProfileBuilder:
         between_phases: Callable[[], object] | None = None,
     ) -> None:  # fmt: skip
         self.conn, self.interner, self.run_id = conn, interner, run_id
-        self.between_phases = between_phases  # called as finish starts, and after the insert (large profiles)
+        self.between_phases = between_phases  # called as finish starts, and after the insert (before a large lane)
         self.keep_frames = keep_frames
         self.frames: dict[str, pd.DataFrame] = {}  # with keep_frames: the analyses' event frames, after finish
         self.name, self.source, self.path, self.progress = name, source, path, progress

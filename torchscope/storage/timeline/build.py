@@ -228,13 +228,22 @@ PYRAMID_SLICE = 1 << 20
 
 
 def _by_row(depth: np.ndarray) -> np.ndarray:
-    """Positions of a lane's events by display row (their depth), in position order (start order) within a row."""
+    """Positions of a lane's events by display row (their depth), in position order (start order) within a row: a
+    counting sort, :data:`PYRAMID_SLICE` events at a time (each slice's events go to the next free places of
+    their rows)."""
     order = np.empty(len(depth), dtype=np.int32 if len(depth) < 1 << 31 else np.int64)
-    at = 0
-    for row, count in enumerate(np.bincount(depth).tolist()):
-        if count:
-            order[at : at + count] = np.flatnonzero(depth == row)
-            at += count
+    if not len(depth):
+        return order
+    rows = int(depth.max()) + 1
+    free = np.concatenate(([0], np.cumsum(np.bincount(depth, minlength=rows))[:-1]))  # each row's next place
+    for lo in range(0, len(depth), PYRAMID_SLICE):
+        piece = depth[lo : lo + PYRAMID_SLICE]
+        by_row = np.argsort(piece, kind="stable")
+        counts = np.bincount(piece, minlength=rows)
+        first_in_piece = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        row = piece[by_row]
+        order[free[row] + np.arange(len(piece)) - first_in_piece[row]] = by_row + lo
+        free += counts
     return order
 
 

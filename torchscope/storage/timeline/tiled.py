@@ -288,10 +288,10 @@ def minimap(conn: Connection, t: Layout, bins: int) -> np.ndarray:
     return out
 
 
-_SEARCH_SQL = (
+_SEARCH_SQL = (  # ORDER BY id: start order within a lane, as the index (lane_id, level, id) gives the rows
     "SELECT id, kind, name_id, start, dur FROM profile_events WHERE lane_id = {lane} AND level = {level} "
     "AND id >= {first} AND id < {last} AND start >= {lo} AND start < {b} AND name_id IN ({names}) AND "
-    "(start + dur > {a} OR (dur = 0 AND start >= {a})) ORDER BY start, id LIMIT {need}"
+    "(start + dur > {a} OR (dur = 0 AND start >= {a})) ORDER BY id LIMIT {need}"
 )
 
 
