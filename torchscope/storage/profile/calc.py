@@ -102,6 +102,15 @@ def breakdown(
     return out
 
 
+def duration_levels(dur: np.ndarray) -> np.ndarray:
+    """``profile_events.level`` of each duration (int8): its bit length, the exponent ``frexp`` gives; :data:`PIECE`
+    values at a time (no float copy of the whole column)."""
+    level = np.empty(len(dur), dtype=np.int8)
+    for lo in range(0, len(dur), PIECE):
+        level[lo : lo + PIECE] = np.frexp(dur[lo : lo + PIECE].astype(np.float64))[1]
+    return level
+
+
 def positions(ids: np.ndarray, base: int, size: int) -> np.ndarray:
     """Map event ids (contiguous per profile from ``base``) to row positions of an array of ``size``; -1 if out."""
     pos = ids - base

@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, text
 
 from torchscope.storage.bulk import Interner, insert_columns, insert_rows
 from torchscope.storage.profile.analyses import FRAME_COLUMNS
-from torchscope.storage.profile.calc import index_dtype
+from torchscope.storage.profile.calc import PIECE, duration_levels, index_dtype
 from torchscope.storage.profile.kinds import KIND, LAUNCH_KINDS
 from torchscope.storage.profile.nesting import nest_parents
 from torchscope.storage.profile.schema import (
@@ -226,7 +226,7 @@ class ProfileBuilder:
         t0 = int(min(start.min() if n else never, self.memory_span[0]))
         if t0 == never:
             t0 = 0
-        last_end = max((int((start[lo : lo + _SLICE] + dur[lo : lo + _SLICE]).max()) for lo in range(0, n, _SLICE)),
+        last_end = max((int((start[lo : lo + PIECE] + dur[lo : lo + PIECE]).max()) for lo in range(0, n, PIECE)),
                        default=t0)  # fmt: skip
         t_end = max(last_end, int(self.memory_span[1]) if self.memory_events else t0)
         steps = self._steps()
@@ -237,7 +237,7 @@ class ProfileBuilder:
         kind = self._take("kind")[order]
         for name in ("start", "dur"):  # the unsorted columns are done with: memory for what follows
             self._take(name)
-        level = _levels(dur)
+        level = duration_levels(dur)
         host = np.array([k == "host" for k in lane_kinds] + [False], dtype=bool)
         ids = index_dtype(base + n)  # the events' ids, parents and links
         parent = nest_parents(lane, start, dur, host, base, ids)
@@ -387,18 +387,6 @@ class ProfileBuilder:
         local = self._column("name")
         mask = (self._column("kind") == KIND["user_annotation"]) & np.isin(local, list(step_names))
         return sorted({step_names[i] for i in np.unique(local[mask]).tolist()})
-
-
-_SLICE = 1 << 20
-"""Events per step of a whole-column computation whose temporaries are wider than its result."""
-
-
-def _levels(dur: np.ndarray) -> np.ndarray:
-    """``profile_events.level`` of each duration: its bit length (the exponent ``frexp`` gives), a slice at a time."""
-    level = np.empty(len(dur), dtype=np.int8)
-    for lo in range(0, len(dur), _SLICE):
-        level[lo : lo + _SLICE] = np.frexp(dur[lo : lo + _SLICE].astype(np.float64))[1]
-    return level
 
 
 def _narrow(ids: list[int]) -> np.ndarray:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, select, text
 from torchscope.errors import StoreError
 from torchscope.storage.bulk import insert_rows
 from torchscope.storage.driver_sql import chunks, fetch_ints
+from torchscope.storage.profile.calc import duration_levels
 from torchscope.storage.profile.kinds import KIND
 from torchscope.storage.profile.schema import profile_lanes, profiles
 from torchscope.storage.timeline import lod, tiles
@@ -294,7 +295,7 @@ def _read_lane(
         parent = np.where((parent >= 0) & (parent < own), parent, -1)  # a parent comes before its child, in the lane
         if not device:
             depth[lo : lo + n] = tiles.chunk_depth(parent, lo, depth)
-        level = np.frexp(cols[:, 1].astype(np.float64))[1].astype(np.int64)  # as profile_events.level
+        level = duration_levels(cols[:, 1]).astype(np.int64)
         names.append(_merge_names([(name_id, np.ones(n, dtype=np.int64), cols[:, 0], cols[:, 0] + cols[:, 1],
                                     level, level)], arrays=True))  # fmt: skip
     if device and annotation.any():
